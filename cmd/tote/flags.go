@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flags is a command's flag set, where a flag may fall back to an
+// environment variable when it is not given.
+type flags struct {
+	fs   *flag.FlagSet
+	e    *env
+	cmd  string
+	args string // what follows the flags in the synopsis
+	envs map[string]string
+	err  error // an environment value that did not parse
+}
+
+func newFlags(e *env, cmd, args, summary string) *flags {
+	f := &flags{fs: flag.NewFlagSet(cmd, flag.ContinueOnError), e: e, cmd: cmd, args: args, envs: map[string]string{}}
+	f.fs.SetOutput(e.stderr)
+	f.fs.Usage = func() { f.usage(f.fs.Output(), summary) }
+	return f
+}
+
+func (f *flags) usage(w io.Writer, summary string) {
+	fmt.Fprintf(w, "Usage: tote %s [flags] %s\n\n%s\n\nFlags:\n", f.cmd, f.args, summary)
+	f.fs.VisitAll(func(fl *flag.Flag) {
+		name, help := flag.UnquoteUsage(fl)
+		fmt.Fprintf(w, "  --%s", fl.Name)
+		if name != "" {
+			fmt.Fprintf(w, " %s", name)
+		}
+		fmt.Fprintf(w, "\n      %s", help)
+		var notes []string
+		if env, ok := f.envs[fl.Name]; ok {
+			notes = append(notes, "env "+env)
+		}
+		if fl.DefValue != "" && fl.DefValue != "false" && fl.DefValue != "0" && fl.DefValue != "0s" {
+			notes = append(notes, "default "+fl.DefValue)
+		}
+		if len(notes) > 0 {
+			fmt.Fprintf(w, " (%s)", strings.Join(notes, "; "))
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// fromEnv returns env's value if it is set, else def; it remembers env for the help.
+func (f *flags) fromEnv(name, env, def string) string {
+	f.envs[name] = env
+	if v := f.e.getenv(env); v != "" {
+		return v
+	}
+	return def
+}
+
+func (f *flags) envString(p *string, name, env, def, usage string) {
+	f.fs.StringVar(p, name, f.fromEnv(name, env, def), usage)
+	// Help shows the built-in default, not the environment's value, which may hold a secret.
+	f.fs.Lookup(name).DefValue = def
+}
+
+func (f *flags) envDuration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	v := def
+	if s := f.fromEnv(name, env, ""); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			f.err = errors.Join(f.err, fmt.Errorf("%s=%q: not a duration (like 30s or 5m)", env, s))
+		}
+		v = d
+	}
+	f.fs.DurationVar(p, name, v, usage)
+	f.fs.Lookup(name).DefValue = def.String()
+}
+
+// parse parses args; extra positional arguments are a usage error unless
+// want is non-negative and matches their number.
+func (f *flags) parse(args []string, want int) error {
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			f.fs.SetOutput(f.e.stdout)
+			f.fs.Usage()
+			return flag.ErrHelp
+		}
+		return errUsage // the flag package has printed why
+	}
+	if f.err != nil {
+		fmt.Fprintf(f.e.stderr, "tote %s: %v\n", f.cmd, f.err)
+		return errUsage
+	}
+	if n := f.fs.NArg(); n != max(want, 0) {
+		fmt.Fprintf(f.e.stderr, "tote %s: unexpected arguments: %s\n", f.cmd, strings.Join(f.fs.Args(), " "))
+		return errUsage
+	}
+	return nil
+}
+
+// usageErr reports a bad flag value and returns errUsage.
+func (f *flags) usageErr(format string, a ...any) error {
+	fmt.Fprintf(f.e.stderr, "tote %s: %s\n", f.cmd, fmt.Sprintf(format, a...))
+	return errUsage
+}
+
+// Shared configuration of every command.
+
+// sourceFlag registers --source.
+func (f *flags) sourceFlag(p *string) {
+	f.envString(p, "source", "TOTE_SOURCE_URL", "", "totesys (source) PostgreSQL `URL`")
+}
+
+// warehouseFlag registers --warehouse.
+func (f *flags) warehouseFlag(p *string) {
+	f.envString(p, "warehouse", "TOTE_WAREHOUSE_URL", "", "warehouse PostgreSQL `URL`")
+}
+
+// lakeFlag registers --lake.
+func (f *flags) lakeFlag(p *string) {
+	f.envString(p, "lake", "TOTE_LAKE_URL", "file://./lake", "data lake `URL`: file://DIR, s3://BUCKET/PREFIX or mem://")
+}
+
+// logConfig is the logging configuration every command takes.
+type logConfig struct {
+	format string
+	level  string
+}
+
+func (f *flags) logFlags(c *logConfig) {
+	f.envString(&c.format, "log-format", "TOTE_LOG_FORMAT", "text", "log format: `text` or json")
+	f.envString(&c.level, "log-level", "TOTE_LOG_LEVEL", "info", "log level: debug, `info`, warn or error")
+}
+
+// logger builds the logger that the command's parts share. Logs go to
+// standard error; a command's results go to standard output.
+func (c logConfig) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", c.format)
+}
+
+// humanInt formats n with thousands separators.
+func humanInt(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,95 @@
+// Command tote moves Terrific Totes' operational database (totesys) into a
+// data lake and on into a star-schema warehouse.
+//
+// This package only parses flags and environment, builds the parts and calls
+// them: the work lives in the packages it imports.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one `tote CMD`.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) error
+}
+
+var commands = []command{
+	{"seed", "create the totesys schema in a source database and fill it", runSeed},
+	{"simulate", "make live-business changes to a seeded source database", runSimulate},
+	{"demo", "seed a source (a throwaway server unless URLs are given) and run the pipeline on it", runDemo},
+	{"version", "print the version", runVersion},
+}
+
+// env is what a command may touch of the process.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// errUsage marks a mistake in the command line; it exits with status 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command line args and returns the exit status.
+func run(ctx context.Context, args []string, e *env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) > 1 {
+			return run(ctx, []string{args[1], "--help"}, e)
+		}
+		usage(e.stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		switch {
+		case err == nil, errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			return 2
+		}
+		fmt.Fprintf(e.stderr, "tote: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(e.stderr, "tote: unknown command %q\n\n", args[0])
+	usage(e.stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `tote moves totesys into a data lake and a star-schema warehouse.
+
+Usage:
+  tote COMMAND [flags]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, `
+Run 'tote COMMAND --help' for a command's flags. Every flag that names a
+database or the lake also reads an environment variable (shown in its help).
+`)
+}

@@ -1,0 +1,161 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// RowWriter appends rows in PostgreSQL's COPY text format to a buffer.
+// Values are written in column order and each row ends with End.
+type RowWriter struct {
+	buf   []byte
+	first bool
+}
+
+func (w *RowWriter) sep() {
+	if w.first {
+		w.first = false
+		return
+	}
+	w.buf = append(w.buf, '\t')
+}
+
+// Null writes SQL NULL.
+func (w *RowWriter) Null() { w.sep(); w.buf = append(w.buf, `\N`...) }
+
+// Int writes an integer.
+func (w *RowWriter) Int(v int64) { w.sep(); w.buf = strconv.AppendInt(w.buf, v, 10) }
+
+// Bool writes a boolean.
+func (w *RowWriter) Bool(v bool) {
+	w.sep()
+	if v {
+		w.buf = append(w.buf, 't')
+	} else {
+		w.buf = append(w.buf, 'f')
+	}
+}
+
+// Cents writes an amount of hundredths as a numeric with two decimals, exactly.
+func (w *RowWriter) Cents(v int64) {
+	w.sep()
+	if v < 0 {
+		w.buf = append(w.buf, '-')
+		v = -v
+	}
+	w.buf = strconv.AppendInt(w.buf, v/100, 10)
+	w.buf = append(w.buf, '.', byte('0'+v%100/10), byte('0'+v%10))
+}
+
+// Timestamp writes a timestamp without time zone at microsecond precision.
+func (w *RowWriter) Timestamp(t time.Time) {
+	w.sep()
+	w.buf = t.AppendFormat(w.buf, "2006-01-02 15:04:05.999999")
+}
+
+// Text writes a string, escaped as COPY text requires.
+func (w *RowWriter) Text(s string) {
+	w.sep()
+	if !strings.ContainsAny(s, "\\\t\n\r") {
+		w.buf = append(w.buf, s...)
+		return
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			w.buf = append(w.buf, `\\`...)
+		case '\t':
+			w.buf = append(w.buf, `\t`...)
+		case '\n':
+			w.buf = append(w.buf, `\n`...)
+		case '\r':
+			w.buf = append(w.buf, `\r`...)
+		default:
+			w.buf = append(w.buf, c)
+		}
+	}
+}
+
+// End finishes the current row.
+func (w *RowWriter) End() {
+	w.buf = append(w.buf, '\n')
+	w.first = true
+}
+
+// RowFunc writes the next row to w and reports whether it wrote one; it
+// returns false when there are no more rows.
+type RowFunc func(w *RowWriter) (bool, error)
+
+// rowReader adapts a RowFunc to the io.Reader that COPY FROM STDIN consumes,
+// producing rows on demand so that memory stays flat however many there are.
+type rowReader struct {
+	next RowFunc
+	w    RowWriter
+	off  int
+	done bool
+	rows int64
+	err  error // the RowFunc's error, which COPY reports less clearly
+}
+
+const copyChunk = 256 << 10
+
+func (r *rowReader) Read(p []byte) (int, error) {
+	for r.off == len(r.w.buf) {
+		if r.done {
+			return 0, io.EOF
+		}
+		r.w.buf, r.off = r.w.buf[:0], 0
+		for len(r.w.buf) < copyChunk {
+			r.w.first = true
+			ok, err := r.next(&r.w)
+			if err != nil {
+				r.err = err
+				return 0, err
+			}
+			if !ok {
+				r.done = true
+				break
+			}
+			r.rows++
+		}
+	}
+	n := copy(p, r.w.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// CopyFrom streams the rows that next produces into table's columns with
+// COPY FROM STDIN and returns how many it wrote.
+func CopyFrom(ctx context.Context, pool *pgxpool.Pool, table string, columns []string, next RowFunc) (int64, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("copy into %s: %w", table, err)
+	}
+	defer conn.Release()
+	return CopyFromConn(ctx, conn.Conn(), table, columns, next)
+}
+
+// CopyFromConn is CopyFrom on one connection, possibly inside a transaction.
+func CopyFromConn(ctx context.Context, conn *pgx.Conn, table string, columns []string, next RowFunc) (int64, error) {
+	cols := make([]string, len(columns))
+	for i, c := range columns {
+		cols[i] = pgx.Identifier{c}.Sanitize()
+	}
+	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN", pgx.Identifier{table}.Sanitize(), strings.Join(cols, ", "))
+	r := &rowReader{next: next}
+	tag, err := conn.PgConn().CopyFrom(ctx, r, sql)
+	if r.err != nil {
+		return r.rows, r.err
+	}
+	if err != nil {
+		return r.rows, fmt.Errorf("copy into %s: %w", table, err)
+	}
+	return tag.RowsAffected(), nil
+}
