@@ -1,0 +1,42 @@
+# tote: two commands do all the set-up on a fresh machine with Go and PostgreSQL:
+#   make demo   seeds a source (a throwaway server unless TOTE_SOURCE_URL is set) and runs the pipeline
+#   make test   runs every test
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/terrifictotes/tote.version=$(VERSION)
+BIN       := bin/tote
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
+
+.PHONY: all build demo test test-short lint fmt vet staticcheck clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tote
+
+demo: build
+	./$(BIN) demo
+
+# Every test, with the race detector; fails on unformatted code or vet findings.
+test: vet
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) test -race -count=1 ./...
+
+test-short:
+	$(GO) test -short ./...
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	@test -x "$(STATICCHECK)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	$(STATICCHECK) ./...
+
+lint: vet staticcheck
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin lake
