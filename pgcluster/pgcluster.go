@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -59,6 +60,10 @@ type Options struct {
 	// BinDir, if set, is the only directory searched for initdb and
 	// postgres, instead of PATH and /usr/lib/postgresql/*/bin.
 	BinDir string
+
+	// Password, if set, is the postgres superuser's password, and TCP
+	// connections must give it (scram-sha-256). Empty means trust auth.
+	Password string
 }
 
 // Cluster is a running private PostgreSQL server started by Start. Its
@@ -71,6 +76,7 @@ type Cluster struct {
 	name   string              // cluster_name setting, to recognise our server
 	port   int
 	proc   *process // the running postgres; set only while Start runs
+	pass   string   // superuser password; empty for trust auth
 
 	stopOnce sync.Once
 	stopErr  error
@@ -114,6 +120,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		cred:   cred,
 		dir:    dir,
 		name:   filepath.Base(dir),
+		pass:   opts.Password,
 	}
 	if err := c.start(ctx); err != nil {
 		if stopErr := c.Stop(); stopErr != nil {
@@ -128,7 +135,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 // "postgres" superuser, e.g.
 // postgres://postgres@127.0.0.1:54321/postgres?sslmode=disable.
 func (c *Cluster) URL() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", c.port)
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: fmt.Sprintf("127.0.0.1:%d", c.port),
+		Path: "/postgres", RawQuery: "sslmode=disable"}
+	if c.pass != "" {
+		u.User = url.UserPassword("postgres", c.pass)
+	}
+	return u.String()
 }
 
 // Stop shuts the server down ("fast" mode: open sessions are disconnected,
@@ -204,14 +216,23 @@ func (c *Cluster) start(ctx context.Context) error {
 
 // initdb creates the data directory.
 func (c *Cluster) initdb(ctx context.Context) error {
-	cmd := exec.CommandContext(ctx, c.bins.initdb,
-		"-D", c.dataDir(),
-		"-U", "postgres",
-		"--auth=trust",
-		"-E", "UTF8",
-		"--locale=C",
-		"--no-sync",
-	)
+	args := []string{"-D", c.dataDir(), "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"}
+	if c.pass == "" {
+		args = append(args, "--auth=trust")
+	} else {
+		pwfile := filepath.Join(c.dir, "pwfile")
+		if err := os.WriteFile(pwfile, []byte(c.pass+"\n"), 0o600); err != nil {
+			return fmt.Errorf("pgcluster: write password file: %w", err)
+		}
+		if c.cred != nil {
+			if err := os.Chown(pwfile, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+				return fmt.Errorf("pgcluster: chown password file: %w", err)
+			}
+		}
+		defer os.Remove(pwfile)
+		args = append(args, "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile="+pwfile)
+	}
+	cmd := exec.CommandContext(ctx, c.bins.initdb, args...)
 	cmd.Dir = c.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	var out bytes.Buffer

@@ -212,16 +212,31 @@ func (s *sim) apply(ctx context.Context, tx pgx.Tx, ev Event) (bool, error) {
 			s.id("payment"))
 		return tag.RowsAffected() > 0, err
 	case OrderUpdated:
+		// An order edit also changes the amount of its payment while unpaid.
+		var (
+			sql string
+			id  int
+		)
 		if r.IntN(3) > 0 {
-			tag, err := tx.Exec(ctx, `UPDATE sales_order SET units_sold = $2, unit_price = $3::numeric / 100,
-				agreed_delivery_date = $4, last_updated = now() WHERE sales_order_id = $1`,
-				s.id("sales_order"), 1000+r.IntN(99_000), 200+r.IntN(201), s.date(1+r.IntN(30)))
-			return tag.RowsAffected() > 0, err
+			id = s.id("sales_order")
+			sql = `WITH o AS (UPDATE sales_order SET units_sold = $2, unit_price = $3::numeric / 100,
+				agreed_delivery_date = $4, last_updated = now() WHERE sales_order_id = $1
+				RETURNING sales_order_id, units_sold * unit_price AS amount)
+			UPDATE payment p SET payment_amount = o.amount, last_updated = now()
+			FROM o JOIN transaction t ON t.sales_order_id = o.sales_order_id
+			WHERE p.transaction_id = t.transaction_id AND NOT p.paid`
+			_, err := tx.Exec(ctx, sql, id, 1000+r.IntN(99_000), 200+r.IntN(201), s.date(1+r.IntN(30)))
+			return true, err
 		}
-		tag, err := tx.Exec(ctx, `UPDATE purchase_order SET item_quantity = $2, item_unit_price = $3::numeric / 100,
-			agreed_payment_date = $4, last_updated = now() WHERE purchase_order_id = $1`,
-			s.id("purchase_order"), 1+r.IntN(999), 100+r.IntN(99_900), s.date(r.IntN(8)))
-		return tag.RowsAffected() > 0, err
+		id = s.id("purchase_order")
+		sql = `WITH o AS (UPDATE purchase_order SET item_quantity = $2, item_unit_price = $3::numeric / 100,
+			agreed_payment_date = $4, last_updated = now() WHERE purchase_order_id = $1
+			RETURNING purchase_order_id, item_quantity * item_unit_price AS amount)
+		UPDATE payment p SET payment_amount = o.amount, last_updated = now()
+		FROM o JOIN transaction t ON t.purchase_order_id = o.purchase_order_id
+		WHERE p.transaction_id = t.transaction_id AND NOT p.paid`
+		_, err := tx.Exec(ctx, sql, id, 1+r.IntN(999), 100+r.IntN(99_900), s.date(r.IntN(8)))
+		return true, err
 	case DesignAdded:
 		name := seed.DesignMaterials[r.IntN(len(seed.DesignMaterials))]
 		var id int

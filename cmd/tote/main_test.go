@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/pgcluster"
+	"github.com/terrifictotes/tote/seed"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// runTote runs the command line with the given environment and returns its
+// exit status, standard output and standard error.
+func runTote(t *testing.T, environ map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return environ[k] }}
+	code := run(context.Background(), args, e)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestHelp(t *testing.T) {
+	code, out, _ := runTote(t, nil, "--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, c := range commands {
+		if !strings.Contains(out, c.name) || !strings.Contains(out, c.summary) {
+			t.Errorf("--help lacks %s", c.name)
+		}
+	}
+	code, _, errOut := runTote(t, nil, "frobnicate")
+	if code != 2 || !strings.Contains(errOut, `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, %q", code, errOut)
+	}
+}
+
+func TestCommandHelpShowsEveryFlagWithEnvAndDefault(t *testing.T) {
+	for _, c := range commands {
+		code, out, _ := runTote(t, map[string]string{"TOTE_SOURCE_URL": "postgres://u:hidden@h/db"}, c.name, "--help")
+		if code != 0 {
+			t.Errorf("%s --help exit %d", c.name, code)
+		}
+		if strings.Contains(out, "hidden") {
+			t.Errorf("%s --help shows the environment's secret", c.name)
+		}
+		if !strings.HasPrefix(out, "Usage: tote "+c.name) {
+			t.Errorf("%s --help: %q", c.name, out)
+		}
+	}
+	_, out, _ := runTote(t, nil, "seed", "--help")
+	for _, want := range []string{"--source URL", "env TOTE_SOURCE_URL", "--scale", "default 1", "--force", "--from DIR", "env TOTE_LOG_FORMAT", "default text"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("seed --help lacks %q:\n%s", want, out)
+		}
+	}
+	_, out, _ = runTote(t, nil, "demo", "--help")
+	for _, want := range []string{"env TOTE_LAKE_URL", "default file://./lake", "env TOTE_WAREHOUSE_URL"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo --help lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runTote(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(out, "tote ") || !strings.Contains(out, "go1.") {
+		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+func TestSeedThenSimulate(t *testing.T) {
+	source := pgtest.NewDB(t)
+	code, out, errOut := runTote(t, map[string]string{"TOTE_SOURCE_URL": source, "TOTE_LOG_FORMAT": "json"}, "seed", "--json", "--seed", "5")
+	if code != 0 {
+		t.Fatalf("seed: exit %d: %s", code, errOut)
+	}
+	var res seed.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("seed --json printed %q: %v", out, err)
+	}
+	if res.Rows() < 50_000 || len(res.Tables) != 11 {
+		t.Errorf("seeded %d rows in %d tables", res.Rows(), len(res.Tables))
+	}
+	if !strings.Contains(errOut, `"msg":"seeding"`) {
+		t.Errorf("TOTE_LOG_FORMAT=json did not give JSON logs: %q", errOut)
+	}
+
+	code, out, errOut = runTote(t, nil, "simulate", "--source", source, "--events", "30", "--rate", "1000")
+	if code != 0 {
+		t.Fatalf("simulate: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "simulated 30 changes") {
+		t.Errorf("simulate printed %q", out)
+	}
+}
+
+func TestSeedBadInput(t *testing.T) {
+	closedPort := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}()
+	seeded := pgtest.NewDB(t)
+	if code, _, errOut := runTote(t, nil, "seed", "--source", seeded); code != 0 {
+		t.Fatalf("first seed: %s", errOut)
+	}
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"no source", []string{"seed"}, 2, []string{"no source database", "TOTE_SOURCE_URL"}},
+		{"negative scale", []string{"seed", "--source", seeded, "--scale", "-3"}, 1, []string{"scale must be a whole number from 1 to", "got -3"}},
+		{"unreachable server", []string{"seed", "--source", "postgres://postgres@" + closedPort + "/totesys"}, 1,
+			[]string{"source database postgres://postgres@" + closedPort + "/totesys", "server unreachable"}},
+		{"already holds totesys", []string{"seed", "--source", seeded}, 1, []string{"already holds totesys tables", "sales_order", "--force"}},
+		{"bad until", []string{"seed", "--source", seeded, "--until", "yesterday"}, 2, []string{`--until "yesterday"`}},
+		{"stray argument", []string{"seed", "--source", seeded, "now"}, 2, []string{"unexpected arguments: now"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errOut := runTote(t, nil, c.args...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d (%s)", code, c.code, errOut)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr %q lacks %q", errOut, w)
+				}
+			}
+			if strings.Count(strings.TrimSpace(errOut), "\n") > 1 {
+				t.Errorf("want one clear message, got:\n%s", errOut)
+			}
+		})
+	}
+}
+
+func TestSeedWrongPassword(t *testing.T) {
+	c, err := pgcluster.Start(context.Background(), pgcluster.Options{Password: "correct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	u, _ := url.Parse(c.URL())
+	u.User = url.UserPassword("postgres", "incorrect")
+	code, _, errOut := runTote(t, nil, "seed", "--source", u.String(), "--log-level", "error")
+	if code != 1 || !strings.Contains(errOut, "authentication failed") || strings.Contains(errOut, "incorrect") {
+		t.Errorf("exit %d: %q", code, errOut)
+	}
+}
+
+func TestDemoOnAGivenSource(t *testing.T) {
+	source := pgtest.NewDB(t)
+	code, out, errOut := runTote(t, map[string]string{"TOTE_SOURCE_URL": source}, "demo", "--changes", "25", "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("demo: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"seeding", "sales_order", "simulated 25 changes", "source row counts now"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	// A second demo on the same source uses what is there.
+	code, out, _ = runTote(t, map[string]string{"TOTE_SOURCE_URL": source}, "demo", "--changes", "0")
+	if code != 0 || !strings.Contains(out, "already holds totesys: using it as it is") {
+		t.Errorf("second demo: exit %d\n%s", code, out)
+	}
+}
+
+func TestDemoOnAThrowawayServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	code, out, errOut := runTote(t, nil, "demo", "--changes", "10", "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("demo: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "starting a throwaway PostgreSQL server") || !strings.Contains(out, "seeded 50,") {
+		t.Errorf("demo output:\n%s", out)
+	}
+}

@@ -1,0 +1,103 @@
+package postgres_test
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/pgcluster"
+	"github.com/terrifictotes/tote/postgres"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func TestOpenUnreachable(t *testing.T) {
+	// A port that nothing listens on: bind one, then close it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, err = postgres.Open(context.Background(), "source", "postgres://tote:s3cret@"+addr+"/totesys?connect_timeout=5")
+	if err == nil {
+		t.Fatal("Open succeeded against a closed port")
+	}
+	msg := err.Error()
+	for _, want := range []string{"source database", addr, "server unreachable", "connection refused"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "s3cret") {
+		t.Errorf("message leaks the password: %q", msg)
+	}
+}
+
+func TestOpenWrongPassword(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	c, err := pgcluster.Start(context.Background(), pgcluster.Options{Password: "right-horse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Stop() })
+	pool, err := postgres.Open(context.Background(), "warehouse", c.URL())
+	if err != nil {
+		t.Fatalf("right password: %v", err)
+	}
+	pool.Close()
+
+	u, _ := url.Parse(c.URL())
+	u.User = url.UserPassword("postgres", "wrong-staple")
+	_, err = postgres.Open(context.Background(), "warehouse", u.String())
+	if err == nil {
+		t.Fatal("Open succeeded with a wrong password")
+	}
+	msg := err.Error()
+	for _, want := range []string{"warehouse database", "authentication failed", "check the user and password"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "wrong-staple") {
+		t.Errorf("message leaks the password: %q", msg)
+	}
+}
+
+func TestOpenMissingDatabase(t *testing.T) {
+	u, _ := url.Parse(pgtest.AdminURL(t))
+	u.Path = "/no_such_database_here"
+	_, err := postgres.Open(context.Background(), "source", u.String())
+	if err == nil || !strings.Contains(err.Error(), `database "no_such_database_here" does not exist`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestOpenBadURL(t *testing.T) {
+	for _, raw := range []string{"", "postgres://u:pw@host:notaport/db"} {
+		_, err := postgres.Open(context.Background(), "source", raw)
+		if err == nil || !strings.Contains(err.Error(), "source database") {
+			t.Errorf("Open(%q) = %v", raw, err)
+		}
+		if strings.Contains(err.Error(), ":pw@") {
+			t.Errorf("message leaks the password: %v", err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:secret@h:5432/db?sslmode=disable": "postgres://u:xxxxx@h:5432/db?sslmode=disable",
+		"postgres://u@h/db":                             "postgres://u@h/db",
+		"postgres://h/db?password=secret":               "postgres://h/db?password=xxxxx",
+	} {
+		if got := postgres.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
