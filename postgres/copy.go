@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,8 +101,18 @@ type rowReader struct {
 	w    RowWriter
 	off  int
 	done bool
+
+	// pgconn reads in a goroutine of its own that can outlive CopyFrom when
+	// the server reports an error, so what CopyFrom reads back is guarded.
+	mu   sync.Mutex
 	rows int64
 	err  error // the RowFunc's error, which COPY reports less clearly
+}
+
+func (r *rowReader) result() (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rows, r.err
 }
 
 const copyChunk = 256 << 10
@@ -112,19 +123,25 @@ func (r *rowReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		r.w.buf, r.off = r.w.buf[:0], 0
+		var n int64
 		for len(r.w.buf) < copyChunk {
 			r.w.first = true
 			ok, err := r.next(&r.w)
 			if err != nil {
+				r.mu.Lock()
 				r.err = err
+				r.mu.Unlock()
 				return 0, err
 			}
 			if !ok {
 				r.done = true
 				break
 			}
-			r.rows++
+			n++
 		}
+		r.mu.Lock()
+		r.rows += n
+		r.mu.Unlock()
 	}
 	n := copy(p, r.w.buf[r.off:])
 	r.off += n
@@ -151,11 +168,12 @@ func CopyFromConn(ctx context.Context, conn *pgx.Conn, table string, columns []s
 	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN", pgx.Identifier{table}.Sanitize(), strings.Join(cols, ", "))
 	r := &rowReader{next: next}
 	tag, err := conn.PgConn().CopyFrom(ctx, r, sql)
-	if r.err != nil {
-		return r.rows, r.err
+	rows, rowErr := r.result()
+	if rowErr != nil {
+		return rows, rowErr
 	}
 	if err != nil {
-		return r.rows, fmt.Errorf("copy into %s: %w", table, err)
+		return rows, fmt.Errorf("copy into %s: %w", table, err)
 	}
 	return tag.RowsAffected(), nil
 }
