@@ -66,7 +66,7 @@ func TestRunMakesTheChangesItReports(t *testing.T) {
 	}
 	// Every order still has exactly one transaction and one payment of the right amount.
 	for what, sql := range map[string]string{
-		"orders without a transaction": `SELECT (SELECT count(*) FROM sales_order) + (SELECT count(*) FROM purchase_order) - (SELECT count(*) FROM transaction)`,
+		"orders without a transaction":   `SELECT (SELECT count(*) FROM sales_order) + (SELECT count(*) FROM purchase_order) - (SELECT count(*) FROM transaction)`,
 		"transactions without a payment": `SELECT count(*) FROM transaction t LEFT JOIN payment p USING (transaction_id) WHERE p.payment_id IS NULL`,
 		"new payments of the wrong amount": `SELECT count(*) FROM payment p JOIN transaction t USING (transaction_id)
 			LEFT JOIN sales_order s ON s.sales_order_id = t.sales_order_id

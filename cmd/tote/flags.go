@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // flags is a command's flag set, where a flag may fall back to an
@@ -65,19 +64,6 @@ func (f *flags) envString(p *string, name, env, def, usage string) {
 	f.fs.StringVar(p, name, f.fromEnv(name, env, def), usage)
 	// Help shows the built-in default, not the environment's value, which may hold a secret.
 	f.fs.Lookup(name).DefValue = def
-}
-
-func (f *flags) envDuration(p *time.Duration, name, env string, def time.Duration, usage string) {
-	v := def
-	if s := f.fromEnv(name, env, ""); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			f.err = errors.Join(f.err, fmt.Errorf("%s=%q: not a duration (like 30s or 5m)", env, s))
-		}
-		v = d
-	}
-	f.fs.DurationVar(p, name, v, usage)
-	f.fs.Lookup(name).DefValue = def.String()
 }
 
 // parse parses args; extra positional arguments are a usage error unless
