@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pgcluster"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/seed"
@@ -20,16 +23,17 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "demo", "", `Shows the pipeline end to end on a small source. Without --source it starts a
 throwaway PostgreSQL server (removed at exit) and seeds a totesys database in
 it; with --source it seeds that database, or uses the totesys tables already
-there. Then it simulates some live changes and runs every stage tote has.`)
+there. Then it simulates some live changes and runs every stage tote has:
+for now, a first and an incremental extraction into the lake.`)
 	var (
-		source, warehouse, lake string
+		source, warehouse, lakeURL string
 		scale                   int
 		changes                 int
 		logs                    logConfig
 	)
 	f.sourceFlag(&source)
 	f.warehouseFlag(&warehouse)
-	f.lakeFlag(&lake)
+	f.envString(&lakeURL, "lake", "TOTE_LAKE_URL", "", "data lake `URL` (default: a new temporary directory, kept after the demo)")
 	f.fs.IntVar(&scale, "scale", 1, "size of the seeded source as a multiple of the real system")
 	f.fs.IntVar(&changes, "changes", 200, "live changes to simulate after seeding")
 	f.logFlags(&logs)
@@ -95,6 +99,40 @@ there. Then it simulates some live changes and runs every stage tote has.`)
 	fmt.Fprintln(e.stdout, "source row counts now:")
 	for _, c := range counts {
 		fmt.Fprintf(e.stdout, "  %-15s %12s\n", c.Table, humanInt(c.Rows))
+	}
+
+	if lakeURL == "" {
+		dir, err := os.MkdirTemp("", "tote-demo-lake-")
+		if err != nil {
+			return err
+		}
+		lakeURL = "file://" + dir
+	}
+	lk, err := lake.Open(ctx, lakeURL, lake.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer lk.Close()
+	fmt.Fprintf(e.stdout, "extracting into %s\n", lk.URL())
+	res, err := extract.Run(ctx, pool, lk, extract.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	printExtract(e.stdout, res)
+	if changes > 0 {
+		if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 1000, Events: changes / 2, Seed: 7, Logger: log}); err != nil {
+			return err
+		}
+		res, err = extract.Run(ctx, pool, lk, extract.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "after %d more changes, an incremental extraction:\n", changes/2)
+		printExtract(e.stdout, res)
+	}
+	fmt.Fprintf(e.stdout, "inspect the lake with: tote lake ls --lake %s\n", lk.URL())
+	if warehouse != "" {
+		fmt.Fprintf(e.stdout, "warehouse %s: the transform and load stages are not built yet\n", postgres.Redact(warehouse))
 	}
 	return ctx.Err()
 }

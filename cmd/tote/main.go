@@ -26,6 +26,8 @@ type command struct {
 var commands = []command{
 	{"seed", "create the totesys schema in a source database and fill it", runSeed},
 	{"simulate", "make live-business changes to a seeded source database", runSimulate},
+	{"extract", "extract new row versions from the source into the lake's raw zone", runExtract},
+	{"lake", "inspect the lake: ls, show BATCH, clean", runLake},
 	{"demo", "seed a source (a throwaway server unless URLs are given) and run the pipeline on it", runDemo},
 	{"version", "print the version", runVersion},
 }

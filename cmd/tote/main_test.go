@@ -62,7 +62,7 @@ func TestCommandHelpShowsEveryFlagWithEnvAndDefault(t *testing.T) {
 		}
 	}
 	_, out, _ = runTote(t, nil, "demo", "--help")
-	for _, want := range []string{"env TOTE_LAKE_URL", "default file://./lake", "env TOTE_WAREHOUSE_URL"} {
+	for _, want := range []string{"env TOTE_LAKE_URL", "a new temporary directory", "env TOTE_WAREHOUSE_URL"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo --help lacks %q:\n%s", want, out)
 		}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/postgres"
+)
+
+func runExtract(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "extract", "", `Reads the row versions of every totesys table that are new since the last
+committed extraction, from one consistent snapshot, and commits them to the
+lake's raw zone as one batch (nothing is committed when nothing changed).
+Where to start is read from the lake, so any machine can carry on.`)
+	var (
+		source, lakeURL string
+		margin, maxTxn  time.Duration
+		asJSON          bool
+		logs            logConfig
+	)
+	f.sourceFlag(&source)
+	f.lakeFlag(&lakeURL)
+	f.fs.DurationVar(&margin, "margin", extract.DefaultMargin, "extra overlap below the horizon of open source transactions")
+	f.fs.DurationVar(&maxTxn, "max-transaction", extract.DefaultMaxTransaction,
+		"longest a source transaction is assumed to stay open, when open transactions cannot be seen (no pg_read_all_stats)")
+	f.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.logFlags(&logs)
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if source == "" {
+		return f.usageErr("no source database: give --source URL or set TOTE_SOURCE_URL")
+	}
+	log, err := logs.logger(e.stderr)
+	if err != nil {
+		return f.usageErr("%v", err)
+	}
+	lk, err := lake.Open(ctx, lakeURL, lake.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer lk.Close()
+	pool, err := postgres.Open(ctx, "source", source)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	opts := extract.Options{Logger: log, Margin: margin, MaxTransaction: maxTxn}
+	if !asJSON && isTerminal(e.stderr) {
+		opts.Progress = e.stderr
+	}
+	res, err := extract.Run(ctx, pool, lk, opts)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(e.stdout).Encode(res)
+	}
+	printExtract(e.stdout, res)
+	return nil
+}
+
+func printExtract(w io.Writer, res extract.Result) {
+	if !res.Committed {
+		fmt.Fprintf(w, "extract: nothing new in the source, no batch committed (%.2fs)\n", res.Elapsed.Seconds())
+		return
+	}
+	secs := max(res.Elapsed.Seconds(), 1e-9)
+	tables := 0
+	for _, t := range res.Tables {
+		if t.Rows > 0 {
+			tables++
+		}
+	}
+	fmt.Fprintf(w, "extract: batch %s: %s row versions from %d tables, %.1f MB in %.2fs (%s rows/s, %.1f MB/s)\n",
+		res.Batch, humanInt(res.Rows()), tables, float64(res.Bytes())/1e6, secs,
+		humanInt(int64(float64(res.Rows())/secs)), float64(res.Bytes())/1e6/secs)
+}
+
+// isTerminal reports whether w is a terminal (for progress output).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,675 @@
+package extract_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/internal/s3test"
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/seed"
+	"github.com/terrifictotes/tote/simulate"
+	"github.com/terrifictotes/tote/totesys"
+)
+
+func TestMain(m *testing.M) {
+	if source := os.Getenv("TOTE_EXTRACT_CHILD_SOURCE"); source != "" {
+		os.Exit(child(source, os.Getenv("TOTE_EXTRACT_CHILD_LAKE")))
+	}
+	pgtest.Main(m)
+}
+
+// child runs one extraction in a process of its own, for the crash test to kill.
+func child(source, lakeURL string) int {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, source)
+	if err != nil {
+		return 3
+	}
+	defer pool.Close()
+	lk, err := lake.Open(ctx, lakeURL, lake.Options{})
+	if err != nil {
+		return 3
+	}
+	defer lk.Close()
+	if _, err := extract.Run(ctx, pool, lk, extract.Options{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// version is one row version: its table, id and last_updated.
+type version struct {
+	table string
+	id    int64
+	lu    int64 // Unix microseconds
+}
+
+func seeded(t *testing.T, scale int) (*pgxpool.Pool, string) {
+	t.Helper()
+	url := pgtest.NewDB(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := seed.Generate(context.Background(), pool, seed.Options{Scale: scale, Seed: 11}); err != nil {
+		t.Fatal(err)
+	}
+	return pool, url
+}
+
+func memLake(t *testing.T) *lake.Lake {
+	t.Helper()
+	lk, err := lake.Open(context.Background(), "mem://", lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lk.Close() })
+	return lk
+}
+
+func run(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake) extract.Result {
+	t.Helper()
+	res, err := extract.Run(context.Background(), pool, lk, extract.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// sourceVersions returns every row version the source holds now.
+func sourceVersions(t *testing.T, pool *pgxpool.Pool) map[version]bool {
+	t.Helper()
+	out := map[version]bool{}
+	for _, table := range totesys.Tables {
+		rows, err := pool.Query(context.Background(), fmt.Sprintf("SELECT %s, last_updated FROM %s", table.Key(), table.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			var lu time.Time
+			if err := rows.Scan(&id, &lu); err != nil {
+				t.Fatal(err)
+			}
+			out[version{table.Name, id, lu.UnixMicro()}] = true
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// batchVersions reads the row versions of one committed batch, counting repeats.
+func batchVersions(t *testing.T, lk *lake.Lake, m lake.Manifest) map[version]int {
+	t.Helper()
+	out := map[version]int{}
+	for _, f := range m.Files {
+		rows := readFile(t, lk, m, f)
+		table, _ := totesys.Lookup(f.Table)
+		for _, r := range rows {
+			out[version{f.Table, int64(r[table.Key()].Int32()), r[totesys.LastUpdated].Int64()}]++
+		}
+		if int64(len(rows)) != f.Rows {
+			t.Errorf("%s: manifest says %d rows, file has %d", f.Path, f.Rows, len(rows))
+		}
+	}
+	return out
+}
+
+// readFile reads a raw file back as one map of column name to value per row.
+func readFile(t *testing.T, lk *lake.Lake, m lake.Manifest, f lake.File) []map[string]parquet.Value {
+	t.Helper()
+	file, err := lk.Fetch(context.Background(), m, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { file.Close(); os.Remove(file.Name()) }()
+	st, _ := file.Stat()
+	pf, err := parquet.OpenFile(file, st.Size())
+	if err != nil {
+		t.Fatalf("%s: %v", f.Path, err)
+	}
+	fields := pf.Schema().Fields()
+	r := parquet.NewReader(pf)
+	defer r.Close()
+	var out []map[string]parquet.Value
+	buf := make([]parquet.Row, 256)
+	for {
+		n, err := r.ReadRows(buf)
+		for _, row := range buf[:n] {
+			rec := map[string]parquet.Value{}
+			for i, field := range fields {
+				rec[field.Name()] = row[i]
+			}
+			out = append(out, rec)
+		}
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// allVersions reads every committed raw batch.
+func allVersions(t *testing.T, lk *lake.Lake) map[version]int {
+	t.Helper()
+	batches, err := lk.Batches(context.Background(), lake.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[version]int{}
+	for _, m := range batches {
+		for v, n := range batchVersions(t, lk, m) {
+			out[v] += n
+		}
+	}
+	return out
+}
+
+// exactlyOnce checks that the lake holds every version the source has, once.
+func exactlyOnce(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, extracted map[version]int) {
+	t.Helper()
+	want := sourceVersions(t, pool)
+	missing, dup := 0, 0
+	for v := range want {
+		if extracted[v] == 0 {
+			if missing < 5 {
+				t.Errorf("missing from the lake: %+v", v)
+			}
+			missing++
+		}
+	}
+	for v, n := range extracted {
+		if n > 1 {
+			if dup < 5 {
+				t.Errorf("extracted %d times: %+v", n, v)
+			}
+			dup++
+		}
+	}
+	// The lake also holds versions the source has since superseded: that is
+	// the history the facts keep.
+	if missing+dup > 0 {
+		t.Fatalf("%d versions missing, %d duplicated", missing, dup)
+	}
+}
+
+func TestFirstExtractionKeepsEveryValueExactly(t *testing.T) {
+	pool, _ := seeded(t, 1)
+	lk := memLake(t)
+	res := run(t, pool, lk)
+	if !res.Committed || res.Seq != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	counts := map[string]int64{}
+	for _, tr := range res.Tables {
+		counts[tr.Table] = tr.Rows
+	}
+	if counts["payment"] != 16600 || counts["sales_order"]+counts["purchase_order"] != 16600 || counts["address"] != 30 {
+		t.Errorf("counts %v", counts)
+	}
+	m, err := lk.Latest(context.Background(), lake.Raw)
+	if err != nil || m == nil {
+		t.Fatal(m, err)
+	}
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
+
+	// Every value of two tables with every column type, compared with the source.
+	for _, f := range m.Files {
+		if f.Table != "payment" && f.Table != "address" {
+			continue
+		}
+		table, _ := totesys.Lookup(f.Table)
+		got := map[string]string{}
+		for _, r := range readFile(t, lk, *m, f) {
+			var parts []string
+			for _, c := range table.Columns {
+				parts = append(parts, render(c, r[c.Name]))
+			}
+			got[parts[0]] = strings.Join(parts, "|")
+		}
+		var exprs []string
+		for _, c := range table.Columns {
+			switch c.Type {
+			case totesys.Timestamp:
+				exprs = append(exprs, fmt.Sprintf(`coalesce(to_char(%s, 'YYYY-MM-DD HH24:MI:SS.US'), 'NULL')`, c.Name))
+			case totesys.Boolean:
+				exprs = append(exprs, fmt.Sprintf(`CASE WHEN %s THEN 'true' ELSE 'false' END`, c.Name))
+			default:
+				exprs = append(exprs, fmt.Sprintf(`coalesce(%s::text, 'NULL')`, c.Name))
+			}
+		}
+		rows, err := pool.Query(context.Background(), fmt.Sprintf("SELECT %s::text, concat_ws('|', %s) FROM %s", table.Key(), strings.Join(exprs, ", "), table.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			var id, want string
+			if err := rows.Scan(&id, &want); err != nil {
+				t.Fatal(err)
+			}
+			if got[id] != want {
+				t.Errorf("%s %s:\n lake   %s\n source %s", table.Name, id, got[id], want)
+			}
+			n++
+		}
+		if n != len(got) {
+			t.Errorf("%s: source has %d rows, lake %d", table.Name, n, len(got))
+		}
+	}
+}
+
+// render formats a raw Parquet value the way the test's SQL renders the source's.
+func render(c totesys.Column, v parquet.Value) string {
+	if v.IsNull() {
+		return "NULL"
+	}
+	switch c.Type {
+	case totesys.Integer:
+		return fmt.Sprint(v.Int32())
+	case totesys.Money:
+		cents := v.Int64()
+		sign := ""
+		if cents < 0 {
+			sign, cents = "-", -cents
+		}
+		return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
+	case totesys.Boolean:
+		return fmt.Sprint(v.Boolean())
+	case totesys.Timestamp:
+		return time.UnixMicro(v.Int64()).UTC().Format("2006-01-02 15:04:05.000000")
+	}
+	return string(v.ByteArray())
+}
+
+func TestIncrementalTakesExactlyTheNewVersions(t *testing.T) {
+	pool, _ := seeded(t, 1)
+	lk := memLake(t)
+	run(t, pool, lk)
+	before := sourceVersions(t, pool)
+
+	stats, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 600, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, pool, lk)
+	if !res.Committed || res.Seq != 2 {
+		t.Fatalf("second extraction: %+v", res)
+	}
+	m, _ := lk.Latest(context.Background(), lake.Raw)
+	got := batchVersions(t, lk, *m)
+	after := sourceVersions(t, pool)
+	want := map[version]bool{}
+	for v := range after {
+		if !before[v] {
+			want[v] = true
+		}
+	}
+	if len(want) < stats.Total() {
+		t.Fatalf("only %d new versions for %d events", len(want), stats.Total())
+	}
+	for v := range want {
+		if got[v] != 1 {
+			t.Errorf("new version %+v extracted %d times", v, got[v])
+		}
+	}
+	for v := range got {
+		if !want[v] {
+			t.Errorf("batch 2 holds %+v, which batch 1 had", v)
+		}
+	}
+
+	// Nothing changed: no batch.
+	res = run(t, pool, lk)
+	if res.Committed || res.Rows() != 0 {
+		t.Errorf("no-change extraction committed %+v", res)
+	}
+	batches, _ := lk.Batches(context.Background(), lake.Raw)
+	if len(batches) != 2 {
+		t.Errorf("%d batches after a no-change run, want 2", len(batches))
+	}
+}
+
+// The cursor-boundary bug: a transaction stamps its rows with its start
+// time, stays open across an extraction while later-stamped rows are
+// committed and extracted, then commits. Its rows must still arrive, once.
+func TestOpenTransactionAcrossExtraction(t *testing.T) {
+	pool, url := seeded(t, 1)
+	lk := memLake(t)
+	ctx := context.Background()
+	run(t, pool, lk)
+
+	long, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close(ctx)
+	tx, err := long.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lateSale, latePayment int64
+	var stamp time.Time
+	if err := tx.QueryRow(ctx, `INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
+		agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id, last_updated)
+		VALUES (1, 1, 1, 5000, 3.25, 1, '2026-12-01', '2026-12-02', 1, now()) RETURNING sales_order_id, last_updated`).Scan(&lateSale, &stamp); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.QueryRow(ctx, `UPDATE payment SET paid = true, last_updated = now()
+		WHERE payment_id = (SELECT min(payment_id) FROM payment WHERE NOT paid) RETURNING payment_id`).Scan(&latePayment); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+
+	// Later-stamped changes commit and are extracted while tx stays open.
+	if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 100, Seed: 8}); err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, pool, lk)
+	m2, _ := lk.Latest(ctx, lake.Raw)
+	state, err := extract.LoadState(*m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !state.Tables["sales_order"].Watermark.After(stamp) {
+		t.Fatalf("batch 2's sales watermark %v is not past the open transaction's stamp %v: the test would not catch the bug",
+			state.Tables["sales_order"].Watermark, stamp)
+	}
+	if state.Horizon.After(stamp) {
+		t.Errorf("horizon %v is after the open transaction's stamp %v", state.Horizon, stamp)
+	}
+	if state.HorizonFrom != "activity" {
+		t.Errorf("horizon from %q, want activity (the test user is a superuser)", state.HorizonFrom)
+	}
+	for v := range batchVersions(t, lk, *m2) {
+		if v.table == "sales_order" && v.id == lateSale {
+			t.Fatal("batch 2 holds a row of a transaction that had not committed")
+		}
+	}
+	_ = res
+
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res = run(t, pool, lk)
+	if !res.Committed {
+		t.Fatal("the late transaction's rows were not extracted")
+	}
+	m3, _ := lk.Latest(ctx, lake.Raw)
+	got := batchVersions(t, lk, *m3)
+	foundSale, foundPayment := false, false
+	for v := range got {
+		foundSale = foundSale || (v.table == "sales_order" && v.id == lateSale)
+		foundPayment = foundPayment || (v.table == "payment" && v.id == latePayment && v.lu == stamp.UnixMicro())
+	}
+	if !foundSale || !foundPayment {
+		t.Errorf("batch 3 lacks the late sale (%v) or payment update (%v)", foundSale, foundPayment)
+	}
+	if res.Rows() > 10 {
+		t.Errorf("batch 3 holds %d versions; want only the late transaction's (and its neighbours' overlap deduplicated)", res.Rows())
+	}
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
+}
+
+// Without pg_read_all_stats the horizon falls back to the maximum
+// transaction age, and extraction stays exactly-once.
+func TestUnprivilegedRoleFallsBack(t *testing.T) {
+	pool, url := seeded(t, 1)
+	ctx := context.Background()
+	role := fmt.Sprintf("tote_reader_%d", time.Now().UnixNano()%1e9)
+	for _, sql := range []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"GRANT SELECT ON ALL TABLES IN SCHEMA public TO " + role,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		pool.Exec(context.Background(), "DROP OWNED BY "+role)
+		pool.Exec(context.Background(), "DROP ROLE "+role)
+	})
+	cfg, _ := pgxpool.ParseConfig(url)
+	cfg.ConnConfig.User = role
+	reader, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	lk := memLake(t)
+	run(t, reader, lk)
+	if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 200, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, reader, lk)
+	m, _ := lk.Latest(ctx, lake.Raw)
+	state, _ := extract.LoadState(*m)
+	if state.HorizonFrom != "max-transaction-age" {
+		t.Errorf("horizon from %q", state.HorizonFrom)
+	}
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
+}
+
+func TestDriftStopsTheBatch(t *testing.T) {
+	cases := []struct {
+		name, sql, want string
+	}{
+		{"new column", `ALTER TABLE sales_order ADD COLUMN discount numeric(5,2)`, "sales_order.discount: new column numeric(5,2) NULL"},
+		{"dropped column", `ALTER TABLE address DROP COLUMN phone`, "address.phone: column dropped (was text NOT NULL)"},
+		{"changed type", `ALTER TABLE payment ALTER COLUMN payment_amount TYPE numeric(12,4)`,
+			"payment.payment_amount: type changed from numeric(10,2) NOT NULL to numeric(12,4) NOT NULL"},
+		{"missing table", `DROP TABLE design`, "design: table is missing"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pool, _ := seeded(t, 1)
+			lk := memLake(t)
+			run(t, pool, lk)
+			if _, err := pool.Exec(context.Background(), c.sql); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pool.Exec(context.Background(), `UPDATE currency SET last_updated = now()`); err != nil {
+				t.Fatal(err)
+			}
+			_, err := extract.Run(context.Background(), pool, lk, extract.Options{})
+			var drift *extract.DriftError
+			if !errors.As(err, &drift) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "nothing was committed") {
+				t.Fatalf("err = %v\nwant a DriftError containing %q", err, c.want)
+			}
+			if batches, _ := lk.Batches(context.Background(), lake.Raw); len(batches) != 1 {
+				t.Errorf("%d batches after drift, want 1", len(batches))
+			}
+		})
+	}
+}
+
+func TestCorruptManifestStopsExtraction(t *testing.T) {
+	pool, _ := seeded(t, 1)
+	dir := t.TempDir()
+	lk, err := lake.Open(context.Background(), "file://"+dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	run(t, pool, lk)
+	path := dir + "/manifests/raw/000000000001.json"
+	if err := os.WriteFile(path, []byte(`{"format": 1, "zone": "raw", "seq": 1, "id": "0000`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = extract.Run(context.Background(), pool, lk, extract.Options{})
+	if !errors.Is(err, lake.ErrCorrupt) || !strings.Contains(err.Error(), "manifests/raw/000000000001.json") {
+		t.Fatalf("err = %v, want ErrCorrupt naming the manifest", err)
+	}
+	if _, err := os.Stat(dir + "/manifests/raw/000000000002.json"); !os.IsNotExist(err) {
+		t.Error("a batch was committed on top of a corrupt manifest")
+	}
+}
+
+func TestConcurrentExtractionsCommitOnce(t *testing.T) {
+	pool, _ := seeded(t, 1)
+	lk := memLake(t)
+	run(t, pool, lk)
+	if _, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 200, Seed: 4}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = extract.Run(context.Background(), pool, lk, extract.Options{})
+		})
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, lake.ErrConflict) || !strings.Contains(err.Error(), "another extraction committed raw batch 2 first"):
+			t.Errorf("loser's error: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d extractions committed batch 2, want exactly 1", wins)
+	}
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
+}
+
+func TestExtractToS3(t *testing.T) {
+	srv := s3test.Start(t)
+	pool, _ := seeded(t, 1)
+	ctx := context.Background()
+	lk, err := lake.Open(ctx, srv.URL("tote/lake"), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	run(t, pool, lk)
+	if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 150, Seed: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if res := run(t, pool, lk); !res.Committed {
+		t.Fatal("second extraction to S3 committed nothing")
+	}
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
+}
+
+func TestExtractFromRealSnapshot(t *testing.T) {
+	dir := pgtest.SnapshotDir(t)
+	url := pgtest.NewDB(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := seed.LoadSnapshot(context.Background(), pool, dir, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	lk := memLake(t)
+	res := run(t, pool, lk)
+	if res.Rows() != 30+20+3+8+473+15836+4+4649+11187+20+15836 {
+		t.Errorf("extracted %d rows from the snapshot", res.Rows())
+	}
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
+}
+
+// Kill extractions at points spread over a batch: the lake must hold only
+// whole batches, and the next run must carry on with nothing lost or doubled.
+func TestCrashedExtractionsLeaveOnlyWholeBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs and kills extractions in child processes")
+	}
+	pool, url := seeded(t, 3)
+	dir := t.TempDir()
+	lakeURL := "file://" + dir
+	ctx := context.Background()
+	killed := 0
+	for i, delay := range []time.Duration{0, 5, 15, 30, 60, 100, 150, 250, 400, 600, 900} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "TOTE_EXTRACT_CHILD_SOURCE="+url, "TOTE_EXTRACT_CHILD_LAKE="+lakeURL)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay * time.Millisecond)
+		if cmd.Process.Signal(syscall.SIGKILL) == nil {
+			killed++
+		}
+		err := cmd.Wait()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		if err != nil && exit.ExitCode() == 1 {
+			t.Fatalf("child %d failed on its own: %s", i, stderr.String())
+		}
+		// The source keeps moving between attempts.
+		if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 50, Seed: uint64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if killed == 0 {
+		t.Fatal("no child was killed")
+	}
+	lk, err := lake.Open(ctx, lakeURL, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	// Every committed batch reads back whole (sizes and checksums verified).
+	before := allVersions(t, lk)
+	run(t, pool, lk)
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
+	if len(allVersions(t, lk)) <= len(before) {
+		t.Error("the run after the crashes extracted nothing")
+	}
+	// Files of killed batches are orphans: invisible, and cleaned away.
+	if _, err := lk.Clean(ctx, lake.Raw, 0); err != nil {
+		t.Fatal(err)
+	}
+	batches, _ := lk.Batches(ctx, lake.Raw)
+	listed := map[string]bool{}
+	for _, m := range batches {
+		for _, f := range m.Files {
+			listed[f.Path] = true
+		}
+	}
+	err = filepath.WalkDir(filepath.Join(dir, "raw"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if !listed[filepath.ToSlash(rel)] {
+			t.Errorf("after clean, %s is in the lake but in no manifest", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
+}

@@ -1,0 +1,346 @@
+package extract
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/totesys"
+)
+
+// rowGroupRows bounds the rows buffered in memory before a row group is
+// written out: it is what keeps memory flat however large a table is.
+const rowGroupRows = 64 * 1024
+
+// chunkRows is how many rows are decoded before they are handed to the
+// Parquet writer in one call.
+const chunkRows = 1024
+
+// RawSchema is the Parquet schema of a table's raw files: the model's
+// columns with their types kept exactly.
+func RawSchema(t totesys.Table) *parquet.Schema {
+	group := parquet.Group{}
+	for _, c := range t.Columns {
+		var n parquet.Node
+		switch c.Type {
+		case totesys.Integer:
+			n = parquet.Int(32)
+		case totesys.Money:
+			n = parquet.Decimal(2, 10, parquet.Int64Type)
+		case totesys.Boolean:
+			n = parquet.Leaf(parquet.BooleanType)
+		case totesys.Timestamp:
+			n = parquet.TimestampAdjusted(parquet.Microsecond, false)
+		default: // text, text dates and enums
+			n = parquet.String()
+		}
+		if c.Nullable {
+			n = parquet.Optional(n)
+		}
+		group[c.Name] = n
+	}
+	return parquet.NewSchema(t.Name, group)
+}
+
+// column says where a model column goes in a raw file's rows.
+type column struct {
+	model totesys.Column
+	leaf  int
+	def   int // definition level of a present value: 1 if optional, else 0
+}
+
+func columns(t totesys.Table, schema *parquet.Schema) []column {
+	cols := make([]column, len(t.Columns))
+	for i, c := range t.Columns {
+		leaf, _ := schema.Lookup(c.Name)
+		cols[i] = column{model: c, leaf: leaf.ColumnIndex, def: leaf.MaxDefinitionLevel}
+	}
+	return cols
+}
+
+// Unix microseconds of PostgreSQL's epoch, 2000-01-01.
+const pgEpochMicros = 946_684_800_000_000
+
+type version [2]int64 // id, last_updated in Unix microseconds
+
+// extractTable streams the table's row versions stamped at or after since
+// (all of them when since is zero), less those prev lists as taken, into
+// one file of the batch. It returns what it wrote and the table's state for
+// the next extraction, whose horizon is next.
+func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table totesys.Table,
+	since time.Time, prev *TableState, next time.Time, prog *progress) (TableResult, TableState, error) {
+	start := time.Now()
+	schema := RawSchema(table)
+	cols := columns(table, schema)
+	keyCol, luCol := 0, len(cols)-1 // the model puts the key first and last_updated last
+
+	taken := map[version]bool{}
+	state := TableState{}
+	nextMicros := next.UnixMicro()
+	if prev != nil {
+		state.Watermark = prev.Watermark
+		for _, v := range prev.Taken {
+			taken[v] = true
+			if v[1] >= nextMicros {
+				state.Taken = append(state.Taken, v)
+			}
+		}
+	}
+
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = pgx.Identifier{c.model.Name}.Sanitize()
+	}
+	sql := fmt.Sprintf("SELECT %s FROM %s", strings.Join(names, ", "), pgx.Identifier{table.Name}.Sanitize())
+	args := []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}
+	if !since.IsZero() {
+		sql += " WHERE last_updated >= $1::timestamp"
+		args = append(args, since.Format("2006-01-02 15:04:05.999999"))
+	}
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return TableResult{}, TableState{}, fmt.Errorf("query: %w", err)
+	}
+	defer rows.Close()
+
+	w := &tableWriter{batch: batch, table: table, schema: schema}
+	defer w.abandon()
+	var rawBytes int64
+	chunk := make([]parquet.Row, 0, chunkRows)
+	var arena []byte
+	tick := prog.table(table.Name)
+	for rows.Next() {
+		raw := rows.RawValues()
+		id, err := int4(raw[keyCol])
+		if err != nil {
+			return TableResult{}, TableState{}, fmt.Errorf("%s: %w", table.Key(), err)
+		}
+		lu, err := timestampMicros(raw[luCol])
+		if err != nil {
+			return TableResult{}, TableState{}, fmt.Errorf("%s %d: last_updated: %w", table.Key(), id, err)
+		}
+		v := version{int64(id), lu}
+		if taken[v] {
+			continue // extracted by an earlier batch
+		}
+		if lu >= nextMicros {
+			state.Taken = append(state.Taken, v)
+		}
+		if t := time.UnixMicro(lu).UTC(); t.After(state.Watermark) {
+			state.Watermark = t
+		}
+		row := make(parquet.Row, len(cols))
+		for i, c := range cols {
+			b := raw[i]
+			rawBytes += int64(len(b))
+			val, err := decode(c.model, b, &arena)
+			if err != nil {
+				return TableResult{}, TableState{}, fmt.Errorf("%s %d: column %s: %w", table.Key(), id, c.model.Name, err)
+			}
+			if val.IsNull() {
+				row[c.leaf] = val.Level(0, 0, c.leaf)
+			} else {
+				row[c.leaf] = val.Level(0, c.def, c.leaf)
+			}
+		}
+		chunk = append(chunk, row)
+		if len(chunk) == chunkRows {
+			if err := w.write(ctx, chunk); err != nil {
+				return TableResult{}, TableState{}, err
+			}
+			chunk, arena = chunk[:0], arena[:0]
+			tick(w.rows, rawBytes)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return TableResult{}, TableState{}, fmt.Errorf("read: %w", err)
+	}
+	if err := w.write(ctx, chunk); err != nil {
+		return TableResult{}, TableState{}, err
+	}
+	bytes, err := w.close()
+	if err != nil {
+		return TableResult{}, TableState{}, err
+	}
+	tick(w.rows, rawBytes)
+	prog.tableDone(table.Name, w.rows, rawBytes, time.Since(start))
+	return TableResult{Table: table.Name, Rows: w.rows, Bytes: bytes, Elapsed: time.Since(start)}, state, nil
+}
+
+// tableWriter writes a table's rows to a Parquet file in the batch, created
+// when the first row arrives: a table with no new rows gets no file.
+type tableWriter struct {
+	batch  *lake.BatchWriter
+	table  totesys.Table
+	schema *parquet.Schema
+	file   *lake.FileWriter
+	pw     *parquet.Writer
+	rows   int64
+	inRG   int64 // rows in the current row group
+}
+
+func (w *tableWriter) write(ctx context.Context, rows []parquet.Row) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if w.file == nil {
+		f, err := w.batch.Create(ctx, w.table.Name)
+		if err != nil {
+			return err
+		}
+		w.file = f
+		w.pw = parquet.NewWriter(f, w.schema,
+			parquet.Compression(&parquet.Zstd),
+			parquet.CreatedBy("tote", tote.Version(), ""),
+		)
+	}
+	if _, err := w.pw.WriteRows(rows); err != nil {
+		return fmt.Errorf("write parquet: %w", err)
+	}
+	w.rows += int64(len(rows))
+	w.inRG += int64(len(rows))
+	if w.inRG >= rowGroupRows {
+		if err := w.pw.Flush(); err != nil {
+			return fmt.Errorf("write parquet: %w", err)
+		}
+		w.inRG = 0
+	}
+	return nil
+}
+
+// close finishes the file, if there is one, and returns its size.
+func (w *tableWriter) close() (int64, error) {
+	if w.file == nil {
+		return 0, nil
+	}
+	if err := w.pw.Close(); err != nil {
+		return 0, fmt.Errorf("write parquet: %w", err)
+	}
+	w.file.SetRows(w.rows)
+	f := w.file
+	w.file = nil
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	return f.Bytes(), nil
+}
+
+// abandon discards a file that was not closed (after an error).
+func (w *tableWriter) abandon() {
+	if w.file != nil {
+		w.file.Abort()
+		w.file = nil
+	}
+}
+
+// decode turns one binary-format value of a model column into a Parquet
+// value. Text is copied into arena, which the caller resets once the
+// values are written.
+func decode(c totesys.Column, b []byte, arena *[]byte) (parquet.Value, error) {
+	if b == nil {
+		if !c.Nullable {
+			return parquet.Value{}, fmt.Errorf("NULL in a NOT NULL column")
+		}
+		return parquet.NullValue(), nil
+	}
+	switch c.Type {
+	case totesys.Integer:
+		v, err := int4(b)
+		return parquet.Int32Value(v), err
+	case totesys.Money:
+		v, err := numericCents(b)
+		return parquet.Int64Value(v), err
+	case totesys.Boolean:
+		if len(b) != 1 {
+			return parquet.Value{}, fmt.Errorf("boolean of %d bytes", len(b))
+		}
+		return parquet.BooleanValue(b[0] != 0), nil
+	case totesys.Timestamp:
+		v, err := timestampMicros(b)
+		return parquet.Int64Value(v), err
+	}
+	start := len(*arena)
+	*arena = append(*arena, b...)
+	return parquet.ByteArrayValue((*arena)[start:len(*arena):len(*arena)]), nil
+}
+
+func int4(b []byte) (int32, error) {
+	if len(b) != 4 {
+		return 0, fmt.Errorf("integer of %d bytes", len(b))
+	}
+	return int32(binary.BigEndian.Uint32(b)), nil
+}
+
+// timestampMicros decodes a binary timestamp to Unix microseconds.
+func timestampMicros(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("timestamp of %d bytes", len(b))
+	}
+	v := int64(binary.BigEndian.Uint64(b))
+	if v == math.MaxInt64 || v == math.MinInt64 {
+		return 0, fmt.Errorf("infinite timestamp")
+	}
+	return v + pgEpochMicros, nil
+}
+
+// numericCents decodes a binary numeric to hundredths, exactly. A value with
+// more than two decimals, NaN or infinity, or beyond int64, is an error.
+func numericCents(b []byte) (int64, error) {
+	if len(b) < 8 {
+		return 0, fmt.Errorf("numeric of %d bytes", len(b))
+	}
+	ndigits := int(binary.BigEndian.Uint16(b[0:]))
+	weight := int(int16(binary.BigEndian.Uint16(b[2:])))
+	sign := binary.BigEndian.Uint16(b[4:])
+	if len(b) != 8+2*ndigits {
+		return 0, fmt.Errorf("numeric of %d bytes with %d digits", len(b), ndigits)
+	}
+	switch sign {
+	case 0x0000, 0x4000:
+	default:
+		return 0, fmt.Errorf("numeric is NaN or infinite")
+	}
+	// Each base-10000 digit d at position i is worth d × 10000^(weight-i);
+	// in hundredths that is d × 10000^(weight-i) × 100.
+	var cents int64
+	for i := range ndigits {
+		d := int64(binary.BigEndian.Uint16(b[8+2*i:]))
+		exp := weight - i
+		var part int64
+		switch {
+		case exp >= 0:
+			part = d * 100
+			for range exp {
+				if part > math.MaxInt64/10000 {
+					return 0, fmt.Errorf("numeric too large")
+				}
+				part *= 10000
+			}
+		case exp == -1:
+			if d%100 != 0 {
+				return 0, fmt.Errorf("numeric has more than two decimals")
+			}
+			part = d / 100
+		default:
+			if d != 0 {
+				return 0, fmt.Errorf("numeric has more than two decimals")
+			}
+		}
+		if cents > math.MaxInt64-part {
+			return 0, fmt.Errorf("numeric too large")
+		}
+		cents += part
+	}
+	if sign == 0x4000 {
+		cents = -cents
+	}
+	return cents, nil
+}
