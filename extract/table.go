@@ -182,7 +182,7 @@ type tableWriter struct {
 	table  totesys.Table
 	schema *parquet.Schema
 	file   *lake.FileWriter
-	pw     *parquet.Writer
+	pw     *parquet.GenericWriter[any]
 	rows   int64
 	inRG   int64 // rows in the current row group
 }
@@ -197,7 +197,7 @@ func (w *tableWriter) write(ctx context.Context, rows []parquet.Row) error {
 			return err
 		}
 		w.file = f
-		w.pw = parquet.NewWriter(f, w.schema,
+		w.pw = parquet.NewGenericWriter[any](f, w.schema,
 			parquet.Compression(&parquet.Zstd),
 			parquet.CreatedBy("tote", tote.Version(), ""),
 		)

@@ -27,9 +27,9 @@ there. Then it simulates some live changes and runs every stage tote has:
 for now, a first and an incremental extraction into the lake.`)
 	var (
 		source, warehouse, lakeURL string
-		scale                   int
-		changes                 int
-		logs                    logConfig
+		scale                      int
+		changes                    int
+		logs                       logConfig
 	)
 	f.sourceFlag(&source)
 	f.warehouseFlag(&warehouse)
