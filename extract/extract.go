@@ -129,10 +129,11 @@ type TableState struct {
 
 // TableResult says what one table contributed to a batch.
 type TableResult struct {
-	Table   string        `json:"table"`
-	Rows    int64         `json:"rows"`
-	Bytes   int64         `json:"bytes"`
-	Elapsed time.Duration `json:"elapsed_ns"`
+	Table       string        `json:"table"`
+	Rows        int64         `json:"rows"`
+	Bytes       int64         `json:"bytes"`        // written to the lake (compressed Parquet)
+	SourceBytes int64         `json:"source_bytes"` // read from the source (binary values)
+	Elapsed     time.Duration `json:"elapsed_ns"`
 }
 
 // Result says what an extraction did.
@@ -160,6 +161,15 @@ func (r Result) Bytes() int64 {
 	var n int64
 	for _, t := range r.Tables {
 		n += t.Bytes
+	}
+	return n
+}
+
+// SourceBytes is the size of the values read from the source.
+func (r Result) SourceBytes() int64 {
+	var n int64
+	for _, t := range r.Tables {
+		n += t.SourceBytes
 	}
 	return n
 }

@@ -172,7 +172,7 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 	}
 	tick(w.rows, rawBytes)
 	prog.tableDone(table.Name, w.rows, rawBytes, time.Since(start))
-	return TableResult{Table: table.Name, Rows: w.rows, Bytes: bytes, Elapsed: time.Since(start)}, state, nil
+	return TableResult{Table: table.Name, Rows: w.rows, Bytes: bytes, SourceBytes: rawBytes, Elapsed: time.Since(start)}, state, nil
 }
 
 // tableWriter writes a table's rows to a Parquet file in the batch, created

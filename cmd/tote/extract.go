@@ -79,9 +79,9 @@ func printExtract(w io.Writer, res extract.Result) {
 			tables++
 		}
 	}
-	fmt.Fprintf(w, "extract: batch %s: %s row versions from %d tables, %.1f MB in %.2fs (%s rows/s, %.1f MB/s)\n",
-		res.Batch, humanInt(res.Rows()), tables, float64(res.Bytes())/1e6, secs,
-		humanInt(int64(float64(res.Rows())/secs)), float64(res.Bytes())/1e6/secs)
+	fmt.Fprintf(w, "extract: batch %s: %s row versions from %d tables in %.2fs (%s rows/s); read %.1f MB (%.1f MB/s), wrote %.1f MB of Parquet\n",
+		res.Batch, humanInt(res.Rows()), tables, secs, humanInt(int64(float64(res.Rows())/secs)),
+		float64(res.SourceBytes())/1e6, float64(res.SourceBytes())/1e6/secs, float64(res.Bytes())/1e6)
 }
 
 // isTerminal reports whether w is a terminal (for progress output).
