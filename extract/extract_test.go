@@ -648,10 +648,15 @@ func TestCrashedExtractionsLeaveOnlyWholeBatches(t *testing.T) {
 		t.Error("the run after the crashes extracted nothing")
 	}
 	// Files of killed batches are orphans: invisible, and cleaned away.
-	if _, err := lk.Clean(ctx, lake.Raw, 0); err != nil {
+	removed, err := lk.Clean(ctx, lake.Raw, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
 	batches, _ := lk.Batches(ctx, lake.Raw)
+	t.Logf("%d children killed, %d batches committed, %d orphaned files cleaned", killed, len(batches), len(removed))
+	if len(removed) == 0 {
+		t.Error("no kill landed inside a batch: the test proved nothing about half-written batches")
+	}
 	listed := map[string]bool{}
 	for _, m := range batches {
 		for _, f := range m.Files {
