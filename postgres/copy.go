@@ -61,6 +61,18 @@ func (w *RowWriter) Timestamp(t time.Time) {
 	w.buf = t.AppendFormat(w.buf, "2006-01-02 15:04:05.999999")
 }
 
+// Date writes a date given as days since 1970-01-01.
+func (w *RowWriter) Date(days int32) {
+	w.sep()
+	w.buf = time.Unix(int64(days)*86400, 0).UTC().AppendFormat(w.buf, "2006-01-02")
+}
+
+// TimeOfDay writes a time without time zone given as microseconds since midnight.
+func (w *RowWriter) TimeOfDay(micros int64) {
+	w.sep()
+	w.buf = time.UnixMicro(micros).UTC().AppendFormat(w.buf, "15:04:05.999999")
+}
+
 // Text writes a string, escaped as COPY text requires.
 func (w *RowWriter) Text(s string) {
 	w.sep()
