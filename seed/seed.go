@@ -144,6 +144,10 @@ func fill(ctx context.Context, pool *pgxpool.Pool, force bool, log *slog.Logger,
 		})
 	}
 	if err := grp.Wait(); err != nil {
+		if ctx.Err() != nil {
+			// Cancelling closes connections mid-COPY; say why they closed.
+			return Result{}, fmt.Errorf("seed: %w", context.Cause(ctx))
+		}
 		return Result{}, err
 	}
 	for i, src := range sources {

@@ -26,7 +26,11 @@ type command struct {
 var commands = []command{
 	{"seed", "create the totesys schema in a source database and fill it", runSeed},
 	{"simulate", "make live-business changes to a seeded source database", runSimulate},
+	{"run", "one pass of the pipeline: extract, transform, load", runRun},
 	{"extract", "extract new row versions from the source into the lake's raw zone", runExtract},
+	{"transform", "turn new raw batches into the star schema in the lake's processed zone", runTransform},
+	{"load", "load new processed batches into the warehouse, exactly once", runLoad},
+	{"rebuild", "build a fresh warehouse from the lake alone", runRebuild},
 	{"lake", "inspect the lake: ls, show BATCH, clean", runLake},
 	{"demo", "seed a source (a throwaway server unless URLs are given) and run the pipeline on it", runDemo},
 	{"version", "print the version", runVersion},

@@ -1,0 +1,381 @@
+package transform
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/totesys"
+)
+
+// batch is the transformation of one raw batch into one processed batch.
+type batch struct {
+	ctx   context.Context
+	lk    *lake.Lake
+	raw   lake.Manifest
+	out   *lake.BatchWriter
+	ref   *reference
+	files map[string]lake.File // raw files by source table
+	dates map[int32]bool       // days referenced by the batch's fact rows
+}
+
+func newBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, out *lake.BatchWriter, prev State) (*batch, error) {
+	b := &batch{ctx: ctx, lk: lk, raw: raw, out: out, ref: newReference(prev),
+		files: map[string]lake.File{}, dates: map[int32]bool{}}
+	for _, f := range raw.Files {
+		if _, err := totesys.Lookup(f.Table); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		if _, dup := b.files[f.Table]; dup {
+			return nil, fmt.Errorf("%s: %w: a second file of table %s", f.Path, lake.ErrCorrupt, f.Table)
+		}
+		b.files[f.Table] = f
+	}
+	return b, nil
+}
+
+// run writes the processed batch's files. The cheap checks (reference
+// rows, currency codes) come before the facts.
+func (b *batch) run() error {
+	if err := b.readReference(); err != nil {
+		return err
+	}
+	if err := b.emit("dim_location", b.dimLocation); err != nil {
+		return err
+	}
+	if err := b.emit("dim_staff", b.dimStaff); err != nil {
+		return err
+	}
+	if err := b.emit("dim_counterparty", b.dimCounterparty); err != nil {
+		return err
+	}
+	for _, m := range dimMappings {
+		if err := b.emit(m.target, func(o *output) error { return b.dimension(m, o) }); err != nil {
+			return err
+		}
+	}
+	for _, m := range factMappings {
+		if err := b.emit(m.target, func(o *output) error { return b.fact(m, o) }); err != nil {
+			return err
+		}
+	}
+	return b.emit("dim_date", b.dimDate)
+}
+
+// emit writes star table name's file with fn.
+func (b *batch) emit(name string, fn func(o *output) error) error {
+	o := newOutput(b.out, name)
+	defer o.abandon()
+	if err := fn(o); err != nil {
+		return err
+	}
+	return o.close()
+}
+
+// eachRow calls fn with every row of table's raw file, if the batch has one.
+func (b *batch) eachRow(table string, fn func(rawRow) error) error {
+	f, ok := b.files[table]
+	if !ok {
+		return nil
+	}
+	t, err := totesys.Lookup(table)
+	if err != nil {
+		return err
+	}
+	r, err := openRaw(b.ctx, b.lk, b.raw, f, t)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	return r.each(b.ctx, func(rows []parquet.Row) error {
+		for _, row := range rows {
+			rr := r.at(row)
+			if err := rr.required(); err != nil {
+				return err
+			}
+			if err := fn(rr); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// readReference applies the batch's versions of the tables dimensions
+// join to the reference state.
+func (b *batch) readReference() error {
+	r := b.ref
+	steps := []struct {
+		table string
+		fn    func(rawRow)
+	}{
+		{"address", func(row rawRow) {
+			apply(r.addresses, r.changedAddresses, row.id(), Address{
+				ID: row.id(), AddressLine1: row.text("address_line_1"), AddressLine2: row.optText("address_line_2"),
+				District: row.optText("district"), City: row.text("city"), PostalCode: row.text("postal_code"),
+				Country: row.text("country"), Phone: row.text("phone"), LastUpdated: row.lastUpdated(),
+			}, func(a Address) int64 { return a.LastUpdated.UnixMicro() })
+		}},
+		{"department", func(row rawRow) {
+			apply(r.departments, r.changedDepartments, row.id(), Department{
+				ID: row.id(), Name: row.text("department_name"), Location: row.optText("location"),
+				LastUpdated: row.lastUpdated(),
+			}, func(d Department) int64 { return d.LastUpdated.UnixMicro() })
+		}},
+		{"staff", func(row rawRow) {
+			apply(r.staff, r.changedStaff, row.id(), Staff{
+				ID: row.id(), FirstName: row.text("first_name"), LastName: row.text("last_name"),
+				DepartmentID: row.int32("department_id"), EmailAddress: row.text("email_address"),
+				LastUpdated: row.lastUpdated(),
+			}, func(s Staff) int64 { return s.LastUpdated.UnixMicro() })
+		}},
+		{"counterparty", func(row rawRow) {
+			apply(r.counterparties, r.changedCounterparties, row.id(), Counterparty{
+				ID: row.id(), LegalName: row.text("counterparty_legal_name"),
+				LegalAddressID: row.int32("legal_address_id"), LastUpdated: row.lastUpdated(),
+			}, func(c Counterparty) int64 { return c.LastUpdated.UnixMicro() })
+		}},
+	}
+	for _, s := range steps {
+		if err := b.eachRow(s.table, func(row rawRow) error { s.fn(row); return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dimLocation emits the addresses that changed.
+func (b *batch) dimLocation(o *output) error {
+	var rows []parquet.Row
+	for _, id := range sortedIDs(b.ref.changedAddresses) {
+		a := b.ref.addresses[id]
+		row := o.newRow()
+		err := setAll(o, row,
+			cv{"location_id", parquet.Int32Value(a.ID)},
+			cv{"address_line_1", text(a.AddressLine1)},
+			cv{"address_line_2", optText(a.AddressLine2)},
+			cv{"district", optText(a.District)},
+			cv{"city", text(a.City)},
+			cv{"postal_code", text(a.PostalCode)},
+			cv{"country", text(a.Country)},
+			cv{"phone", text(a.Phone)})
+		if err != nil {
+			return fmt.Errorf("address %d: %w", id, err)
+		}
+		rows = append(rows, row)
+	}
+	return o.write(b.ctx, rows)
+}
+
+// dimStaff emits the staff who changed and every member of a department
+// that changed.
+func (b *batch) dimStaff(o *output) error {
+	r := b.ref
+	ids := maps.Clone(r.changedStaff)
+	for id, s := range r.staff {
+		if r.changedDepartments[s.DepartmentID] {
+			ids[id] = true
+		}
+	}
+	var rows []parquet.Row
+	for _, id := range sortedIDs(ids) {
+		s := r.staff[id]
+		d, ok := r.departments[s.DepartmentID]
+		if !ok {
+			return fmt.Errorf("staff %d: department_id %d is not a known department (none in this raw batch or before it)", id, s.DepartmentID)
+		}
+		row := o.newRow()
+		err := setAll(o, row,
+			cv{"staff_id", parquet.Int32Value(s.ID)},
+			cv{"first_name", text(s.FirstName)},
+			cv{"last_name", text(s.LastName)},
+			cv{"department_name", text(d.Name)},
+			cv{"location", optText(d.Location)},
+			cv{"email_address", text(s.EmailAddress)})
+		if err != nil {
+			return fmt.Errorf("staff %d: %w", id, err)
+		}
+		rows = append(rows, row)
+	}
+	return o.write(b.ctx, rows)
+}
+
+// dimCounterparty emits the counterparties that changed and every
+// counterparty whose legal address changed.
+func (b *batch) dimCounterparty(o *output) error {
+	r := b.ref
+	ids := maps.Clone(r.changedCounterparties)
+	for id, c := range r.counterparties {
+		if r.changedAddresses[c.LegalAddressID] {
+			ids[id] = true
+		}
+	}
+	var rows []parquet.Row
+	for _, id := range sortedIDs(ids) {
+		c := r.counterparties[id]
+		a, ok := r.addresses[c.LegalAddressID]
+		if !ok {
+			return fmt.Errorf("counterparty %d: legal_address_id %d is not a known address (none in this raw batch or before it)", id, c.LegalAddressID)
+		}
+		row := o.newRow()
+		err := setAll(o, row,
+			cv{"counterparty_id", parquet.Int32Value(c.ID)},
+			cv{"counterparty_legal_name", text(c.LegalName)},
+			cv{"counterparty_legal_address_line_1", text(a.AddressLine1)},
+			cv{"counterparty_legal_address_line_2", optText(a.AddressLine2)},
+			cv{"counterparty_legal_district", optText(a.District)},
+			cv{"counterparty_legal_city", text(a.City)},
+			cv{"counterparty_legal_postal_code", text(a.PostalCode)},
+			cv{"counterparty_legal_country", text(a.Country)},
+			cv{"counterparty_legal_phone_number", text(a.Phone)})
+		if err != nil {
+			return fmt.Errorf("counterparty %d: %w", id, err)
+		}
+		rows = append(rows, row)
+	}
+	return o.write(b.ctx, rows)
+}
+
+// dimension emits one row per entity of m's source table in the batch: its
+// newest version. It reads the file twice, first for the newest
+// last_updated of each id, so that it never holds the rows.
+func (b *batch) dimension(m mapping, o *output) error {
+	f, ok := b.files[m.source]
+	if !ok {
+		return nil
+	}
+	p, err := newPlan(m, o)
+	if err != nil {
+		return err
+	}
+	r, err := openRaw(b.ctx, b.lk, b.raw, f, p.source)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	newest := map[int32]int64{}
+	err = r.each(b.ctx, func(rows []parquet.Row) error {
+		for _, row := range rows {
+			rr := r.at(row)
+			if err := rr.required(); err != nil {
+				return err
+			}
+			id, lu := rr.id(), rr.value(totesys.LastUpdated).Int64()
+			if old, ok := newest[id]; !ok || lu > old {
+				newest[id] = lu
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	out := make([]parquet.Row, 0, readRows)
+	return r.each(b.ctx, func(rows []parquet.Row) error {
+		out = out[:0]
+		for _, row := range rows {
+			rr := r.at(row)
+			id := rr.id()
+			if lu, ok := newest[id]; !ok || lu != rr.value(totesys.LastUpdated).Int64() {
+				continue // an older version, or the newest already emitted
+			}
+			delete(newest, id)
+			dst := o.newRow()
+			if err := p.row(rr, dst, nil); err != nil {
+				return err
+			}
+			out = append(out, dst)
+		}
+		return o.write(b.ctx, out)
+	})
+}
+
+// fact streams m's source rows into fact rows, one for one, noting the
+// dates they refer to.
+func (b *batch) fact(m mapping, o *output) error {
+	f, ok := b.files[m.source]
+	if !ok {
+		return nil
+	}
+	p, err := newPlan(m, o)
+	if err != nil {
+		return err
+	}
+	r, err := openRaw(b.ctx, b.lk, b.raw, f, p.source)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	out := make([]parquet.Row, readRows)
+	for i := range out {
+		out[i] = o.newRow()
+	}
+	date := func(d int32) { b.dates[d] = true }
+	return r.each(b.ctx, func(rows []parquet.Row) error {
+		for i, row := range rows {
+			rr := r.at(row)
+			if err := rr.required(); err != nil {
+				return err
+			}
+			if err := p.row(rr, out[i], date); err != nil {
+				return err
+			}
+		}
+		return o.write(b.ctx, out[:len(rows)])
+	})
+}
+
+// dimDate emits a row for every date the batch's facts refer to.
+func (b *batch) dimDate(o *output) error {
+	var rows []parquet.Row
+	for _, d := range slices.Sorted(maps.Keys(b.dates)) {
+		day := dateRow(d)
+		row := o.newRow()
+		err := setAll(o, row,
+			cv{"date_id", parquet.Int32Value(day.id)},
+			cv{"year", parquet.Int32Value(int32(day.year))},
+			cv{"month", parquet.Int32Value(int32(day.month))},
+			cv{"day", parquet.Int32Value(int32(day.day))},
+			cv{"day_of_week", parquet.Int32Value(int32(day.dayOfWeek))},
+			cv{"day_name", text(day.dayName)},
+			cv{"month_name", text(day.monthName)},
+			cv{"quarter", parquet.Int32Value(int32(day.quarter))})
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row)
+	}
+	return o.write(b.ctx, rows)
+}
+
+// cv is a column's value.
+type cv struct {
+	name string
+	v    parquet.Value
+}
+
+// setAll sets every column of row.
+func setAll(o *output, row parquet.Row, values ...cv) error {
+	if len(values) != len(o.table.Columns) {
+		panic(fmt.Sprintf("transform: %d of %s's %d columns set", len(values), o.table.Name, len(o.table.Columns)))
+	}
+	for _, c := range values {
+		if err := o.set(row, c.name, c.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func text(s string) parquet.Value { return parquet.ByteArrayValue([]byte(s)) }
+
+func optText(s *string) parquet.Value {
+	if s == nil {
+		return parquet.NullValue()
+	}
+	return text(*s)
+}

@@ -1,0 +1,232 @@
+// Package transform owns the second stage of the pipeline: turning each
+// committed raw batch of the lake into one processed batch of the star
+// schema (see star), as zstd Parquet files in the lake's processed zone.
+//
+// It does not read the source database (see extract) and does not load the
+// warehouse (see warehouse); the lake is all it reads and writes.
+//
+// # Batches
+//
+// Raw batches are transformed in order, each into exactly one processed
+// batch numbered one more than the last. Each processed manifest records
+// the raw batch it was made from (State.RawSeq), so a run carries on after
+// the latest processed batch, on any machine. A processed batch is
+// committed before the next raw batch is read: a crash loses at most one
+// batch's work. A raw batch that yields no star rows (a department renamed
+// that has no staff, say) still gets a processed batch, with no files, so
+// that it counts as consumed. If a raw batch holds a value that cannot be
+// transformed (a date that does not parse, a currency code that is not ISO
+// 4217, a staff member of an unknown department) or a file that does not
+// match its manifest, the run stops with an error naming the batch, table,
+// id and value, and nothing is committed for that batch.
+//
+// # Facts
+//
+// fact_sales_order, fact_purchase_order and fact_payment get one row per
+// raw row version: created_at and last_updated are split into a date and a
+// time of day, text dates ('YYYY-MM-DD') become dates, money stays exact
+// (DECIMAL(10,2) on int64 cents). Facts are streamed a row group at a
+// time, never held whole in memory. dim_date gets one row for every date a
+// fact row of the batch refers to.
+//
+// # Dimensions
+//
+// A dimension row carries the current state of its entity; a batch holds
+// one for each entity that changed in the raw batch (the newest version,
+// should a raw batch hold several). dim_staff joins staff to department and
+// dim_counterparty joins counterparty to its legal address, so a change on
+// either side re-emits every affected row: renaming a department re-emits
+// all its staff. To do that from the raw batch alone, each processed
+// manifest's State keeps the current rows of address, department, staff
+// and counterparty (tens of rows); a batch costs what changed in it, not
+// what the lake holds. dim_currency names each code with its ISO 4217
+// English name (GBP is "Pound Sterling").
+package transform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/star"
+)
+
+// Options controls Run.
+type Options struct {
+	Logger *slog.Logger
+}
+
+// Result says what a run did.
+type Result struct {
+	// Batches lists the processed batches committed, in order; empty when
+	// there was no new raw batch.
+	Batches []BatchResult `json:"batches"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// Rows is the number of rows written to all processed batches.
+func (r Result) Rows() int64 {
+	var n int64
+	for _, b := range r.Batches {
+		n += b.Rows()
+	}
+	return n
+}
+
+// BatchResult says what transforming one raw batch did.
+type BatchResult struct {
+	Raw       string        `json:"raw"`       // id of the raw batch read
+	Processed string        `json:"processed"` // id of the processed batch committed
+	Seq       uint64        `json:"seq"`       // the processed batch's number
+	Tables    []TableResult `json:"tables"`    // star tables with rows, in star.Tables order
+	Elapsed   time.Duration `json:"elapsed_ns"`
+}
+
+// Rows is the number of rows in the batch's files.
+func (b BatchResult) Rows() int64 {
+	var n int64
+	for _, t := range b.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+// TableResult says what one star table got in a processed batch.
+type TableResult struct {
+	Table string `json:"table"`
+	Rows  int64  `json:"rows"`
+	Bytes int64  `json:"bytes"` // compressed Parquet written to the lake
+}
+
+// Run transforms every committed raw batch that has not been transformed
+// yet, in order, each into one processed batch committed before the next
+// is read. A raw batch that yields no star rows still gets a processed
+// batch, with no files, so that it counts as consumed. When there is no new
+// raw batch, nothing is committed. On error the result lists the batches
+// committed before it.
+func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
+	start := time.Now()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res := Result{Batches: []BatchResult{}}
+	done := func() { res.Elapsed = time.Since(start) }
+
+	latest, err := lk.Latest(ctx, lake.Processed)
+	if err != nil {
+		return res, fmt.Errorf("transform: %w", err)
+	}
+	var state State
+	var seq uint64 = 1
+	if latest != nil {
+		if state, err = LoadState(*latest); err != nil {
+			return res, fmt.Errorf("transform: %w", err)
+		}
+		seq = latest.Seq + 1
+	}
+	lastRaw, err := lk.Latest(ctx, lake.Raw)
+	if err != nil {
+		return res, fmt.Errorf("transform: %w", err)
+	}
+	if lastRaw == nil || lastRaw.Seq <= state.RawSeq {
+		if lastRaw == nil && state.RawSeq > 0 || lastRaw != nil && lastRaw.Seq < state.RawSeq {
+			log.Warn("the processed zone was made from raw batches the lake no longer has", "raw_seq", state.RawSeq)
+		}
+		done()
+		log.Debug("no new raw batch to transform", "raw_seq", state.RawSeq)
+		return res, nil
+	}
+
+	// Raw batches are numbered without gaps (extraction commits number
+	// latest+1), so each is read by number: only the new manifests are read.
+	for rawSeq := state.RawSeq + 1; rawSeq <= lastRaw.Seq; rawSeq++ {
+		raw := *lastRaw
+		if rawSeq != lastRaw.Seq {
+			raw, err = lk.Batch(ctx, lake.Raw, strconv.FormatUint(rawSeq, 10))
+			if errors.Is(err, fs.ErrNotExist) {
+				done()
+				return res, fmt.Errorf("transform: raw batch %d is missing from the lake although batch %d exists; "+
+					"its rows cannot be transformed: %w", rawSeq, lastRaw.Seq, err)
+			}
+			if err != nil {
+				done()
+				return res, fmt.Errorf("transform: %w", err)
+			}
+		}
+		br, next, err := transformBatch(ctx, lk, raw, seq, state, log)
+		if err != nil {
+			done()
+			return res, err
+		}
+		res.Batches = append(res.Batches, br)
+		state, seq = next, seq+1
+	}
+	done()
+	log.Info("transformed raw batches", "batches", len(res.Batches), "rows", res.Rows(), "seconds", res.Elapsed.Seconds())
+	return res, nil
+}
+
+// transformBatch transforms raw batch raw into processed batch seq, given
+// the state after the previous one, and commits it.
+func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq uint64, prev State, log *slog.Logger) (BatchResult, State, error) {
+	start := time.Now()
+	out := lk.NewBatch(lake.Processed, seq, start)
+	committed := false
+	defer func() {
+		if !committed {
+			if err := out.Abort(context.WithoutCancel(ctx)); err != nil {
+				log.Warn("could not remove the files of an uncommitted batch; a later clean will", "batch", out.ID(), "error", err)
+			}
+		}
+	}()
+	fail := func(err error) (BatchResult, State, error) {
+		if errors.Is(err, lake.ErrConflict) {
+			return BatchResult{}, State{}, conflict(seq, err)
+		}
+		return BatchResult{}, State{}, fmt.Errorf("transform raw batch %s: %w", raw.ID, err)
+	}
+
+	b, err := newBatch(ctx, lk, raw, out, prev)
+	if err != nil {
+		return fail(err)
+	}
+	if err := b.run(); err != nil {
+		return fail(err)
+	}
+	next := b.ref.state(raw)
+	m, err := out.Commit(ctx, tote.Version(), next)
+	if err != nil {
+		if errors.Is(err, lake.ErrConflict) {
+			return BatchResult{}, State{}, conflict(seq, err)
+		}
+		return BatchResult{}, State{}, fmt.Errorf("transform raw batch %s: commit processed batch %s: %w", raw.ID, out.ID(), err)
+	}
+	committed = true
+
+	br := BatchResult{Raw: raw.ID, Processed: m.ID, Seq: m.Seq, Tables: []TableResult{}, Elapsed: time.Since(start)}
+	for _, t := range star.Tables {
+		if i := slices.IndexFunc(m.Files, func(f lake.File) bool { return f.Table == t.Name }); i >= 0 {
+			br.Tables = append(br.Tables, TableResult{Table: t.Name, Rows: m.Files[i].Rows, Bytes: m.Files[i].Bytes})
+		}
+	}
+	if len(m.Files) == 0 {
+		log.Info("raw batch yields no star rows: committed an empty processed batch to mark it consumed",
+			"raw", raw.ID, "processed", m.ID)
+	}
+	log.Info("transformed raw batch", "raw", raw.ID, "processed", m.ID, "rows", br.Rows(), "seconds", br.Elapsed.Seconds())
+	return br, next, nil
+}
+
+// conflict reports a lost race with another transform.
+func conflict(seq uint64, err error) error {
+	return fmt.Errorf("transform: another transform committed processed batch %d first; "+
+		"this run stopped there and the next one will carry on: %w", seq, err)
+}

@@ -1,0 +1,250 @@
+package warehouse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/postgres"
+	"github.com/terrifictotes/tote/star"
+)
+
+// readRows is how many rows are decoded from a row group at a time.
+const readRows = 512
+
+// The range of dates the COPY text written here stays valid for,
+// 0001-01-01 to 9999-12-31, in days since 1970-01-01.
+const (
+	minDate = -719_162
+	maxDate = 2_932_896
+)
+
+const microsPerDay = 86_400_000_000
+
+// processedFile streams the rows of one star table's processed Parquet
+// file, a row group at a time, as COPY rows for the table's staging table.
+//
+// pgconn reads COPY data in a goroutine that can outlive the COPY when the
+// connection fails, so next and close take turns, and next stops after close.
+type processedFile struct {
+	mu     sync.Mutex
+	closed bool
+	table  star.Table
+	want   int64 // rows, as the manifest says
+	cols   []fileColumn
+	groups []parquet.RowGroup
+	group  int          // next row group
+	rows   parquet.Rows // of the current row group
+	buf    []parquet.Row
+	n, i   int
+	read   int64 // rows handed out so far, and the next row's ordinal
+	byLeaf []parquet.Value
+}
+
+// fileColumn is a model column and where the file keeps it.
+type fileColumn struct {
+	star.Column
+	leaf int
+}
+
+// openProcessed opens the fetched file f of table t, checks that its
+// columns are the model's with the right types, and returns a reader for
+// its rows.
+func openProcessed(f *os.File, lf lake.File, t star.Table) (*processedFile, error) {
+	pf, err := parquet.OpenFile(f, lf.Bytes, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a readable Parquet file: %w", lf.Path, err)
+	}
+	cols, err := matchSchema(t, pf.Schema())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", lf.Path, err)
+	}
+	if pf.NumRows() != lf.Rows {
+		return nil, fmt.Errorf("%s: %w: the file has %d rows, the manifest says %d", lf.Path, lake.ErrCorrupt, pf.NumRows(), lf.Rows)
+	}
+	return &processedFile{
+		table:  t,
+		want:   lf.Rows,
+		cols:   cols,
+		groups: pf.RowGroups(),
+		buf:    make([]parquet.Row, readRows),
+		byLeaf: make([]parquet.Value, len(pf.Schema().Columns())),
+	}, nil
+}
+
+// matchSchema finds the model's columns in a file's schema and checks their
+// types: every column of the model, no other, each with the Parquet type
+// star.Table.Schema gives it (integers may lack the INT(32) annotation, and
+// a nullable column may be required).
+func matchSchema(t star.Table, schema *parquet.Schema) ([]fileColumn, error) {
+	want := t.Schema()
+	var problems []string
+	cols := make([]fileColumn, 0, len(t.Columns))
+	for _, c := range t.Columns {
+		leaf, ok := schema.Lookup(c.Name)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("column %s is missing", c.Name))
+			continue
+		}
+		expected, _ := want.Lookup(c.Name)
+		got, wanted := describe(leaf.Node), describe(expected.Node)
+		switch {
+		case leaf.Node.Repeated():
+			problems = append(problems, fmt.Sprintf("column %s is repeated", c.Name))
+		case leaf.Node.Optional() && !c.Nullable:
+			problems = append(problems, fmt.Sprintf("column %s is optional, but the model says NOT NULL", c.Name))
+		case got != wanted && !(c.Type == star.Integer && got == "INT32"):
+			problems = append(problems, fmt.Sprintf("column %s is %s, the model wants %s", c.Name, got, wanted))
+		}
+		cols = append(cols, fileColumn{Column: c, leaf: leaf.ColumnIndex})
+	}
+	for _, path := range schema.Columns() {
+		if _, ok := t.Column(path[0]); !ok || len(path) != 1 {
+			problems = append(problems, fmt.Sprintf("column %s is not in the model", strings.Join(path, ".")))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("does not match the model: %s", strings.Join(problems, "; "))
+	}
+	return cols, nil
+}
+
+// describe names a leaf's Parquet type: "DECIMAL(10,2) on INT64", "DOUBLE".
+func describe(n parquet.Node) string {
+	typ := n.Type()
+	kind := typ.Kind().String()
+	if lt := typ.LogicalType(); lt != nil && lt.String() != "" {
+		return lt.String() + " on " + kind
+	}
+	return kind
+}
+
+// next writes the file's next row, then its ordinal, to w. It is a
+// postgres.RowFunc.
+func (p *processedFile) next(w *postgres.RowWriter) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false, errors.New("read after the load gave up")
+	}
+	for p.i == p.n {
+		more, err := p.fill()
+		if err != nil {
+			return false, err
+		}
+		if !more {
+			if p.read != p.want {
+				return false, fmt.Errorf("%w: read %d rows, the manifest says %d", lake.ErrCorrupt, p.read, p.want)
+			}
+			return false, nil
+		}
+	}
+	row := p.buf[p.i]
+	p.i++
+	for _, v := range row {
+		if c := v.Column(); c >= 0 && c < len(p.byLeaf) {
+			p.byLeaf[c] = v
+		}
+	}
+	for _, c := range p.cols {
+		if err := writeValue(w, c.Column, p.byLeaf[c.leaf]); err != nil {
+			return false, fmt.Errorf("row %d: column %s: %w", p.read+1, c.Name, err)
+		}
+	}
+	w.Int(p.read)
+	w.End()
+	p.read++
+	return true, nil
+}
+
+// fill decodes the next rows into buf, moving on to the next row group as
+// each ends, and reports whether there were any.
+func (p *processedFile) fill() (bool, error) {
+	for {
+		if p.rows == nil {
+			if p.group == len(p.groups) {
+				return false, nil
+			}
+			p.rows = p.groups[p.group].Rows()
+			p.group++
+		}
+		n, err := p.rows.ReadRows(p.buf)
+		p.n, p.i = n, 0
+		if errors.Is(err, io.EOF) {
+			_ = p.rows.Close()
+			p.rows = nil
+			err = nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("row %d: read Parquet: %w", p.read+1, err)
+		}
+		if n > 0 {
+			return true, nil
+		}
+	}
+}
+
+// close releases the row group being read, if any.
+func (p *processedFile) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.rows != nil {
+		_ = p.rows.Close()
+		p.rows = nil
+	}
+}
+
+// writeValue writes one value of column c, checking that PostgreSQL will
+// take it as it is.
+func writeValue(w *postgres.RowWriter, c star.Column, v parquet.Value) error {
+	if v.IsNull() {
+		if !c.Nullable {
+			return errors.New("NULL in a NOT NULL column")
+		}
+		w.Null()
+		return nil
+	}
+	switch c.Type {
+	case star.Integer:
+		w.Int(int64(v.Int32()))
+	case star.Money:
+		cents := v.Int64()
+		if cents <= -1e10 || cents >= 1e10 {
+			return fmt.Errorf("%d cents does not fit numeric(10,2)", cents)
+		}
+		w.Cents(cents)
+	case star.Boolean:
+		w.Bool(v.Boolean())
+	case star.Date:
+		days := v.Int32()
+		if days < minDate || days > maxDate {
+			return fmt.Errorf("date %d days from 1970-01-01 is outside years 1 to 9999", days)
+		}
+		w.Date(days)
+	case star.Time:
+		us := v.Int64()
+		if us < 0 || us >= microsPerDay {
+			return fmt.Errorf("time of day %d µs is not within a day", us)
+		}
+		w.TimeOfDay(us)
+	default:
+		b := v.ByteArray()
+		switch {
+		case !utf8.Valid(b):
+			return fmt.Errorf("text %q is not valid UTF-8", b)
+		case bytes.IndexByte(b, 0) >= 0:
+			return fmt.Errorf("text %q holds a NUL byte, which PostgreSQL cannot store", b)
+		}
+		w.Text(string(b))
+	}
+	return nil
+}

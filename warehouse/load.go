@@ -1,0 +1,250 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/postgres"
+	"github.com/terrifictotes/tote/star"
+)
+
+// beforeCommit, when set, is called with the batch id right before a
+// batch's transaction commits. Tests set it to crash a load there.
+var beforeCommit func(batch string)
+
+// Load migrates the warehouse, then loads every committed processed batch
+// that its ledger does not list, in sequence order, each in one
+// transaction. It stops at the first batch that fails: nothing of that
+// batch is loaded, and the batches loaded before it, listed in the Result,
+// stay loaded.
+func Load(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
+	start := time.Now()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res := Result{Batches: []BatchResult{}}
+	if err := Migrate(ctx, pool); err != nil {
+		return res, err
+	}
+	batches, err := lk.Batches(ctx, lake.Processed)
+	if err != nil {
+		return res, fmt.Errorf("load: list processed batches: %w", err)
+	}
+	ledger, err := Loaded(ctx, pool)
+	if err != nil {
+		return res, fmt.Errorf("load: %w", err)
+	}
+	loaded := make(map[string]bool, len(ledger))
+	var newest uint64
+	for _, e := range ledger {
+		loaded[e.Batch] = true
+		newest = max(newest, e.Seq)
+	}
+	var todo []lake.Manifest
+	for _, m := range batches {
+		if !loaded[m.ID] {
+			todo = append(todo, m)
+		}
+	}
+	log.Debug("processed batches", "committed", len(batches), "loaded", len(ledger), "to_load", len(todo))
+
+	for _, m := range todo {
+		if m.Seq < newest {
+			log.Warn("loading a processed batch older than one already loaded (committed late?)",
+				"batch", m.ID, "seq", m.Seq, "newest_loaded_seq", newest)
+		}
+		br, done, err := loadBatch(ctx, pool, lk, m, log)
+		if err != nil {
+			res.Elapsed = time.Since(start)
+			return res, batchError(m, err, res.Batches)
+		}
+		if done {
+			res.Batches = append(res.Batches, br)
+			newest = max(newest, m.Seq)
+		}
+	}
+	res.Elapsed = time.Since(start)
+	if len(res.Batches) > 0 {
+		log.Info("loaded processed batches", "batches", len(res.Batches), "rows", res.Rows(),
+			"inserted", res.Inserted(), "updated", res.Updated(), "seconds", res.Elapsed.Seconds())
+	}
+	return res, nil
+}
+
+// batchError describes the failure to load batch m, saying which batches
+// loaded before it stay loaded.
+func batchError(m lake.Manifest, err error, before []BatchResult) error {
+	switch len(before) {
+	case 0:
+		return fmt.Errorf("load processed batch %s: %w", m.ID, err)
+	case 1:
+		return fmt.Errorf("load processed batch %s: %w (batch %s, loaded before it, stays loaded)", m.ID, err, before[0].Batch)
+	}
+	return fmt.Errorf("load processed batch %s: %w (the %d batches loaded before it, %s to %s, stay loaded)",
+		m.ID, err, len(before), before[0].Batch, before[len(before)-1].Batch)
+}
+
+// Rebuild fills an empty warehouse from the lake: it refuses a database
+// that has any star table or ledger entry, then migrates it and loads
+// every processed batch. The result has the same rows, surrogate keys
+// included, as the warehouse that loaded the same batches over time.
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
+	found, err := inspect(ctx, pool)
+	if err != nil {
+		return Result{}, fmt.Errorf("rebuild warehouse: %w", err)
+	}
+	var tables []string
+	for _, t := range star.Tables {
+		if found[t.Name] != nil {
+			tables = append(tables, t.Name)
+		}
+	}
+	ledger, err := Loaded(ctx, pool)
+	if err != nil {
+		return Result{}, fmt.Errorf("rebuild warehouse: %w", err)
+	}
+	batches := len(ledger)
+	if len(tables) > 0 || batches > 0 {
+		var what []string
+		if len(tables) > 0 {
+			what = append(what, "star tables "+strings.Join(tables, ", "))
+		}
+		if batches > 0 {
+			what = append(what, fmt.Sprintf("%d loaded batches in tote.load_ledger", batches))
+		}
+		return Result{}, fmt.Errorf("rebuild warehouse: refused: the database is not empty (it has %s); "+
+			"rebuild into a new, empty database, or load new batches into this one with tote run", strings.Join(what, " and "))
+	}
+	return Load(ctx, pool, lk, opts)
+}
+
+// loadBatch loads processed batch m in one transaction, with its ledger
+// row. It reports false, and does nothing, if another loader has loaded the
+// batch in the meantime.
+func loadBatch(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, m lake.Manifest, log *slog.Logger) (BatchResult, bool, error) {
+	start := time.Now()
+	files := make(map[string]lake.File, len(m.Files))
+	for _, f := range m.Files {
+		if _, err := star.Lookup(f.Table); err != nil {
+			return BatchResult{}, false, fmt.Errorf("%s: %w", f.Path, err)
+		}
+		if _, dup := files[f.Table]; dup {
+			return BatchResult{}, false, fmt.Errorf("%s: the batch has two files of table %s", f.Path, f.Table)
+		}
+		files[f.Table] = f
+	}
+
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return BatchResult{}, false, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return BatchResult{}, false, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, loadLock); err != nil {
+		return BatchResult{}, false, fmt.Errorf("lock: %w", err)
+	}
+	// Under the lock, the ledger is final: another loader may have just
+	// loaded this batch.
+	var other string
+	err = tx.QueryRow(ctx, `SELECT batch_id FROM tote.load_ledger WHERE batch_id = $1 OR seq = $2`, m.ID, int64(m.Seq)).Scan(&other)
+	switch {
+	case err == nil && other == m.ID:
+		log.Info("processed batch already loaded by another loader", "batch", m.ID)
+		return BatchResult{}, false, nil
+	case err == nil:
+		return BatchResult{}, false, fmt.Errorf("the ledger says batch %s was loaded as number %d: "+
+			"the processed zone was rewritten since; rebuild the warehouse from it into a new database", other, m.Seq)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return BatchResult{}, false, fmt.Errorf("read load ledger: %w", err)
+	}
+
+	br := BatchResult{Batch: m.ID, Seq: m.Seq, Tables: []TableResult{}}
+	perTable := map[string]int64{}
+	for _, t := range star.Tables {
+		f, ok := files[t.Name]
+		if !ok {
+			continue
+		}
+		tr, err := loadTable(ctx, tx, lk, m, f, t)
+		if err != nil {
+			return BatchResult{}, false, fmt.Errorf("%s: %w", t.Name, err)
+		}
+		br.Tables = append(br.Tables, tr)
+		perTable[t.Name] = tr.Rows
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO tote.load_ledger (batch_id, seq, rows, tables) VALUES ($1, $2, $3, $4)`,
+		m.ID, int64(m.Seq), br.Rows(), perTable); err != nil {
+		return BatchResult{}, false, fmt.Errorf("record in load ledger: %w", err)
+	}
+	if beforeCommit != nil {
+		beforeCommit(m.ID)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return BatchResult{}, false, fmt.Errorf("commit: %w", err)
+	}
+	br.Elapsed = time.Since(start)
+	log.Info("loaded processed batch", "batch", m.ID, "seq", m.Seq, "rows", br.Rows(),
+		"seconds", br.Elapsed.Seconds())
+	return br, true, nil
+}
+
+// loadTable stages file f, table t's rows of batch m, and merges them
+// into the table.
+func loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f lake.File, t star.Table) (TableResult, error) {
+	start := time.Now()
+	sql := loadSQL[t.Name]
+	tmp, err := lk.Fetch(ctx, m, f)
+	if err != nil {
+		return TableResult{}, err
+	}
+	defer func() {
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
+	}()
+	src, err := openProcessed(tmp, f, t)
+	if err != nil {
+		return TableResult{}, err
+	}
+	defer src.close()
+
+	if _, err := tx.Exec(ctx, sql.create); err != nil {
+		return TableResult{}, fmt.Errorf("create staging table: %w", err)
+	}
+	staged, err := postgres.CopyFromConn(ctx, tx.Conn(), sql.stage, sql.copyNames, src.next)
+	if err != nil {
+		return TableResult{}, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	tr := TableResult{Table: t.Name, Rows: staged}
+	if t.Kind == star.Dimension {
+		if err := tx.QueryRow(ctx, sql.merge).Scan(&tr.Inserted, &tr.Updated); err != nil {
+			return TableResult{}, fmt.Errorf("merge: %w", err)
+		}
+	} else {
+		tag, err := tx.Exec(ctx, sql.merge)
+		if err != nil {
+			return TableResult{}, fmt.Errorf("insert: %w", err)
+		}
+		tr.Inserted = tag.RowsAffected()
+		if tr.Inserted > 0 {
+			if _, err := tx.Exec(ctx, sql.sequence); err != nil {
+				return TableResult{}, fmt.Errorf("move surrogate sequence on: %w", err)
+			}
+		}
+	}
+	tr.Elapsed = time.Since(start)
+	return tr, nil
+}

@@ -1,0 +1,65 @@
+{{/*
+The statements that load one star table's processed file, one template per
+step, rendered once per table from the star model. Identifiers come quoted;
+values are never part of the text.
+
+Data: .Table, .Stage (the staging table), .Surrogate (a fact's; empty for a
+dimension), .Columns (the model's, in order), .Key, .Other (the columns not
+in .Key).
+*/}}
+
+{{/* stage: a temporary table for the file's rows, shaped like the target
+     less the surrogate, plus the row's position in the file. */}}
+{{define "stage" -}}
+CREATE TEMP TABLE {{.Stage}} (LIKE {{.Table}}) ON COMMIT DROP;
+{{- if .Surrogate}}
+ALTER TABLE {{.Stage}} DROP COLUMN {{.Surrogate}};
+{{- end}}
+ALTER TABLE {{.Stage}} ADD COLUMN tote_ordinal bigint NOT NULL
+{{- end}}
+
+{{/* dimension: upsert each entity's last row in the file; a row that is
+     already there as it is stays untouched. Returns (inserted, updated):
+     every part of the statement sees the table as it was before, so the
+     keys not there before are the inserted rows. */}}
+{{define "dimension" -}}
+WITH src AS (
+    SELECT DISTINCT ON ({{list "" .Key}}) {{list "" .Columns}}
+    FROM {{.Stage}}
+    ORDER BY {{list "" .Key}}, tote_ordinal DESC
+), merged AS (
+    INSERT INTO {{.Table}} AS t ({{list "" .Columns}})
+    SELECT {{list "" .Columns}} FROM src
+    ON CONFLICT ({{list "" .Key}}) DO UPDATE SET {{assign .Other}}
+    WHERE (t.*) IS DISTINCT FROM (EXCLUDED.*)
+    RETURNING 1
+)
+SELECT n.inserted, (SELECT count(*) FROM merged) - n.inserted
+FROM (SELECT count(*) AS inserted FROM src s
+      WHERE NOT EXISTS (SELECT FROM {{.Table}} t WHERE {{same "t" "s" .Key}})) n
+{{- end}}
+
+{{/* fact: insert the row versions not there yet, numbering them after the
+     largest surrogate in key order (see the package comment). Loads are
+     serialized by an advisory lock, so the numbers are free; ON CONFLICT
+     is a second guard against a repeated version. */}}
+{{define "fact" -}}
+INSERT INTO {{.Table}} ({{.Surrogate}}, {{list "" .Columns}})
+SELECT base.n + row_number() OVER (ORDER BY {{list "s." .Key}}), {{list "s." .Columns}}
+FROM (
+    SELECT DISTINCT ON ({{list "" .Key}}) {{list "" .Columns}}
+    FROM {{.Stage}}
+    ORDER BY {{list "" .Key}}, tote_ordinal DESC
+) s
+CROSS JOIN (SELECT coalesce(max({{.Surrogate}}), 0) AS n FROM {{.Table}}) base
+WHERE NOT EXISTS (SELECT FROM {{.Table}} f WHERE {{same "f" "s" .Key}})
+ORDER BY {{list "s." .Key}}
+ON CONFLICT ({{list "" .Key}}) DO NOTHING
+{{- end}}
+
+{{/* sequence: keep the surrogate's default (nextval) past the ids the
+     load has given. */}}
+{{define "sequence" -}}
+SELECT setval(pg_get_serial_sequence('{{.Table}}', '{{.SurrogateName}}'), max({{.Surrogate}}))
+FROM {{.Table}} HAVING max({{.Surrogate}}) IS NOT NULL
+{{- end}}

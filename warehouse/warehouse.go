@@ -1,0 +1,173 @@
+// Package warehouse owns the star-schema warehouse (PostgreSQL): its schema
+// and the numbered migrations that create it, loading the lake's processed
+// batches into it exactly once, and the ledger that records what is loaded.
+//
+// It does not transform rows (see transform) and knows nothing of the
+// source: what the tables hold is the star package's model, and the rows
+// come from the processed zone of the lake.
+//
+// # Schema
+//
+// The star tables are created by migration 0001 exactly as star.Tables
+// defines them, in the connection's current schema (normally public):
+// dimensions keyed by their id, facts under a serial surrogate key with a
+// unique key on the source row version (source id, last_updated_date,
+// last_updated_time). Migration 0002 creates the schema tote with the load
+// ledger and the run history. Applied migrations are recorded in
+// tote.schema_migrations. A star table that exists before tote creates it
+// is adopted if it matches the model and refused, with every difference
+// named, if it does not; Check catches a table altered later.
+//
+// # Exactly once
+//
+// Each processed batch is loaded in one transaction that also inserts its
+// ledger row, under an advisory lock that serializes loaders, and only if
+// the ledger does not already hold it (checked again under the lock). A
+// crash or error leaves no trace of the batch, and the next Load loads it
+// whole. Dimensions are loaded before facts. A dimension row is upserted by
+// its key, the last row of the file winning, and left alone when nothing
+// changed; a fact row is inserted unless its version is already there, so a
+// repeated version adds nothing.
+//
+// Surrogate keys are numbered by the loader, not by the sequence: each
+// batch's new fact rows get the ids after the table's largest, in key
+// order. Sequence values are not transactional, so numbering with nextval
+// would leave gaps after a rolled-back load; numbering this way makes the
+// ids a function of the batches and their order alone, and a warehouse
+// rebuilt from the lake matches the original id for id. The sequence is
+// moved past the largest id after each batch so that the column's default
+// stays safe to use.
+package warehouse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Options controls Load and Rebuild.
+type Options struct {
+	// Logger receives the load's logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Result says what a Load or Rebuild did.
+type Result struct {
+	// Batches are the batches loaded, in the order they were loaded. When
+	// Load fails, they are the ones loaded before the failure, and they
+	// stay loaded.
+	Batches []BatchResult `json:"batches"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// BatchResult says what loading one processed batch did.
+type BatchResult struct {
+	Batch   string        `json:"batch"`
+	Seq     uint64        `json:"seq"`
+	Tables  []TableResult `json:"tables"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// TableResult says what one table's file of a batch did to the warehouse.
+type TableResult struct {
+	Table string `json:"table"`
+	// Rows is the number of rows in the processed file.
+	Rows int64 `json:"rows"`
+	// Inserted rows are new dimension entities or new fact versions.
+	Inserted int64 `json:"inserted"`
+	// Updated rows are dimension entities that changed. Rows neither
+	// inserted nor updated were already in the warehouse as they are.
+	Updated int64         `json:"updated"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// Rows is the number of rows in the processed files of the loaded batches.
+func (r Result) Rows() int64 {
+	var n int64
+	for _, b := range r.Batches {
+		n += b.Rows()
+	}
+	return n
+}
+
+// Inserted is the number of rows the loaded batches added to the warehouse.
+func (r Result) Inserted() int64 {
+	var n int64
+	for _, b := range r.Batches {
+		for _, t := range b.Tables {
+			n += t.Inserted
+		}
+	}
+	return n
+}
+
+// Updated is the number of dimension rows the loaded batches changed.
+func (r Result) Updated() int64 {
+	var n int64
+	for _, b := range r.Batches {
+		for _, t := range b.Tables {
+			n += t.Updated
+		}
+	}
+	return n
+}
+
+// Rows is the number of rows in the batch's processed files.
+func (b BatchResult) Rows() int64 {
+	var n int64
+	for _, t := range b.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+// LedgerEntry is one processed batch recorded as loaded.
+type LedgerEntry struct {
+	Batch    string    `json:"batch"`
+	Seq      uint64    `json:"seq"`
+	LoadedAt time.Time `json:"loaded_at"`
+	// Rows is the number of rows in the batch's processed files, and
+	// Tables the same per star table.
+	Rows   int64            `json:"rows"`
+	Tables map[string]int64 `json:"tables"`
+}
+
+const loadedSQL = `SELECT batch_id, seq, loaded_at, rows, tables FROM tote.load_ledger ORDER BY seq`
+
+// Loaded returns the batches recorded in the warehouse's ledger, in
+// sequence order; none if the warehouse has not been migrated.
+func Loaded(ctx context.Context, pool *pgxpool.Pool) ([]LedgerEntry, error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('tote.load_ledger') IS NOT NULL`).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("read load ledger: %w", err)
+	}
+	if !exists {
+		return nil, nil
+	}
+	rows, err := pool.Query(ctx, loadedSQL)
+	if err != nil {
+		return nil, fmt.Errorf("read load ledger: %w", err)
+	}
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LedgerEntry, error) {
+		var e LedgerEntry
+		var seq int64
+		var tables []byte
+		if err := r.Scan(&e.Batch, &seq, &e.LoadedAt, &e.Rows, &tables); err != nil {
+			return e, err
+		}
+		e.Seq = uint64(seq)
+		if err := json.Unmarshal(tables, &e.Tables); err != nil {
+			return e, fmt.Errorf("batch %s: tables: %w", e.Batch, err)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read load ledger: %w", err)
+	}
+	return entries, nil
+}
