@@ -15,7 +15,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tote
 
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo --log-level warn
 
 # Every test, with the race detector; fails on unformatted code or vet findings.
 test: vet

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -67,7 +68,13 @@ type StageError struct {
 	Err   error
 }
 
-func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
+func (e *StageError) Error() string {
+	msg := e.Err.Error()
+	if strings.HasPrefix(msg, e.Stage) {
+		return msg // the stage's own error already says which it is
+	}
+	return e.Stage + ": " + msg
+}
 func (e *StageError) Unwrap() error { return e.Err }
 
 // Run makes one pass. On failure the error is a *StageError and the result

@@ -239,6 +239,23 @@ func TestEndToEnd(t *testing.T) {
 	}
 	compare(t, src, wh, versions)
 
+	// The business figures agree with the source.
+	got, err := warehouse.SalesByMonth(ctx, wh, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotRows []string
+	for _, m := range got {
+		gotRows = append(gotRows, fmt.Sprintf("(%s,%s,%d,%d,%s)", m.Month, m.Currency, m.Orders, m.Units, m.Value))
+	}
+	sameRows(t, "sales by month", gotRows, query(t, src, `
+		WITH months AS (SELECT DISTINCT date_trunc('month', created_at) m FROM sales_order ORDER BY m DESC LIMIT 3)
+		SELECT ROW(mon, code, n, units, value)::text FROM (
+		  SELECT to_char(date_trunc('month', s.created_at), 'YYYY-MM') AS mon, c.currency_code AS code, count(*) AS n,
+		         sum(s.units_sold) AS units, sum(s.units_sold * s.unit_price) AS value
+		  FROM sales_order s JOIN currency c USING (currency_id)
+		  WHERE date_trunc('month', s.created_at) IN (SELECT m FROM months) GROUP BY 1, 2) x`))
+
 	// A warehouse rebuilt from the lake alone matches row for row, surrogate keys too.
 	rebuilt := pool(t, pgtest.NewDB(t))
 	if _, err := warehouse.Rebuild(ctx, rebuilt, lk, warehouse.Options{}); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,18 +14,22 @@ import (
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pgcluster"
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/totesys"
+	whouse "github.com/terrifictotes/tote/warehouse"
 )
 
 func runDemo(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "demo", "", `Shows the pipeline end to end on a small source. Without --source it starts a
 throwaway PostgreSQL server (removed at exit) and seeds a totesys database in
 it; with --source it seeds that database, or uses the totesys tables already
-there. Then it simulates some live changes and runs every stage tote has:
-for now, a first and an incremental extraction into the lake.`)
+there. Then it simulates some live changes, runs the pipeline (extract,
+transform, load) into the warehouse (a database on the throwaway server, or
+--warehouse), makes more changes, runs an incremental pass, and prints sales
+by month from the warehouse.`)
 	var (
 		source, warehouse, lakeURL string
 		scale                      int
@@ -113,27 +118,53 @@ for now, a first and an incremental extraction into the lake.`)
 		return err
 	}
 	defer lk.Close()
-	fmt.Fprintf(e.stdout, "extracting into %s\n", lk.URL())
-	res, err := extract.Run(ctx, pool, lk, extract.Options{Logger: log})
+	if warehouse == "" {
+		fmt.Fprintf(e.stdout, "no --warehouse given: extracting into %s only\n", lk.URL())
+		res, err := extract.Run(ctx, pool, lk, extract.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		printExtract(e.stdout, res)
+		return ctx.Err()
+	}
+	wh, err := postgres.Open(ctx, "warehouse", warehouse)
 	if err != nil {
 		return err
 	}
-	printExtract(e.stdout, res)
+	defer wh.Close()
+	parts := pipeline.Parts{Source: pool, Warehouse: wh, Lake: lk}
+
+	fmt.Fprintf(e.stdout, "running the pipeline: lake %s, warehouse %s\n", lk.URL(), postgres.Redact(warehouse))
+	res, err := pipeline.Run(ctx, parts, pipeline.Options{Logger: log})
+	printRun(e.stdout, res, err)
+	if err != nil {
+		return err
+	}
 	if changes > 0 {
 		if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 1000, Events: changes / 2, Seed: 7, Logger: log}); err != nil {
 			return err
 		}
-		res, err = extract.Run(ctx, pool, lk, extract.Options{Logger: log})
+		fmt.Fprintf(e.stdout, "after %d more live changes, an incremental pass:\n", changes/2)
+		res, err = pipeline.Run(ctx, parts, pipeline.Options{Logger: log})
+		printRun(e.stdout, res, err)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "after %d more changes, an incremental extraction:\n", changes/2)
-		printExtract(e.stdout, res)
+	}
+	sales, err := whouse.SalesByMonth(ctx, wh, 3)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "sales in the warehouse, latest three months:")
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  month\tcurrency\torders\tunits\tvalue\t")
+	for _, m := range sales {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t\n", m.Month, m.Currency, humanInt(m.Orders), humanInt(m.Units), m.Value)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stdout, "inspect the lake with: tote lake ls --lake %s\n", lk.URL())
-	if warehouse != "" {
-		fmt.Fprintf(e.stdout, "warehouse %s: the transform and load stages are not built yet\n", postgres.Redact(warehouse))
-	}
 	return ctx.Err()
 }
 

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/pipeline"
+)
+
+func execSQL(t *testing.T, url, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunLoadRebuild(t *testing.T) {
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
+		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "warn"}
+
+	code, out, errOut := runTote(t, env, "run", "--json")
+	if code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errOut)
+	}
+	var res pipeline.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Stages) != 3 || res.Load == nil || res.Load.Rows() < 50_000 {
+		t.Fatalf("run --json: %v\n%s", err, out)
+	}
+	execSQL(t, source, `UPDATE payment SET paid = true, last_updated = now() WHERE payment_id = 1`)
+	code, out, _ = runTote(t, env, "run")
+	if code != 0 || !strings.Contains(out, "run complete") || !strings.Contains(out, "extract") {
+		t.Errorf("second run: exit %d:\n%s", code, out)
+	}
+	for _, cmd := range []string{"transform", "load"} {
+		code, out, errOut = runTote(t, env, cmd)
+		if code != 0 || !strings.Contains(out, cmd+": 0 ") {
+			t.Errorf("%s with nothing new: exit %d: %q %s", cmd, code, out, errOut)
+		}
+	}
+	fresh := pgtest.NewDB(t)
+	code, out, errOut = runTote(t, env, "rebuild", "--warehouse", fresh)
+	if code != 0 || !strings.Contains(out, "rebuild: 2 processed batches") {
+		t.Errorf("rebuild: exit %d: %q %s", code, out, errOut)
+	}
+	code, _, errOut = runTote(t, env, "rebuild")
+	if code != 1 || !strings.Contains(errOut, "rebuild") {
+		t.Errorf("rebuild into a loaded warehouse: exit %d: %s", code, errOut)
+	}
+}
+
+func TestRunBadInput(t *testing.T) {
+	cases := []struct {
+		name   string
+		source string // SQL run on the source before the pass
+		wh     string // SQL run on the warehouse before the pass
+		want   []string
+	}{
+		{"conflicting warehouse table", "", `CREATE TABLE fact_sales_order (sales_record_id int, foo text)`,
+			[]string{"load:", "fact_sales_order"}},
+		{"unparseable text date", `UPDATE sales_order SET agreed_delivery_date = 'soon', last_updated = now() WHERE sales_order_id = 7`, "",
+			[]string{"transform:", "sales_order 7", `"soon"`}},
+		{"unknown currency code", `INSERT INTO currency (currency_code, last_updated) VALUES ('XYZ', now())`, "",
+			[]string{"transform:", "currency", "XYZ"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			source, wh := seededSource(t), pgtest.NewDB(t)
+			if c.source != "" {
+				execSQL(t, source, c.source)
+			}
+			if c.wh != "" {
+				execSQL(t, wh, c.wh)
+			}
+			env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
+				"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "error"}
+			code, out, errOut := runTote(t, env, "run")
+			if code != 1 {
+				t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut)
+				}
+			}
+			if !strings.Contains(out, "run failed") {
+				t.Errorf("stdout does not say the run failed:\n%s", out)
+			}
+			if strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+				t.Errorf("want one line of error, got:\n%s", errOut)
+			}
+		})
+	}
+}
