@@ -69,9 +69,9 @@ func TestRunBadInput(t *testing.T) {
 		{"conflicting warehouse table", "", `CREATE TABLE fact_sales_order (sales_record_id int, foo text)`,
 			[]string{"load:", "fact_sales_order"}},
 		{"unparseable text date", `UPDATE sales_order SET agreed_delivery_date = 'soon', last_updated = now() WHERE sales_order_id = 7`, "",
-			[]string{"transform:", "sales_order 7", `"soon"`}},
+			[]string{"transform raw batch 000000000001-", "sales_order 7", `agreed_delivery_date "soon"`}},
 		{"unknown currency code", `INSERT INTO currency (currency_code, last_updated) VALUES ('XYZ', now())`, "",
-			[]string{"transform:", "currency", "XYZ"}},
+			[]string{"transform raw batch 000000000001-", "currency 4", `"XYZ" is not an ISO 4217 currency code`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
