@@ -7,7 +7,7 @@ LDFLAGS   := -X github.com/terrifictotes/tote.version=$(VERSION)
 BIN       := bin/tote
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build demo test test-short lint fmt vet staticcheck clean
+.PHONY: all build demo test test-short lint fmt vet staticcheck clean bench
 
 all: build
 
@@ -40,3 +40,11 @@ fmt:
 
 clean:
 	rm -rf bin lake
+
+# Benchmarks against the floor (plain COPY to COPY) on a throwaway server:
+#   make bench [SCALE=20] [SEED=1]   prints the table and writes bench/results/*.json
+SCALE     ?= 20
+SEED      ?= 1
+BENCHFLAGS ?=
+bench: build
+	$(GO) run ./bench -tote $(BIN) -scale $(SCALE) -seed $(SEED) $(BENCHFLAGS)

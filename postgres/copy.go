@@ -61,16 +61,72 @@ func (w *RowWriter) Timestamp(t time.Time) {
 	w.buf = t.AppendFormat(w.buf, "2006-01-02 15:04:05.999999")
 }
 
-// Date writes a date given as days since 1970-01-01.
+// Date writes a date given as days since 1970-01-01, of years 1 to 9999.
 func (w *RowWriter) Date(days int32) {
 	w.sep()
-	w.buf = time.Unix(int64(days)*86400, 0).UTC().AppendFormat(w.buf, "2006-01-02")
+	y, m, d := civil(int64(days))
+	if y < 1 || y > 9999 {
+		w.buf = time.Unix(int64(days)*86400, 0).UTC().AppendFormat(w.buf, "2006-01-02")
+		return
+	}
+	w.buf = append(w.buf, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10),
+		'-', byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
 }
 
-// TimeOfDay writes a time without time zone given as microseconds since midnight.
+// civil converts days since 1970-01-01 to a proleptic Gregorian year,
+// month and day (Howard Hinnant's days_from_civil, inverted). It is what
+// time.Time.AppendFormat gives, without its cost per row.
+func civil(days int64) (y, m, d int64) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	if mp < 10 {
+		m = mp + 3
+	} else {
+		m = mp - 9
+	}
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}
+
+// TimeOfDay writes a time without time zone given as microseconds since
+// midnight (0 to a day less a microsecond), as hh:mm:ss with the fraction's
+// trailing zeros dropped.
 func (w *RowWriter) TimeOfDay(micros int64) {
 	w.sep()
-	w.buf = time.UnixMicro(micros).UTC().AppendFormat(w.buf, "15:04:05.999999")
+	if micros < 0 || micros >= 86_400_000_000 {
+		w.buf = time.UnixMicro(micros).UTC().AppendFormat(w.buf, "15:04:05.999999")
+		return
+	}
+	s := micros / 1_000_000
+	frac := micros % 1_000_000
+	h, mi, se := s/3600, s/60%60, s%60
+	w.buf = append(w.buf, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10),
+		':', byte('0'+se/10), byte('0'+se%10))
+	if frac == 0 {
+		return
+	}
+	var digits [7]byte
+	digits[0] = '.'
+	for i := 6; i >= 1; i-- {
+		digits[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := 7
+	for digits[n-1] == '0' {
+		n--
+	}
+	w.buf = append(w.buf, digits[:n]...)
 }
 
 // Text writes a string, escaped as COPY text requires.
@@ -95,6 +151,15 @@ func (w *RowWriter) Text(s string) {
 		}
 	}
 }
+
+// Len is the number of bytes written since the last Reset.
+func (w *RowWriter) Len() int { return len(w.buf) }
+
+// Append appends what was written since the last Reset to b.
+func (w *RowWriter) Append(b []byte) []byte { return append(b, w.buf...) }
+
+// Reset empties the writer, keeping its memory, ready for a new row.
+func (w *RowWriter) Reset() { w.buf, w.first = w.buf[:0], true }
 
 // End finishes the current row.
 func (w *RowWriter) End() {

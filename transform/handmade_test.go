@@ -21,7 +21,7 @@ type row map[string]any
 
 // writeRaw commits raw batch seq with rows of each table, as extraction
 // writes them, filling created_at and last_updated where a row lacks them.
-func writeRaw(t *testing.T, lk *lake.Lake, seq uint64, rows map[string][]row) lake.Manifest {
+func writeRaw(t testing.TB, lk *lake.Lake, seq uint64, rows map[string][]row) lake.Manifest {
 	t.Helper()
 	ctx := context.Background()
 	b := lk.NewBatch(lake.Raw, seq, time.Now())

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/lake"
@@ -179,7 +180,7 @@ func loadBatch(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, m lake.Ma
 		if !ok {
 			continue
 		}
-		tr, err := loadTable(ctx, tx, lk, m, f, t)
+		tr, err := loadTable(ctx, tx, lk, m, f, t, log)
 		if err != nil {
 			return BatchResult{}, false, fmt.Errorf("%s: %w", t.Name, err)
 		}
@@ -204,7 +205,7 @@ func loadBatch(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, m lake.Ma
 
 // loadTable stages file f, table t's rows of batch m, and merges them
 // into the table.
-func loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f lake.File, t star.Table) (TableResult, error) {
+func loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f lake.File, t star.Table, log *slog.Logger) (TableResult, error) {
 	start := time.Now()
 	sql := loadSQL[t.Name]
 	tmp, err := lk.Fetch(ctx, m, f)
@@ -228,17 +229,40 @@ func loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f
 	if err != nil {
 		return TableResult{}, fmt.Errorf("%s: %w", f.Path, err)
 	}
+	stagedIn := time.Since(start)
+	defer func() {
+		log.Debug("loaded table", "table", t.Name, "rows", staged,
+			"stage_seconds", stagedIn.Seconds(), "merge_seconds", (time.Since(start) - stagedIn).Seconds())
+	}()
 	tr := TableResult{Table: t.Name, Rows: staged}
-	if t.Kind == star.Dimension {
+	var empty bool
+	if err := tx.QueryRow(ctx, sql.empty).Scan(&empty); err != nil {
+		return TableResult{}, fmt.Errorf("look for rows: %w", err)
+	}
+	switch {
+	case empty && t.Kind == star.Dimension:
+		tag, err := tx.Exec(ctx, sql.first)
+		if err != nil {
+			return TableResult{}, fmt.Errorf("merge: %w", err)
+		}
+		tr.Inserted = tag.RowsAffected()
+	case t.Kind == star.Dimension:
 		if err := tx.QueryRow(ctx, sql.merge).Scan(&tr.Inserted, &tr.Updated); err != nil {
 			return TableResult{}, fmt.Errorf("merge: %w", err)
 		}
-	} else {
-		tag, err := tx.Exec(ctx, sql.merge)
+	default:
+		var n int64
+		if empty {
+			n, err = insertFirst(ctx, tx, sql, staged)
+		} else {
+			var tag pgconn.CommandTag
+			tag, err = tx.Exec(ctx, sql.merge)
+			n = tag.RowsAffected()
+		}
 		if err != nil {
 			return TableResult{}, fmt.Errorf("insert: %w", err)
 		}
-		tr.Inserted = tag.RowsAffected()
+		tr.Inserted = n
 		if tr.Inserted > 0 {
 			if _, err := tx.Exec(ctx, sql.sequence); err != nil {
 				return TableResult{}, fmt.Errorf("move surrogate sequence on: %w", err)
@@ -247,4 +271,45 @@ func loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f
 	}
 	tr.Elapsed = time.Since(start)
 	return tr, nil
+}
+
+// bulkRows is the size of a first load from which a fact's unique key is
+// dropped during the insert and built afterwards.
+const bulkRows = 50_000
+
+// insertFirst inserts the staged rows of a fact into its empty table. For a
+// large batch it drops the table's unique keys first and adds them back
+// after, in the same transaction: the rows are the same, and adding a key
+// checks it as inserting would have.
+func insertFirst(ctx context.Context, tx pgx.Tx, sql tableSQL, staged int64) (int64, error) {
+	type key struct{ name, def string }
+	var keys []key
+	if staged >= bulkRows {
+		rows, err := tx.Query(ctx, sql.keys)
+		if err != nil {
+			return 0, fmt.Errorf("list unique keys: %w", err)
+		}
+		keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
+			var k key
+			return k, r.Scan(&k.name, &k.def)
+		})
+		if err != nil {
+			return 0, fmt.Errorf("list unique keys: %w", err)
+		}
+	}
+	for _, k := range keys {
+		if _, err := tx.Exec(ctx, "ALTER TABLE "+sql.table+" DROP CONSTRAINT "+pgx.Identifier{k.name}.Sanitize()); err != nil {
+			return 0, fmt.Errorf("drop unique key %s: %w", k.name, err)
+		}
+	}
+	tag, err := tx.Exec(ctx, sql.first)
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range keys {
+		if _, err := tx.Exec(ctx, "ALTER TABLE "+sql.table+" ADD CONSTRAINT "+pgx.Identifier{k.name}.Sanitize()+" "+k.def); err != nil {
+			return 0, fmt.Errorf("add unique key %s back: %w", k.name, err)
+		}
+	}
+	return tag.RowsAffected(), nil
 }

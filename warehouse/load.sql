@@ -63,3 +63,43 @@ ON CONFLICT ({{list "" .Key}}) DO NOTHING
 SELECT setval(pg_get_serial_sequence('{{.Table}}', '{{.SurrogateName}}'), max({{.Surrogate}}))
 FROM {{.Table}} HAVING max({{.Surrogate}}) IS NOT NULL
 {{- end}}
+
+{{/* empty: whether the table has no rows, which under the load lock (and
+     the table lock a first load takes) nothing else changes. */}}
+{{define "empty" -}}
+SELECT NOT EXISTS (SELECT FROM {{.Table}})
+{{- end}}
+
+{{/* dimensionFirst: the dimension upsert into an empty table, where every
+     entity is new: a plain insert of each entity's last row. */}}
+{{define "dimensionFirst" -}}
+INSERT INTO {{.Table}} ({{list "" .Columns}})
+SELECT DISTINCT ON ({{list "" .Key}}) {{list "" .Columns}}
+FROM {{.Stage}}
+ORDER BY {{list "" .Key}}, tote_ordinal DESC
+{{- end}}
+
+{{/* factFirst: the fact insert into an empty table, where no version is
+     there yet: the same rows with the same surrogates, without the
+     per-row conflict checks. The unique key still guards it: a duplicate
+     fails the batch. */}}
+{{define "factFirst" -}}
+INSERT INTO {{.Table}} ({{.Surrogate}}, {{list "" .Columns}})
+SELECT row_number() OVER (ORDER BY {{list "s." .Key}}), {{list "s." .Columns}}
+FROM (
+    SELECT DISTINCT ON ({{list "" .Key}}) {{list "" .Columns}}
+    FROM {{.Stage}}
+    ORDER BY {{list "" .Key}}, tote_ordinal DESC
+) s
+ORDER BY {{list "s." .Key}}
+{{- end}}
+
+{{/* uniqueKeys: the table's unique keys (not the primary key: dropping
+     that too gained nothing), as name and definition, which a large first
+     load drops and adds back (building an index once is much cheaper than growing it row by
+     row). */}}
+{{define "uniqueKeys" -}}
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = '{{.Table}}'::regclass AND contype = 'u'
+ORDER BY conname
+{{- end}}

@@ -20,9 +20,13 @@ const ordinalColumn = "tote_ordinal"
 
 // tableSQL holds the statements that load one star table.
 type tableSQL struct {
+	table     string // the star table, quoted
 	stage     string // name of the staging table
 	create    string // creates the staging table
 	merge     string // dimension upsert or fact insert
+	empty     string // whether the table is empty
+	first     string // merge into an empty table
+	keys      string // a fact's unique constraints: name, definition
 	sequence  string // a fact's: moves the surrogate's sequence on
 	copyNames []string
 }
@@ -91,15 +95,20 @@ func renderLoadSQL() map[string]tableSQL {
 			return b.String()
 		}
 		ts := tableSQL{
+			table:     ident(t.Name),
 			stage:     stage,
 			create:    render("stage"),
+			empty:     render("empty"),
 			copyNames: append(t.ColumnNames(), ordinalColumn),
 		}
 		if t.Kind == star.Fact {
 			ts.merge = render("fact")
+			ts.first = render("factFirst")
+			ts.keys = render("uniqueKeys")
 			ts.sequence = render("sequence")
 		} else {
 			ts.merge = render("dimension")
+			ts.first = render("dimensionFirst")
 		}
 		out[t.Name] = ts
 	}
