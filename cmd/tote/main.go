@@ -32,6 +32,8 @@ var commands = []command{
 	{"load", "load new processed batches into the warehouse, exactly once", runLoad},
 	{"rebuild", "build a fresh warehouse from the lake alone", runRebuild},
 	{"lake", "inspect the lake: ls, show BATCH, clean", runLake},
+	{"serve", "run the pipeline on a schedule, with health, metrics, run history and alerts", runServe},
+	{"status", "print the recent runs, the data's freshness and the lake's size", runStatus},
 	{"demo", "seed a source (a throwaway server unless URLs are given) and run the pipeline on it", runDemo},
 	{"version", "print the version", runVersion},
 }
@@ -47,7 +49,9 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfiles := startProfiles(os.Getenv, os.Stderr)
 	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	stopProfiles()
 	stop()
 	os.Exit(code)
 }

@@ -57,6 +57,13 @@ passes committed; the exit status says whether the pass succeeded.`)
 	}
 	defer whPool.Close()
 
+	// Never alongside a daemon's run (or another tote run) on this warehouse.
+	release, err := warehouse.LockRun(ctx, whPool)
+	if err != nil {
+		return err
+	}
+	defer release()
+
 	opts := pipeline.Options{Logger: log}
 	if !asJSON && isTerminal(e.stderr) {
 		opts.Extract.Progress = e.stderr

@@ -1,0 +1,89 @@
+package alert
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/terrifictotes/tote/internal/awstest"
+	"github.com/terrifictotes/tote/internal/smtptest"
+)
+
+func TestSNS(t *testing.T) {
+	srv := awstest.StartSNS(t)
+	c := sns.New(sns.Options{Region: "eu-west-2", BaseEndpoint: aws.String(srv.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
+	n := SNS{Client: c, Topic: "arn:aws:sns:eu-west-2:123456789012:tote"}
+	a := Alert{Kind: Failure, Run: 7, Stage: "load", Table: "fact_sales_order", Error: "boom", Time: time.Now()}
+	if err := n.Notify(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	ms := srv.Messages()
+	if len(ms) != 1 || ms[0].Topic != n.Topic || ms[0].Subject != "tote: run 7 failed in load (fact_sales_order)" || !strings.Contains(ms[0].Message, "error: boom") {
+		t.Errorf("published %+v", ms)
+	}
+}
+
+func TestSMTPBadPaths(t *testing.T) {
+	srv := smtptest.Start(t)
+	a := Alert{Kind: Failure, Run: 1, Time: time.Now()}
+	wrong := SMTP{Addr: srv.Addr, User: smtptest.User, Password: "wrong", From: "a@b", To: []string{"c@d"}, TLS: srv.ClientTLS}
+	if err := wrong.Notify(context.Background(), a); err == nil || !strings.Contains(err.Error(), "auth") {
+		t.Errorf("wrong password: %v", err)
+	}
+	untrusted := SMTP{Addr: srv.Addr, User: smtptest.User, Password: smtptest.Password, From: "a@b", To: []string{"c@d"}}
+	if err := untrusted.Notify(context.Background(), a); err == nil || !strings.Contains(err.Error(), "starttls") {
+		t.Errorf("untrusted certificate: %v", err)
+	}
+	down := SMTP{Addr: "127.0.0.1:1", From: "a@b", To: []string{"c@d"}}
+	if err := down.Notify(context.Background(), a); err == nil || !strings.Contains(err.Error(), "smtp 127.0.0.1:1") {
+		t.Errorf("unreachable: %v", err)
+	}
+	if _, err := ParseSMTPURL("http://u:pw@h", "a@b", nil); err == nil || strings.Contains(err.Error(), "pw") {
+		t.Errorf("bad URL: %v", err)
+	}
+}
+
+type failing struct{}
+
+func (failing) Notify(context.Context, Alert) error { return errors.New("down") }
+
+type recorder struct{ got []Kind }
+
+func (r *recorder) Notify(_ context.Context, a Alert) error {
+	r.got = append(r.got, a.Kind)
+	return nil
+}
+
+func TestIncidentsOncePerIncident(t *testing.T) {
+	rec := &recorder{}
+	var failed []string
+	in := &Incidents{Notifiers: []Named{{"broken", failing{}}, {"rec", rec}}, Failed: func(n string) { failed = append(failed, n) }}
+	ctx, now := context.Background(), time.Now()
+	in.RunSucceeded(ctx, 1, now)
+	in.RunFailed(ctx, Alert{Run: 2})
+	in.RunFailed(ctx, Alert{Run: 3})
+	in.RunSucceeded(ctx, 4, now)
+	in.RunSucceeded(ctx, 5, now)
+	in.Freshness(ctx, 5, 2*time.Hour, time.Hour, now)
+	in.Freshness(ctx, 6, 3*time.Hour, time.Hour, now)
+	in.Freshness(ctx, 7, time.Minute, time.Hour, now)
+	want := []Kind{Failure, Recovery, Stale, Fresh}
+	if strings.Join(kinds(rec.got), ",") != strings.Join(kinds(want), ",") || len(failed) != 4 {
+		t.Errorf("sent %v, failed %v", rec.got, failed)
+	}
+}
+
+func kinds(ks []Kind) []string {
+	var s []string
+	for _, k := range ks {
+		s = append(s, string(k))
+	}
+	return s
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/terrifictotes/tote/warehouse"
+)
+
+func runStatus(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "status", "", `Prints the recent runs from the warehouse's history, the data's freshness
+(the age of the newest source change loaded) and the lake's size.`)
+	var (
+		wh, lakeURL string
+		limit       int
+		asJSON      bool
+		logs        logConfig
+	)
+	f.warehouseFlag(&wh)
+	f.lakeFlag(&lakeURL)
+	f.fs.IntVar(&limit, "limit", 10, "number of runs to show")
+	f.fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
+	f.logFlags(&logs)
+	if err := f.parse(args, 0); err != nil {
+		return err
+	}
+	wh, err := e.resolver().Resolve(ctx, "TOTE_WAREHOUSE_URL", wh)
+	if err != nil {
+		return err
+	}
+	lk, pool, closeAll, err := openWarehouse(ctx, f, wh, lakeURL, logs)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	runs, err := warehouse.Runs(ctx, pool, limit)
+	if err != nil {
+		return err
+	}
+	newest, loaded, err := warehouse.NewestChange(ctx, pool)
+	if err != nil {
+		return err
+	}
+	objects, bytes, err := lk.Size(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		st := struct {
+			Runs         []warehouse.Run `json:"runs"`
+			NewestChange *time.Time      `json:"newest_change,omitempty"`
+			LakeObjects  int             `json:"lake_objects"`
+			LakeBytes    int64           `json:"lake_bytes"`
+		}{Runs: runs, LakeObjects: objects, LakeBytes: bytes}
+		if loaded {
+			st.NewestChange = &newest
+		}
+		return json.NewEncoder(e.stdout).Encode(st)
+	}
+	w := e.stdout
+	fmt.Fprintf(w, "recent runs:\n")
+	if len(runs) == 0 {
+		fmt.Fprintf(w, "  none\n")
+	}
+	for _, r := range runs {
+		dur, outcome := "", r.Outcome
+		if r.FinishedAt != nil {
+			dur = fmt.Sprintf("%.2fs", r.FinishedAt.Sub(r.StartedAt).Seconds())
+		}
+		if outcome == "" {
+			outcome = "running"
+		}
+		fmt.Fprintf(w, "  %6d  %s  %-9s %-9s %8s  %d batches", r.ID, r.StartedAt.UTC().Format(time.RFC3339), r.Trigger, outcome, dur, len(r.Batches))
+		if r.Error != "" {
+			fmt.Fprintf(w, "  %s", r.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	if loaded {
+		fmt.Fprintf(w, "freshness: newest source change loaded %s, %s ago\n",
+			newest.UTC().Format(time.RFC3339), time.Since(newest).Round(time.Second))
+	} else {
+		fmt.Fprintf(w, "freshness: nothing loaded yet\n")
+	}
+	fmt.Fprintf(w, "lake: %s objects, %s bytes\n", humanInt(int64(objects)), humanInt(bytes))
+	return nil
+}

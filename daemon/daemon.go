@@ -1,0 +1,341 @@
+// Package daemon owns running tote unattended: the schedule (a fixed
+// interval or a cron expression) and run-now trigger, one run at a time
+// across processes (the warehouse's run lock), retries with exponential
+// backoff and jitter, the run history, alerts on failed runs and stale
+// data, and the HTTP server with /healthz, /readyz, /metrics and /runs.
+//
+// A run retries the whole pass: every stage carries on from what earlier
+// attempts committed, so a retry redoes only the stage that failed and
+// those after it (extract may also pick up changes made meanwhile).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/terrifictotes/tote/alert"
+	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/star"
+	"github.com/terrifictotes/tote/warehouse"
+)
+
+// Triggers, as the run history records them.
+const (
+	TriggerStartup  = "startup"
+	TriggerSchedule = "schedule"
+	TriggerHTTP     = "http"
+)
+
+// Outcomes of a run.
+const (
+	Success   = "success"
+	Failure   = "failure"
+	Abandoned = "abandoned" // stopped by shutdown
+	Skipped   = "skipped"   // another process held the run lock
+)
+
+// Schedule says when the next run is due. cron.Schedule satisfies it.
+type Schedule interface {
+	Next(time.Time) time.Time
+}
+
+// Every is a schedule that runs at a fixed interval after each run ends.
+type Every time.Duration
+
+// Next returns t plus the interval.
+func (e Every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
+
+// Config is what a daemon runs.
+type Config struct {
+	Parts    pipeline.Parts
+	Schedule Schedule
+	// Retries is how many times a failed run is retried before it fails.
+	Retries int
+	// Backoff is the delay before the first retry; it doubles for each
+	// further one, up to MaxBackoff, and is jittered. Zero means 1s and 1m.
+	Backoff, MaxBackoff time.Duration
+	// FreshnessThreshold is the age of the newest loaded source change
+	// beyond which a stale-data alert is raised. Zero disables it.
+	FreshnessThreshold time.Duration
+	// Incidents alerts on failures and stale data; nil sends no alerts.
+	Incidents *alert.Incidents
+	Logger    *slog.Logger
+}
+
+// Daemon runs the pipeline on its schedule and serves its HTTP endpoints.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	trigger chan string
+	metrics *metrics
+	running sync.Mutex // one run at a time in this process; the run lock does it across processes
+}
+
+// New returns a daemon for cfg. It registers its metrics on a registry of
+// its own, which Handler serves.
+func New(cfg Config) *Daemon {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Schedule == nil {
+		cfg.Schedule = Every(5 * time.Minute)
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = time.Minute
+	}
+	if cfg.Incidents == nil {
+		cfg.Incidents = &alert.Incidents{}
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1), metrics: newMetrics()}
+	if cfg.Incidents.Failed == nil {
+		cfg.Incidents.Failed = func(n string) { d.metrics.notifierFailures.WithLabelValues(n).Inc() }
+	}
+	return d
+}
+
+// Registry is where the daemon's metrics are registered.
+func (d *Daemon) Registry() *prometheus.Registry { return d.metrics.reg }
+
+// Trigger asks for a run now. It returns false if one is already queued.
+func (d *Daemon) Trigger(trigger string) bool {
+	select {
+	case d.trigger <- trigger:
+		return true
+	default:
+		return false
+	}
+}
+
+// Serve migrates the warehouse, then runs the pipeline at startup and on
+// the schedule, and serves HTTP on ln, until ctx is cancelled. A run in
+// progress when ctx is cancelled is abandoned at its current stage, which
+// leaves nothing half-committed, and recorded as such. Serve returns nil
+// after a clean shutdown.
+func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
+	if err := warehouse.Migrate(ctx, d.cfg.Parts.Warehouse); err != nil {
+		ln.Close()
+		return fmt.Errorf("daemon: %w", err)
+	}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	d.log.Info("serving", "addr", ln.Addr().String())
+
+	d.loop(ctx)
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("daemon: http shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("daemon: http: %w", err)
+	}
+	d.log.Info("stopped")
+	return nil
+}
+
+func (d *Daemon) loop(ctx context.Context) {
+	trigger := TriggerStartup
+	for {
+		_, _ = d.RunOnce(ctx, trigger)
+		next := d.cfg.Schedule.Next(time.Now())
+		d.log.Debug("next run", "at", next)
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+			trigger = TriggerSchedule
+		case trigger = <-d.trigger:
+			t.Stop()
+		}
+	}
+}
+
+// RunOnce makes one run now: it takes the warehouse's run lock, runs the
+// pipeline with retries, records the run and alerts. If another process
+// holds the lock it returns warehouse.ErrRunInProgress and records nothing.
+func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, error) {
+	d.running.Lock()
+	defer d.running.Unlock()
+	wh := d.cfg.Parts.Warehouse
+	release, err := warehouse.LockRun(ctx, wh)
+	if err != nil {
+		if errors.Is(err, warehouse.ErrRunInProgress) {
+			d.metrics.runs.WithLabelValues(Skipped).Inc()
+			d.log.Info("skipping run: another process holds the warehouse's run lock", "trigger", trigger)
+		} else {
+			d.metrics.runs.WithLabelValues(Failure).Inc()
+			d.log.Error("cannot start run", "trigger", trigger, "err", err)
+			d.alertFailure(ctx, warehouse.Run{}, "", err)
+		}
+		return warehouse.Run{Outcome: Skipped}, err
+	}
+	defer release()
+
+	run := warehouse.Run{Trigger: trigger, StartedAt: time.Now()}
+	if run.ID, err = warehouse.StartRun(ctx, wh, trigger, run.StartedAt); err != nil {
+		d.metrics.runs.WithLabelValues(Failure).Inc()
+		d.log.Error("cannot start run", "trigger", trigger, "err", err)
+		d.alertFailure(ctx, run, "", err)
+		return run, err
+	}
+	log := d.log.With("run", run.ID)
+	log.Info("run started", "trigger", trigger)
+	d.metrics.inProgress.Set(1)
+	defer d.metrics.inProgress.Set(0)
+
+	acc := newAccumulator()
+	var stage string
+	for attempt := 1; ; attempt++ {
+		run.Attempts = attempt
+		var res pipeline.Result
+		res, err = pipeline.Run(ctx, d.cfg.Parts, pipeline.Options{Logger: log})
+		acc.add(res)
+		if err == nil {
+			break
+		}
+		stage = ""
+		var se *pipeline.StageError
+		if errors.As(err, &se) {
+			stage = se.Stage
+			acc.fail(se.Stage, err)
+		}
+		if ctx.Err() != nil || attempt > d.cfg.Retries {
+			break
+		}
+		delay := d.backoff(attempt)
+		log.Warn("run attempt failed; retrying", "stage", stage, "attempt", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
+		if !sleep(ctx, delay) {
+			break
+		}
+	}
+	finished := time.Now()
+	run.FinishedAt = &finished
+	run.Stages, run.Batches = acc.stages(), acc.batches
+	switch {
+	case err == nil:
+		run.Outcome = Success
+	case ctx.Err() != nil:
+		run.Outcome, run.Error = Abandoned, err.Error()
+	default:
+		run.Outcome, run.Error = Failure, err.Error()
+	}
+	// Record the run even when shutdown cancelled ctx.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if ferr := warehouse.FinishRun(rctx, wh, run); ferr != nil {
+		log.Error("cannot record run", "err", ferr)
+	}
+	d.observe(run, acc)
+	switch run.Outcome {
+	case Success:
+		log.Info("run succeeded", "seconds", finished.Sub(run.StartedAt).Seconds(), "attempts", run.Attempts, "batches", len(run.Batches))
+		d.metrics.lastSuccess.Set(float64(finished.Unix()))
+		if aerr := d.cfg.Incidents.RunSucceeded(rctx, run.ID, finished); aerr != nil {
+			log.Warn("recovery alert not fully delivered", "err", aerr)
+		}
+	case Failure:
+		log.Error("run failed", "stage", stage, "attempts", run.Attempts, "err", err)
+		d.alertFailure(rctx, run, stage, err)
+	case Abandoned:
+		log.Warn("run abandoned by shutdown", "stage", stage)
+	}
+	d.checkFreshness(rctx, log, run.ID)
+	return run, err
+}
+
+func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, stage string, err error) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	a := alert.Alert{Run: run.ID, Stage: stage, Table: tableIn(err), Error: err.Error(), Time: time.Now()}
+	if aerr := d.cfg.Incidents.RunFailed(actx, a); aerr != nil {
+		d.log.Warn("failure alert not fully delivered", "run", run.ID, "err", aerr)
+	}
+}
+
+// checkFreshness updates the freshness and lake size gauges and alerts on stale data.
+func (d *Daemon) checkFreshness(ctx context.Context, log *slog.Logger, run int64) {
+	newest, ok, err := warehouse.NewestChange(ctx, d.cfg.Parts.Warehouse)
+	if err != nil {
+		log.Warn("cannot read freshness", "err", err)
+	} else if ok {
+		age := time.Since(newest)
+		d.metrics.freshness.Set(age.Seconds())
+		if d.cfg.FreshnessThreshold > 0 {
+			if aerr := d.cfg.Incidents.Freshness(ctx, run, age, d.cfg.FreshnessThreshold, time.Now()); aerr != nil {
+				log.Warn("freshness alert not fully delivered", "err", aerr)
+			}
+		}
+	}
+	if d.cfg.Parts.Lake != nil {
+		if _, n, err := d.cfg.Parts.Lake.Size(ctx); err != nil {
+			log.Warn("cannot read lake size", "err", err)
+		} else {
+			d.metrics.lakeBytes.Set(float64(n))
+		}
+	}
+}
+
+// backoff is the jittered delay before retry n (from 1): the base doubled
+// n-1 times, capped, then a uniform pick from its upper half.
+func (d *Daemon) backoff(n int) time.Duration {
+	b := d.cfg.Backoff
+	for i := 1; i < n && b < d.cfg.MaxBackoff; i++ {
+		b *= 2
+	}
+	b = min(b, d.cfg.MaxBackoff)
+	return b/2 + rand.N(b/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// tableIn returns the first star or totesys table that err's message
+// names, for alerts; stage errors name the table they failed on.
+func tableIn(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	best, at := "", len(msg)
+	for _, name := range tableNames {
+		if i := strings.Index(msg, name); i >= 0 && (i < at || (i == at && len(name) > len(best))) {
+			best, at = name, i
+		}
+	}
+	return best
+}
+
+var tableNames = func() []string {
+	names := []string{"address", "counterparty", "currency", "department", "design", "payment",
+		"payment_type", "purchase_order", "sales_order", "staff", "transaction"}
+	for _, t := range star.Tables {
+		names = append(names, t.Name)
+	}
+	return names
+}()

@@ -1,0 +1,418 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/terrifictotes/tote/alert"
+	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/internal/smtptest"
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/seed"
+	"github.com/terrifictotes/tote/warehouse"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func open(t *testing.T, u string) *pgxpool.Pool {
+	t.Helper()
+	p, err := pgxpool.New(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// seededSource returns the URL of a fresh source holding seeded totesys.
+func seededSource(t *testing.T) string {
+	t.Helper()
+	u := pgtest.NewDB(t)
+	if _, err := seed.Generate(context.Background(), open(t, u), seed.Options{Scale: 1, Seed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// proxy forwards TCP to target until cut, which also drops open connections.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.set(true) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.down {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) set(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+// via returns dbURL with its host replaced by the proxy's.
+func (p *proxy) via(t *testing.T, dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String()
+}
+
+// hook is a webhook receiver keeping the texts it got.
+type hook struct {
+	mu    sync.Mutex
+	texts []string
+}
+
+func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body struct{ Text string }
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	h.mu.Lock()
+	h.texts = append(h.texts, body.Text)
+	h.mu.Unlock()
+}
+
+func (h *hook) count(sub string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, s := range h.texts {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func runs(t *testing.T, base string) []warehouse.Run {
+	t.Helper()
+	code, body := get(t, base+"/runs?limit=100")
+	var rs []warehouse.Run
+	if code != 200 || json.Unmarshal([]byte(body), &rs) != nil {
+		t.Fatalf("GET /runs: %d %s", code, body)
+	}
+	return rs
+}
+
+func parts(t *testing.T, source, wh string) pipeline.Parts {
+	lk, err := lake.Open(context.Background(), "file://"+t.TempDir(), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lk.Close() })
+	return pipeline.Parts{Source: open(t, source), Warehouse: open(t, wh), Lake: lk}
+}
+
+func serve(t *testing.T, d *Daemon) (base string, stop func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx, ln) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return "http://" + ln.Addr().String(), stop
+}
+
+func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
+	source := seededSource(t)
+	px := startProxy(t, mustHost(t, source))
+	p := parts(t, px.via(t, source), pgtest.NewDB(t))
+
+	mail := smtptest.Start(t)
+	h := &hook{}
+	hs := httptest.NewServer(h)
+	defer hs.Close()
+	inc := &alert.Incidents{Notifiers: []alert.Named{
+		{Name: "webhook", Notifier: alert.Webhook{URL: hs.URL}},
+		{Name: "email", Notifier: alert.SMTP{Addr: mail.Addr, User: smtptest.User, Password: smtptest.Password,
+			From: "tote@example.com", To: []string{"ops@example.com"}, TLS: mail.ClientTLS}},
+		{Name: "broken", Notifier: alert.Webhook{URL: "http://127.0.0.1:1/"}},
+	}}
+	d := New(Config{Parts: p, Schedule: Every(200 * time.Millisecond), Retries: 1,
+		Backoff: 10 * time.Millisecond, Incidents: inc})
+	base, stop := serve(t, d)
+
+	eventually(t, "a successful run", func() bool {
+		rs := runs(t, base)
+		return len(rs) > 0 && rs[len(rs)-1].Outcome == Success
+	})
+	first := runs(t, base)
+	first0 := first[len(first)-1]
+	if first0.Trigger != TriggerStartup || len(first0.Stages) != 3 || len(first0.Batches) < 2 || first0.Stages[2].Tables["fact_sales_order"] == 0 {
+		t.Errorf("first run: %+v", first0)
+	}
+	if code, body := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	if code, body := get(t, base+"/readyz"); code != 200 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+
+	// The source goes away: one alert per notifier, however many runs fail.
+	px.set(true)
+	eventually(t, "failure alerts", func() bool {
+		return h.count("failed in extract") == 1 && len(mail.Messages()) == 1
+	})
+	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "source") {
+		t.Errorf("/readyz with the source down: %d %s", code, body)
+	}
+	eventually(t, "more failed runs", func() bool {
+		n := 0
+		for _, r := range runs(t, base) {
+			if r.Outcome == Failure {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	if n := h.count("failed"); n != 1 {
+		t.Errorf("%d failure alerts for one incident", n)
+	}
+	msg := mail.Messages()[0]
+	if !strings.Contains(msg.Data, "Subject: tote: run ") || !strings.Contains(msg.Data, "stage: extract") || !strings.Contains(msg.Data, "error: ") {
+		t.Errorf("failure email:\n%s", msg.Data)
+	}
+
+	// It comes back: one recovery message each.
+	px.set(false)
+	eventually(t, "recovery", func() bool {
+		ms := mail.Messages()
+		return h.count("recovered") == 1 && len(ms) == 2 && strings.Contains(ms[1].Data, "recovered")
+	})
+
+	// Run now over HTTP.
+	resp, err := http.Post(base+"/runs", "", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /runs: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	eventually(t, "an HTTP-triggered run", func() bool {
+		for _, r := range runs(t, base) {
+			if r.Trigger == TriggerHTTP && r.Outcome == Success {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Metrics parse and say what happened.
+	code, body := get(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	value := func(name string, labels ...string) float64 {
+		f, ok := fams[name]
+		if !ok {
+			t.Errorf("/metrics lacks %s", name)
+			return 0
+		}
+	next:
+		for _, m := range f.Metric {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.Label {
+					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			case m.Gauge != nil:
+				return m.Gauge.GetValue()
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount())
+			}
+		}
+		t.Errorf("/metrics: no %s%v", name, labels)
+		return 0
+	}
+	if value("tote_runs_total", "outcome", "success") < 2 || value("tote_runs_total", "outcome", "failure") < 3 {
+		t.Errorf("tote_runs_total wrong")
+	}
+	if value("tote_stage_duration_seconds", "stage", "load") < 2 {
+		t.Errorf("no load durations")
+	}
+	if value("tote_rows_total", "stage", "load", "table", "fact_sales_order") == 0 {
+		t.Errorf("no rows loaded into fact_sales_order")
+	}
+	if ts := value("tote_last_success_timestamp_seconds"); time.Since(time.Unix(int64(ts), 0)) > time.Minute {
+		t.Errorf("last success %v", ts)
+	}
+	if value("tote_freshness_seconds") <= 0 || value("tote_lake_bytes") <= 0 {
+		t.Errorf("freshness or lake bytes not set")
+	}
+	if value("tote_notifier_failures_total", "notifier", "broken") != 2 {
+		t.Errorf("broken notifier failures not counted")
+	}
+	stop()
+}
+
+func mustHost(t *testing.T, dbURL string) string {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}
+
+func TestTwoDaemonsNeverOverlap(t *testing.T) {
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	lk, err := lake.Open(context.Background(), "file://"+t.TempDir(), lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	mk := func() *Daemon {
+		return New(Config{Parts: pipeline.Parts{Source: open(t, source), Warehouse: open(t, wh), Lake: lk},
+			Schedule: Every(20 * time.Millisecond)})
+	}
+	a, b := mk(), mk()
+	baseA, stopA := serve(t, a)
+	_, stopB := serve(t, b)
+	eventually(t, "ten runs", func() bool { return len(runs(t, baseA)) >= 10 })
+	stopA()
+	stopB()
+	rs, err := warehouse.Runs(context.Background(), open(t, wh), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if r.FinishedAt == nil || (r.Outcome != Success && r.Outcome != Abandoned) {
+			t.Fatalf("run %d: %+v", r.ID, r)
+		}
+		for _, s := range rs[i+1:] {
+			if r.StartedAt.Before(*s.FinishedAt) && s.StartedAt.Before(*r.FinishedAt) {
+				t.Errorf("runs %d and %d overlap", r.ID, s.ID)
+			}
+		}
+	}
+}
+
+func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
+	d := New(Config{Backoff: 100 * time.Millisecond, MaxBackoff: time.Second})
+	for n, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 10: time.Second} {
+		for range 20 {
+			if got := d.backoff(n); got < want/2 || got > want {
+				t.Errorf("backoff(%d) = %v, want in [%v, %v]", n, got, want/2, want)
+			}
+		}
+	}
+}
+
+func TestTableIn(t *testing.T) {
+	for msg, want := range map[string]string{
+		"load: batch 3: fact_sales_order: duplicate key": "fact_sales_order",
+		"transform raw batch 1: sales_order 7: bad date": "sales_order",
+		"extract: source database: server unreachable":   "",
+		"extract payment_type: relation does not exist":  "payment_type",
+	} {
+		if got := tableIn(errString(msg)); got != want {
+			t.Errorf("tableIn(%q) = %q, want %q", msg, got, want)
+		}
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }

@@ -1,0 +1,185 @@
+package warehouse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/terrifictotes/tote/star"
+)
+
+// runLock is the advisory lock key that serializes pipeline runs across
+// processes: "toterun!" in ASCII.
+const runLock int64 = 0x746f746572756e21
+
+// ErrRunInProgress is returned by LockRun when another session, in this
+// process or another, holds the run lock.
+var ErrRunInProgress = errors.New("another tote run is in progress on this warehouse")
+
+// LockRun takes the warehouse's run lock without waiting, so that two
+// daemons, or a daemon and `tote run`, never run the pipeline at once. The
+// lock is held by one pooled connection until release is called, or until
+// that connection is lost.
+func LockRun(ctx context.Context, pool *pgxpool.Pool) (release func(), err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("run lock: %w", err)
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, runLock).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("run lock: %w", err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, ErrRunInProgress
+	}
+	return func() {
+		// A fresh context: the lock must go even when the run's was cancelled.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, runLock); err != nil {
+			// Closing the session is the only other way to drop the lock.
+			_ = conn.Conn().Close(ctx)
+		}
+		conn.Release()
+	}, nil
+}
+
+// Run is one pipeline run as the history (tote.runs) records it.
+type Run struct {
+	ID         int64      `json:"id"`
+	Trigger    string     `json:"trigger"` // "schedule", "http", "manual"
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Outcome is "success", "failure" or "abandoned" (stopped by shutdown);
+	// empty while the run is in progress.
+	Outcome string     `json:"outcome,omitempty"`
+	Error   string     `json:"error,omitempty"`
+	Stages  []RunStage `json:"stages"`
+	Batches []string   `json:"batches"`
+	// Attempts is how many times the pass was tried; it is not recorded.
+	Attempts int `json:"-"`
+}
+
+// RunStage is what one stage did over all attempts of a run.
+type RunStage struct {
+	Stage   string           `json:"stage"`
+	Rows    int64            `json:"rows"`
+	Tables  map[string]int64 `json:"tables,omitempty"`
+	Elapsed time.Duration    `json:"elapsed_ns"`
+	Error   string           `json:"error,omitempty"`
+}
+
+const (
+	startRunSQL  = `INSERT INTO tote.runs (trigger, started_at) VALUES ($1, $2) RETURNING id`
+	finishRunSQL = `UPDATE tote.runs SET finished_at = $2, outcome = $3, error = $4, stages = $5, batches = $6 WHERE id = $1`
+	runsSQL      = `SELECT id, trigger, started_at, finished_at, coalesce(outcome, ''), coalesce(error, ''),
+       coalesce(stages, '[]'), coalesce(batches, '[]') FROM tote.runs ORDER BY id DESC LIMIT $1`
+)
+
+// StartRun records the start of a run and returns its id. The warehouse
+// must have been migrated.
+func StartRun(ctx context.Context, pool *pgxpool.Pool, trigger string, started time.Time) (int64, error) {
+	var id int64
+	if err := pool.QueryRow(ctx, startRunSQL, trigger, started).Scan(&id); err != nil {
+		return 0, fmt.Errorf("record run start: %w", err)
+	}
+	return id, nil
+}
+
+// FinishRun records how run r ended.
+func FinishRun(ctx context.Context, pool *pgxpool.Pool, r Run) error {
+	stages, err := json.Marshal(r.Stages)
+	if err != nil {
+		return fmt.Errorf("record run %d: %w", r.ID, err)
+	}
+	batches, err := json.Marshal(r.Batches)
+	if err != nil {
+		return fmt.Errorf("record run %d: %w", r.ID, err)
+	}
+	var errText *string
+	if r.Error != "" {
+		errText = &r.Error
+	}
+	if _, err := pool.Exec(ctx, finishRunSQL, r.ID, r.FinishedAt, r.Outcome, errText, stages, batches); err != nil {
+		return fmt.Errorf("record run %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Runs returns the most recent runs, newest first; none if the warehouse
+// has not been migrated.
+func Runs(ctx context.Context, pool *pgxpool.Pool, limit int) ([]Run, error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('tote.runs') IS NOT NULL`).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("read run history: %w", err)
+	}
+	if !exists {
+		return nil, nil
+	}
+	rows, err := pool.Query(ctx, runsSQL, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read run history: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) {
+		var r Run
+		var stages, batches []byte
+		if err := row.Scan(&r.ID, &r.Trigger, &r.StartedAt, &r.FinishedAt, &r.Outcome, &r.Error, &stages, &batches); err != nil {
+			return r, err
+		}
+		if err := json.Unmarshal(stages, &r.Stages); err != nil {
+			return r, fmt.Errorf("run %d: stages: %w", r.ID, err)
+		}
+		if err := json.Unmarshal(batches, &r.Batches); err != nil {
+			return r, fmt.Errorf("run %d: batches: %w", r.ID, err)
+		}
+		return r, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read run history: %w", err)
+	}
+	return runs, nil
+}
+
+// freshnessSQL is the newest source change loaded into any fact table:
+// the largest last_updated_date + last_updated_time, taken as UTC (the
+// source's last_updated is a timestamp without time zone, written in UTC).
+// Facts keep every row version, so their newest version is the newest
+// change loaded; dimensions keep no last_updated.
+var freshnessSQL = func() string {
+	var parts []string
+	for _, t := range star.Tables {
+		if t.Kind == star.Fact {
+			parts = append(parts, fmt.Sprintf(`SELECT max(last_updated_date + last_updated_time) AS t FROM %s`,
+				pgx.Identifier{t.Name}.Sanitize()))
+		}
+	}
+	return `SELECT max(t) AT TIME ZONE 'UTC' FROM (` + strings.Join(parts, " UNION ALL ") + `) f`
+}()
+
+// NewestChange returns the time of the newest source change loaded into
+// the warehouse, and false if nothing is loaded yet.
+func NewestChange(ctx context.Context, pool *pgxpool.Pool) (time.Time, bool, error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('tote.load_ledger') IS NOT NULL`).Scan(&exists); err != nil {
+		return time.Time{}, false, fmt.Errorf("freshness: %w", err)
+	}
+	if !exists {
+		return time.Time{}, false, nil
+	}
+	var t *time.Time
+	if err := pool.QueryRow(ctx, freshnessSQL).Scan(&t); err != nil {
+		return time.Time{}, false, fmt.Errorf("freshness: %w", err)
+	}
+	if t == nil {
+		return time.Time{}, false, nil
+	}
+	return *t, true, nil
+}
