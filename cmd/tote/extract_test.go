@@ -104,3 +104,21 @@ func TestExtractBadInput(t *testing.T) {
 		t.Errorf("a failed extraction committed %d manifests", len(entries))
 	}
 }
+
+// Every command that takes a database URL reads it from NAME_FILE too.
+func TestDatabaseURLFromFile(t *testing.T) {
+	source := seededSource(t)
+	file := filepath.Join(t.TempDir(), "source-url")
+	if err := os.WriteFile(file, []byte(source+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TOTE_SOURCE_URL_FILE": file, "TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "warn"}
+	if code, out, errOut := runTote(t, env, "extract"); code != 0 || !strings.Contains(out, "row versions") {
+		t.Fatalf("extract with TOTE_SOURCE_URL_FILE: exit %d: %s%s", code, out, errOut)
+	}
+	env["TOTE_SOURCE_URL_FILE"] = file + ".missing"
+	code, _, errOut := runTote(t, env, "extract")
+	if code != 1 || !strings.Contains(errOut, "TOTE_SOURCE_URL_FILE") || !strings.Contains(errOut, "no such file") {
+		t.Errorf("missing secret file: exit %d: %q", code, errOut)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // flags is a command's flag set, where a flag may fall back to an
@@ -19,6 +21,14 @@ type flags struct {
 	args string // what follows the flags in the synopsis
 	envs map[string]string
 	err  error // an environment value that did not parse
+
+	secrets []secretFlag // flags whose values may come from NAME_FILE or Secrets Manager
+}
+
+// secretFlag is a flag holding a secret setting, resolved after parsing.
+type secretFlag struct {
+	p   *string
+	env string
 }
 
 func newFlags(e *env, cmd, args, summary string) *flags {
@@ -81,6 +91,18 @@ func (f *flags) parse(args []string, want int) error {
 		fmt.Fprintf(f.e.stderr, "tote %s: %v\n", f.cmd, f.err)
 		return errUsage
 	}
+	if len(f.secrets) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res := f.e.resolver()
+		for _, sf := range f.secrets {
+			v, err := res.Resolve(ctx, sf.env, *sf.p)
+			if err != nil {
+				return err
+			}
+			*sf.p = v
+		}
+	}
 	if n := f.fs.NArg(); n != max(want, 0) {
 		fmt.Fprintf(f.e.stderr, "tote %s: unexpected arguments: %s\n", f.cmd, strings.Join(f.fs.Args(), " "))
 		return errUsage
@@ -98,12 +120,14 @@ func (f *flags) usageErr(format string, a ...any) error {
 
 // sourceFlag registers --source.
 func (f *flags) sourceFlag(p *string) {
-	f.envString(p, "source", "TOTE_SOURCE_URL", "", "totesys (source) PostgreSQL `URL`")
+	f.envString(p, "source", "TOTE_SOURCE_URL", "", "totesys (source) PostgreSQL `URL`; also TOTE_SOURCE_URL_FILE, or secretsmanager://NAME")
+	f.secrets = append(f.secrets, secretFlag{p, "TOTE_SOURCE_URL"})
 }
 
 // warehouseFlag registers --warehouse.
 func (f *flags) warehouseFlag(p *string) {
-	f.envString(p, "warehouse", "TOTE_WAREHOUSE_URL", "", "warehouse PostgreSQL `URL`")
+	f.envString(p, "warehouse", "TOTE_WAREHOUSE_URL", "", "warehouse PostgreSQL `URL`; also TOTE_WAREHOUSE_URL_FILE, or secretsmanager://NAME")
+	f.secrets = append(f.secrets, secretFlag{p, "TOTE_WAREHOUSE_URL"})
 }
 
 // lakeFlag registers --lake.

@@ -89,12 +89,6 @@ AWS Secrets Manager.`)
 		return f.usageErr("%v", err)
 	}
 	res := e.resolver()
-	if source, err = res.Resolve(ctx, "TOTE_SOURCE_URL", source); err != nil {
-		return err
-	}
-	if wh, err = res.Resolve(ctx, "TOTE_WAREHOUSE_URL", wh); err != nil {
-		return err
-	}
 	if source == "" || wh == "" {
 		return f.usageErr("give --source and --warehouse URLs (or TOTE_SOURCE_URL and TOTE_WAREHOUSE_URL)")
 	}

@@ -26,10 +26,6 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := f.parse(args, 0); err != nil {
 		return err
 	}
-	wh, err := e.resolver().Resolve(ctx, "TOTE_WAREHOUSE_URL", wh)
-	if err != nil {
-		return err
-	}
 	lk, pool, closeAll, err := openWarehouse(ctx, f, wh, lakeURL, logs)
 	if err != nil {
 		return err
