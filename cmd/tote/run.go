@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -41,21 +42,12 @@ passes committed; the exit status says whether the pass succeeded.`)
 	if err != nil {
 		return f.usageErr("%v", err)
 	}
-	lk, err := lake.Open(ctx, lakeURL, lake.Options{Logger: log})
+	parts, closeParts, err := openParts(ctx, source, wh, lakeURL, log)
 	if err != nil {
 		return err
 	}
-	defer lk.Close()
-	src, err := postgres.Open(ctx, "source", source)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	whPool, err := postgres.Open(ctx, "warehouse", wh)
-	if err != nil {
-		return err
-	}
-	defer whPool.Close()
+	defer closeParts()
+	whPool := parts.Warehouse
 
 	// Never alongside a daemon's run (or another tote run) on this warehouse.
 	release, err := warehouse.LockRun(ctx, whPool)
@@ -68,7 +60,7 @@ passes committed; the exit status says whether the pass succeeded.`)
 	if !asJSON && isTerminal(e.stderr) {
 		opts.Extract.Progress = e.stderr
 	}
-	res, err := pipeline.Run(ctx, pipeline.Parts{Source: src, Warehouse: whPool, Lake: lk}, opts)
+	res, err := pipeline.Run(ctx, parts, opts)
 	if asJSON {
 		if jerr := json.NewEncoder(e.stdout).Encode(res); jerr != nil && err == nil {
 			err = jerr
@@ -77,6 +69,26 @@ passes committed; the exit status says whether the pass succeeded.`)
 		printRun(e.stdout, res, err)
 	}
 	return err
+}
+
+// openParts opens what a pass runs against: the lake, the source and the warehouse.
+func openParts(ctx context.Context, source, wh, lakeURL string, log *slog.Logger) (pipeline.Parts, func(), error) {
+	lk, err := lake.Open(ctx, lakeURL, lake.Options{Logger: log})
+	if err != nil {
+		return pipeline.Parts{}, nil, err
+	}
+	src, err := postgres.Open(ctx, "source", source)
+	if err != nil {
+		lk.Close()
+		return pipeline.Parts{}, nil, err
+	}
+	whPool, err := postgres.Open(ctx, "warehouse", wh)
+	if err != nil {
+		src.Close()
+		lk.Close()
+		return pipeline.Parts{}, nil, err
+	}
+	return pipeline.Parts{Source: src, Warehouse: whPool, Lake: lk}, func() { whPool.Close(); src.Close(); lk.Close() }, nil
 }
 
 func printRun(w io.Writer, res pipeline.Result, err error) {

@@ -15,8 +15,6 @@ import (
 
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/daemon"
-	"github.com/terrifictotes/tote/lake"
-	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/secrets"
 )
@@ -121,29 +119,19 @@ AWS Secrets Manager.`)
 		notifiers = append(notifiers, alert.Named{Name: "sns", Notifier: alert.SNS{Client: sns.NewFromConfig(cfg), Topic: snsTopic}})
 	}
 
-	lk, err := lake.Open(ctx, lakeURL, lake.Options{Logger: log})
+	parts, closeParts, err := openParts(ctx, source, wh, lakeURL, log)
 	if err != nil {
 		return err
 	}
-	defer lk.Close()
-	src, err := postgres.Open(ctx, "source", source)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	whPool, err := postgres.Open(ctx, "warehouse", wh)
-	if err != nil {
-		return err
-	}
-	defer whPool.Close()
+	defer closeParts()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	log.Info("tote serve", "source", postgres.Redact(source), "warehouse", postgres.Redact(wh), "lake", lk.URL(),
+	log.Info("tote serve", "source", postgres.Redact(source), "warehouse", postgres.Redact(wh), "lake", parts.Lake.URL(),
 		"addr", ln.Addr().String(), "notifiers", len(notifiers))
 	d := daemon.New(daemon.Config{
-		Parts:              pipeline.Parts{Source: src, Warehouse: whPool, Lake: lk},
+		Parts:              parts,
 		Schedule:           sched,
 		Retries:            retries,
 		FreshnessThreshold: threshold,
