@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/internal/s3test"
 	"github.com/terrifictotes/tote/lake"
@@ -76,16 +76,6 @@ func seeded(t *testing.T, scale int) (*pgxpool.Pool, string) {
 	return pool, url
 }
 
-func memLake(t *testing.T) *lake.Lake {
-	t.Helper()
-	lk, err := lake.Open(context.Background(), "mem://", lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lk.Close() })
-	return lk
-}
-
 func run(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake) extract.Result {
 	t.Helper()
 	res, err := extract.Run(context.Background(), pool, lk, extract.Options{})
@@ -124,52 +114,13 @@ func batchVersions(t *testing.T, lk *lake.Lake, m lake.Manifest) map[version]int
 	t.Helper()
 	out := map[version]int{}
 	for _, f := range m.Files {
-		rows := readFile(t, lk, m, f)
+		rows, _ := laketest.ReadFile(t, lk, m, f)
 		table, _ := totesys.Lookup(f.Table)
 		for _, r := range rows {
 			out[version{f.Table, int64(r[table.Key()].Int32()), r[totesys.LastUpdated].Int64()}]++
 		}
-		if int64(len(rows)) != f.Rows {
-			t.Errorf("%s: manifest says %d rows, file has %d", f.Path, f.Rows, len(rows))
-		}
 	}
 	return out
-}
-
-// readFile reads a raw file back as one map of column name to value per row.
-func readFile(t *testing.T, lk *lake.Lake, m lake.Manifest, f lake.File) []map[string]parquet.Value {
-	t.Helper()
-	file, err := lk.Fetch(context.Background(), m, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { file.Close(); os.Remove(file.Name()) }()
-	st, _ := file.Stat()
-	pf, err := parquet.OpenFile(file, st.Size())
-	if err != nil {
-		t.Fatalf("%s: %v", f.Path, err)
-	}
-	fields := pf.Schema().Fields()
-	r := parquet.NewReader(pf)
-	defer r.Close()
-	var out []map[string]parquet.Value
-	buf := make([]parquet.Row, 256)
-	for {
-		n, err := r.ReadRows(buf)
-		for _, row := range buf[:n] {
-			rec := map[string]parquet.Value{}
-			for i, field := range fields {
-				rec[field.Name()] = row[i]
-			}
-			out = append(out, rec)
-		}
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // allVersions reads every committed raw batch.
@@ -218,7 +169,7 @@ func exactlyOnce(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, extracted map[
 
 func TestFirstExtractionKeepsEveryValueExactly(t *testing.T) {
 	pool, _ := seeded(t, 1)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	res := run(t, pool, lk)
 	if !res.Committed || res.Seq != 1 {
 		t.Fatalf("result %+v", res)
@@ -243,7 +194,8 @@ func TestFirstExtractionKeepsEveryValueExactly(t *testing.T) {
 		}
 		table, _ := totesys.Lookup(f.Table)
 		got := map[string]string{}
-		for _, r := range readFile(t, lk, *m, f) {
+		records, _ := laketest.ReadFile(t, lk, *m, f)
+		for _, r := range records {
 			var parts []string
 			for _, c := range table.Columns {
 				parts = append(parts, render(c, r[c.Name]))
@@ -307,7 +259,7 @@ func render(c totesys.Column, v parquet.Value) string {
 
 func TestIncrementalTakesExactlyTheNewVersions(t *testing.T) {
 	pool, _ := seeded(t, 1)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	run(t, pool, lk)
 	before := sourceVersions(t, pool)
 
@@ -358,7 +310,7 @@ func TestIncrementalTakesExactlyTheNewVersions(t *testing.T) {
 // committed and extracted, then commits. Its rows must still arrive, once.
 func TestOpenTransactionAcrossExtraction(t *testing.T) {
 	pool, url := seeded(t, 1)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	ctx := context.Background()
 	run(t, pool, lk)
 
@@ -459,7 +411,7 @@ func TestUnprivilegedRoleFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reader.Close()
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	run(t, reader, lk)
 	if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 200, Seed: 3}); err != nil {
 		t.Fatal(err)
@@ -486,7 +438,7 @@ func TestDriftStopsTheBatch(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			pool, _ := seeded(t, 1)
-			lk := memLake(t)
+			lk := laketest.Mem(t)
 			run(t, pool, lk)
 			if _, err := pool.Exec(context.Background(), c.sql); err != nil {
 				t.Fatal(err)
@@ -530,7 +482,7 @@ func TestCorruptManifestStopsExtraction(t *testing.T) {
 
 func TestConcurrentExtractionsCommitOnce(t *testing.T) {
 	pool, _ := seeded(t, 1)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	run(t, pool, lk)
 	if _, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 200, Seed: 4}); err != nil {
 		t.Fatal(err)
@@ -588,7 +540,7 @@ func TestExtractFromRealSnapshot(t *testing.T) {
 	if _, err := seed.LoadSnapshot(context.Background(), pool, dir, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	res := run(t, pool, lk)
 	if res.Rows() != 30+20+3+8+473+15836+4+4649+11187+20+15836 {
 		t.Errorf("extracted %d rows from the snapshot", res.Rows())

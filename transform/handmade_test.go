@@ -10,6 +10,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/totesys"
 	"github.com/terrifictotes/tote/transform"
@@ -107,7 +108,7 @@ func texts(rows []record, columns ...string) []string {
 // had them, a dimension would get the newest; and a version older than one
 // already seen changes nothing.
 func TestDimensionsKeepTheNewestVersion(t *testing.T) {
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	ctx := context.Background()
 	addr := func(id int, city string, lu time.Time) row {
 		return row{"address_id": id, "address_line_1": "1 High St", "address_line_2": nil, "district": nil,
@@ -182,7 +183,7 @@ func TestDimensionsKeepTheNewestVersion(t *testing.T) {
 // Facts keep every version, dim_date gets each date once, and a payment's
 // money and flags come through exactly.
 func TestFactsKeepEveryVersion(t *testing.T) {
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	pay := func(paid bool, lu time.Time) row {
 		return row{"payment_id": 5, "transaction_id": 5, "counterparty_id": 1, "payment_amount": int64(-123456),
 			"currency_id": 1, "payment_type_id": 3, "paid": paid, "payment_date": "2024-02-29",

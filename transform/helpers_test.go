@@ -2,10 +2,7 @@ package transform_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/seed"
@@ -25,7 +23,7 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // record is one row read back from a Parquet file, by column name.
-type record map[string]parquet.Value
+type record = laketest.Record
 
 func seeded(t *testing.T, seedNo uint64) *pgxpool.Pool {
 	t.Helper()
@@ -39,16 +37,6 @@ func seeded(t *testing.T, seedNo uint64) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	return pool
-}
-
-func memLake(t *testing.T) *lake.Lake {
-	t.Helper()
-	lk, err := lake.Open(context.Background(), "mem://", lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lk.Close() })
-	return lk
 }
 
 func extractRun(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake) extract.Result {
@@ -124,55 +112,22 @@ func readTable(t *testing.T, lk *lake.Lake, m lake.Manifest, table string) []rec
 		if f.Table != table {
 			continue
 		}
-		rows := readFile(t, lk, m, f)
-		if int64(len(rows)) != f.Rows {
-			t.Errorf("%s: manifest says %d rows, file has %d", f.Path, f.Rows, len(rows))
-		}
-		return rows
+		return readFile(t, lk, m, f)
 	}
 	return nil
 }
 
 func readFile(t *testing.T, lk *lake.Lake, m lake.Manifest, f lake.File) []record {
 	t.Helper()
-	file, err := lk.Fetch(context.Background(), m, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { file.Close(); os.Remove(file.Name()) }()
-	st, _ := file.Stat()
-	pf, err := parquet.OpenFile(file, st.Size())
-	if err != nil {
-		t.Fatalf("%s: %v", f.Path, err)
-	}
+	rows, schema := laketest.ReadFile(t, lk, m, f)
 	if m.Zone == lake.Processed {
 		// The schema is exactly the model's.
 		want, _ := star.Lookup(f.Table)
-		if got, exp := fmt.Sprint(pf.Schema()), fmt.Sprint(want.Schema()); got != exp {
+		if got, exp := fmt.Sprint(schema), fmt.Sprint(want.Schema()); got != exp {
 			t.Errorf("%s: schema\n%s\nwant\n%s", f.Path, got, exp)
 		}
 	}
-	fields := pf.Schema().Fields()
-	r := parquet.NewReader(pf)
-	defer r.Close()
-	var out []record
-	buf := make([]parquet.Row, 256)
-	for {
-		n, err := r.ReadRows(buf)
-		for _, row := range buf[:n] {
-			rec := record{}
-			for i, field := range fields {
-				rec[field.Name()] = row[i].Clone()
-			}
-			out = append(out, rec)
-		}
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	return rows
 }
 
 // render formats a processed value of column c as the tests' SQL renders

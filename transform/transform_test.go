@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/star"
@@ -90,7 +91,7 @@ func checkAgainstRaw(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, raw, proce
 
 func TestFirstBatch(t *testing.T) {
 	pool := seeded(t, 21)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	res := transformRun(t, lk)
 	raw := latest(t, lk, lake.Raw)
@@ -218,7 +219,7 @@ func queryIDs(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []strin
 
 func TestIncrementalFollowsJoinedTables(t *testing.T) {
 	pool := seeded(t, 22)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	ctx := context.Background()
 	extractRun(t, pool, lk)
 	transformRun(t, lk)
@@ -340,7 +341,7 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 // batch, in order.
 func TestCatchesUpSeveralRawBatches(t *testing.T) {
 	pool := seeded(t, 23)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	for i := range 3 {
 		if _, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 100, Seed: uint64(i)}); err != nil {
@@ -363,7 +364,7 @@ func TestCatchesUpSeveralRawBatches(t *testing.T) {
 
 func TestBadDateStopsTheBatch(t *testing.T) {
 	pool := seeded(t, 24)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	transformRun(t, lk)
 	exec(t, pool, `UPDATE sales_order SET agreed_delivery_date = 'not-a-date', last_updated = now() WHERE sales_order_id = 17`)
@@ -389,7 +390,7 @@ func TestBadDateStopsTheBatch(t *testing.T) {
 
 func TestUnknownCurrencyStopsTheBatch(t *testing.T) {
 	pool := seeded(t, 25)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	transformRun(t, lk)
 	var id int32
@@ -437,7 +438,7 @@ func TestCorruptRawFile(t *testing.T) {
 
 func TestConcurrentTransformsCommitEachBatchOnce(t *testing.T) {
 	pool := seeded(t, 27)
-	lk := memLake(t)
+	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	if _, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 100, Seed: 1}); err != nil {
 		t.Fatal(err)
