@@ -243,12 +243,7 @@ func render(c totesys.Column, v parquet.Value) string {
 	case totesys.Integer:
 		return fmt.Sprint(v.Int32())
 	case totesys.Money:
-		cents := v.Int64()
-		sign := ""
-		if cents < 0 {
-			sign, cents = "-", -cents
-		}
-		return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
+		return laketest.Money(v.Int64())
 	case totesys.Boolean:
 		return fmt.Sprint(v.Boolean())
 	case totesys.Timestamp:

@@ -141,12 +141,7 @@ func render(c star.Column, v parquet.Value) string {
 	case star.Integer:
 		return fmt.Sprint(v.Int32())
 	case star.Money:
-		cents := v.Int64()
-		sign := ""
-		if cents < 0 {
-			sign, cents = "-", -cents
-		}
-		return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
+		return laketest.Money(v.Int64())
 	case star.Boolean:
 		return fmt.Sprint(v.Boolean())
 	case star.Date:

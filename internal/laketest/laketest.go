@@ -6,6 +6,7 @@ package laketest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -73,4 +74,13 @@ func ReadFile(t testing.TB, lk *lake.Lake, m lake.Manifest, f lake.File) ([]Reco
 		t.Errorf("%s: manifest says %d rows, file has %d", f.Path, f.Rows, len(out))
 	}
 	return out, pf.Schema()
+}
+
+// Money formats hundredths as PostgreSQL prints a numeric(10,2): 1234.50.
+func Money(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
 }
