@@ -139,25 +139,26 @@ processed batches in the lake (one per raw batch).`)
 	return nil
 }
 
-// openWarehouse opens the lake and the warehouse for load and rebuild.
-func openWarehouse(ctx context.Context, f *flags, wh, lakeURL string, logs logConfig) (*lake.Lake, *pgxpool.Pool, func(), error) {
+// openWarehouse builds the logger and opens the lake and the warehouse, for
+// load, rebuild and status.
+func openWarehouse(ctx context.Context, f *flags, wh, lakeURL string, logs logConfig) (*lake.Lake, *pgxpool.Pool, *slog.Logger, func(), error) {
 	if wh == "" {
-		return nil, nil, nil, f.usageErr("no warehouse database: give --warehouse URL or set TOTE_WAREHOUSE_URL")
+		return nil, nil, nil, nil, f.usageErr("no warehouse database: give --warehouse URL or set TOTE_WAREHOUSE_URL")
 	}
 	log, err := logs.logger(f.e.stderr)
 	if err != nil {
-		return nil, nil, nil, f.usageErr("%v", err)
+		return nil, nil, nil, nil, f.usageErr("%v", err)
 	}
 	lk, err := lake.Open(ctx, lakeURL, lake.Options{Logger: log})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	pool, err := postgres.Open(ctx, "warehouse", wh)
 	if err != nil {
 		lk.Close()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return lk, pool, func() { pool.Close(); lk.Close() }, nil
+	return lk, pool, log, func() { pool.Close(); lk.Close() }, nil
 }
 
 func runLoad(ctx context.Context, e *env, args []string) error {
@@ -188,12 +189,11 @@ func loadOrRebuild(ctx context.Context, e *env, args []string, name, summary str
 	if err := f.parse(args, 0); err != nil {
 		return err
 	}
-	lk, pool, closeAll, err := openWarehouse(ctx, f, wh, lakeURL, logs)
+	lk, pool, log, closeAll, err := openWarehouse(ctx, f, wh, lakeURL, logs)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	log, _ := logs.logger(e.stderr)
 	res, err := do(ctx, pool, lk, warehouse.Options{Logger: log})
 	if err != nil {
 		return err

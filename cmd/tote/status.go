@@ -26,7 +26,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := f.parse(args, 0); err != nil {
 		return err
 	}
-	lk, pool, closeAll, err := openWarehouse(ctx, f, wh, lakeURL, logs)
+	lk, pool, _, closeAll, err := openWarehouse(ctx, f, wh, lakeURL, logs)
 	if err != nil {
 		return err
 	}
