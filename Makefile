@@ -38,8 +38,9 @@ lint: vet staticcheck
 fmt:
 	gofmt -w .
 
+# Build outputs and the default lake (./data); never a tracked file (a test checks).
 clean:
-	rm -rf bin lake
+	rm -rf bin data
 
 # Benchmarks against the floor (plain COPY to COPY) on a throwaway server:
 #   make bench [SCALE=20] [SEED=1]   prints the table and writes bench/results/*.json

@@ -1,16 +1,28 @@
 // Package tote is the pipeline that moves Terrific Totes' operational
 // database (totesys) into a data lake and on into a star-schema warehouse.
 //
-// The root package holds what every stage shares: for now, the tool's
-// version. Each stage and each outside system has a package of its own:
-// totesys (the source model), seed and simulate (a source to work on),
-// postgres (connections and COPY), pgcluster (a throwaway server), and
-// cmd/tote (the command line).
+// The root package holds the few domain types every part shares and that
+// depend on nothing: the stages (Stage), the one error type that says where
+// in the pipeline something went wrong (Error), and the tool's version.
+// Everything else has a package of its own, named after what it owns: the
+// source model (totesys) and the warehouse model (star), the lake, the
+// stages (extract, transform, warehouse for the load), one pass of them
+// (pipeline), the daemon, alerts, and cmd/tote, the command line.
 package tote
 
 import (
 	"runtime"
 	"runtime/debug"
+)
+
+// Stage is one stage of the pipeline.
+type Stage string
+
+// The stages, in the order a pass runs them.
+const (
+	Extract   Stage = "extract"
+	Transform Stage = "transform"
+	Load      Stage = "load"
 )
 
 // version is set at build time with -ldflags "-X github.com/terrifictotes/tote.version=v1.2.3".

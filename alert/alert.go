@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/terrifictotes/tote"
 )
 
 // Kind says what an alert reports.
@@ -28,10 +31,11 @@ const (
 
 // Alert is one message about the pipeline.
 type Alert struct {
-	Kind  Kind
-	Run   int64  // the run that raised or resolved it; 0 if none
-	Stage string // the failed stage, for Failure
-	Table string // the table named in the error, if any
+	Kind Kind
+	Run  int64 // the run that raised or resolved it; 0 if none
+	// Where says where a Failure happened: its stage, batch, table, row,
+	// column and value, as far as the error says.
+	Where tote.Where
 	Error string
 	// Age and Threshold are the warehouse's freshness, for Stale and Fresh.
 	Age, Threshold time.Duration
@@ -43,11 +47,11 @@ func (a Alert) Subject() string {
 	switch a.Kind {
 	case Failure:
 		s := fmt.Sprintf("tote: run %d failed", a.Run)
-		if a.Stage != "" {
-			s += " in " + a.Stage
+		if a.Where.Stage != "" {
+			s += " in " + string(a.Where.Stage)
 		}
-		if a.Table != "" {
-			s += " (" + a.Table + ")"
+		if a.Where.Table != "" {
+			s += " (" + a.Where.Table + ")"
 		}
 		return s
 	case Recovery:
@@ -65,11 +69,16 @@ func (a Alert) Text() string {
 	var b strings.Builder
 	b.WriteString(a.Subject())
 	fmt.Fprintf(&b, "\nrun: %d", a.Run)
-	if a.Stage != "" {
-		fmt.Fprintf(&b, "\nstage: %s", a.Stage)
+	w := a.Where
+	for _, f := range []struct{ name, value string }{
+		{"stage", string(w.Stage)}, {"batch", w.Batch}, {"table", w.Table}, {"id", idText(w.ID)}, {"column", w.Column},
+	} {
+		if f.value != "" {
+			fmt.Fprintf(&b, "\n%s: %s", f.name, f.value)
+		}
 	}
-	if a.Table != "" {
-		fmt.Fprintf(&b, "\ntable: %s", a.Table)
+	if w.Value != nil {
+		fmt.Fprintf(&b, "\nvalue: %q", *w.Value)
 	}
 	if a.Error != "" {
 		fmt.Fprintf(&b, "\nerror: %s", a.Error)
@@ -164,4 +173,11 @@ func (in *Incidents) send(ctx context.Context, a Alert) error {
 		log.Info("alert sent", "notifier", n.Name, "alert", a.Kind, "run", a.Run)
 	}
 	return errors.Join(errs...)
+}
+
+func idText(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/internal/awstest"
 	"github.com/terrifictotes/tote/internal/smtptest"
 )
@@ -20,7 +21,7 @@ func TestSNS(t *testing.T) {
 	c := sns.New(sns.Options{Region: "eu-west-2", BaseEndpoint: aws.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")})
 	n := SNS{Client: c, Topic: "arn:aws:sns:eu-west-2:123456789012:tote"}
-	a := Alert{Kind: Failure, Run: 7, Stage: "load", Table: "fact_sales_order", Error: "boom", Time: time.Now()}
+	a := Alert{Kind: Failure, Run: 7, Where: tote.Where{Stage: tote.Load, Table: "fact_sales_order"}, Error: "boom", Time: time.Now()}
 	if err := n.Notify(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}

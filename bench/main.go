@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -39,6 +38,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/pgcluster"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
@@ -288,30 +288,11 @@ func run(ctx context.Context) error {
 // createDatabase creates database name on the server at admin and returns
 // its URL and a function that drops it.
 func createDatabase(ctx context.Context, admin, name string) (string, func(), error) {
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", nil, postgres.Explain("bench", admin, err)
-	}
-	defer conn.Close(ctx)
-	id := pgx.Identifier{name}.Sanitize()
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+id); err != nil {
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
-	}
-	u, err := url.Parse(admin)
+	u, err := postgres.CreateDatabase(ctx, admin, name)
 	if err != nil {
 		return "", nil, err
 	}
-	u.Path = "/" + name
-	drop := func() {
-		ctx := context.WithoutCancel(ctx)
-		c, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			return
-		}
-		defer c.Close(ctx)
-		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)")
-	}
-	return u.String(), drop, nil
+	return u, func() { _ = postgres.DropDatabase(context.WithoutCancel(ctx), admin, name) }, nil
 }
 
 // floor copies every source table into same-shaped, keyed tables of the
@@ -393,7 +374,7 @@ func toteRun(ctx context.Context, bin string, args, env []string) (Run, error) {
 	}
 	r := Run{Seconds: wall.Seconds(), PassSeconds: res.Elapsed.Seconds(), Stages: map[string]float64{}}
 	for _, s := range res.Stages {
-		r.Stages[s.Stage] = s.Elapsed.Seconds()
+		r.Stages[string(s.Stage)] = s.Elapsed.Seconds()
 	}
 	if res.Extract != nil {
 		r.Rows, r.SourceBytes = res.Extract.Rows(), res.Extract.SourceBytes()
@@ -420,7 +401,7 @@ func printReport(w io.Writer, r Report) {
 		run  Run
 	}{{"tote run, from empty", r.Full}, {"tote run, incremental", r.Incr}, {"tote run, no change", r.NoChange}} {
 		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%.0f\t%.1f\t%.0f\t%.2f\t\n", x.name, x.run.Seconds,
-			x.run.Stages[pipeline.Extract], x.run.Stages[pipeline.Transform], x.run.Stages[pipeline.Load],
+			x.run.Stages[string(tote.Extract)], x.run.Stages[string(tote.Transform)], x.run.Stages[string(tote.Load)],
 			x.run.Rows, x.run.RowsPerSec, x.run.MBPerSec, x.run.PeakRSSMiB, x.run.Seconds/r.Floor.Seconds)
 	}
 	_ = tw.Flush()

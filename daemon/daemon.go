@@ -17,15 +17,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/pipeline"
-	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
@@ -36,13 +33,10 @@ const (
 	TriggerHTTP     = "http"
 )
 
-// Outcomes of a run.
-const (
-	Success   = "success"
-	Failure   = "failure"
-	Abandoned = "abandoned" // stopped by shutdown
-	Skipped   = "skipped"   // another process held the run lock
-)
+// Skipped is the outcome, in metrics, of a run not made because another
+// process held the warehouse's run lock; the history has no row for it.
+// The other outcomes are pipeline's.
+const Skipped = "skipped"
 
 // Schedule says when the next run is due. cron.Schedule satisfies it.
 type Schedule interface {
@@ -106,9 +100,6 @@ func New(cfg Config) *Daemon {
 	return d
 }
 
-// Registry is where the daemon's metrics are registered.
-func (d *Daemon) Registry() *prometheus.Registry { return d.metrics.reg }
-
 // Trigger asks for a run now. It returns false if one is already queued.
 func (d *Daemon) Trigger(trigger string) bool {
 	select {
@@ -125,7 +116,7 @@ func (d *Daemon) Trigger(trigger string) bool {
 // leaves nothing half-committed, and recorded as such. Serve returns nil
 // after a clean shutdown.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
-	if err := warehouse.Migrate(ctx, d.cfg.Parts.Warehouse); err != nil {
+	if err := d.cfg.Parts.Warehouse.Migrate(ctx); err != nil {
 		ln.Close()
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -170,101 +161,67 @@ func (d *Daemon) loop(ctx context.Context) {
 
 // RunOnce makes one run now: it takes the warehouse's run lock, runs the
 // pipeline with retries, records the run and alerts. If another process
-// holds the lock it returns warehouse.ErrRunInProgress and records nothing.
+// holds the lock it returns an error wrapping warehouse.ErrRunInProgress
+// and records nothing.
 func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, error) {
 	d.running.Lock()
 	defer d.running.Unlock()
-	wh := d.cfg.Parts.Warehouse
-	release, err := warehouse.LockRun(ctx, wh)
+	rec, err := pipeline.Begin(ctx, d.cfg.Parts, trigger, d.log)
 	if err != nil {
 		if errors.Is(err, warehouse.ErrRunInProgress) {
 			d.metrics.runs.WithLabelValues(Skipped).Inc()
 			d.log.Info("skipping run: another process holds the warehouse's run lock", "trigger", trigger)
-		} else {
-			d.metrics.runs.WithLabelValues(Failure).Inc()
-			d.log.Error("cannot start run", "trigger", trigger, "err", err)
-			d.alertFailure(ctx, warehouse.Run{}, "", err)
+			return warehouse.Run{Outcome: Skipped}, err
 		}
-		return warehouse.Run{Outcome: Skipped}, err
-	}
-	defer release()
-
-	run := warehouse.Run{Trigger: trigger, StartedAt: time.Now()}
-	if run.ID, err = warehouse.StartRun(ctx, wh, trigger, run.StartedAt); err != nil {
-		d.metrics.runs.WithLabelValues(Failure).Inc()
+		d.metrics.runs.WithLabelValues(pipeline.Failure).Inc()
 		d.log.Error("cannot start run", "trigger", trigger, "err", err)
-		d.alertFailure(ctx, run, "", err)
-		return run, err
+		d.alertFailure(ctx, warehouse.Run{}, err)
+		return warehouse.Run{}, err
 	}
-	log := d.log.With("run", run.ID)
-	log.Info("run started", "trigger", trigger)
+	log := rec.Logger()
 	d.metrics.inProgress.Set(1)
 	defer d.metrics.inProgress.Set(0)
 
-	acc := newAccumulator()
-	var stage string
 	for attempt := 1; ; attempt++ {
-		run.Attempts = attempt
-		var res pipeline.Result
-		res, err = pipeline.Run(ctx, d.cfg.Parts, pipeline.Options{Logger: log})
-		acc.add(res)
-		if err == nil {
+		if _, err = rec.Pass(ctx, pipeline.Options{}); err == nil {
 			break
-		}
-		stage = ""
-		var se *pipeline.StageError
-		if errors.As(err, &se) {
-			stage = se.Stage
-			acc.fail(se.Stage, err)
 		}
 		if ctx.Err() != nil || attempt > d.cfg.Retries {
 			break
 		}
 		delay := d.backoff(attempt)
-		log.Warn("run attempt failed; retrying", "stage", stage, "attempt", attempt, "retry_in", delay.Round(time.Millisecond), "err", err)
+		log.Warn("run attempt failed; retrying", "stage", tote.Locate(err).Stage, "attempt", attempt,
+			"retry_in", delay.Round(time.Millisecond), "err", err)
 		if !sleep(ctx, delay) {
 			break
 		}
 	}
-	finished := time.Now()
-	run.FinishedAt = &finished
-	run.Stages, run.Batches = acc.stages(), acc.batches
-	switch {
-	case err == nil:
-		run.Outcome = Success
-	case ctx.Err() != nil:
-		run.Outcome, run.Error = Abandoned, err.Error()
-	default:
-		run.Outcome, run.Error = Failure, err.Error()
-	}
-	// Record the run even when shutdown cancelled ctx.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	run, _ := rec.Finish(ctx, err)
+	d.observe(run)
+	// Alert even when shutdown cancelled ctx.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if ferr := warehouse.FinishRun(rctx, wh, run); ferr != nil {
-		log.Error("cannot record run", "err", ferr)
-	}
-	d.observe(run, acc)
 	switch run.Outcome {
-	case Success:
-		log.Info("run succeeded", "seconds", finished.Sub(run.StartedAt).Seconds(), "attempts", run.Attempts, "batches", len(run.Batches))
-		d.metrics.lastSuccess.Set(float64(finished.Unix()))
-		if aerr := d.cfg.Incidents.RunSucceeded(rctx, run.ID, finished); aerr != nil {
+	case pipeline.Success:
+		log.Info("run succeeded", "seconds", run.FinishedAt.Sub(run.StartedAt).Seconds(), "attempts", run.Attempts, "batches", len(run.Batches))
+		d.metrics.lastSuccess.Set(float64(run.FinishedAt.Unix()))
+		if aerr := d.cfg.Incidents.RunSucceeded(actx, run.ID, *run.FinishedAt); aerr != nil {
 			log.Warn("recovery alert not fully delivered", "err", aerr)
 		}
-	case Failure:
-		log.Error("run failed", "stage", stage, "attempts", run.Attempts, "err", err)
-		d.alertFailure(rctx, run, stage, err)
-	case Abandoned:
-		log.Warn("run abandoned by shutdown", "stage", stage)
+	case pipeline.Failure:
+		log.Error("run failed", "stage", run.Where.Stage, "attempts", run.Attempts, "err", err)
+		d.alertFailure(actx, run, err)
+	case pipeline.Abandoned:
+		log.Warn("run abandoned by shutdown", "stage", run.Where.Stage)
 	}
-	d.checkFreshness(rctx, log, run.ID)
+	d.checkFreshness(actx, log, run.ID)
 	return run, err
 }
 
-func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, stage string, err error) {
+func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, err error) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	a := alert.Alert{Run: run.ID, Stage: stage, Table: tableIn(err), Error: err.Error(), Time: time.Now()}
+	a := alert.Alert{Run: run.ID, Where: tote.Locate(err), Error: err.Error(), Time: time.Now()}
 	if aerr := d.cfg.Incidents.RunFailed(actx, a); aerr != nil {
 		d.log.Warn("failure alert not fully delivered", "run", run.ID, "err", aerr)
 	}
@@ -272,7 +229,7 @@ func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, stage stri
 
 // checkFreshness updates the freshness and lake size gauges and alerts on stale data.
 func (d *Daemon) checkFreshness(ctx context.Context, log *slog.Logger, run int64) {
-	newest, ok, err := warehouse.NewestChange(ctx, d.cfg.Parts.Warehouse)
+	newest, ok, err := d.cfg.Parts.Warehouse.NewestChange(ctx)
 	if err != nil {
 		log.Warn("cannot read freshness", "err", err)
 	} else if ok {
@@ -314,28 +271,3 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
-
-// tableIn returns the first star or totesys table that err's message
-// names, for alerts; stage errors name the table they failed on.
-func tableIn(err error) string {
-	if err == nil {
-		return ""
-	}
-	msg := err.Error()
-	best, at := "", len(msg)
-	for _, name := range tableNames {
-		if i := strings.Index(msg, name); i >= 0 && (i < at || (i == at && len(name) > len(best))) {
-			best, at = name, i
-		}
-	}
-	return best
-}
-
-var tableNames = func() []string {
-	names := []string{"address", "counterparty", "currency", "department", "design", "payment",
-		"payment_type", "purchase_order", "sales_order", "staff", "transaction"}
-	for _, t := range star.Tables {
-		names = append(names, t.Name)
-	}
-	return names
-}()

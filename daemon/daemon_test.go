@@ -180,7 +180,7 @@ func parts(t *testing.T, source, wh string) pipeline.Parts {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lk.Close() })
-	return pipeline.Parts{Source: open(t, source), Warehouse: open(t, wh), Lake: lk}
+	return pipeline.Parts{Source: open(t, source), Warehouse: warehouse.New(open(t, wh), nil), Lake: lk}
 }
 
 func serve(t *testing.T, d *Daemon) (base string, stop func()) {
@@ -205,6 +205,7 @@ func serve(t *testing.T, d *Daemon) (base string, stop func()) {
 }
 
 func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
+	t.Parallel()
 	source := seededSource(t)
 	px := startProxy(t, mustHost(t, source))
 	p := parts(t, px.via(t, source), pgtest.NewDB(t))
@@ -225,7 +226,7 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 
 	eventually(t, "a successful run", func() bool {
 		rs := runs(t, base)
-		return len(rs) > 0 && rs[len(rs)-1].Outcome == Success
+		return len(rs) > 0 && rs[len(rs)-1].Outcome == pipeline.Success
 	})
 	first := runs(t, base)
 	first0 := first[len(first)-1]
@@ -250,7 +251,7 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 	eventually(t, "more failed runs", func() bool {
 		n := 0
 		for _, r := range runs(t, base) {
-			if r.Outcome == Failure {
+			if r.Outcome == pipeline.Failure {
 				n++
 			}
 		}
@@ -279,7 +280,7 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 	resp.Body.Close()
 	eventually(t, "an HTTP-triggered run", func() bool {
 		for _, r := range runs(t, base) {
-			if r.Trigger == TriggerHTTP && r.Outcome == Success {
+			if r.Trigger == TriggerHTTP && r.Outcome == pipeline.Success {
 				return true
 			}
 		}
@@ -357,6 +358,7 @@ func mustHost(t *testing.T, dbURL string) string {
 }
 
 func TestTwoDaemonsNeverOverlap(t *testing.T) {
+	t.Parallel()
 	source, wh := seededSource(t), pgtest.NewDB(t)
 	lk, err := lake.Open(context.Background(), "file://"+t.TempDir(), lake.Options{})
 	if err != nil {
@@ -364,7 +366,7 @@ func TestTwoDaemonsNeverOverlap(t *testing.T) {
 	}
 	defer lk.Close()
 	mk := func() *Daemon {
-		return New(Config{Parts: pipeline.Parts{Source: open(t, source), Warehouse: open(t, wh), Lake: lk},
+		return New(Config{Parts: pipeline.Parts{Source: open(t, source), Warehouse: warehouse.New(open(t, wh), nil), Lake: lk},
 			Schedule: Every(20 * time.Millisecond)})
 	}
 	a, b := mk(), mk()
@@ -373,12 +375,12 @@ func TestTwoDaemonsNeverOverlap(t *testing.T) {
 	eventually(t, "ten runs", func() bool { return len(runs(t, baseA)) >= 10 })
 	stopA()
 	stopB()
-	rs, err := warehouse.Runs(context.Background(), open(t, wh), 1000)
+	rs, err := warehouse.New(open(t, wh), nil).Runs(context.Background(), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range rs {
-		if r.FinishedAt == nil || (r.Outcome != Success && r.Outcome != Abandoned) {
+		if r.FinishedAt == nil || (r.Outcome != pipeline.Success && r.Outcome != pipeline.Abandoned) {
 			t.Fatalf("run %d: %+v", r.ID, r)
 		}
 		for _, s := range rs[i+1:] {
@@ -390,6 +392,7 @@ func TestTwoDaemonsNeverOverlap(t *testing.T) {
 }
 
 func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
+	t.Parallel()
 	d := New(Config{Backoff: 100 * time.Millisecond, MaxBackoff: time.Second})
 	for n, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond, 10: time.Second} {
 		for range 20 {
@@ -399,20 +402,3 @@ func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
 		}
 	}
 }
-
-func TestTableIn(t *testing.T) {
-	for msg, want := range map[string]string{
-		"load: batch 3: fact_sales_order: duplicate key": "fact_sales_order",
-		"transform raw batch 1: sales_order 7: bad date": "sales_order",
-		"extract: source database: server unreachable":   "",
-		"extract payment_type: relation does not exist":  "payment_type",
-	} {
-		if got := tableIn(errString(msg)); got != want {
-			t.Errorf("tableIn(%q) = %q, want %q", msg, got, want)
-		}
-	}
-}
-
-type errString string
-
-func (e errString) Error() string { return string(e) }

@@ -67,7 +67,7 @@ func (d *Daemon) listRuns(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	runs, err := warehouse.Runs(r.Context(), d.cfg.Parts.Warehouse, limit)
+	runs, err := d.cfg.Parts.Warehouse.Runs(r.Context(), limit)
 	if err != nil {
 		d.log.Error("GET /runs", "err", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
@@ -43,13 +44,13 @@ func newMetrics() *metrics {
 	m.reg.MustRegister(m.runs, m.stageSeconds, m.rows, m.lastSuccess, m.freshness, m.lakeBytes,
 		m.inProgress, m.notifierFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, o := range []string{Success, Failure, Abandoned, Skipped} {
+	for _, o := range []string{pipeline.Success, pipeline.Failure, pipeline.Abandoned, Skipped} {
 		m.runs.WithLabelValues(o)
 	}
 	return m
 }
 
-func (d *Daemon) observe(run warehouse.Run, _ *accumulator) {
+func (d *Daemon) observe(run warehouse.Run) {
 	m := d.metrics
 	m.runs.WithLabelValues(run.Outcome).Inc()
 	for _, s := range run.Stages {

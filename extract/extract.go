@@ -178,14 +178,15 @@ func (r Result) SourceBytes() int64 {
 func LoadState(m lake.Manifest) (State, error) {
 	var s State
 	if err := decodeState(m.State, &s); err != nil {
-		return State{}, fmt.Errorf("raw batch %s: extraction state: %w", m.ID, err)
+		return State{}, tote.At(fmt.Errorf("extraction state: %w", err), tote.Where{Batch: m.ID})
 	}
 	return s, nil
 }
 
 // Run extracts the row versions new since the last committed raw batch
 // into a new one, and commits it unless nothing changed.
-func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
+func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options) (_ Result, err error) {
+	defer func() { err = tote.At(err, tote.Where{Stage: tote.Extract}) }()
 	start := time.Now()
 	log := opts.Logger
 	if log == nil {
@@ -200,14 +201,14 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 
 	latest, err := lk.Latest(ctx, lake.Raw)
 	if err != nil {
-		return Result{}, fmt.Errorf("extract: %w", err)
+		return Result{}, err
 	}
 	var prev *State
 	var seq uint64 = 1
 	if latest != nil {
 		s, err := LoadState(*latest)
 		if err != nil {
-			return Result{}, fmt.Errorf("extract: %w", err)
+			return Result{}, err
 		}
 		prev, seq = &s, latest.Seq+1
 	}
@@ -215,7 +216,7 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 	// The horizon is found before the snapshot is taken (see the package comment).
 	hz, err := findHorizon(ctx, source, opts.Margin, opts.MaxTransaction)
 	if err != nil {
-		return Result{}, fmt.Errorf("extract: %w", err)
+		return Result{}, err
 	}
 	if hz.from != "activity" {
 		log.Warn("cannot see other sessions' transactions (needs superuser or pg_read_all_stats): "+
@@ -228,22 +229,22 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 
 	conn, err := source.Acquire(ctx)
 	if err != nil {
-		return Result{}, fmt.Errorf("extract: %w", err)
+		return Result{}, err
 	}
 	defer conn.Release()
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return Result{}, fmt.Errorf("extract: begin snapshot: %w", err)
+		return Result{}, fmt.Errorf("begin snapshot: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 
 	next := State{Horizon: hz.at, HorizonFrom: hz.from, Tables: map[string]TableState{}}
 	// The first statement fixes the snapshot every later one reads.
 	if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text, localtimestamp`).Scan(&next.Snapshot, &next.SourceTime); err != nil {
-		return Result{}, fmt.Errorf("extract: take snapshot: %w", err)
+		return Result{}, fmt.Errorf("take snapshot: %w", err)
 	}
 	if err := checkDrift(ctx, tx); err != nil {
-		return Result{}, fmt.Errorf("extract: %w", err)
+		return Result{}, err
 	}
 
 	res := Result{Seq: seq, Snapshot: next.Snapshot, Horizon: hz.at}
@@ -269,15 +270,14 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 			return Result{}, conflict(seq, err)
 		}
 		if err != nil {
-			return Result{}, fmt.Errorf("extract %s (batch %s): %w", table.Name, batch.ID(), err)
+			return Result{}, tote.At(err, tote.Where{Batch: batch.ID(), Table: table.Name})
 		}
 		res.Tables = append(res.Tables, tr)
 		next.Tables[table.Name] = ts
 		log.Debug("extracted table", "table", table.Name, "rows", tr.Rows, "bytes", tr.Bytes, "seconds", tr.Elapsed.Seconds())
 	}
-	prog.done()
 	if err := tx.Commit(ctx); err != nil { // read-only: just ends the snapshot
-		return Result{}, fmt.Errorf("extract: end snapshot: %w", err)
+		return Result{}, fmt.Errorf("end snapshot: %w", err)
 	}
 
 	if res.Rows() == 0 {
@@ -290,7 +290,7 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 		if errors.Is(err, lake.ErrConflict) {
 			return Result{}, conflict(seq, err)
 		}
-		return Result{}, fmt.Errorf("extract: commit batch %s: %w", batch.ID(), err)
+		return Result{}, tote.At(fmt.Errorf("commit: %w", err), tote.Where{Batch: batch.ID()})
 	}
 	committed = true
 	res.Batch, res.Committed = m.ID, true
@@ -300,5 +300,5 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 
 // conflict reports a lost race with another extraction.
 func conflict(seq uint64, err error) error {
-	return fmt.Errorf("extract: another extraction committed raw batch %d first; this run committed nothing and the next one will carry on: %w", seq, err)
+	return fmt.Errorf("another extraction committed raw batch %d first; this run committed nothing and the next one will carry on: %w", seq, err)
 }

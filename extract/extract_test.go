@@ -168,6 +168,7 @@ func exactlyOnce(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, extracted map[
 }
 
 func TestFirstExtractionKeepsEveryValueExactly(t *testing.T) {
+	t.Parallel()
 	pool, _ := seeded(t, 1)
 	lk := laketest.Mem(t)
 	res := run(t, pool, lk)
@@ -253,6 +254,7 @@ func render(c totesys.Column, v parquet.Value) string {
 }
 
 func TestIncrementalTakesExactlyTheNewVersions(t *testing.T) {
+	t.Parallel()
 	pool, _ := seeded(t, 1)
 	lk := laketest.Mem(t)
 	run(t, pool, lk)
@@ -304,6 +306,7 @@ func TestIncrementalTakesExactlyTheNewVersions(t *testing.T) {
 // time, stays open across an extraction while later-stamped rows are
 // committed and extracted, then commits. Its rows must still arrive, once.
 func TestOpenTransactionAcrossExtraction(t *testing.T) {
+	t.Parallel()
 	pool, url := seeded(t, 1)
 	lk := laketest.Mem(t)
 	ctx := context.Background()
@@ -384,6 +387,7 @@ func TestOpenTransactionAcrossExtraction(t *testing.T) {
 // Without pg_read_all_stats the horizon falls back to the maximum
 // transaction age, and extraction stays exactly-once.
 func TestUnprivilegedRoleFallsBack(t *testing.T) {
+	t.Parallel()
 	pool, url := seeded(t, 1)
 	ctx := context.Background()
 	role := fmt.Sprintf("tote_reader_%d", time.Now().UnixNano()%1e9)
@@ -421,6 +425,7 @@ func TestUnprivilegedRoleFallsBack(t *testing.T) {
 }
 
 func TestDriftStopsTheBatch(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, sql, want string
 	}{
@@ -454,6 +459,7 @@ func TestDriftStopsTheBatch(t *testing.T) {
 }
 
 func TestCorruptManifestStopsExtraction(t *testing.T) {
+	t.Parallel()
 	pool, _ := seeded(t, 1)
 	dir := t.TempDir()
 	lk, err := lake.Open(context.Background(), "file://"+dir, lake.Options{})
@@ -476,6 +482,7 @@ func TestCorruptManifestStopsExtraction(t *testing.T) {
 }
 
 func TestConcurrentExtractionsCommitOnce(t *testing.T) {
+	t.Parallel()
 	pool, _ := seeded(t, 1)
 	lk := laketest.Mem(t)
 	run(t, pool, lk)
@@ -525,6 +532,7 @@ func TestExtractToS3(t *testing.T) {
 }
 
 func TestExtractFromRealSnapshot(t *testing.T) {
+	t.Parallel()
 	dir := pgtest.SnapshotDir(t)
 	url := pgtest.NewDB(t)
 	pool, err := pgxpool.New(context.Background(), url)
@@ -546,6 +554,7 @@ func TestExtractFromRealSnapshot(t *testing.T) {
 // Kill extractions at points spread over a batch: the lake must hold only
 // whole batches, and the next run must carry on with nothing lost or doubled.
 func TestCrashedExtractionsLeaveOnlyWholeBatches(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs and kills extractions in child processes")
 	}

@@ -36,8 +36,6 @@ func (p *progress) tableDone(name string, rows, bytes int64, took time.Duration)
 	fmt.Fprintf(p.w, "\r  %-15s %12d rows %8.1f MB/s %6.2fs\n", name, rows, mbps(bytes, took), took.Seconds())
 }
 
-func (p *progress) done() {}
-
 func mbps(bytes int64, d time.Duration) float64 {
 	if d <= 0 {
 		return 0

@@ -13,42 +13,13 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/lakefile"
 	"github.com/terrifictotes/tote/totesys"
 )
-
-// rowGroupRows bounds the rows buffered in memory before a row group is
-// written out: it is what keeps memory flat however large a table is.
-const rowGroupRows = 64 * 1024
 
 // chunkRows is how many rows are decoded before they are handed to the
 // Parquet writer in one call.
 const chunkRows = 1024
-
-// RawSchema is the Parquet schema of a table's raw files: the model's
-// columns with their types kept exactly.
-func RawSchema(t totesys.Table) *parquet.Schema {
-	group := parquet.Group{}
-	for _, c := range t.Columns {
-		var n parquet.Node
-		switch c.Type {
-		case totesys.Integer:
-			n = parquet.Int(32)
-		case totesys.Money:
-			n = parquet.Decimal(2, 10, parquet.Int64Type)
-		case totesys.Boolean:
-			n = parquet.Leaf(parquet.BooleanType)
-		case totesys.Timestamp:
-			n = parquet.TimestampAdjusted(parquet.Microsecond, false)
-		default: // text, text dates and enums
-			n = parquet.String()
-		}
-		if c.Nullable {
-			n = parquet.Optional(n)
-		}
-		group[c.Name] = n
-	}
-	return parquet.NewSchema(t.Name, group)
-}
 
 // column says where a model column goes in a raw file's rows.
 type column struct {
@@ -78,7 +49,7 @@ type version [2]int64 // id, last_updated in Unix microseconds
 func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table totesys.Table,
 	since time.Time, prev *TableState, next time.Time, prog *progress) (TableResult, TableState, error) {
 	start := time.Now()
-	schema := RawSchema(table)
+	schema := table.Schema()
 	cols := columns(table, schema)
 	keyCol, luCol := 0, len(cols)-1 // the model puts the key first and last_updated last
 
@@ -111,8 +82,8 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 	}
 	defer rows.Close()
 
-	w := &tableWriter{batch: batch, table: table, schema: schema}
-	defer w.abandon()
+	w := lakefile.NewWriter(batch, table.Name, schema)
+	defer w.Abandon()
 	var rawBytes int64
 	chunk := make([]parquet.Row, 0, chunkRows)
 	var arena []byte
@@ -121,11 +92,11 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 		raw := rows.RawValues()
 		id, err := int4(raw[keyCol])
 		if err != nil {
-			return TableResult{}, TableState{}, fmt.Errorf("%s: %w", table.Key(), err)
+			return TableResult{}, TableState{}, tote.At(err, tote.Where{Column: table.Key()})
 		}
 		lu, err := timestampMicros(raw[luCol])
 		if err != nil {
-			return TableResult{}, TableState{}, fmt.Errorf("%s %d: last_updated: %w", table.Key(), id, err)
+			return TableResult{}, TableState{}, tote.At(err, tote.Where{ID: int64(id), Column: totesys.LastUpdated})
 		}
 		v := version{int64(id), lu}
 		if taken[v] {
@@ -143,7 +114,7 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 			rawBytes += int64(len(b))
 			val, err := decode(c.model, b, &arena)
 			if err != nil {
-				return TableResult{}, TableState{}, fmt.Errorf("%s %d: column %s: %w", table.Key(), id, c.model.Name, err)
+				return TableResult{}, TableState{}, tote.At(err, tote.Where{ID: int64(id), Column: c.model.Name})
 			}
 			if val.IsNull() {
 				row[c.leaf] = val.Level(0, 0, c.leaf)
@@ -153,92 +124,25 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 		}
 		chunk = append(chunk, row)
 		if len(chunk) == chunkRows {
-			if err := w.write(ctx, chunk); err != nil {
+			if err := w.Write(ctx, chunk); err != nil {
 				return TableResult{}, TableState{}, err
 			}
 			chunk, arena = chunk[:0], arena[:0]
-			tick(w.rows, rawBytes)
+			tick(w.Rows(), rawBytes)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return TableResult{}, TableState{}, fmt.Errorf("read: %w", err)
 	}
-	if err := w.write(ctx, chunk); err != nil {
+	if err := w.Write(ctx, chunk); err != nil {
 		return TableResult{}, TableState{}, err
 	}
-	bytes, err := w.close()
-	if err != nil {
+	if err := w.Close(); err != nil {
 		return TableResult{}, TableState{}, err
 	}
-	tick(w.rows, rawBytes)
-	prog.tableDone(table.Name, w.rows, rawBytes, time.Since(start))
-	return TableResult{Table: table.Name, Rows: w.rows, Bytes: bytes, SourceBytes: rawBytes, Elapsed: time.Since(start)}, state, nil
-}
-
-// tableWriter writes a table's rows to a Parquet file in the batch, created
-// when the first row arrives: a table with no new rows gets no file.
-type tableWriter struct {
-	batch  *lake.BatchWriter
-	table  totesys.Table
-	schema *parquet.Schema
-	file   *lake.FileWriter
-	pw     *parquet.GenericWriter[any]
-	rows   int64
-	inRG   int64 // rows in the current row group
-}
-
-func (w *tableWriter) write(ctx context.Context, rows []parquet.Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	if w.file == nil {
-		f, err := w.batch.Create(ctx, w.table.Name)
-		if err != nil {
-			return err
-		}
-		w.file = f
-		w.pw = parquet.NewGenericWriter[any](f, w.schema,
-			parquet.Compression(&parquet.Zstd),
-			parquet.CreatedBy("tote", tote.Version(), ""),
-		)
-	}
-	if _, err := w.pw.WriteRows(rows); err != nil {
-		return fmt.Errorf("write parquet: %w", err)
-	}
-	w.rows += int64(len(rows))
-	w.inRG += int64(len(rows))
-	if w.inRG >= rowGroupRows {
-		if err := w.pw.Flush(); err != nil {
-			return fmt.Errorf("write parquet: %w", err)
-		}
-		w.inRG = 0
-	}
-	return nil
-}
-
-// close finishes the file, if there is one, and returns its size.
-func (w *tableWriter) close() (int64, error) {
-	if w.file == nil {
-		return 0, nil
-	}
-	if err := w.pw.Close(); err != nil {
-		return 0, fmt.Errorf("write parquet: %w", err)
-	}
-	w.file.SetRows(w.rows)
-	f := w.file
-	w.file = nil
-	if err := f.Close(); err != nil {
-		return 0, err
-	}
-	return f.Bytes(), nil
-}
-
-// abandon discards a file that was not closed (after an error).
-func (w *tableWriter) abandon() {
-	if w.file != nil {
-		w.file.Abort()
-		w.file = nil
-	}
+	tick(w.Rows(), rawBytes)
+	prog.tableDone(table.Name, w.Rows(), rawBytes, time.Since(start))
+	return TableResult{Table: table.Name, Rows: w.Rows(), Bytes: w.Bytes(), SourceBytes: rawBytes, Elapsed: time.Since(start)}, state, nil
 }
 
 // decode turns one binary-format value of a model column into a Parquet

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -16,18 +15,16 @@ import (
 	"gocloud.dev/blob/s3blob"
 )
 
-// PathStyleEnv names the environment variable that, set to "true", makes
-// s3:// lakes use path-style addressing (http://host/bucket/key) when the
-// URL does not say, as most S3-compatible servers other than AWS need. The
-// AWS SDK reads no such variable itself.
-const PathStyleEnv = "TOTE_S3_PATH_STYLE"
-
 const wantURL = "file://DIR, s3://BUCKET/PREFIX or mem://"
 
 // Options configures a Lake.
 type Options struct {
 	// Logger receives the lake's logs. Nil discards them.
 	Logger *slog.Logger
+	// S3PathStyle makes s3:// lakes use path-style addressing
+	// (http://host/bucket/key) when the URL does not say, as most
+	// S3-compatible servers other than AWS need. Default false.
+	S3PathStyle bool
 }
 
 // Lake is a data lake in one object store location. It is safe for
@@ -54,8 +51,8 @@ type Lake struct {
 //     query may set region, endpoint, use_path_style, disable_https and the
 //     other parameters of gocloud.dev/blob/s3blob; the standard AWS
 //     environment (AWS_REGION, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)
-//     applies otherwise, and TOTE_S3_PATH_STYLE=true turns on path-style
-//     addressing. Open lists the bucket once so that a wrong bucket,
+//     applies otherwise (the SDK reads it), and Options.S3PathStyle turns
+//     on path-style addressing. Open lists the bucket once so that a wrong bucket,
 //     endpoint or credentials fail here.
 //   - mem://: an empty lake in memory, gone on Close; every Open makes a
 //     new one.
@@ -75,7 +72,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Lake, error) {
 	case "file":
 		err = l.openDir(u)
 	case "s3":
-		err = l.openS3(ctx, u)
+		err = l.openS3(ctx, u, opts.S3PathStyle)
 	case "mem":
 		l.bucket = memblob.OpenBucket(nil)
 	case "":
@@ -126,19 +123,13 @@ func (l *Lake) openDir(u *url.URL) error {
 	return nil
 }
 
-func (l *Lake) openS3(ctx context.Context, u *url.URL) error {
+func (l *Lake) openS3(ctx context.Context, u *url.URL, pathStyle bool) error {
 	if u.Host == "" {
 		return fmt.Errorf("no bucket in URL")
 	}
 	q := u.Query()
-	if q.Get("use_path_style") == "" && q.Get("s3ForcePathStyle") == "" {
-		if v := os.Getenv(PathStyleEnv); v != "" {
-			on, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%s=%q: want true or false", PathStyleEnv, v)
-			}
-			q.Set("use_path_style", strconv.FormatBool(on))
-		}
+	if q.Get("use_path_style") == "" && q.Get("s3ForcePathStyle") == "" && pathStyle {
+		q.Set("use_path_style", "true")
 	}
 	// The lake checks every object's SHA-256 itself. The SDK's own
 	// response checksums would only add a second, differently worded error

@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -469,9 +468,6 @@ func createTemp(dir, base string) (*os.File, error) {
 // syncDirs fsyncs the directories from key's up to root, so that the
 // entries just made in them survive a crash.
 func syncDirs(root, key string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for sync
-	}
 	dir := filepath.Dir(filepath.Join(root, filepath.FromSlash(key)))
 	for {
 		if err := syncDir(dir); err != nil {

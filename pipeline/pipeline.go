@@ -1,40 +1,36 @@
 // Package pipeline owns one pass of tote: extract, then transform, then
-// load, each stage carrying on from what the previous passes committed. It
-// is what `tote run` calls, and what the daemon and the Lambda functions
-// will call on their schedules.
+// load, each stage carrying on from what the previous passes committed;
+// and a run, the unit the run history (tote.runs) records: one or more
+// passes under the warehouse's run lock. `tote run` makes a run of one
+// pass; the daemon makes runs that retry a failed pass; the Lambda
+// functions call the stages one at a time.
 //
 // It adds no logic of its own to the stages: each one reads its starting
 // point from the lake (or the warehouse's ledger), so a pass that fails in
 // any stage leaves everything committed so far in place, and the next pass
-// picks up from there.
+// picks up from there. Nor does it add words to their errors: every stage
+// returns a *tote.Error that names itself, the batch and the table.
 package pipeline
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/transform"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
-// Stage names, as results and errors give them.
-const (
-	Extract   = "extract"
-	Transform = "transform"
-	Load      = "load"
-)
-
 // Parts are what a pass runs against.
 type Parts struct {
 	Source    *pgxpool.Pool
-	Warehouse *pgxpool.Pool
+	Warehouse *warehouse.Warehouse
 	Lake      *lake.Lake
 }
 
@@ -46,7 +42,7 @@ type Options struct {
 
 // StageResult summarises one stage of a pass.
 type StageResult struct {
-	Stage   string        `json:"stage"`
+	Stage   tote.Stage    `json:"stage"`
 	Rows    int64         `json:"rows"`
 	Batches []string      `json:"batches,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
@@ -62,23 +58,9 @@ type Result struct {
 	Elapsed   time.Duration     `json:"elapsed_ns"`
 }
 
-// StageError is a pass's failure, naming the stage that failed.
-type StageError struct {
-	Stage string
-	Err   error
-}
-
-func (e *StageError) Error() string {
-	msg := e.Err.Error()
-	if strings.HasPrefix(msg, e.Stage) {
-		return msg // the stage's own error already says which it is
-	}
-	return e.Stage + ": " + msg
-}
-func (e *StageError) Unwrap() error { return e.Err }
-
-// Run makes one pass. On failure the error is a *StageError and the result
-// holds the stages that completed.
+// Run makes one pass. On failure the result holds the stages that
+// completed, and the error is a *tote.Error whose Stage is the stage that
+// failed.
 func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 	start := time.Now()
 	log := opts.Logger
@@ -86,51 +68,51 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var res Result
-	done := func() { res.Elapsed = time.Since(start) }
+	fail := func(stage tote.Stage, err error) (Result, error) {
+		res.Elapsed = time.Since(start)
+		return res, tote.At(err, tote.Where{Stage: stage})
+	}
 
 	eopts := opts.Extract
 	if eopts.Logger == nil {
-		eopts.Logger = log.With("stage", Extract)
+		eopts.Logger = log.With("stage", tote.Extract)
 	}
 	t0 := time.Now()
 	er, err := extract.Run(ctx, p.Source, p.Lake, eopts)
 	if err != nil {
-		done()
-		return res, &StageError{Extract, err}
+		return fail(tote.Extract, err)
 	}
 	res.Extract = &er
-	sr := StageResult{Stage: Extract, Rows: er.Rows(), Elapsed: time.Since(t0)}
+	sr := StageResult{Stage: tote.Extract, Rows: er.Rows(), Elapsed: time.Since(t0)}
 	if er.Committed {
 		sr.Batches = []string{er.Batch}
 	}
 	res.Stages = append(res.Stages, sr)
 
 	t0 = time.Now()
-	tr, err := transform.Run(ctx, p.Lake, transform.Options{Logger: log.With("stage", Transform)})
+	tr, err := transform.Run(ctx, p.Lake, transform.Options{Logger: log.With("stage", tote.Transform)})
 	if err != nil {
-		done()
-		return res, &StageError{Transform, err}
+		return fail(tote.Transform, err)
 	}
 	res.Transform = &tr
-	sr = StageResult{Stage: Transform, Rows: tr.Rows(), Elapsed: time.Since(t0)}
+	sr = StageResult{Stage: tote.Transform, Rows: tr.Rows(), Elapsed: time.Since(t0)}
 	for _, b := range tr.Batches {
 		sr.Batches = append(sr.Batches, b.Processed)
 	}
 	res.Stages = append(res.Stages, sr)
 
 	t0 = time.Now()
-	lr, err := warehouse.Load(ctx, p.Warehouse, p.Lake, warehouse.Options{Logger: log.With("stage", Load)})
+	lr, err := p.Warehouse.WithLogger(log.With("stage", tote.Load)).Load(ctx, p.Lake)
 	if err != nil {
-		done()
-		return res, &StageError{Load, err}
+		return fail(tote.Load, err)
 	}
 	res.Load = &lr
-	sr = StageResult{Stage: Load, Rows: lr.Rows(), Elapsed: time.Since(t0)}
+	sr = StageResult{Stage: tote.Load, Rows: lr.Rows(), Elapsed: time.Since(t0)}
 	for _, b := range lr.Batches {
 		sr.Batches = append(sr.Batches, b.Batch)
 	}
 	res.Stages = append(res.Stages, sr)
-	done()
+	res.Elapsed = time.Since(start)
 	log.Info("pass complete", "seconds", res.Elapsed.Seconds(),
 		"extracted", er.Rows(), "transformed", tr.Rows(), "loaded", lr.Rows())
 	return res, nil

@@ -184,6 +184,7 @@ func compare(t *testing.T, src, wh *pgxpool.Pool, versions map[string]map[string
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srcURL, whURL := pgtest.NewDB(t), pgtest.NewDB(t)
 	src, wh := pool(t, srcURL), pool(t, whURL)
@@ -195,7 +196,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lk.Close()
-	parts := pipeline.Parts{Source: src, Warehouse: wh, Lake: lk}
+	parts := pipeline.Parts{Source: src, Warehouse: warehouse.New(wh, nil), Lake: lk}
 	versions := map[string]map[string]bool{}
 
 	capture(t, src, versions)
@@ -240,7 +241,7 @@ func TestEndToEnd(t *testing.T) {
 	compare(t, src, wh, versions)
 
 	// The business figures agree with the source.
-	got, err := warehouse.SalesByMonth(ctx, wh, 3)
+	got, err := warehouse.New(wh, nil).SalesByMonth(ctx, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// A warehouse rebuilt from the lake alone matches row for row, surrogate keys too.
 	rebuilt := pool(t, pgtest.NewDB(t))
-	if _, err := warehouse.Rebuild(ctx, rebuilt, lk, warehouse.Options{}); err != nil {
+	if _, err := warehouse.New(rebuilt, nil).Rebuild(ctx, lk); err != nil {
 		t.Fatal(err)
 	}
 	for _, table := range []string{"fact_sales_order", "fact_purchase_order", "fact_payment", "dim_date", "dim_staff",
@@ -269,6 +270,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestEndToEndOnTheRealSnapshot(t *testing.T) {
+	t.Parallel()
 	dir := pgtest.SnapshotDir(t)
 	ctx := context.Background()
 	src, wh := pool(t, pgtest.NewDB(t)), pool(t, pgtest.NewDB(t))
@@ -282,7 +284,7 @@ func TestEndToEndOnTheRealSnapshot(t *testing.T) {
 	defer lk.Close()
 	versions := map[string]map[string]bool{}
 	capture(t, src, versions)
-	res, err := pipeline.Run(ctx, pipeline.Parts{Source: src, Warehouse: wh, Lake: lk}, pipeline.Options{})
+	res, err := pipeline.Run(ctx, pipeline.Parts{Source: src, Warehouse: warehouse.New(wh, nil), Lake: lk}, pipeline.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

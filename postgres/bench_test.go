@@ -41,6 +41,7 @@ func BenchmarkRowWriter(b *testing.B) {
 
 // The fast date and time writers agree with time's formatting everywhere.
 func TestDateAndTimeMatchTimeFormat(t *testing.T) {
+	t.Parallel()
 	for days := int32(-719_162); days <= 2_932_896; days += 7 {
 		checkDate(t, days)
 	}

@@ -14,6 +14,7 @@ import (
 
 // Every value the RowWriter writes must come back from PostgreSQL as it went in.
 func TestCopyFromRoundTrip(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, pgtest.NewDB(t))
 	if err != nil {
@@ -85,6 +86,7 @@ func itoa(n int64) string {
 func pad2(n int64) string { return string([]byte{byte('0' + n/10), byte('0' + n%10)}) }
 
 func TestCopyFromRowError(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, pgtest.NewDB(t))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -115,4 +116,38 @@ func unwrapParse(err error) error {
 		return errors.New("cannot parse")
 	}
 	return err
+}
+
+// CreateDatabase creates database name on the server at adminURL (as a
+// role that may create databases) and returns its URL: adminURL with the
+// database replaced.
+func CreateDatabase(ctx context.Context, adminURL, name string) (string, error) {
+	u, err := url.Parse(adminURL)
+	if err != nil {
+		return "", fmt.Errorf("create database %s: invalid server URL %s", name, Redact(adminURL))
+	}
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", Explain("server", adminURL, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("create database %s on %s: %w", name, Redact(adminURL), err)
+	}
+	u.Path, u.RawPath = "/"+name, ""
+	return u.String(), nil
+}
+
+// DropDatabase drops database name on the server at adminURL, if it
+// exists, disconnecting its sessions first.
+func DropDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return Explain("server", adminURL, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %s on %s: %w", name, Redact(adminURL), err)
+	}
+	return nil
 }

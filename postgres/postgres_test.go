@@ -15,6 +15,7 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func TestOpenUnreachable(t *testing.T) {
+	t.Parallel()
 	// A port that nothing listens on: bind one, then close it.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,6 +39,7 @@ func TestOpenUnreachable(t *testing.T) {
 }
 
 func TestOpenWrongPassword(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL server")
 	}
@@ -70,6 +72,7 @@ func TestOpenWrongPassword(t *testing.T) {
 }
 
 func TestOpenMissingDatabase(t *testing.T) {
+	t.Parallel()
 	u, _ := url.Parse(pgtest.AdminURL(t))
 	u.Path = "/no_such_database_here"
 	_, err := postgres.Open(context.Background(), "source", u.String())
@@ -79,6 +82,7 @@ func TestOpenMissingDatabase(t *testing.T) {
 }
 
 func TestOpenBadURL(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{"", "postgres://u:pw@host:notaport/db"} {
 		_, err := postgres.Open(context.Background(), "source", raw)
 		if err == nil || !strings.Contains(err.Error(), "source database") {
@@ -91,6 +95,7 @@ func TestOpenBadURL(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"postgres://u:secret@h:5432/db?sslmode=disable": "postgres://u:xxxxx@h:5432/db?sslmode=disable",
 		"postgres://u@h/db":                             "postgres://u@h/db",

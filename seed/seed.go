@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
@@ -190,4 +191,18 @@ func addKeys(ctx context.Context, pool *pgxpool.Pool) error {
 		})
 	}
 	return grp.Wait()
+}
+
+// Count returns the number of rows in every totesys table of the source,
+// in model order.
+func Count(ctx context.Context, pool *pgxpool.Pool) ([]TableCount, error) {
+	out := make([]TableCount, 0, len(totesys.Tables))
+	for _, name := range totesys.TableNames() {
+		var n int64
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{name}.Sanitize()).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count %s: %w", name, err)
+		}
+		out = append(out, TableCount{Table: name, Rows: n})
+	}
+	return out, nil
 }

@@ -56,6 +56,7 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int64 {
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a, b, c := newPool(t), newPool(t), newPool(t)
 	for _, run := range []struct {
@@ -80,6 +81,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 }
 
 func TestGenerateHasTheRealShapes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
 	res, err := seed.Generate(ctx, pool, seed.Options{Scale: 2, Seed: 1})
@@ -151,6 +153,7 @@ func TestGenerateHasTheRealShapes(t *testing.T) {
 }
 
 func TestGenerateRefusesADatabaseWithTotesys(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
 	if _, err := seed.Generate(ctx, pool, seed.Options{Scale: 1, Seed: 1}); err != nil {
@@ -176,6 +179,7 @@ func TestGenerateRefusesADatabaseWithTotesys(t *testing.T) {
 }
 
 func TestGenerateRejectsBadScale(t *testing.T) {
+	t.Parallel()
 	for _, scale := range []int{-3, 0, seed.MaxScale + 1} {
 		_, err := seed.Generate(context.Background(), nil, seed.Options{Scale: scale})
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("scale must be a whole number from 1 to %d, got %d", seed.MaxScale, scale)) {
@@ -185,6 +189,7 @@ func TestGenerateRejectsBadScale(t *testing.T) {
 }
 
 func TestGenerateCancelledLeavesNothing(t *testing.T) {
+	t.Parallel()
 	pool := newPool(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
@@ -198,6 +203,7 @@ func TestGenerateCancelledLeavesNothing(t *testing.T) {
 }
 
 func TestLoadSnapshot(t *testing.T) {
+	t.Parallel()
 	dir := pgtest.SnapshotDir(t)
 	ctx := context.Background()
 	pool := newPool(t)
@@ -243,6 +249,7 @@ func linkSnapshot(t *testing.T) string {
 }
 
 func TestLoadSnapshotTruncatedFile(t *testing.T) {
+	t.Parallel()
 	dir := linkSnapshot(t)
 	data, err := os.ReadFile(filepath.Join(dir, "sales_order.parquet"))
 	if err != nil {
@@ -264,6 +271,7 @@ func TestLoadSnapshotTruncatedFile(t *testing.T) {
 }
 
 func TestLoadSnapshotBadValueLeavesNothing(t *testing.T) {
+	t.Parallel()
 	type paymentType struct {
 		ID          int64     `parquet:"payment_type_id"`
 		Name        *string   `parquet:"payment_type_name,optional"`
@@ -291,6 +299,7 @@ func TestLoadSnapshotBadValueLeavesNothing(t *testing.T) {
 }
 
 func TestLoadSnapshotMissingFile(t *testing.T) {
+	t.Parallel()
 	dir := linkSnapshot(t)
 	os.Remove(filepath.Join(dir, "staff.parquet"))
 	_, err := seed.LoadSnapshot(context.Background(), newPool(t), dir, false, nil)

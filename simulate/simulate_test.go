@@ -38,6 +38,7 @@ func count(t *testing.T, pool *pgxpool.Pool, sql string) int {
 }
 
 func TestRunMakesTheChangesItReports(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t)
 	ctx := context.Background()
 	var dbStart time.Time
@@ -93,6 +94,7 @@ func TestRunMakesTheChangesItReports(t *testing.T) {
 }
 
 func TestRunRareEventsTouchReferenceTables(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t)
 	stats, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 4000, Seed: 9})
 	if err != nil {
@@ -115,6 +117,7 @@ func TestRunRareEventsTouchReferenceTables(t *testing.T) {
 }
 
 func TestRunStopsCleanlyWhenCancelled(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(300 * time.Millisecond); cancel() }()
@@ -128,6 +131,7 @@ func TestRunStopsCleanlyWhenCancelled(t *testing.T) {
 }
 
 func TestRunNeedsASeededSource(t *testing.T) {
+	t.Parallel()
 	pool, err := pgxpool.New(context.Background(), pgtest.NewDB(t))
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +144,7 @@ func TestRunNeedsASeededSource(t *testing.T) {
 }
 
 func TestRunRejectsBadOptions(t *testing.T) {
+	t.Parallel()
 	for _, o := range []simulate.Options{{Rate: 0}, {Rate: -1}, {Rate: 1, Duration: -time.Second}} {
 		if _, err := simulate.Run(context.Background(), nil, o); err == nil {
 			t.Errorf("%+v accepted", o)

@@ -18,6 +18,8 @@ import (
 	"fmt"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/terrifictotes/tote/lakefile"
 )
 
 // Type is a column's PostgreSQL type as the catalog spells it.
@@ -152,29 +154,19 @@ func Lookup(name string) (Table, error) {
 	return Table{}, fmt.Errorf("star: no table %q in the warehouse model", name)
 }
 
+// lakeKinds is how each type's values are kept in the processed zone.
+var lakeKinds = map[Type]lakefile.Kind{
+	Integer: lakefile.Int32,
+	Text:    lakefile.Text,
+	Money:   lakefile.Cents,
+	Boolean: lakefile.Bool,
+	Date:    lakefile.Date,
+	Time:    lakefile.TimeOfDay,
+}
+
 // Schema is the Parquet schema of the table's processed files.
-func (t Table) Schema() *parquet.Schema {
-	group := parquet.Group{}
-	for _, c := range t.Columns {
-		var n parquet.Node
-		switch c.Type {
-		case Integer:
-			n = parquet.Int(32)
-		case Money:
-			n = parquet.Decimal(2, 10, parquet.Int64Type)
-		case Boolean:
-			n = parquet.Leaf(parquet.BooleanType)
-		case Date:
-			n = parquet.Date()
-		case Time:
-			n = parquet.TimeAdjusted(parquet.Microsecond, false)
-		default:
-			n = parquet.String()
-		}
-		if c.Nullable {
-			n = parquet.Optional(n)
-		}
-		group[c.Name] = n
-	}
-	return parquet.NewSchema(t.Name, group)
+func (t Table) Schema() *parquet.Schema { return lakefile.Schema(t.Name, t.Columns, Column.lake) }
+
+func (c Column) lake() lakefile.Column {
+	return lakefile.Column{Name: c.Name, Kind: lakeKinds[c.Type], Nullable: c.Nullable}
 }

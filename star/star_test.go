@@ -33,3 +33,14 @@ func TestModel(t *testing.T) {
 		t.Error("Lookup(sales) succeeded")
 	}
 }
+
+func TestEveryTypeHasALakeKind(t *testing.T) {
+	t.Parallel()
+	for _, tbl := range Tables {
+		for _, c := range tbl.Columns {
+			if _, ok := lakeKinds[c.Type]; !ok {
+				t.Errorf("%s.%s: type %s has no lake kind", tbl.Name, c.Name, c.Type)
+			}
+		}
+	}
+}

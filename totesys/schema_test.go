@@ -27,6 +27,7 @@ func connect(t *testing.T) *pgx.Conn {
 // The DDL and the Go model are two writings of one schema: they must agree
 // column for column, type for type, and key for key.
 func TestCreateMatchesModel(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn := connect(t)
 	if err := totesys.Create(ctx, conn); err != nil {
@@ -92,6 +93,7 @@ func cmpStrings(a, b string) int {
 }
 
 func TestDropRemovesEverything(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn := connect(t)
 	if err := totesys.Create(ctx, conn); err != nil {
@@ -114,6 +116,7 @@ func TestDropRemovesEverything(t *testing.T) {
 }
 
 func TestInspectMissingTable(t *testing.T) {
+	t.Parallel()
 	conn := connect(t)
 	_, err := totesys.Inspect(context.Background(), conn, "sales_order")
 	if err == nil || err.Error() != `inspect sales_order: table "sales_order" does not exist in the source` {
@@ -122,6 +125,7 @@ func TestInspectMissingTable(t *testing.T) {
 }
 
 func TestResetSequencesContinuesAfterLargestID(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	conn := connect(t)
 	if err := totesys.Create(ctx, conn); err != nil {

@@ -4,7 +4,8 @@
 // creates them.
 //
 // Every other package that needs to know what a source table looks like
-// imports it from here; nothing else defines a totesys column. The package
+// imports it from here; nothing else defines a totesys column, nor how a
+// table's rows are kept in the lake's raw zone (Table.Schema). The package
 // does not read or write business rows (see seed, simulate and extract); it
 // only creates, drops and inspects the schema.
 //

@@ -6,6 +6,7 @@ import (
 )
 
 func TestModelShape(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, table := range Tables {
 		if n := len(table.Columns); table.Columns[n-2].Name != CreatedAt || table.Columns[n-1].Name != LastUpdated {
@@ -30,6 +31,7 @@ func TestModelShape(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
+	t.Parallel()
 	if tab, err := Lookup("payment"); err != nil || tab.Key() != "payment_id" {
 		t.Errorf("Lookup(payment) = %v, %v", tab.Name, err)
 	}
@@ -39,6 +41,7 @@ func TestLookup(t *testing.T) {
 }
 
 func TestKeyStatementsCoverEveryTable(t *testing.T) {
+	t.Parallel()
 	groups := KeyStatements()
 	tables := map[string]int{}
 	for _, g := range groups {
@@ -53,5 +56,16 @@ func TestKeyStatementsCoverEveryTable(t *testing.T) {
 	}
 	if tables[MigrationsTable] != 1 {
 		t.Errorf("_prisma_migrations has no primary key statement")
+	}
+}
+
+func TestEveryTypeHasALakeKind(t *testing.T) {
+	t.Parallel()
+	for _, tbl := range Tables {
+		for _, c := range tbl.Columns {
+			if _, ok := lakeKinds[c.Type]; !ok {
+				t.Errorf("%s.%s: type %s has no lake kind", tbl.Name, c.Name, c.Type)
+			}
+		}
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/totesys"
 )
@@ -69,11 +71,11 @@ func (b *batch) run() error {
 // emit writes star table name's file with fn.
 func (b *batch) emit(name string, fn func(o *output) error) error {
 	o := newOutput(b.out, name)
-	defer o.abandon()
+	defer o.Abandon()
 	if err := fn(o); err != nil {
 		return err
 	}
-	return o.close()
+	return tote.At(o.Close(), tote.Where{Table: name})
 }
 
 // eachRow calls fn with every row of table's raw file, if the batch has one.
@@ -95,10 +97,10 @@ func (b *batch) eachRow(table string, fn func(rawRow) error) error {
 		for _, row := range rows {
 			rr := r.at(row)
 			if err := rr.required(); err != nil {
-				return err
+				return tote.At(err, rr.where())
 			}
 			if err := fn(rr); err != nil {
-				return err
+				return tote.At(err, rr.where())
 			}
 		}
 		return nil
@@ -164,7 +166,7 @@ func (b *batch) dimLocation(o *output) error {
 			cv{"country", text(a.Country)},
 			cv{"phone", text(a.Phone)})
 		if err != nil {
-			return fmt.Errorf("address %d: %w", id, err)
+			return tote.At(err, tote.Where{Table: "address", ID: int64(id), Version: a.LastUpdated})
 		}
 		rows = append(rows, row)
 	}
@@ -186,7 +188,8 @@ func (b *batch) dimStaff(o *output) error {
 		s := r.staff[id]
 		d, ok := r.departments[s.DepartmentID]
 		if !ok {
-			return fmt.Errorf("staff %d: department_id %d is not a known department (none in this raw batch or before it)", id, s.DepartmentID)
+			return tote.At(tote.ValueError("department_id", strconv.Itoa(int(s.DepartmentID)),
+				"is not a known department (none in this raw batch or before it)"), s.where())
 		}
 		row := o.newRow()
 		err := setAll(o, row,
@@ -197,7 +200,7 @@ func (b *batch) dimStaff(o *output) error {
 			cv{"location", optText(d.Location)},
 			cv{"email_address", text(s.EmailAddress)})
 		if err != nil {
-			return fmt.Errorf("staff %d: %w", id, err)
+			return tote.At(err, s.where())
 		}
 		rows = append(rows, row)
 	}
@@ -219,7 +222,8 @@ func (b *batch) dimCounterparty(o *output) error {
 		c := r.counterparties[id]
 		a, ok := r.addresses[c.LegalAddressID]
 		if !ok {
-			return fmt.Errorf("counterparty %d: legal_address_id %d is not a known address (none in this raw batch or before it)", id, c.LegalAddressID)
+			return tote.At(tote.ValueError("legal_address_id", strconv.Itoa(int(c.LegalAddressID)),
+				"is not a known address (none in this raw batch or before it)"), c.where())
 		}
 		row := o.newRow()
 		err := setAll(o, row,
@@ -233,7 +237,7 @@ func (b *batch) dimCounterparty(o *output) error {
 			cv{"counterparty_legal_country", text(a.Country)},
 			cv{"counterparty_legal_phone_number", text(a.Phone)})
 		if err != nil {
-			return fmt.Errorf("counterparty %d: %w", id, err)
+			return tote.At(err, c.where())
 		}
 		rows = append(rows, row)
 	}
@@ -262,7 +266,7 @@ func (b *batch) dimension(m mapping, o *output) error {
 		for _, row := range rows {
 			rr := r.at(row)
 			if err := rr.required(); err != nil {
-				return err
+				return tote.At(err, rr.where())
 			}
 			id, lu := rr.id(), rr.value(totesys.LastUpdated).Int64()
 			if old, ok := newest[id]; !ok || lu > old {
@@ -286,7 +290,7 @@ func (b *batch) dimension(m mapping, o *output) error {
 			delete(newest, id)
 			dst := o.newRow()
 			if err := p.row(rr, dst, nil); err != nil {
-				return err
+				return tote.At(err, rr.where())
 			}
 			out = append(out, dst)
 		}
@@ -319,10 +323,10 @@ func (b *batch) fact(m mapping, o *output) error {
 		for i, row := range rows {
 			rr := r.at(row)
 			if err := rr.required(); err != nil {
-				return err
+				return tote.At(err, rr.where())
 			}
 			if err := p.row(rr, out[i], date); err != nil {
-				return err
+				return tote.At(err, rr.where())
 			}
 		}
 		return o.write(b.ctx, out[:len(rows)])

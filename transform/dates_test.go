@@ -6,6 +6,7 @@ import (
 )
 
 func TestParseDate(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		in   string
 		want string // "" if not a date
@@ -40,6 +41,7 @@ func TestParseDate(t *testing.T) {
 }
 
 func TestSplitMicros(t *testing.T) {
+	t.Parallel()
 	for _, ts := range []time.Time{
 		time.Date(2024, 11, 15, 14, 40, 10, 188_000_000, time.UTC),
 		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
@@ -55,6 +57,7 @@ func TestSplitMicros(t *testing.T) {
 }
 
 func TestDateRow(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		date string
 		want day

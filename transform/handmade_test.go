@@ -9,7 +9,6 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/totesys"
@@ -31,7 +30,7 @@ func writeRaw(t testing.TB, lk *lake.Lake, seq uint64, rows map[string][]row) la
 		if err != nil {
 			t.Fatal(err)
 		}
-		schema := extract.RawSchema(table)
+		schema := table.Schema()
 		f, err := b.Create(ctx, name)
 		if err != nil {
 			t.Fatal(err)
@@ -108,6 +107,7 @@ func texts(rows []record, columns ...string) []string {
 // had them, a dimension would get the newest; and a version older than one
 // already seen changes nothing.
 func TestDimensionsKeepTheNewestVersion(t *testing.T) {
+	t.Parallel()
 	lk := laketest.Mem(t)
 	ctx := context.Background()
 	addr := func(id int, city string, lu time.Time) row {
@@ -183,6 +183,7 @@ func TestDimensionsKeepTheNewestVersion(t *testing.T) {
 // Facts keep every version, dim_date gets each date once, and a payment's
 // money and flags come through exactly.
 func TestFactsKeepEveryVersion(t *testing.T) {
+	t.Parallel()
 	lk := laketest.Mem(t)
 	pay := func(paid bool, lu time.Time) row {
 		return row{"payment_id": 5, "transaction_id": 5, "counterparty_id": 1, "payment_amount": int64(-123456),

@@ -3,6 +3,7 @@ package transform
 import "testing"
 
 func TestCurrencyNames(t *testing.T) {
+	t.Parallel()
 	for code, want := range map[string]string{
 		"GBP": "Pound Sterling",
 		"USD": "US Dollar",

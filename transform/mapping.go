@@ -5,6 +5,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/totesys"
 )
@@ -130,13 +131,13 @@ func (p *plan) row(src rawRow, dst parquet.Row, date func(int32)) error {
 			case textDate:
 				d, ok := parseDate(string(v.ByteArray()))
 				if !ok {
-					return fmt.Errorf("%s %d: %s %q is not a date (YYYY-MM-DD)", p.source.Name, src.id(), f.in.Name, v.ByteArray())
+					return tote.ValueError(f.in.Name, string(v.ByteArray()), "is not a date (YYYY-MM-DD)")
 				}
 				v = parquet.Int32Value(d)
 			case currencyText:
 				name, ok := currencyName(string(v.ByteArray()))
 				if !ok {
-					return fmt.Errorf("%s %d: %s %q is not an ISO 4217 currency code", p.source.Name, src.id(), f.in.Name, v.ByteArray())
+					return tote.ValueError(f.in.Name, string(v.ByteArray()), "is not an ISO 4217 currency code")
 				}
 				v = parquet.ByteArrayValue([]byte(name))
 			}
@@ -145,7 +146,7 @@ func (p *plan) row(src rawRow, dst parquet.Row, date func(int32)) error {
 			}
 		}
 		if err := f.out.put(dst, v); err != nil {
-			return fmt.Errorf("%s %d: %w", p.source.Name, src.id(), err)
+			return err
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
 )
 
@@ -149,4 +150,14 @@ func sortedValues[T any](m map[int32]T) []T {
 
 func sortedIDs[T any](m map[int32]T) []int32 {
 	return slices.Sorted(maps.Keys(m))
+}
+
+// where is the row's table, id and version, for errors.
+func (s Staff) where() tote.Where {
+	return tote.Where{Table: "staff", ID: int64(s.ID), Version: s.LastUpdated}
+}
+
+// where is the row's table, id and version, for errors.
+func (c Counterparty) where() tote.Where {
+	return tote.Where{Table: "counterparty", ID: int64(c.ID), Version: c.LastUpdated}
 }

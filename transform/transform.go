@@ -111,7 +111,8 @@ type TableResult struct {
 // batch, with no files, so that it counts as consumed. When there is no new
 // raw batch, nothing is committed. On error the result lists the batches
 // committed before it.
-func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
+func Run(ctx context.Context, lk *lake.Lake, opts Options) (_ Result, err error) {
+	defer func() { err = tote.At(err, tote.Where{Stage: tote.Transform}) }()
 	start := time.Now()
 	log := opts.Logger
 	if log == nil {
@@ -122,19 +123,19 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 
 	latest, err := lk.Latest(ctx, lake.Processed)
 	if err != nil {
-		return res, fmt.Errorf("transform: %w", err)
+		return res, err
 	}
 	var state State
 	var seq uint64 = 1
 	if latest != nil {
 		if state, err = LoadState(*latest); err != nil {
-			return res, fmt.Errorf("transform: %w", err)
+			return res, err
 		}
 		seq = latest.Seq + 1
 	}
 	lastRaw, err := lk.Latest(ctx, lake.Raw)
 	if err != nil {
-		return res, fmt.Errorf("transform: %w", err)
+		return res, err
 	}
 	if lastRaw == nil || lastRaw.Seq <= state.RawSeq {
 		if lastRaw == nil && state.RawSeq > 0 || lastRaw != nil && lastRaw.Seq < state.RawSeq {
@@ -153,12 +154,12 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (Result, error) {
 			raw, err = lk.Batch(ctx, lake.Raw, strconv.FormatUint(rawSeq, 10))
 			if errors.Is(err, fs.ErrNotExist) {
 				done()
-				return res, fmt.Errorf("transform: raw batch %d is missing from the lake although batch %d exists; "+
+				return res, fmt.Errorf("raw batch %d is missing from the lake although batch %d exists; "+
 					"its rows cannot be transformed: %w", rawSeq, lastRaw.Seq, err)
 			}
 			if err != nil {
 				done()
-				return res, fmt.Errorf("transform: %w", err)
+				return res, err
 			}
 		}
 		br, next, err := transformBatch(ctx, lk, raw, seq, state, log)
@@ -191,7 +192,7 @@ func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq u
 		if errors.Is(err, lake.ErrConflict) {
 			return BatchResult{}, State{}, conflict(seq, err)
 		}
-		return BatchResult{}, State{}, fmt.Errorf("transform raw batch %s: %w", raw.ID, err)
+		return BatchResult{}, State{}, tote.At(err, tote.Where{Batch: raw.ID})
 	}
 
 	b, err := newBatch(ctx, lk, raw, out, prev)
@@ -207,7 +208,7 @@ func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq u
 		if errors.Is(err, lake.ErrConflict) {
 			return BatchResult{}, State{}, conflict(seq, err)
 		}
-		return BatchResult{}, State{}, fmt.Errorf("transform raw batch %s: commit processed batch %s: %w", raw.ID, out.ID(), err)
+		return BatchResult{}, State{}, tote.At(fmt.Errorf("commit processed batch %s: %w", out.ID(), err), tote.Where{Batch: raw.ID})
 	}
 	committed = true
 
@@ -227,6 +228,6 @@ func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq u
 
 // conflict reports a lost race with another transform.
 func conflict(seq uint64, err error) error {
-	return fmt.Errorf("transform: another transform committed processed batch %d first; "+
+	return fmt.Errorf("another transform committed processed batch %d first; "+
 		"this run stopped there and the next one will carry on: %w", seq, err)
 }

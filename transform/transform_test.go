@@ -90,6 +90,7 @@ func checkAgainstRaw(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, raw, proce
 }
 
 func TestFirstBatch(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t, 21)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
@@ -218,6 +219,7 @@ func queryIDs(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []strin
 }
 
 func TestIncrementalFollowsJoinedTables(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t, 22)
 	lk := laketest.Mem(t)
 	ctx := context.Background()
@@ -340,6 +342,7 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 // Several raw batches, transformed by one run: each gets its own processed
 // batch, in order.
 func TestCatchesUpSeveralRawBatches(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t, 23)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
@@ -363,6 +366,7 @@ func TestCatchesUpSeveralRawBatches(t *testing.T) {
 }
 
 func TestBadDateStopsTheBatch(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t, 24)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
@@ -389,6 +393,7 @@ func TestBadDateStopsTheBatch(t *testing.T) {
 }
 
 func TestUnknownCurrencyStopsTheBatch(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t, 25)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
@@ -411,6 +416,7 @@ func TestUnknownCurrencyStopsTheBatch(t *testing.T) {
 }
 
 func TestCorruptRawFile(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t, 26)
 	dir := t.TempDir()
 	lk, err := lake.Open(context.Background(), "file://"+dir, lake.Options{})
@@ -437,6 +443,7 @@ func TestCorruptRawFile(t *testing.T) {
 }
 
 func TestConcurrentTransformsCommitEachBatchOnce(t *testing.T) {
+	t.Parallel()
 	pool := seeded(t, 27)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)

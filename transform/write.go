@@ -2,17 +2,16 @@ package transform
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/lakefile"
 	"github.com/terrifictotes/tote/star"
 )
-
-// rowGroupRows bounds the rows buffered before a row group is written out.
-const rowGroupRows = 64 * 1024
 
 // outColumn says where a star column goes in a processed file's rows.
 type outColumn struct {
@@ -21,18 +20,12 @@ type outColumn struct {
 	def  int // definition level of a present value: 1 if optional, else 0
 }
 
-// output writes one star table's rows to a Parquet file of the processed
-// batch, created when the first row arrives: a table with no rows gets no
-// file.
+// output makes the rows of one star table and writes them to its file in
+// the processed batch.
 type output struct {
-	batch  *lake.BatchWriter
-	table  star.Table
-	schema *parquet.Schema
-	cols   map[string]outColumn
-	file   *lake.FileWriter
-	pw     *parquet.GenericWriter[any]
-	rows   int64
-	inRG   int64
+	*lakefile.Writer
+	table star.Table
+	cols  map[string]outColumn
 }
 
 func newOutput(batch *lake.BatchWriter, name string) *output {
@@ -40,9 +33,10 @@ func newOutput(batch *lake.BatchWriter, name string) *output {
 	if err != nil {
 		panic(err) // the tables named in this package are the model's
 	}
-	o := &output{batch: batch, table: t, schema: t.Schema(), cols: map[string]outColumn{}}
+	schema := t.Schema()
+	o := &output{Writer: lakefile.NewWriter(batch, t.Name, schema), table: t, cols: map[string]outColumn{}}
 	for _, c := range t.Columns {
-		leaf, _ := o.schema.Lookup(c.Name)
+		leaf, _ := schema.Lookup(c.Name)
 		o.cols[c.Name] = outColumn{Column: c, leaf: leaf.ColumnIndex, def: leaf.MaxDefinitionLevel}
 	}
 	return o
@@ -63,7 +57,7 @@ func (o *output) set(row parquet.Row, name string, v parquet.Value) error {
 func (c outColumn) put(row parquet.Row, v parquet.Value) error {
 	if v.IsNull() {
 		if !c.Nullable {
-			return fmt.Errorf("%s is NULL", c.Name)
+			return tote.At(errors.New("NULL, which the star schema does not allow"), tote.Where{Column: c.Name})
 		}
 		row[c.leaf] = v.Level(0, 0, c.leaf)
 		return nil
@@ -75,52 +69,8 @@ func (c outColumn) put(row parquet.Row, v parquet.Value) error {
 // write appends rows to the file. The values are copied: rows may be
 // reused once write returns.
 func (o *output) write(ctx context.Context, rows []parquet.Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	if o.file == nil {
-		f, err := o.batch.Create(ctx, o.table.Name)
-		if err != nil {
-			return err
-		}
-		o.file = f
-		o.pw = parquet.NewGenericWriter[any](f, o.schema,
-			parquet.Compression(&parquet.Zstd),
-			parquet.CreatedBy("tote", tote.Version(), ""),
-		)
-	}
-	if _, err := o.pw.WriteRows(rows); err != nil {
-		return fmt.Errorf("%s: write parquet: %w", o.table.Name, err)
-	}
-	o.rows += int64(len(rows))
-	o.inRG += int64(len(rows))
-	if o.inRG >= rowGroupRows {
-		if err := o.pw.Flush(); err != nil {
-			return fmt.Errorf("%s: write parquet: %w", o.table.Name, err)
-		}
-		o.inRG = 0
+	if err := o.Write(ctx, rows); err != nil {
+		return tote.At(err, tote.Where{Table: o.table.Name})
 	}
 	return nil
-}
-
-// close finishes the file, if there is one.
-func (o *output) close() error {
-	if o.file == nil {
-		return nil
-	}
-	if err := o.pw.Close(); err != nil {
-		return fmt.Errorf("%s: write parquet: %w", o.table.Name, err)
-	}
-	o.file.SetRows(o.rows)
-	f := o.file
-	o.file = nil
-	return f.Close()
-}
-
-// abandon discards a file that was not closed (after an error).
-func (o *output) abandon() {
-	if o.file != nil {
-		o.file.Abort()
-		o.file = nil
-	}
 }

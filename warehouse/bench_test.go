@@ -2,13 +2,13 @@ package warehouse
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/lakefile"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/star"
 )
@@ -77,25 +77,35 @@ func BenchmarkFactParquetEncode(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchRows), "ns/row")
 }
 
-// BenchmarkFactDecodeToCopy reads a processed fact_sales_order file and
-// encodes its rows as COPY text, as the load does before the server sees them.
+// BenchmarkFactDecodeToCopy reads a processed fact_sales_order file back
+// from a lake and encodes its rows as COPY text, as the load does before the
+// server sees them.
 func BenchmarkFactDecodeToCopy(b *testing.B) {
 	t, rows := factRows(b, benchRows)
-	var buf bytes.Buffer
-	encode(b, t, rows, &buf)
-	path := filepath.Join(b.TempDir(), "fact.parquet")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	ctx := b.Context()
+	lk, err := lake.Open(ctx, "mem://", lake.Options{})
+	if err != nil {
 		b.Fatal(err)
 	}
-	lf := lake.File{Table: t.Name, Path: path, Rows: benchRows, Bytes: int64(buf.Len())}
-	b.SetBytes(int64(buf.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		f, err := os.Open(path)
-		if err != nil {
+	defer lk.Close()
+	batch := lk.NewBatch(lake.Processed, 1, time.Now())
+	w := lakefile.NewWriter(batch, t.Name, t.Schema())
+	for i := 0; i < len(rows); i += 1024 {
+		if err := w.Write(ctx, rows[i:min(i+1024, len(rows))]); err != nil {
 			b.Fatal(err)
 		}
-		p, err := openProcessed(f, lf, t)
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	m, err := batch.Commit(ctx, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(m.Files[0].Bytes)
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := openProcessed(ctx, lk, m, m.Files[0], t)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,7 +121,6 @@ func BenchmarkFactDecodeToCopy(b *testing.B) {
 			}
 		}
 		p.close()
-		f.Close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchRows), "ns/row")
 }

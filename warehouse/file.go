@@ -2,10 +2,10 @@ package warehouse
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -13,6 +13,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/lakefile"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/star"
 )
@@ -37,12 +38,8 @@ const microsPerDay = 86_400_000_000
 type processedFile struct {
 	mu     sync.Mutex
 	closed bool
-	table  star.Table
-	want   int64 // rows, as the manifest says
+	r      *lakefile.Reader
 	cols   []fileColumn
-	groups []parquet.RowGroup
-	group  int          // next row group
-	rows   parquet.Rows // of the current row group
 	buf    []parquet.Row
 	n, i   int
 	read   int64 // rows handed out so far, and the next row's ordinal
@@ -55,28 +52,24 @@ type fileColumn struct {
 	leaf int
 }
 
-// openProcessed opens the fetched file f of table t, checks that its
+// openProcessed fetches file f of batch m, table t's, checks that its
 // columns are the model's with the right types, and returns a reader for
 // its rows.
-func openProcessed(f *os.File, lf lake.File, t star.Table) (*processedFile, error) {
-	pf, err := parquet.OpenFile(f, lf.Bytes, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+func openProcessed(ctx context.Context, lk *lake.Lake, m lake.Manifest, f lake.File, t star.Table) (*processedFile, error) {
+	r, err := lakefile.Open(ctx, lk, m, f)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a readable Parquet file: %w", lf.Path, err)
+		return nil, err
 	}
-	cols, err := matchSchema(t, pf.Schema())
+	cols, err := matchSchema(t, r.Schema())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", lf.Path, err)
-	}
-	if pf.NumRows() != lf.Rows {
-		return nil, fmt.Errorf("%s: %w: the file has %d rows, the manifest says %d", lf.Path, lake.ErrCorrupt, pf.NumRows(), lf.Rows)
+		r.Close()
+		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
 	return &processedFile{
-		table:  t,
-		want:   lf.Rows,
+		r:      r,
 		cols:   cols,
-		groups: pf.RowGroups(),
 		buf:    make([]parquet.Row, readRows),
-		byLeaf: make([]parquet.Value, len(pf.Schema().Columns())),
+		byLeaf: make([]parquet.Value, len(r.Schema().Columns())),
 	}, nil
 }
 
@@ -135,17 +128,15 @@ func (p *processedFile) next(w *postgres.RowWriter) (bool, error) {
 	if p.closed {
 		return false, errors.New("read after the load gave up")
 	}
-	for p.i == p.n {
-		more, err := p.fill()
+	if p.i == p.n {
+		n, err := p.r.Read(p.buf)
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
 		if err != nil {
 			return false, err
 		}
-		if !more {
-			if p.read != p.want {
-				return false, fmt.Errorf("%w: read %d rows, the manifest says %d", lake.ErrCorrupt, p.read, p.want)
-			}
-			return false, nil
-		}
+		p.n, p.i = n, 0
 	}
 	row := p.buf[p.i]
 	p.i++
@@ -165,41 +156,13 @@ func (p *processedFile) next(w *postgres.RowWriter) (bool, error) {
 	return true, nil
 }
 
-// fill decodes the next rows into buf, moving on to the next row group as
-// each ends, and reports whether there were any.
-func (p *processedFile) fill() (bool, error) {
-	for {
-		if p.rows == nil {
-			if p.group == len(p.groups) {
-				return false, nil
-			}
-			p.rows = p.groups[p.group].Rows()
-			p.group++
-		}
-		n, err := p.rows.ReadRows(p.buf)
-		p.n, p.i = n, 0
-		if errors.Is(err, io.EOF) {
-			_ = p.rows.Close()
-			p.rows = nil
-			err = nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("row %d: read Parquet: %w", p.read+1, err)
-		}
-		if n > 0 {
-			return true, nil
-		}
-	}
-}
-
-// close releases the row group being read, if any.
+// close releases the file.
 func (p *processedFile) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.closed = true
-	if p.rows != nil {
-		_ = p.rows.Close()
-		p.rows = nil
+	if !p.closed {
+		p.closed = true
+		p.r.Close()
 	}
 }
 

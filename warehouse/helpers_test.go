@@ -39,11 +39,6 @@ func TestMain(m *testing.M) {
 // child loads the lake into the warehouse and kills itself right before
 // the first batch commits.
 func child(db, lakeURL string) int {
-	warehouse.SetBeforeCommit(func(batch string) {
-		fmt.Fprintf(os.Stderr, "%s%s\n", crashMarker, batch)
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // SIGKILL cannot be caught: this never returns
-	})
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, db)
 	if err != nil {
@@ -57,7 +52,13 @@ func child(db, lakeURL string) int {
 		return 3
 	}
 	defer lk.Close()
-	if _, err := warehouse.Load(ctx, pool, lk, warehouse.Options{}); err != nil {
+	wh := warehouse.New(pool, nil)
+	wh.BeforeCommit = func(batch string) {
+		fmt.Fprintf(os.Stderr, "%s%s\n", crashMarker, batch)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // SIGKILL cannot be caught: this never returns
+	}
+	if _, err := wh.Load(ctx, lk); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -325,7 +326,7 @@ func sameTables(t *testing.T, what string, got, want map[string][]string) {
 
 func loadOK(t *testing.T, db *pgxpool.Pool, lk *lake.Lake) warehouse.Result {
 	t.Helper()
-	res, err := warehouse.Load(context.Background(), db, lk, warehouse.Options{})
+	res, err := warehouse.New(db, nil).Load(context.Background(), lk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func loadOK(t *testing.T, db *pgxpool.Pool, lk *lake.Lake) warehouse.Result {
 // ledger returns the ids of the batches in the load ledger.
 func ledger(t *testing.T, db *pgxpool.Pool) []string {
 	t.Helper()
-	entries, err := warehouse.Loaded(context.Background(), db)
+	entries, err := warehouse.New(db, nil).Loaded(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,46 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/star"
 )
-
-// beforeCommit, when set, is called with the batch id right before a
-// batch's transaction commits. Tests set it to crash a load there.
-var beforeCommit func(batch string)
 
 // Load migrates the warehouse, then loads every committed processed batch
 // that its ledger does not list, in sequence order, each in one
 // transaction. It stops at the first batch that fails: nothing of that
 // batch is loaded, and the batches loaded before it, listed in the Result,
 // stay loaded.
-func Load(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
+func (w *Warehouse) Load(ctx context.Context, lk *lake.Lake) (_ Result, err error) {
+	defer func() { err = tote.At(err, tote.Where{Stage: tote.Load}) }()
 	start := time.Now()
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := w.log
 	res := Result{Batches: []BatchResult{}}
-	if err := Migrate(ctx, pool); err != nil {
+	if err := w.Migrate(ctx); err != nil {
 		return res, err
 	}
 	batches, err := lk.Batches(ctx, lake.Processed)
 	if err != nil {
-		return res, fmt.Errorf("load: list processed batches: %w", err)
+		return res, fmt.Errorf("list processed batches: %w", err)
 	}
-	ledger, err := Loaded(ctx, pool)
+	ledger, err := w.Loaded(ctx)
 	if err != nil {
-		return res, fmt.Errorf("load: %w", err)
+		return res, err
 	}
 	loaded := make(map[string]bool, len(ledger))
 	var newest uint64
@@ -64,10 +56,10 @@ func Load(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) 
 			log.Warn("loading a processed batch older than one already loaded (committed late?)",
 				"batch", m.ID, "seq", m.Seq, "newest_loaded_seq", newest)
 		}
-		br, done, err := loadBatch(ctx, pool, lk, m, log)
+		br, done, err := w.loadBatch(ctx, lk, m)
 		if err != nil {
 			res.Elapsed = time.Since(start)
-			return res, batchError(m, err, res.Batches)
+			return res, batchError(tote.At(err, tote.Where{Stage: tote.Load, Batch: m.ID}), res.Batches)
 		}
 		if done {
 			res.Batches = append(res.Batches, br)
@@ -82,25 +74,26 @@ func Load(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) 
 	return res, nil
 }
 
-// batchError describes the failure to load batch m, saying which batches
-// loaded before it stay loaded.
-func batchError(m lake.Manifest, err error, before []BatchResult) error {
+// batchError adds to the failure to load a batch which batches loaded
+// before it stay loaded. err must carry its stage and batch already: the
+// note is written after them.
+func batchError(err error, before []BatchResult) error {
 	switch len(before) {
 	case 0:
-		return fmt.Errorf("load processed batch %s: %w", m.ID, err)
+		return err
 	case 1:
-		return fmt.Errorf("load processed batch %s: %w (batch %s, loaded before it, stays loaded)", m.ID, err, before[0].Batch)
+		return fmt.Errorf("%w (batch %s, loaded before it, stays loaded)", err, before[0].Batch)
 	}
-	return fmt.Errorf("load processed batch %s: %w (the %d batches loaded before it, %s to %s, stay loaded)",
-		m.ID, err, len(before), before[0].Batch, before[len(before)-1].Batch)
+	return fmt.Errorf("%w (the %d batches loaded before it, %s to %s, stay loaded)",
+		err, len(before), before[0].Batch, before[len(before)-1].Batch)
 }
 
 // Rebuild fills an empty warehouse from the lake: it refuses a database
 // that has any star table or ledger entry, then migrates it and loads
 // every processed batch. The result has the same rows, surrogate keys
 // included, as the warehouse that loaded the same batches over time.
-func Rebuild(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
-	found, err := inspect(ctx, pool)
+func (w *Warehouse) Rebuild(ctx context.Context, lk *lake.Lake) (Result, error) {
+	found, err := inspect(ctx, w.pool)
 	if err != nil {
 		return Result{}, fmt.Errorf("rebuild warehouse: %w", err)
 	}
@@ -110,7 +103,7 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Option
 			tables = append(tables, t.Name)
 		}
 	}
-	ledger, err := Loaded(ctx, pool)
+	ledger, err := w.Loaded(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("rebuild warehouse: %w", err)
 	}
@@ -126,13 +119,13 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Option
 		return Result{}, fmt.Errorf("rebuild warehouse: refused: the database is not empty (it has %s); "+
 			"rebuild into a new, empty database, or load new batches into this one with tote run", strings.Join(what, " and "))
 	}
-	return Load(ctx, pool, lk, opts)
+	return w.Load(ctx, lk)
 }
 
 // loadBatch loads processed batch m in one transaction, with its ledger
 // row. It reports false, and does nothing, if another loader has loaded the
 // batch in the meantime.
-func loadBatch(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, m lake.Manifest, log *slog.Logger) (BatchResult, bool, error) {
+func (w *Warehouse) loadBatch(ctx context.Context, lk *lake.Lake, m lake.Manifest) (BatchResult, bool, error) {
 	start := time.Now()
 	files := make(map[string]lake.File, len(m.Files))
 	for _, f := range m.Files {
@@ -145,7 +138,7 @@ func loadBatch(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, m lake.Ma
 		files[f.Table] = f
 	}
 
-	conn, err := pool.Acquire(ctx)
+	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
 		return BatchResult{}, false, fmt.Errorf("connect: %w", err)
 	}
@@ -164,7 +157,7 @@ func loadBatch(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, m lake.Ma
 	err = tx.QueryRow(ctx, `SELECT batch_id FROM tote.load_ledger WHERE batch_id = $1 OR seq = $2`, m.ID, int64(m.Seq)).Scan(&other)
 	switch {
 	case err == nil && other == m.ID:
-		log.Info("processed batch already loaded by another loader", "batch", m.ID)
+		w.log.Info("processed batch already loaded by another loader", "batch", m.ID)
 		return BatchResult{}, false, nil
 	case err == nil:
 		return BatchResult{}, false, fmt.Errorf("the ledger says batch %s was loaded as number %d: "+
@@ -180,9 +173,9 @@ func loadBatch(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, m lake.Ma
 		if !ok {
 			continue
 		}
-		tr, err := loadTable(ctx, tx, lk, m, f, t, log)
+		tr, err := w.loadTable(ctx, tx, lk, m, f, t)
 		if err != nil {
-			return BatchResult{}, false, fmt.Errorf("%s: %w", t.Name, err)
+			return BatchResult{}, false, tote.At(err, tote.Where{Table: t.Name})
 		}
 		br.Tables = append(br.Tables, tr)
 		perTable[t.Name] = tr.Rows
@@ -191,32 +184,24 @@ func loadBatch(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, m lake.Ma
 		m.ID, int64(m.Seq), br.Rows(), perTable); err != nil {
 		return BatchResult{}, false, fmt.Errorf("record in load ledger: %w", err)
 	}
-	if beforeCommit != nil {
-		beforeCommit(m.ID)
+	if w.BeforeCommit != nil {
+		w.BeforeCommit(m.ID)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return BatchResult{}, false, fmt.Errorf("commit: %w", err)
 	}
 	br.Elapsed = time.Since(start)
-	log.Info("loaded processed batch", "batch", m.ID, "seq", m.Seq, "rows", br.Rows(),
+	w.log.Info("loaded processed batch", "batch", m.ID, "seq", m.Seq, "rows", br.Rows(),
 		"seconds", br.Elapsed.Seconds())
 	return br, true, nil
 }
 
 // loadTable stages file f, table t's rows of batch m, and merges them
 // into the table.
-func loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f lake.File, t star.Table, log *slog.Logger) (TableResult, error) {
+func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f lake.File, t star.Table) (TableResult, error) {
 	start := time.Now()
 	sql := loadSQL[t.Name]
-	tmp, err := lk.Fetch(ctx, m, f)
-	if err != nil {
-		return TableResult{}, err
-	}
-	defer func() {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name())
-	}()
-	src, err := openProcessed(tmp, f, t)
+	src, err := openProcessed(ctx, lk, m, f, t)
 	if err != nil {
 		return TableResult{}, err
 	}
@@ -231,7 +216,7 @@ func loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f
 	}
 	stagedIn := time.Since(start)
 	defer func() {
-		log.Debug("loaded table", "table", t.Name, "rows", staged,
+		w.log.Debug("loaded table", "table", t.Name, "rows", staged,
 			"stage_seconds", stagedIn.Seconds(), "merge_seconds", (time.Since(start) - stagedIn).Seconds())
 	}()
 	tr := TableResult{Table: t.Name, Rows: staged}

@@ -157,6 +157,7 @@ func after2() map[string][]string {
 }
 
 func TestLoad(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, _ := newWarehouse(t)
 	lk := memLake(t)
@@ -183,7 +184,7 @@ func TestLoad(t *testing.T) {
 	}
 	sameTables(t, "after batch 2", dumpAll(t, db), after2())
 
-	entries, err := warehouse.Loaded(ctx, db)
+	entries, err := warehouse.New(db, nil).Loaded(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestLoad(t *testing.T) {
 
 	// A warehouse rebuilt from the lake is the same, surrogate keys included.
 	rebuilt, _ := newWarehouse(t)
-	res, err = warehouse.Rebuild(ctx, rebuilt, lk, warehouse.Options{})
+	res, err = warehouse.New(rebuilt, nil).Rebuild(ctx, lk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +218,7 @@ func TestLoad(t *testing.T) {
 
 // Two loads at once load each batch once.
 func TestConcurrentLoads(t *testing.T) {
+	t.Parallel()
 	db, url := newWarehouse(t)
 	lk := memLake(t)
 	commit(t, lk, 1, batch1())
@@ -229,7 +231,7 @@ func TestConcurrentLoads(t *testing.T) {
 		if i > 0 {
 			p = newPool(t, url)
 		}
-		wg.Go(func() { results[i], errs[i] = warehouse.Load(context.Background(), p, lk, warehouse.Options{}) })
+		wg.Go(func() { results[i], errs[i] = warehouse.New(p, nil).Load(context.Background(), lk) })
 	}
 	wg.Wait()
 	loaded := 0
@@ -251,6 +253,7 @@ func TestConcurrentLoads(t *testing.T) {
 // A batch committed late, with a lower number than one already loaded, is
 // still loaded.
 func TestLoadsLateBatch(t *testing.T) {
+	t.Parallel()
 	db, _ := newWarehouse(t)
 	lk := memLake(t)
 	m1 := commit(t, lk, 1, batch1())
@@ -258,7 +261,7 @@ func TestLoadsLateBatch(t *testing.T) {
 	loadOK(t, db, lk)
 	m2 := commit(t, lk, 2, batch2())
 	var logs strings.Builder
-	res, err := warehouse.Load(context.Background(), db, lk, warehouse.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	res, err := warehouse.New(db, slog.New(slog.NewTextHandler(&logs, nil))).Load(context.Background(), lk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +282,7 @@ func TestLoadsLateBatch(t *testing.T) {
 // Duplicate keys spread over several row groups: rows stream a group at a
 // time, and the last row of each entity wins.
 func TestLoadManyRowGroups(t *testing.T) {
+	t.Parallel()
 	db, _ := newWarehouse(t)
 	lk := memLake(t)
 	const n, ids = 5000, 700
@@ -312,6 +316,7 @@ func TestLoadManyRowGroups(t *testing.T) {
 // the next load loads the batch whole, once, with the surrogate keys a
 // load that never crashed gives.
 func TestCrashBeforeCommit(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills a load in a child process")
 	}
@@ -363,6 +368,7 @@ func TestCrashBeforeCommit(t *testing.T) {
 }
 
 func TestCorruptBatchLoadsNothingOfIt(t *testing.T) {
+	t.Parallel()
 	db, _ := newWarehouse(t)
 	lk, dir := fileLake(t)
 	m1 := commit(t, lk, 1, batch1())
@@ -378,7 +384,7 @@ func TestCorruptBatchLoadsNothingOfIt(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err := warehouse.Load(context.Background(), db, lk, warehouse.Options{})
+	res, err := warehouse.New(db, nil).Load(context.Background(), lk)
 	if err == nil {
 		t.Fatal("Load accepted a truncated file")
 	}
@@ -406,6 +412,7 @@ func TestCorruptBatchLoadsNothingOfIt(t *testing.T) {
 // A processed file that is not what the model says is refused with the
 // batch, table, column and value, and nothing of its batch is loaded.
 func TestBadProcessedFiles(t *testing.T) {
+	t.Parallel()
 	staff, _ := star.Lookup("dim_staff")
 	fields := func(change func(parquet.Group)) *parquet.Schema {
 		g := parquet.Group{}
@@ -451,7 +458,7 @@ func TestBadProcessedFiles(t *testing.T) {
 			writeFile(t, w, "dim_date", mustSchema(t, "dim_date"), []row{date1})
 			writeFile(t, w, "dim_staff", tc.schema, []row{tc.row})
 			m := commitWriter(t, w)
-			_, err := warehouse.Load(context.Background(), db, lk, warehouse.Options{})
+			_, err := warehouse.New(db, nil).Load(context.Background(), lk)
 			if err == nil {
 				t.Fatal("Load accepted the file")
 			}
@@ -471,25 +478,27 @@ func TestBadProcessedFiles(t *testing.T) {
 }
 
 func TestUnknownTableInBatch(t *testing.T) {
+	t.Parallel()
 	db, _ := newWarehouse(t)
 	lk := memLake(t)
 	w := lk.NewBatch(lake.Processed, 1, testNow())
 	writeFile(t, w, "dim_weather", mustSchema(t, "dim_design"), []row{design8})
 	m := commitWriter(t, w)
-	_, err := warehouse.Load(context.Background(), db, lk, warehouse.Options{})
+	_, err := warehouse.New(db, nil).Load(context.Background(), lk)
 	if err == nil || !strings.Contains(err.Error(), "load processed batch "+m.ID) || !strings.Contains(err.Error(), `no table "dim_weather"`) {
 		t.Errorf("Load of a batch with an unknown table: %v", err)
 	}
 }
 
 func TestRebuildRefusesNonEmptyWarehouse(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lk := memLake(t)
 	commit(t, lk, 1, batch1())
 
 	loaded, _ := newWarehouse(t)
 	loadOK(t, loaded, lk)
-	_, err := warehouse.Rebuild(ctx, loaded, lk, warehouse.Options{})
+	_, err := warehouse.New(loaded, nil).Rebuild(ctx, lk)
 	if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), "1 loaded batches") ||
 		!strings.Contains(err.Error(), "star tables dim_date, dim_staff") {
 		t.Errorf("Rebuild into a loaded warehouse: %v", err)
@@ -498,7 +507,7 @@ func TestRebuildRefusesNonEmptyWarehouse(t *testing.T) {
 	// A star table alone, made by hand, is enough to refuse, and nothing is created.
 	db, _ := newWarehouse(t)
 	execSQL(t, db, `CREATE TABLE dim_date (date_id date)`)
-	_, err = warehouse.Rebuild(ctx, db, lk, warehouse.Options{})
+	_, err = warehouse.New(db, nil).Rebuild(ctx, lk)
 	if err == nil || !strings.Contains(err.Error(), "it has star tables dim_date)") {
 		t.Errorf("Rebuild into a warehouse with dim_date: %v", err)
 	}
@@ -508,8 +517,9 @@ func TestRebuildRefusesNonEmptyWarehouse(t *testing.T) {
 }
 
 func TestLoadedBeforeMigration(t *testing.T) {
+	t.Parallel()
 	db, _ := newWarehouse(t)
-	entries, err := warehouse.Loaded(context.Background(), db)
+	entries, err := warehouse.New(db, nil).Loaded(context.Background())
 	if err != nil || len(entries) != 0 {
 		t.Errorf("Loaded on an empty database: %v, %v", entries, err)
 	}
@@ -518,6 +528,7 @@ func TestLoadedBeforeMigration(t *testing.T) {
 // A processed zone rewritten after loading (batch numbers reused with new
 // ids) is refused: the warehouse must be rebuilt from it.
 func TestRewrittenProcessedZone(t *testing.T) {
+	t.Parallel()
 	db, _ := newWarehouse(t)
 	old := memLake(t)
 	commit(t, old, 1, batch1())
@@ -525,7 +536,7 @@ func TestRewrittenProcessedZone(t *testing.T) {
 	time.Sleep(2 * time.Millisecond) // a new batch id
 	rewritten := memLake(t)
 	m := commit(t, rewritten, 1, batch1())
-	_, err := warehouse.Load(context.Background(), db, rewritten, warehouse.Options{})
+	_, err := warehouse.New(db, nil).Load(context.Background(), rewritten)
 	if err == nil || !strings.Contains(err.Error(), "load processed batch "+m.ID) || !strings.Contains(err.Error(), "processed zone was rewritten") {
 		t.Errorf("Load of a rewritten zone: %v", err)
 	}

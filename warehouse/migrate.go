@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/star"
 )
@@ -82,9 +81,9 @@ func parseMigrations(fsys fs.FS) []migration {
 // migrations not yet recorded in tote.schema_migrations, in order, each in
 // a transaction of its own, and then Checks the star tables. Concurrent
 // calls are safe (they take turns); calling it again does nothing.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+func (w *Warehouse) Migrate(ctx context.Context) error {
 	for {
-		done, err := migrateNext(ctx, pool)
+		done, err := w.migrateNext(ctx)
 		if err != nil {
 			return err
 		}
@@ -92,13 +91,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			break
 		}
 	}
-	return Check(ctx, pool)
+	return w.Check(ctx)
 }
 
 // migrateNext applies the first missing migration and reports whether
 // there was none.
-func migrateNext(ctx context.Context, pool *pgxpool.Pool) (done bool, err error) {
-	tx, err := pool.Begin(ctx)
+func (w *Warehouse) migrateNext(ctx context.Context) (done bool, err error) {
+	tx, err := w.pool.Begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("migrate warehouse: %w", err)
 	}
@@ -108,11 +107,11 @@ func migrateNext(ctx context.Context, pool *pgxpool.Pool) (done bool, err error)
 	}
 	// Look before creating: CREATE SCHEMA IF NOT EXISTS needs the CREATE
 	// privilege on the database even when the schema is there.
-	var booted bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass('tote.schema_migrations') IS NOT NULL`).Scan(&booted); err != nil {
-		return false, fmt.Errorf("migrate warehouse: %w", err)
+	version, err := schemaVersion(ctx, tx)
+	if err != nil {
+		return false, fmt.Errorf("migrate %w", err)
 	}
-	if !booted {
+	if version == 0 {
 		if _, err := tx.Exec(ctx, bootstrapSQL); err != nil {
 			return false, fmt.Errorf("migrate warehouse: create tote.schema_migrations: %w", err)
 		}
@@ -162,8 +161,8 @@ func migrateNext(ctx context.Context, pool *pgxpool.Pool) (done bool, err error)
 // Check verifies that every star table is in the warehouse exactly as the
 // model defines it: columns, types, nullability and keys. The error names
 // each table that differs and each difference, expected against found.
-func Check(ctx context.Context, pool *pgxpool.Pool) error {
-	found, err := inspect(ctx, pool)
+func (w *Warehouse) Check(ctx context.Context) error {
+	found, err := inspect(ctx, w.pool)
 	if err != nil {
 		return err
 	}
@@ -202,6 +201,7 @@ func checkExisting(ctx context.Context, q querier) error {
 // querier is a pool or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // dbTable is a star table as the warehouse has it.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // MonthSales is the value of the sales agreed in one month in one currency.
@@ -34,8 +33,8 @@ GROUP BY 1, 2 ORDER BY 1 DESC, 2`
 
 // SalesByMonth returns the value of sales per month and currency for the
 // latest months that have sales, newest first.
-func SalesByMonth(ctx context.Context, pool *pgxpool.Pool, months int) ([]MonthSales, error) {
-	rows, err := pool.Query(ctx, salesByMonthSQL, months)
+func (w *Warehouse) SalesByMonth(ctx context.Context, months int) ([]MonthSales, error) {
+	rows, err := w.pool.Query(ctx, salesByMonthSQL, months)
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: sales by month: %w", err)
 	}

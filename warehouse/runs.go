@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/star"
 )
 
@@ -26,8 +26,8 @@ var ErrRunInProgress = errors.New("another tote run is in progress on this wareh
 // daemons, or a daemon and `tote run`, never run the pipeline at once. The
 // lock is held by one pooled connection until release is called, or until
 // that connection is lost.
-func LockRun(ctx context.Context, pool *pgxpool.Pool) (release func(), err error) {
-	conn, err := pool.Acquire(ctx)
+func (w *Warehouse) LockRun(ctx context.Context) (release func(), err error) {
+	conn, err := w.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("run lock: %w", err)
 	}
@@ -54,14 +54,18 @@ func LockRun(ctx context.Context, pool *pgxpool.Pool) (release func(), err error
 
 // Run is one pipeline run as the history (tote.runs) records it.
 type Run struct {
-	ID         int64      `json:"id"`
-	Trigger    string     `json:"trigger"` // "schedule", "http", "manual"
+	ID int64 `json:"id"`
+	// Trigger says what started the run: "startup", "schedule" or "http"
+	// for the daemon's runs, "manual" for tote run.
+	Trigger    string     `json:"trigger"`
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Outcome is "success", "failure" or "abandoned" (stopped by shutdown);
 	// empty while the run is in progress.
-	Outcome string     `json:"outcome,omitempty"`
-	Error   string     `json:"error,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// Where says where a failed run failed, as its error says it.
+	Where   tote.Where `json:"where,omitzero"`
 	Stages  []RunStage `json:"stages"`
 	Batches []string   `json:"batches"`
 	// Attempts is how many times the pass was tried; it is not recorded.
@@ -79,23 +83,24 @@ type RunStage struct {
 
 const (
 	startRunSQL  = `INSERT INTO tote.runs (trigger, started_at) VALUES ($1, $2) RETURNING id`
-	finishRunSQL = `UPDATE tote.runs SET finished_at = $2, outcome = $3, error = $4, stages = $5, batches = $6 WHERE id = $1`
-	runsSQL      = `SELECT id, trigger, started_at, finished_at, coalesce(outcome, ''), coalesce(error, ''),
-       coalesce(stages, '[]'), coalesce(batches, '[]') FROM tote.runs ORDER BY id DESC LIMIT $1`
+	finishRunSQL = `UPDATE tote.runs SET finished_at = $2, outcome = $3, error = $4, stages = $5, batches = $6, error_where = $7
+WHERE id = $1`
+	runsSQL = `SELECT id, trigger, started_at, finished_at, coalesce(outcome, ''), coalesce(error, ''),
+       coalesce(stages, '[]'), coalesce(batches, '[]'), coalesce(error_where, '{}') FROM tote.runs ORDER BY id DESC LIMIT $1`
 )
 
 // StartRun records the start of a run and returns its id. The warehouse
 // must have been migrated.
-func StartRun(ctx context.Context, pool *pgxpool.Pool, trigger string, started time.Time) (int64, error) {
+func (w *Warehouse) StartRun(ctx context.Context, trigger string, started time.Time) (int64, error) {
 	var id int64
-	if err := pool.QueryRow(ctx, startRunSQL, trigger, started).Scan(&id); err != nil {
+	if err := w.pool.QueryRow(ctx, startRunSQL, trigger, started).Scan(&id); err != nil {
 		return 0, fmt.Errorf("record run start: %w", err)
 	}
 	return id, nil
 }
 
 // FinishRun records how run r ended.
-func FinishRun(ctx context.Context, pool *pgxpool.Pool, r Run) error {
+func (w *Warehouse) FinishRun(ctx context.Context, r Run) error {
 	stages, err := json.Marshal(r.Stages)
 	if err != nil {
 		return fmt.Errorf("record run %d: %w", r.ID, err)
@@ -105,10 +110,14 @@ func FinishRun(ctx context.Context, pool *pgxpool.Pool, r Run) error {
 		return fmt.Errorf("record run %d: %w", r.ID, err)
 	}
 	var errText *string
+	var where []byte
 	if r.Error != "" {
 		errText = &r.Error
+		if where, err = json.Marshal(r.Where); err != nil {
+			return fmt.Errorf("record run %d: %w", r.ID, err)
+		}
 	}
-	if _, err := pool.Exec(ctx, finishRunSQL, r.ID, r.FinishedAt, r.Outcome, errText, stages, batches); err != nil {
+	if _, err := w.pool.Exec(ctx, finishRunSQL, r.ID, r.FinishedAt, r.Outcome, errText, stages, batches, where); err != nil {
 		return fmt.Errorf("record run %d: %w", r.ID, err)
 	}
 	return nil
@@ -116,23 +125,22 @@ func FinishRun(ctx context.Context, pool *pgxpool.Pool, r Run) error {
 
 // Runs returns the most recent runs, newest first; none if the warehouse
 // has not been migrated.
-func Runs(ctx context.Context, pool *pgxpool.Pool, limit int) ([]Run, error) {
-	var exists bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('tote.runs') IS NOT NULL`).Scan(&exists); err != nil {
-		return nil, fmt.Errorf("read run history: %w", err)
+func (w *Warehouse) Runs(ctx context.Context, limit int) ([]Run, error) {
+	if ok, err := w.migrated(ctx); !ok || err != nil {
+		return nil, err
 	}
-	if !exists {
-		return nil, nil
-	}
-	rows, err := pool.Query(ctx, runsSQL, limit)
+	rows, err := w.pool.Query(ctx, runsSQL, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read run history: %w", err)
 	}
 	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) {
 		var r Run
-		var stages, batches []byte
-		if err := row.Scan(&r.ID, &r.Trigger, &r.StartedAt, &r.FinishedAt, &r.Outcome, &r.Error, &stages, &batches); err != nil {
+		var stages, batches, where []byte
+		if err := row.Scan(&r.ID, &r.Trigger, &r.StartedAt, &r.FinishedAt, &r.Outcome, &r.Error, &stages, &batches, &where); err != nil {
 			return r, err
+		}
+		if err := json.Unmarshal(where, &r.Where); err != nil {
+			return r, fmt.Errorf("run %d: where: %w", r.ID, err)
 		}
 		if err := json.Unmarshal(stages, &r.Stages); err != nil {
 			return r, fmt.Errorf("run %d: stages: %w", r.ID, err)
@@ -166,16 +174,12 @@ var freshnessSQL = func() string {
 
 // NewestChange returns the time of the newest source change loaded into
 // the warehouse, and false if nothing is loaded yet.
-func NewestChange(ctx context.Context, pool *pgxpool.Pool) (time.Time, bool, error) {
-	var exists bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('tote.load_ledger') IS NOT NULL`).Scan(&exists); err != nil {
-		return time.Time{}, false, fmt.Errorf("freshness: %w", err)
-	}
-	if !exists {
-		return time.Time{}, false, nil
+func (w *Warehouse) NewestChange(ctx context.Context) (time.Time, bool, error) {
+	if ok, err := w.migrated(ctx); !ok || err != nil {
+		return time.Time{}, false, err
 	}
 	var t *time.Time
-	if err := pool.QueryRow(ctx, freshnessSQL).Scan(&t); err != nil {
+	if err := w.pool.QueryRow(ctx, freshnessSQL).Scan(&t); err != nil {
 		return time.Time{}, false, fmt.Errorf("freshness: %w", err)
 	}
 	if t == nil {

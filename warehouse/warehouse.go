@@ -48,13 +48,66 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/terrifictotes/tote/postgres"
 )
 
-// Options controls Load and Rebuild.
-type Options struct {
-	// Logger receives the load's logs. Nil discards them.
-	Logger *slog.Logger
+// Warehouse is the star-schema warehouse in one PostgreSQL database. It is
+// safe for concurrent use; loads and migrations from any number of
+// Warehouses, in any number of processes, take turns.
+type Warehouse struct {
+	pool  *pgxpool.Pool
+	log   *slog.Logger
+	owned bool // Close closes the pool
+
+	// BeforeCommit, if set, is called with a batch's id right before the
+	// transaction that loads it commits. Tests set it to crash a load
+	// there. Nil does nothing.
+	BeforeCommit func(batch string)
 }
+
+// Open connects to the warehouse database at url, checking that it
+// answers. Close closes the connections. A nil logger discards the logs.
+func Open(ctx context.Context, url string, log *slog.Logger) (*Warehouse, error) {
+	pool, err := postgres.Open(ctx, "warehouse", url)
+	if err != nil {
+		return nil, err
+	}
+	w := New(pool, log)
+	w.owned = true
+	return w, nil
+}
+
+// New returns the warehouse in pool's database. The caller keeps the pool:
+// Close does not close it. A nil logger discards the logs.
+func New(pool *pgxpool.Pool, log *slog.Logger) *Warehouse {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Warehouse{pool: pool, log: log}
+}
+
+// WithLogger returns a copy of w that logs to log: the same database and
+// hooks, for a caller that adds context to the logs (a run, a stage).
+// Closing the copy does nothing.
+func (w *Warehouse) WithLogger(log *slog.Logger) *Warehouse {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := *w
+	c.log, c.owned = log, false
+	return &c
+}
+
+// Close closes the connections if Open made them.
+func (w *Warehouse) Close() {
+	if w.owned {
+		w.pool.Close()
+	}
+}
+
+// Ping checks that the warehouse database answers.
+func (w *Warehouse) Ping(ctx context.Context) error { return w.pool.Ping(ctx) }
 
 // Result says what a Load or Rebuild did.
 type Result struct {
@@ -141,15 +194,11 @@ const loadedSQL = `SELECT batch_id, seq, loaded_at, rows, tables FROM tote.load_
 
 // Loaded returns the batches recorded in the warehouse's ledger, in
 // sequence order; none if the warehouse has not been migrated.
-func Loaded(ctx context.Context, pool *pgxpool.Pool) ([]LedgerEntry, error) {
-	var exists bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass('tote.load_ledger') IS NOT NULL`).Scan(&exists); err != nil {
-		return nil, fmt.Errorf("read load ledger: %w", err)
+func (w *Warehouse) Loaded(ctx context.Context) ([]LedgerEntry, error) {
+	if ok, err := w.migrated(ctx); !ok || err != nil {
+		return nil, err
 	}
-	if !exists {
-		return nil, nil
-	}
-	rows, err := pool.Query(ctx, loadedSQL)
+	rows, err := w.pool.Query(ctx, loadedSQL)
 	if err != nil {
 		return nil, fmt.Errorf("read load ledger: %w", err)
 	}
@@ -170,4 +219,36 @@ func Loaded(ctx context.Context, pool *pgxpool.Pool) ([]LedgerEntry, error) {
 		return nil, fmt.Errorf("read load ledger: %w", err)
 	}
 	return entries, nil
+}
+
+// migrated reports whether the warehouse has every migration this tote
+// knows: readers of the ledger and the run history ask first, so that a
+// warehouse not yet migrated (by a load) reads as empty rather than failing.
+// A warehouse migrated by a newer tote is an error.
+func (w *Warehouse) migrated(ctx context.Context) (bool, error) {
+	v, err := schemaVersion(ctx, w.pool)
+	if err != nil {
+		return false, err
+	}
+	if latest := migrations[len(migrations)-1].version; v > latest {
+		return false, fmt.Errorf("warehouse: it has schema version %d, newer than this tote knows (%d): upgrade tote", v, latest)
+	}
+	return v == migrations[len(migrations)-1].version, nil
+}
+
+// schemaVersion returns the newest migration applied to the warehouse, 0
+// if none: the one probe of whether tote's tables are there.
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	var booted bool
+	if err := q.QueryRow(ctx, `SELECT to_regclass('tote.schema_migrations') IS NOT NULL`).Scan(&booted); err != nil {
+		return 0, fmt.Errorf("warehouse: look for tote's tables: %w", err)
+	}
+	if !booted {
+		return 0, nil
+	}
+	var v int
+	if err := q.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM tote.schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("warehouse: read tote.schema_migrations: %w", err)
+	}
+	return v, nil
 }

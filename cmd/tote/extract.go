@@ -6,61 +6,33 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/terrifictotes/tote/extract"
-	"github.com/terrifictotes/tote/lake"
-	"github.com/terrifictotes/tote/postgres"
 )
 
 func runExtract(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "extract", "", `Reads the row versions of every totesys table that are new since the last
+	b := newBase(e, "extract", "", `Reads the row versions of every totesys table that are new since the last
 committed extraction, from one consistent snapshot, and commits them to the
 lake's raw zone as one batch (nothing is committed when nothing changed).
-Where to start is read from the lake, so any machine can carry on.`)
-	var (
-		source, lakeURL string
-		margin, maxTxn  time.Duration
-		asJSON          bool
-		logs            logConfig
-	)
-	f.sourceFlag(&source)
-	f.lakeFlag(&lakeURL)
-	f.fs.DurationVar(&margin, "margin", extract.DefaultMargin, "extra overlap below the horizon of open source transactions")
-	f.fs.DurationVar(&maxTxn, "max-transaction", extract.DefaultMaxTransaction,
+Where to start is read from the lake, so any machine can carry on.`, usesSource|usesLake)
+	defer b.close()
+	margin := b.fs.Duration("margin", extract.DefaultMargin, "extra overlap below the horizon of open source transactions")
+	maxTxn := b.fs.Duration("max-transaction", extract.DefaultMaxTransaction,
 		"longest a source transaction is assumed to stay open, when open transactions cannot be seen (no pg_read_all_stats)")
-	f.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	f.logFlags(&logs)
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	if source == "" {
-		return f.usageErr("no source database: give --source URL or set TOTE_SOURCE_URL")
-	}
-	log, err := logs.logger(e.stderr)
-	if err != nil {
-		return f.usageErr("%v", err)
-	}
-	lk, err := lake.Open(ctx, lakeURL, lake.Options{Logger: log})
+	asJSON := b.jsonFlag("the result")
+	p, err := b.start(ctx, args, 0, usesSource)
 	if err != nil {
 		return err
 	}
-	defer lk.Close()
-	pool, err := postgres.Open(ctx, "source", source)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-
-	opts := extract.Options{Logger: log, Margin: margin, MaxTransaction: maxTxn}
-	if !asJSON && isTerminal(e.stderr) {
+	opts := extract.Options{Logger: b.log, Margin: *margin, MaxTransaction: *maxTxn}
+	if !*asJSON && isTerminal(e.stderr) {
 		opts.Progress = e.stderr
 	}
-	res, err := extract.Run(ctx, pool, lk, opts)
+	res, err := extract.Run(ctx, p.Source, p.Lake, opts)
 	if err != nil {
 		return err
 	}
-	if asJSON {
+	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(res)
 	}
 	printExtract(e.stdout, res)

@@ -23,6 +23,7 @@ func seededSource(t *testing.T) string {
 }
 
 func TestExtractAndInspectTheLake(t *testing.T) {
+	t.Parallel()
 	source := seededSource(t)
 	lakeURL := "file://" + t.TempDir()
 	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_LAKE_URL": lakeURL, "TOTE_LOG_LEVEL": "warn"}
@@ -61,6 +62,7 @@ func TestExtractAndInspectTheLake(t *testing.T) {
 }
 
 func TestExtractBadInput(t *testing.T) {
+	t.Parallel()
 	source := seededSource(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,6 +109,7 @@ func TestExtractBadInput(t *testing.T) {
 
 // Every command that takes a database URL reads it from NAME_FILE too.
 func TestDatabaseURLFromFile(t *testing.T) {
+	t.Parallel()
 	source := seededSource(t)
 	file := filepath.Join(t.TempDir(), "source-url")
 	if err := os.WriteFile(file, []byte(source+"\n"), 0o600); err != nil {

@@ -116,34 +116,10 @@ func (f *flags) usageErr(format string, a ...any) error {
 	return errUsage
 }
 
-// Shared configuration of every command.
-
-// sourceFlag registers --source.
-func (f *flags) sourceFlag(p *string) {
-	f.envString(p, "source", "TOTE_SOURCE_URL", "", "totesys (source) PostgreSQL `URL`; also TOTE_SOURCE_URL_FILE, or secretsmanager://NAME")
-	f.secrets = append(f.secrets, secretFlag{p, "TOTE_SOURCE_URL"})
-}
-
-// warehouseFlag registers --warehouse.
-func (f *flags) warehouseFlag(p *string) {
-	f.envString(p, "warehouse", "TOTE_WAREHOUSE_URL", "", "warehouse PostgreSQL `URL`; also TOTE_WAREHOUSE_URL_FILE, or secretsmanager://NAME")
-	f.secrets = append(f.secrets, secretFlag{p, "TOTE_WAREHOUSE_URL"})
-}
-
-// lakeFlag registers --lake.
-func (f *flags) lakeFlag(p *string) {
-	f.envString(p, "lake", "TOTE_LAKE_URL", "file://./lake", "data lake `URL`: file://DIR, s3://BUCKET/PREFIX or mem://")
-}
-
 // logConfig is the logging configuration every command takes.
 type logConfig struct {
 	format string
 	level  string
-}
-
-func (f *flags) logFlags(c *logConfig) {
-	f.envString(&c.format, "log-format", "TOTE_LOG_FORMAT", "text", "log format: `text` or json")
-	f.envString(&c.level, "log-level", "TOTE_LOG_LEVEL", "info", "log level: debug, `info`, warn or error")
 }
 
 // logger builds the logger that the command's parts share. Logs go to

@@ -37,50 +37,40 @@ Run 'tote lake SUBCOMMAND --help' for flags.
 	return errUsage
 }
 
-// lakeFlags are the flags every lake subcommand takes.
-type lakeFlags struct {
-	url, zone string
-	logs      logConfig
+// newLakeCommand starts a lake subcommand: the lake and logging flags,
+// and --zone, whose value it returns once parsed.
+func newLakeCommand(e *env, cmd, args, summary string) (*base, *string) {
+	b := newBase(e, cmd, args, summary, usesLake)
+	zone := b.fs.String("zone", string(lake.Raw), "lake zone: `raw` or processed")
+	return b, zone
 }
 
-func (lf *lakeFlags) register(f *flags) {
-	f.lakeFlag(&lf.url)
-	f.fs.StringVar(&lf.zone, "zone", string(lake.Raw), "lake zone: `raw` or processed")
-	f.logFlags(&lf.logs)
-}
-
-func (lf *lakeFlags) open(ctx context.Context, f *flags) (*lake.Lake, lake.Zone, error) {
-	zone := lake.Zone(lf.zone)
-	if zone != lake.Raw && zone != lake.Processed {
-		return nil, "", f.usageErr("--zone %q: want raw or processed", lf.zone)
+// openZone parses the command line and opens the lake, checking --zone.
+func openZone(ctx context.Context, b *base, zone *string, args []string, want int) (*lake.Lake, lake.Zone, error) {
+	if err := b.parse(args, want, 0); err != nil {
+		return nil, "", err
 	}
-	log, err := lf.logs.logger(f.e.stderr)
-	if err != nil {
-		return nil, "", f.usageErr("%v", err)
+	z := lake.Zone(*zone)
+	if z != lake.Raw && z != lake.Processed {
+		return nil, "", b.usageErr("--zone %q: want raw or processed", *zone)
 	}
-	lk, err := lake.Open(ctx, lf.url, lake.Options{Logger: log})
-	return lk, zone, err
+	lk, err := b.openLake(ctx)
+	return lk, z, err
 }
 
 func runLakeLs(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "lake ls", "", "Lists the committed batches of a lake zone, oldest first.")
-	var lf lakeFlags
-	var asJSON bool
-	lf.register(f)
-	f.fs.BoolVar(&asJSON, "json", false, "print the manifests as JSON")
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	lk, zone, err := lf.open(ctx, f)
+	b, zoneFlag := newLakeCommand(e, "lake ls", "", "Lists the committed batches of a lake zone, oldest first.")
+	asJSON := b.fs.Bool("json", false, "print the manifests as JSON")
+	defer b.close()
+	lk, zone, err := openZone(ctx, b, zoneFlag, args, 0)
 	if err != nil {
 		return err
 	}
-	defer lk.Close()
 	batches, err := lk.Batches(ctx, zone)
 	if err != nil {
 		return err
 	}
-	if asJSON {
+	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(batches)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -97,18 +87,13 @@ func runLakeLs(ctx context.Context, e *env, args []string) error {
 }
 
 func runLakeShow(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "lake show", "BATCH", "Prints the manifest of one batch, by id or sequence number.")
-	var lf lakeFlags
-	lf.register(f)
-	if err := f.parse(args, 1); err != nil {
-		return err
-	}
-	lk, zone, err := lf.open(ctx, f)
+	b, zoneFlag := newLakeCommand(e, "lake show", "BATCH", "Prints the manifest of one batch, by id or sequence number.")
+	defer b.close()
+	lk, zone, err := openZone(ctx, b, zoneFlag, args, 1)
 	if err != nil {
 		return err
 	}
-	defer lk.Close()
-	m, err := lk.Batch(ctx, zone, f.fs.Arg(0))
+	m, err := lk.Batch(ctx, zone, b.fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -121,22 +106,16 @@ func runLakeShow(ctx context.Context, e *env, args []string) error {
 }
 
 func runLakeClean(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "lake clean", "", `Deletes data files of a zone that no committed manifest lists (left by a crash
+	b, zoneFlag := newLakeCommand(e, "lake clean", "", `Deletes data files of a zone that no committed manifest lists (left by a crash
 or a lost race) and that are older than --grace, so a batch still being
 written is spared.`)
-	var lf lakeFlags
-	var grace time.Duration
-	lf.register(f)
-	f.fs.DurationVar(&grace, "grace", time.Hour, "spare files younger than this")
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	lk, zone, err := lf.open(ctx, f)
+	grace := b.fs.Duration("grace", time.Hour, "spare files younger than this")
+	defer b.close()
+	lk, zone, err := openZone(ctx, b, zoneFlag, args, 0)
 	if err != nil {
 		return err
 	}
-	defer lk.Close()
-	removed, err := lk.Clean(ctx, zone, grace)
+	removed, err := lk.Clean(ctx, zone, *grace)
 	for _, key := range removed {
 		fmt.Fprintln(e.stdout, "removed", key)
 	}

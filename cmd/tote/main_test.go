@@ -27,6 +27,7 @@ func runTote(t *testing.T, environ map[string]string, args ...string) (int, stri
 }
 
 func TestHelp(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runTote(t, nil, "--help")
 	if code != 0 {
 		t.Fatalf("--help exit %d", code)
@@ -43,6 +44,7 @@ func TestHelp(t *testing.T) {
 }
 
 func TestCommandHelpShowsEveryFlagWithEnvAndDefault(t *testing.T) {
+	t.Parallel()
 	for _, c := range commands {
 		code, out, _ := runTote(t, map[string]string{"TOTE_SOURCE_URL": "postgres://u:hidden@h/db"}, c.name, "--help")
 		if code != 0 {
@@ -70,6 +72,7 @@ func TestCommandHelpShowsEveryFlagWithEnvAndDefault(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runTote(t, nil, "version")
 	if code != 0 || !strings.HasPrefix(out, "tote ") || !strings.Contains(out, "go1.") {
 		t.Errorf("version: exit %d, %q", code, out)
@@ -77,6 +80,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestSeedThenSimulate(t *testing.T) {
+	t.Parallel()
 	source := pgtest.NewDB(t)
 	code, out, errOut := runTote(t, map[string]string{"TOTE_SOURCE_URL": source, "TOTE_LOG_FORMAT": "json"}, "seed", "--json", "--seed", "5")
 	if code != 0 {
@@ -103,6 +107,7 @@ func TestSeedThenSimulate(t *testing.T) {
 }
 
 func TestSeedBadInput(t *testing.T) {
+	t.Parallel()
 	closedPort := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -148,6 +153,7 @@ func TestSeedBadInput(t *testing.T) {
 }
 
 func TestSeedWrongPassword(t *testing.T) {
+	t.Parallel()
 	c, err := pgcluster.Start(context.Background(), pgcluster.Options{Password: "correct"})
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +168,7 @@ func TestSeedWrongPassword(t *testing.T) {
 }
 
 func TestDemoOnAGivenSource(t *testing.T) {
+	t.Parallel()
 	source := pgtest.NewDB(t)
 	code, out, errOut := runTote(t, map[string]string{"TOTE_SOURCE_URL": source}, "demo", "--changes", "25", "--log-level", "warn")
 	if code != 0 {
@@ -180,6 +187,7 @@ func TestDemoOnAGivenSource(t *testing.T) {
 }
 
 func TestDemoOnAThrowawayServer(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL server")
 	}

@@ -25,6 +25,7 @@ func execSQL(t *testing.T, url, sql string) {
 }
 
 func TestRunLoadRebuild(t *testing.T) {
+	t.Parallel()
 	source, wh := seededSource(t), pgtest.NewDB(t)
 	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
 		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "warn"}
@@ -60,6 +61,7 @@ func TestRunLoadRebuild(t *testing.T) {
 }
 
 func TestRunBadInput(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		source string // SQL run on the source before the pass

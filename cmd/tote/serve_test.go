@@ -70,6 +70,7 @@ func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestServeThenStatus(t *testing.T) {
+	t.Parallel()
 	source, wh := seededSource(t), pgtest.NewDB(t)
 	// The password is ignored by trust auth, and must never be logged.
 	source = strings.Replace(source, "postgres@", "postgres:hunter2secret@", 1)

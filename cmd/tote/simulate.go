@@ -13,53 +13,42 @@ import (
 )
 
 func runSimulate(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "simulate", "", `Behaves like the live business against a seeded source: new orders with their
+	b := newBase(e, "simulate", "", `Behaves like the live business against a seeded source: new orders with their
 transactions and payments, payments flipped to paid, order edits, and now and
 then a department renamed, a counterparty moved, a design or currency added.
 Every change is stamped with now(), as the real application does. Stops
-cleanly on Ctrl-C, after --duration, or after --events changes.`)
+cleanly on Ctrl-C, after --duration, or after --events changes.`, usesSource)
 	var (
-		source   string
 		rate     float64
 		duration time.Duration
 		events   int
 		seedVal  uint64
 		asJSON   bool
-		logs     logConfig
 	)
-	f.sourceFlag(&source)
-	f.fs.Float64Var(&rate, "rate", 10, "changes per second")
-	f.fs.DurationVar(&duration, "duration", 0, "stop after this long (0: run until interrupted)")
-	f.fs.IntVar(&events, "events", 0, "stop after this many changes (0: no limit)")
-	f.fs.Uint64Var(&seedVal, "seed", 0, "random seed (0: a new one each run)")
-	f.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	f.logFlags(&logs)
-	if err := f.parse(args, 0); err != nil {
+	b.fs.Float64Var(&rate, "rate", 10, "changes per second")
+	b.fs.DurationVar(&duration, "duration", 0, "stop after this long (0: run until interrupted)")
+	b.fs.IntVar(&events, "events", 0, "stop after this many changes (0: no limit)")
+	b.fs.Uint64Var(&seedVal, "seed", 0, "random seed (0: a new one each run)")
+	b.fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	if err := b.parse(args, 0, usesSource); err != nil {
 		return err
 	}
-	if source == "" {
-		return f.usageErr("no source database: give --source URL or set TOTE_SOURCE_URL")
-	}
+	defer b.close()
 	if rate <= 0 {
-		return f.usageErr("--rate %v: must be positive", rate)
+		return b.usageErr("--rate %v: must be positive", rate)
 	}
 	if duration < 0 || events < 0 {
-		return f.usageErr("--duration and --events must not be negative")
-	}
-	log, err := logs.logger(e.stderr)
-	if err != nil {
-		return f.usageErr("%v", err)
+		return b.usageErr("--duration and --events must not be negative")
 	}
 	if seedVal == 0 {
 		seedVal = uint64(time.Now().UnixNano())
 	}
-	pool, err := postgres.Open(ctx, "source", source)
+	pool, err := b.openSource(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	log.Info("simulating", "source", postgres.Redact(source), "rate", rate, "duration", duration, "seed", seedVal)
-	stats, err := simulate.Run(ctx, pool, simulate.Options{Rate: rate, Duration: duration, Events: events, Seed: seedVal, Logger: log})
+	b.log.Info("simulating", "source", postgres.Redact(b.sourceURL), "rate", rate, "duration", duration, "seed", seedVal)
+	stats, err := simulate.Run(ctx, pool, simulate.Options{Rate: rate, Duration: duration, Events: events, Seed: seedVal, Logger: b.log})
 	if asJSON {
 		if jerr := json.NewEncoder(e.stdout).Encode(stats); jerr != nil && err == nil {
 			err = jerr

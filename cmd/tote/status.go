@@ -10,32 +10,21 @@ import (
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "status", "", `Prints the recent runs from the warehouse's history, the data's freshness
-(the age of the newest source change loaded) and the lake's size.`)
-	var (
-		wh, lakeURL string
-		limit       int
-		asJSON      bool
-		logs        logConfig
-	)
-	f.warehouseFlag(&wh)
-	f.lakeFlag(&lakeURL)
-	f.fs.IntVar(&limit, "limit", 10, "number of runs to show")
-	f.fs.BoolVar(&asJSON, "json", false, "print the status as JSON")
-	f.logFlags(&logs)
-	if err := f.parse(args, 0); err != nil {
-		return err
-	}
-	lk, pool, _, closeAll, err := openWarehouse(ctx, f, wh, lakeURL, logs)
+	b := newBase(e, "status", "", `Prints the recent runs from the warehouse's history, the data's freshness
+(the age of the newest source change loaded) and the lake's size.`, usesWarehouse|usesLake)
+	defer b.close()
+	limit := b.fs.Int("limit", 10, "number of runs to show")
+	asJSON := b.jsonFlag("the status")
+	p, err := b.start(ctx, args, 0, usesWarehouse)
 	if err != nil {
 		return err
 	}
-	defer closeAll()
-	runs, err := warehouse.Runs(ctx, pool, limit)
+	wh, lk := p.Warehouse, p.Lake
+	runs, err := wh.Runs(ctx, *limit)
 	if err != nil {
 		return err
 	}
-	newest, loaded, err := warehouse.NewestChange(ctx, pool)
+	newest, loaded, err := wh.NewestChange(ctx)
 	if err != nil {
 		return err
 	}
@@ -43,7 +32,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if asJSON {
+	if *asJSON {
 		st := struct {
 			Runs         []warehouse.Run `json:"runs"`
 			NewestChange *time.Time      `json:"newest_change,omitempty"`

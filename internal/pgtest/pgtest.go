@@ -31,9 +31,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/terrifictotes/tote/pgcluster"
+	"github.com/terrifictotes/tote/postgres"
 )
 
 // EnvDatabaseURL names the environment variable holding the admin URL of the
@@ -106,32 +105,20 @@ func NewDB(t testing.TB) string {
 	srv := mustServer(t)
 
 	name := databaseName(t.Name())
-	ident := pgx.Identifier{name}.Sanitize()
-
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, srv.adminURL)
+	u, err := postgres.CreateDatabase(ctx, srv.adminURL, name)
 	if err != nil {
-		t.Fatalf("pgtest: connect to the PostgreSQL server at %s (%s): %v", redact(srv.adminURL), srv.source, err)
+		t.Fatalf("pgtest: %v (server %s)", err, srv.source)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
-		t.Fatalf("pgtest: create database %s on %s: %v", name, redact(srv.adminURL), err)
-	}
-
 	t.Cleanup(func() {
-		if err := dropDatabase(srv.adminURL, ident); err != nil {
-			t.Errorf("pgtest: drop database %s on %s: %v", name, redact(srv.adminURL), err)
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		if err := postgres.DropDatabase(ctx, srv.adminURL, name); err != nil {
+			t.Errorf("pgtest: %v", err)
 		}
 	})
-
-	u, err := url.Parse(srv.adminURL)
-	if err != nil { // Checked by startServer already.
-		t.Fatalf("pgtest: %v", err)
-	}
-	u.Path = "/" + name
-	u.RawPath = ""
-	return u.String()
+	return u
 }
 
 // mustServer returns the server, failing the test if there is none.
@@ -154,7 +141,7 @@ func startServer() (server, error) {
 	if s := os.Getenv(EnvDatabaseURL); s != "" {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			return server{}, fmt.Errorf("pgtest: %s is not a postgres:// URL: %q", EnvDatabaseURL, redact(s))
+			return server{}, fmt.Errorf("pgtest: %s is not a postgres:// URL: %q", EnvDatabaseURL, postgres.Redact(s))
 		}
 		return server{adminURL: s, source: "from " + EnvDatabaseURL}, nil
 	}
@@ -173,20 +160,6 @@ func startServer() (server, error) {
 	}
 	cluster.Store(c)
 	return server{adminURL: c.URL(), source: "private pgcluster server"}, nil
-}
-
-// dropDatabase drops the database with the quoted name ident, disconnecting
-// its sessions first.
-func dropDatabase(adminURL, ident string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
-	return err
 }
 
 // databaseName returns a new database name for a test: "tote_test_", the
@@ -218,13 +191,4 @@ func databaseName(testName string) string {
 	random := make([]byte, randomBytes)
 	_, _ = rand.Read(random) // Never fails: it crashes the program instead.
 	return namePrefix + part + hex.EncodeToString(random)
-}
-
-// redact hides the password of a URL, for messages.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/postgres"
+	"github.com/terrifictotes/tote/secrets"
+	"github.com/terrifictotes/tote/warehouse"
+)
+
+// DefaultLake is where the lake is when neither --lake nor TOTE_LAKE_URL
+// says: a directory beside the working directory's other data, never the
+// source tree's lake package (make clean removes ./data).
+const DefaultLake = "file://./data/lake"
+
+// uses says which parts a command works with: it takes their flags, and
+// opens them on request.
+type uses int
+
+const (
+	usesSource uses = 1 << iota
+	usesWarehouse
+	usesLake
+)
+
+// base is what every command shares: the flags of the parts it uses and of
+// its logging, one wording for a missing database, the logger, and the
+// parts it opens, all closed together when the command ends.
+type base struct {
+	*flags
+	uses                          uses
+	sourceURL, warehouseURL, lake string
+	s3PathStyle                   bool
+	logs                          logConfig
+	log                           *slog.Logger
+	closers                       []func()
+}
+
+// newBase starts command cmd: its flag set with the flags of the parts it
+// uses and of logging. The command adds its own flags, then calls parse.
+func newBase(e *env, cmd, args, summary string, u uses) *base {
+	b := &base{flags: newFlags(e, cmd, args, summary), uses: u}
+	if u&usesSource != 0 {
+		b.secretString(&b.sourceURL, "source", "TOTE_SOURCE_URL",
+			"totesys (source) PostgreSQL `URL`; also TOTE_SOURCE_URL_FILE, or secretsmanager://NAME")
+	}
+	if u&usesWarehouse != 0 {
+		b.secretString(&b.warehouseURL, "warehouse", "TOTE_WAREHOUSE_URL",
+			"warehouse PostgreSQL `URL`; also TOTE_WAREHOUSE_URL_FILE, or secretsmanager://NAME")
+	}
+	if u&usesLake != 0 {
+		b.envString(&b.lake, "lake", "TOTE_LAKE_URL", DefaultLake, "data lake `URL`: file://DIR, s3://BUCKET/PREFIX or mem://")
+	}
+	b.envString(&b.logs.format, "log-format", "TOTE_LOG_FORMAT", "text", "log format: `text` or json")
+	b.envString(&b.logs.level, "log-level", "TOTE_LOG_LEVEL", "info", "log level: debug, `info`, warn or error")
+	return b
+}
+
+// parse parses args (want positional arguments, or none if negative),
+// checks that the databases in required are given, and builds the logger.
+func (b *base) parse(args []string, want int, required uses) error {
+	if err := b.flags.parse(args, want); err != nil {
+		return err
+	}
+	for _, r := range []struct {
+		u         uses
+		url, name string
+		env       string
+	}{{usesSource, b.sourceURL, "source", "TOTE_SOURCE_URL"}, {usesWarehouse, b.warehouseURL, "warehouse", "TOTE_WAREHOUSE_URL"}} {
+		if required&r.u != 0 && r.url == "" {
+			return b.usageErr("no %s database: give --%s URL or set %s", r.name, r.name, r.env)
+		}
+	}
+	if b.uses&usesLake != 0 {
+		if v := b.e.getenv("TOTE_S3_PATH_STYLE"); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return b.usageErr("TOTE_S3_PATH_STYLE=%q: want true or false", v)
+			}
+			b.s3PathStyle = on
+		}
+	}
+	log, err := b.logs.logger(b.e.stderr)
+	if err != nil {
+		return b.usageErr("%v", err)
+	}
+	b.log = log
+	return nil
+}
+
+// start parses the command line as parse does, then opens the parts the
+// command uses, as open does.
+func (b *base) start(ctx context.Context, args []string, want int, required uses) (pipeline.Parts, error) {
+	if err := b.parse(args, want, required); err != nil {
+		return pipeline.Parts{}, err
+	}
+	return b.open(ctx)
+}
+
+// jsonFlag registers --json.
+func (b *base) jsonFlag(what string) *bool {
+	return b.fs.Bool("json", false, "print "+what+" as JSON")
+}
+
+// close closes what the command opened, last first.
+func (b *base) close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		b.closers[i]()
+	}
+}
+
+func (b *base) openSource(ctx context.Context) (*pgxpool.Pool, error) {
+	pool, err := postgres.Open(ctx, "source", b.sourceURL)
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, pool.Close)
+	return pool, nil
+}
+
+func (b *base) openWarehouse(ctx context.Context) (*warehouse.Warehouse, error) {
+	wh, err := warehouse.Open(ctx, b.warehouseURL, b.log)
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, wh.Close)
+	return wh, nil
+}
+
+func (b *base) openLake(ctx context.Context) (*lake.Lake, error) {
+	return b.openLakeAt(ctx, b.lake)
+}
+
+func (b *base) openLakeAt(ctx context.Context, url string) (*lake.Lake, error) {
+	lk, err := lake.Open(ctx, url, lake.Options{Logger: b.log, S3PathStyle: b.s3PathStyle})
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, func() { lk.Close() })
+	return lk, nil
+}
+
+// open opens the parts the command uses: the lake, then the source and the
+// warehouse (each only if its URL is given).
+func (b *base) open(ctx context.Context) (pipeline.Parts, error) {
+	var p pipeline.Parts
+	var err error
+	if b.uses&usesLake != 0 {
+		if p.Lake, err = b.openLake(ctx); err != nil {
+			return p, err
+		}
+	}
+	if b.uses&usesSource != 0 && b.sourceURL != "" {
+		if p.Source, err = b.openSource(ctx); err != nil {
+			return p, err
+		}
+	}
+	if b.uses&usesWarehouse != 0 && b.warehouseURL != "" {
+		if p.Warehouse, err = b.openWarehouse(ctx); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// secretString registers a flag holding a secret setting: its value may
+// also come from NAME_FILE or, given as secretsmanager://NAME, from AWS
+// Secrets Manager, resolved when the flags are parsed.
+func (f *flags) secretString(p *string, name, env, usage string) {
+	f.envString(p, name, env, "", usage)
+	f.secrets = append(f.secrets, secretFlag{p, env})
+}
+
+// resolver reads secret settings: a value, NAME_FILE, or secretsmanager://NAME.
+func (e *env) resolver() secrets.Resolver {
+	return secrets.Resolver{Getenv: e.getenv, SecretsManager: func(ctx context.Context) (*secretsmanager.Client, error) {
+		cfg, err := e.awsConfig(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return secretsmanager.NewFromConfig(cfg), nil
+	}}
+}
+
+// awsConfig loads the AWS configuration from the usual environment
+// (AWS_REGION, AWS_ENDPOINT_URL, credentials, profiles).
+func (e *env) awsConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("AWS config: %w", err)
+	}
+	return cfg, nil
+}
