@@ -7,7 +7,7 @@ LDFLAGS   := -X github.com/terrifictotes/tote.version=$(VERSION)
 BIN       := bin/tote
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build demo test test-short lint fmt vet staticcheck clean bench
+.PHONY: all build demo test test-short lint fmt vet staticcheck clean bench deploy-check validate-asl
 
 all: build
 
@@ -49,3 +49,12 @@ SEED      ?= 1
 BENCHFLAGS ?=
 bench: build
 	$(GO) run ./bench -tote $(BIN) -scale $(SCALE) -seed $(SEED) $(BENCHFLAGS)
+
+# The AWS deployment's checks alone: terraform fmt/validate/test (mock AWS) and actionlint.
+deploy-check:
+	$(GO) test -count=1 -v ./deploy/
+
+# The state machine definition, validated by the local Step Functions harness.
+validate-asl:
+	cd deploy/stepfunctions && npm ci --no-audit --no-fund --loglevel=error
+	node deploy/stepfunctions/run.mjs --validate-only

@@ -1,0 +1,32 @@
+# Remote state. Without a backend, state stays in terraform.tfstate here, which
+# is fine for a first try and wrong for a team or CI. To keep it in S3:
+#
+# 1. Create a versioned, private bucket for state, once per account:
+#
+#      aws s3api create-bucket --bucket tote-tfstate-ACCOUNT_ID --region eu-west-2 \
+#        --create-bucket-configuration LocationConstraint=eu-west-2
+#      aws s3api put-bucket-versioning --bucket tote-tfstate-ACCOUNT_ID \
+#        --versioning-configuration Status=Enabled
+#      aws s3api put-public-access-block --bucket tote-tfstate-ACCOUNT_ID \
+#        --public-access-block-configuration \
+#        BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
+#
+#    (in us-east-1 leave out --create-bucket-configuration).
+#
+# 2. Uncomment the block below with that bucket's name, and run
+#    `terraform init -migrate-state`. The lock file in the bucket
+#    (use_lockfile) keeps two applies from running at once; no DynamoDB table.
+#
+# CI (.github/workflows/ci.yml) replaces this file with an empty `backend "s3"
+# {}` block and passes bucket, key and region to `terraform init
+# -backend-config=...`.
+#
+# terraform {
+#   backend "s3" {
+#     bucket       = "tote-tfstate-ACCOUNT_ID"
+#     key          = "tote/production.tfstate"
+#     region       = "eu-west-2"
+#     encrypt      = true
+#     use_lockfile = true
+#   }
+# }

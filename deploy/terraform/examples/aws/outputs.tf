@@ -1,0 +1,54 @@
+output "lake_url" {
+  description = "The lake, for tote's --lake."
+  value       = module.tote.lake_url
+}
+
+output "bucket_name" {
+  description = "The lake bucket."
+  value       = module.tote.bucket_name
+}
+
+output "function_names" {
+  description = "The Lambda functions, by stage."
+  value       = module.tote.function_names
+}
+
+output "state_machine_arn" {
+  description = "The pipeline state machine."
+  value       = module.tote.state_machine_arn
+}
+
+output "alert_topic_arn" {
+  description = "The alert topic."
+  value       = module.tote.alert_topic_arn
+}
+
+output "secret_names" {
+  description = "Secrets whose values must be put by hand (see docs/aws.md)."
+  value       = module.tote.secret_names
+}
+
+output "log_group_names" {
+  description = "CloudWatch log groups."
+  value       = module.tote.log_group_names
+}
+
+output "schedule_name" {
+  description = "The schedule that starts runs."
+  value       = module.tote.schedule_name
+}
+
+output "start_execution_command" {
+  description = "Starts a run by hand."
+  value       = module.tote.start_execution_command
+}
+
+output "function_arns" {
+  description = "The Lambda functions' ARNs, by stage."
+  value       = module.tote.function_arns
+}
+
+output "secret_arns" {
+  description = "The secrets' ARNs."
+  value       = module.tote.secret_arns
+}

@@ -1,0 +1,89 @@
+# Alerts: one SNS topic that the state machine publishes failures to and every
+# alarm notifies (on alarm and on recovery).
+
+resource "aws_sns_topic" "alerts" {
+  name = "${var.name}-alerts"
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  count = var.alert_email == "" ? 0 : 1
+
+  topic_arn = aws_sns_topic.alerts.arn
+  protocol  = "email"
+  endpoint  = var.alert_email
+}
+
+locals {
+  execution_alarms = {
+    failed    = "ExecutionsFailed"
+    timed-out = "ExecutionsTimedOut"
+    aborted   = "ExecutionsAborted"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "executions" {
+  for_each = local.execution_alarms
+
+  alarm_name        = "${var.name}-executions-${each.key}"
+  alarm_description = "A ${var.name} pipeline run ended ${replace(each.key, "-", " ")}. See the execution history in the Step Functions console."
+
+  namespace   = "AWS/States"
+  metric_name = each.value
+  dimensions  = { StateMachineArn = aws_sfn_state_machine.pipeline.arn }
+  statistic   = "Sum"
+  period      = var.alarm_period_seconds
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching" # no runs ending badly: nothing to say
+
+  alarm_actions = [aws_sns_topic.alerts.arn]
+  ok_actions    = [aws_sns_topic.alerts.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "function_errors" {
+  for_each = local.functions
+
+  alarm_name        = "${local.function_names[each.key]}-errors"
+  alarm_description = "The ${var.name} ${each.key} function failed. Its log group ${aws_cloudwatch_log_group.function[each.key].name} says why."
+
+  namespace   = "AWS/Lambda"
+  metric_name = "Errors"
+  dimensions  = { FunctionName = aws_lambda_function.stage[each.key].function_name }
+  statistic   = "Sum"
+  period      = var.alarm_period_seconds
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+
+  alarm_actions = [aws_sns_topic.alerts.arn]
+  ok_actions    = [aws_sns_topic.alerts.arn]
+}
+
+# The freshness promise. The load function publishes LagSeconds (namespace Tote,
+# dimension Stage=load) as an Embedded Metric Format line on every run; missing
+# data means loads stopped, which breaks the promise as surely as a high value.
+resource "aws_cloudwatch_metric_alarm" "lag" {
+  alarm_name        = "${var.name}-lag"
+  alarm_description = "The ${var.name} warehouse is more than ${local.lag_threshold} behind the source, or loads stopped reporting."
+
+  namespace   = "Tote"
+  metric_name = "LagSeconds"
+  dimensions  = { Stage = "load" }
+  statistic   = "Maximum"
+  period      = var.alarm_period_seconds
+
+  # Two periods of three: a run that lands in the next period does not page
+  # anyone, two missing or late ones do (10 minutes by default).
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.lag_threshold_seconds
+  treat_missing_data  = "breaching"
+
+  alarm_actions = [aws_sns_topic.alerts.arn]
+  ok_actions    = [aws_sns_topic.alerts.arn]
+}

@@ -1,0 +1,74 @@
+# tote on AWS: three Lambda functions (extract, transform, load) from one zip,
+# run in order by a Step Functions state machine that EventBridge Scheduler
+# starts; the lake on S3, database URLs in Secrets Manager, alerts through SNS.
+# lake.tf, functions.tf, pipeline.tf and alarms.tf hold the parts.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.name
+  partition  = data.aws_partition.current.partition
+
+  bucket_name = coalesce(var.bucket_name, "${var.name}-lake-${local.account_id}-${local.region}")
+  # Built from the name rather than read from the bucket so that policies are
+  # known at plan time.
+  bucket_arn = "arn:${local.partition}:s3:::${local.bucket_name}"
+  lake_url   = "s3://${local.bucket_name}/${var.lake_prefix}"
+
+  # Lake keys each function may touch, relative to the lake prefix. A new zone
+  # (rejects/) or marker (source.json, identity) is one more line here; the
+  # policies, including the ListBucket prefixes, follow.
+  lake_access = {
+    extract = {
+      read   = ["manifests/raw/*"]
+      write  = ["raw/*", "manifests/raw/*"]
+      delete = ["raw/*"] # aborting a batch removes its uncommitted files
+    }
+    transform = {
+      read   = ["raw/*", "manifests/raw/*", "processed/*", "manifests/processed/*"]
+      write  = ["processed/*", "manifests/processed/*"]
+      delete = ["processed/*"]
+    }
+    load = {
+      read   = ["processed/*", "manifests/processed/*"]
+      write  = []
+      delete = []
+    }
+  }
+
+  functions = {
+    extract = {
+      memory_mb       = var.extract_memory_mb
+      timeout_seconds = var.extract_timeout_seconds
+      secret_env      = "TOTE_SOURCE_URL"
+      secret_name     = aws_secretsmanager_secret.source.name
+      secret_arn      = aws_secretsmanager_secret.source.arn
+    }
+    transform = {
+      memory_mb       = var.transform_memory_mb
+      timeout_seconds = var.transform_timeout_seconds
+      secret_env      = null
+      secret_name     = null
+      secret_arn      = null
+    }
+    load = {
+      memory_mb       = var.load_memory_mb
+      timeout_seconds = var.load_timeout_seconds
+      secret_env      = "TOTE_WAREHOUSE_URL"
+      secret_name     = aws_secretsmanager_secret.warehouse.name
+      secret_arn      = aws_secretsmanager_secret.warehouse.arn
+    }
+  }
+  function_names = { for stage in keys(local.functions) : stage => "${var.name}-${stage}" }
+
+  # Go calls it amd64, Lambda x86_64.
+  lambda_architecture = { arm64 = "arm64", amd64 = "x86_64" }[var.architecture]
+
+  # A Go duration for TOTE_LAG_THRESHOLD: "30m" for the default 1800 s.
+  lag_threshold = var.lag_threshold_seconds % 60 == 0 ? "${var.lag_threshold_seconds / 60}m" : "${var.lag_threshold_seconds}s"
+
+  in_vpc = length(var.subnet_ids) > 0
+}

@@ -1,0 +1,155 @@
+# The state machine that runs extract, transform and load in order and alerts
+# on failure, and the schedule that starts it.
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  # /aws/vendedlogs/ keeps CloudWatch's resource policy for log delivery short.
+  name              = "/aws/vendedlogs/states/${var.name}-pipeline"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_iam_role" "state_machine" {
+  name        = "${var.name}-state-machine"
+  description = "The ${var.name} pipeline state machine."
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "states.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+}
+
+locals {
+  state_machine_policy = {
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid    = "InvokeStages"
+        Effect = "Allow"
+        Action = ["lambda:InvokeFunction"]
+        # Qualified ARNs (versions, aliases) too, should the definition use them.
+        Resource = flatten([for fn in aws_lambda_function.stage : [fn.arn, "${fn.arn}:*"]])
+      },
+      {
+        Sid      = "PublishAlerts"
+        Effect   = "Allow"
+        Action   = ["sns:Publish"]
+        Resource = [aws_sns_topic.alerts.arn]
+      },
+      {
+        # In AWS's documented policy for Step Functions logging; scoped here
+        # to the state machine's own log group.
+        Sid      = "WriteOwnLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = ["${aws_cloudwatch_log_group.state_machine.arn}:*"]
+      },
+      {
+        # The second exception to "no * resource": Step Functions delivers its
+        # logs through CloudWatch Logs' vended-log API, whose actions AWS only
+        # accepts on all resources.
+        Sid    = "LogDelivery"
+        Effect = "Allow"
+        Action = [
+          "logs:CreateLogDelivery",
+          "logs:GetLogDelivery",
+          "logs:UpdateLogDelivery",
+          "logs:DeleteLogDelivery",
+          "logs:ListLogDeliveries",
+          "logs:PutResourcePolicy",
+          "logs:DescribeResourcePolicies",
+          "logs:DescribeLogGroups",
+        ]
+        Resource = ["*"]
+      },
+    ]
+  }
+}
+
+resource "aws_iam_role_policy" "state_machine" {
+  name   = "${var.name}-state-machine-access"
+  role   = aws_iam_role.state_machine.id
+  policy = jsonencode(local.state_machine_policy)
+}
+
+resource "aws_sfn_state_machine" "pipeline" {
+  name     = "${var.name}-pipeline"
+  type     = "STANDARD"
+  role_arn = aws_iam_role.state_machine.arn
+
+  # The definition is written by hand as ASL JSON; these four are all it is given.
+  definition = templatefile("${path.module}/statemachine.asl.json", {
+    extract_function_arn   = aws_lambda_function.stage["extract"].arn
+    transform_function_arn = aws_lambda_function.stage["transform"].arn
+    load_function_arn      = aws_lambda_function.stage["load"].arn
+    alert_topic_arn        = aws_sns_topic.alerts.arn
+  })
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    level                  = var.state_machine_log_level
+    include_execution_data = false # states' input and output stay out of the logs
+  }
+
+  # Step Functions checks at creation that the role may deliver logs.
+  depends_on = [aws_iam_role_policy.state_machine]
+}
+
+resource "aws_iam_role" "scheduler" {
+  name        = "${var.name}-scheduler"
+  description = "Starts the ${var.name} pipeline on its schedule."
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "scheduler.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
+    }]
+  })
+}
+
+locals {
+  scheduler_policy = {
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "StartPipeline"
+      Effect   = "Allow"
+      Action   = ["states:StartExecution"]
+      Resource = [aws_sfn_state_machine.pipeline.arn]
+    }]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "${var.name}-scheduler-access"
+  role   = aws_iam_role.scheduler.id
+  policy = jsonencode(local.scheduler_policy)
+}
+
+resource "aws_scheduler_schedule" "pipeline" {
+  name        = "${var.name}-pipeline"
+  description = "Starts a ${var.name} pipeline run."
+
+  schedule_expression = var.schedule
+  state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_sfn_state_machine.pipeline.arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode({ trigger = "schedule" })
+
+    # A start that fails is not worth retrying for long: the next tick does
+    # the same work, and late starts would only pile up behind it.
+    retry_policy {
+      maximum_event_age_in_seconds = 60
+      maximum_retry_attempts       = 2
+    }
+  }
+}

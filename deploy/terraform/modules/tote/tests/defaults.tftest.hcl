@@ -1,0 +1,258 @@
+# The module with its defaults, against a mock AWS provider: what an operator
+# gets from `terraform apply` with nothing but a zip.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  lambda_zip = "tests/testdata/lambda.zip"
+}
+
+run "defaults" {
+  command = apply
+
+  # The lake bucket.
+  assert {
+    condition     = aws_s3_bucket.lake.bucket == "tote-lake-123456789012-eu-west-2" && output.lake_url == "s3://tote-lake-123456789012-eu-west-2/lake"
+    error_message = "bucket ${aws_s3_bucket.lake.bucket}, lake URL ${output.lake_url}: want tote-lake-<account>-<region> and s3://<bucket>/lake"
+  }
+
+  assert {
+    condition = alltrue([
+      aws_s3_bucket_public_access_block.lake.block_public_acls,
+      aws_s3_bucket_public_access_block.lake.block_public_policy,
+      aws_s3_bucket_public_access_block.lake.ignore_public_acls,
+      aws_s3_bucket_public_access_block.lake.restrict_public_buckets,
+    ])
+    error_message = "all four public access blocks must be on"
+  }
+
+  assert {
+    condition     = aws_s3_bucket_ownership_controls.lake.rule[0].object_ownership == "BucketOwnerEnforced"
+    error_message = "object ownership must be BucketOwnerEnforced (ACLs off)"
+  }
+
+  assert {
+    condition     = aws_s3_bucket_versioning.lake.versioning_configuration[0].status == "Enabled"
+    error_message = "versioning must be enabled"
+  }
+
+  assert {
+    condition     = [for r in aws_s3_bucket_server_side_encryption_configuration.lake.rule : r.apply_server_side_encryption_by_default[0].sse_algorithm] == ["AES256"]
+    error_message = "default encryption must be SSE-S3 (AES256) when no KMS key is given"
+  }
+
+  assert {
+    condition     = aws_s3_bucket_lifecycle_configuration.lake.rule[0].abort_incomplete_multipart_upload[0].days_after_initiation == 1
+    error_message = "incomplete multipart uploads must be aborted after 1 day"
+  }
+
+  assert {
+    condition     = aws_s3_bucket_lifecycle_configuration.lake.rule[0].noncurrent_version_expiration[0].noncurrent_days == 30
+    error_message = "noncurrent versions must expire after 30 days by default"
+  }
+
+  assert {
+    condition     = !aws_s3_bucket.lake.object_lock_enabled && length(aws_s3_bucket_object_lock_configuration.lake) == 0
+    error_message = "object lock must be off unless object_lock_days is set"
+  }
+
+  assert {
+    condition     = !aws_s3_bucket.lake.force_destroy
+    error_message = "the lake bucket must not be force-destroyed by default"
+  }
+
+  # The functions.
+  assert {
+    condition     = length(aws_lambda_function.stage) == 3
+    error_message = "want three functions (extract, transform, load)"
+  }
+
+  assert {
+    condition = alltrue([for stage, f in aws_lambda_function.stage :
+      f.function_name == "tote-${stage}" && f.runtime == "provided.al2023" && f.handler == "bootstrap"
+    ])
+    error_message = "every function must be tote-<stage> on provided.al2023 with handler bootstrap"
+  }
+
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.stage : f.architectures == tolist(["arm64"])])
+    error_message = "the default architecture must be arm64: ${jsonencode([for f in aws_lambda_function.stage : f.architectures])}"
+  }
+
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.stage : f.reserved_concurrent_executions == 1])
+    error_message = "every function must have reserved concurrency 1, so that a stage never runs twice at once"
+  }
+
+  assert {
+    condition = {
+      for stage, f in aws_lambda_function.stage : stage => [f.memory_size, f.timeout]
+      } == {
+      extract   = [512, 300]
+      transform = [1024, 900]
+      load      = [1024, 900]
+    }
+    error_message = "memory and timeouts: ${jsonencode({ for stage, f in aws_lambda_function.stage : stage => [f.memory_size, f.timeout] })}"
+  }
+
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.stage : f.source_code_hash == filebase64sha256("tests/testdata/lambda.zip")])
+    error_message = "the functions must be redeployed when the zip changes (source_code_hash)"
+  }
+
+  assert {
+    condition = {
+      for stage, f in aws_lambda_function.stage : stage => f.environment[0].variables
+      } == {
+      extract = tomap({
+        TOTE_STAGE         = "extract"
+        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LOG_FORMAT    = "json"
+        TOTE_LAG_THRESHOLD = "30m"
+        TOTE_SOURCE_URL    = "secretsmanager://tote/source-url"
+      })
+      transform = tomap({
+        TOTE_STAGE         = "transform"
+        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LOG_FORMAT    = "json"
+        TOTE_LAG_THRESHOLD = "30m"
+      })
+      load = tomap({
+        TOTE_STAGE         = "load"
+        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LOG_FORMAT    = "json"
+        TOTE_LAG_THRESHOLD = "30m"
+        TOTE_WAREHOUSE_URL = "secretsmanager://tote/warehouse-url"
+      })
+    }
+    error_message = "environment: ${jsonencode({ for stage, f in aws_lambda_function.stage : stage => f.environment[0].variables })}"
+  }
+
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.stage : length(f.vpc_config) == 0])
+    error_message = "functions must run outside a VPC unless subnet_ids is set"
+  }
+
+  # Logs.
+  assert {
+    condition     = alltrue([for stage, g in aws_cloudwatch_log_group.function : g.name == "/aws/lambda/tote-${stage}" && g.retention_in_days == 30])
+    error_message = "every function needs its log group /aws/lambda/<function> with 30 days' retention"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_log_group.state_machine.retention_in_days == 30
+    error_message = "the state machine's log group needs 30 days' retention"
+  }
+
+  assert {
+    condition     = alltrue([for stage, f in aws_lambda_function.stage : f.logging_config[0].log_group == aws_cloudwatch_log_group.function[stage].name])
+    error_message = "every function must log to the log group made for it"
+  }
+
+  # Secrets.
+  assert {
+    condition     = output.secret_names == { source = "tote/source-url", warehouse = "tote/warehouse-url" }
+    error_message = "secret names: ${jsonencode(output.secret_names)}"
+  }
+
+  # The state machine.
+  assert {
+    condition     = aws_sfn_state_machine.pipeline.type == "STANDARD" && aws_sfn_state_machine.pipeline.name == "tote-pipeline"
+    error_message = "the state machine must be a STANDARD one named tote-pipeline"
+  }
+
+  assert {
+    condition     = can(jsondecode(aws_sfn_state_machine.pipeline.definition))
+    error_message = "statemachine.asl.json must render to valid JSON"
+  }
+
+  assert {
+    condition = alltrue([for arn in concat(values(output.function_arns), [output.alert_topic_arn]) :
+      strcontains(aws_sfn_state_machine.pipeline.definition, arn)
+    ])
+    error_message = "the definition must use the three function ARNs and the topic ARN"
+  }
+
+  assert {
+    condition     = !strcontains(aws_sfn_state_machine.pipeline.definition, "$${")
+    error_message = "the definition has a template variable left unfilled"
+  }
+
+  assert {
+    condition = (
+      aws_sfn_state_machine.pipeline.logging_configuration[0].log_destination == "${aws_cloudwatch_log_group.state_machine.arn}:*" &&
+      aws_sfn_state_machine.pipeline.logging_configuration[0].level == "ERROR" &&
+      !aws_sfn_state_machine.pipeline.logging_configuration[0].include_execution_data
+    )
+    error_message = "the state machine must log errors, without execution data, to its own log group"
+  }
+
+  assert {
+    condition     = output.start_execution_command == "aws stepfunctions start-execution --region eu-west-2 --state-machine-arn ${aws_sfn_state_machine.pipeline.arn} --input '{\"trigger\":\"manual\"}'"
+    error_message = "start command: ${output.start_execution_command}"
+  }
+
+  # The schedule.
+  assert {
+    condition     = aws_scheduler_schedule.pipeline.schedule_expression == "rate(5 minutes)" && aws_scheduler_schedule.pipeline.state == "ENABLED"
+    error_message = "the default schedule must be an enabled rate(5 minutes), well inside the 30-minute promise"
+  }
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.pipeline.target[0].arn == aws_sfn_state_machine.pipeline.arn &&
+      aws_scheduler_schedule.pipeline.target[0].role_arn == aws_iam_role.scheduler.arn
+    )
+    error_message = "the schedule must start the state machine with its own role"
+  }
+
+  # Alarms and alerts.
+  assert {
+    condition = {
+      for k, a in aws_cloudwatch_metric_alarm.executions : a.metric_name => [a.namespace, a.dimensions["StateMachineArn"], a.statistic, a.comparison_operator, a.threshold]
+      } == {
+      for m in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] : m => ["AWS/States", aws_sfn_state_machine.pipeline.arn, "Sum", "GreaterThanThreshold", 0]
+    }
+    error_message = "want alarms on the state machine's failed, timed-out and aborted executions (Sum > 0)"
+  }
+
+  assert {
+    condition = {
+      for stage, a in aws_cloudwatch_metric_alarm.function_errors : stage => [a.namespace, a.metric_name, a.dimensions["FunctionName"], a.threshold]
+      } == {
+      for stage in ["extract", "transform", "load"] : stage => ["AWS/Lambda", "Errors", "tote-${stage}", 0]
+    }
+    error_message = "want an Errors alarm on each function"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.lag.namespace == "Tote" &&
+      aws_cloudwatch_metric_alarm.lag.metric_name == "LagSeconds" &&
+      aws_cloudwatch_metric_alarm.lag.dimensions == tomap({ Stage = "load" }) &&
+      aws_cloudwatch_metric_alarm.lag.statistic == "Maximum" &&
+      aws_cloudwatch_metric_alarm.lag.comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.lag.threshold == 1800
+    )
+    error_message = "the lag alarm must watch Tote/LagSeconds{Stage=load}, Maximum > 1800"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.lag.treat_missing_data == "breaching"
+    error_message = "no lag data means loads stopped: the lag alarm must treat missing data as breaching"
+  }
+
+  assert {
+    condition = alltrue([for a in concat(values(aws_cloudwatch_metric_alarm.executions), values(aws_cloudwatch_metric_alarm.function_errors), [aws_cloudwatch_metric_alarm.lag]) :
+      a.alarm_actions == toset([aws_sns_topic.alerts.arn]) && a.ok_actions == toset([aws_sns_topic.alerts.arn])
+    ])
+    error_message = "every alarm must notify the alert topic, on alarm and on recovery"
+  }
+
+  assert {
+    condition     = length(aws_sns_topic_subscription.email) == 0
+    error_message = "no email subscription without alert_email"
+  }
+}

@@ -1,0 +1,244 @@
+# Every role may do only what its part of the pipeline needs. The policies are
+# decoded and compared statement by statement, so widening one fails here.
+#
+# The only statements allowed a "*" resource are the two AWS forces:
+#   VpcNetworkInterfaces (functions, only in a VPC): Lambda's ENI actions;
+#   LogDelivery (state machine): CloudWatch Logs' vended-log delivery actions.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  lambda_zip = "tests/testdata/lambda.zip"
+}
+
+run "policies" {
+  command = apply
+
+  # Wildcards.
+  assert {
+    condition = alltrue([
+      for s in flatten([for p in concat(values(aws_iam_role_policy.function), [aws_iam_role_policy.state_machine, aws_iam_role_policy.scheduler]) : jsondecode(p.policy).Statement]) :
+      s.Effect == "Allow" && (!contains(s.Resource, "*") || contains(["VpcNetworkInterfaces", "LogDelivery"], s.Sid))
+    ])
+    error_message = "a statement other than the documented exceptions has a \"*\" resource"
+  }
+
+  assert {
+    condition = alltrue([
+      for s in flatten([for p in concat(values(aws_iam_role_policy.function), [aws_iam_role_policy.state_machine, aws_iam_role_policy.scheduler]) : jsondecode(p.policy).Statement]) :
+      alltrue([for a in s.Action : a != "*" && !endswith(a, ":*")])
+    ])
+    error_message = "a statement allows every action of a service"
+  }
+
+  assert {
+    condition     = !anytrue([for s in jsondecode(aws_iam_role_policy.state_machine.policy).Statement : s.Sid == "LogDelivery" && anytrue([for a in s.Action : !startswith(a, "logs:")])])
+    error_message = "the state machine's LogDelivery exception may hold only logs: actions"
+  }
+
+  assert {
+    condition     = !anytrue([for p in values(aws_iam_role_policy.function) : anytrue([for s in jsondecode(p.policy).Statement : s.Sid == "VpcNetworkInterfaces"])])
+    error_message = "functions outside a VPC must not get EC2 network-interface permissions"
+  }
+
+  # Each function reaches only its own lake prefixes.
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.function["extract"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
+      } == {
+      LakeRead   = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*"])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*"])]
+      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*"])]
+      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+    }
+    error_message = "extract's lake access: ${aws_iam_role_policy.function["extract"].policy}"
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.function["transform"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
+      } == {
+      LakeRead = [toset(["s3:GetObject"]), toset([
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+      ])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*"])]
+      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*"])]
+      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+    }
+    error_message = "transform's lake access: ${aws_iam_role_policy.function["transform"].policy}"
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.function["load"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
+      } == {
+      LakeRead = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*"])]
+      LakeList = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+    }
+    error_message = "load's lake access (read only): ${aws_iam_role_policy.function["load"].policy}"
+  }
+
+  assert {
+    condition = {
+      for stage, p in aws_iam_role_policy.function : stage => toset(one([for s in jsondecode(p.policy).Statement : s.Condition.StringLike["s3:prefix"] if s.Sid == "LakeList"]))
+      } == {
+      extract   = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*"])
+      transform = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*", "lake/processed/*", "lake/manifests/processed/*"])
+      load      = toset(["lake/", "lake/processed/*", "lake/manifests/processed/*"])
+    }
+    error_message = "each function may list the lake root (lake.Open lists one key there) and the prefixes it reads or writes, nothing else: ${jsonencode({ for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : s.Condition if s.Sid == "LakeList"] })}"
+  }
+
+  assert {
+    condition = alltrue([for p in values(aws_iam_role_policy.function) : alltrue([
+      for s in jsondecode(p.policy).Statement : alltrue([for a in s.Action : !startswith(a, "s3:") || startswith(s.Sid, "Lake")])
+    ])])
+    error_message = "S3 actions may appear only in the Lake* statements checked above"
+  }
+
+  # Each function reads only its own secret and writes only its own logs.
+  assert {
+    condition = {
+      for stage, p in aws_iam_role_policy.function : stage => toset(flatten([
+        for s in jsondecode(p.policy).Statement : s.Resource if anytrue([for a in s.Action : startswith(a, "secretsmanager:")])
+      ]))
+      } == {
+      extract   = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/source-url-AbCdEf"])
+      transform = toset([])
+      load      = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/warehouse-url-GhIjKl"])
+    }
+    error_message = "extract may read only the source secret, load only the warehouse secret, transform none"
+  }
+
+  assert {
+    condition = alltrue([for p in values(aws_iam_role_policy.function) : alltrue([
+      for s in jsondecode(p.policy).Statement : alltrue([for a in s.Action : !startswith(a, "secretsmanager:") || a == "secretsmanager:GetSecretValue"])
+    ])])
+    error_message = "functions may only read secrets (GetSecretValue)"
+  }
+
+  assert {
+    condition = {
+      for stage, p in aws_iam_role_policy.function : stage => toset(flatten([
+        for s in jsondecode(p.policy).Statement : s.Resource if anytrue([for a in s.Action : startswith(a, "logs:")])
+      ]))
+      } == {
+      for stage in ["extract", "transform", "load"] : stage => toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-${stage}:*"])
+    }
+    error_message = "each function may write only to its own log group"
+  }
+
+  assert {
+    condition     = !anytrue([for p in values(aws_iam_role_policy.function) : strcontains(p.policy, "sns:")])
+    error_message = "functions must not publish to SNS (the state machine does)"
+  }
+
+  # The state machine and the scheduler.
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.state_machine.policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if s.Sid != "LogDelivery"
+      } == {
+      InvokeStages = [toset(["lambda:InvokeFunction"]), toset(flatten([
+        for stage in ["extract", "transform", "load"] : [
+          "arn:aws:lambda:eu-west-2:123456789012:function:tote-${stage}",
+          "arn:aws:lambda:eu-west-2:123456789012:function:tote-${stage}:*",
+        ]
+      ]))]
+      PublishAlerts = [toset(["sns:Publish"]), toset(["arn:aws:sns:eu-west-2:123456789012:tote-alerts"])]
+      WriteOwnLogs  = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/vendedlogs/states/tote-pipeline:*"])]
+    }
+    error_message = "the state machine may invoke the three functions, publish to the topic and write its own log group, nothing else: ${aws_iam_role_policy.state_machine.policy}"
+  }
+
+  assert {
+    condition = [for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : [s.Action, s.Resource]] == [
+      [["states:StartExecution"], ["arn:aws:states:eu-west-2:123456789012:stateMachine:tote-pipeline"]]
+    ]
+    error_message = "the scheduler may only start the pipeline: ${aws_iam_role_policy.scheduler.policy}"
+  }
+
+  assert {
+    condition = {
+      for name, role in merge({ for stage, r in aws_iam_role.function : stage => r }, { state_machine = aws_iam_role.state_machine, scheduler = aws_iam_role.scheduler }) :
+      name => one(jsondecode(role.assume_role_policy).Statement).Principal.Service
+      } == {
+      extract       = "lambda.amazonaws.com"
+      transform     = "lambda.amazonaws.com"
+      load          = "lambda.amazonaws.com"
+      state_machine = "states.amazonaws.com"
+      scheduler     = "scheduler.amazonaws.com"
+    }
+    error_message = "each role must be assumable only by its own service"
+  }
+}
+
+run "in_vpc" {
+  command = plan
+
+  variables {
+    subnet_ids         = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+    security_group_ids = ["sg-0123456789abcdef0"]
+  }
+
+  assert {
+    condition = alltrue([for f in aws_lambda_function.stage :
+      f.vpc_config[0].subnet_ids == toset(["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]) &&
+      f.vpc_config[0].security_group_ids == toset(["sg-0123456789abcdef0"])
+    ])
+    error_message = "every function must run in the given subnets and security groups"
+  }
+
+  assert {
+    condition = alltrue([for p in values(aws_iam_role_policy.function) : length([
+      for s in jsondecode(p.policy).Statement : s if s.Sid == "VpcNetworkInterfaces" && alltrue([for a in s.Action : startswith(a, "ec2:")])
+    ]) == 1])
+    error_message = "in a VPC every function needs exactly one VpcNetworkInterfaces statement, of ec2: actions only"
+  }
+
+  assert {
+    condition = alltrue([
+      for s in flatten([for p in values(aws_iam_role_policy.function) : jsondecode(p.policy).Statement]) :
+      !contains(s.Resource, "*") || s.Sid == "VpcNetworkInterfaces"
+    ])
+    error_message = "the VPC exception must not widen any other statement"
+  }
+}
+
+run "vpc_needs_security_groups" {
+  command = plan
+
+  variables {
+    subnet_ids = ["subnet-0123456789abcdef0"]
+  }
+
+  expect_failures = [aws_lambda_function.stage]
+}
+
+run "kms" {
+  command = plan
+
+  variables {
+    kms_key_arn = "arn:aws:kms:eu-west-2:123456789012:key/11111111-2222-3333-4444-555555555555"
+  }
+
+  assert {
+    condition = alltrue([for r in aws_s3_bucket_server_side_encryption_configuration.lake.rule :
+      r.apply_server_side_encryption_by_default[0].sse_algorithm == "aws:kms" && r.bucket_key_enabled
+    ])
+    error_message = "with a KMS key the lake must use SSE-KMS with a bucket key"
+  }
+
+  assert {
+    condition = {
+      for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : s.Resource if s.Sid == "LakeKey"]
+      } == {
+      for stage in ["extract", "transform", "load"] : stage => [["arn:aws:kms:eu-west-2:123456789012:key/11111111-2222-3333-4444-555555555555"]]
+    }
+    error_message = "each function may use the lake's key, and only it"
+  }
+}
