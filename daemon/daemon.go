@@ -183,7 +183,10 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, er
 	defer d.metrics.inProgress.Set(0)
 
 	for attempt := 1; ; attempt++ {
-		if _, err = rec.Pass(ctx, pipeline.Options{}); err == nil {
+		var res pipeline.Result
+		res, err = rec.Pass(ctx, pipeline.Options{})
+		d.observeExtract(res)
+		if err == nil {
 			break
 		}
 		if ctx.Err() != nil || attempt > d.cfg.Retries {

@@ -18,6 +18,9 @@ type metrics struct {
 	lakeBytes        prometheus.Gauge
 	inProgress       prometheus.Gauge
 	notifierFailures *prometheus.CounterVec
+	lateVersions     *prometheus.CounterVec
+	replayPaused     prometheus.Gauge
+	replayDelay      prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -40,9 +43,16 @@ func newMetrics() *metrics {
 			Help: "1 while this daemon is running the pipeline."}),
 		notifierFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tote_notifier_failures_total",
 			Help: "Alerts a notifier failed to deliver."}, []string{"notifier"}),
+		lateVersions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tote_extract_late_versions_total",
+			Help: "Row versions extracted that were stamped more than a second before the previous extraction read the source: " +
+				"transactions open across it, or writers whose clocks or time zones differ from the server's."}, []string{"table"}),
+		replayPaused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_source_replay_paused",
+			Help: "1 if the last extraction read a hot standby whose WAL replay is paused."}),
+		replayDelay: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_source_replay_delay_seconds",
+			Help: "How far the hot standby last read trails the WAL it has received (0 when caught up, or a primary)."}),
 	}
 	m.reg.MustRegister(m.runs, m.stageSeconds, m.rows, m.lastSuccess, m.freshness, m.lakeBytes,
-		m.inProgress, m.notifierFailures,
+		m.inProgress, m.notifierFailures, m.lateVersions, m.replayPaused, m.replayDelay,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{pipeline.Success, pipeline.Failure, pipeline.Abandoned, Skipped} {
 		m.runs.WithLabelValues(o)
@@ -59,4 +69,24 @@ func (d *Daemon) observe(run warehouse.Run) {
 			m.rows.WithLabelValues(s.Stage, table).Add(float64(n))
 		}
 	}
+}
+
+// observeExtract records what a pass's extraction saw of the source.
+func (d *Daemon) observeExtract(res pipeline.Result) {
+	er := res.Extract
+	if er == nil {
+		return
+	}
+	m := d.metrics
+	for _, t := range er.Tables {
+		if t.Late > 0 {
+			m.lateVersions.WithLabelValues(t.Table).Add(float64(t.Late))
+		}
+	}
+	paused := 0.0
+	if er.Source.ReplayPaused {
+		paused = 1
+	}
+	m.replayPaused.Set(paused)
+	m.replayDelay.Set(er.Source.ReplayDelay.Seconds())
 }

@@ -8,46 +8,64 @@
 // so a run on a new machine or in a Lambda carries on where the last one
 // stopped.
 //
-// # Never missing a row version: the horizon argument
+// # Never missing a row version: transaction ids, not clocks
 //
-// totesys stamps rows with last_updated = now(), and now() is the time the
-// writing transaction started, not when it committed. A naive cursor
-// ("everything with last_updated > the newest value seen") loses rows: a
-// transaction that starts at 10:00:00, writes, and commits at 10:00:05
-// produces a row stamped 10:00:00 that becomes visible only after an
-// extraction at 10:00:03 has moved the cursor past it.
+// What is new is decided by which transaction wrote a row version, never by
+// its last_updated stamp. The application stamps last_updated itself, from
+// its own clock and time zone, and a transaction's rows become visible when
+// it commits, not when it stamped them; a cursor on last_updated loses the
+// rows of a writer whose clock is behind, of a session in another time
+// zone, and of a transaction that stays open across an extraction (the
+// classic cursor-boundary bug). Transaction ids have none of these faults.
 //
-// Each extraction therefore records a horizon H: a time no later than the
-// start of any transaction that could still commit rows invisible to its
-// snapshot. It is computed before the snapshot is taken, as
+// Every row version carries xmin, the id of the transaction that wrote it,
+// and every snapshot has an xmin of its own: every transaction with a lower
+// id (its subtransactions included, whose ids are higher than their
+// parent's) had ended when the snapshot was taken. So a version visible to
+// extraction k's snapshot S(k) whose xmin is below S(k-1).xmin was written
+// by a transaction that had committed before S(k-1) was taken: it was
+// visible to S(k-1) too, and extraction k-1 (or an earlier one, by the same
+// argument) took it. Extraction k therefore reads only the versions whose
+// xmin is at or above S(k-1).xmin: the horizon. That is a superset of what
+// it must take: it also meets versions that an earlier extraction took
+// because their transaction had committed, although an older one was still
+// open. Each manifest lists those as (id, xmin) pairs, for the versions at
+// or above its own snapshot's xmin, and the next extraction skips them. A
+// version is taken once: never before it is visible, never again after. The
+// list is the versions written since the oldest transaction that was open
+// at the last extraction began: normally a second's worth, an hour's if a
+// transaction stays open for an hour.
 //
-//	H = min(clock_timestamp(), start of every open transaction in the database) - margin
+// This holds whatever the writers' clocks and time zones, without reading
+// pg_stat_activity (no privilege beyond SELECT is needed), and on a hot
+// standby, whose snapshots are made of the primary's transactions. It does
+// not use pg_visible_in_snapshot on the previous snapshot, which would be
+// wrong for subtransactions (a savepoint's id is not in a snapshot's list
+// of running transactions) and on a standby (whose snapshots list none).
 //
-// reading pg_stat_activity. Any transaction whose rows the snapshot cannot
-// see was open when the snapshot was taken; it was either already open when
-// H was computed (so its start, and the now() of its rows, is >= H), or it
-// began after that (so its start is later than the clock reading, >= H).
-// Taking the snapshot after reading the activity is what closes the race
-// in which a transaction commits between the two. The margin (default 1 s)
-// covers timestamp(3) rounding now() to the millisecond. Prepared (two-phase)
-// transactions count from their prepare time less the maximum transaction
-// age.
+// Transaction ids are 32 bits and wrap around every 2^32 transactions;
+// manifests hold them widened to 64 bits with their epoch (xid8), and rows
+// are compared by age(xmin), PostgreSQL's own wraparound-safe distance from
+// the current transaction id, so an extraction on either side of a
+// wraparound reads the same versions. Frozen and bootstrap rows (xmin 1 or
+// 2, as pg_upgrade can leave them) are infinitely old to age() and count as
+// below every horizon. Since 9.4, freezing keeps a row's xmin, so a row
+// frozen between two extractions is still read; a row frozen more than 2^32
+// transactions ago shows an xmin that has come round again, and is taken a
+// second time once in every 2^32 transactions: the load recognises it as the
+// version it already holds (the same id, last_updated and 32-bit xmin) and
+// adds nothing.
 //
-// The next extraction reads every row with last_updated >= H, which is a
-// superset of what it must take: it also meets versions the previous batch
-// already took (those stamped at or after H and visible then). Each manifest
-// lists exactly those (table, id, last_updated) pairs, and they are skipped.
-// So a version is taken once: never before it is visible, and never again
-// after. The list holds only versions stamped after H (normally the last
-// second or so), so it stays small; an open transaction that lasts an hour
-// widens it to an hour of changes, and no more.
+// A source that moves backwards (a standby lagging behind the server the
+// last extraction read) is detected by its WAL position, recorded in each
+// manifest: the extraction commits nothing and says why, and the next one
+// carries on. The cost of all this is a sequential scan of each table per
+// extraction, with a cheap filter on age(xmin); xmin cannot be indexed.
 //
-// Seeing other sessions' transaction start times needs superuser or the
-// pg_read_all_stats role. Without it the horizon falls back to
-// clock - max-transaction-age (default 15 minutes): still loss-free for
-// transactions shorter than that, at the cost of a larger list. The
-// comparison is made in the server's default TimeZone, which is what the
-// application's now() is stored in unless it sets its own.
+// Manifests written by the last_updated design (format 1) are carried on
+// from by one extraction that applies their rule (last_updated at or after
+// their time horizon, less the versions they list) to the versions at or
+// above their snapshot's xmin, and records the new state.
 //
 // # Consistency and drift
 //
@@ -59,13 +77,13 @@
 //
 // # Batches
 //
-// A batch holds one zstd Parquet file per table that changed. Types are
-// kept exactly: integers as INT32, numeric(10,2) as DECIMAL(10,2), text
-// dates and enums as strings, timestamps as microseconds without time zone.
-// Rows are streamed from the database to the lake a row group at a time, so
-// memory stays flat however large a table is. When nothing changed, no
-// batch is committed. Two extractions at once cannot both commit: the
-// manifest of batch n is created only if it does not exist.
+// A batch holds one zstd Parquet file per table that changed: the model's
+// columns with their types kept exactly (see totesys.Table.Schema), and
+// tote_xid, the 64-bit id of the transaction that wrote the version. Rows
+// are streamed from the database to the lake a row group at a time, so
+// memory stays flat however large a table is. When nothing changed, no batch
+// is committed. Two extractions at once cannot both commit: the manifest of
+// batch n is created only if it does not exist.
 package extract
 
 import (
@@ -84,47 +102,18 @@ import (
 	"github.com/terrifictotes/tote/totesys"
 )
 
-// Defaults for Options.
-const (
-	DefaultMargin         = time.Second
-	DefaultMaxTransaction = 15 * time.Minute
-)
+// DefaultMaxReplicaDelay is Options.MaxReplicaDelay's default.
+const DefaultMaxReplicaDelay = 5 * time.Minute
 
 // Options controls Run.
 type Options struct {
 	Logger *slog.Logger
 	// Progress, if set, receives a line per table as it is read (for a terminal).
 	Progress io.Writer
-	// Margin is subtracted from the horizon; zero means DefaultMargin.
-	Margin time.Duration
-	// MaxTransaction bounds how long a source transaction is assumed to
-	// stay open when open transactions cannot be seen; zero means
-	// DefaultMaxTransaction.
-	MaxTransaction time.Duration
-}
-
-// State is what an extraction records in its manifest for the next one.
-type State struct {
-	// Snapshot is the source snapshot the batch was read in (pg_current_snapshot()).
-	Snapshot string `json:"snapshot"`
-	// SourceTime is the source's now() in that snapshot.
-	SourceTime time.Time `json:"source_time"`
-	// Horizon: the next extraction reads every row with last_updated >= Horizon.
-	Horizon time.Time `json:"horizon"`
-	// HorizonFrom says how the horizon was found: "activity" or "max-transaction-age".
-	HorizonFrom string `json:"horizon_from"`
-	// Tables holds, per table, the newest version extracted so far and the
-	// versions at or after Horizon already extracted.
-	Tables map[string]TableState `json:"tables"`
-}
-
-// TableState is one table's part of State.
-type TableState struct {
-	// Watermark is the newest last_updated extracted from the table so far.
-	Watermark time.Time `json:"watermark,omitzero"`
-	// Taken lists the versions stamped at or after the horizon that have
-	// been extracted, as [id, last_updated in Unix microseconds].
-	Taken [][2]int64 `json:"taken,omitempty"`
+	// MaxReplicaDelay is how far a hot standby's replay may trail the WAL
+	// it has received before the extraction reports it as far behind.
+	// Zero means DefaultMaxReplicaDelay.
+	MaxReplicaDelay time.Duration
 }
 
 // TableResult says what one table contributed to a batch.
@@ -134,6 +123,14 @@ type TableResult struct {
 	Bytes       int64         `json:"bytes"`        // written to the lake (compressed Parquet)
 	SourceBytes int64         `json:"source_bytes"` // read from the source (binary values)
 	Elapsed     time.Duration `json:"elapsed_ns"`
+	// Late counts the versions taken that were stamped (last_updated)
+	// more than a second before the previous extraction read the source,
+	// by the source's clock; MaxLate is the largest such gap. A cursor on
+	// last_updated would have lost them: they come from transactions open
+	// across that extraction, or from writers whose clocks or time zones
+	// differ from the server's.
+	Late    int64         `json:"late,omitempty"`
+	MaxLate time.Duration `json:"max_late_ns,omitempty"`
 }
 
 // Result says what an extraction did.
@@ -143,8 +140,16 @@ type Result struct {
 	Committed bool          `json:"committed"`
 	Tables    []TableResult `json:"tables"`
 	Snapshot  string        `json:"snapshot"`
-	Horizon   time.Time     `json:"horizon"`
-	Elapsed   time.Duration `json:"elapsed_ns"`
+	// Horizon is the xid horizon of this extraction's read: the versions
+	// written by transactions from this id on were read.
+	Horizon uint64 `json:"horizon"`
+	// Source is what was read: the primary or a hot standby, and how far
+	// a standby's replay is behind.
+	Source Source `json:"source"`
+	// Behind says the source was behind the last extraction's (a standby
+	// lagging behind the server that was read before): nothing was read.
+	Behind  bool          `json:"behind,omitempty"`
+	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
 // Rows is the number of row versions extracted.
@@ -174,29 +179,17 @@ func (r Result) SourceBytes() int64 {
 	return n
 }
 
-// LoadState decodes the extraction state recorded in a raw manifest.
-func LoadState(m lake.Manifest) (State, error) {
-	var s State
-	if err := decodeState(m.State, &s); err != nil {
-		return State{}, tote.At(fmt.Errorf("extraction state: %w", err), tote.Where{Batch: m.ID})
-	}
-	return s, nil
-}
-
 // Run extracts the row versions new since the last committed raw batch
 // into a new one, and commits it unless nothing changed.
-func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options) (_ Result, err error) {
+func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (_ Result, err error) {
 	defer func() { err = tote.At(err, tote.Where{Stage: tote.Extract}) }()
 	start := time.Now()
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.Margin <= 0 {
-		opts.Margin = DefaultMargin
-	}
-	if opts.MaxTransaction <= 0 {
-		opts.MaxTransaction = DefaultMaxTransaction
+	if opts.MaxReplicaDelay <= 0 {
+		opts.MaxReplicaDelay = DefaultMaxReplicaDelay
 	}
 
 	latest, err := lk.Latest(ctx, lake.Raw)
@@ -213,41 +206,45 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 		prev, seq = &s, latest.Seq+1
 	}
 
-	// The horizon is found before the snapshot is taken (see the package comment).
-	hz, err := findHorizon(ctx, source, opts.Margin, opts.MaxTransaction)
-	if err != nil {
-		return Result{}, err
-	}
-	if hz.from != "activity" {
-		log.Warn("cannot see other sessions' transactions (needs superuser or pg_read_all_stats): "+
-			"assuming none stays open longer than the max transaction age", "max_transaction", opts.MaxTransaction)
-	}
-	if prev != nil && hz.at.Before(prev.Horizon) {
-		// Only a smaller margin can move it back; the old horizon is still safe.
-		hz.at = prev.Horizon
-	}
-
-	conn, err := source.Acquire(ctx)
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer conn.Release()
+	// Where the source is, before the snapshot: the snapshot is at least
+	// this new (see the package comment).
+	before, err := sourceBefore(ctx, conn.Conn())
+	if err != nil {
+		return Result{}, err
+	}
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return Result{}, fmt.Errorf("begin snapshot: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-
-	next := State{Horizon: hz.at, HorizonFrom: hz.from, Tables: map[string]TableState{}}
-	// The first statement fixes the snapshot every later one reads.
-	if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text, localtimestamp`).Scan(&next.Snapshot, &next.SourceTime); err != nil {
-		return Result{}, fmt.Errorf("take snapshot: %w", err)
+	snap, err := takeSnapshot(ctx, tx, before)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Seq: seq, Snapshot: snap.text, Source: snap.source}
+	reportStandby(log, snap.source, opts.MaxReplicaDelay)
+	if prev != nil && prev.Format >= 2 && snap.lsnBefore < prev.Source.lsn() {
+		res.Behind, res.Elapsed = true, time.Since(start)
+		log.Warn("the source is behind the last extraction (a standby that has not yet replayed what was read before): "+
+			"nothing extracted; the next extraction carries on", "source_lsn", snap.source.LSN, "last_extraction_lsn", prev.Source.LSN)
+		return res, nil
 	}
 	if err := checkDrift(ctx, tx); err != nil {
 		return Result{}, err
 	}
 
-	res := Result{Seq: seq, Snapshot: next.Snapshot, Horizon: hz.at}
+	plan, err := newPlan(prev, snap)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Horizon = plan.horizon
+	next := State{Format: stateFormat, Snapshot: snap.text, SourceTime: snap.sourceTime, ReadAt: snap.readAt,
+		XidHorizon: snap.xmin, Source: snap.source, Tables: map[string]TableState{}}
 	batch := lk.NewBatch(lake.Raw, seq, start)
 	committed := false
 	defer func() {
@@ -259,13 +256,7 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 	}()
 	prog := newProgress(opts.Progress)
 	for _, table := range totesys.Tables {
-		var prevTable *TableState
-		var since time.Time
-		if prev != nil {
-			t := prev.Tables[table.Name]
-			prevTable, since = &t, prev.Horizon
-		}
-		tr, ts, err := extractTable(ctx, tx, batch, table, since, prevTable, hz.at, prog)
+		tr, ts, err := extractTable(ctx, tx, batch, table, plan.forTable(table.Name), prog)
 		if errors.Is(err, lake.ErrConflict) {
 			return Result{}, conflict(seq, err)
 		}
@@ -275,6 +266,7 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 		res.Tables = append(res.Tables, tr)
 		next.Tables[table.Name] = ts
 		log.Debug("extracted table", "table", table.Name, "rows", tr.Rows, "bytes", tr.Bytes, "seconds", tr.Elapsed.Seconds())
+		reportLate(log, tr, ts)
 	}
 	if err := tx.Commit(ctx); err != nil { // read-only: just ends the snapshot
 		return Result{}, fmt.Errorf("end snapshot: %w", err)
@@ -282,7 +274,7 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 
 	if res.Rows() == 0 {
 		res.Elapsed = time.Since(start)
-		log.Info("nothing new in the source: no batch committed")
+		log.Info("nothing new in the source: no batch committed", "source", snap.source.Role)
 		return res, nil
 	}
 	m, err := batch.Commit(ctx, tote.Version(), next)
@@ -301,4 +293,28 @@ func Run(ctx context.Context, source *pgxpool.Pool, lk *lake.Lake, opts Options)
 // conflict reports a lost race with another extraction.
 func conflict(seq uint64, err error) error {
 	return fmt.Errorf("another extraction committed raw batch %d first; this run committed nothing and the next one will carry on: %w", seq, err)
+}
+
+// reportStandby warns about a standby whose replay is paused or far behind.
+func reportStandby(log *slog.Logger, s Source, maxDelay time.Duration) {
+	switch {
+	case s.Role != Standby:
+	case s.ReplayPaused:
+		log.Warn("the source is a hot standby whose WAL replay is paused: extracting the data as of its last replayed transaction",
+			"last_replayed", s.LastReplayed)
+	case s.ReplayDelay > maxDelay:
+		log.Warn("the source is a hot standby far behind the WAL it has received",
+			"replay_delay", s.ReplayDelay.Round(time.Second), "max", maxDelay)
+	}
+}
+
+// reportLate warns about versions stamped well before the previous
+// extraction: taken all the same, but a sign of skewed writers.
+func reportLate(log *slog.Logger, tr TableResult, ts TableState) {
+	if tr.Late == 0 {
+		return
+	}
+	log.Warn("took row versions stamped before the previous extraction read the source: "+
+		"transactions open across it, or writers whose clock or time zone differs from the server's",
+		"table", tr.Table, "versions", tr.Late, "ids", ts.lateIDs, "apparent_clock_offset", tr.MaxLate.Round(time.Millisecond))
 }

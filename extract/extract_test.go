@@ -323,6 +323,10 @@ func TestOpenTransactionAcrossExtraction(t *testing.T) {
 	}
 	var lateSale, latePayment int64
 	var stamp time.Time
+	var openXid uint64
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&openXid); err != nil {
+		t.Fatal(err)
+	}
 	if err := tx.QueryRow(ctx, `INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
 		agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id, last_updated)
 		VALUES (1, 1, 1, 5000, 3.25, 1, '2026-12-01', '2026-12-02', 1, now()) RETURNING sales_order_id, last_updated`).Scan(&lateSale, &stamp); err != nil {
@@ -348,11 +352,8 @@ func TestOpenTransactionAcrossExtraction(t *testing.T) {
 		t.Fatalf("batch 2's sales watermark %v is not past the open transaction's stamp %v: the test would not catch the bug",
 			state.Tables["sales_order"].Watermark, stamp)
 	}
-	if state.Horizon.After(stamp) {
-		t.Errorf("horizon %v is after the open transaction's stamp %v", state.Horizon, stamp)
-	}
-	if state.HorizonFrom != "activity" {
-		t.Errorf("horizon from %q, want activity (the test user is a superuser)", state.HorizonFrom)
+	if state.Format != 2 || state.XidHorizon > openXid {
+		t.Errorf("state format %d, xid horizon %d: want 2 and at most the open transaction's id %d", state.Format, state.XidHorizon, openXid)
 	}
 	for v := range batchVersions(t, lk, *m2) {
 		if v.table == "sales_order" && v.id == lateSale {
@@ -384,9 +385,9 @@ func TestOpenTransactionAcrossExtraction(t *testing.T) {
 	exactlyOnce(t, pool, lk, allVersions(t, lk))
 }
 
-// Without pg_read_all_stats the horizon falls back to the maximum
-// transaction age, and extraction stays exactly-once.
-func TestUnprivilegedRoleFallsBack(t *testing.T) {
+// A role with nothing but SELECT extracts exactly once: transaction ids
+// need no view of other sessions.
+func TestUnprivilegedRoleIsExact(t *testing.T) {
 	t.Parallel()
 	pool, url := seeded(t, 1)
 	ctx := context.Background()
@@ -417,9 +418,8 @@ func TestUnprivilegedRoleFallsBack(t *testing.T) {
 	}
 	run(t, reader, lk)
 	m, _ := lk.Latest(ctx, lake.Raw)
-	state, _ := extract.LoadState(*m)
-	if state.HorizonFrom != "max-transaction-age" {
-		t.Errorf("horizon from %q", state.HorizonFrom)
+	if state, _ := extract.LoadState(*m); state.Format != 2 || state.XidHorizon == 0 {
+		t.Errorf("state format %d, xid horizon %d", state.Format, state.XidHorizon)
 	}
 	exactlyOnce(t, pool, lk, allVersions(t, lk))
 }

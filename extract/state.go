@@ -3,7 +3,94 @@ package extract
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
+
+	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/lake"
 )
+
+// stateFormat is the format of State this package writes: 2, transaction
+// ids. Format 1 (no "format" field) is the last_updated horizon it replaced.
+const stateFormat = 2
+
+// State is what an extraction records in its manifest for the next one.
+type State struct {
+	Format int `json:"format,omitempty"`
+	// Snapshot is the source snapshot the batch was read in (pg_current_snapshot()).
+	Snapshot string `json:"snapshot"`
+	// SourceTime is the source's clock (localtimestamp) in that snapshot.
+	SourceTime time.Time `json:"source_time"`
+	// ReadAt is tote's clock when the snapshot was taken: the source was
+	// in this state at ReadAt, for measuring the warehouse's lag.
+	ReadAt time.Time `json:"read_at,omitzero"`
+	// XidHorizon is the snapshot's xmin as a 64-bit xid: the next
+	// extraction reads the versions written by transactions from this id on.
+	XidHorizon uint64 `json:"xid_horizon,omitempty"`
+	// Source is what was read.
+	Source Source `json:"source,omitzero"`
+	// Tables holds, per table, the newest last_updated extracted so far and
+	// the versions at or above XidHorizon already extracted.
+	Tables map[string]TableState `json:"tables"`
+
+	// Horizon and HorizonFrom are format 1's: the next extraction read
+	// every row stamped at or after Horizon.
+	Horizon     time.Time `json:"horizon,omitzero"`
+	HorizonFrom string    `json:"horizon_from,omitempty"`
+}
+
+// TableState is one table's part of State.
+type TableState struct {
+	// Watermark is the newest last_updated extracted from the table so far
+	// (by the source's stamps: information, not a cursor).
+	Watermark time.Time `json:"watermark,omitzero"`
+	// Taken lists the versions extracted whose transaction id is at or
+	// above the horizon, as [id, 64-bit xid] (format 1: [id, last_updated
+	// in Unix microseconds]).
+	Taken [][2]int64 `json:"taken,omitempty"`
+
+	lateIDs []int64 // a few ids of late versions, for the warning
+}
+
+// Roles of a source.
+const (
+	Primary = "primary"
+	Standby = "standby" // a hot standby, in recovery
+)
+
+// Source says what an extraction read.
+type Source struct {
+	Role string `json:"role"` // Primary or Standby
+	// SystemID is the cluster's system identifier (pg_control_system) and
+	// Database the database's name: which source the lake belongs to.
+	SystemID string `json:"system_id,omitempty"`
+	Database string `json:"database,omitempty"`
+	// LSN is the WAL position the source had reached after the snapshot
+	// (the insert position of a primary, the replay position of a
+	// standby): the next extraction's source must have reached it before
+	// its snapshot, or it is behind.
+	LSN string `json:"lsn"`
+	// For a standby: whether replay is paused, when the last transaction
+	// it replayed committed on the primary, and how long ago that was
+	// when it has received WAL it has not replayed yet (0 when caught up).
+	ReplayPaused bool          `json:"replay_paused,omitempty"`
+	LastReplayed time.Time     `json:"last_replayed,omitzero"`
+	ReplayDelay  time.Duration `json:"replay_delay_ns,omitempty"`
+}
+
+func (s Source) lsn() uint64 {
+	n, _ := parseLSN(s.LSN)
+	return n
+}
+
+// LoadState decodes the extraction state recorded in a raw manifest.
+func LoadState(m lake.Manifest) (State, error) {
+	var s State
+	if err := decodeState(m.State, &s); err != nil {
+		return State{}, tote.At(fmt.Errorf("extraction state: %w", err), tote.Where{Batch: m.ID})
+	}
+	return s, nil
+}
 
 func decodeState(raw json.RawMessage, s *State) error {
 	if len(raw) == 0 {
@@ -15,5 +102,101 @@ func decodeState(raw json.RawMessage, s *State) error {
 	if s.Tables == nil {
 		return errors.New("no tables")
 	}
+	if s.Format == 0 {
+		s.Format = 1
+	}
+	if s.Format > stateFormat {
+		return fmt.Errorf("format %d is newer than this tote knows (%d): upgrade tote", s.Format, stateFormat)
+	}
 	return nil
+}
+
+// plan is what an extraction reads and skips, worked out from the
+// previous state and the new snapshot.
+type plan struct {
+	first   bool   // no previous extraction: read everything
+	horizon uint64 // read the versions with xid >= horizon
+	maxAge  int64  // that is, with age(xmin) <= maxAge
+	ageBase uint64 // the xid age() counts from
+	next    uint64 // the new snapshot's xmin: versions from it on are listed as taken
+	prev    *State
+}
+
+// newPlan works out the read that follows prev (nil for the first).
+func newPlan(prev *State, snap snapshot) (*plan, error) {
+	p := &plan{prev: prev, ageBase: snap.ageBase, next: snap.xmin}
+	if prev == nil {
+		p.first = true
+		return p, nil
+	}
+	switch prev.Format {
+	case 1:
+		// The last_updated design recorded the snapshot it read, whose
+		// xmin is the horizon; its own rule says which of the versions
+		// above it it took.
+		xmin, err := snapshotXmin(prev.Snapshot)
+		if err != nil {
+			return nil, fmt.Errorf("previous extraction's snapshot %q: %w", prev.Snapshot, err)
+		}
+		p.horizon = xmin
+	default:
+		p.horizon = prev.XidHorizon
+	}
+	if p.horizon > snap.ageBase {
+		return nil, fmt.Errorf("the source's transaction ids (next %d) are behind the last extraction's horizon (%d): "+
+			"this lake was made from another source, or the source was restored from a dump", snap.ageBase, p.horizon)
+	}
+	if snap.ageBase-p.horizon >= 1<<31-1 {
+		return nil, fmt.Errorf("the last extraction's horizon (transaction %d) is more than 2^31 transactions old (next %d): "+
+			"too old to compare with age(xmin); extract into a new lake", p.horizon, snap.ageBase)
+	}
+	p.maxAge = int64(snap.ageBase - p.horizon)
+	return p, nil
+}
+
+// tablePlan is a plan for one table.
+type tablePlan struct {
+	first    bool
+	maxAge   int64
+	ageBase  uint64
+	next     uint64
+	taken    map[[2]int64]bool // format 2: (id, xid) already extracted
+	oldTaken map[[2]int64]bool // format 1: (id, last_updated µs) already extracted
+	oldSince int64             // format 1: last_updated µs from which versions were not yet taken
+	late     int64             // source clock (µs) of the previous read, less a second
+	prev     TableState
+}
+
+func (p *plan) forTable(name string) *tablePlan {
+	tp := &tablePlan{first: p.first, maxAge: p.maxAge, ageBase: p.ageBase, next: p.next}
+	if p.prev == nil {
+		return tp
+	}
+	tp.prev = p.prev.Tables[name]
+	tp.late = p.prev.SourceTime.Add(-time.Second).UnixMicro()
+	if p.prev.Format == 1 {
+		tp.oldTaken = map[[2]int64]bool{}
+		for _, v := range tp.prev.Taken {
+			tp.oldTaken[v] = true
+		}
+		tp.oldSince = p.prev.Horizon.UnixMicro()
+		return tp
+	}
+	tp.taken = make(map[[2]int64]bool, len(tp.prev.Taken))
+	for _, v := range tp.prev.Taken {
+		tp.taken[v] = true
+	}
+	return tp
+}
+
+// alreadyTaken reports whether an earlier extraction took the version
+// (id, xid) stamped lu.
+func (tp *tablePlan) alreadyTaken(id, xid, lu int64) bool {
+	switch {
+	case tp.first:
+		return false
+	case tp.oldTaken != nil:
+		return lu < tp.oldSince || tp.oldTaken[[2]int64{id, lu}]
+	}
+	return tp.taken[[2]int64{id, xid}]
 }

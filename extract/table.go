@@ -40,41 +40,35 @@ func columns(t totesys.Table, schema *parquet.Schema) []column {
 // Unix microseconds of PostgreSQL's epoch, 2000-01-01.
 const pgEpochMicros = 946_684_800_000_000
 
-type version [2]int64 // id, last_updated in Unix microseconds
+// frozenAge is what age() gives for the special xids (bootstrap, frozen):
+// older than every horizon.
+const frozenAge = math.MaxInt32
 
-// extractTable streams the table's row versions stamped at or after since
-// (all of them when since is zero), less those prev lists as taken, into
-// one file of the batch. It returns what it wrote and the table's state for
-// the next extraction, whose horizon is next.
+// lateSample is how many late ids a table's warning names.
+const lateSample = 10
+
+// extractTable streams the table's row versions that p says are new into
+// one file of the batch. It returns what it wrote and the table's state
+// for the next extraction.
 func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table totesys.Table,
-	since time.Time, prev *TableState, next time.Time, prog *progress) (TableResult, TableState, error) {
+	p *tablePlan, prog *progress) (TableResult, TableState, error) {
 	start := time.Now()
 	schema := table.Schema()
 	cols := columns(table, schema)
-	keyCol, luCol := 0, len(cols)-1 // the model puts the key first and last_updated last
+	keyCol, luCol, ageCol := 0, len(cols)-1, len(cols) // the model puts the key first and last_updated last
+	xidLeaf, _ := schema.Lookup(totesys.XidColumn)
+	state := TableState{Watermark: p.prev.Watermark}
+	res := TableResult{Table: table.Name}
 
-	taken := map[version]bool{}
-	state := TableState{}
-	nextMicros := next.UnixMicro()
-	if prev != nil {
-		state.Watermark = prev.Watermark
-		for _, v := range prev.Taken {
-			taken[v] = true
-			if v[1] >= nextMicros {
-				state.Taken = append(state.Taken, v)
-			}
-		}
-	}
-
-	names := make([]string, len(cols))
+	names := make([]string, len(cols), len(cols)+1)
 	for i, c := range cols {
 		names[i] = pgx.Identifier{c.model.Name}.Sanitize()
 	}
-	sql := fmt.Sprintf("SELECT %s FROM %s", strings.Join(names, ", "), pgx.Identifier{table.Name}.Sanitize())
+	sql := fmt.Sprintf("SELECT %s, age(xmin) FROM %s", strings.Join(names, ", "), pgx.Identifier{table.Name}.Sanitize())
 	args := []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}
-	if !since.IsZero() {
-		sql += " WHERE last_updated >= $1::timestamp"
-		args = append(args, since.Format("2006-01-02 15:04:05.999999"))
+	if !p.first {
+		sql += " WHERE age(xmin) <= $1"
+		args = append(args, p.maxAge)
 	}
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
@@ -98,17 +92,32 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 		if err != nil {
 			return TableResult{}, TableState{}, tote.At(err, tote.Where{ID: int64(id), Column: totesys.LastUpdated})
 		}
-		v := version{int64(id), lu}
-		if taken[v] {
-			continue // extracted by an earlier batch
+		age, err := int4(raw[ageCol])
+		if err != nil {
+			return TableResult{}, TableState{}, tote.At(fmt.Errorf("age(xmin): %w", err), tote.Where{ID: int64(id)})
 		}
-		if lu >= nextMicros {
-			state.Taken = append(state.Taken, v)
+		var xid int64 // 0: frozen or bootstrap, older than every horizon
+		if age < frozenAge {
+			xid = int64(p.ageBase) - int64(age)
+		}
+		seen := [2]int64{int64(id), xid}
+		if xid >= int64(p.next) {
+			state.Taken = append(state.Taken, seen) // taken now or before: the next read meets it again
+		}
+		if p.alreadyTaken(int64(id), xid, lu) {
+			continue
+		}
+		if !p.first && lu < p.late {
+			res.Late++
+			res.MaxLate = max(res.MaxLate, time.Duration(p.late-lu)*time.Microsecond+time.Second)
+			if len(state.lateIDs) < lateSample {
+				state.lateIDs = append(state.lateIDs, int64(id))
+			}
 		}
 		if t := time.UnixMicro(lu).UTC(); t.After(state.Watermark) {
 			state.Watermark = t
 		}
-		row := make(parquet.Row, len(cols))
+		row := make(parquet.Row, len(cols)+1)
 		for i, c := range cols {
 			b := raw[i]
 			rawBytes += int64(len(b))
@@ -122,6 +131,7 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 				row[c.leaf] = val.Level(0, c.def, c.leaf)
 			}
 		}
+		row[xidLeaf.ColumnIndex] = parquet.Int64Value(xid).Level(0, 0, xidLeaf.ColumnIndex)
 		chunk = append(chunk, row)
 		if len(chunk) == chunkRows {
 			if err := w.Write(ctx, chunk); err != nil {
@@ -142,7 +152,8 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 	}
 	tick(w.Rows(), rawBytes)
 	prog.tableDone(table.Name, w.Rows(), rawBytes, time.Since(start))
-	return TableResult{Table: table.Name, Rows: w.Rows(), Bytes: w.Bytes(), SourceBytes: rawBytes, Elapsed: time.Since(start)}, state, nil
+	res.Rows, res.Bytes, res.SourceBytes, res.Elapsed = w.Rows(), w.Bytes(), rawBytes, time.Since(start)
+	return res, state, nil
 }
 
 // decode turns one binary-format value of a model column into a Parquet

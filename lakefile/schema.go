@@ -9,6 +9,7 @@ type Kind int
 // The kinds of value the lake keeps.
 const (
 	Int32     Kind = iota // INT32
+	Int64                 // INT64
 	Cents                 // DECIMAL(10,2) on INT64: hundredths, exactly
 	Bool                  // BOOLEAN
 	Text                  // UTF-8 string: text, text dates, enums
@@ -24,16 +25,17 @@ type Column struct {
 	Nullable bool
 }
 
-// Schema is the Parquet schema of a lake file of table name whose columns
-// cols are, each as column describes it.
-func Schema[C any](name string, cols []C, column func(C) Column) *parquet.Schema {
+// Schema is the Parquet schema of a lake file of table name with columns
+// cols.
+func Schema(name string, cols []Column) *parquet.Schema {
 	group := parquet.Group{}
-	for _, mc := range cols {
-		c := column(mc)
+	for _, c := range cols {
 		var n parquet.Node
 		switch c.Kind {
 		case Int32:
 			n = parquet.Int(32)
+		case Int64:
+			n = parquet.Int(64)
 		case Cents:
 			n = parquet.Decimal(2, 10, parquet.Int64Type)
 		case Bool:

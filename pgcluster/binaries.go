@@ -31,7 +31,12 @@ const versionedRoot = "/usr/lib/postgresql"
 type binaries struct {
 	initdb   string
 	postgres string
+	dir      string // where they are, and the other server programs of their version
 }
+
+// tool is the path of another program of the same installation, such as
+// pg_resetwal or pg_basebackup.
+func (b binaries) tool(name string) string { return filepath.Join(b.dir, name) }
 
 // findBinaries locates initdb and postgres. If binDir is set, only that
 // directory is searched. Otherwise the directories of pathList (a PATH value)
@@ -115,6 +120,12 @@ func binariesIn(dir string) (binaries, bool) {
 	b := binaries{
 		initdb:   filepath.Join(dir, "initdb"),
 		postgres: filepath.Join(dir, "postgres"),
+		dir:      dir,
+	}
+	// Links on PATH (/usr/local/bin/initdb) lead to the installation's
+	// directory, where the other programs are.
+	if real, err := filepath.EvalSymlinks(b.initdb); err == nil {
+		b.dir = filepath.Dir(real)
 	}
 	return b, isExecutable(b.initdb) && isExecutable(b.postgres)
 }

@@ -23,12 +23,14 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +66,16 @@ type Options struct {
 	// Password, if set, is the postgres superuser's password, and TCP
 	// connections must give it (scram-sha-256). Empty means trust auth.
 	Password string
+
+	// Settings are server settings (postgresql.conf parameters) on top of
+	// the defaults, e.g. {"wal_level": "logical"}.
+	Settings map[string]string
+
+	// NextXID, if set, is the server's next transaction id (pg_resetwal
+	// -x), a 32-bit value: for testing what happens when transaction ids
+	// wrap around. The databases initdb made are frozen first, so that
+	// they stay visible.
+	NextXID uint32
 }
 
 // Cluster is a running private PostgreSQL server started by Start. Its
@@ -77,6 +89,7 @@ type Cluster struct {
 	port   int
 	proc   *process // the running postgres; set only while Start runs
 	pass   string   // superuser password; empty for trust auth
+	opts   Options
 
 	stopOnce sync.Once
 	stopErr  error
@@ -121,6 +134,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		dir:    dir,
 		name:   filepath.Base(dir),
 		pass:   opts.Password,
+		opts:   opts,
 	}
 	if err := c.start(ctx); err != nil {
 		if stopErr := c.Stop(); stopErr != nil {
@@ -140,6 +154,13 @@ func (c *Cluster) URL() string {
 	if c.pass != "" {
 		u.User = url.UserPassword("postgres", c.pass)
 	}
+	return u.String()
+}
+
+// DatabaseURL is URL with the database db instead of "postgres".
+func (c *Cluster) DatabaseURL(db string) string {
+	u, _ := url.Parse(c.URL())
+	u.Path = "/" + db
 	return u.String()
 }
 
@@ -185,7 +206,20 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.initdb(ctx); err != nil {
 		return err
 	}
+	if c.opts.NextXID != 0 {
+		if err := c.resetXID(ctx); err != nil {
+			return err
+		}
+	}
+	if err := c.run(ctx, begin); err != nil {
+		return err
+	}
+	return nil
+}
 
+// run starts postgres on a free port, trying another if the chosen one
+// gets taken before postgres binds it.
+func (c *Cluster) run(ctx context.Context, begin time.Time) error {
 	for attempt := 1; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
@@ -256,17 +290,21 @@ func (c *Cluster) launch() error {
 	// The child has its own copy of the descriptor once started.
 	defer logFile.Close()
 
-	cmd := exec.Command(c.bins.postgres,
+	args := []string{
 		"-D", c.dataDir(),
 		"-p", strconv.Itoa(c.port),
 		"-c", "listen_addresses=127.0.0.1",
-		"-c", "unix_socket_directories="+quoteDir(c.sockDir()),
-		"-c", "cluster_name="+c.name,
+		"-c", "unix_socket_directories=" + quoteDir(c.sockDir()),
+		"-c", "cluster_name=" + c.name,
 		"-c", "fsync=off",
 		"-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off",
 		"-c", "max_connections=200",
-	)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.opts.Settings)) {
+		args = append(args, "-c", k+"="+c.opts.Settings[k])
+	}
+	cmd := exec.Command(c.bins.postgres, args...)
 	cmd.Dir = c.dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile

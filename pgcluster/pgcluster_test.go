@@ -190,3 +190,79 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// A standby replays what the primary commits, and refuses writes.
+func TestStandby(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	primary, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = primary.Stop() })
+	standby, err := primary.StartStandby(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = standby.Stop() })
+	p, err := pgx.Connect(ctx, primary.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	if _, err := p.Exec(ctx, "CREATE TABLE t (x int); INSERT INTO t VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := pgx.Connect(ctx, standby.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	var inRecovery bool
+	if err := s.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err != nil || !inRecovery {
+		t.Fatalf("standby in recovery: %v (%v)", inRecovery, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var x int
+		err := s.QueryRow(ctx, "SELECT x FROM t").Scan(&x)
+		if err == nil && x == 42 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby did not replay the primary's row: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := s.Exec(ctx, "INSERT INTO t VALUES (1)"); err == nil {
+		t.Error("the standby took a write")
+	}
+}
+
+// NextXID sets the transaction ids a new cluster starts from, and the
+// databases initdb made stay usable.
+func TestNextXID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const next = 1<<32 - 1000
+	c, err := Start(ctx, Options{NextXID: next})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	conn, err := pgx.Connect(ctx, c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var xid int64
+	if err := conn.QueryRow(ctx, "SELECT txid_current()").Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	if xid < next || xid > next+100 {
+		t.Errorf("txid_current() = %d, want just past %d", xid, next)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE after_reset"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -28,6 +28,7 @@ type Type string
 // The column types of the star schema.
 const (
 	Integer Type = "integer"
+	BigInt  Type = "bigint"
 	Text    Type = "text"
 	Money   Type = "numeric(10,2)"
 	Boolean Type = "boolean"
@@ -58,8 +59,9 @@ type Table struct {
 	// Surrogate is a fact's SERIAL primary key, made by the warehouse.
 	Surrogate string
 	// Key identifies a row: a dimension's primary key, or a fact's source
-	// row version (source id, last_updated_date, last_updated_time), which
-	// the warehouse keeps unique so a repeated version adds nothing.
+	// row version (source id, last_updated_date, last_updated_time,
+	// source_xmin), which the warehouse keeps unique so a repeated version
+	// adds nothing.
 	Key []string
 	// Columns are the table's columns in the lake and the warehouse, less Surrogate.
 	Columns []Column
@@ -97,11 +99,25 @@ var versionColumns = []Column{
 	col("last_updated_date", Date), col("last_updated_time", Time),
 }
 
+// The columns every fact ends with: where the version came from.
+const (
+	// SourceXmin is the xmin of the source row version: the 32-bit id of
+	// the transaction that wrote it, as PostgreSQL shows it. With the
+	// source id and last_updated it identifies the version, even one whose
+	// writer did not move last_updated on.
+	SourceXmin = "source_xmin"
+	// BatchID is the processed batch that brought the version. Batches are
+	// numbered in the order their versions became visible in the source,
+	// so a row's versions are in order of batch_id whatever their stamps.
+	BatchID = "batch_id"
+)
+
 func fact(name, surrogate, id string, cols ...Column) Table {
 	all := append([]Column{col(id, Integer)}, versionColumns...)
 	all = append(all, cols...)
+	all = append(all, col(SourceXmin, BigInt), col(BatchID, Text))
 	return Table{Name: name, Kind: Fact, Surrogate: surrogate,
-		Key: []string{id, "last_updated_date", "last_updated_time"}, Columns: all}
+		Key: []string{id, "last_updated_date", "last_updated_time", SourceXmin}, Columns: all}
 }
 
 // Tables lists the star schema, dimensions before facts (the order in
@@ -157,6 +173,7 @@ func Lookup(name string) (Table, error) {
 // lakeKinds is how each type's values are kept in the processed zone.
 var lakeKinds = map[Type]lakefile.Kind{
 	Integer: lakefile.Int32,
+	BigInt:  lakefile.Int64,
 	Text:    lakefile.Text,
 	Money:   lakefile.Cents,
 	Boolean: lakefile.Bool,
@@ -165,8 +182,10 @@ var lakeKinds = map[Type]lakefile.Kind{
 }
 
 // Schema is the Parquet schema of the table's processed files.
-func (t Table) Schema() *parquet.Schema { return lakefile.Schema(t.Name, t.Columns, Column.lake) }
-
-func (c Column) lake() lakefile.Column {
-	return lakefile.Column{Name: c.Name, Kind: lakeKinds[c.Type], Nullable: c.Nullable}
+func (t Table) Schema() *parquet.Schema {
+	cols := make([]lakefile.Column, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = lakefile.Column{Name: c.Name, Kind: lakeKinds[c.Type], Nullable: c.Nullable}
+	}
+	return lakefile.Schema(t.Name, cols)
 }

@@ -10,7 +10,7 @@ func TestModel(t *testing.T) {
 	for _, table := range Tables {
 		if table.Kind == Fact {
 			seenFact = true
-			if table.Surrogate == "" || len(table.Key) != 3 {
+			if table.Surrogate == "" || len(table.Key) != 4 {
 				t.Errorf("%s: fact without a surrogate or version key", table.Name)
 			}
 		} else if seenFact {

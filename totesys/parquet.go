@@ -6,6 +6,11 @@ import (
 	"github.com/terrifictotes/tote/lakefile"
 )
 
+// XidColumn is the column raw files add to the model's: the 64-bit id of
+// the source transaction that wrote the row version (its xmin, widened with
+// its epoch). Raw files of tote's first releases lack it.
+const XidColumn = "tote_xid"
+
 // lakeKinds is how each type's values are kept in the raw zone: exactly.
 var lakeKinds = map[Type]lakefile.Kind{
 	Integer:         lakefile.Int32,
@@ -18,9 +23,12 @@ var lakeKinds = map[Type]lakefile.Kind{
 }
 
 // Schema is the Parquet schema of the table's raw files in the lake: the
-// model's columns with their types kept exactly (see lakefile.Kind).
-func (t Table) Schema() *parquet.Schema { return lakefile.Schema(t.Name, t.Columns, Column.lake) }
-
-func (c Column) lake() lakefile.Column {
-	return lakefile.Column{Name: c.Name, Kind: lakeKinds[c.Type], Nullable: c.Nullable}
+// model's columns with their types kept exactly (see lakefile.Kind), then
+// XidColumn.
+func (t Table) Schema() *parquet.Schema {
+	cols := make([]lakefile.Column, 0, len(t.Columns)+1)
+	for _, c := range t.Columns {
+		cols = append(cols, lakefile.Column{Name: c.Name, Kind: lakeKinds[c.Type], Nullable: c.Nullable})
+	}
+	return lakefile.Schema(t.Name, append(cols, lakefile.Column{Name: XidColumn, Kind: lakefile.Int64}))
 }

@@ -252,7 +252,7 @@ func (b *batch) dimension(m mapping, o *output) error {
 	if !ok {
 		return nil
 	}
-	p, err := newPlan(m, o)
+	p, err := newPlan(m, o, b.out.ID())
 	if err != nil {
 		return err
 	}
@@ -305,7 +305,7 @@ func (b *batch) fact(m mapping, o *output) error {
 	if !ok {
 		return nil
 	}
-	p, err := newPlan(m, o)
+	p, err := newPlan(m, o, b.out.ID())
 	if err != nil {
 		return err
 	}

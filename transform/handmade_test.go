@@ -11,6 +11,7 @@ import (
 
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/totesys"
 	"github.com/terrifictotes/tote/transform"
 )
@@ -37,7 +38,10 @@ func writeRaw(t testing.TB, lk *lake.Lake, seq uint64, rows map[string][]row) la
 		}
 		w := parquet.NewGenericWriter[any](f, schema)
 		for _, r := range rs {
-			out := make(parquet.Row, len(table.Columns))
+			out := make(parquet.Row, len(schema.Columns()))
+			xid, _ := r[totesys.XidColumn].(int64)
+			leaf, _ := schema.Lookup(totesys.XidColumn)
+			out[leaf.ColumnIndex] = parquet.Int64Value(xid).Level(0, 0, leaf.ColumnIndex)
 			for _, c := range table.Columns {
 				leaf, _ := schema.Lookup(c.Name)
 				v, ok := r[c.Name]
@@ -104,8 +108,8 @@ func texts(rows []record, columns ...string) []string {
 }
 
 // Extraction never puts two versions of a row in one batch, but if a batch
-// had them, a dimension would get the newest; and a version older than one
-// already seen changes nothing.
+// had them, a dimension would get the newest stamp; and a later batch's
+// version wins whatever its stamp.
 func TestDimensionsKeepTheNewestVersion(t *testing.T) {
 	t.Parallel()
 	lk := laketest.Mem(t)
@@ -148,7 +152,8 @@ func TestDimensionsKeepTheNewestVersion(t *testing.T) {
 		t.Error("dim_date without facts")
 	}
 
-	// A version older than the state's changes nothing; department 1's
+	// A version stamped earlier than the state's is still the newer one: a
+	// later batch saw it (a writer that set an old stamp). Department 1's
 	// rename re-emits its staff member with the name.
 	writeRaw(t, lk, 2, map[string][]row{
 		"staff":      {staff(1, 1, "Ancient", at(0))},
@@ -157,14 +162,14 @@ func TestDimensionsKeepTheNewestVersion(t *testing.T) {
 	transformRun(t, lk)
 	m = latest(t, lk, lake.Processed)
 	if got := texts(readTable(t, lk, m, "dim_staff"), "staff_id", "last_name", "department_name", "location"); !slices.Equal(got,
-		[]string{"1/Newer/Sales & Marketing/Leeds"}) {
+		[]string{"1/Ancient/Sales & Marketing/Leeds"}) {
 		t.Errorf("dim_staff after the rename %v", got)
 	}
 	state, err := transform.LoadState(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state.RawSeq != 2 || len(state.Staff) != 2 || state.Staff[0].LastName != "Newer" || state.Departments[0].Name != "Sales & Marketing" {
+	if state.RawSeq != 2 || len(state.Staff) != 2 || state.Staff[0].LastName != "Ancient" || state.Departments[0].Name != "Sales & Marketing" {
 		t.Errorf("state %+v", state)
 	}
 
@@ -201,11 +206,16 @@ func TestFactsKeepEveryVersion(t *testing.T) {
 	}
 	slices.Sort(got)
 	want := []string{
-		"5|2023-12-31|23:59:59.999000|2024-03-01|01:00:00.000000|5|1|-1234.56|1|3|false|2024-02-29",
-		"5|2023-12-31|23:59:59.999000|2024-03-01|02:00:00.000000|5|1|-1234.56|1|3|true|2024-02-29",
+		"5|2023-12-31|23:59:59.999000|2024-03-01|01:00:00.000000|5|1|-1234.56|1|3|false|2024-02-29|0",
+		"5|2023-12-31|23:59:59.999000|2024-03-01|02:00:00.000000|5|1|-1234.56|1|3|true|2024-02-29|0",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("fact_payment\n%v\nwant\n%v", got, want)
+	}
+	for _, rec := range facts {
+		if b := string(rec[star.BatchID].ByteArray()); b != m.ID {
+			t.Errorf("fact_payment batch_id %q, want the processed batch %s", b, m.ID)
+		}
 	}
 	var dates []string
 	for _, rec := range readTable(t, lk, m, "dim_date") {

@@ -140,6 +140,8 @@ func render(c star.Column, v parquet.Value) string {
 	switch c.Type {
 	case star.Integer:
 		return fmt.Sprint(v.Int32())
+	case star.BigInt:
+		return fmt.Sprint(v.Int64())
 	case star.Money:
 		return laketest.Money(v.Int64())
 	case star.Boolean:
@@ -158,10 +160,14 @@ func day(d int32) string {
 }
 
 // renderRow renders the columns of table in rec, joined with |.
+// renderRow renders a processed row as the source queries do, less a
+// fact's batch_id, which the source cannot know.
 func renderRow(table star.Table, rec record) string {
-	parts := make([]string, len(table.Columns))
-	for i, c := range table.Columns {
-		parts[i] = render(c, rec[c.Name])
+	var parts []string
+	for _, c := range table.Columns {
+		if c.Name != star.BatchID {
+			parts = append(parts, render(c, rec[c.Name]))
+		}
 	}
 	return strings.Join(parts, "|")
 }
@@ -234,6 +240,10 @@ func factSQL(table star.Table, source totesys.Table) string {
 			exprs = append(exprs, `to_char(last_updated, 'YYYY-MM-DD')`)
 		case "last_updated_time":
 			exprs = append(exprs, `to_char(last_updated, 'HH24:MI:SS.US')`)
+		case star.SourceXmin:
+			exprs = append(exprs, `xmin::text`)
+		case star.BatchID:
+			// renderRow leaves it out: the source cannot know it.
 		default:
 			name := c.Name
 			if r, ok := renames[name]; ok {

@@ -52,6 +52,8 @@ const (
 	timeOf                         // the time of day of a timestamp
 	textDate                       // a 'YYYY-MM-DD' text parsed to a date
 	currencyText                   // the ISO 4217 name of a currency code
+	xmin32                         // the raw row's transaction id, as its 32-bit xmin
+	batchID                        // the processed batch's id
 )
 
 // field makes one star column.
@@ -66,17 +68,26 @@ type plan struct {
 	source totesys.Table
 	out    *output
 	fields []field
+	batch  parquet.Value // the processed batch's id, for batch_id
 }
 
 // newPlan works out how m makes the rows of out. A mapping that does not
 // fit the models is a bug in this package, reported as an error.
-func newPlan(m mapping, out *output) (*plan, error) {
+func newPlan(m mapping, out *output, batch string) (*plan, error) {
 	src, err := totesys.Lookup(m.source)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{source: src, out: out}
+	p := &plan{source: src, out: out, batch: parquet.ByteArrayValue([]byte(batch))}
 	for _, c := range out.table.Columns {
+		switch c.Name {
+		case star.SourceXmin:
+			p.fields = append(p.fields, field{out: out.cols[c.Name], conv: xmin32})
+			continue
+		case star.BatchID:
+			p.fields = append(p.fields, field{out: out.cols[c.Name], conv: batchID})
+			continue
+		}
 		name := c.Name
 		if s, ok := m.renames[name]; ok {
 			name = s
@@ -119,7 +130,15 @@ func convert(out star.Column, in totesys.Column) (conversion, bool) {
 // the row is passed to date, if date is not nil.
 func (p *plan) row(src rawRow, dst parquet.Row, date func(int32)) error {
 	for _, f := range p.fields {
-		v := src.value(f.in.Name)
+		var v parquet.Value
+		switch f.conv {
+		case xmin32:
+			v = parquet.Int64Value(src.xid() & 0xFFFF_FFFF)
+		case batchID:
+			v = p.batch
+		default:
+			v = src.value(f.in.Name)
+		}
 		if !v.IsNull() {
 			switch f.conv {
 			case dateOf:

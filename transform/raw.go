@@ -25,6 +25,7 @@ type rawFile struct {
 	table totesys.Table
 	r     *lakefile.Reader
 	leaf  map[string]int // model column name → index in a row
+	xid   int            // index of totesys.XidColumn in a row; -1 if the file has none
 	buf   []parquet.Row
 }
 
@@ -36,8 +37,16 @@ func openRaw(ctx context.Context, lk *lake.Lake, m lake.Manifest, f lake.File, t
 	if err != nil {
 		return nil, err
 	}
-	rf := &rawFile{table: table, r: r, leaf: map[string]int{}}
+	rf := &rawFile{table: table, r: r, leaf: map[string]int{}, xid: -1}
 	want, schema := table.Schema(), r.Schema()
+	// Raw files of tote's first releases lack the transaction id.
+	if leaf, ok := schema.Lookup(totesys.XidColumn); ok {
+		if leaf.Node.Type().Kind() != parquet.Int64 || leaf.Node.Repeated() || leaf.Node.Optional() {
+			r.Close()
+			return nil, fmt.Errorf("%s: column %s is %s, extraction writes a required INT64", f.Path, totesys.XidColumn, leaf.Node.Type())
+		}
+		rf.xid = leaf.ColumnIndex
+	}
 	for _, c := range table.Columns {
 		leaf, ok := schema.Lookup(c.Name)
 		if !ok {
@@ -94,6 +103,15 @@ func (r rawRow) value(name string) parquet.Value { return r.row[r.f.leaf[name]] 
 func (r rawRow) id() int32 { return r.value(r.f.table.Key()).Int32() }
 
 func (r rawRow) int32(name string) int32 { return r.value(name).Int32() }
+
+// xid is the 64-bit id of the transaction that wrote the row version; 0 if
+// the file does not say (tote's first releases) or the row is frozen.
+func (r rawRow) xid() int64 {
+	if r.f.xid < 0 {
+		return 0
+	}
+	return r.row[r.f.xid].Int64()
+}
 
 func (r rawRow) lastUpdated() time.Time {
 	return time.UnixMicro(r.value(totesys.LastUpdated).Int64()).UTC()

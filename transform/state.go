@@ -118,10 +118,13 @@ func byID[T any](rows []T, id func(T) int32) map[int32]T {
 	return m
 }
 
-// apply records row as the current version of id unless the state holds a
-// newer one, and marks id changed if it did.
+// apply records row, of the batch being transformed, as the current
+// version of id, and marks id changed. A later batch's version always
+// wins, whatever its stamp: batches are in the order versions became
+// visible in the source. Within one batch, which extraction never gives two
+// versions of a row, the newer stamp wins.
 func apply[T any](rows map[int32]T, changed map[int32]bool, id int32, row T, lastUpdated func(T) int64) {
-	if old, ok := rows[id]; ok && lastUpdated(old) > lastUpdated(row) {
+	if old, ok := rows[id]; ok && changed[id] && lastUpdated(old) > lastUpdated(row) {
 		return
 	}
 	rows[id] = row

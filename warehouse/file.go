@@ -179,6 +179,8 @@ func writeValue(w *postgres.RowWriter, c star.Column, v parquet.Value) error {
 	switch c.Type {
 	case star.Integer:
 		w.Int(int64(v.Int32()))
+	case star.BigInt:
+		w.Int(v.Int64())
 	case star.Money:
 		cents := v.Int64()
 		if cents <= -1e10 || cents >= 1e10 {

@@ -146,6 +146,9 @@ func writeFile(t *testing.T, w *lake.BatchWriter, table string, schema *parquet.
 		for _, path := range schema.Columns() {
 			leaf, _ := schema.Lookup(path...)
 			x, ok := r[path[0]]
+			if d, isDefault := provenance[path[0]]; !ok && isDefault {
+				x, ok = d, true
+			}
 			if !ok {
 				t.Fatalf("%s: test row %v has no column %s", table, r, path[0])
 			}
@@ -169,6 +172,10 @@ func writeFile(t *testing.T, w *lake.BatchWriter, table string, schema *parquet.
 		t.Fatal(err)
 	}
 }
+
+// provenance holds what a test fact row has in the columns that say where
+// a version came from, unless it says otherwise.
+var provenance = map[string]any{star.SourceXmin: 0, star.BatchID: "test"}
 
 // value converts a test value to a Parquet value of leaf n's type.
 func value(t *testing.T, n parquet.Node, x any) parquet.Value {
@@ -244,6 +251,9 @@ func render(table string, id int, r row) string {
 		x, ok := r[c]
 		if c == tbl.Surrogate {
 			x, ok = id, true
+		}
+		if d, isDefault := provenance[c]; !ok && isDefault && tbl.Kind == star.Fact {
+			x, ok = d, true
 		}
 		switch {
 		case !ok || x == nil:

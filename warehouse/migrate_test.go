@@ -275,7 +275,7 @@ func TestCheckCatchesDrift(t *testing.T) {
 	for _, want := range []string{
 		"warehouse table dim_currency does not match the model: column currency_id: expected integer NOT NULL, found bigint NOT NULL",
 		"warehouse table fact_payment does not match the model: column paid: expected boolean NOT NULL, found boolean",
-		"warehouse table fact_sales_order does not match the model: no unique key on the row version (expected UNIQUE (sales_order_id, last_updated_date, last_updated_time))",
+		"warehouse table fact_sales_order does not match the model: no unique key on the row version (expected UNIQUE (sales_order_id, last_updated_date, last_updated_time, source_xmin))",
 		"warehouse table dim_payment_type is missing",
 	} {
 		if !strings.Contains(err.Error(), want) {

@@ -16,12 +16,14 @@ type MonthSales struct {
 	Value    string `json:"value"` // numeric, exact
 }
 
-// salesByMonthSQL counts each sales order once, at its latest version.
+// salesByMonthSQL counts each sales order once, at its latest version:
+// the one of the newest batch (batches are in the order versions became
+// visible in the source, whatever their stamps).
 const salesByMonthSQL = `
 WITH current AS (
   SELECT DISTINCT ON (sales_order_id) sales_order_id, created_date, units_sold, unit_price, currency_id
   FROM fact_sales_order
-  ORDER BY sales_order_id, last_updated_date DESC, last_updated_time DESC
+  ORDER BY sales_order_id, batch_id DESC, last_updated_date DESC, last_updated_time DESC
 ), months AS (
   SELECT DISTINCT date_trunc('month', created_date) AS m FROM current ORDER BY m DESC LIMIT $1
 )
