@@ -198,9 +198,7 @@ func (f *Function) start(rie, bootstrap string, environ []string) error {
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
+		if listens(cmd.Process.Pid, ports[0]) {
 			break
 		}
 		select {

@@ -1,6 +1,7 @@
 package lambdatest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,4 +46,32 @@ func children(parent int) []int {
 		}
 	}
 	return pids
+}
+
+// listens reports whether process pid itself listens on 127.0.0.1:port:
+// a connection alone could reach another process that took the port
+// between its choice and the emulator's start.
+func listens(pid, port int) bool {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return false
+	}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	var inode string
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 9 && f[1] == local && f[3] == "0A" { // 0A: LISTEN
+			inode = f[9]
+		}
+	}
+	if inode == "" {
+		return false
+	}
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && target == "socket:["+inode+"]" {
+			return true
+		}
+	}
+	return false
 }
