@@ -25,8 +25,11 @@ type Kind string
 const (
 	Failure  Kind = "failure"  // a run failed after its retries
 	Recovery Kind = "recovery" // a run succeeded after failures
-	Stale    Kind = "stale"    // the warehouse is older than the threshold
-	Fresh    Kind = "fresh"    // the warehouse is fresh again
+	Stale    Kind = "stale"    // the warehouse is further behind the source than the threshold
+	Fresh    Kind = "fresh"    // the warehouse has caught up again
+	// Quarantine reports rows a run quarantined: values that cannot be
+	// transformed. Each run that quarantines rows is an incident of its own.
+	Quarantine Kind = "quarantine"
 )
 
 // Alert is one message about the pipeline.
@@ -37,9 +40,13 @@ type Alert struct {
 	// column and value, as far as the error says.
 	Where tote.Where
 	Error string
-	// Age and Threshold are the warehouse's freshness, for Stale and Fresh.
-	Age, Threshold time.Duration
-	Time           time.Time
+	// Lag and Threshold are how far the warehouse is behind the source, for
+	// Stale and Fresh.
+	Lag, Threshold time.Duration
+	// Rows names the rows quarantined, for Quarantine: table, id, column,
+	// value and reason each.
+	Rows []string
+	Time time.Time
 }
 
 // Subject is a one-line summary of the alert.
@@ -57,9 +64,11 @@ func (a Alert) Subject() string {
 	case Recovery:
 		return fmt.Sprintf("tote: recovered, run %d succeeded", a.Run)
 	case Stale:
-		return fmt.Sprintf("tote: warehouse data is %s old (threshold %s)", a.Age.Round(time.Second), a.Threshold)
+		return fmt.Sprintf("tote: the warehouse is %s behind the source (threshold %s)", a.Lag.Round(time.Second), a.Threshold)
 	case Fresh:
-		return fmt.Sprintf("tote: warehouse data is fresh again (%s old)", a.Age.Round(time.Second))
+		return fmt.Sprintf("tote: the warehouse has caught up with the source (%s behind)", a.Lag.Round(time.Second))
+	case Quarantine:
+		return fmt.Sprintf("tote: run %d quarantined %d rows whose values cannot be transformed", a.Run, len(a.Rows))
 	}
 	return "tote: " + string(a.Kind)
 }
@@ -83,6 +92,17 @@ func (a Alert) Text() string {
 	if a.Error != "" {
 		fmt.Fprintf(&b, "\nerror: %s", a.Error)
 	}
+	const shown = 20
+	for i, r := range a.Rows {
+		if i == shown {
+			fmt.Fprintf(&b, "\n... and %d more (tote rejects ls)", len(a.Rows)-shown)
+			break
+		}
+		fmt.Fprintf(&b, "\nquarantined: %s", r)
+	}
+	if len(a.Rows) > 0 {
+		b.WriteString("\nthe rest of each batch was loaded; a fixed version of a row resolves its reject")
+	}
 	fmt.Fprintf(&b, "\ntime: %s", a.Time.UTC().Format(time.RFC3339))
 	return b.String()
 }
@@ -105,8 +125,9 @@ type Named struct {
 type Incidents struct {
 	Notifiers []Named
 	Logger    *slog.Logger
-	// Failed, if set, is called with a notifier's name each time it fails.
-	Failed func(notifier string)
+	// Delivered, if set, is called with the outcome of each notifier's
+	// attempt to deliver each alert.
+	Delivered func(Delivery)
 
 	mu             sync.Mutex
 	failing, stale bool
@@ -130,10 +151,11 @@ func (in *Incidents) RunSucceeded(ctx context.Context, run int64, now time.Time)
 	return in.send(ctx, Alert{Kind: Recovery, Run: run, Time: now})
 }
 
-// Freshness reports the warehouse's age after run; it alerts when the age
-// first exceeds threshold, and again when it is back under it.
-func (in *Incidents) Freshness(ctx context.Context, run int64, age, threshold time.Duration, now time.Time) error {
-	stale := age > threshold
+// Lag reports how far the warehouse is behind the source after run; it
+// alerts when the lag first exceeds threshold, and again when it is back
+// under it.
+func (in *Incidents) Lag(ctx context.Context, run int64, lag, threshold time.Duration, now time.Time) error {
+	stale := lag > threshold
 	if !in.transition(&in.stale, stale) {
 		return nil
 	}
@@ -141,7 +163,15 @@ func (in *Incidents) Freshness(ctx context.Context, run int64, age, threshold ti
 	if stale {
 		k = Stale
 	}
-	return in.send(ctx, Alert{Kind: k, Run: run, Age: age, Threshold: threshold, Time: now})
+	return in.send(ctx, Alert{Kind: k, Run: run, Lag: lag, Threshold: threshold, Time: now})
+}
+
+// Quarantined reports the rows run quarantined, in one alert.
+func (in *Incidents) Quarantined(ctx context.Context, run int64, rows []string, now time.Time) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return in.send(ctx, Alert{Kind: Quarantine, Run: run, Rows: rows, Time: now})
 }
 
 // transition sets *state to v and reports whether it changed.
@@ -155,6 +185,15 @@ func (in *Incidents) transition(state *bool, v bool) bool {
 	return true
 }
 
+// Delivery is one notifier's attempt to deliver one alert.
+type Delivery struct {
+	Notifier string    `json:"notifier"`
+	Kind     Kind      `json:"kind"`
+	Run      int64     `json:"run,omitempty"`
+	At       time.Time `json:"at"`
+	Error    string    `json:"error,omitempty"` // empty if delivered
+}
+
 func (in *Incidents) send(ctx context.Context, a Alert) error {
 	log := in.Logger
 	if log == nil {
@@ -162,15 +201,18 @@ func (in *Incidents) send(ctx context.Context, a Alert) error {
 	}
 	var errs []error
 	for _, n := range in.Notifiers {
-		if err := n.Notify(ctx, a); err != nil {
+		err := n.Notify(ctx, a)
+		d := Delivery{Notifier: n.Name, Kind: a.Kind, Run: a.Run, At: time.Now().UTC()}
+		if err != nil {
+			d.Error = err.Error()
 			log.Error("alert not delivered", "notifier", n.Name, "alert", a.Kind, "run", a.Run, "err", err)
-			if in.Failed != nil {
-				in.Failed(n.Name)
-			}
 			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
-			continue
+		} else {
+			log.Info("alert sent", "notifier", n.Name, "alert", a.Kind, "run", a.Run)
 		}
-		log.Info("alert sent", "notifier", n.Name, "alert", a.Kind, "run", a.Run)
+		if in.Delivered != nil {
+			in.Delivered(d)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -65,16 +65,20 @@ func (r *recorder) Notify(_ context.Context, a Alert) error {
 func TestIncidentsOncePerIncident(t *testing.T) {
 	rec := &recorder{}
 	var failed []string
-	in := &Incidents{Notifiers: []Named{{"broken", failing{}}, {"rec", rec}}, Failed: func(n string) { failed = append(failed, n) }}
+	in := &Incidents{Notifiers: []Named{{"broken", failing{}}, {"rec", rec}}, Delivered: func(d Delivery) {
+		if d.Error != "" {
+			failed = append(failed, d.Notifier)
+		}
+	}}
 	ctx, now := context.Background(), time.Now()
 	in.RunSucceeded(ctx, 1, now)
 	in.RunFailed(ctx, Alert{Run: 2})
 	in.RunFailed(ctx, Alert{Run: 3})
 	in.RunSucceeded(ctx, 4, now)
 	in.RunSucceeded(ctx, 5, now)
-	in.Freshness(ctx, 5, 2*time.Hour, time.Hour, now)
-	in.Freshness(ctx, 6, 3*time.Hour, time.Hour, now)
-	in.Freshness(ctx, 7, time.Minute, time.Hour, now)
+	in.Lag(ctx, 5, 2*time.Hour, time.Hour, now)
+	in.Lag(ctx, 6, 3*time.Hour, time.Hour, now)
+	in.Lag(ctx, 7, time.Minute, time.Hour, now)
 	want := []Kind{Failure, Recovery, Stale, Fresh}
 	if strings.Join(kinds(rec.got), ",") != strings.Join(kinds(want), ",") || len(failed) != 4 {
 		t.Errorf("sent %v, failed %v", rec.got, failed)

@@ -58,9 +58,13 @@ type Config struct {
 	// Backoff is the delay before the first retry; it doubles for each
 	// further one, up to MaxBackoff, and is jittered. Zero means 1s and 1m.
 	Backoff, MaxBackoff time.Duration
-	// FreshnessThreshold is the age of the newest loaded source change
-	// beyond which a stale-data alert is raised. Zero disables it.
-	FreshnessThreshold time.Duration
+	// LagThreshold is how far the warehouse may fall behind the source
+	// (see pipeline.Freshness) before a stale-data alert is raised. Zero
+	// disables it.
+	LagThreshold time.Duration
+	// Strict fails a run on a value that cannot be transformed instead of
+	// quarantining its row (see transform.Options).
+	Strict bool
 	// Incidents alerts on failures and stale data; nil sends no alerts.
 	Incidents *alert.Incidents
 	Logger    *slog.Logger
@@ -73,6 +77,28 @@ type Daemon struct {
 	trigger chan string
 	metrics *metrics
 	running sync.Mutex // one run at a time in this process; the run lock does it across processes
+
+	mu         sync.Mutex
+	deliveries []alert.Delivery // of the run in progress, for its record
+}
+
+// delivered counts a failed delivery and keeps each for the run's record.
+func (d *Daemon) delivered(dl alert.Delivery) {
+	if dl.Error != "" {
+		d.metrics.notifierFailures.WithLabelValues(dl.Notifier).Inc()
+	}
+	d.mu.Lock()
+	d.deliveries = append(d.deliveries, dl)
+	d.mu.Unlock()
+}
+
+// takeDeliveries returns the deliveries since the last call.
+func (d *Daemon) takeDeliveries() []alert.Delivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := d.deliveries
+	d.deliveries = nil
+	return out
 }
 
 // New returns a daemon for cfg. It registers its metrics on a registry of
@@ -94,9 +120,7 @@ func New(cfg Config) *Daemon {
 		cfg.Incidents = &alert.Incidents{}
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1), metrics: newMetrics()}
-	if cfg.Incidents.Failed == nil {
-		cfg.Incidents.Failed = func(n string) { d.metrics.notifierFailures.WithLabelValues(n).Inc() }
-	}
+	cfg.Incidents.Delivered = d.delivered
 	return d
 }
 
@@ -166,6 +190,7 @@ func (d *Daemon) loop(ctx context.Context) {
 func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, error) {
 	d.running.Lock()
 	defer d.running.Unlock()
+	d.takeDeliveries() // those of a run that could not start are in the log only
 	rec, err := pipeline.Begin(ctx, d.cfg.Parts, trigger, d.log)
 	if err != nil {
 		if errors.Is(err, warehouse.ErrRunInProgress) {
@@ -182,10 +207,12 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, er
 	d.metrics.inProgress.Set(1)
 	defer d.metrics.inProgress.Set(0)
 
+	var quarantined []string
 	for attempt := 1; ; attempt++ {
 		var res pipeline.Result
-		res, err = rec.Pass(ctx, pipeline.Options{})
+		res, err = rec.Pass(ctx, pipeline.Options{Strict: d.cfg.Strict})
 		d.observeExtract(res)
+		quarantined = append(quarantined, res.Quarantined()...)
 		if err == nil {
 			break
 		}
@@ -217,8 +244,26 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, er
 	case pipeline.Abandoned:
 		log.Warn("run abandoned by shutdown", "stage", run.Where.Stage)
 	}
+	if len(quarantined) > 0 {
+		d.metrics.quarantined.Add(float64(len(quarantined)))
+		if aerr := d.cfg.Incidents.Quarantined(actx, run.ID, quarantined, time.Now()); aerr != nil {
+			log.Warn("quarantine alert not fully delivered", "err", aerr)
+		}
+	}
 	d.checkFreshness(actx, log, run.ID)
+	d.recordDeliveries(actx, log, run.ID)
 	return run, err
+}
+
+// recordDeliveries adds the alerts sent since the last call to run's record.
+func (d *Daemon) recordDeliveries(ctx context.Context, log *slog.Logger, run int64) {
+	var ns []warehouse.Notification
+	for _, dl := range d.takeDeliveries() {
+		ns = append(ns, warehouse.Notification{Notifier: dl.Notifier, Kind: string(dl.Kind), At: dl.At, Error: dl.Error})
+	}
+	if err := d.cfg.Parts.Warehouse.RecordNotifications(ctx, run, ns); err != nil {
+		log.Warn("cannot record the run's alerts", "err", err)
+	}
 }
 
 func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, err error) {
@@ -230,22 +275,28 @@ func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, err error)
 	}
 }
 
-// checkFreshness updates the freshness and lake size gauges and alerts on stale data.
+// checkFreshness updates the lag, newest change and lake size gauges and
+// alerts when the warehouse is too far behind the source.
 func (d *Daemon) checkFreshness(ctx context.Context, log *slog.Logger, run int64) {
-	newest, ok, err := d.cfg.Parts.Warehouse.NewestChange(ctx)
-	if err != nil {
-		log.Warn("cannot read freshness", "err", err)
-	} else if ok {
-		age := time.Since(newest)
-		d.metrics.freshness.Set(age.Seconds())
-		if d.cfg.FreshnessThreshold > 0 {
-			if aerr := d.cfg.Incidents.Freshness(ctx, run, age, d.cfg.FreshnessThreshold, time.Now()); aerr != nil {
-				log.Warn("freshness alert not fully delivered", "err", aerr)
+	p := d.cfg.Parts
+	now := time.Now()
+	f, err := pipeline.ReadFreshness(ctx, p.Lake, p.Warehouse, now)
+	switch {
+	case err != nil:
+		log.Warn("cannot read the warehouse's lag", "err", err)
+	case f.Loaded():
+		d.metrics.lag.Set(f.Lag.Seconds())
+		if d.cfg.LagThreshold > 0 {
+			if aerr := d.cfg.Incidents.Lag(ctx, run, f.Lag, d.cfg.LagThreshold, now); aerr != nil {
+				log.Warn("lag alert not fully delivered", "err", aerr)
 			}
 		}
 	}
-	if d.cfg.Parts.Lake != nil {
-		if _, n, err := d.cfg.Parts.Lake.Size(ctx); err != nil {
+	if !f.NewestChange.IsZero() {
+		d.metrics.newestChange.Set(now.Sub(f.NewestChange).Seconds())
+	}
+	if p.Lake != nil {
+		if _, n, err := p.Lake.Size(ctx); err != nil {
 			log.Warn("cannot read lake size", "err", err)
 		} else {
 			d.metrics.lakeBytes.Set(float64(n))

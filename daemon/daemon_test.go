@@ -340,8 +340,11 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 	if ts := value("tote_last_success_timestamp_seconds"); time.Since(time.Unix(int64(ts), 0)) > time.Minute {
 		t.Errorf("last success %v", ts)
 	}
-	if value("tote_freshness_seconds") <= 0 || value("tote_lake_bytes") <= 0 {
-		t.Errorf("freshness or lake bytes not set")
+	if value("tote_newest_change_age_seconds") <= 0 || value("tote_lake_bytes") <= 0 {
+		t.Errorf("newest change age or lake bytes not set")
+	}
+	if lag := value("tote_lag_seconds"); lag < 0 || lag > 60 {
+		t.Errorf("lag %v s after a successful run", lag)
 	}
 	if value("tote_notifier_failures_total", "notifier", "broken") != 2 {
 		t.Errorf("broken notifier failures not counted")

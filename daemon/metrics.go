@@ -14,11 +14,13 @@ type metrics struct {
 	stageSeconds     *prometheus.HistogramVec
 	rows             *prometheus.CounterVec
 	lastSuccess      prometheus.Gauge
-	freshness        prometheus.Gauge
+	lag              prometheus.Gauge
+	newestChange     prometheus.Gauge
 	lakeBytes        prometheus.Gauge
 	inProgress       prometheus.Gauge
 	notifierFailures *prometheus.CounterVec
 	lateVersions     *prometheus.CounterVec
+	quarantined      prometheus.Counter
 	replayPaused     prometheus.Gauge
 	replayDelay      prometheus.Gauge
 }
@@ -35,8 +37,10 @@ func newMetrics() *metrics {
 			Help: "Rows handled by each stage, per table."}, []string{"stage", "table"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_last_success_timestamp_seconds",
 			Help: "Unix time at which the last successful run finished."}),
-		freshness: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_freshness_seconds",
-			Help: "Age of the newest source change loaded into the warehouse."}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_lag_seconds",
+			Help: "How far the warehouse is behind the source: the time since the source was last read in a state the warehouse holds whole."}),
+		newestChange: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_newest_change_age_seconds",
+			Help: "Age of the newest source change loaded into a fact, by its last_updated stamp (not lag: a quiet source's is old)."}),
 		lakeBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_lake_bytes",
 			Help: "Total size of the objects in the lake."}),
 		inProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_run_in_progress",
@@ -46,13 +50,15 @@ func newMetrics() *metrics {
 		lateVersions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tote_extract_late_versions_total",
 			Help: "Row versions extracted that were stamped more than a second before the previous extraction read the source: " +
 				"transactions open across it, or writers whose clocks or time zones differ from the server's."}, []string{"table"}),
+		quarantined: prometheus.NewCounter(prometheus.CounterOpts{Name: "tote_quarantined_rows_total",
+			Help: "Source row versions quarantined because a value could not be transformed."}),
 		replayPaused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_source_replay_paused",
 			Help: "1 if the last extraction read a hot standby whose WAL replay is paused."}),
 		replayDelay: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_source_replay_delay_seconds",
 			Help: "How far the hot standby last read trails the WAL it has received (0 when caught up, or a primary)."}),
 	}
-	m.reg.MustRegister(m.runs, m.stageSeconds, m.rows, m.lastSuccess, m.freshness, m.lakeBytes,
-		m.inProgress, m.notifierFailures, m.lateVersions, m.replayPaused, m.replayDelay,
+	m.reg.MustRegister(m.runs, m.stageSeconds, m.rows, m.lastSuccess, m.lag, m.newestChange, m.lakeBytes,
+		m.inProgress, m.notifierFailures, m.lateVersions, m.quarantined, m.replayPaused, m.replayDelay,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{pipeline.Success, pipeline.Failure, pipeline.Abandoned, Skipped} {
 		m.runs.WithLabelValues(o)

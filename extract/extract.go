@@ -275,6 +275,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 	if res.Rows() == 0 {
 		res.Elapsed = time.Since(start)
 		log.Info("nothing new in the source: no batch committed", "source", snap.source.Role)
+		if latest != nil {
+			putStatus(ctx, lk, log, Status{ReadAt: snap.readAt, Seq: latest.Seq, Batch: latest.ID, Source: snap.source.Role})
+		}
 		return res, nil
 	}
 	m, err := batch.Commit(ctx, tote.Version(), next)
@@ -287,7 +290,30 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 	committed = true
 	res.Batch, res.Committed = m.ID, true
 	res.Elapsed = time.Since(start)
+	putStatus(ctx, lk, log, Status{ReadAt: snap.readAt, Seq: m.Seq, Batch: m.ID, Source: snap.source.Role})
 	return res, nil
+}
+
+// StatusName is the lake status object (see lake.PutStatus) in which each
+// extraction says up to when the source has been read.
+const StatusName = "extract"
+
+// Status is what the last extraction says of the source: as of ReadAt
+// (tote's clock at its snapshot), the source held nothing that raw batch
+// Seq and those before it do not.
+type Status struct {
+	ReadAt time.Time `json:"read_at"`
+	Seq    uint64    `json:"seq"`
+	Batch  string    `json:"batch"`
+	Source string    `json:"source"` // Primary or Standby
+}
+
+// putStatus records s; failing to is worth a warning, not a failed
+// extraction: the status is advisory.
+func putStatus(ctx context.Context, lk *lake.Lake, log *slog.Logger, s Status) {
+	if err := lk.PutStatus(ctx, StatusName, s); err != nil {
+		log.Warn("could not record the extraction's status in the lake (freshness will read older)", "err", err)
+	}
 }
 
 // conflict reports a lost race with another extraction.

@@ -26,7 +26,11 @@ func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (remov
 	// List the candidates before the manifests, so that a batch committed
 	// in between is seen as committed.
 	var old []string
-	for _, prefix := range []string{string(zone) + "/", manifestDir(zone)} {
+	prefixes := []string{string(zone) + "/", manifestDir(zone)}
+	if zone == Processed {
+		prefixes = append(prefixes, string(Rejects)+"/")
+	}
+	for _, prefix := range prefixes {
 		it := l.bucket.List(&blob.ListOptions{Prefix: prefix})
 		for {
 			obj, err := it.Next(ctx)

@@ -30,8 +30,12 @@ func batchID(seq uint64, start time.Time) string {
 	return fmt.Sprintf("%012d-%s", seq, start.UTC().Format("20060102T150405.000Z"))
 }
 
-// fileKey is the key of table's data file in a batch.
+// fileKey is the key of table's data file in a batch. A processed batch's
+// rejects live in the rejects zone.
 func fileKey(zone Zone, table, id string) string {
+	if zone == Processed && table == RejectsTable {
+		return path.Join(string(Rejects), id+".parquet")
+	}
 	return path.Join(string(zone), table, id+".parquet")
 }
 

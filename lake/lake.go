@@ -12,6 +12,8 @@
 //	processed/<table>/<batch-id>.parquet      rows of one star table in one processed batch
 //	manifests/raw/<seq>.json                  the manifest of raw batch number seq
 //	manifests/processed/<seq>.json            the manifest of processed batch number seq
+//	rejects/<batch-id>.parquet                rows processed batch batch-id quarantined
+//	status/<name>.json                        where a stage stands (advisory, overwritten; see PutStatus)
 //
 // seq is the batch's sequence number in its zone, written as 12 digits so
 // that names sort in order. A batch id is that number and the batch's UTC
@@ -54,7 +56,16 @@ type Zone string
 const (
 	Raw       Zone = "raw"       // extracted source rows, as they were
 	Processed Zone = "processed" // the star schema, ready to load
+	// Rejects holds the rows a processed batch quarantined (values that
+	// cannot be transformed), one file per batch, committed with it: the
+	// file of table RejectsTable in a processed batch. It has no manifests
+	// of its own.
+	Rejects Zone = "rejects"
 )
+
+// RejectsTable is the table name under which a processed batch lists its
+// rejects file.
+const RejectsTable = "rejects"
 
 // ErrConflict is returned by Commit when another writer has already
 // committed a batch with the same sequence number.

@@ -165,7 +165,7 @@ func decodeManifest(data []byte, zone Zone, seq uint64) (Manifest, error) {
 	}
 	for _, f := range m.Files {
 		switch {
-		case !strings.HasPrefix(f.Path, string(zone)+"/") || strings.Contains(f.Path, ".."):
+		case f.Path != fileKey(zone, f.Table, m.ID) || strings.Contains(f.Path, ".."):
 			return Manifest{}, fmt.Errorf("file %q is outside zone %s", f.Path, zone)
 		case f.Bytes < 0 || f.Rows < 0:
 			return Manifest{}, fmt.Errorf("file %s: negative size or row count", f.Path)

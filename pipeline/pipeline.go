@@ -38,6 +38,9 @@ type Parts struct {
 type Options struct {
 	Logger  *slog.Logger
 	Extract extract.Options // its Logger defaults to Logger
+	// Strict fails the transform on a value it cannot transform, instead
+	// of quarantining the row (see transform.Options).
+	Strict bool
 }
 
 // StageResult summarises one stage of a pass.
@@ -90,11 +93,11 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 	res.Stages = append(res.Stages, sr)
 
 	t0 = time.Now()
-	tr, err := transform.Run(ctx, p.Lake, transform.Options{Logger: log.With("stage", tote.Transform)})
+	tr, err := transform.Run(ctx, p.Lake, transform.Options{Logger: log.With("stage", tote.Transform), Strict: opts.Strict})
+	res.Transform = &tr // the batches committed before a failure stay committed
 	if err != nil {
 		return fail(tote.Transform, err)
 	}
-	res.Transform = &tr
 	sr = StageResult{Stage: tote.Transform, Rows: tr.Rows(), Elapsed: time.Since(t0)}
 	for _, b := range tr.Batches {
 		sr.Batches = append(sr.Batches, b.Processed)
@@ -116,6 +119,19 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 	log.Info("pass complete", "seconds", res.Elapsed.Seconds(),
 		"extracted", er.Rows(), "transformed", tr.Rows(), "loaded", lr.Rows())
 	return res, nil
+}
+
+// Quarantined names the rows the pass's transform quarantined.
+func (r Result) Quarantined() []string {
+	var out []string
+	if r.Transform != nil {
+		for _, b := range r.Transform.Batches {
+			for _, rj := range b.Rejects {
+				out = append(out, rj.String()+" (raw batch "+rj.RawBatch+")")
+			}
+		}
+	}
+	return out
 }
 
 // String is a one-line summary of a stage.

@@ -34,6 +34,8 @@ const (
 	Boolean Type = "boolean"
 	Date    Type = "date"
 	Time    Type = "time without time zone"
+	// Timestamp is used by tote's own tables only (Rejects).
+	Timestamp Type = "timestamp without time zone"
 )
 
 // Column is one column of a star table.
@@ -172,13 +174,14 @@ func Lookup(name string) (Table, error) {
 
 // lakeKinds is how each type's values are kept in the processed zone.
 var lakeKinds = map[Type]lakefile.Kind{
-	Integer: lakefile.Int32,
-	BigInt:  lakefile.Int64,
-	Text:    lakefile.Text,
-	Money:   lakefile.Cents,
-	Boolean: lakefile.Bool,
-	Date:    lakefile.Date,
-	Time:    lakefile.TimeOfDay,
+	Integer:   lakefile.Int32,
+	BigInt:    lakefile.Int64,
+	Text:      lakefile.Text,
+	Money:     lakefile.Cents,
+	Boolean:   lakefile.Bool,
+	Date:      lakefile.Date,
+	Time:      lakefile.TimeOfDay,
+	Timestamp: lakefile.Timestamp,
 }
 
 // Schema is the Parquet schema of the table's processed files.
@@ -189,3 +192,20 @@ func (t Table) Schema() *parquet.Schema {
 	}
 	return lakefile.Schema(t.Name, cols)
 }
+
+// Rejects is the model of a processed batch's rejects file (the lake's
+// rejects zone) and of tote.rejects: one row per source row version the
+// transform quarantined (Kind "rejected"), or per earlier reject whose row
+// then transformed (Kind "resolved", which sets only the source columns and
+// raw_batch).
+var Rejects = Table{Name: "rejects", Kind: Dimension, Columns: []Column{
+	col("kind", Text), col("source_table", Text), col("source_id", BigInt), nullable("version", Timestamp),
+	col("source_xmin", BigInt), nullable("column_name", Text), nullable("value", Text), nullable("reason", Text),
+	col("raw_batch", Text),
+}}
+
+// The kinds of row in a rejects file.
+const (
+	Rejected = "rejected"
+	Resolved = "resolved"
+)

@@ -23,11 +23,12 @@ type batch struct {
 	ref   *reference
 	files map[string]lake.File // raw files by source table
 	dates map[int32]bool       // days referenced by the batch's fact rows
+	q     *quarantine
 }
 
-func newBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, out *lake.BatchWriter, prev State) (*batch, error) {
+func newBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, out *lake.BatchWriter, prev State, strict bool) (*batch, error) {
 	b := &batch{ctx: ctx, lk: lk, raw: raw, out: out, ref: newReference(prev),
-		files: map[string]lake.File{}, dates: map[int32]bool{}}
+		files: map[string]lake.File{}, dates: map[int32]bool{}, q: newQuarantine(strict, raw.ID, prev.OpenRejects)}
 	for _, f := range raw.Files {
 		if _, err := totesys.Lookup(f.Table); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Path, err)
@@ -65,7 +66,10 @@ func (b *batch) run() error {
 			return err
 		}
 	}
-	return b.emit("dim_date", b.dimDate)
+	if err := b.emit("dim_date", b.dimDate); err != nil {
+		return err
+	}
+	return b.q.write(b.ctx, b.out)
 }
 
 // emit writes star table name's file with fn.
@@ -96,8 +100,11 @@ func (b *batch) eachRow(table string, fn func(rawRow) error) error {
 	return r.each(b.ctx, func(rows []parquet.Row) error {
 		for _, row := range rows {
 			rr := r.at(row)
-			if err := rr.required(); err != nil {
-				return tote.At(err, rr.where())
+			if err := tote.At(rr.required(), rr.where()); err != nil {
+				if b.q.take(err, rr.xid()) {
+					continue
+				}
+				return err
 			}
 			if err := fn(rr); err != nil {
 				return tote.At(err, rr.where())
@@ -165,9 +172,13 @@ func (b *batch) dimLocation(o *output) error {
 			cv{"postal_code", text(a.PostalCode)},
 			cv{"country", text(a.Country)},
 			cv{"phone", text(a.Phone)})
-		if err != nil {
-			return tote.At(err, tote.Where{Table: "address", ID: int64(id), Version: a.LastUpdated})
+		if err := tote.At(err, tote.Where{Table: "address", ID: int64(id), Version: a.LastUpdated}); err != nil {
+			if b.q.take(err, 0) {
+				continue
+			}
+			return err
 		}
+		b.q.ok("address", int64(id))
 		rows = append(rows, row)
 	}
 	return o.write(b.ctx, rows)
@@ -188,8 +199,12 @@ func (b *batch) dimStaff(o *output) error {
 		s := r.staff[id]
 		d, ok := r.departments[s.DepartmentID]
 		if !ok {
-			return tote.At(tote.ValueError("department_id", strconv.Itoa(int(s.DepartmentID)),
+			err := tote.At(tote.ValueError("department_id", strconv.Itoa(int(s.DepartmentID)),
 				"is not a known department (none in this raw batch or before it)"), s.where())
+			if b.q.take(err, 0) {
+				continue
+			}
+			return err
 		}
 		row := o.newRow()
 		err := setAll(o, row,
@@ -199,9 +214,13 @@ func (b *batch) dimStaff(o *output) error {
 			cv{"department_name", text(d.Name)},
 			cv{"location", optText(d.Location)},
 			cv{"email_address", text(s.EmailAddress)})
-		if err != nil {
-			return tote.At(err, s.where())
+		if err := tote.At(err, s.where()); err != nil {
+			if b.q.take(err, 0) {
+				continue
+			}
+			return err
 		}
+		b.q.ok("staff", int64(id))
 		rows = append(rows, row)
 	}
 	return o.write(b.ctx, rows)
@@ -222,8 +241,12 @@ func (b *batch) dimCounterparty(o *output) error {
 		c := r.counterparties[id]
 		a, ok := r.addresses[c.LegalAddressID]
 		if !ok {
-			return tote.At(tote.ValueError("legal_address_id", strconv.Itoa(int(c.LegalAddressID)),
+			err := tote.At(tote.ValueError("legal_address_id", strconv.Itoa(int(c.LegalAddressID)),
 				"is not a known address (none in this raw batch or before it)"), c.where())
+			if b.q.take(err, 0) {
+				continue
+			}
+			return err
 		}
 		row := o.newRow()
 		err := setAll(o, row,
@@ -236,9 +259,13 @@ func (b *batch) dimCounterparty(o *output) error {
 			cv{"counterparty_legal_postal_code", text(a.PostalCode)},
 			cv{"counterparty_legal_country", text(a.Country)},
 			cv{"counterparty_legal_phone_number", text(a.Phone)})
-		if err != nil {
-			return tote.At(err, c.where())
+		if err := tote.At(err, c.where()); err != nil {
+			if b.q.take(err, 0) {
+				continue
+			}
+			return err
 		}
+		b.q.ok("counterparty", int64(id))
 		rows = append(rows, row)
 	}
 	return o.write(b.ctx, rows)
@@ -265,8 +292,11 @@ func (b *batch) dimension(m mapping, o *output) error {
 	err = r.each(b.ctx, func(rows []parquet.Row) error {
 		for _, row := range rows {
 			rr := r.at(row)
-			if err := rr.required(); err != nil {
-				return tote.At(err, rr.where())
+			if err := tote.At(rr.required(), rr.where()); err != nil {
+				if b.q.take(err, rr.xid()) {
+					continue
+				}
+				return err
 			}
 			id, lu := rr.id(), rr.value(totesys.LastUpdated).Int64()
 			if old, ok := newest[id]; !ok || lu > old {
@@ -289,9 +319,13 @@ func (b *batch) dimension(m mapping, o *output) error {
 			}
 			delete(newest, id)
 			dst := o.newRow()
-			if err := p.row(rr, dst, nil); err != nil {
-				return tote.At(err, rr.where())
+			if err := tote.At(p.row(rr, dst, nil), rr.where()); err != nil {
+				if b.q.take(err, rr.xid()) {
+					continue
+				}
+				return err
 			}
+			b.q.ok(m.source, int64(id))
 			out = append(out, dst)
 		}
 		return o.write(b.ctx, out)
@@ -318,18 +352,30 @@ func (b *batch) fact(m mapping, o *output) error {
 	for i := range out {
 		out[i] = o.newRow()
 	}
-	date := func(d int32) { b.dates[d] = true }
+	var days []int32 // the dates of the row being made, kept if it is
+	date := func(d int32) { days = append(days, d) }
 	return r.each(b.ctx, func(rows []parquet.Row) error {
-		for i, row := range rows {
+		n := 0
+		for _, row := range rows {
 			rr := r.at(row)
-			if err := rr.required(); err != nil {
-				return tote.At(err, rr.where())
+			days = days[:0]
+			err := rr.required()
+			if err == nil {
+				err = p.row(rr, out[n], date)
 			}
-			if err := p.row(rr, out[i], date); err != nil {
-				return tote.At(err, rr.where())
+			if err := tote.At(err, rr.where()); err != nil {
+				if b.q.take(err, rr.xid()) {
+					continue
+				}
+				return err
 			}
+			for _, d := range days {
+				b.dates[d] = true
+			}
+			b.q.ok(m.source, int64(rr.id()))
+			n++
 		}
-		return o.write(b.ctx, out[:len(rows)])
+		return o.write(b.ctx, out[:n])
 	})
 }
 

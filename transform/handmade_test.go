@@ -175,7 +175,7 @@ func TestDimensionsKeepTheNewestVersion(t *testing.T) {
 
 	// A member of staff in a department never seen.
 	raw := writeRaw(t, lk, 3, map[string][]row{"staff": {staff(7, 99, "Lost", at(6))}})
-	_, err = transform.Run(ctx, lk, transform.Options{})
+	_, err = transform.Run(ctx, lk, transform.Options{Strict: true})
 	want := fmt.Sprintf("transform raw batch %s: staff 7: department_id 99 is not a known department (none in this raw batch or before it)", raw.ID)
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant %s", err, want)

@@ -25,6 +25,10 @@ type State struct {
 	Departments    []Department   `json:"department"`
 	Staff          []Staff        `json:"staff"`
 	Counterparties []Counterparty `json:"counterparty"`
+
+	// OpenRejects are the source rows rejected (quarantined) so far whose
+	// later versions have not yet transformed.
+	OpenRejects []rowKey `json:"open_rejects,omitempty"`
 }
 
 // Address is an address row as State keeps it: dim_location's columns and

@@ -61,6 +61,9 @@ import (
 // Options controls Run.
 type Options struct {
 	Logger *slog.Logger
+	// Strict fails a batch on a value that cannot be transformed, instead
+	// of quarantining its row (see Reject).
+	Strict bool
 }
 
 // Result says what a run did.
@@ -86,7 +89,11 @@ type BatchResult struct {
 	Processed string        `json:"processed"` // id of the processed batch committed
 	Seq       uint64        `json:"seq"`       // the processed batch's number
 	Tables    []TableResult `json:"tables"`    // star tables with rows, in star.Tables order
-	Elapsed   time.Duration `json:"elapsed_ns"`
+	// Rejects are the rows the batch quarantined, and Resolved the earlier
+	// rejects whose rows transformed in it.
+	Rejects  []Reject      `json:"rejects,omitempty"`
+	Resolved []Resolution  `json:"resolved,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
 }
 
 // Rows is the number of rows in the batch's files.
@@ -162,7 +169,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (_ Result, err error)
 				return res, err
 			}
 		}
-		br, next, err := transformBatch(ctx, lk, raw, seq, state, log)
+		br, next, err := transformBatch(ctx, lk, raw, seq, state, opts.Strict, log)
 		if err != nil {
 			done()
 			return res, err
@@ -177,7 +184,7 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (_ Result, err error)
 
 // transformBatch transforms raw batch raw into processed batch seq, given
 // the state after the previous one, and commits it.
-func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq uint64, prev State, log *slog.Logger) (BatchResult, State, error) {
+func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq uint64, prev State, strict bool, log *slog.Logger) (BatchResult, State, error) {
 	start := time.Now()
 	out := lk.NewBatch(lake.Processed, seq, start)
 	committed := false
@@ -195,7 +202,7 @@ func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq u
 		return BatchResult{}, State{}, tote.At(err, tote.Where{Batch: raw.ID})
 	}
 
-	b, err := newBatch(ctx, lk, raw, out, prev)
+	b, err := newBatch(ctx, lk, raw, out, prev, strict)
 	if err != nil {
 		return fail(err)
 	}
@@ -203,6 +210,7 @@ func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq u
 		return fail(err)
 	}
 	next := b.ref.state(raw)
+	next.OpenRejects = b.q.openRows()
 	m, err := out.Commit(ctx, tote.Version(), next)
 	if err != nil {
 		if errors.Is(err, lake.ErrConflict) {
@@ -212,7 +220,15 @@ func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq u
 	}
 	committed = true
 
-	br := BatchResult{Raw: raw.ID, Processed: m.ID, Seq: m.Seq, Tables: []TableResult{}, Elapsed: time.Since(start)}
+	br := BatchResult{Raw: raw.ID, Processed: m.ID, Seq: m.Seq, Tables: []TableResult{}, Elapsed: time.Since(start),
+		Rejects: b.q.found, Resolved: b.q.resolved}
+	for _, r := range br.Rejects {
+		log.Warn("quarantined a row version whose value cannot be transformed; the rest of the batch goes on",
+			"raw", raw.ID, "reject", r.String())
+	}
+	if len(br.Resolved) > 0 {
+		log.Info("rejected rows transformed in a later version", "raw", raw.ID, "resolved", len(br.Resolved))
+	}
 	for _, t := range star.Tables {
 		if i := slices.IndexFunc(m.Files, func(f lake.File) bool { return f.Table == t.Name }); i >= 0 {
 			br.Tables = append(br.Tables, TableResult{Table: t.Name, Rows: m.Files[i].Rows, Bytes: m.Files[i].Bytes})

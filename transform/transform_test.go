@@ -365,7 +365,8 @@ func TestCatchesUpSeveralRawBatches(t *testing.T) {
 	}
 }
 
-func TestBadDateStopsTheBatch(t *testing.T) {
+// In strict mode a bad value fails its batch, which stays unconsumed.
+func TestBadDateStopsTheBatchInStrictMode(t *testing.T) {
 	t.Parallel()
 	pool := seeded(t, 24)
 	lk := laketest.Mem(t)
@@ -376,7 +377,7 @@ func TestBadDateStopsTheBatch(t *testing.T) {
 	raw := latest(t, lk, lake.Raw)
 
 	for range 2 { // and again: the raw batch stays unconsumed
-		_, err := transform.Run(context.Background(), lk, transform.Options{})
+		_, err := transform.Run(context.Background(), lk, transform.Options{Strict: true})
 		want := fmt.Sprintf(`transform raw batch %s: sales_order 17: agreed_delivery_date "not-a-date" is not a date (YYYY-MM-DD)`, raw.ID)
 		if err == nil || err.Error() != want {
 			t.Fatalf("err = %v\nwant %s", err, want)
@@ -392,7 +393,7 @@ func TestBadDateStopsTheBatch(t *testing.T) {
 	}
 }
 
-func TestUnknownCurrencyStopsTheBatch(t *testing.T) {
+func TestUnknownCurrencyStopsTheBatchInStrictMode(t *testing.T) {
 	t.Parallel()
 	pool := seeded(t, 25)
 	lk := laketest.Mem(t)
@@ -405,7 +406,7 @@ func TestUnknownCurrencyStopsTheBatch(t *testing.T) {
 	}
 	extractRun(t, pool, lk)
 	raw := latest(t, lk, lake.Raw)
-	_, err := transform.Run(context.Background(), lk, transform.Options{})
+	_, err := transform.Run(context.Background(), lk, transform.Options{Strict: true})
 	want := fmt.Sprintf(`transform raw batch %s: currency %d: currency_code "XYZ" is not an ISO 4217 currency code`, raw.ID, id)
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant %s", err, want)

@@ -129,7 +129,7 @@ func (w *Warehouse) loadBatch(ctx context.Context, lk *lake.Lake, m lake.Manifes
 	start := time.Now()
 	files := make(map[string]lake.File, len(m.Files))
 	for _, f := range m.Files {
-		if _, err := star.Lookup(f.Table); err != nil {
+		if _, err := star.Lookup(f.Table); err != nil && f.Table != lake.RejectsTable {
 			return BatchResult{}, false, fmt.Errorf("%s: %w", f.Path, err)
 		}
 		if _, dup := files[f.Table]; dup {
@@ -179,6 +179,11 @@ func (w *Warehouse) loadBatch(ctx context.Context, lk *lake.Lake, m lake.Manifes
 		}
 		br.Tables = append(br.Tables, tr)
 		perTable[t.Name] = tr.Rows
+	}
+	if f, ok := files[lake.RejectsTable]; ok {
+		if br.Rejected, br.Resolved, err = loadRejects(ctx, tx, lk, m, f); err != nil {
+			return BatchResult{}, false, tote.At(err, tote.Where{Table: "tote.rejects"})
+		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO tote.load_ledger (batch_id, seq, rows, tables) VALUES ($1, $2, $3, $4)`,
 		m.ID, int64(m.Seq), br.Rows(), perTable); err != nil {

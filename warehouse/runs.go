@@ -68,8 +68,18 @@ type Run struct {
 	Where   tote.Where `json:"where,omitzero"`
 	Stages  []RunStage `json:"stages"`
 	Batches []string   `json:"batches"`
-	// Attempts is how many times the pass was tried; it is not recorded.
-	Attempts int `json:"-"`
+	// Attempts is how many times the pass was tried.
+	Attempts int `json:"attempts"`
+	// Notifications are the alerts sent about the run, one per notifier.
+	Notifications []Notification `json:"notifications"`
+}
+
+// Notification is one notifier's attempt to deliver one alert about a run.
+type Notification struct {
+	Notifier string    `json:"notifier"`
+	Kind     string    `json:"kind"`
+	At       time.Time `json:"at"`
+	Error    string    `json:"error,omitempty"` // empty if delivered
 }
 
 // RunStage is what one stage did over all attempts of a run.
@@ -83,10 +93,12 @@ type RunStage struct {
 
 const (
 	startRunSQL  = `INSERT INTO tote.runs (trigger, started_at) VALUES ($1, $2) RETURNING id`
-	finishRunSQL = `UPDATE tote.runs SET finished_at = $2, outcome = $3, error = $4, stages = $5, batches = $6, error_where = $7
-WHERE id = $1`
-	runsSQL = `SELECT id, trigger, started_at, finished_at, coalesce(outcome, ''), coalesce(error, ''),
-       coalesce(stages, '[]'), coalesce(batches, '[]'), coalesce(error_where, '{}') FROM tote.runs ORDER BY id DESC LIMIT $1`
+	finishRunSQL = `UPDATE tote.runs SET finished_at = $2, outcome = $3, error = $4, stages = $5, batches = $6, error_where = $7,
+       attempts = $8 WHERE id = $1`
+	notifySQL = `UPDATE tote.runs SET notifications = notifications || $2 WHERE id = $1`
+	runsSQL   = `SELECT id, trigger, started_at, finished_at, coalesce(outcome, ''), coalesce(error, ''),
+       coalesce(stages, '[]'), coalesce(batches, '[]'), coalesce(error_where, '{}'), attempts, notifications
+FROM tote.runs ORDER BY id DESC LIMIT $1`
 )
 
 // StartRun records the start of a run and returns its id. The warehouse
@@ -117,8 +129,23 @@ func (w *Warehouse) FinishRun(ctx context.Context, r Run) error {
 			return fmt.Errorf("record run %d: %w", r.ID, err)
 		}
 	}
-	if _, err := w.pool.Exec(ctx, finishRunSQL, r.ID, r.FinishedAt, r.Outcome, errText, stages, batches, where); err != nil {
+	if _, err := w.pool.Exec(ctx, finishRunSQL, r.ID, r.FinishedAt, r.Outcome, errText, stages, batches, where, max(r.Attempts, 1)); err != nil {
 		return fmt.Errorf("record run %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// RecordNotifications adds the alerts sent about run to its record.
+func (w *Warehouse) RecordNotifications(ctx context.Context, run int64, ns []Notification) error {
+	if len(ns) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(ns)
+	if err != nil {
+		return fmt.Errorf("record run %d's alerts: %w", run, err)
+	}
+	if _, err := w.pool.Exec(ctx, notifySQL, run, b); err != nil {
+		return fmt.Errorf("record run %d's alerts: %w", run, err)
 	}
 	return nil
 }
@@ -135,9 +162,13 @@ func (w *Warehouse) Runs(ctx context.Context, limit int) ([]Run, error) {
 	}
 	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) {
 		var r Run
-		var stages, batches, where []byte
-		if err := row.Scan(&r.ID, &r.Trigger, &r.StartedAt, &r.FinishedAt, &r.Outcome, &r.Error, &stages, &batches, &where); err != nil {
+		var stages, batches, where, notifications []byte
+		if err := row.Scan(&r.ID, &r.Trigger, &r.StartedAt, &r.FinishedAt, &r.Outcome, &r.Error, &stages, &batches, &where,
+			&r.Attempts, &notifications); err != nil {
 			return r, err
+		}
+		if err := json.Unmarshal(notifications, &r.Notifications); err != nil {
+			return r, fmt.Errorf("run %d: notifications: %w", r.ID, err)
 		}
 		if err := json.Unmarshal(where, &r.Where); err != nil {
 			return r, fmt.Errorf("run %d: where: %w", r.ID, err)

@@ -120,10 +120,14 @@ type Result struct {
 
 // BatchResult says what loading one processed batch did.
 type BatchResult struct {
-	Batch   string        `json:"batch"`
-	Seq     uint64        `json:"seq"`
-	Tables  []TableResult `json:"tables"`
-	Elapsed time.Duration `json:"elapsed_ns"`
+	Batch  string        `json:"batch"`
+	Seq    uint64        `json:"seq"`
+	Tables []TableResult `json:"tables"`
+	// Rejected counts the quarantined rows recorded in tote.rejects, and
+	// Resolved the earlier rejects marked resolved.
+	Rejected int64         `json:"rejected,omitempty"`
+	Resolved int64         `json:"resolved,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
 }
 
 // TableResult says what one table's file of a batch did to the warehouse.

@@ -32,6 +32,7 @@ var commands = []command{
 	{"load", "load new processed batches into the warehouse, exactly once", runLoad},
 	{"rebuild", "build a fresh warehouse from the lake alone", runRebuild},
 	{"lake", "inspect the lake: ls, show BATCH, clean", runLake},
+	{"rejects", "list the rows quarantined because a value could not be transformed", runRejects},
 	{"serve", "run the pipeline on a schedule, with health, metrics, run history and alerts", runServe},
 	{"status", "print the recent runs, the data's freshness and the lake's size", runStatus},
 	{"demo", "seed a source (a throwaway server unless URLs are given) and run the pipeline on it", runDemo},

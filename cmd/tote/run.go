@@ -22,6 +22,7 @@ is recorded in the warehouse's history (tote.runs, trigger "manual"), and
 never overlaps another run on the same warehouse.`, usesSource|usesWarehouse|usesLake)
 	defer b.close()
 	asJSON := b.jsonFlag("the result")
+	strict := strictFlag(b)
 	parts, err := b.start(ctx, args, 0, usesSource|usesWarehouse)
 	if err != nil {
 		return err
@@ -33,7 +34,7 @@ never overlaps another run on the same warehouse.`, usesSource|usesWarehouse|use
 		}
 		return err
 	}
-	opts := pipeline.Options{}
+	opts := pipeline.Options{Strict: *strict}
 	if !*asJSON && isTerminal(e.stderr) {
 		opts.Extract.Progress = e.stderr
 	}
@@ -55,6 +56,7 @@ func printRun(w io.Writer, res pipeline.Result, err error) {
 	for _, s := range res.Stages {
 		fmt.Fprintf(w, "  %s\n", s)
 	}
+	printQuarantined(w, res.Quarantined())
 	if err != nil {
 		if stage := tote.Locate(err).Stage; stage != "" {
 			fmt.Fprintf(w, "  %-9s failed\n", stage)
@@ -70,11 +72,12 @@ func runTransform(ctx context.Context, e *env, args []string) error {
 processed batches in the lake (one per raw batch).`, usesLake)
 	defer b.close()
 	asJSON := b.jsonFlag("the result")
+	strict := strictFlag(b)
 	p, err := b.start(ctx, args, 0, 0)
 	if err != nil {
 		return err
 	}
-	res, err := transform.Run(ctx, p.Lake, transform.Options{Logger: b.log})
+	res, err := transform.Run(ctx, p.Lake, transform.Options{Logger: b.log, Strict: *strict})
 	if err != nil {
 		return err
 	}
@@ -83,7 +86,22 @@ processed batches in the lake (one per raw batch).`, usesLake)
 	}
 	fmt.Fprintf(e.stdout, "transform: %d raw batches into %d processed batches, %s rows in %.2fs\n",
 		len(res.Batches), len(res.Batches), humanInt(res.Rows()), res.Elapsed.Seconds())
+	printQuarantined(e.stdout, pipeline.Result{Transform: &res}.Quarantined())
 	return nil
+}
+
+// strictFlag registers --strict.
+func strictFlag(b *base) *bool {
+	return b.fs.Bool("strict", false, "fail on a value that cannot be transformed, instead of quarantining its row")
+}
+
+func printQuarantined(w io.Writer, rows []string) {
+	for _, r := range rows {
+		fmt.Fprintf(w, "  quarantined: %s\n", r)
+	}
+	if len(rows) > 0 {
+		fmt.Fprintf(w, "%d rows quarantined (tote rejects ls); the rest of their batches went on\n", len(rows))
+	}
 }
 
 func runLoad(ctx context.Context, e *env, args []string) error {

@@ -70,9 +70,9 @@ func TestRunBadInput(t *testing.T) {
 	}{
 		{"conflicting warehouse table", "", `CREATE TABLE fact_sales_order (sales_record_id int, foo text)`,
 			[]string{"load:", "fact_sales_order"}},
-		{"unparseable text date", `UPDATE sales_order SET agreed_delivery_date = 'soon', last_updated = now() WHERE sales_order_id = 7`, "",
+		{"unparseable text date (strict)", `UPDATE sales_order SET agreed_delivery_date = 'soon', last_updated = now() WHERE sales_order_id = 7`, "",
 			[]string{"transform raw batch 000000000001-", "sales_order 7", `agreed_delivery_date "soon"`}},
-		{"unknown currency code", `INSERT INTO currency (currency_code, last_updated) VALUES ('XYZ', now())`, "",
+		{"unknown currency code (strict)", `INSERT INTO currency (currency_code, last_updated) VALUES ('XYZ', now())`, "",
 			[]string{"transform raw batch 000000000001-", "currency 4", `"XYZ" is not an ISO 4217 currency code`}},
 	}
 	for _, c := range cases {
@@ -86,7 +86,7 @@ func TestRunBadInput(t *testing.T) {
 			}
 			env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
 				"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "error"}
-			code, out, errOut := runTote(t, env, "run")
+			code, out, errOut := runTote(t, env, "run", "--strict")
 			if code != 1 {
 				t.Fatalf("exit %d, want 1\n%s%s", code, out, errOut)
 			}

@@ -32,11 +32,13 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		retries               int
 		alerts                alert.Config
 	)
+	strict := strictFlag(b)
 	b.fs.DurationVar(&interval, "interval", 5*time.Minute, "time between the end of a run and the next")
 	b.envString(&cronExpr, "cron", "TOTE_CRON", "", "run on this cron `schedule` instead, e.g. \"*/5 * * * *\"")
 	b.envString(&addr, "addr", "TOTE_ADDR", "127.0.0.1:8080", "HTTP listen `address`")
 	b.fs.IntVar(&retries, "retries", 3, "times a failed run is retried before it fails and alerts")
-	b.fs.DurationVar(&threshold, "freshness-threshold", time.Hour, "alert when the newest loaded source change is older than this (0: never)")
+	b.fs.DurationVar(&threshold, "freshness-threshold", 30*time.Minute,
+		"alert when the warehouse is further behind the source than this: the time since the source was last read in a state the warehouse holds whole (0: never)")
 	b.envString(&alerts.Webhook, "alert-webhook", "TOTE_ALERT_WEBHOOK", "", "post alerts as Slack-compatible JSON to this `URL`")
 	b.envString(&email, "alert-email", "TOTE_ALERT_EMAIL", "", "email alerts to these comma-separated `addresses` (needs --smtp-url)")
 	b.envString(&alerts.From, "alert-from", "TOTE_ALERT_FROM", "tote@localhost", "sender `address` of alert emails")
@@ -78,12 +80,13 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	b.log.Info("tote serve", "source", postgres.Redact(b.sourceURL), "warehouse", postgres.Redact(b.warehouseURL),
 		"lake", parts.Lake.URL(), "addr", ln.Addr().String(), "notifiers", len(notifiers))
 	d := daemon.New(daemon.Config{
-		Parts:              parts,
-		Schedule:           sched,
-		Retries:            retries,
-		FreshnessThreshold: threshold,
-		Incidents:          &alert.Incidents{Notifiers: notifiers, Logger: b.log},
-		Logger:             b.log,
+		Parts:        parts,
+		Schedule:     sched,
+		Retries:      retries,
+		LagThreshold: threshold,
+		Strict:       *strict,
+		Incidents:    &alert.Incidents{Notifiers: notifiers, Logger: b.log},
+		Logger:       b.log,
 	})
 	return d.Serve(ctx, ln)
 }

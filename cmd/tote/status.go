@@ -4,14 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
-	b := newBase(e, "status", "", `Prints the recent runs from the warehouse's history, the data's freshness
-(the age of the newest source change loaded) and the lake's size.`, usesWarehouse|usesLake)
+	b := newBase(e, "status", "", `Prints the recent runs from the warehouse's history (attempts, where a run
+failed, the alerts sent), how far the warehouse is behind the source (lag: the
+time since the source was last read in a state the warehouse holds whole), the
+age of the newest source change loaded (by its last_updated stamp), and the
+lake's size.`, usesWarehouse|usesLake)
 	defer b.close()
 	limit := b.fs.Int("limit", 10, "number of runs to show")
 	asJSON := b.jsonFlag("the status")
@@ -19,32 +25,47 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	wh, lk := p.Warehouse, p.Lake
-	runs, err := wh.Runs(ctx, *limit)
+	runs, err := p.Warehouse.Runs(ctx, *limit)
 	if err != nil {
 		return err
 	}
-	newest, loaded, err := wh.NewestChange(ctx)
+	now := time.Now()
+	fresh, err := pipeline.ReadFreshness(ctx, p.Lake, p.Warehouse, now)
 	if err != nil {
 		return err
 	}
-	objects, bytes, err := lk.Size(ctx)
+	objects, bytes, err := p.Lake.Size(ctx)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		st := struct {
-			Runs         []warehouse.Run `json:"runs"`
-			NewestChange *time.Time      `json:"newest_change,omitempty"`
-			LakeObjects  int             `json:"lake_objects"`
-			LakeBytes    int64           `json:"lake_bytes"`
-		}{Runs: runs, LakeObjects: objects, LakeBytes: bytes}
-		if loaded {
-			st.NewestChange = &newest
-		}
-		return json.NewEncoder(e.stdout).Encode(st)
+		return json.NewEncoder(e.stdout).Encode(struct {
+			Runs        []warehouse.Run    `json:"runs"`
+			Freshness   pipeline.Freshness `json:"freshness"`
+			LakeObjects int                `json:"lake_objects"`
+			LakeBytes   int64              `json:"lake_bytes"`
+		}{runs, fresh, objects, bytes})
 	}
 	w := e.stdout
+	printRuns(w, runs)
+	if fresh.Loaded() {
+		fmt.Fprintf(w, "lag: %s (the warehouse holds the source as of %s", fresh.Lag.Round(time.Second), fresh.AsOf.UTC().Format(time.RFC3339))
+		if fresh.PendingRaw > 0 {
+			fmt.Fprintf(w, "; %d raw batches not yet loaded", fresh.PendingRaw)
+		}
+		fmt.Fprintln(w, ")")
+	} else {
+		fmt.Fprintln(w, "lag: nothing loaded yet")
+	}
+	if !fresh.NewestChange.IsZero() {
+		fmt.Fprintf(w, "freshness: newest source change loaded %s, %s ago (by its last_updated stamp)\n",
+			fresh.NewestChange.UTC().Format(time.RFC3339), now.Sub(fresh.NewestChange).Round(time.Second))
+	}
+	fmt.Fprintf(w, "lake: %s objects, %s bytes\n", humanInt(int64(objects)), humanInt(bytes))
+	return nil
+}
+
+func printRuns(w io.Writer, runs []warehouse.Run) {
 	fmt.Fprintf(w, "recent runs:\n")
 	if len(runs) == 0 {
 		fmt.Fprintf(w, "  none\n")
@@ -58,17 +79,23 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			outcome = "running"
 		}
 		fmt.Fprintf(w, "  %6d  %s  %-9s %-9s %8s  %d batches", r.ID, r.StartedAt.UTC().Format(time.RFC3339), r.Trigger, outcome, dur, len(r.Batches))
+		if r.Attempts > 1 {
+			fmt.Fprintf(w, ", %d attempts", r.Attempts)
+		}
 		if r.Error != "" {
-			fmt.Fprintf(w, "  %s", r.Error)
+			fmt.Fprintf(w, "\n          failed: %s", r.Error)
+		}
+		var alerts []string
+		for _, n := range r.Notifications {
+			a := n.Kind + " by " + n.Notifier
+			if n.Error != "" {
+				a += " FAILED (" + n.Error + ")"
+			}
+			alerts = append(alerts, a)
+		}
+		if len(alerts) > 0 {
+			fmt.Fprintf(w, "\n          alerts: %s", strings.Join(alerts, "; "))
 		}
 		fmt.Fprintln(w)
 	}
-	if loaded {
-		fmt.Fprintf(w, "freshness: newest source change loaded %s, %s ago\n",
-			newest.UTC().Format(time.RFC3339), time.Since(newest).Round(time.Second))
-	} else {
-		fmt.Fprintf(w, "freshness: nothing loaded yet\n")
-	}
-	fmt.Fprintf(w, "lake: %s objects, %s bytes\n", humanInt(int64(objects)), humanInt(bytes))
-	return nil
 }

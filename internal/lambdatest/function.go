@@ -280,7 +280,10 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	}
 }
 
-var timedOut = regexp.MustCompile(`^Task timed out after [0-9.]+ seconds$`)
+var (
+	timedOut = regexp.MustCompile(`^Task timed out after [0-9.]+ seconds$`)
+	initLine = regexp.MustCompile(`\bINIT (START|RTDONE|REPORT)\b`)
+)
 
 func (f *Function) invoke(payload []byte) (Result, error) {
 	id := newRequestID()
@@ -308,7 +311,10 @@ func (f *Function) invoke(payload []byte) (Result, error) {
 		wait = 100 * time.Millisecond
 	}
 	r.Logs = f.logs.request(id, wait)
-	r.Cold = strings.Contains(r.Logs, "INIT START")
+	// RIE's INIT lines come with the first invocation of a process; under
+	// load INIT START may be printed before the request's START line, but
+	// INIT RTDONE and INIT REPORT come after it.
+	r.Cold = initLine.MatchString(r.Logs)
 
 	var doc errorDocument
 	switch {

@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/terrifictotes/tote/alert"
+	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/pipeline"
+)
+
+// A run that quarantines rows succeeds and sends one alert naming them;
+// the run's record keeps the alert's deliveries and its attempts.
+func TestQuarantineAlertNamesTheRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	h := &hook{}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	p := parts(t, source, wh)
+	d := New(Config{Parts: p, Incidents: &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: srv.URL}}}}})
+	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`UPDATE sales_order SET agreed_delivery_date = 'soon', last_updated = now() WHERE sales_order_id = 7`,
+		`INSERT INTO currency (currency_code, last_updated) VALUES ('XYZ', now())`,
+	} {
+		if _, err := p.Source.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, err := d.RunOnce(ctx, TriggerSchedule)
+	if err != nil || run.Outcome != pipeline.Success {
+		t.Fatalf("the run with bad values: %v, %+v", err, run)
+	}
+	if n := h.count("quarantined 2 rows"); n != 1 {
+		t.Fatalf("%d quarantine alerts, want 1: %q", n, h.texts)
+	}
+	for _, want := range []string{`sales_order 7: agreed_delivery_date "soon" is not a date`, `currency 4: currency_code "XYZ" is not an ISO 4217 currency code`} {
+		if h.count(want) != 1 {
+			t.Errorf("the alert does not name %q: %q", want, h.texts)
+		}
+	}
+	recs, err := p.Warehouse.Runs(ctx, 1)
+	if err != nil || len(recs) != 1 || recs[0].Attempts != 1 || len(recs[0].Notifications) != 1 ||
+		recs[0].Notifications[0].Kind != string(alert.Quarantine) || recs[0].Notifications[0].Error != "" {
+		t.Errorf("the run's record: %+v (%v)", recs, err)
+	}
+	// A run with nothing new sends nothing more.
+	if _, err := d.RunOnce(ctx, TriggerSchedule); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count("quarantined"); n != 1 {
+		t.Errorf("%d quarantine alerts after a quiet run, want 1", n)
+	}
+}
+
+// A freshly seeded source, whose newest change is years old, is not stale:
+// lag is measured from the last read of the source, not from stamps. When
+// extraction keeps failing past the threshold, one stale alert is sent,
+// then one recovery when it works again.
+func TestLagIsNotAge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	h := &hook{}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	px := startProxy(t, mustHost(t, source))
+	p := parts(t, px.via(t, source), wh)
+	d := New(Config{Parts: p, LagThreshold: 2 * time.Second, Retries: 0,
+		Incidents: &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: srv.URL}}}}})
+	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.texts) != 0 {
+		t.Fatalf("alerts after a first run on an old seed: %q", h.texts)
+	}
+	px.set(true) // the source goes away: extraction fails
+	time.Sleep(2500 * time.Millisecond)
+	for range 2 {
+		if _, err := d.RunOnce(ctx, TriggerSchedule); err == nil {
+			t.Fatal("a run succeeded without its source")
+		}
+	}
+	if h.count("behind the source") != 1 || h.count("run 2 failed") != 1 {
+		t.Fatalf("want one stale and one failure alert: %q", h.texts)
+	}
+	px.set(false)
+	if _, err := d.RunOnce(ctx, TriggerSchedule); err != nil {
+		t.Fatal(err)
+	}
+	if h.count("caught up with the source") != 1 || h.count("recovered") != 1 {
+		t.Errorf("want one catch-up and one recovery: %q", h.texts)
+	}
+}

@@ -1,0 +1,57 @@
+package lake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+)
+
+// Status objects are small JSON documents under status/ that stages
+// overwrite to say where they stand, such as the time of the last
+// extraction that found nothing new. Unlike batches they are not the
+// record: they are advisory, last writer wins, and a lake without them is
+// whole. Readers must treat a missing one as "not known".
+
+// statusKey is the key of status object name.
+func statusKey(name string) string { return "status/" + name + ".json" }
+
+// PutStatus writes status object name as the JSON of v, replacing it.
+func (l *Lake) PutStatus(ctx context.Context, name string, v any) error {
+	if !validTable(name) {
+		return fmt.Errorf("lake: invalid status name %q", name)
+	}
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("lake: status %s: encode: %w", name, err)
+	}
+	if err := l.bucket.WriteAll(ctx, statusKey(name), append(data, '\n'), &blob.WriterOptions{ContentType: "application/json"}); err != nil {
+		return fmt.Errorf("lake %s: write status %s: %w", l.name, name, err)
+	}
+	return nil
+}
+
+// Status reads status object name into v. It reports false, and leaves v
+// alone, if there is none.
+func (l *Lake) Status(ctx context.Context, name string, v any) (bool, error) {
+	r, err := l.bucket.NewReader(ctx, statusKey(name), nil)
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("lake %s: status %s: %w", l.name, name, errors.Join(ErrCorrupt, err))
+	}
+	return true, nil
+}
