@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -539,5 +540,30 @@ func TestRewrittenProcessedZone(t *testing.T) {
 	_, err := warehouse.New(db, nil).Load(context.Background(), rewritten)
 	if err == nil || !strings.Contains(err.Error(), "load processed batch "+m.ID) || !strings.Contains(err.Error(), "processed zone was rewritten") {
 		t.Errorf("Load of a rewritten zone: %v", err)
+	}
+}
+
+// Each batch's commit is announced on LoadedChannel, with its id, to
+// listeners in other sessions.
+func TestLoadNotifies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, url := newWarehouse(t)
+	lk := memLake(t)
+	listener, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(ctx)
+	if _, err := listener.Exec(ctx, "LISTEN "+warehouse.LoadedChannel); err != nil {
+		t.Fatal(err)
+	}
+	m := commit(t, lk, 1, batch1())
+	loadOK(t, db, lk)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := listener.WaitForNotification(wctx)
+	if err != nil || n.Payload != m.ID {
+		t.Fatalf("notification %+v (%v), want batch %s", n, err, m.ID)
 	}
 }

@@ -52,6 +52,11 @@ import (
 	"github.com/terrifictotes/tote/postgres"
 )
 
+// LoadedChannel is the PostgreSQL notification channel on which the load
+// announces each batch it commits (the payload is the batch id): LISTEN
+// tote_loaded to learn of new data without polling.
+const LoadedChannel = "tote_loaded"
+
 // Warehouse is the star-schema warehouse in one PostgreSQL database. It is
 // safe for concurrent use; loads and migrations from any number of
 // Warehouses, in any number of processes, take turns.
