@@ -30,6 +30,10 @@ const (
 	// Quarantine reports rows a run quarantined: values that cannot be
 	// transformed. Each run that quarantines rows is an incident of its own.
 	Quarantine Kind = "quarantine"
+	// Difference opens an incident when tote verify finds rows that differ
+	// between the warehouse and the source; Match closes it.
+	Difference Kind = "difference"
+	Match      Kind = "match"
 )
 
 // Alert is one message about the pipeline.
@@ -44,9 +48,11 @@ type Alert struct {
 	// Stale and Fresh.
 	Lag, Threshold time.Duration
 	// Rows names the rows quarantined, for Quarantine: table, id, column,
-	// value and reason each.
+	// value and reason each; for Difference, the differences by table.
 	Rows []string
-	Time time.Time
+	// Differences is the number of rows that differ, for Difference.
+	Differences int
+	Time        time.Time
 }
 
 // Subject is a one-line summary of the alert.
@@ -67,6 +73,10 @@ func (a Alert) Subject() string {
 		return fmt.Sprintf("tote: the warehouse is %s behind the source (threshold %s)", a.Lag.Round(time.Second), a.Threshold)
 	case Fresh:
 		return fmt.Sprintf("tote: the warehouse has caught up with the source (%s behind)", a.Lag.Round(time.Second))
+	case Difference:
+		return fmt.Sprintf("tote: verify found %d rows that differ between the warehouse and the source", a.Differences)
+	case Match:
+		return "tote: the warehouse matches the source again"
 	case Quarantine:
 		return fmt.Sprintf("tote: run %d quarantined %d rows whose values cannot be transformed", a.Run, len(a.Rows))
 	}
@@ -98,9 +108,15 @@ func (a Alert) Text() string {
 			fmt.Fprintf(&b, "\n... and %d more (tote rejects ls)", len(a.Rows)-shown)
 			break
 		}
-		fmt.Fprintf(&b, "\nquarantined: %s", r)
+		if a.Kind == Difference {
+			fmt.Fprintf(&b, "\n%s", r)
+		} else {
+			fmt.Fprintf(&b, "\nquarantined: %s", r)
+		}
 	}
-	if len(a.Rows) > 0 {
+	if a.Kind == Difference {
+		b.WriteString("\nsee tote verify; tote verify --repair sends the missing and different rows again")
+	} else if len(a.Rows) > 0 {
 		b.WriteString("\nthe rest of each batch was loaded; a fixed version of a row resolves its reject")
 	}
 	fmt.Fprintf(&b, "\ntime: %s", a.Time.UTC().Format(time.RFC3339))
@@ -129,8 +145,8 @@ type Incidents struct {
 	// attempt to deliver each alert.
 	Delivered func(Delivery)
 
-	mu             sync.Mutex
-	failing, stale bool
+	mu                        sync.Mutex
+	failing, stale, different bool
 }
 
 // RunFailed reports a failed run; it alerts only if no failure incident is open.
@@ -172,6 +188,19 @@ func (in *Incidents) Quarantined(ctx context.Context, run int64, rows []string, 
 		return nil
 	}
 	return in.send(ctx, Alert{Kind: Quarantine, Run: run, Rows: rows, Time: now})
+}
+
+// Verified reports what tote verify found: it alerts when rows first
+// differ, and again when they match.
+func (in *Incidents) Verified(ctx context.Context, differences int, summary []string, now time.Time) error {
+	different := differences > 0
+	if !in.transition(&in.different, different) {
+		return nil
+	}
+	if !different {
+		return in.send(ctx, Alert{Kind: Match, Time: now})
+	}
+	return in.send(ctx, Alert{Kind: Difference, Differences: differences, Rows: summary, Time: now})
 }
 
 // transition sets *state to v and reports whether it changed.

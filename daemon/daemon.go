@@ -17,12 +17,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/verify"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
@@ -62,6 +64,9 @@ type Config struct {
 	// (see pipeline.Freshness) before a stale-data alert is raised. Zero
 	// disables it.
 	LagThreshold time.Duration
+	// VerifyEvery, if set, is how often the warehouse is compared with the
+	// source (see package verify), between runs.
+	VerifyEvery time.Duration
 	// Strict fails a run on a value that cannot be transformed instead of
 	// quarantining its row (see transform.Options).
 	Strict bool
@@ -166,11 +171,18 @@ func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
 
 func (d *Daemon) loop(ctx context.Context) {
 	trigger := TriggerStartup
+	var verifyAt <-chan time.Time
+	if d.cfg.VerifyEvery > 0 {
+		tick := time.NewTicker(d.cfg.VerifyEvery)
+		defer tick.Stop()
+		verifyAt = tick.C
+	}
 	for {
 		_, _ = d.RunOnce(ctx, trigger)
 		next := d.cfg.Schedule.Next(time.Now())
 		d.log.Debug("next run", "at", next)
 		t := time.NewTimer(time.Until(next))
+	wait:
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -179,6 +191,9 @@ func (d *Daemon) loop(ctx context.Context) {
 			trigger = TriggerSchedule
 		case trigger = <-d.trigger:
 			t.Stop()
+		case <-verifyAt:
+			_, _ = d.VerifyOnce(ctx)
+			goto wait
 		}
 	}
 }
@@ -324,4 +339,38 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// VerifyOnce compares the warehouse with the source now, between runs:
+// it sets the verify metrics and alerts on a difference (once, then once
+// more when they match again).
+func (d *Daemon) VerifyOnce(ctx context.Context) (verify.Result, error) {
+	d.running.Lock()
+	defer d.running.Unlock()
+	start := time.Now()
+	res, err := verify.Run(ctx, d.cfg.Parts, verify.Options{Logger: d.log})
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err != nil {
+		d.log.Warn("verify failed", "err", err)
+		d.metrics.verifyErrors.Inc()
+		return res, err
+	}
+	var summary []string
+	for _, t := range res.Tables {
+		d.metrics.verifyDifferences.WithLabelValues(t.Table).Set(float64(t.Differences()))
+		if t.Differences() > 0 {
+			summary = append(summary, fmt.Sprintf("%s: %d missing, %d extra, %d different (%s ids %v)",
+				t.Table, len(t.Missing), len(t.Extra), len(t.Different), t.Source,
+				slices.Concat(t.Missing, t.Extra, t.Different)[:min(10, t.Differences())]))
+		}
+	}
+	d.metrics.verifySeconds.Set(time.Since(start).Seconds())
+	d.metrics.verifiedAt.Set(float64(time.Now().Unix()))
+	d.log.Info("verified the warehouse against the source", "differences", res.Differences(), "seconds", res.Elapsed.Seconds())
+	if aerr := d.cfg.Incidents.Verified(actx, res.Differences(), summary, time.Now()); aerr != nil {
+		d.log.Warn("verify alert not fully delivered", "err", aerr)
+	}
+	d.takeDeliveries() // not a run's: the log has them
+	return res, nil
 }

@@ -9,20 +9,24 @@ import (
 )
 
 type metrics struct {
-	reg              *prometheus.Registry
-	runs             *prometheus.CounterVec
-	stageSeconds     *prometheus.HistogramVec
-	rows             *prometheus.CounterVec
-	lastSuccess      prometheus.Gauge
-	lag              prometheus.Gauge
-	newestChange     prometheus.Gauge
-	lakeBytes        prometheus.Gauge
-	inProgress       prometheus.Gauge
-	notifierFailures *prometheus.CounterVec
-	lateVersions     *prometheus.CounterVec
-	quarantined      prometheus.Counter
-	replayPaused     prometheus.Gauge
-	replayDelay      prometheus.Gauge
+	reg               *prometheus.Registry
+	runs              *prometheus.CounterVec
+	stageSeconds      *prometheus.HistogramVec
+	rows              *prometheus.CounterVec
+	lastSuccess       prometheus.Gauge
+	lag               prometheus.Gauge
+	newestChange      prometheus.Gauge
+	lakeBytes         prometheus.Gauge
+	inProgress        prometheus.Gauge
+	notifierFailures  *prometheus.CounterVec
+	lateVersions      *prometheus.CounterVec
+	quarantined       prometheus.Counter
+	verifyDifferences *prometheus.GaugeVec
+	verifyErrors      prometheus.Counter
+	verifySeconds     prometheus.Gauge
+	verifiedAt        prometheus.Gauge
+	replayPaused      prometheus.Gauge
+	replayDelay       prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -52,6 +56,14 @@ func newMetrics() *metrics {
 				"transactions open across it, or writers whose clocks or time zones differ from the server's."}, []string{"table"}),
 		quarantined: prometheus.NewCounter(prometheus.CounterOpts{Name: "tote_quarantined_rows_total",
 			Help: "Source row versions quarantined because a value could not be transformed."}),
+		verifyDifferences: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tote_verify_differences",
+			Help: "Rows that differ between the warehouse and the source, by star table, at the last verify."}, []string{"table"}),
+		verifyErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "tote_verify_errors_total",
+			Help: "Verifies that could not compare (a database unreachable, say)."}),
+		verifySeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_verify_duration_seconds",
+			Help: "How long the last verify took."}),
+		verifiedAt: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_verify_last_timestamp_seconds",
+			Help: "Unix time of the last verify that compared."}),
 		replayPaused: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_source_replay_paused",
 			Help: "1 if the last extraction read a hot standby whose WAL replay is paused."}),
 		replayDelay: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_source_replay_delay_seconds",
@@ -59,6 +71,7 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.runs, m.stageSeconds, m.rows, m.lastSuccess, m.lag, m.newestChange, m.lakeBytes,
 		m.inProgress, m.notifierFailures, m.lateVersions, m.quarantined, m.replayPaused, m.replayDelay,
+		m.verifyDifferences, m.verifyErrors, m.verifySeconds, m.verifiedAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{pipeline.Success, pipeline.Failure, pipeline.Abandoned, Skipped} {
 		m.runs.WithLabelValues(o)

@@ -9,6 +9,7 @@ import (
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/verify"
 )
 
 // A run that quarantines rows succeeds and sends one alert naming them;
@@ -72,7 +73,7 @@ func TestLagIsNotAge(t *testing.T) {
 	t.Cleanup(srv.Close)
 	px := startProxy(t, mustHost(t, source))
 	p := parts(t, px.via(t, source), wh)
-	d := New(Config{Parts: p, LagThreshold: 2 * time.Second, Retries: 0,
+	d := New(Config{Parts: p, LagThreshold: 6 * time.Second, Retries: 0,
 		Incidents: &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: srv.URL}}}}})
 	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func TestLagIsNotAge(t *testing.T) {
 		t.Fatalf("alerts after a first run on an old seed: %q", h.texts)
 	}
 	px.set(true) // the source goes away: extraction fails
-	time.Sleep(2500 * time.Millisecond)
+	time.Sleep(6500 * time.Millisecond)
 	for range 2 {
 		if _, err := d.RunOnce(ctx, TriggerSchedule); err == nil {
 			t.Fatal("a run succeeded without its source")
@@ -96,5 +97,45 @@ func TestLagIsNotAge(t *testing.T) {
 	}
 	if h.count("caught up with the source") != 1 || h.count("recovered") != 1 {
 		t.Errorf("want one catch-up and one recovery: %q", h.texts)
+	}
+}
+
+// The daemon's verify alerts once when the warehouse differs from the
+// source, and once more when they match again.
+func TestVerifyAlertsOnADifference(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	h := &hook{}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	p := parts(t, source, wh)
+	d := New(Config{Parts: p, Incidents: &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: srv.URL}}}}})
+	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := d.VerifyOnce(ctx); err != nil || res.Differences() != 0 {
+		t.Fatalf("verify after a run: %d differences (%v)", res.Differences(), err)
+	}
+	if _, err := p.Warehouse.Pool().Exec(ctx, `DELETE FROM dim_staff WHERE staff_id = 2`); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if res, err := d.VerifyOnce(ctx); err != nil || res.Differences() != 1 {
+			t.Fatalf("verify after a deletion: %d differences (%v)", res.Differences(), err)
+		}
+	}
+	if h.count("verify found 1 rows that differ") != 1 || h.count("dim_staff: 1 missing") != 1 {
+		t.Fatalf("want one difference alert naming dim_staff: %q", h.texts)
+	}
+	res, _ := d.VerifyOnce(ctx)
+	if _, err := verify.Repair(ctx, p, res, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := d.VerifyOnce(ctx); err != nil || res.Differences() != 0 {
+		t.Fatalf("verify after the repair: %d differences (%v)", res.Differences(), err)
+	}
+	if h.count("matches the source again") != 1 {
+		t.Errorf("want one match alert: %q", h.texts)
 	}
 }

@@ -181,7 +181,46 @@ func (r Result) SourceBytes() int64 {
 
 // Run extracts the row versions new since the last committed raw batch
 // into a new one, and commits it unless nothing changed.
-func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (_ Result, err error) {
+func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
+	return run(ctx, pool, lk, opts, job{})
+}
+
+// MoveSource accepts a new source for the lake: the same data, moved (a
+// dump and restore, a new cluster), whose system identifier or database
+// differs from the one the lake was extracted from, so that extraction
+// refuses it. It commits a raw batch with no rows whose state declares the
+// new source's current rows already extracted (they are the ones the lake
+// holds, if nothing was written between the last extraction and the move:
+// tote verify checks that) and extractions carry on from it. It refuses a
+// source that is the lake's already.
+func MoveSource(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
+	return run(ctx, pool, lk, opts, job{kind: move})
+}
+
+// Correct sends the current versions of the given rows (source ids by
+// table) again, in a corrective raw batch, so that the warehouse can be
+// repaired where it differs from the source (see tote verify). Rows changed
+// since the last extraction are left to the next one. The batch changes
+// nothing of where extraction stands.
+func Correct(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, ids map[string][]int64, opts Options) (Result, error) {
+	return run(ctx, pool, lk, opts, job{kind: correct, ids: ids})
+}
+
+// jobKind is what an extraction is for.
+type jobKind int
+
+const (
+	normal  jobKind = iota // what is new since the last extraction
+	move                   // accept a moved source: no rows, a new baseline
+	correct                // send rows again, to repair the warehouse
+)
+
+type job struct {
+	kind jobKind
+	ids  map[string][]int64 // correct: source ids by table
+}
+
+func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j job) (_ Result, err error) {
 	defer func() { err = tote.At(err, tote.Where{Stage: tote.Extract}) }()
 	start := time.Now()
 	log := opts.Logger
@@ -204,6 +243,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 			return Result{}, err
 		}
 		prev, seq = &s, latest.Seq+1
+	}
+	if j.kind != normal && (prev == nil || prev.Format < 2) {
+		return Result{}, errors.New("the lake has no extraction of tote's current format to carry on from: run tote extract first")
 	}
 
 	conn, err := pool.Acquire(ctx)
@@ -228,7 +270,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 	}
 	res := Result{Seq: seq, Snapshot: snap.text, Source: snap.source}
 	reportStandby(log, snap.source, opts.MaxReplicaDelay)
-	if prev != nil && prev.Format >= 2 && snap.lsnBefore < prev.Source.lsn() {
+	if err := checkIdentity(prev, snap.source, j.kind == move); err != nil {
+		return Result{}, err
+	}
+	if j.kind != move && prev != nil && prev.Format >= 2 && snap.lsnBefore < prev.Source.lsn() {
 		res.Behind, res.Elapsed = true, time.Since(start)
 		log.Warn("the source is behind the last extraction (a standby that has not yet replayed what was read before): "+
 			"nothing extracted; the next extraction carries on", "source_lsn", snap.source.LSN, "last_extraction_lsn", prev.Source.LSN)
@@ -238,14 +283,15 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 		return Result{}, err
 	}
 
-	plan, err := newPlan(prev, snap)
+	p, next, err := j.plan(prev, snap)
 	if err != nil {
 		return Result{}, err
 	}
-	res.Horizon = plan.horizon
-	next := State{Format: stateFormat, Snapshot: snap.text, SourceTime: snap.sourceTime, ReadAt: snap.readAt,
-		XidHorizon: snap.xmin, Source: snap.source, Tables: map[string]TableState{}}
+	res.Horizon = p.horizon
 	batch := lk.NewBatch(lake.Raw, seq, start)
+	if j.kind == correct {
+		batch.SetCorrective()
+	}
 	committed := false
 	defer func() {
 		if !committed {
@@ -256,7 +302,14 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 	}()
 	prog := newProgress(opts.Progress)
 	for _, table := range totesys.Tables {
-		tr, ts, err := extractTable(ctx, tx, batch, table, plan.forTable(table.Name), prog)
+		tp := p.forTable(table.Name)
+		if j.kind == correct {
+			tp.ids = j.ids[table.Name]
+			if len(tp.ids) == 0 {
+				continue
+			}
+		}
+		tr, ts, err := extractTable(ctx, tx, batch, table, tp, prog)
 		if errors.Is(err, lake.ErrConflict) {
 			return Result{}, conflict(seq, err)
 		}
@@ -264,7 +317,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 			return Result{}, tote.At(err, tote.Where{Batch: batch.ID(), Table: table.Name})
 		}
 		res.Tables = append(res.Tables, tr)
-		next.Tables[table.Name] = ts
+		if j.kind != correct {
+			next.Tables[table.Name] = ts
+		}
 		log.Debug("extracted table", "table", table.Name, "rows", tr.Rows, "bytes", tr.Bytes, "seconds", tr.Elapsed.Seconds())
 		reportLate(log, tr, ts)
 	}
@@ -272,10 +327,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 		return Result{}, fmt.Errorf("end snapshot: %w", err)
 	}
 
-	if res.Rows() == 0 {
+	if res.Rows() == 0 && j.kind != move {
 		res.Elapsed = time.Since(start)
 		log.Info("nothing new in the source: no batch committed", "source", snap.source.Role)
-		if latest != nil {
+		if latest != nil && j.kind == normal {
 			putStatus(ctx, lk, log, Status{ReadAt: snap.readAt, Seq: latest.Seq, Batch: latest.ID, Source: snap.source.Role})
 		}
 		return res, nil
@@ -290,30 +345,37 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 	committed = true
 	res.Batch, res.Committed = m.ID, true
 	res.Elapsed = time.Since(start)
-	putStatus(ctx, lk, log, Status{ReadAt: snap.readAt, Seq: m.Seq, Batch: m.ID, Source: snap.source.Role})
+	if j.kind != correct {
+		putStatus(ctx, lk, log, Status{ReadAt: snap.readAt, Seq: m.Seq, Batch: m.ID, Source: snap.source.Role})
+	}
 	return res, nil
 }
 
-// StatusName is the lake status object (see lake.PutStatus) in which each
-// extraction says up to when the source has been read.
-const StatusName = "extract"
-
-// Status is what the last extraction says of the source: as of ReadAt
-// (tote's clock at its snapshot), the source held nothing that raw batch
-// Seq and those before it do not.
-type Status struct {
-	ReadAt time.Time `json:"read_at"`
-	Seq    uint64    `json:"seq"`
-	Batch  string    `json:"batch"`
-	Source string    `json:"source"` // Primary or Standby
-}
-
-// putStatus records s; failing to is worth a warning, not a failed
-// extraction: the status is advisory.
-func putStatus(ctx context.Context, lk *lake.Lake, log *slog.Logger, s Status) {
-	if err := lk.PutStatus(ctx, StatusName, s); err != nil {
-		log.Warn("could not record the extraction's status in the lake (freshness will read older)", "err", err)
+// plan works out what the job reads and the state it leaves.
+func (j job) plan(prev *State, snap snapshot) (*plan, State, error) {
+	next := State{Format: stateFormat, Snapshot: snap.text, SourceTime: snap.sourceTime, ReadAt: snap.readAt,
+		XidHorizon: snap.xmin, Source: snap.source, Tables: map[string]TableState{}}
+	switch j.kind {
+	case move:
+		// Read every row, to list those at or above the new snapshot's
+		// xmin as taken; write none.
+		p, err := newPlan(nil, snap)
+		p.noRows = true
+		next.MovedFrom = &prev.Source
+		return p, next, err
+	case correct:
+		// Read the rows asked for that are not in flight (written since the
+		// last extraction's horizon: the next extraction takes those); the
+		// state stays the last extraction's.
+		p, err := newPlan(prev, snap)
+		if err != nil {
+			return nil, State{}, err
+		}
+		p.first, p.inFlight = true, p.maxAge
+		return p, *prev, nil
 	}
+	p, err := newPlan(prev, snap)
+	return p, next, err
 }
 
 // conflict reports a lost race with another extraction.
@@ -343,4 +405,26 @@ func reportLate(log *slog.Logger, tr TableResult, ts TableState) {
 	log.Warn("took row versions stamped before the previous extraction read the source: "+
 		"transactions open across it, or writers whose clock or time zone differs from the server's",
 		"table", tr.Table, "versions", tr.Late, "ids", ts.lateIDs, "apparent_clock_offset", tr.MaxLate.Round(time.Millisecond))
+}
+
+// StatusName is the lake status object (see lake.PutStatus) in which each
+// extraction says up to when the source has been read.
+const StatusName = "extract"
+
+// Status is what the last extraction says of the source: as of ReadAt
+// (tote's clock at its snapshot), the source held nothing that raw batch
+// Seq and those before it do not.
+type Status struct {
+	ReadAt time.Time `json:"read_at"`
+	Seq    uint64    `json:"seq"`
+	Batch  string    `json:"batch"`
+	Source string    `json:"source"` // Primary or Standby
+}
+
+// putStatus records s; failing to is worth a warning, not a failed
+// extraction: the status is advisory.
+func putStatus(ctx context.Context, lk *lake.Lake, log *slog.Logger, s Status) {
+	if err := lk.PutStatus(ctx, StatusName, s); err != nil {
+		log.Warn("could not record the extraction's status in the lake (freshness will read older)", "err", err)
+	}
 }

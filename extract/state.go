@@ -29,6 +29,9 @@ type State struct {
 	XidHorizon uint64 `json:"xid_horizon,omitempty"`
 	// Source is what was read.
 	Source Source `json:"source,omitzero"`
+	// MovedFrom, on the batch that accepted a moved source (see
+	// MoveSource), is the source the lake belonged to before.
+	MovedFrom *Source `json:"moved_from,omitempty"`
 	// Tables holds, per table, the newest last_updated extracted so far and
 	// the versions at or above XidHorizon already extracted.
 	Tables map[string]TableState `json:"tables"`
@@ -120,6 +123,10 @@ type plan struct {
 	ageBase uint64 // the xid age() counts from
 	next    uint64 // the new snapshot's xmin: versions from it on are listed as taken
 	prev    *State
+	// noRows reads without writing rows (MoveSource), and inFlight,
+	// if set, leaves out the rows with age(xmin) <= inFlight (Correct).
+	noRows   bool
+	inFlight int64
 }
 
 // newPlan works out the read that follows prev (nil for the first).
@@ -157,6 +164,9 @@ func newPlan(prev *State, snap snapshot) (*plan, error) {
 // tablePlan is a plan for one table.
 type tablePlan struct {
 	first    bool
+	noRows   bool
+	inFlight int64
+	ids      []int64 // if set, read only these rows (Correct)
 	maxAge   int64
 	ageBase  uint64
 	next     uint64
@@ -168,7 +178,7 @@ type tablePlan struct {
 }
 
 func (p *plan) forTable(name string) *tablePlan {
-	tp := &tablePlan{first: p.first, maxAge: p.maxAge, ageBase: p.ageBase, next: p.next}
+	tp := &tablePlan{first: p.first, maxAge: p.maxAge, ageBase: p.ageBase, next: p.next, noRows: p.noRows, inFlight: p.inFlight}
 	if p.prev == nil {
 		return tp
 	}
@@ -199,4 +209,44 @@ func (tp *tablePlan) alreadyTaken(id, xid, lu int64) bool {
 		return lu < tp.oldSince || tp.oldTaken[[2]int64{id, lu}]
 	}
 	return tp.taken[[2]int64{id, xid}]
+}
+
+// IdentityError reports a source that is not the one the lake was
+// extracted from.
+type IdentityError struct {
+	Lake, Source Source
+}
+
+func (e *IdentityError) Error() string {
+	return fmt.Sprintf("this lake was extracted from database %q of PostgreSQL system %s, and this source is database %q of system %s: "+
+		"nothing was extracted. If the source has moved (dump and restore, a new cluster) and holds what the lake does, accept it with "+
+		"tote lake move-source, then check with tote verify; otherwise give the lake's source, or another lake",
+		e.Lake.Database, e.Lake.SystemID, e.Source.Database, e.Source.SystemID)
+}
+
+// checkIdentity compares the source with the one the lake's last batch was
+// read from (which a standby or a promoted standby shares: it has the
+// primary's system identifier). For a move, it must differ.
+func checkIdentity(prev *State, s Source, moving bool) error {
+	if prev == nil || prev.Source.SystemID == "" {
+		return nil // a new lake, or one of tote's first releases: nothing recorded
+	}
+	same := prev.Source.SystemID == s.SystemID && prev.Source.Database == s.Database
+	switch {
+	case moving && same:
+		return fmt.Errorf("the lake already belongs to this source (database %q of system %s): nothing to move", s.Database, s.SystemID)
+	case !moving && !same:
+		return &IdentityError{Lake: prev.Source, Source: s}
+	}
+	return nil
+}
+
+// XidFrom is the 64-bit xid from which the next extraction reads: the
+// XidHorizon, or for format 1 the xmin of the snapshot it read.
+func (s State) XidFrom() uint64 {
+	if s.XidHorizon != 0 {
+		return s.XidHorizon
+	}
+	x, _ := snapshotXmin(s.Snapshot)
+	return x
 }

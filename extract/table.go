@@ -66,7 +66,11 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 	}
 	sql := fmt.Sprintf("SELECT %s, age(xmin) FROM %s", strings.Join(names, ", "), pgx.Identifier{table.Name}.Sanitize())
 	args := []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}
-	if !p.first {
+	switch {
+	case p.ids != nil:
+		sql += fmt.Sprintf(" WHERE %s = ANY($1) AND age(xmin) > $2", pgx.Identifier{table.Key()}.Sanitize())
+		args = append(args, p.ids, p.inFlight)
+	case !p.first:
 		sql += " WHERE age(xmin) <= $1"
 		args = append(args, p.maxAge)
 	}
@@ -116,6 +120,9 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 		}
 		if t := time.UnixMicro(lu).UTC(); t.After(state.Watermark) {
 			state.Watermark = t
+		}
+		if p.noRows {
+			continue
 		}
 		row := make(parquet.Row, len(cols)+1)
 		for i, c := range cols {

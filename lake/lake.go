@@ -87,6 +87,10 @@ type Manifest struct {
 	CreatedAt time.Time `json:"created_at"`
 	Tool      string    `json:"tool_version"`
 	Files     []File    `json:"files"`
+	// Corrective marks a batch that sends rows again to repair what a
+	// loader holds of them (see tote verify): loaders overwrite their copy
+	// instead of keeping the one they have.
+	Corrective bool `json:"corrective,omitempty"`
 	// State is what the writing stage needs to carry on from this batch
 	// (extraction watermarks and source snapshot; consumed raw batches).
 	// The lake stores it and gives it back; the stage owns its shape.

@@ -42,6 +42,15 @@ type BatchWriter struct {
 	done    bool   // committed or aborted
 	commit  bool   // committed
 	unknown bool   // a commit failed and may nonetheless have landed
+
+	corrective bool
+}
+
+// SetCorrective marks the batch corrective (see Manifest.Corrective).
+func (b *BatchWriter) SetCorrective() {
+	b.mu.Lock()
+	b.corrective = true
+	b.mu.Unlock()
 }
 
 // NewBatch starts batch number seq of zone, begun at start. Nothing is
@@ -260,13 +269,14 @@ func (b *BatchWriter) Commit(ctx context.Context, tool string, state any) (Manif
 	}
 
 	m := Manifest{
-		Format:    FormatVersion,
-		Zone:      b.zone,
-		Seq:       b.seq,
-		ID:        b.id,
-		CreatedAt: time.Now().UTC(),
-		Tool:      tool,
-		Files:     slices.Clone(b.files),
+		Format:     FormatVersion,
+		Zone:       b.zone,
+		Seq:        b.seq,
+		ID:         b.id,
+		CreatedAt:  time.Now().UTC(),
+		Tool:       tool,
+		Files:      slices.Clone(b.files),
+		Corrective: b.corrective,
 	}
 	if m.Files == nil {
 		m.Files = []File{}

@@ -28,6 +28,10 @@ type Freshness struct {
 	// its processed batch), and PendingRaw the raw batches committed after it.
 	LoadedRaw  uint64 `json:"loaded_raw_seq"`
 	PendingRaw uint64 `json:"pending_raw_batches"`
+	// LoadedXid is that raw batch's xid horizon: every source row version
+	// written by a transaction below it is in the warehouse (or superseded,
+	// or quarantined).
+	LoadedXid uint64 `json:"loaded_xid"`
 	// NewestChange is the newest last_updated loaded into a fact: the age of
 	// the data by the source's own stamps, which is not lag (a quiet
 	// source's newest change is old).
@@ -73,7 +77,7 @@ func ReadFreshness(ctx context.Context, lk *lake.Lake, wh *warehouse.Warehouse, 
 	if err != nil {
 		return f, fmt.Errorf("freshness: %w", err)
 	}
-	f.AsOf = rs.ReadAt
+	f.AsOf, f.LoadedXid = rs.ReadAt, rs.XidFrom()
 	if f.AsOf.IsZero() { // manifests of tote's first releases
 		f.AsOf = rm.CreatedAt
 	}

@@ -138,3 +138,37 @@ func (r Result) Quarantined() []string {
 func (s StageResult) String() string {
 	return fmt.Sprintf("%-9s %12d rows %8.2fs  %d batches", s.Stage, s.Rows, s.Elapsed.Seconds(), len(s.Batches))
 }
+
+// Correct sends the given source rows (ids by source table) through the
+// pipeline again, to repair the warehouse where it differs from the source:
+// a corrective raw batch (extract.Correct), transformed and loaded like any
+// other, after whatever batches were pending.
+func Correct(ctx context.Context, p Parts, ids map[string][]int64, opts Options) (Result, error) {
+	start := time.Now()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var res Result
+	fail := func(stage tote.Stage, err error) (Result, error) {
+		res.Elapsed = time.Since(start)
+		return res, tote.At(err, tote.Where{Stage: stage})
+	}
+	er, err := extract.Correct(ctx, p.Source, p.Lake, ids, extract.Options{Logger: log.With("stage", tote.Extract)})
+	if err != nil {
+		return fail(tote.Extract, err)
+	}
+	res.Extract = &er
+	tr, err := transform.Run(ctx, p.Lake, transform.Options{Logger: log.With("stage", tote.Transform), Strict: opts.Strict})
+	res.Transform = &tr
+	if err != nil {
+		return fail(tote.Transform, err)
+	}
+	lr, err := p.Warehouse.WithLogger(log.With("stage", tote.Load)).Load(ctx, p.Lake)
+	if err != nil {
+		return fail(tote.Load, err)
+	}
+	res.Load = &lr
+	res.Elapsed = time.Since(start)
+	return res, nil
+}

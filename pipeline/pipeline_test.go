@@ -259,7 +259,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// A warehouse rebuilt from the lake alone matches row for row, surrogate keys too.
 	rebuilt := pool(t, pgtest.NewDB(t))
-	if _, err := warehouse.New(rebuilt, nil).Rebuild(ctx, lk); err != nil {
+	if _, err := warehouse.New(rebuilt, nil).Rebuild(ctx, lk, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, table := range []string{"fact_sales_order", "fact_purchase_order", "fact_payment", "dim_date", "dim_staff",

@@ -82,7 +82,7 @@ func TestQuarantineThenFix(t *testing.T) {
 
 	// A warehouse rebuilt from the lake holds the same rejects, resolved.
 	rebuilt := warehouse.New(pool(t, pgtest.NewDB(t)), nil)
-	if _, err := rebuilt.Rebuild(ctx, parts.Lake); err != nil {
+	if _, err := rebuilt.Rebuild(ctx, parts.Lake, false); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := fmt.Sprint(rejectKeys(rejects(t, rebuilt, true))), fmt.Sprint(rejectKeys(all)); got != want {

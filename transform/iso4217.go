@@ -206,3 +206,13 @@ func currencyName(code string) (string, bool) {
 	name, ok := currencyNames[code]
 	return name, ok
 }
+
+// CurrencyNames returns a copy of the ISO 4217 names the transform gives
+// currency codes, for checks that compute dim_currency independently.
+func CurrencyNames() map[string]string {
+	out := make(map[string]string, len(currencyNames))
+	for k, v := range currencyNames {
+		out[k] = v
+	}
+	return out
+}

@@ -187,6 +187,9 @@ func Run(ctx context.Context, lk *lake.Lake, opts Options) (_ Result, err error)
 func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq uint64, prev State, strict bool, log *slog.Logger) (BatchResult, State, error) {
 	start := time.Now()
 	out := lk.NewBatch(lake.Processed, seq, start)
+	if raw.Corrective {
+		out.SetCorrective()
+	}
 	committed := false
 	defer func() {
 		if !committed {

@@ -89,10 +89,11 @@ func batchError(err error, before []BatchResult) error {
 }
 
 // Rebuild fills an empty warehouse from the lake: it refuses a database
-// that has any star table or ledger entry, then migrates it and loads
-// every processed batch. The result has the same rows, surrogate keys
-// included, as the warehouse that loaded the same batches over time.
-func (w *Warehouse) Rebuild(ctx context.Context, lk *lake.Lake) (Result, error) {
+// that has any star table or tote's own tables, unless replace is set, in
+// which case it drops them first; then it migrates and loads every
+// processed batch. The result has the same rows, surrogate keys included,
+// as the warehouse that loaded the same batches over time.
+func (w *Warehouse) Rebuild(ctx context.Context, lk *lake.Lake, replace bool) (Result, error) {
 	found, err := inspect(ctx, w.pool)
 	if err != nil {
 		return Result{}, fmt.Errorf("rebuild warehouse: %w", err)
@@ -103,23 +104,83 @@ func (w *Warehouse) Rebuild(ctx context.Context, lk *lake.Lake) (Result, error) 
 			tables = append(tables, t.Name)
 		}
 	}
-	ledger, err := w.Loaded(ctx)
+	version, err := schemaVersion(ctx, w.pool)
 	if err != nil {
 		return Result{}, fmt.Errorf("rebuild warehouse: %w", err)
 	}
-	batches := len(ledger)
-	if len(tables) > 0 || batches > 0 {
+	var batches int
+	if version >= 2 {
+		if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM tote.load_ledger`).Scan(&batches); err != nil {
+			return Result{}, fmt.Errorf("rebuild warehouse: %w", err)
+		}
+	}
+	if len(tables) > 0 || version > 0 {
 		var what []string
 		if len(tables) > 0 {
 			what = append(what, "star tables "+strings.Join(tables, ", "))
 		}
-		if batches > 0 {
-			what = append(what, fmt.Sprintf("%d loaded batches in tote.load_ledger", batches))
+		if version > 0 {
+			what = append(what, fmt.Sprintf("tote's tables, with %d loaded batches in tote.load_ledger", batches))
 		}
-		return Result{}, fmt.Errorf("rebuild warehouse: refused: the database is not empty (it has %s); "+
-			"rebuild into a new, empty database, or load new batches into this one with tote run", strings.Join(what, " and "))
+		if !replace {
+			return Result{}, fmt.Errorf("rebuild warehouse: refused: the database is not empty (it has %s); "+
+				"rebuild into a new, empty database, give --replace to drop them first, or load new batches into this one with tote run",
+				strings.Join(what, " and "))
+		}
+		w.log.Warn("rebuild: dropping what the warehouse holds", "it_has", strings.Join(what, " and "))
+		if err := w.drop(ctx, tables); err != nil {
+			return Result{}, fmt.Errorf("rebuild warehouse: %w", err)
+		}
 	}
 	return w.Load(ctx, lk)
+}
+
+// drop removes the star tables named and tote's schema, in one transaction.
+func (w *Warehouse) drop(ctx context.Context, tables []string) error {
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	for _, t := range tables {
+		if _, err := tx.Exec(ctx, "DROP TABLE "+ident(t)+" CASCADE"); err != nil {
+			return fmt.Errorf("drop %s: %w", t, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS tote CASCADE"); err != nil {
+		return fmt.Errorf("drop schema tote: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+// AdoptLake makes the warehouse follow another lake (or its own lake's
+// processed zone, rewritten): the ledger of the batches loaded so far moves
+// to tote.load_ledger_history, so that the next Load loads the lake's
+// batches from its first. Facts already here are the same versions (same
+// source id, last_updated and source_xmin) and are not loaded twice;
+// dimensions take the lake's current state.
+func (w *Warehouse) AdoptLake(ctx context.Context) error {
+	if err := w.Migrate(ctx); err != nil {
+		return err
+	}
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("adopt lake: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, loadLock); err != nil {
+		return fmt.Errorf("adopt lake: lock: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `WITH moved AS (DELETE FROM tote.load_ledger RETURNING batch_id, seq, loaded_at, rows, tables)
+INSERT INTO tote.load_ledger_history (batch_id, seq, loaded_at, rows, tables) SELECT * FROM moved`)
+	if err != nil {
+		return fmt.Errorf("adopt lake: archive the ledger: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("adopt lake: %w", err)
+	}
+	w.log.Info("the warehouse follows a new lake: the old ledger is in tote.load_ledger_history", "batches", tag.RowsAffected())
+	return nil
 }
 
 // loadBatch loads processed batch m in one transaction, with its ledger
@@ -161,7 +222,9 @@ func (w *Warehouse) loadBatch(ctx context.Context, lk *lake.Lake, m lake.Manifes
 		return BatchResult{}, false, nil
 	case err == nil:
 		return BatchResult{}, false, fmt.Errorf("the ledger says batch %s was loaded as number %d: "+
-			"the processed zone was rewritten since; rebuild the warehouse from it into a new database", other, m.Seq)
+			"the processed zone was rewritten since, or this is another lake; build a warehouse from it with tote rebuild "+
+			"(into an empty database, or --replace), or load it into this one with tote load --adopt-lake "+
+			"(the rows already here are recognised, not doubled)", other, m.Seq)
 	case !errors.Is(err, pgx.ErrNoRows):
 		return BatchResult{}, false, fmt.Errorf("read load ledger: %w", err)
 	}
@@ -250,6 +313,13 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 		}
 	default:
 		var n int64
+		if m.Corrective && !empty {
+			tag, err := tx.Exec(ctx, sql.correct)
+			if err != nil {
+				return TableResult{}, fmt.Errorf("correct: %w", err)
+			}
+			tr.Updated = tag.RowsAffected()
+		}
 		if empty {
 			n, err = insertFirst(ctx, tx, sql, staged)
 		} else {

@@ -103,3 +103,17 @@ SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE conrelid = '{{.Table}}'::regclass AND contype = 'u'
 ORDER BY conname
 {{- end}}
+
+{{/* factCorrect: in a corrective batch (see lake.Manifest.Corrective), the
+     versions already there take the file's values: they were found to
+     differ from the source (tote verify). Each keeps the batch that first
+     brought it; the versions not there are inserted as usual after. */}}
+{{define "factCorrect" -}}
+UPDATE {{.Table}} AS t SET {{range $i, $c := .Correct}}{{if $i}}, {{end}}{{$c}} = s.{{$c}}{{end}}
+FROM (
+    SELECT DISTINCT ON ({{list "" .Key}}) {{list "" .Columns}}
+    FROM {{.Stage}}
+    ORDER BY {{list "" .Key}}, tote_ordinal DESC
+) s
+WHERE {{same "t" "s" .Key}} AND ({{list "t." .Correct}}) IS DISTINCT FROM ({{list "s." .Correct}})
+{{- end}}

@@ -207,7 +207,7 @@ func TestLoad(t *testing.T) {
 
 	// A warehouse rebuilt from the lake is the same, surrogate keys included.
 	rebuilt, _ := newWarehouse(t)
-	res, err = warehouse.New(rebuilt, nil).Rebuild(ctx, lk)
+	res, err = warehouse.New(rebuilt, nil).Rebuild(ctx, lk, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func TestRebuildRefusesNonEmptyWarehouse(t *testing.T) {
 
 	loaded, _ := newWarehouse(t)
 	loadOK(t, loaded, lk)
-	_, err := warehouse.New(loaded, nil).Rebuild(ctx, lk)
+	_, err := warehouse.New(loaded, nil).Rebuild(ctx, lk, false)
 	if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), "1 loaded batches") ||
 		!strings.Contains(err.Error(), "star tables dim_date, dim_staff") {
 		t.Errorf("Rebuild into a loaded warehouse: %v", err)
@@ -508,7 +508,7 @@ func TestRebuildRefusesNonEmptyWarehouse(t *testing.T) {
 	// A star table alone, made by hand, is enough to refuse, and nothing is created.
 	db, _ := newWarehouse(t)
 	execSQL(t, db, `CREATE TABLE dim_date (date_id date)`)
-	_, err = warehouse.New(db, nil).Rebuild(ctx, lk)
+	_, err = warehouse.New(db, nil).Rebuild(ctx, lk, false)
 	if err == nil || !strings.Contains(err.Error(), "it has star tables dim_date)") {
 		t.Errorf("Rebuild into a warehouse with dim_date: %v", err)
 	}

@@ -33,8 +33,13 @@ type Reject struct {
 }
 
 const (
+	// A reject already recorded (a corrective batch, an adopted lake) is
+	// not recorded again.
 	insertRejectSQL = `INSERT INTO tote.rejects (batch_id, raw_batch, source_table, source_id, version, source_xmin,
-       column_name, value, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+       column_name, value, reason)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
+WHERE NOT EXISTS (SELECT FROM tote.rejects r WHERE r.source_table = $3 AND r.source_id = $4
+                  AND r.version IS NOT DISTINCT FROM $5 AND r.source_xmin = $6 AND r.column_name IS NOT DISTINCT FROM $7)`
 	resolveRejectSQL = `UPDATE tote.rejects SET resolved_batch = $1, resolved_at = now()
 WHERE source_table = $2 AND source_id = $3 AND resolved_batch IS NULL`
 	rejectsSQL = `SELECT id, batch_id, raw_batch, source_table, source_id, version, source_xmin, coalesce(column_name, ''),

@@ -24,6 +24,7 @@ type tableSQL struct {
 	stage     string // name of the staging table
 	create    string // creates the staging table
 	merge     string // dimension upsert or fact insert
+	correct   string // a fact's: overwrite the versions a corrective batch sends again
 	empty     string // whether the table is empty
 	first     string // merge into an empty table
 	keys      string // a fact's unique constraints: name, definition
@@ -84,6 +85,13 @@ func renderLoadSQL() map[string]tableSQL {
 			}
 		}
 		data["Other"] = idents(other)
+		var correct []string
+		for _, c := range other {
+			if c != star.BatchID {
+				correct = append(correct, c)
+			}
+		}
+		data["Correct"] = idents(correct)
 		if t.Kind == star.Fact {
 			data["Surrogate"] = ident(t.Surrogate)
 		}
@@ -103,6 +111,7 @@ func renderLoadSQL() map[string]tableSQL {
 		}
 		if t.Kind == star.Fact {
 			ts.merge = render("fact")
+			ts.correct = render("factCorrect")
 			ts.first = render("factFirst")
 			ts.keys = render("uniqueKeys")
 			ts.sequence = render("sequence")

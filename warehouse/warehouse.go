@@ -111,6 +111,10 @@ func (w *Warehouse) Close() {
 	}
 }
 
+// Pool is the warehouse's connection pool, for readers with queries of
+// their own (tote verify, the dashboard): they read, they do not write.
+func (w *Warehouse) Pool() *pgxpool.Pool { return w.pool }
+
 // Ping checks that the warehouse database answers.
 func (w *Warehouse) Ping(ctx context.Context) error { return w.pool.Ping(ctx) }
 

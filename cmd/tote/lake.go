@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 )
 
@@ -17,6 +18,7 @@ func runLake(ctx context.Context, e *env, args []string) error {
   ls           list the committed batches of a zone
   show BATCH   print a batch's manifest (BATCH is its id or sequence number)
   clean        delete files that no committed batch lists (left by crashes)
+  move-source  accept a moved source (dump and restore, a new cluster)
 
 Run 'tote lake SUBCOMMAND --help' for flags.
 `)
@@ -32,8 +34,10 @@ Run 'tote lake SUBCOMMAND --help' for flags.
 		return runLakeShow(ctx, e, args[1:])
 	case "clean":
 		return runLakeClean(ctx, e, args[1:])
+	case "move-source":
+		return runLakeMoveSource(ctx, e, args[1:])
 	}
-	fmt.Fprintf(e.stderr, "tote lake: unknown subcommand %q (want ls, show or clean)\n", args[0])
+	fmt.Fprintf(e.stderr, "tote lake: unknown subcommand %q (want ls, show, clean or move-source)\n", args[0])
 	return errUsage
 }
 
@@ -123,5 +127,27 @@ written is spared.`)
 		return err
 	}
 	fmt.Fprintf(e.stdout, "removed %d orphaned files from the %s zone\n", len(removed), zone)
+	return nil
+}
+
+func runLakeMoveSource(ctx context.Context, e *env, args []string) error {
+	b := newBase(e, "lake move-source", "", `Accepts a new source for the lake: the same data moved to another database or
+cluster (a dump and restore, a new primary made from a dump), which extraction
+refuses because its system identifier or database differs from the one the
+lake was extracted from. It commits a raw batch with no rows that declares the
+source's current rows extracted already, and extraction carries on from there.
+That is right if nothing was written to the old source after its last
+extraction; check with tote verify (and --repair) afterwards.`, usesSource|usesLake)
+	defer b.close()
+	p, err := b.start(ctx, args, 0, usesSource)
+	if err != nil {
+		return err
+	}
+	res, err := extract.MoveSource(ctx, p.Source, p.Lake, extract.Options{Logger: b.log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "lake %s now follows database %q of system %s, from raw batch %s; run tote verify to check\n",
+		p.Lake.URL(), res.Source.Database, res.Source.SystemID, res.Batch)
 	return nil
 }

@@ -33,6 +33,7 @@ var commands = []command{
 	{"rebuild", "build a fresh warehouse from the lake alone", runRebuild},
 	{"lake", "inspect the lake: ls, show BATCH, clean", runLake},
 	{"rejects", "list the rows quarantined because a value could not be transformed", runRejects},
+	{"verify", "compare the warehouse with the source, and repair it", runVerify},
 	{"serve", "run the pipeline on a schedule, with health, metrics, run history and alerts", runServe},
 	{"status", "print the recent runs, the data's freshness and the lake's size", runStatus},
 	{"demo", "seed a source (a throwaway server unless URLs are given) and run the pipeline on it", runDemo},
@@ -79,6 +80,8 @@ func run(ctx context.Context, args []string, e *env) int {
 			return 0
 		case errors.Is(err, errUsage):
 			return 2
+		case errors.Is(err, errDifferent):
+			return 1 // the command has said what differs
 		}
 		fmt.Fprintf(e.stderr, "tote: %v\n", err)
 		return 1

@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/terrifictotes/tote"
-	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/transform"
 	"github.com/terrifictotes/tote/warehouse"
@@ -105,37 +104,55 @@ func printQuarantined(w io.Writer, rows []string) {
 }
 
 func runLoad(ctx context.Context, e *env, args []string) error {
-	return loadOrRebuild(ctx, e, args, "load", `Loads every processed batch not yet loaded into the warehouse, in order, each
+	b := newBase(e, "load", "", `Loads every processed batch not yet loaded into the warehouse, in order, each
 in one transaction that also records it in the ledger (tote.load_ledger):
 loading twice, or after a crash, gives the same warehouse. Creates and
-migrates the warehouse schema first.`, (*warehouse.Warehouse).Load)
-}
-
-func runRebuild(ctx context.Context, e *env, args []string) error {
-	return loadOrRebuild(ctx, e, args, "rebuild", `Builds a fresh warehouse purely from the lake: creates the schema in an empty
-database and loads every processed batch. The result matches the warehouse
-that was loaded incrementally, row for row.`, (*warehouse.Warehouse).Rebuild)
-}
-
-// loader is Load or Rebuild.
-type loader = func(*warehouse.Warehouse, context.Context, *lake.Lake) (warehouse.Result, error)
-
-func loadOrRebuild(ctx context.Context, e *env, args []string, name, summary string, do loader) error {
-	b := newBase(e, name, "", summary, usesWarehouse|usesLake)
+migrates the warehouse schema first. A warehouse loaded from another lake
+(or from this lake's processed zone before it was rewritten) is refused
+unless --adopt-lake: then the old ledger moves to tote.load_ledger_history
+and the lake's batches are loaded from its first, the rows already there
+recognised and not doubled.`, usesWarehouse|usesLake)
 	defer b.close()
+	adopt := b.fs.Bool("adopt-lake", false, "follow this lake from now on, although the warehouse was loaded from another")
 	asJSON := b.jsonFlag("the result")
 	p, err := b.start(ctx, args, 0, usesWarehouse)
 	if err != nil {
 		return err
 	}
-	res, err := do(p.Warehouse, ctx, p.Lake)
+	if *adopt {
+		if err := p.Warehouse.AdoptLake(ctx); err != nil {
+			return err
+		}
+	}
+	res, err := p.Warehouse.Load(ctx, p.Lake)
+	return printLoad(e.stdout, "load", res, err, *asJSON)
+}
+
+func runRebuild(ctx context.Context, e *env, args []string) error {
+	b := newBase(e, "rebuild", "", `Builds a fresh warehouse purely from the lake: creates the schema in an empty
+database and loads every processed batch. The result matches the warehouse
+that was loaded incrementally, row for row. A database that holds star
+tables or tote's tables is refused, unless --replace: then they are dropped
+first.`, usesWarehouse|usesLake)
+	defer b.close()
+	replace := b.fs.Bool("replace", false, "drop the star tables and tote's tables the database holds, then rebuild")
+	asJSON := b.jsonFlag("the result")
+	p, err := b.start(ctx, args, 0, usesWarehouse)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(e.stdout).Encode(res)
+	res, err := p.Warehouse.Rebuild(ctx, p.Lake, *replace)
+	return printLoad(e.stdout, "rebuild", res, err, *asJSON)
+}
+
+func printLoad(w io.Writer, name string, res warehouse.Result, err error, asJSON bool) error {
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(e.stdout, "%s: %d processed batches, %s rows in %.2fs\n",
+	if asJSON {
+		return json.NewEncoder(w).Encode(res)
+	}
+	fmt.Fprintf(w, "%s: %d processed batches, %s rows in %.2fs\n",
 		name, len(res.Batches), humanInt(res.Rows()), res.Elapsed.Seconds())
 	return nil
 }

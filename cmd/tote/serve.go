@@ -33,6 +33,7 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		alerts                alert.Config
 	)
 	strict := strictFlag(b)
+	verifyEvery := b.fs.Duration("verify-every", 0, "compare the warehouse with the source this often, between runs (e.g. 1h; 0: never)")
 	b.fs.DurationVar(&interval, "interval", 5*time.Minute, "time between the end of a run and the next")
 	b.envString(&cronExpr, "cron", "TOTE_CRON", "", "run on this cron `schedule` instead, e.g. \"*/5 * * * *\"")
 	b.envString(&addr, "addr", "TOTE_ADDR", "127.0.0.1:8080", "HTTP listen `address`")
@@ -85,6 +86,7 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		Retries:      retries,
 		LagThreshold: threshold,
 		Strict:       *strict,
+		VerifyEvery:  *verifyEvery,
 		Incidents:    &alert.Incidents{Notifiers: notifiers, Logger: b.log},
 		Logger:       b.log,
 	})

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/terrifictotes/tote/verify"
+)
+
+// errDifferent says verify found differences; the message is printed already.
+var errDifferent = errors.New("the warehouse differs from the source")
+
+func runVerify(ctx context.Context, e *env, args []string) error {
+	b := newBase(e, "verify", "", `Compares the warehouse with the source without copying whole tables: every
+dimension, and the latest version of every fact, computed from the source as
+the transform makes it, by checksums over ranges of ids narrowed down to the
+rows that differ. Prints the rows missing from the warehouse, those it has
+that the source no longer does, and those that differ, by table and id, and
+exits 1 if there are any. Rows changed since the last extraction the
+warehouse holds, and rows quarantined, are left out: a busy source raises no
+false alarm. With --repair, the missing and differing rows are sent through
+the pipeline again as a corrective batch, and the comparison is made again.`, usesSource|usesWarehouse|usesLake)
+	defer b.close()
+	repair := b.fs.Bool("repair", false, "send the missing and differing rows through the pipeline again, then compare again")
+	asJSON := b.jsonFlag("the result")
+	p, err := b.start(ctx, args, 0, usesSource|usesWarehouse)
+	if err != nil {
+		return err
+	}
+	res, err := verify.Run(ctx, p, verify.Options{Logger: b.log})
+	if err != nil {
+		return err
+	}
+	if *repair && res.Differences() > 0 {
+		release, err := p.Warehouse.LockRun(ctx) // not alongside a run
+		if err != nil {
+			return err
+		}
+		pr, err := verify.Repair(ctx, p, res, b.log)
+		release()
+		if err != nil {
+			return err
+		}
+		if pr.Extract != nil && pr.Extract.Committed {
+			fmt.Fprintf(e.stdout, "repair: sent %s rows again in corrective batch %s\n", humanInt(pr.Extract.Rows()), pr.Extract.Batch)
+		}
+		if res, err = verify.Run(ctx, p, verify.Options{Logger: b.log}); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		if err := json.NewEncoder(e.stdout).Encode(res); err != nil {
+			return err
+		}
+	} else {
+		printVerify(e.stdout, res)
+	}
+	if n := res.Differences(); n > 0 {
+		fmt.Fprintf(e.stderr, "tote verify: %d rows differ between the warehouse and the source\n", n)
+		return errDifferent
+	}
+	return nil
+}
+
+func printVerify(w io.Writer, res verify.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "table\trows\tmissing\textra\tdifferent\tin flight\tquarantined\t")
+	for _, t := range res.Tables {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", t.Table, humanInt(t.Rows), len(t.Missing), len(t.Extra), len(t.Different),
+			t.InFlight, t.Quarantined)
+	}
+	_ = tw.Flush()
+	for _, t := range res.Tables {
+		for _, d := range []struct {
+			what string
+			ids  []int64
+		}{{"missing from the warehouse", t.Missing}, {"in the warehouse, not in the source", t.Extra}, {"different", t.Different}} {
+			if len(d.ids) > 0 {
+				fmt.Fprintf(w, "%s: %s: %s ids %s\n", t.Table, d.what, t.Source, idList(d.ids, 20))
+			}
+		}
+	}
+	fmt.Fprintf(w, "verified in %.2fs: %d rows differ\n", res.Elapsed.Seconds(), res.Differences())
+}
+
+// idList formats at most n ids, saying how many more there are.
+func idList(ids []int64, n int) string {
+	s := fmt.Sprint(ids[:min(n, len(ids))])
+	if len(ids) > n {
+		s += fmt.Sprintf(" and %d more", len(ids)-n)
+	}
+	return s
+}
