@@ -149,24 +149,26 @@ func parseLSN(s string) (uint64, error) {
 // InFlight returns the age(xmin) at or under which a row of the source, read
 // in tx, was written by a transaction at or after horizon (a 64-bit xid, a
 // state's XidHorizon): the rows a reader of the lake up to that state may
-// not hold yet. tx must be a transaction of its own (age() counts from the
-// transaction's first use of it).
-func InFlight(ctx context.Context, tx pgx.Tx, horizon uint64) (int64, error) {
+// not hold yet, unless the state lists them as taken; and the 64-bit xid
+// that age() counts from (a row's xid is base - age(xmin)). tx must be a
+// transaction of its own (age() counts from the transaction's first use of
+// it).
+func InFlight(ctx context.Context, tx pgx.Tx, horizon uint64) (maxAge int64, base uint64, err error) {
 	var xmax string
 	var age int64
 	if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text, age('3'::xid)`).Scan(&xmax, &age); err != nil {
-		return 0, fmt.Errorf("read the source's transaction ids: %w", err)
+		return 0, 0, fmt.Errorf("read the source's transaction ids: %w", err)
 	}
 	ref, err := strconv.ParseUint(xmax, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("read the source's transaction ids: %q", xmax)
+		return 0, 0, fmt.Errorf("read the source's transaction ids: %q", xmax)
 	}
-	base := widen(uint32(3+age), ref)
+	base = widen(uint32(3+age), ref)
 	switch {
 	case horizon > base:
-		return 0, fmt.Errorf("the source's transaction ids (next %d) are behind the lake's horizon (%d): is it the lake's source?", base, horizon)
+		return 0, 0, fmt.Errorf("the source's transaction ids (next %d) are behind the lake's horizon (%d): is it the lake's source?", base, horizon)
 	case base-horizon >= 1<<31-1:
-		return 0, fmt.Errorf("the lake's horizon (transaction %d) is more than 2^31 transactions old (next %d)", horizon, base)
+		return 0, 0, fmt.Errorf("the lake's horizon (transaction %d) is more than 2^31 transactions old (next %d)", horizon, base)
 	}
-	return int64(base - horizon), nil
+	return int64(base - horizon), base, nil
 }

@@ -19,18 +19,23 @@ type check struct {
 	table, source string
 	srcFrom       string   // the source tables, with aliases
 	srcID, srcRow string   // in terms of those aliases
-	flight        []string // aliases whose xmin makes a row in flight
+	flight        []flying // the source rows whose xmin makes a row in flight
 	whFrom        string
 	whID, whRow   string
 	names         bool // srcRow uses {codes} and {names}: the ISO 4217 names, as parameters
 }
+
+// flying is a source row a star row is made from: its table's alias, name
+// and key.
+type flying struct{ alias, table, key string }
 
 // dimension is a check of a dimension whose rows come from one source
 // table, column for column (the warehouse's names given separately where
 // they differ).
 func dimension(table, source, srcCols, whCols string) check {
 	return check{table: table, source: source,
-		srcFrom: source + " s", srcID: strings.SplitN(srcCols, ",", 2)[0], srcRow: "ROW(" + srcCols + ")::text", flight: []string{"s"},
+		srcFrom: source + " s", srcID: strings.SplitN(srcCols, ",", 2)[0], srcRow: "ROW(" + srcCols + ")::text",
+		flight: []flying{{"s", source, strings.SplitN(srcCols, ",", 2)[0]}},
 		whFrom: table, whID: strings.SplitN(whCols, ",", 2)[0], whRow: "ROW(" + whCols + ")::text"}
 }
 
@@ -38,7 +43,7 @@ func dimension(table, source, srcCols, whCols string) check {
 // against the source row.
 func fact(table, source, id, srcCols, whCols string) check {
 	return check{table: table, source: source,
-		srcFrom: source + " s", srcID: "s." + id, srcRow: "ROW(" + srcCols + ")::text", flight: []string{"s"},
+		srcFrom: source + " s", srcID: "s." + id, srcRow: "ROW(" + srcCols + ")::text", flight: []flying{{"s", source, "s." + id}},
 		whFrom: fmt.Sprintf("(SELECT DISTINCT ON (%[2]s) * FROM %[1]s ORDER BY %[2]s, batch_id DESC, last_updated_date DESC, last_updated_time DESC) f",
 			table, id),
 		whID: id, whRow: "ROW(" + whCols + ")::text"}
@@ -61,19 +66,20 @@ func checks() []check {
 			"payment_type_id, payment_type_name"),
 		{table: "dim_currency", source: "currency",
 			srcFrom: "currency s LEFT JOIN unnest({codes}::text[], {names}::text[]) n(code, name) ON n.code = s.currency_code",
-			srcID:   "s.currency_id", srcRow: "ROW(s.currency_id, s.currency_code, n.name)::text", flight: []string{"s"}, names: true,
+			srcID:   "s.currency_id", srcRow: "ROW(s.currency_id, s.currency_code, n.name)::text",
+			flight: []flying{{"s", "currency", "s.currency_id"}}, names: true,
 			whFrom: "dim_currency", whID: "currency_id", whRow: "ROW(currency_id, currency_code, currency_name)::text"},
 		{table: "dim_staff", source: "staff",
 			srcFrom: "staff s JOIN department d USING (department_id)",
 			srcID:   "s.staff_id", srcRow: "ROW(s.staff_id, s.first_name, s.last_name, d.department_name, d.location, s.email_address)::text",
-			flight: []string{"s", "d"},
+			flight: []flying{{"s", "staff", "s.staff_id"}, {"d", "department", "d.department_id"}},
 			whFrom: "dim_staff", whID: "staff_id", whRow: "ROW(staff_id, first_name, last_name, department_name, location, email_address)::text"},
 		{table: "dim_counterparty", source: "counterparty",
 			srcFrom: "counterparty s JOIN address a ON a.address_id = s.legal_address_id",
 			srcID:   "s.counterparty_id",
 			srcRow: "ROW(s.counterparty_id, s.counterparty_legal_name, a.address_line_1, a.address_line_2, a.district, a.city, " +
 				"a.postal_code, a.country, a.phone)::text",
-			flight: []string{"s", "a"},
+			flight: []flying{{"s", "counterparty", "s.counterparty_id"}, {"a", "address", "a.address_id"}},
 			whFrom: "dim_counterparty", whID: "counterparty_id",
 			whRow: "ROW(counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1, counterparty_legal_address_line_2, " +
 				"counterparty_legal_district, counterparty_legal_city, counterparty_legal_postal_code, counterparty_legal_country, " +
@@ -171,7 +177,7 @@ func (s side) bounds(ctx context.Context) (lo, hi int64, err error) {
 
 // run compares the table: the rows in flight (age(xmin) <= inFlight on any
 // of the source tables a row comes from) and quarantined are left out.
-func (c check) run(ctx context.Context, src pgx.Tx, wh *warehouse.Warehouse, inFlight int64, quarantined []int64, leaf int64) (TableResult, error) {
+func (c check) run(ctx context.Context, src pgx.Tx, wh *warehouse.Warehouse, fl flight, quarantined []int64, leaf int64) (TableResult, error) {
 	tr := TableResult{Table: c.table, Source: c.source}
 	var extra []any
 	if c.names {
@@ -184,16 +190,7 @@ func (c check) run(ctx context.Context, src pgx.Tx, wh *warehouse.Warehouse, inF
 	s := side{q: src, from: c.srcFrom, id: c.srcID, row: c.srcRow, extra: extra, queries: &tr.Queries}
 	w := side{q: wh.Pool(), from: c.whFrom, id: c.whID, row: c.whRow, queries: &tr.Queries}
 
-	var conds []string
-	for _, a := range c.flight {
-		conds = append(conds, fmt.Sprintf("age(%s.xmin) <= $1", a))
-	}
-	tr.Queries++
-	rows, err := src.Query(ctx, s.sql("{id}::bigint", strings.Join(conds, " OR "), 1), append([]any{inFlight}, extra...)...)
-	if err != nil {
-		return tr, fmt.Errorf("rows in flight: %w", err)
-	}
-	flying, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	flying, err := c.inFlight(ctx, s, fl, extra)
 	if err != nil {
 		return tr, fmt.Errorf("rows in flight: %w", err)
 	}
@@ -279,4 +276,39 @@ func (c check) run(ctx context.Context, src pgx.Tx, wh *warehouse.Warehouse, inF
 	slices.Sort(tr.Extra)
 	slices.Sort(tr.Different)
 	return tr, nil
+}
+
+// inFlight returns the ids of the star rows made from a source row in
+// flight (see flight).
+func (c check) inFlight(ctx context.Context, s side, fl flight, extra []any) ([]int64, error) {
+	cols := []string{"{id}::bigint"}
+	var conds []string
+	for _, f := range c.flight {
+		cols = append(cols, f.key+"::bigint", fmt.Sprintf("age(%s.xmin)", f.alias))
+		conds = append(conds, fmt.Sprintf("age(%s.xmin) <= $1", f.alias))
+	}
+	*s.queries++
+	rows, err := s.q.Query(ctx, s.sql(strings.Join(cols, ", "), strings.Join(conds, " OR "), 1), append([]any{fl.maxAge}, extra...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		vals := make([]int64, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, f := range c.flight {
+			if fl.inFlight(f.table, vals[1+2*i], vals[2+2*i]) {
+				out = append(out, vals[0])
+				break
+			}
+		}
+	}
+	return out, rows.Err()
 }

@@ -23,12 +23,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -104,13 +106,17 @@ func Run(ctx context.Context, p pipeline.Parts, opts Options) (Result, error) {
 		return Result{}, fmt.Errorf("verify: source: %w", err)
 	}
 	defer src.Rollback(context.WithoutCancel(ctx))
-	inFlight, err := extract.InFlight(ctx, src, f.LoadedXid)
+	maxAge, base, err := extract.InFlight(ctx, src, f.LoadedXid)
 	if err != nil {
+		return Result{}, fmt.Errorf("verify: %w", err)
+	}
+	fl := flight{maxAge: maxAge, base: base}
+	if fl.taken, err = takenAt(ctx, p, f.LoadedRaw); err != nil {
 		return Result{}, fmt.Errorf("verify: %w", err)
 	}
 	res := Result{Horizon: f.LoadedXid}
 	for _, c := range checks() {
-		tr, err := c.run(ctx, src, p.Warehouse, inFlight, quarantined(rejects, c.source), opts.Leaf)
+		tr, err := c.run(ctx, src, p.Warehouse, fl, quarantined(rejects, c.source), opts.Leaf)
 		if err != nil {
 			return res, fmt.Errorf("verify %s: %w", c.table, err)
 		}
@@ -119,6 +125,47 @@ func Run(ctx context.Context, p pipeline.Parts, opts Options) (Result, error) {
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
+}
+
+// flight says which source rows are in flight: written by a transaction at
+// or after the horizon of the newest extraction the warehouse holds (age at
+// most maxAge), unless that extraction lists them as taken.
+type flight struct {
+	maxAge int64
+	base   uint64                       // the xid age() counts from
+	taken  map[string]map[[2]int64]bool // by source table: (id, xid) extracted; nil for a format-1 state
+}
+
+// inFlight reports whether table's row id, whose xmin has age age, is in flight.
+func (f flight) inFlight(table string, id, age int64) bool {
+	if age > f.maxAge {
+		return false
+	}
+	if f.taken == nil {
+		return true
+	}
+	return !f.taken[table][[2]int64{id, int64(f.base) - age}]
+}
+
+// takenAt returns the versions raw batch seq's state lists as taken, by
+// table; nil if its state does not list them by xid.
+func takenAt(ctx context.Context, p pipeline.Parts, seq uint64) (map[string]map[[2]int64]bool, error) {
+	m, err := p.Lake.Batch(ctx, lake.Raw, strconv.FormatUint(seq, 10))
+	if err != nil {
+		return nil, err
+	}
+	s, err := extract.LoadState(m)
+	if err != nil || s.Format < 2 {
+		return nil, err
+	}
+	out := map[string]map[[2]int64]bool{}
+	for table, ts := range s.Tables {
+		out[table] = map[[2]int64]bool{}
+		for _, v := range ts.Taken {
+			out[table][v] = true
+		}
+	}
+	return out, nil
 }
 
 // quarantined returns the ids of table's rows with open rejects.
