@@ -7,7 +7,7 @@ LDFLAGS   := -X github.com/terrifictotes/tote.version=$(VERSION)
 BIN       := bin/tote
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build demo test test-short lint fmt vet staticcheck clean bench deploy-check validate-asl
+.PHONY: all build demo test test-short lint fmt vet staticcheck clean bench deploy-check validate-asl lambda e2e-aws
 
 all: build
 
@@ -58,3 +58,23 @@ deploy-check:
 validate-asl:
 	cd deploy/stepfunctions && npm ci --no-audit --no-fund --loglevel=error
 	node deploy/stepfunctions/run.mjs --validate-only
+
+# The Lambda deployment package, one zip for the three functions:
+#   make lambda [ARCH=arm64|amd64]   writes bin/tote-lambda-$(ARCH).zip (bootstrap only, mode 0755)
+# Reproducible: the same commit gives the same bytes (no build id, no paths,
+# no VCS stamp; fixed zip time and attributes).
+ARCH       ?= arm64
+LAMBDA_DIR ?= bin
+lambda:
+	@mkdir -p $(LAMBDA_DIR)/lambda-$(ARCH)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -tags lambda.norpc -trimpath -buildvcs=false \
+		-ldflags "-s -w -buildid= $(LDFLAGS)" -o $(LAMBDA_DIR)/lambda-$(ARCH)/bootstrap ./cmd/tote-lambda
+	$(GO) run ./internal/lambdazip -o $(LAMBDA_DIR)/tote-lambda-$(ARCH).zip $(LAMBDA_DIR)/lambda-$(ARCH)/bootstrap
+	@ls -l $(LAMBDA_DIR)/tote-lambda-$(ARCH).zip
+
+# Optional and heavy (not part of make test): applies the Terraform against a
+# local AWS emulator, runs the pipeline through it and destroys it.
+# See tools/e2e-aws/README.md.
+e2e-aws:
+	$(MAKE) lambda ARCH=amd64
+	cd tools/e2e-aws && $(GO) run . -repo $(CURDIR) -zip $(CURDIR)/bin/tote-lambda-amd64.zip

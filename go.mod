@@ -3,6 +3,7 @@ module github.com/terrifictotes/tote
 go 1.26.0
 
 require (
+	github.com/aws/aws-lambda-go v1.55.1
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.48.0
 	github.com/aws/aws-sdk-go-v2/service/sns v1.46.0
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6

@@ -63,9 +63,11 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
   ok_actions    = [aws_sns_topic.alerts.arn]
 }
 
-# The freshness promise. The load function publishes LagSeconds (namespace Tote,
-# dimension Stage=load) as an Embedded Metric Format line on every run; missing
-# data means loads stopped, which breaks the promise as surely as a high value.
+# The freshness promise. Every run publishes LagSeconds (namespace Tote,
+# dimension Stage=load) as an Embedded Metric Format line: the load function
+# after each load, or the extract function when it found nothing new and
+# everything is loaded (the state machine then stops after it). Missing data
+# means runs stopped, which breaks the promise as surely as a high value.
 resource "aws_cloudwatch_metric_alarm" "lag" {
   alarm_name        = "${var.name}-lag"
   alarm_description = "The ${var.name} warehouse is more than ${local.lag_threshold} behind the source, or loads stopped reporting."

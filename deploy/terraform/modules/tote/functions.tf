@@ -59,10 +59,11 @@ locals {
           Action   = ["s3:ListBucket"]
           Resource = [local.bucket_arn]
           # Opening the lake lists one key of its root (lake.Open's probe), so
-          # the root itself is listable; below it, only the function's prefixes.
+          # the root itself is listable; below it, only the function's prefixes
+          # (not the single status objects, which are read by name).
           Condition = {
             StringLike = {
-              "s3:prefix" = concat(["${var.lake_prefix}/"], distinct(flatten([for keys in values(local.lake_access[stage]) : [for key in keys : "${var.lake_prefix}/${key}"]])))
+              "s3:prefix" = concat(["${var.lake_prefix}/"], distinct(flatten([for keys in values(local.lake_access[stage]) : [for key in keys : "${var.lake_prefix}/${key}" if endswith(key, "/*")]])))
             }
           }
         }],

@@ -19,22 +19,26 @@ locals {
   lake_url   = "s3://${local.bucket_name}/${var.lake_prefix}"
 
   # Lake keys each function may touch, relative to the lake prefix. A new zone
-  # (rejects/) or marker (source.json, identity) is one more line here; the
-  # policies, including the ListBucket prefixes, follow.
+  # or marker is one more line here; the policies, including the ListBucket
+  # prefixes (the keys ending in /*), follow. The status/ objects are small
+  # advisory documents (see awslambda.LoadStatus, extract.Status): extract
+  # writes its own and reads load's to tell whether transform and load have
+  # work; load writes its own and reads extract's, with the raw manifests,
+  # to work out the lag.
   lake_access = {
     extract = {
-      read   = ["manifests/raw/*"]
-      write  = ["raw/*", "manifests/raw/*"]
+      read   = ["manifests/raw/*", "manifests/processed/*", "status/load.json"]
+      write  = ["raw/*", "manifests/raw/*", "status/extract.json"]
       delete = ["raw/*"] # aborting a batch removes its uncommitted files
     }
     transform = {
-      read   = ["raw/*", "manifests/raw/*", "processed/*", "manifests/processed/*"]
-      write  = ["processed/*", "manifests/processed/*"]
-      delete = ["processed/*"]
+      read   = ["raw/*", "manifests/raw/*", "processed/*", "manifests/processed/*", "status/load.json"]
+      write  = ["processed/*", "manifests/processed/*", "rejects/*"] # a batch's quarantined rows go to rejects/
+      delete = ["processed/*", "rejects/*"]
     }
     load = {
-      read   = ["processed/*", "manifests/processed/*"]
-      write  = []
+      read   = ["processed/*", "manifests/processed/*", "rejects/*", "manifests/raw/*", "status/extract.json", "status/load.json"]
+      write  = ["status/load.json"]
       delete = []
     }
   }

@@ -48,8 +48,8 @@ run "policies" {
     condition = {
       for s in jsondecode(aws_iam_role_policy.function["extract"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
-      LakeRead   = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*"])]
-      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*"])]
+      LakeRead   = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json"])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/extract.json"])]
       LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*"])]
       LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
     }
@@ -65,9 +65,10 @@ run "policies" {
         "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
         "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
         "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json",
       ])]
-      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*"])]
-      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*"])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*"])]
+      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*"])]
       LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
     }
     error_message = "transform's lake access: ${aws_iam_role_policy.function["transform"].policy}"
@@ -77,21 +78,29 @@ run "policies" {
     condition = {
       for s in jsondecode(aws_iam_role_policy.function["load"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
-      LakeRead = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*"])]
-      LakeList = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+      LakeRead = [toset(["s3:GetObject"]), toset([
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/extract.json",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json",
+      ])]
+      LakeWrite = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json"])]
+      LakeList  = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
     }
-    error_message = "load's lake access (read only): ${aws_iam_role_policy.function["load"].policy}"
+    error_message = "load's lake access (its own status the only write): ${aws_iam_role_policy.function["load"].policy}"
   }
 
   assert {
     condition = {
       for stage, p in aws_iam_role_policy.function : stage => toset(one([for s in jsondecode(p.policy).Statement : s.Condition.StringLike["s3:prefix"] if s.Sid == "LakeList"]))
       } == {
-      extract   = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*"])
-      transform = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*", "lake/processed/*", "lake/manifests/processed/*"])
-      load      = toset(["lake/", "lake/processed/*", "lake/manifests/processed/*"])
+      extract   = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*", "lake/manifests/processed/*"])
+      transform = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*", "lake/processed/*", "lake/manifests/processed/*", "lake/rejects/*"])
+      load      = toset(["lake/", "lake/processed/*", "lake/manifests/processed/*", "lake/rejects/*", "lake/manifests/raw/*"])
     }
-    error_message = "each function may list the lake root (lake.Open lists one key there) and the prefixes it reads or writes, nothing else: ${jsonencode({ for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : s.Condition if s.Sid == "LakeList"] })}"
+    error_message = "each function may list the lake root (lake.Open lists one key there) and the prefixes it reads or writes, not the status objects, nothing else: ${jsonencode({ for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : s.Condition if s.Sid == "LakeList"] })}"
   }
 
   assert {

@@ -145,6 +145,10 @@ run "other_settings" {
     condition = one([for s in jsondecode(aws_iam_role_policy.function["load"].policy).Statement : s.Resource if s.Sid == "LakeRead"]) == [
       "arn:aws:s3:::staging-lake/v1/lake/processed/*",
       "arn:aws:s3:::staging-lake/v1/lake/manifests/processed/*",
+      "arn:aws:s3:::staging-lake/v1/lake/rejects/*",
+      "arn:aws:s3:::staging-lake/v1/lake/manifests/raw/*",
+      "arn:aws:s3:::staging-lake/v1/lake/status/extract.json",
+      "arn:aws:s3:::staging-lake/v1/lake/status/load.json",
     ]
     error_message = "policies must follow bucket_name and lake_prefix"
   }

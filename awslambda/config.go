@@ -1,0 +1,148 @@
+package awslambda
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/terrifictotes/tote"
+)
+
+// Config is the function's configuration, read from its environment.
+type Config struct {
+	// Stage is the stage the function runs: TOTE_STAGE, extract,
+	// transform or load. Required.
+	Stage tote.Stage
+	// SourceURL is TOTE_SOURCE_URL, the source database's URL, or
+	// secretsmanager://NAME for a secret holding it (or empty with
+	// TOTE_SOURCE_URL_FILE naming a file). Required by extract.
+	SourceURL string
+	// WarehouseURL is TOTE_WAREHOUSE_URL, likewise. Required by load.
+	WarehouseURL string
+	// LakeURL is TOTE_LAKE_URL, s3://BUCKET/PREFIX (or file://, mem://).
+	// Required: there is no default, a function's disk is not the lake.
+	LakeURL string
+	// S3PathStyle is TOTE_S3_PATH_STYLE: path-style addressing for S3
+	// servers other than AWS. Default false.
+	S3PathStyle bool
+	// Strict is TOTE_STRICT: the transform fails on a value it cannot
+	// transform instead of quarantining its row. Default false.
+	Strict bool
+	// LagThreshold is TOTE_LAG_THRESHOLD, a Go duration: a lag over it
+	// is logged as a warning (the CloudWatch alarm alerts). Default 30m.
+	LagThreshold time.Duration
+	// TimeoutMargin is TOTE_TIMEOUT_MARGIN, a Go duration: how long
+	// before the function's timeout a stage stops itself. Default (when
+	// unset) a tenth of the time an invocation has, at least 250ms and at
+	// most 5s; 0 lets the stage run until Lambda stops the function.
+	TimeoutMargin time.Duration
+	marginSet     bool
+	// LogFormat is TOTE_LOG_FORMAT, json (the default) or text, and
+	// LogLevel TOTE_LOG_LEVEL, debug, info (the default), warn or error.
+	LogFormat string
+	LogLevel  slog.Level
+}
+
+// DefaultLagThreshold is the freshness promise: data in the warehouse
+// within 30 minutes of its commit in the source.
+const DefaultLagThreshold = 30 * time.Minute
+
+// ReadConfig reads the configuration from getenv. The error names every
+// missing or invalid setting; the Config holds what could be read, so that
+// logging works even then.
+func ReadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
+		Stage:        tote.Stage(strings.TrimSpace(getenv("TOTE_STAGE"))),
+		SourceURL:    getenv("TOTE_SOURCE_URL"),
+		WarehouseURL: getenv("TOTE_WAREHOUSE_URL"),
+		LakeURL:      getenv("TOTE_LAKE_URL"),
+		LagThreshold: DefaultLagThreshold,
+		LogFormat:    "json",
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	switch c.Stage {
+	case tote.Extract, tote.Transform, tote.Load:
+	case "":
+		bad("TOTE_STAGE is not set: want extract, transform or load")
+	default:
+		bad("TOTE_STAGE=%q: want extract, transform or load", c.Stage)
+	}
+	if c.LakeURL == "" {
+		bad("TOTE_LAKE_URL is not set: want s3://BUCKET/PREFIX")
+	}
+	secret := func(env, value, what string) {
+		if value == "" && getenv(env+"_FILE") == "" {
+			bad("%s is not set: want %s's PostgreSQL URL, or secretsmanager://NAME", env, what)
+		}
+	}
+	switch c.Stage {
+	case tote.Extract:
+		secret("TOTE_SOURCE_URL", c.SourceURL, "the source database")
+	case tote.Load:
+		secret("TOTE_WAREHOUSE_URL", c.WarehouseURL, "the warehouse")
+	}
+	boolean := func(env string, p *bool) {
+		if v := getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				bad("%s=%q: want true or false", env, v)
+			}
+			*p = b
+		}
+	}
+	boolean("TOTE_S3_PATH_STYLE", &c.S3PathStyle)
+	boolean("TOTE_STRICT", &c.Strict)
+	if v := getenv("TOTE_LAG_THRESHOLD"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad("TOTE_LAG_THRESHOLD=%q: want a positive duration such as 30m", v)
+		} else {
+			c.LagThreshold = d
+		}
+	}
+	if v := getenv("TOTE_TIMEOUT_MARGIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad("TOTE_TIMEOUT_MARGIN=%q: want a duration such as 5s, or 0", v)
+		} else {
+			c.TimeoutMargin, c.marginSet = d, true
+		}
+	}
+	switch v := getenv("TOTE_LOG_FORMAT"); v {
+	case "", "json":
+	case "text":
+		c.LogFormat = "text"
+	default:
+		bad("TOTE_LOG_FORMAT=%q: want json or text", v)
+	}
+	if v := getenv("TOTE_LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			bad("TOTE_LOG_LEVEL=%q: want debug, info, warn or error", v)
+		}
+	}
+	if len(problems) == 0 {
+		return c, nil
+	}
+	prefix := "configuration"
+	if c.Stage == tote.Extract || c.Stage == tote.Transform || c.Stage == tote.Load {
+		prefix = string(c.Stage) + ": configuration"
+	}
+	return c, errors.New(prefix + ": " + strings.Join(problems, "; "))
+}
+
+// margin is how long before the deadline a stage with remaining time
+// stops itself; negative for never.
+func (c Config) margin(remaining time.Duration) time.Duration {
+	if c.marginSet {
+		if c.TimeoutMargin == 0 {
+			return -1
+		}
+		return c.TimeoutMargin
+	}
+	return min(max(remaining/10, 250*time.Millisecond), 5*time.Second)
+}

@@ -1,0 +1,77 @@
+package awslambda
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/terrifictotes/tote"
+)
+
+// Namespace is the CloudWatch namespace of the functions' metrics.
+const Namespace = "Tote"
+
+// emfMetric is one metric of an Embedded Metric Format document.
+type emfMetric struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+// emfLine is one Embedded Metric Format document: CloudWatch Logs turns
+// the line into metric data points, with no API call and no permission
+// beyond writing the log. Fields that are not metrics or dimensions stay
+// in the log, searchable with Logs Insights.
+func emfLine(at time.Time, dims map[string]string, metrics []emfMetric, values map[string]any) ([]byte, error) {
+	names := make([]string, 0, len(dims))
+	doc := map[string]any{}
+	for k, v := range dims {
+		names = append(names, k)
+		doc[k] = v
+	}
+	for k, v := range values {
+		doc[k] = v
+	}
+	doc["_aws"] = map[string]any{
+		"Timestamp": at.UnixMilli(),
+		"CloudWatchMetrics": []any{map[string]any{
+			"Namespace":  Namespace,
+			"Dimensions": [][]string{names},
+			"Metrics":    metrics,
+		}},
+	}
+	b, err := json.Marshal(doc)
+	return append(b, '\n'), err
+}
+
+// putMetrics prints a successful invocation's metrics: Rows, StageSeconds
+// and Batches by Stage, with the rows per table as a plain field (a metric
+// per table would cost more than the rest of the deployment: docs/aws.md);
+// and LagSeconds, always with Stage=load whichever stage measured it.
+func (h *Handler) putMetrics(out Output, start time.Time) {
+	stage := string(out.Stage)
+	id := h.reqID.get()
+	docs := []struct {
+		at      time.Time
+		dims    map[string]string
+		metrics []emfMetric
+		values  map[string]any
+	}{{start, map[string]string{"Stage": stage},
+		[]emfMetric{{"Rows", "Count"}, {"StageSeconds", "Seconds"}, {"Batches", "Count"}},
+		map[string]any{"Rows": out.RowsTotal, "StageSeconds": out.Seconds,
+			"Batches": len(out.Batches) + out.BatchesOmitted, "Tables": out.Rows, "RequestId": id}}}
+	if out.LagSeconds != nil {
+		docs = append(docs, docs[0])
+		docs[1].at, docs[1].dims = h.env.Now(), map[string]string{"Stage": string(tote.Load)}
+		docs[1].metrics = []emfMetric{{"LagSeconds", "Seconds"}}
+		docs[1].values = map[string]any{"LagSeconds": *out.LagSeconds, "ReportedBy": stage, "RequestId": id}
+	}
+	for _, d := range docs {
+		line, err := emfLine(d.at, d.dims, d.metrics, d.values)
+		if err == nil {
+			_, err = h.env.Stdout.Write(line)
+		}
+		if err != nil {
+			h.log.Error("could not print the metrics", "err", err)
+			return
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package awslambda_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/awslambda"
+	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/warehouse"
+)
+
+// TestClassify classifies real errors where this machine can make them,
+// each also as a stage would return it (inside a *tote.Error and wrapped),
+// and stand-ins for the rest.
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := pgtest.NewDB(t)
+
+	type tc struct {
+		name string
+		err  error
+		want string
+	}
+	var cases []tc
+	add := func(name string, err error, want string) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: no error to classify", name)
+		}
+		cases = append(cases, tc{name, err, want})
+	}
+
+	// A refused connection.
+	_, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=5")
+	add("connection refused", err, awslambda.Transient)
+
+	// Errors the server sends, with the codes that matter.
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	raise := func(code string) error {
+		_, err := conn.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '%s'; END $$`, code))
+		return err
+	}
+	for code, want := range map[string]string{
+		"40001": awslambda.Transient, // serialization_failure
+		"40P01": awslambda.Transient, // deadlock_detected
+		"55P03": awslambda.Transient, // lock_not_available
+		"57P01": awslambda.Transient, // admin_shutdown
+		"57P03": awslambda.Transient, // cannot_connect_now
+		"53300": awslambda.Transient, // too_many_connections
+		"08006": awslambda.Transient, // connection_failure
+		"28P01": awslambda.Fatal,     // invalid_password
+		"42P01": awslambda.Fatal,     // undefined_table
+		"23505": awslambda.Fatal,     // unique_violation
+	} {
+		add("SQLSTATE "+code, raise(code), want)
+	}
+	_, err = conn.Exec(ctx, `SELECT 1/0`)
+	add("division by zero", err, awslambda.Fatal)
+	// A real lock timeout.
+	other, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(context.Background())
+	if _, err := conn.Exec(ctx, `CREATE TABLE locked (id int)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE locked`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(ctx, `SET lock_timeout = '50ms'; SELECT * FROM locked`)
+	add("lock timeout", err, awslambda.Transient)
+	tx.Rollback(ctx)
+
+	// A query that outlives its context.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err = conn.Exec(short, `SELECT pg_sleep(5)`)
+	cancel()
+	add("deadline", err, awslambda.Transient)
+
+	// Two writers commit the same lake batch: the second loses.
+	lk, err := lake.Open(ctx, "mem://", lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	if _, err := lk.NewBatch(lake.Raw, 1, time.Now()).Commit(ctx, "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = lk.NewBatch(lake.Raw, 1, time.Now()).Commit(ctx, "test", nil)
+	add("lake commit race", err, awslambda.RunInProgress)
+
+	// Another run holds the warehouse's run lock.
+	wh, err := warehouse.Open(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	release, err := wh.LockRun(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = wh.LockRun(ctx)
+	release()
+	add("run lock held", err, awslambda.RunInProgress)
+
+	// A lake object that is not what it should be.
+	dir := t.TempDir()
+	flk, err := lake.Open(ctx, "file://"+dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "status"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "status", "load.json"), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var st awslambda.LoadStatus
+	_, err = flk.Status(ctx, awslambda.LoadStatusName, &st)
+	add("corrupt lake object", err, awslambda.Fatal)
+
+	// Stand-ins for what this machine cannot provoke.
+	add("drift", &extract.DriftError{Changes: []string{"sales_order.discount: new column numeric NULL"}}, awslambda.Fatal)
+	add("bad value", tote.ValueError("agreed_delivery_date", "soon", "is not a date (YYYY-MM-DD)"), awslambda.Fatal)
+	add("secret not found", errors.New(`TOTE_SOURCE_URL: secret "tote/source-url" not found in AWS Secrets Manager`), awslambda.Fatal)
+	add("reset", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, awslambda.Transient)
+	add("DNS", &net.DNSError{Err: "no such host", Name: "db.example", IsNotFound: true}, awslambda.Transient)
+	add("broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), awslambda.Transient)
+	for code, want := range map[string]string{
+		"SlowDown":              awslambda.Transient,
+		"Throttling":            awslambda.Transient,
+		"ThrottlingException":   awslambda.Transient,
+		"RequestTimeout":        awslambda.Transient,
+		"InternalError":         awslambda.Transient,
+		"ServiceUnavailable":    awslambda.Transient,
+		"AccessDenied":          awslambda.Fatal,
+		"NoSuchBucket":          awslambda.Fatal,
+		"AccessDeniedException": awslambda.Fatal,
+	} {
+		add("AWS "+code, &smithy.GenericAPIError{Code: code, Message: "test"}, want)
+	}
+	for status, want := range map[int]string{503: awslambda.Transient, 500: awslambda.Transient, 429: awslambda.Transient, 403: awslambda.Fatal} {
+		add(fmt.Sprintf("HTTP %d", status), &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}}, Err: errors.New("test")}, want)
+	}
+
+	for _, c := range cases {
+		// As a stage returns it: in a *tote.Error, with context below and
+		// a note above.
+		staged := fmt.Errorf("%w (noted)", tote.At(fmt.Errorf("query: %w", c.err), tote.Where{Stage: tote.Load, Table: "fact_sales_order"}))
+		for _, err := range []error{c.err, staged} {
+			if got := awslambda.Classify(err); got != c.want {
+				t.Errorf("%s: Classify(%v) = %s, want %s", c.name, err, got, c.want)
+			}
+		}
+	}
+	if got := awslambda.Classify(nil); got != "" {
+		t.Errorf("Classify(nil) = %q", got)
+	}
+}

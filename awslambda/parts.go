@@ -1,0 +1,186 @@
+package awslambda
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/postgres"
+	"github.com/terrifictotes/tote/secrets"
+	"github.com/terrifictotes/tote/warehouse"
+)
+
+// staleAfter is how long connections may sit idle in a frozen execution
+// environment and still be used: past it, a NAT gateway or a proxy may
+// have dropped them without a word, and a ping would wait for TCP to give
+// up. The schedule's runs are minutes apart, so in practice each run
+// connects afresh; a retry a few seconds later reuses the connections.
+const staleAfter = time.Minute
+
+// parts are what the function opens, on first use, and keeps across warm
+// invocations: the lake, the pools of the two databases, and the secrets
+// they were opened with. Never logged: the URLs.
+type parts struct {
+	cfg      Config
+	log      *slog.Logger
+	resolver secrets.Resolver
+
+	lake      *lake.Lake
+	source    database
+	warehouse database
+	wh        *warehouse.Warehouse
+}
+
+// database is one PostgreSQL database and the secret setting naming it.
+type database struct {
+	role    string // "source" or "warehouse", in messages
+	env     string // the setting's variable, for secrets.Resolver
+	setting string // its value: a URL, secretsmanager://NAME, or "" with env_FILE
+	url     string // the resolved URL, kept until drop
+	pool    *pgxpool.Pool
+}
+
+func newParts(c Config, getenv func(string) string, log *slog.Logger) *parts {
+	p := &parts{
+		cfg:       c,
+		log:       log,
+		source:    database{role: "source", env: "TOTE_SOURCE_URL", setting: c.SourceURL},
+		warehouse: database{role: "warehouse", env: "TOTE_WAREHOUSE_URL", setting: c.WarehouseURL},
+	}
+	// One client for the function's life: it holds no secret, only the
+	// function's own credentials, which the SDK refreshes.
+	client := sync.OnceValues(func() (*secretsmanager.Client, error) {
+		cfg, err := config.LoadDefaultConfig(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("AWS config: %w", err)
+		}
+		return secretsmanager.NewFromConfig(cfg), nil
+	})
+	p.resolver = secrets.Resolver{Getenv: getenv, SecretsManager: func(context.Context) (*secretsmanager.Client, error) { return client() }}
+	return p
+}
+
+// openLake returns the lake, opening it on first use.
+func (p *parts) openLake(ctx context.Context) (*lake.Lake, error) {
+	if p.lake != nil {
+		return p.lake, nil
+	}
+	lk, err := lake.Open(ctx, p.cfg.LakeURL, lake.Options{Logger: p.log, S3PathStyle: p.cfg.S3PathStyle})
+	if err != nil {
+		return nil, err
+	}
+	p.lake = lk
+	return lk, nil
+}
+
+// openSource returns the source database's pool, opening it on first use.
+func (p *parts) openSource(ctx context.Context) (*pgxpool.Pool, error) {
+	return p.source.open(ctx, p.resolver)
+}
+
+// openWarehouse returns the warehouse, opening it on first use.
+func (p *parts) openWarehouse(ctx context.Context) (*warehouse.Warehouse, error) {
+	if p.wh != nil {
+		return p.wh, nil
+	}
+	pool, err := p.warehouse.open(ctx, p.resolver)
+	if err != nil {
+		return nil, err
+	}
+	p.wh = warehouse.New(pool, p.log)
+	return p.wh, nil
+}
+
+// thaw is called as a warm invocation starts, idle since the previous one
+// ended: connections idle for longer than staleAfter are closed, so that
+// the pools open new ones.
+func (p *parts) thaw(idle time.Duration) {
+	if idle < staleAfter {
+		return
+	}
+	for _, d := range []*database{&p.source, &p.warehouse} {
+		if d.pool != nil {
+			d.pool.Reset()
+		}
+	}
+}
+
+// drop closes and forgets everything but the Secrets Manager client, after
+// a failure: a connection may be broken, or refused because the secret was
+// rotated, so the next invocation reads the secrets again and reconnects.
+func (p *parts) drop() {
+	for _, d := range []*database{&p.source, &p.warehouse} {
+		if d.pool != nil {
+			d.pool.Close()
+		}
+		d.pool, d.url = nil, ""
+	}
+	p.wh = nil
+	if p.lake != nil {
+		_ = p.lake.Close()
+		p.lake = nil
+	}
+}
+
+// open returns the pool, reading the secret and connecting on first use.
+func (d *database) open(ctx context.Context, r secrets.Resolver) (*pgxpool.Pool, error) {
+	if d.pool != nil {
+		return d.pool, nil
+	}
+	if d.url == "" {
+		url, err := r.Resolve(ctx, d.env, d.setting)
+		if err != nil {
+			return nil, fmt.Errorf("%s database: %w", d.role, err)
+		}
+		if url == "" {
+			return nil, fmt.Errorf("%s database: %s resolves to an empty URL", d.role, d.env)
+		}
+		d.url = url
+	}
+	pool, err := connect(ctx, d.role, d.url)
+	if err != nil {
+		d.url = "" // perhaps rotated: read it again next time
+		return nil, err
+	}
+	d.pool = pool
+	return pool, nil
+}
+
+// connect opens a pool on url and checks that the server answers, as
+// postgres.Open does, but keeps the driver's error under the message
+// postgres.Explain words, so that Classify can read the SQLSTATE of a
+// refused connection (too many connections, a server starting up).
+func connect(ctx context.Context, role, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parser's message may quote the URL, password and all.
+		return nil, fmt.Errorf("%s database: invalid URL %s", role, postgres.Redact(url))
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "tote"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s database %s: %w", role, postgres.Redact(url), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, &connectError{explained: postgres.Explain(role, url, err), cause: err}
+	}
+	return pool, nil
+}
+
+// connectError reads as postgres.Explain words it and unwraps to the
+// driver's error as well.
+type connectError struct {
+	explained error
+	cause     error
+}
+
+func (e *connectError) Error() string   { return e.explained.Error() }
+func (e *connectError) Unwrap() []error { return []error{e.explained, e.cause} }

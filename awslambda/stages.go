@@ -1,0 +1,213 @@
+package awslambda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/transform"
+	"github.com/terrifictotes/tote/warehouse"
+)
+
+// LoadStatusName is the lake status object (see lake.PutStatus) in which
+// the load function says how far the warehouse has loaded.
+const LoadStatusName = "load"
+
+// LoadStatus is what the last load run says: processed batch Seq and
+// those before it were loaded as of At. It is advisory, like every status
+// object: extract and transform read it only to decide whether the load
+// has work (Output.New), and take its absence to mean that it has.
+type LoadStatus struct {
+	Seq uint64    `json:"seq"`
+	At  time.Time `json:"at"`
+}
+
+// extract runs the extract stage.
+func (h *Handler) extract(ctx context.Context, log *slog.Logger, start time.Time) (Output, error) {
+	lk, err := h.parts.openLake(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	src, err := h.parts.openSource(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	res, err := extract.Run(ctx, src, lk, extract.Options{Logger: log})
+	if err != nil {
+		return Output{}, err
+	}
+	out := Output{Rows: map[string]int64{}}
+	for _, t := range res.Tables {
+		if t.Rows > 0 {
+			out.Rows[t.Table] = t.Rows
+			out.RowsTotal += t.Rows
+		}
+	}
+	if res.Committed {
+		out.Batches, out.New = []string{res.Batch}, true
+		return out, nil
+	}
+	p := h.pending(ctx, lk, log, true)
+	if p.any() {
+		out.New, out.Pending = true, &p
+		return out, nil
+	}
+	if res.Behind {
+		// The warehouse holds the source as of the last extraction, not
+		// this one; the next extraction will tell.
+		return out, nil
+	}
+	// Nothing new and everything loaded: the warehouse holds the source
+	// as of this extraction's snapshot, taken after start. The state
+	// machine stops here, so the lag is published from here.
+	lag := seconds(h.env.Now().Sub(start))
+	out.LagSeconds = &lag
+	return out, nil
+}
+
+// transform runs the transform stage.
+func (h *Handler) transform(ctx context.Context, log *slog.Logger) (Output, error) {
+	lk, err := h.parts.openLake(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	res, err := transform.Run(ctx, lk, transform.Options{Logger: log, Strict: h.cfg.Strict})
+	if err != nil {
+		return Output{}, err
+	}
+	out := Output{Rows: map[string]int64{}}
+	for _, b := range res.Batches {
+		out.Batches = append(out.Batches, b.Processed)
+		for _, t := range b.Tables {
+			out.Rows[t.Table] += t.Rows
+			out.RowsTotal += t.Rows
+		}
+		for _, r := range b.Rejects {
+			out.Quarantined = append(out.Quarantined, r.String()+" (raw batch "+r.RawBatch+")")
+		}
+	}
+	out.New = len(res.Batches) > 0
+	if !out.New {
+		if p := h.pending(ctx, lk, log, false); p.any() {
+			out.New, out.Pending = true, &p
+		}
+	}
+	return out, nil
+}
+
+// load runs the load stage under the warehouse's run lock, then records
+// the load status and the lag.
+func (h *Handler) load(ctx context.Context, log *slog.Logger) (Output, error) {
+	lk, err := h.parts.openLake(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	wh, err := h.parts.openWarehouse(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	// The lock tote run and tote serve take: an overlapping execution, or
+	// a run from a terminal, is reported (RunInProgress) rather than
+	// queued behind the load's own per-batch lock.
+	release, err := wh.LockRun(ctx)
+	if errors.Is(err, warehouse.ErrRunInProgress) {
+		return Output{}, fmt.Errorf("nothing loaded: %w (another execution, tote run or tote serve)", err)
+	}
+	if err != nil {
+		return Output{}, err
+	}
+	defer release()
+	res, err := wh.Load(ctx, lk)
+	if err != nil {
+		return Output{}, err
+	}
+	out := Output{Rows: map[string]int64{}, New: len(res.Batches) > 0}
+	for _, b := range res.Batches {
+		out.Batches = append(out.Batches, b.Batch)
+		for _, t := range b.Tables {
+			out.Rows[t.Table] += t.Rows
+			out.RowsTotal += t.Rows
+		}
+	}
+
+	// What follows is reporting: a failure is logged, not the stage's.
+	now := h.env.Now()
+	if ledger, err := wh.Loaded(ctx); err != nil {
+		log.Warn("could not read the load ledger; the load status is not updated", "err", err)
+	} else {
+		st := LoadStatus{At: now.UTC()}
+		for _, e := range ledger {
+			st.Seq = max(st.Seq, e.Seq)
+		}
+		if err := lk.PutStatus(ctx, LoadStatusName, st); err != nil {
+			log.Warn("could not record the load status in the lake; extract will run transform and load every time until it can",
+				"err", err)
+		}
+	}
+	f, err := pipeline.ReadFreshness(ctx, lk, wh, now)
+	if err != nil {
+		log.Error("could not work out the lag; LagSeconds is not published", "err", err)
+		return out, nil
+	}
+	lag := seconds(f.Lag)
+	out.LagSeconds = &lag
+	if f.Lag > h.cfg.LagThreshold {
+		log.Warn("the warehouse is further behind the source than promised", "lag", f.Lag.Round(time.Second).String(),
+			"threshold", h.cfg.LagThreshold.String(), "as_of", f.AsOf, "pending_raw_batches", f.PendingRaw)
+	}
+	return out, nil
+}
+
+// pending counts the batches the next stages have to do: raw batches not
+// transformed (if raw), and processed batches not loaded as far as the
+// load status says. What it cannot read it reports as Unknown.
+func (h *Handler) pending(ctx context.Context, lk *lake.Lake, log *slog.Logger, raw bool) Pending {
+	var p Pending
+	unknown := func(what string, err error) Pending {
+		p.Unknown = what + ": " + err.Error()
+		log.Warn("could not tell whether the next stages have work; assuming they have", "what", what, "err", err)
+		return p
+	}
+	proc, err := lk.Latest(ctx, lake.Processed)
+	if err != nil {
+		return unknown("processed batches", err)
+	}
+	var transformed uint64
+	if proc != nil {
+		st, err := transform.LoadState(*proc)
+		if err != nil {
+			return unknown("processed batches", err)
+		}
+		transformed = st.RawSeq
+	}
+	if raw {
+		latest, err := lk.Latest(ctx, lake.Raw)
+		if err != nil {
+			return unknown("raw batches", err)
+		}
+		if latest != nil && latest.Seq > transformed {
+			p.Raw = latest.Seq - transformed
+		}
+	}
+	if proc == nil {
+		return p
+	}
+	var st LoadStatus
+	found, err := lk.Status(ctx, LoadStatusName, &st)
+	switch {
+	case err != nil:
+		return unknown("load status", err)
+	case !found:
+		p.Processed = proc.Seq
+	case proc.Seq > st.Seq:
+		p.Processed = proc.Seq - st.Seq
+	}
+	return p
+}
+
+func (p Pending) any() bool { return p.Raw > 0 || p.Processed > 0 || p.Unknown != "" }

@@ -1,0 +1,15 @@
+// Command tote-lambda is tote as an AWS Lambda function for the
+// provided.al2023 runtime (built as bootstrap: make lambda). One binary
+// serves the three functions; TOTE_STAGE says which stage it runs. The
+// handler is package awslambda.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/terrifictotes/tote/awslambda"
+)
+
+func main() {
+	lambda.Start(awslambda.New(awslambda.Env{}).Invoke)
+}
