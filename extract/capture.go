@@ -15,6 +15,7 @@ import (
 type snapshot struct {
 	text       string    // pg_current_snapshot(), "xmin:xmax:xip,..."
 	xmin       uint64    // the snapshot's xmin as a 64-bit xid: the next horizon
+	xmax       uint64    // and its xmax: every row it sees was written below it
 	ageBase    uint64    // the 64-bit xid that age() counts from in this transaction
 	sourceTime time.Time // localtimestamp: the source's clock
 	readAt     time.Time // tote's clock right after the snapshot was taken
@@ -89,7 +90,7 @@ func takeSnapshot(ctx context.Context, tx pgx.Tx, b before) (snapshot, error) {
 	if err1 != nil || err2 != nil {
 		return s, fmt.Errorf("take snapshot: unexpected snapshot %q", s.text)
 	}
-	s.xmin = xmin
+	s.xmin, s.xmax = xmin, xmax
 	s.ageBase = widen(uint32(3+age), xmax)
 
 	if !b.standby {
@@ -118,6 +119,16 @@ func takeSnapshot(ctx context.Context, tx pgx.Tx, b before) (snapshot, error) {
 // nearest at or after ref, a 64-bit xid known to be at most 2^31 before it.
 func widen(x uint32, ref uint64) uint64 {
 	return ref + uint64(x-uint32(ref))
+}
+
+// widenBelow returns the 64-bit xid whose low 32 bits are x and which is
+// the nearest below xmax, a snapshot's: the xid of a row the snapshot sees.
+// The special xids (frozen, bootstrap: below 3) are 0, older than any.
+func widenBelow(x uint32, xmax uint64) int64 {
+	if x < 3 {
+		return 0
+	}
+	return int64(xmax - uint64(uint32(xmax)-x))
 }
 
 // snapshotXmin returns the xmin of a pg_snapshot's text, "xmin:xmax:xip,...".

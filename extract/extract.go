@@ -114,6 +114,9 @@ type Options struct {
 	// it has received before the extraction reports it as far behind.
 	// Zero means DefaultMaxReplicaDelay.
 	MaxReplicaDelay time.Duration
+	// Readers is how many connections read tables at once, all in the
+	// same snapshot; zero means the number of CPUs, at most 4.
+	Readers int
 }
 
 // TableResult says what one table contributed to a batch.
@@ -300,7 +303,12 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 			}
 		}
 	}()
-	prog := newProgress(opts.Progress)
+	unchanged := j.kind == normal && prev != nil && prev.Format >= 2 && prev.Snapshot == snap.text
+	sizes, err := tableSizes(ctx, tx)
+	if err != nil {
+		return Result{}, err
+	}
+	var reads []tableRead
 	for _, table := range totesys.Tables {
 		tp := p.forTable(table.Name)
 		if j.kind == correct {
@@ -309,19 +317,27 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 				continue
 			}
 		}
-		tr, ts, err := extractTable(ctx, tx, batch, table, tp, prog)
+		if unchanged {
+			// The same snapshot as the last extraction's: no transaction has
+			// ended since, so nothing is new. Nothing to read.
+			tp.skip = true
+		}
+		tp.weight = sizes[table.Name]
+		reads = append(reads, tableRead{table: table, plan: tp})
+	}
+	if err := readTables(ctx, pool, tx, batch, reads, opts, p, newProgress(opts.Progress)); err != nil {
 		if errors.Is(err, lake.ErrConflict) {
 			return Result{}, conflict(seq, err)
 		}
-		if err != nil {
-			return Result{}, tote.At(err, tote.Where{Batch: batch.ID(), Table: table.Name})
-		}
-		res.Tables = append(res.Tables, tr)
+		return Result{}, tote.At(err, tote.Where{Batch: batch.ID()})
+	}
+	for _, r := range reads {
+		res.Tables = append(res.Tables, r.result)
 		if j.kind != correct {
-			next.Tables[table.Name] = ts
+			next.Tables[r.table.Name] = r.state
 		}
-		log.Debug("extracted table", "table", table.Name, "rows", tr.Rows, "bytes", tr.Bytes, "seconds", tr.Elapsed.Seconds())
-		reportLate(log, tr, ts)
+		log.Debug("extracted table", "table", r.table.Name, "rows", r.result.Rows, "bytes", r.result.Bytes, "seconds", r.result.Elapsed.Seconds())
+		reportLate(log, r.result, r.state)
 	}
 	if err := tx.Commit(ctx); err != nil { // read-only: just ends the snapshot
 		return Result{}, fmt.Errorf("end snapshot: %w", err)

@@ -3,12 +3,16 @@ package extract
 import (
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
-// progress writes a line per table, redrawn in place, to a terminal.
+// progress writes a line per table to a terminal: the table being read,
+// redrawn in place, and a line for each table done. Tables read at once
+// take turns at the line.
 type progress struct {
 	w    io.Writer
+	mu   sync.Mutex
 	last time.Time
 }
 
@@ -21,6 +25,8 @@ func (p *progress) table(name string) func(rows, bytes int64) {
 	}
 	start := time.Now()
 	return func(rows, bytes int64) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		if time.Since(p.last) < 200*time.Millisecond {
 			return
 		}
@@ -33,6 +39,8 @@ func (p *progress) tableDone(name string, rows, bytes int64, took time.Duration)
 	if p.w == nil {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "\r  %-15s %12d rows %8.1f MB/s %6.2fs\n", name, rows, mbps(bytes, took), took.Seconds())
 }
 

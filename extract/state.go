@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/terrifictotes/tote"
@@ -122,6 +124,13 @@ type plan struct {
 	maxAge  int64  // that is, with age(xmin) <= maxAge
 	ageBase uint64 // the xid age() counts from
 	next    uint64 // the new snapshot's xmin: versions from it on are listed as taken
+	xmax    uint64 // the new snapshot's xmax
+	// xids lists the 32-bit xids from horizon up to xmax, as an xid[]
+	// literal, when there are few enough to look each row's xmin up in a
+	// hash: cheaper than age(), and free of the transaction's own age base,
+	// so that other connections in the same snapshot can use it. Empty
+	// otherwise (age(xmin) <= maxAge is the filter then).
+	xids    string
 	prev    *State
 	// noRows reads without writing rows (MoveSource), and inFlight,
 	// if set, leaves out the rows with age(xmin) <= inFlight (Correct).
@@ -131,7 +140,7 @@ type plan struct {
 
 // newPlan works out the read that follows prev (nil for the first).
 func newPlan(prev *State, snap snapshot) (*plan, error) {
-	p := &plan{prev: prev, ageBase: snap.ageBase, next: snap.xmin}
+	p := &plan{prev: prev, ageBase: snap.ageBase, next: snap.xmin, xmax: snap.xmax}
 	if prev == nil {
 		p.first = true
 		return p, nil
@@ -158,12 +167,42 @@ func newPlan(prev *State, snap snapshot) (*plan, error) {
 			"too old to compare with age(xmin); extract into a new lake", p.horizon, snap.ageBase)
 	}
 	p.maxAge = int64(snap.ageBase - p.horizon)
+	p.xids = xidList(p.horizon, snap.xmax)
 	return p, nil
+}
+
+// maxListed is the most xids a plan lists (see plan.xids).
+const maxListed = 1 << 17
+
+// xidList returns the xids from lo up to hi (64-bit) as an xid[] literal of
+// their 32-bit values, less the special ones; empty if there are more than
+// maxListed.
+func xidList(lo, hi uint64) string {
+	if hi <= lo || hi-lo > maxListed {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("'{")
+	for x := lo; x < hi; x++ {
+		if uint32(x) < 3 {
+			continue
+		}
+		if b.Len() > 2 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(uint32(x)), 10))
+	}
+	b.WriteString("}'::xid[]")
+	return b.String()
 }
 
 // tablePlan is a plan for one table.
 type tablePlan struct {
+	skip     bool  // read nothing: the snapshot has not changed
+	weight   int64 // the table's size, to read the largest first
 	first    bool
+	xmax     uint64
+	xids     string
 	noRows   bool
 	inFlight int64
 	ids      []int64 // if set, read only these rows (Correct)
@@ -178,7 +217,8 @@ type tablePlan struct {
 }
 
 func (p *plan) forTable(name string) *tablePlan {
-	tp := &tablePlan{first: p.first, maxAge: p.maxAge, ageBase: p.ageBase, next: p.next, noRows: p.noRows, inFlight: p.inFlight}
+	tp := &tablePlan{first: p.first, maxAge: p.maxAge, ageBase: p.ageBase, next: p.next, noRows: p.noRows, inFlight: p.inFlight,
+		xmax: p.xmax, xids: p.xids}
 	if p.prev == nil {
 		return tp
 	}
