@@ -104,6 +104,10 @@ type File struct {
 	Rows   int64  `json:"rows"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"` // hex
+	// KeyOrdered says the rows are in strictly increasing order of the
+	// star table's key (set by the transform, which sees every row it
+	// writes): a loader may copy such a file straight into an empty table.
+	KeyOrdered bool `json:"key_ordered,omitempty"`
 }
 
 // Rows is the number of rows in all of the batch's files.

@@ -136,6 +136,7 @@ type FileWriter struct {
 	hash   hash.Hash
 	bytes  int64
 	rows   int64
+	sorted bool  // KeyOrdered, for the manifest
 	err    error // first write error
 	closed bool
 	cerr   error // Close's result
@@ -161,6 +162,10 @@ func (f *FileWriter) Write(p []byte) (int, error) {
 
 // SetRows records the number of rows in the file, for the manifest.
 func (f *FileWriter) SetRows(n int64) { f.rows = n }
+
+// SetKeyOrdered records, for the manifest, whether the rows are in
+// strictly increasing order of their table's key (File.KeyOrdered).
+func (f *FileWriter) SetKeyOrdered(ordered bool) { f.sorted = ordered }
 
 // Bytes returns the number of bytes written so far.
 func (f *FileWriter) Bytes() int64 { return f.bytes }
@@ -207,6 +212,8 @@ func (f *FileWriter) Close() error {
 		Rows:   f.rows,
 		Bytes:  f.bytes,
 		SHA256: hex.EncodeToString(f.hash.Sum(nil)),
+
+		KeyOrdered: f.sorted,
 	})
 	b.lake.logger.Debug("wrote file", "batch", b.id, "key", f.key, "rows", f.rows, "bytes", f.bytes)
 	return nil

@@ -38,6 +38,7 @@ type Writer struct {
 	rows   int64
 	inRG   int64 // rows in the current row group
 	bytes  int64
+	sorted bool
 }
 
 // NewWriter returns a writer of table's file in batch, with schema.
@@ -82,6 +83,10 @@ func (w *Writer) Rows() int64 { return w.rows }
 // Bytes is the size of the file, once closed; 0 if it has no rows.
 func (w *Writer) Bytes() int64 { return w.bytes }
 
+// SetKeyOrdered records that the rows written are in strictly increasing
+// order of the table's key (lake.File.KeyOrdered); call it before Close.
+func (w *Writer) SetKeyOrdered(ordered bool) { w.sorted = ordered }
+
 // Close finishes the file, if there is one, so that the batch may commit
 // it.
 func (w *Writer) Close() error {
@@ -92,6 +97,7 @@ func (w *Writer) Close() error {
 		return fmt.Errorf("write parquet: %w", err)
 	}
 	w.file.SetRows(w.rows)
+	w.file.SetKeyOrdered(w.sorted)
 	f := w.file
 	w.file = nil
 	if err := f.Close(); err != nil {

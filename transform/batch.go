@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/parquet-go/parquet-go"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
@@ -22,8 +25,10 @@ type batch struct {
 	out   *lake.BatchWriter
 	ref   *reference
 	files map[string]lake.File // raw files by source table
-	dates map[int32]bool       // days referenced by the batch's fact rows
 	q     *quarantine
+
+	mu    sync.Mutex
+	dates map[int32]bool // days referenced by the batch's fact rows
 }
 
 func newBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, out *lake.BatchWriter, prev State, strict bool) (*batch, error) {
@@ -56,15 +61,17 @@ func (b *batch) run() error {
 	if err := b.emit("dim_counterparty", b.dimCounterparty); err != nil {
 		return err
 	}
-	for _, m := range dimMappings {
-		if err := b.emit(m.target, func(o *output) error { return b.dimension(m, o) }); err != nil {
-			return err
-		}
-	}
+	// The tables of one source table each, facts the largest, at once.
+	g, _ := errgroup.WithContext(b.ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, m := range factMappings {
-		if err := b.emit(m.target, func(o *output) error { return b.fact(m, o) }); err != nil {
-			return err
-		}
+		g.Go(func() error { return b.emit(m.target, func(o *output) error { return b.fact(m, o) }) })
+	}
+	for _, m := range dimMappings {
+		g.Go(func() error { return b.emit(m.target, func(o *output) error { return b.dimension(m, o) }) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := b.emit("dim_date", b.dimDate); err != nil {
 		return err
@@ -288,7 +295,13 @@ func (b *batch) dimension(m mapping, o *output) error {
 		return err
 	}
 	defer r.close()
-	newest := map[int32]int64{}
+	p.bind(r)
+	// Extraction never puts two versions of a row in one batch: a bitset of
+	// the ids seen finds the few that repeat (in batches made otherwise),
+	// and only those are kept with their newest stamp, so that memory does
+	// not grow with the batch.
+	var seen idSet
+	newest := map[int32]int64{} // the repeated ids' newest last_updated
 	err = r.each(b.ctx, func(rows []parquet.Row) error {
 		for _, row := range rows {
 			rr := r.at(row)
@@ -299,8 +312,10 @@ func (b *batch) dimension(m mapping, o *output) error {
 				return err
 			}
 			id, lu := rr.id(), rr.value(totesys.LastUpdated).Int64()
-			if old, ok := newest[id]; !ok || lu > old {
-				newest[id] = lu
+			if !seen.add(id) {
+				if old, ok := newest[id]; !ok || lu > old {
+					newest[id] = lu
+				}
 			}
 		}
 		return nil
@@ -308,16 +323,39 @@ func (b *batch) dimension(m mapping, o *output) error {
 	if err != nil {
 		return err
 	}
+	// A repeated id's newest stamp may be its first row's, which the pass
+	// above did not keep: compare the first rows too.
+	if len(newest) > 0 {
+		err = r.each(b.ctx, func(rows []parquet.Row) error {
+			for _, row := range rows {
+				rr := r.at(row)
+				id := rr.id()
+				if old, ok := newest[id]; ok && rr.required() == nil {
+					newest[id] = max(old, rr.value(totesys.LastUpdated).Int64())
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var emitted idSet
 	out := make([]parquet.Row, 0, readRows)
 	return r.each(b.ctx, func(rows []parquet.Row) error {
 		out = out[:0]
 		for _, row := range rows {
 			rr := r.at(row)
 			id := rr.id()
-			if lu, ok := newest[id]; !ok || lu != rr.value(totesys.LastUpdated).Int64() {
-				continue // an older version, or the newest already emitted
+			if !seen.has(id) || rr.required() != nil {
+				continue // quarantined in the first pass
 			}
-			delete(newest, id)
+			if lu, ok := newest[id]; ok && lu != rr.value(totesys.LastUpdated).Int64() {
+				continue // an older version of a repeated row
+			}
+			if !emitted.add(id) {
+				continue // the newest already emitted
+			}
 			dst := o.newRow()
 			if err := tote.At(p.row(rr, dst, nil), rr.where()); err != nil {
 				if b.q.take(err, rr.xid()) {
@@ -330,6 +368,40 @@ func (b *batch) dimension(m mapping, o *output) error {
 		}
 		return o.write(b.ctx, out)
 	})
+}
+
+// idSet is a set of source ids, a bit each from 0 to the largest added;
+// ids below 0, which totesys does not make, go to a map.
+type idSet struct {
+	bits     []uint64
+	negative map[int32]bool
+}
+
+// add adds id and reports whether it was not there yet.
+func (s *idSet) add(id int32) bool {
+	if id < 0 {
+		if s.negative == nil {
+			s.negative = map[int32]bool{}
+		}
+		was := s.negative[id]
+		s.negative[id] = true
+		return !was
+	}
+	w, bit := int(id)/64, uint64(1)<<(uint(id)%64)
+	if w >= len(s.bits) {
+		s.bits = append(s.bits, make([]uint64, w+1-len(s.bits)+len(s.bits)/4)...)
+	}
+	was := s.bits[w]&bit != 0
+	s.bits[w] |= bit
+	return !was
+}
+
+func (s *idSet) has(id int32) bool {
+	if id < 0 {
+		return s.negative[id]
+	}
+	w := int(id) / 64
+	return w < len(s.bits) && s.bits[w]&(uint64(1)<<(uint(id)%64)) != 0
 }
 
 // fact streams m's source rows into fact rows, one for one, noting the
@@ -348,12 +420,21 @@ func (b *batch) fact(m mapping, o *output) error {
 		return err
 	}
 	defer r.close()
+	p.bind(r)
 	out := make([]parquet.Row, readRows)
 	for i := range out {
 		out[i] = o.newRow()
 	}
 	var days []int32 // the dates of the row being made, kept if it is
 	date := func(d int32) { days = append(days, d) }
+	local := map[int32]bool{} // this fact's dates, added to the batch's at the end
+	defer func() {
+		b.mu.Lock()
+		for d := range local {
+			b.dates[d] = true
+		}
+		b.mu.Unlock()
+	}()
 	return r.each(b.ctx, func(rows []parquet.Row) error {
 		n := 0
 		for _, row := range rows {
@@ -370,7 +451,7 @@ func (b *batch) fact(m mapping, o *output) error {
 				return err
 			}
 			for _, d := range days {
-				b.dates[d] = true
+				local[d] = true
 			}
 			b.q.ok(m.source, int64(rr.id()))
 			n++

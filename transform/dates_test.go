@@ -79,3 +79,22 @@ func TestDateRow(t *testing.T) {
 		}
 	}
 }
+
+// parseDate agrees with time.Parse on every string: the same day, or not
+// a date for both (time.Parse also takes year 0, which is not a date here).
+func FuzzParseDate(f *testing.F) {
+	for _, s := range []string{"2024-02-29", "2023-02-29", "0001-01-01", "9999-12-31", "1969-12-31", "2024-1-05", "0000-01-01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := parseDate(s)
+		ref, err := time.Parse(time.DateOnly, s)
+		wantOK := err == nil && ref.Year() >= 1 && ref.Format(time.DateOnly) == s
+		if ok != wantOK {
+			t.Fatalf("parseDate(%q) ok = %v, time.Parse says %v (%v)", s, ok, wantOK, err)
+		}
+		if ok && int64(d)*secondsPerDay != ref.Unix() {
+			t.Fatalf("parseDate(%q) = %d days, time.Parse %d", s, d, ref.Unix()/secondsPerDay)
+		}
+	})
+}

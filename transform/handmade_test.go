@@ -231,3 +231,37 @@ func TestFactsKeepEveryVersion(t *testing.T) {
 		t.Errorf("dim_date\n%v\nwant\n%v", dates, wantDates)
 	}
 }
+
+// A processed file's manifest entry says whether its rows are in key
+// order, which lets a first load copy it straight into its table.
+func TestFilesSayWhetherInKeyOrder(t *testing.T) {
+	t.Parallel()
+	pay := func(id int, lu time.Time) row {
+		return row{"payment_id": id, "transaction_id": id, "counterparty_id": 1, "payment_amount": int64(100),
+			"currency_id": 1, "payment_type_id": 3, "paid": false, "payment_date": "2024-02-29",
+			"company_ac_number": 1, "counterparty_ac_number": 2, "created_at": at(0), "last_updated": lu}
+	}
+	for _, c := range []struct {
+		name string
+		rows []row
+		want bool
+	}{
+		{"in order", []row{pay(1, at(1)), pay(1, at(2)), pay(2, at(1)), pay(7, at(1))}, true},
+		{"an id back", []row{pay(1, at(1)), pay(7, at(1)), pay(2, at(1))}, false},
+		{"a version back", []row{pay(1, at(2)), pay(1, at(1))}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			lk := laketest.Mem(t)
+			writeRaw(t, lk, 1, map[string][]row{"payment": c.rows})
+			transformRun(t, lk)
+			got := map[string]bool{}
+			for _, f := range latest(t, lk, lake.Processed).Files {
+				got[f.Table] = f.KeyOrdered
+			}
+			if got["fact_payment"] != c.want || !got["dim_date"] {
+				t.Errorf("key order: %v; want fact_payment %v and dim_date true", got, c.want)
+			}
+		})
+	}
+}

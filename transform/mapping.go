@@ -61,6 +61,7 @@ type field struct {
 	out  outColumn
 	in   totesys.Column
 	conv conversion
+	leaf int // in's index in a raw row, once the plan is bound to a file
 }
 
 // plan is a mapping worked out against the models.
@@ -128,6 +129,16 @@ func convert(out star.Column, in totesys.Column) (conversion, bool) {
 
 // row makes the star row of one source row into dst. Every date it puts in
 // the row is passed to date, if date is not nil.
+// bind finds the plan's source columns in raw file r's rows.
+func (p *plan) bind(r *rawFile) {
+	for i := range p.fields {
+		if f := &p.fields[i]; f.conv != xmin32 && f.conv != batchID {
+			f.leaf = r.leaf[f.in.Name]
+		}
+	}
+}
+
+// row makes dst from src. The plan must be bound to src's file.
 func (p *plan) row(src rawRow, dst parquet.Row, date func(int32)) error {
 	for _, f := range p.fields {
 		var v parquet.Value
@@ -137,7 +148,7 @@ func (p *plan) row(src rawRow, dst parquet.Row, date func(int32)) error {
 		case batchID:
 			v = p.batch
 		default:
-			v = src.value(f.in.Name)
+			v = src.row[f.leaf]
 		}
 		if !v.IsNull() {
 			switch f.conv {

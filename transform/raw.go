@@ -26,7 +26,16 @@ type rawFile struct {
 	r     *lakefile.Reader
 	leaf  map[string]int // model column name → index in a row
 	xid   int            // index of totesys.XidColumn in a row; -1 if the file has none
-	buf   []parquet.Row
+	id    int            // index of the key column
+	// notNull are the indexes of the NOT NULL columns, with their names.
+	notNull []indexedColumn
+	buf     []parquet.Row
+}
+
+// indexedColumn is a column's name and index in a row.
+type indexedColumn struct {
+	name string
+	leaf int
 }
 
 // openRaw fetches file f of raw batch m (checking it against the manifest)
@@ -59,7 +68,11 @@ func openRaw(ctx context.Context, lk *lake.Lake, m lake.Manifest, f lake.File, t
 			return nil, fmt.Errorf("%s: column %s is %s, extraction writes %s", f.Path, c.Name, got, wanted)
 		}
 		rf.leaf[c.Name] = leaf.ColumnIndex
+		if !c.Nullable {
+			rf.notNull = append(rf.notNull, indexedColumn{c.Name, leaf.ColumnIndex})
+		}
 	}
+	rf.id = rf.leaf[table.Key()]
 	return rf, nil
 }
 
@@ -100,7 +113,7 @@ func (r *rawFile) at(row parquet.Row) rawRow { return rawRow{r, row} }
 
 func (r rawRow) value(name string) parquet.Value { return r.row[r.f.leaf[name]] }
 
-func (r rawRow) id() int32 { return r.value(r.f.table.Key()).Int32() }
+func (r rawRow) id() int32 { return r.row[r.f.id].Int32() }
 
 func (r rawRow) int32(name string) int32 { return r.value(name).Int32() }
 
@@ -138,9 +151,9 @@ func (r rawRow) optText(name string) *string {
 // required checks that the row has no NULL in a column the model declares
 // NOT NULL.
 func (r rawRow) required() error {
-	for _, c := range r.f.table.Columns {
-		if !c.Nullable && r.value(c.Name).IsNull() {
-			return tote.At(errors.New("NULL, which the source does not allow"), tote.Where{Column: c.Name})
+	for _, c := range r.f.notNull {
+		if r.row[c.leaf].IsNull() {
+			return tote.At(errors.New("NULL, which the source does not allow"), tote.Where{Column: c.name})
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -53,6 +54,7 @@ type rowKey struct {
 // quarantine collects a batch's rejects and resolutions. In strict mode it
 // takes none: a bad value fails the batch, as it did before quarantine.
 type quarantine struct {
+	mu       sync.Mutex // tables are transformed at once
 	strict   bool
 	rawBatch string
 	open     map[rowKey]bool // rejected before this batch, not yet resolved
@@ -76,6 +78,8 @@ func (q *quarantine) take(err error, xid int64) bool {
 	if q.strict || !errors.As(err, &e) || e.Table == "" || e.ID == 0 || e.Column == "" {
 		return false
 	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	reason := e.Err.Error()
 	if e.Value == nil {
 		reason = strings.TrimPrefix(reason, "column "+e.Column+": ")
@@ -90,6 +94,8 @@ func (q *quarantine) take(err error, xid int64) bool {
 // of the row is resolved.
 func (q *quarantine) ok(table string, id int64) {
 	k := rowKey{table, int64(id)}
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.open[k] && !q.rejectedNow(k) {
 		delete(q.open, k)
 		q.resolved = append(q.resolved, Resolution{Table: table, ID: id, RawBatch: q.rawBatch})
