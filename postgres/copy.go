@@ -174,22 +174,38 @@ type RowFunc func(w *RowWriter) (bool, error)
 // rowReader adapts a RowFunc to the io.Reader that COPY FROM STDIN consumes,
 // producing rows on demand so that memory stays flat however many there are.
 type rowReader struct {
+	rows rowCount
 	next RowFunc
 	w    RowWriter
 	off  int
 	done bool
+}
 
-	// pgconn reads in a goroutine of its own that can outlive CopyFrom when
-	// the server reports an error, so what CopyFrom reads back is guarded.
+// rowCount is the rows a COPY reader has produced, and its RowFunc's error.
+// pgconn reads in a goroutine of its own that can outlive CopyFrom when
+// the server reports an error, so what CopyFrom reads back is guarded.
+type rowCount struct {
 	mu   sync.Mutex
 	rows int64
 	err  error // the RowFunc's error, which COPY reports less clearly
 }
 
-func (r *rowReader) result() (int64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.rows, r.err
+func (c *rowCount) add(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rows += n
+}
+
+func (c *rowCount) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.err = err
+}
+
+func (c *rowCount) result() (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rows, c.err
 }
 
 const copyChunk = 256 << 10
@@ -205,9 +221,7 @@ func (r *rowReader) Read(p []byte) (int, error) {
 			r.w.first = true
 			ok, err := r.next(&r.w)
 			if err != nil {
-				r.mu.Lock()
-				r.err = err
-				r.mu.Unlock()
+				r.rows.fail(err)
 				return 0, err
 			}
 			if !ok {
@@ -216,9 +230,7 @@ func (r *rowReader) Read(p []byte) (int, error) {
 			}
 			n++
 		}
-		r.mu.Lock()
-		r.rows += n
-		r.mu.Unlock()
+		r.rows.add(n)
 	}
 	n := copy(p, r.w.buf[r.off:])
 	r.off += n
@@ -245,7 +257,7 @@ func CopyFromConn(ctx context.Context, conn *pgx.Conn, table string, columns []s
 	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN", pgx.Identifier{table}.Sanitize(), strings.Join(cols, ", "))
 	r := &rowReader{next: next}
 	tag, err := conn.PgConn().CopyFrom(ctx, r, sql)
-	rows, rowErr := r.result()
+	rows, rowErr := r.rows.result()
 	if rowErr != nil {
 		return rows, rowErr
 	}

@@ -109,7 +109,7 @@ func BenchmarkFactDecodeToCopy(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var w postgres.RowWriter
+		var w postgres.BinaryRowWriter
 		for {
 			w.Reset()
 			ok, err := p.next(&w)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -44,7 +46,19 @@ type processedFile struct {
 	n, i   int
 	read   int64 // rows handed out so far, and the next row's ordinal
 	byLeaf []parquet.Value
+
+	// For a straight copy into an empty table (see straightInto): each row
+	// goes out without its ordinal, a fact's after its surrogate key
+	// (ordinal+1), and only while the keys increase.
+	straight  bool
+	surrogate bool
+	key       []int   // positions in cols of the key's columns
+	last      []int64 // the previous row's key
 }
+
+// errNotInKeyOrder reports a file whose manifest says its rows are in key
+// order when they are not: the load stages it instead.
+var errNotInKeyOrder = errors.New("rows not in key order")
 
 // fileColumn is a model column and where the file keeps it.
 type fileColumn struct {
@@ -120,9 +134,64 @@ func describe(n parquet.Node) string {
 	return kind
 }
 
-// next writes the file's next row, then its ordinal, to w. It is a
-// postgres.RowFunc.
-func (p *processedFile) next(w *postgres.RowWriter) (bool, error) {
+// straightInto switches p to rows for a straight copy into t's empty table:
+// its surrogate key (for a fact) and columns, without the ordinal. It
+// reports false if t's key is not made of integer-like columns, which are
+// the ones it can check the order of.
+func (p *processedFile) straightInto(t star.Table) bool {
+	for _, k := range t.Key {
+		i := slices.IndexFunc(p.cols, func(c fileColumn) bool { return c.Name == k })
+		if i < 0 {
+			return false
+		}
+		switch p.cols[i].Type {
+		case star.Integer, star.BigInt, star.Date, star.Time:
+		default:
+			return false
+		}
+		p.key = append(p.key, i)
+	}
+	p.straight, p.surrogate = true, t.Kind == star.Fact
+	p.last = make([]int64, len(p.key))
+	return true
+}
+
+// increases reports whether the row in byLeaf has a key greater than the
+// previous row's, and remembers it.
+func (p *processedFile) increases() bool {
+	cmp := 0
+	for j, i := range p.key {
+		v := p.byLeaf[p.cols[i].leaf]
+		var k int64
+		if !v.IsNull() {
+			switch p.cols[i].Type {
+			case star.Integer, star.Date:
+				k = int64(v.Int32())
+			default:
+				k = v.Int64()
+			}
+		}
+		if cmp == 0 && p.read > 0 {
+			cmp = cmpInt(k, p.last[j])
+		}
+		p.last[j] = k
+	}
+	return p.read == 0 || cmp > 0
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// next writes the file's next row, then its ordinal, to w, in COPY's
+// binary format. It is a postgres.BinaryRowFunc.
+func (p *processedFile) next(w *postgres.BinaryRowWriter) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -145,12 +214,23 @@ func (p *processedFile) next(w *postgres.RowWriter) (bool, error) {
 			p.byLeaf[c] = v
 		}
 	}
+	if p.straight && !p.increases() {
+		return false, fmt.Errorf("row %d: %w", p.read+1, errNotInKeyOrder)
+	}
+	if p.surrogate {
+		if p.read >= math.MaxInt32 {
+			return false, fmt.Errorf("row %d: more rows than an integer surrogate key numbers", p.read+1)
+		}
+		w.Int4(int32(p.read + 1))
+	}
 	for _, c := range p.cols {
 		if err := writeValue(w, c.Column, p.byLeaf[c.leaf]); err != nil {
 			return false, fmt.Errorf("row %d: column %s: %w", p.read+1, c.Name, err)
 		}
 	}
-	w.Int(p.read)
+	if !p.straight {
+		w.Int8(p.read)
+	}
 	w.End()
 	p.read++
 	return true, nil
@@ -168,7 +248,7 @@ func (p *processedFile) close() {
 
 // writeValue writes one value of column c, checking that PostgreSQL will
 // take it as it is.
-func writeValue(w *postgres.RowWriter, c star.Column, v parquet.Value) error {
+func writeValue(w *postgres.BinaryRowWriter, c star.Column, v parquet.Value) error {
 	if v.IsNull() {
 		if !c.Nullable {
 			return errors.New("NULL in a NOT NULL column")
@@ -178,9 +258,9 @@ func writeValue(w *postgres.RowWriter, c star.Column, v parquet.Value) error {
 	}
 	switch c.Type {
 	case star.Integer:
-		w.Int(int64(v.Int32()))
+		w.Int4(v.Int32())
 	case star.BigInt:
-		w.Int(v.Int64())
+		w.Int8(v.Int64())
 	case star.Money:
 		cents := v.Int64()
 		if cents <= -1e10 || cents >= 1e10 {
@@ -209,7 +289,7 @@ func writeValue(w *postgres.RowWriter, c star.Column, v parquet.Value) error {
 		case bytes.IndexByte(b, 0) >= 0:
 			return fmt.Errorf("text %q holds a NUL byte, which PostgreSQL cannot store", b)
 		}
-		w.Text(string(b))
+		w.TextBytes(b)
 	}
 	return nil
 }

@@ -112,13 +112,20 @@ type batch map[string][]row
 // file as star.Table.Schema says.
 func commit(t *testing.T, lk *lake.Lake, seq uint64, b batch) lake.Manifest {
 	t.Helper()
+	return commitClaiming(t, lk, seq, b, false)
+}
+
+// commitClaiming is commit with every file's manifest entry saying that
+// its rows are in key order (lake.File.KeyOrdered) if ordered, true or not.
+func commitClaiming(t *testing.T, lk *lake.Lake, seq uint64, b batch, ordered bool) lake.Manifest {
+	t.Helper()
 	w := lk.NewBatch(lake.Processed, seq, time.Now())
 	for name, rows := range b {
 		table, err := star.Lookup(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, w, name, table.Schema(), rows)
+		writeFileClaiming(t, w, name, table.Schema(), rows, ordered)
 	}
 	return commitWriter(t, w)
 }
@@ -134,6 +141,11 @@ func commitWriter(t *testing.T, w *lake.BatchWriter) lake.Manifest {
 
 // writeFile writes rows as the file of table in batch w, with schema.
 func writeFile(t *testing.T, w *lake.BatchWriter, table string, schema *parquet.Schema, rows []row, opts ...parquet.WriterOption) {
+	t.Helper()
+	writeFileClaiming(t, w, table, schema, rows, false, opts...)
+}
+
+func writeFileClaiming(t *testing.T, w *lake.BatchWriter, table string, schema *parquet.Schema, rows []row, ordered bool, opts ...parquet.WriterOption) {
 	t.Helper()
 	f, err := w.Create(context.Background(), table)
 	if err != nil {
@@ -168,6 +180,7 @@ func writeFile(t *testing.T, w *lake.BatchWriter, table string, schema *parquet.
 		t.Fatal(err)
 	}
 	f.SetRows(int64(len(out)))
+	f.SetKeyOrdered(ordered)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -277,6 +277,16 @@ func (w *Warehouse) loadBatch(ctx context.Context, lk *lake.Lake, m lake.Manifes
 func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f lake.File, t star.Table) (TableResult, error) {
 	start := time.Now()
 	sql := loadSQL[t.Name]
+	var empty bool
+	if err := tx.QueryRow(ctx, sql.empty).Scan(&empty); err != nil {
+		return TableResult{}, fmt.Errorf("look for rows: %w", err)
+	}
+	if empty && f.KeyOrdered {
+		tr, ok, err := w.copyStraight(ctx, tx, lk, m, f, t)
+		if err != nil || ok {
+			return tr, err
+		}
+	}
 	src, err := openProcessed(ctx, lk, m, f, t)
 	if err != nil {
 		return TableResult{}, err
@@ -286,7 +296,7 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 	if _, err := tx.Exec(ctx, sql.create); err != nil {
 		return TableResult{}, fmt.Errorf("create staging table: %w", err)
 	}
-	staged, err := postgres.CopyFromConn(ctx, tx.Conn(), sql.stage, sql.copyNames, src.next)
+	staged, err := postgres.CopyFromBinary(ctx, tx.Conn(), sql.stage, sql.copyNames, src.next)
 	if err != nil {
 		return TableResult{}, fmt.Errorf("%s: %w", f.Path, err)
 	}
@@ -296,10 +306,6 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 			"stage_seconds", stagedIn.Seconds(), "merge_seconds", (time.Since(start) - stagedIn).Seconds())
 	}()
 	tr := TableResult{Table: t.Name, Rows: staged}
-	var empty bool
-	if err := tx.QueryRow(ctx, sql.empty).Scan(&empty); err != nil {
-		return TableResult{}, fmt.Errorf("look for rows: %w", err)
-	}
 	switch {
 	case empty && t.Kind == star.Dimension:
 		tag, err := tx.Exec(ctx, sql.first)
@@ -341,43 +347,119 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 	return tr, nil
 }
 
+// copyStraight loads file f, whose rows are in key order (say the
+// manifest), into t's empty table with one COPY: no staging table, no
+// merge. In key order, the rows are distinct versions and their ordinals
+// are the surrogate keys the merge would have given them. The file is
+// checked as it goes: if a row is out of order after all, the copy is
+// rolled back to a savepoint and copyStraight reports false, for the load
+// to stage the file instead.
+func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m lake.Manifest, f lake.File, t star.Table) (TableResult, bool, error) {
+	start := time.Now()
+	sql := loadSQL[t.Name]
+	src, err := openProcessed(ctx, lk, m, f, t)
+	if err != nil {
+		return TableResult{}, false, err
+	}
+	defer src.close()
+	if !src.straightInto(t) {
+		return TableResult{}, false, nil
+	}
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return TableResult{}, false, fmt.Errorf("savepoint: %w", err)
+	}
+	defer func() { _ = sp.Rollback(context.WithoutCancel(ctx)) }()
+	keys, err := dropUniqueKeys(ctx, sp, sql, f.Rows)
+	if err != nil {
+		return TableResult{}, false, err
+	}
+	n, err := postgres.CopyFromBinary(ctx, sp.Conn(), t.Name, sql.straightNames, src.next)
+	if errors.Is(err, errNotInKeyOrder) {
+		w.log.Warn("processed file not in key order after all: staging it", "table", t.Name, "batch", m.ID, "error", err)
+		return TableResult{}, false, nil
+	}
+	if err != nil {
+		return TableResult{}, false, fmt.Errorf("%s: %w", f.Path, err)
+	}
+	if err := addUniqueKeys(ctx, sp, sql, keys); err != nil {
+		return TableResult{}, false, err
+	}
+	if t.Kind == star.Fact && n > 0 {
+		if _, err := sp.Exec(ctx, sql.sequence); err != nil {
+			return TableResult{}, false, fmt.Errorf("move surrogate sequence on: %w", err)
+		}
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return TableResult{}, false, fmt.Errorf("release savepoint: %w", err)
+	}
+	w.log.Debug("copied table straight", "table", t.Name, "rows", n, "seconds", time.Since(start).Seconds())
+	return TableResult{Table: t.Name, Rows: n, Inserted: n, Elapsed: time.Since(start)}, true, nil
+}
+
 // bulkRows is the size of a first load from which a fact's unique key is
 // dropped during the insert and built afterwards.
 const bulkRows = 50_000
 
-// insertFirst inserts the staged rows of a fact into its empty table. For a
-// large batch it drops the table's unique keys first and adds them back
-// after, in the same transaction: the rows are the same, and adding a key
-// checks it as inserting would have.
+// insertFirst inserts the staged rows of a fact into its empty table,
+// without its unique keys while it does if the batch is large.
 func insertFirst(ctx context.Context, tx pgx.Tx, sql tableSQL, staged int64) (int64, error) {
-	type key struct{ name, def string }
-	var keys []key
-	if staged >= bulkRows {
-		rows, err := tx.Query(ctx, sql.keys)
-		if err != nil {
-			return 0, fmt.Errorf("list unique keys: %w", err)
-		}
-		keys, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (key, error) {
-			var k key
-			return k, r.Scan(&k.name, &k.def)
-		})
-		if err != nil {
-			return 0, fmt.Errorf("list unique keys: %w", err)
-		}
-	}
-	for _, k := range keys {
-		if _, err := tx.Exec(ctx, "ALTER TABLE "+sql.table+" DROP CONSTRAINT "+pgx.Identifier{k.name}.Sanitize()); err != nil {
-			return 0, fmt.Errorf("drop unique key %s: %w", k.name, err)
-		}
+	keys, err := dropUniqueKeys(ctx, tx, sql, staged)
+	if err != nil {
+		return 0, err
 	}
 	tag, err := tx.Exec(ctx, sql.first)
 	if err != nil {
 		return 0, err
 	}
+	return tag.RowsAffected(), addUniqueKeys(ctx, tx, sql, keys)
+}
+
+// uniqueKey is a table's unique constraint, by name and definition.
+type uniqueKey struct{ name, def string }
+
+// dropUniqueKeys drops a fact's unique keys before a first load of rows
+// rows, if that is large enough to pay, and returns them for
+// addUniqueKeys to add back after, in the same transaction: the rows are
+// the same, adding a key checks it as inserting would have, and building an
+// index once is much cheaper than growing it row by row. Dimensions keep
+// theirs (a primary key).
+func dropUniqueKeys(ctx context.Context, tx pgx.Tx, sql tableSQL, rows int64) ([]uniqueKey, error) {
+	if sql.keys == "" || rows < bulkRows {
+		return nil, nil
+	}
+	list, err := tx.Query(ctx, sql.keys)
+	if err != nil {
+		return nil, fmt.Errorf("list unique keys: %w", err)
+	}
+	keys, err := pgx.CollectRows(list, func(r pgx.CollectableRow) (uniqueKey, error) {
+		var k uniqueKey
+		return k, r.Scan(&k.name, &k.def)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list unique keys: %w", err)
+	}
 	for _, k := range keys {
-		if _, err := tx.Exec(ctx, "ALTER TABLE "+sql.table+" ADD CONSTRAINT "+pgx.Identifier{k.name}.Sanitize()+" "+k.def); err != nil {
-			return 0, fmt.Errorf("add unique key %s back: %w", k.name, err)
+		if _, err := tx.Exec(ctx, "ALTER TABLE "+sql.table+" DROP CONSTRAINT "+pgx.Identifier{k.name}.Sanitize()); err != nil {
+			return nil, fmt.Errorf("drop unique key %s: %w", k.name, err)
 		}
 	}
-	return tag.RowsAffected(), nil
+	if len(keys) > 0 {
+		// The sort that builds each key back gets room enough to run in
+		// memory at any scale this machine class loads in one go.
+		if _, err := tx.Exec(ctx, `SET LOCAL maintenance_work_mem = '256MB'`); err != nil {
+			return nil, fmt.Errorf("set maintenance_work_mem: %w", err)
+		}
+	}
+	return keys, nil
+}
+
+// addUniqueKeys adds back the keys dropUniqueKeys dropped.
+func addUniqueKeys(ctx context.Context, tx pgx.Tx, sql tableSQL, keys []uniqueKey) error {
+	for _, k := range keys {
+		if _, err := tx.Exec(ctx, "ALTER TABLE "+sql.table+" ADD CONSTRAINT "+pgx.Identifier{k.name}.Sanitize()+" "+k.def); err != nil {
+			return fmt.Errorf("add unique key %s back: %w", k.name, err)
+		}
+	}
+	return nil
 }

@@ -30,6 +30,9 @@ type tableSQL struct {
 	keys      string // a fact's unique constraints: name, definition
 	sequence  string // a fact's: moves the surrogate's sequence on
 	copyNames []string
+	// straightNames are the columns of a straight copy into the empty
+	// table: a fact's surrogate, then the model's columns.
+	straightNames []string
 }
 
 // loadSQL is the statements of each star table, by name.
@@ -108,6 +111,8 @@ func renderLoadSQL() map[string]tableSQL {
 			create:    render("stage"),
 			empty:     render("empty"),
 			copyNames: append(t.ColumnNames(), ordinalColumn),
+
+			straightNames: t.ColumnNames(),
 		}
 		if t.Kind == star.Fact {
 			ts.merge = render("fact")
@@ -115,6 +120,7 @@ func renderLoadSQL() map[string]tableSQL {
 			ts.first = render("factFirst")
 			ts.keys = render("uniqueKeys")
 			ts.sequence = render("sequence")
+			ts.straightNames = append([]string{t.Surrogate}, ts.straightNames...)
 		} else {
 			ts.merge = render("dimension")
 			ts.first = render("dimensionFirst")
