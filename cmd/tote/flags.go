@@ -19,8 +19,10 @@ type flags struct {
 	e    *env
 	cmd  string
 	args string // what follows the flags in the synopsis
-	envs map[string]string
-	err  error // an environment value that did not parse
+	// summary is the command's description, for its usage.
+	summary string
+	envs    map[string]string
+	err     error // an environment value that did not parse
 
 	secrets []secretFlag // flags whose values may come from NAME_FILE or Secrets Manager
 }
@@ -33,8 +35,11 @@ type secretFlag struct {
 
 func newFlags(e *env, cmd, args, summary string) *flags {
 	f := &flags{fs: flag.NewFlagSet(cmd, flag.ContinueOnError), e: e, cmd: cmd, args: args, envs: map[string]string{}}
-	f.fs.SetOutput(e.stderr)
-	f.fs.Usage = func() { f.usage(f.fs.Output(), summary) }
+	// The flag package would print the usage on stderr for --help too;
+	// parse prints it, on stdout for --help and after the error otherwise.
+	f.fs.SetOutput(io.Discard)
+	f.fs.Usage = func() {}
+	f.summary = summary
 	return f
 }
 
@@ -81,11 +86,12 @@ func (f *flags) envString(p *string, name, env, def, usage string) {
 func (f *flags) parse(args []string, want int) error {
 	if err := f.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			f.fs.SetOutput(f.e.stdout)
-			f.fs.Usage()
+			f.usage(f.e.stdout, f.summary)
 			return flag.ErrHelp
 		}
-		return errUsage // the flag package has printed why
+		fmt.Fprintf(f.e.stderr, "tote %s: %v\n", f.cmd, err)
+		f.usage(f.e.stderr, f.summary)
+		return errUsage
 	}
 	if f.err != nil {
 		fmt.Fprintf(f.e.stderr, "tote %s: %v\n", f.cmd, f.err)

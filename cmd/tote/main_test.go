@@ -46,9 +46,12 @@ func TestHelp(t *testing.T) {
 func TestCommandHelpShowsEveryFlagWithEnvAndDefault(t *testing.T) {
 	t.Parallel()
 	for _, c := range commands {
-		code, out, _ := runTote(t, map[string]string{"TOTE_SOURCE_URL": "postgres://u:hidden@h/db"}, c.name, "--help")
+		code, out, errOut := runTote(t, map[string]string{"TOTE_SOURCE_URL": "postgres://u:hidden@h/db"}, c.name, "--help")
 		if code != 0 {
 			t.Errorf("%s --help exit %d", c.name, code)
+		}
+		if errOut != "" {
+			t.Errorf("%s --help wrote to stderr too: %q", c.name, errOut)
 		}
 		if strings.Contains(out, "hidden") {
 			t.Errorf("%s --help shows the environment's secret", c.name)
@@ -197,5 +200,19 @@ func TestDemoOnAThrowawayServer(t *testing.T) {
 	}
 	if !strings.Contains(out, "starting a throwaway PostgreSQL server") || !strings.Contains(out, "seeded 50,") {
 		t.Errorf("demo output:\n%s", out)
+	}
+}
+
+// A flag that does not exist is one line saying so, then the usage, on
+// stderr, with exit status 2.
+func TestUnknownFlag(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runTote(t, nil, "load", "--no-such-flag")
+	if code != 2 || out != "" {
+		t.Errorf("exit %d, stdout %q", code, out)
+	}
+	if !strings.HasPrefix(errOut, "tote load: flag provided but not defined: -no-such-flag\n") ||
+		!strings.Contains(errOut, "Usage: tote load") {
+		t.Errorf("stderr: %q", errOut)
 	}
 }
