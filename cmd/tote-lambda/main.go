@@ -5,11 +5,17 @@
 package main
 
 import (
+	"os"
+	"runtime/debug"
+
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/terrifictotes/tote/awslambda"
 )
 
 func main() {
+	if limit := awslambda.MemoryLimit(os.Getenv); limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 	lambda.Start(awslambda.New(awslambda.Env{}).Invoke)
 }
