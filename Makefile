@@ -43,12 +43,14 @@ clean:
 	rm -rf bin data
 
 # Benchmarks against the floor (plain COPY to COPY) on a throwaway server:
-#   make bench [SCALE=20] [SEED=1]   prints the table and writes bench/results/*.json
+#   make bench [SCALE=20 | SCALES="20 100 400"] [SEED=1]
+# prints a table per scale (and one across scales) and writes bench/results/*.json
 SCALE     ?= 20
+SCALES    ?= $(SCALE)
 SEED      ?= 1
 BENCHFLAGS ?=
 bench: build
-	$(GO) run ./bench -tote $(BIN) -scale $(SCALE) -seed $(SEED) $(BENCHFLAGS)
+	$(GO) run ./bench -tote $(BIN) -scales "$(SCALES)" -seed $(SEED) $(BENCHFLAGS)
 
 # The AWS deployment's checks alone: terraform fmt/validate/test (mock AWS) and actionlint.
 deploy-check:

@@ -1,20 +1,26 @@
 // Command bench measures tote against the physical floor of moving the same
 // rows between two PostgreSQL databases, on a throwaway server.
 //
-// In one run it seeds totesys at a chosen scale and seed, then measures:
+// For each scale it is given, in one run, it seeds totesys at that scale
+// and seed, then measures:
 //
 //  1. the floor: every source table copied with plain COPY … TO STDOUT piped
 //     into COPY … FROM STDIN of same-shaped tables (with their keys) in a
 //     second database, one table after another: what any pipeline must pay;
 //  2. `tote run` from empty, per stage, with rows/s, MB/s and peak RSS;
-//  3. an incremental `tote run` after about 1,000 simulated changes;
-//  4. a `tote run` with nothing new.
+//  3. each stage's own floor: extract against COPY … TO STDOUT of the source
+//     tables alone, load against COPY … FROM STDIN of the star rows tote
+//     loaded, into an empty warehouse of the same schema;
+//  4. an incremental `tote run` after about 1,000 simulated changes;
+//  5. a `tote run` with nothing new;
+//  6. `tote serve` while idle: the CPU it uses between runs.
 //
 // Each tote run is the built binary in a child process of its own, so its
 // peak RSS (wait4's ru_maxrss) is tote's alone, not the seeding's. Results
-// are printed as a table and written as JSON under bench/results/.
+// are printed as a table per scale, then a line per scale to compare them,
+// and written as JSON under bench/results/.
 //
-//	go run ./bench -tote bin/tote -scale 20
+//	go run ./bench -tote bin/tote -scales "20 100"
 package main
 
 import (
@@ -31,6 +37,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -44,33 +51,46 @@ import (
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
+	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/totesys"
+	"github.com/terrifictotes/tote/warehouse"
 )
 
-// Targets the issue sets, checked in the report.
+// Targets the issues set, checked in the report.
 const (
-	targetRatio       = 2.5
-	targetRSSMiB      = 300
-	targetIncremental = 2 * time.Second
-	targetNoChange    = 1 * time.Second
+	targetRatio       = 1.3 // at scales 100 and 200
+	targetRSSMiB      = 200 // at every scale
+	targetIncremental = 300 * time.Millisecond
+	targetNoChange    = 150 * time.Millisecond
+	idleWindow        = 20 * time.Second
 )
 
 // Report is what a bench run measured; it is written as JSON.
 type Report struct {
-	When      time.Time `json:"when"`
-	Scale     int       `json:"scale"`
-	Seed      uint64    `json:"seed"`
-	Changes   int       `json:"changes"`
-	Machine   Machine   `json:"machine"`
-	Rows      int64     `json:"source_rows"`
-	SeedSecs  float64   `json:"seed_seconds"`
-	Floor     Floor     `json:"floor"`
-	Full      Run       `json:"full"`
-	Incr      Run       `json:"incremental"`
-	NoChange  Run       `json:"no_change"`
-	Ratio     float64   `json:"full_over_floor"`
-	Targets   []Target  `json:"targets"`
-	ToteBuild string    `json:"tote_version"`
+	When     time.Time `json:"when"`
+	Scale    int       `json:"scale"`
+	Seed     uint64    `json:"seed"`
+	Changes  int       `json:"changes"`
+	Machine  Machine   `json:"machine"`
+	Rows     int64     `json:"source_rows"`
+	SeedSecs float64   `json:"seed_seconds"`
+	Floor    Floor     `json:"floor"`
+	Full     Run       `json:"full"`
+	Incr     Run       `json:"incremental"`
+	NoChange Run       `json:"no_change"`
+	Ratio    float64   `json:"full_over_floor"`
+	// StageFloors are each stage's own floor: extract's COPY TO of the
+	// source tables, load's COPY FROM of the star rows.
+	StageFloors map[string]float64 `json:"stage_floor_seconds"`
+	// ScanFloor is a pass over every source table's rows (a count with a
+	// filter on xmin no row meets): the least an extraction that finds
+	// changes by xmin pays, however few there are.
+	ScanFloor float64 `json:"scan_floor_seconds"`
+	// IdleCPU is the CPU time `tote serve` used over IdleSeconds between runs.
+	IdleCPUMillis float64  `json:"idle_cpu_ms"`
+	IdleSeconds   float64  `json:"idle_seconds"`
+	Targets       []Target `json:"targets"`
+	ToteBuild     string   `json:"tote_version"`
 }
 
 // Machine describes where the bench ran.
@@ -133,11 +153,13 @@ func main() {
 func run(ctx context.Context) error {
 	var (
 		scale     = flag.Int("scale", 20, "seed scale (1 ≈ the real system, ~50,000 rows)")
+		scales    = flag.String("scales", "", "several scales, measured one after another (\"20 100 400\"); overrides -scale")
 		seedN     = flag.Uint64("seed", 1, "seed for the generated rows and the simulated changes")
 		changes   = flag.Int("changes", 1000, "simulated changes before the incremental run")
 		toteBin   = flag.String("tote", "bin/tote", "the tote binary to measure")
 		outDir    = flag.String("out", "bench/results", "directory for the JSON results")
-		adminURL  = flag.String("database", os.Getenv("TOTE_BENCH_DATABASE_URL"), "server `URL` to create the bench databases on (env TOTE_BENCH_DATABASE_URL; default: a throwaway server)")
+		adminURL  = flag.String("database", os.Getenv("TOTE_BENCH_DATABASE_URL"), "server `URL` to create the source database on (env TOTE_BENCH_DATABASE_URL; default: a throwaway server)")
+		whURL     = flag.String("warehouse-database", os.Getenv("TOTE_BENCH_WAREHOUSE_URL"), "server `URL` to create the warehouse databases on (env TOTE_BENCH_WAREHOUSE_URL; default: -database if given, else a second throwaway server)")
 		cpuprof   = flag.String("cpuprofile", "", "pass to the full run: write its CPU profile to `FILE`")
 		memprof   = flag.String("memprofile", "", "pass to the full run: write its heap profile to `FILE`")
 		keepLake  = flag.Bool("keep-lake", false, "keep the lake directory")
@@ -145,8 +167,21 @@ func run(ctx context.Context) error {
 		debugLogs = flag.Bool("v", false, "log progress")
 	)
 	flag.Parse()
-	if err := seed.CheckScale(*scale); err != nil {
-		return err
+	list := []int{*scale}
+	if *scales != "" {
+		list = nil
+		for _, f := range strings.Fields(*scales) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				return fmt.Errorf("-scales: %q is not a scale", f)
+			}
+			list = append(list, n)
+		}
+	}
+	for _, n := range list {
+		if err := seed.CheckScale(n); err != nil {
+			return err
+		}
 	}
 	bin, err := filepath.Abs(*toteBin)
 	if err != nil {
@@ -161,128 +196,210 @@ func run(ctx context.Context) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
-	admin := *adminURL
-	if admin == "" {
+	// The source and the warehouse on servers of their own, as they are in
+	// production: on one server, the warehouse's own transactions would
+	// look like activity on the source to a no-change extraction.
+	admin, whAdmin := *adminURL, *whURL
+	if admin != "" && whAdmin == "" {
+		whAdmin = admin
+	}
+	for _, u := range []*string{&admin, &whAdmin} {
+		if *u != "" {
+			continue
+		}
 		fmt.Println("starting a throwaway PostgreSQL server")
 		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Logger: log})
 		if err != nil {
 			return err
 		}
 		defer cluster.Stop()
-		admin = cluster.URL()
+		*u = cluster.URL()
 	}
-	suffix := fmt.Sprintf("_%d", os.Getpid())
-	dbs := map[string]string{}
-	for _, name := range []string{"src", "floor", "wh"} {
-		u, drop, err := createDatabase(ctx, admin, "tote_bench_"+name+suffix)
+	o := options{bin: bin, seed: *seedN, changes: *changes, logLevel: *logLevel, cpuprof: *cpuprof,
+		memprof: *memprof, keepLake: *keepLake, log: log}
+	var reps []Report
+	for _, n := range list {
+		rep, err := measure(ctx, admin, whAdmin, n, o)
+		if err != nil {
+			return fmt.Errorf("scale %d: %w", n, err)
+		}
+		printReport(os.Stdout, rep)
+		path, err := save(*outDir, rep)
 		if err != nil {
 			return err
+		}
+		fmt.Printf("results: %s\n", path)
+		reps = append(reps, rep)
+	}
+	if len(reps) > 1 {
+		printScales(os.Stdout, reps)
+	}
+	return nil
+}
+
+// options are the bench's settings for one scale.
+type options struct {
+	bin              string
+	seed             uint64
+	changes          int
+	logLevel         string
+	cpuprof, memprof string
+	keepLake         bool
+	log              *slog.Logger
+}
+
+// measure seeds a source at scale on the server at admin and measures the
+// floors and tote's runs from it into databases on the server at whAdmin.
+func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (Report, error) {
+	bin, log := o.bin, o.log
+	suffix := fmt.Sprintf("_%d_%d", os.Getpid(), scale)
+	dbs := map[string]string{}
+	for _, name := range []string{"src", "floor", "wh", "whfloor"} {
+		server := whAdmin
+		if name == "src" {
+			server = admin
+		}
+		u, drop, err := createDatabase(ctx, server, "tote_bench_"+name+suffix)
+		if err != nil {
+			return Report{}, err
 		}
 		defer drop()
 		dbs[name] = u
 	}
 
-	rep := Report{When: time.Now().UTC(), Scale: *scale, Seed: *seedN, Changes: *changes, Machine: machine()}
+	rep := Report{When: time.Now().UTC(), Scale: scale, Seed: o.seed, Changes: o.changes, Machine: machine(),
+		StageFloors: map[string]float64{}}
 	if out, err := exec.CommandContext(ctx, bin, "version").Output(); err == nil {
 		rep.ToteBuild = strings.TrimSpace(string(out))
 	}
 	src, err := postgres.Open(ctx, "source", dbs["src"])
 	if err != nil {
-		return err
+		return Report{}, err
 	}
 	defer src.Close()
 	if err := src.QueryRow(ctx, "SHOW server_version").Scan(&rep.Machine.Postgres); err != nil {
-		return err
+		return Report{}, err
 	}
 
-	fmt.Printf("seeding totesys at scale %d, seed %d\n", *scale, *seedN)
-	sr, err := seed.Generate(ctx, src, seed.Options{Scale: *scale, Seed: *seedN, Logger: log})
+	fmt.Printf("seeding totesys at scale %d, seed %d\n", scale, o.seed)
+	sr, err := seed.Generate(ctx, src, seed.Options{Scale: scale, Seed: o.seed, Logger: log})
 	if err != nil {
-		return err
+		return Report{}, err
 	}
 	rep.Rows, rep.SeedSecs = sr.Rows(), sr.Elapsed.Seconds()
 	fmt.Printf("  %d rows in %.1fs\n", rep.Rows, rep.SeedSecs)
 	// Settle the server after the seed, as the floor and tote both read
 	// the same freshly written tables.
 	if _, err := src.Exec(ctx, "VACUUM ANALYZE"); err != nil {
-		return fmt.Errorf("vacuum source: %w", err)
+		return Report{}, fmt.Errorf("vacuum source: %w", err)
 	}
-	if _, err := src.Exec(ctx, "CHECKPOINT"); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+	checkpoint := func() error {
+		if _, err := src.Exec(ctx, "CHECKPOINT"); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		return nil
+	}
+	if err := checkpoint(); err != nil {
+		return Report{}, err
 	}
 
 	fmt.Println("floor: COPY TO STDOUT | COPY FROM STDIN, table by table")
 	if rep.Floor, err = floor(ctx, dbs["src"], dbs["floor"]); err != nil {
-		return err
+		return Report{}, err
 	}
 	fmt.Printf("  %.2fs\n", rep.Floor.Seconds)
-	if _, err := src.Exec(ctx, "CHECKPOINT"); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+	fmt.Println("extract's floor: COPY TO STDOUT of the source tables")
+	if rep.StageFloors[string(tote.Extract)], err = copyOutFloor(ctx, dbs["src"]); err != nil {
+		return Report{}, err
+	}
+	fmt.Printf("  %.2fs\n", rep.StageFloors[string(tote.Extract)])
+	if err := checkpoint(); err != nil {
+		return Report{}, err
 	}
 
 	lakeDir, err := os.MkdirTemp("", "tote-bench-lake-")
 	if err != nil {
-		return err
+		return Report{}, err
 	}
-	if !*keepLake {
+	if !o.keepLake {
 		defer os.RemoveAll(lakeDir)
 	}
-	args := []string{"run", "--json", "--log-level", *logLevel,
+	args := []string{"run", "--json", "--log-level", o.logLevel,
 		"--source", dbs["src"], "--warehouse", dbs["wh"], "--lake", "file://" + lakeDir}
 
 	fmt.Println("tote run from empty")
 	var prof []string
-	if *cpuprof != "" {
-		prof = append(prof, "TOTE_CPUPROFILE="+*cpuprof)
+	if o.cpuprof != "" {
+		prof = append(prof, "TOTE_CPUPROFILE="+o.cpuprof)
 	}
-	if *memprof != "" {
-		prof = append(prof, "TOTE_MEMPROFILE="+*memprof)
+	if o.memprof != "" {
+		prof = append(prof, "TOTE_MEMPROFILE="+o.memprof)
 	}
 	if rep.Full, err = toteRun(ctx, bin, args, prof); err != nil {
-		return err
+		return Report{}, err
 	}
 	fmt.Printf("  %.2fs\n", rep.Full.Seconds)
 
-	fmt.Printf("simulating %d changes\n", *changes)
-	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 1e6, Events: *changes, Seed: *seedN, Logger: log}); err != nil {
-		return err
+	fmt.Println("load's floor: COPY FROM STDIN of the star rows into an empty warehouse")
+	if rep.StageFloors[string(tote.Load)], err = copyInFloor(ctx, dbs["wh"], dbs["whfloor"]); err != nil {
+		return Report{}, err
+	}
+	fmt.Printf("  %.2fs\n", rep.StageFloors[string(tote.Load)])
+
+	fmt.Println("scan floor: a pass over every source table's rows, as finding new versions by xmin takes")
+	if rep.ScanFloor, err = scanFloor(ctx, dbs["src"]); err != nil {
+		return Report{}, err
+	}
+	fmt.Printf("  %.2fs\n", rep.ScanFloor)
+
+	fmt.Printf("simulating %d changes\n", o.changes)
+	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 1e6, Events: o.changes, Seed: o.seed, Logger: log}); err != nil {
+		return Report{}, err
 	}
 	fmt.Println("tote run, incremental")
 	if rep.Incr, err = toteRun(ctx, bin, args, nil); err != nil {
-		return err
+		return Report{}, err
 	}
 	fmt.Printf("  %.2fs\n", rep.Incr.Seconds)
 	fmt.Println("tote run, nothing new")
 	if rep.NoChange, err = toteRun(ctx, bin, args, nil); err != nil {
-		return err
+		return Report{}, err
 	}
 	fmt.Printf("  %.2fs\n", rep.NoChange.Seconds)
+
+	fmt.Printf("tote serve, idle for %s\n", idleWindow)
+	serveArgs := append([]string{"serve", "--interval", "1h", "--addr", "127.0.0.1:0"}, args[2:]...)
+	if rep.IdleCPUMillis, err = idleCPU(ctx, bin, serveArgs, dbs["wh"]); err != nil {
+		return Report{}, err
+	}
+	rep.IdleSeconds = idleWindow.Seconds()
+	fmt.Printf("  %.0f ms of CPU\n", rep.IdleCPUMillis)
 
 	if rep.Floor.Seconds > 0 {
 		rep.Ratio = rep.Full.Seconds / rep.Floor.Seconds
 	}
 	peak := max(rep.Full.PeakRSSMiB, rep.Incr.PeakRSSMiB, rep.NoChange.PeakRSSMiB)
 	rep.Targets = []Target{
-		{"full load / floor", fmt.Sprintf("≤ %.1f× (at scale 100)", targetRatio), fmt.Sprintf("%.2f×", rep.Ratio), rep.Ratio <= targetRatio},
-		{"peak RSS", fmt.Sprintf("< %d MiB", targetRSSMiB), fmt.Sprintf("%.0f MiB", peak), peak < targetRSSMiB},
-		{fmt.Sprintf("incremental (%d changes)", *changes), fmt.Sprintf("< %s (at scale 100)", targetIncremental), fmt.Sprintf("%.2fs", rep.Incr.Seconds), rep.Incr.Seconds < targetIncremental.Seconds()},
+		{"full load / floor", fmt.Sprintf("≤ %.1f× (at scales 100 and 200)", targetRatio), fmt.Sprintf("%.2f×", rep.Ratio), rep.Ratio <= targetRatio},
+		{"peak RSS", fmt.Sprintf("< %d MiB at every scale", targetRSSMiB), fmt.Sprintf("%.0f MiB", peak), peak < targetRSSMiB},
+		{fmt.Sprintf("incremental (%d changes)", o.changes), fmt.Sprintf("< %s (at scale 100)", targetIncremental), fmt.Sprintf("%.2fs", rep.Incr.Seconds), rep.Incr.Seconds < targetIncremental.Seconds()},
 		{"no-change run", fmt.Sprintf("< %s", targetNoChange), fmt.Sprintf("%.2fs", rep.NoChange.Seconds), rep.NoChange.Seconds < targetNoChange.Seconds()},
+		{"idle daemon", "no measurable CPU", fmt.Sprintf("%.0f ms in %s", rep.IdleCPUMillis, idleWindow), rep.IdleCPUMillis < 50},
 	}
-	printReport(os.Stdout, rep)
+	return rep, nil
+}
 
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
-		return err
+// save writes rep as JSON under dir and returns the file's path.
+func save(dir string, rep Report) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
 	}
-	path := filepath.Join(*outDir, fmt.Sprintf("scale%d-%s.json", *scale, rep.When.Format("20060102T150405Z")))
+	path := filepath.Join(dir, fmt.Sprintf("scale%d-%s.json", rep.Scale, rep.When.Format("20060102T150405Z")))
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	fmt.Printf("results: %s\n", path)
-	return nil
+	return path, os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // createDatabase creates database name on the server at admin and returns
@@ -342,6 +459,169 @@ func floor(ctx context.Context, srcURL, dstURL string) (Floor, error) {
 	}
 	f.Seconds = time.Since(start).Seconds()
 	return f, nil
+}
+
+// copyOutFloor times COPY … TO STDOUT of every source table, the output
+// discarded: what any extraction must pay to read them.
+func copyOutFloor(ctx context.Context, srcURL string) (float64, error) {
+	src, err := pgx.Connect(ctx, srcURL)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close(ctx)
+	start := time.Now()
+	for _, name := range totesys.TableNames() {
+		if _, err := src.PgConn().CopyTo(ctx, io.Discard, "COPY "+pgx.Identifier{name}.Sanitize()+" TO STDOUT"); err != nil {
+			return 0, fmt.Errorf("copy %s out: %w", name, err)
+		}
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// scanFloor times a pass over every source table's rows, as ScanFloor
+// says, one table after another.
+func scanFloor(ctx context.Context, srcURL string) (float64, error) {
+	src, err := pgx.Connect(ctx, srcURL)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close(ctx)
+	start := time.Now()
+	for _, name := range totesys.TableNames() {
+		var n int64
+		if err := src.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{name}.Sanitize()+" WHERE xmin = '1'::xid").Scan(&n); err != nil {
+			return 0, fmt.Errorf("scan %s: %w", name, err)
+		}
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// copyInFloor times COPY … FROM STDIN, from files, of every star table's
+// rows in the warehouse at whURL (surrogate keys included) into an empty
+// warehouse of the same schema at floorURL: what any load of those rows
+// must pay. Writing the files is not timed.
+func copyInFloor(ctx context.Context, whURL, floorURL string) (float64, error) {
+	wh, err := warehouse.Open(ctx, floorURL, nil)
+	if err != nil {
+		return 0, err
+	}
+	err = wh.Migrate(ctx)
+	wh.Close()
+	if err != nil {
+		return 0, err
+	}
+	from, err := pgx.Connect(ctx, whURL)
+	if err != nil {
+		return 0, err
+	}
+	defer from.Close(ctx)
+	to, err := pgx.Connect(ctx, floorURL)
+	if err != nil {
+		return 0, err
+	}
+	defer to.Close(ctx)
+	dir, err := os.MkdirTemp("", "tote-bench-star-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	var took time.Duration
+	for _, t := range star.Tables {
+		id := pgx.Identifier{t.Name}.Sanitize()
+		f, err := os.Create(filepath.Join(dir, t.Name))
+		if err != nil {
+			return 0, err
+		}
+		if _, err := from.PgConn().CopyTo(ctx, f, "COPY "+id+" TO STDOUT"); err != nil {
+			f.Close()
+			return 0, fmt.Errorf("copy %s out: %w", t.Name, err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			f.Close()
+			return 0, err
+		}
+		start := time.Now()
+		_, err = to.PgConn().CopyFrom(ctx, f, "COPY "+id+" FROM STDIN")
+		took += time.Since(start)
+		f.Close()
+		if err != nil {
+			return 0, fmt.Errorf("copy %s in: %w", t.Name, err)
+		}
+	}
+	return took.Seconds(), nil
+}
+
+// idleCPU starts `tote serve` with args, waits for its first run to finish
+// (in tote.runs at whURL), and returns the CPU time, in milliseconds, it
+// uses over idleWindow after that.
+func idleCPU(ctx context.Context, bin string, args []string, whURL string) (float64, error) {
+	db, err := pgx.Connect(ctx, whURL)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close(ctx)
+	var before int64
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM tote.runs WHERE finished_at IS NOT NULL`).Scan(&before); err != nil {
+		return 0, err
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		var n int64
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM tote.runs WHERE finished_at IS NOT NULL`).Scan(&n); err != nil {
+			return 0, err
+		}
+		if n > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			return 0, errors.New("tote serve did not finish its first run in 5 minutes")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the run's last writes and logs
+	c0, err := cpuTime(cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(idleWindow):
+	}
+	c1, err := cpuTime(cmd.Process.Pid)
+	if err != nil {
+		return 0, err
+	}
+	return float64(c1-c0) / float64(time.Millisecond), nil
+}
+
+// cpuTime is the user and system CPU time process pid has used.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command's closing parenthesis; utime and stime
+	// are the 14th and 15th of the line, in clock ticks (100 a second).
+	_, rest, ok := bytes.Cut(b, []byte(") "))
+	fields := strings.Fields(string(rest))
+	if !ok || len(fields) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	user, err1 := strconv.ParseInt(fields[11], 10, 64)
+	sys, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return time.Duration(user+sys) * 10 * time.Millisecond, nil
 }
 
 type countingReader struct {
@@ -405,7 +685,17 @@ func printReport(w io.Writer, r Report) {
 			x.run.Rows, x.run.RowsPerSec, x.run.MBPerSec, x.run.PeakRSSMiB, x.run.Seconds/r.Floor.Seconds)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\nfull load / floor: %.2f×\n\n", r.Ratio)
+	fmt.Fprintf(w, "\nfull load / floor: %.2f×\n", r.Ratio)
+	fmt.Fprintf(w, "per stage, against its own floor:")
+	for _, st := range []tote.Stage{tote.Extract, tote.Load} {
+		if f := r.StageFloors[string(st)]; f > 0 {
+			fmt.Fprintf(w, "  %s %.2fs / %.2fs = %.2f×", st, r.Full.Stages[string(st)], f, r.Full.Stages[string(st)]/f)
+		}
+	}
+	fmt.Fprintf(w, "  (transform has none: it is tote's own work)\n")
+	fmt.Fprintf(w, "incremental extract %.2fs against the scan floor %.2fs = %.2f×\n",
+		r.Incr.Stages[string(tote.Extract)], r.ScanFloor, r.Incr.Stages[string(tote.Extract)]/r.ScanFloor)
+	fmt.Fprintf(w, "idle daemon: %.0f ms of CPU in %.0fs\n\n", r.IdleCPUMillis, r.IdleSeconds)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "target\tgoal\tgot\tmet")
 	for _, t := range r.Targets {
@@ -414,6 +704,26 @@ func printReport(w io.Writer, r Report) {
 			met = "yes"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, t.Goal, t.Got, met)
+	}
+	_ = tw.Flush()
+}
+
+// printScales prints a line per scale, so that what grows with the data
+// shows at a glance.
+func printScales(w io.Writer, reps []Report) {
+	fmt.Fprintf(w, "\nby scale\n\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scale\tsource rows\tfloor s\ttote run s\t× floor\textract ×\tload ×\tpeak RSS MiB\tincremental s\tno change s\t")
+	for _, r := range reps {
+		ratio := func(st tote.Stage) float64 {
+			if f := r.StageFloors[string(st)]; f > 0 {
+				return r.Full.Stages[string(st)] / f
+			}
+			return 0
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.2f\t%.2f\t\n", r.Scale, r.Rows, r.Floor.Seconds,
+			r.Full.Seconds, r.Ratio, ratio(tote.Extract), ratio(tote.Load),
+			max(r.Full.PeakRSSMiB, r.Incr.PeakRSSMiB, r.NoChange.PeakRSSMiB), r.Incr.Seconds, r.NoChange.Seconds)
 	}
 	_ = tw.Flush()
 }
