@@ -247,8 +247,9 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Size: %v", err)
 			}
-			if objects != 6 || size < int64(len(data["sales_order"])) {
-				t.Errorf("Size = %d objects, %d bytes; want 6 objects", objects, size)
+			// The files, the manifests and each zone's hint of its newest batch.
+			if objects != 8 || size < int64(len(data["sales_order"])) {
+				t.Errorf("Size = %d objects, %d bytes; want 8 objects", objects, size)
 			}
 		})
 	}
@@ -429,8 +430,8 @@ func TestConcurrentCommit(t *testing.T) {
 					t.Errorf("batch %d: winner's file = %q, %v; want %q", seq, got, err, want)
 				}
 			}
-			if objects, _, err := l.Size(ctx); err != nil || objects != 2*rounds {
-				t.Errorf("Size = %d objects, %v; want %d (the losers' files aborted)", objects, err, 2*rounds)
+			if objects, _, err := l.Size(ctx); err != nil || objects != 2*rounds+1 {
+				t.Errorf("Size = %d objects, %v; want %d (the losers' files aborted, and the hint)", objects, err, 2*rounds+1)
 			}
 		})
 	}
@@ -665,7 +666,7 @@ func TestFileLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"manifests/raw/000000000001.json", m.Files[0].Path, m.Files[1].Path}
+	want := []string{"manifests/raw/000000000001.json", m.Files[0].Path, m.Files[1].Path, "status/latest_raw.json"}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("lake directory holds %q, want %q", got, want)
@@ -741,5 +742,61 @@ func TestInvalidBatch(t *testing.T) {
 	}
 	if err := b.Abort(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// Latest and BatchesAfter find the newest batches from the zone's hint of
+// its newest number, whatever the hint says: missing, behind, ahead of the
+// manifests, or not JSON.
+func TestLatestAndBatchesAfter(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			tl := b.open(t)
+			l, ctx := tl.Lake, t.Context()
+			for seq := uint64(1); seq <= 5; seq++ {
+				commitBatch(t, l, Raw, seq, map[string][]byte{"staff": randomBytes(10)})
+			}
+			seqs := func(ms []Manifest) []uint64 {
+				var out []uint64
+				for _, m := range ms {
+					out = append(out, m.Seq)
+				}
+				return out
+			}
+			after, err := l.BatchesAfter(ctx, Raw, 2)
+			if err != nil || !slices.Equal(seqs(after), []uint64{3, 4, 5}) {
+				t.Errorf("BatchesAfter(2) = %v, %v", seqs(after), err)
+			}
+			if after, err := l.BatchesAfter(ctx, Raw, 5); err != nil || len(after) != 0 {
+				t.Errorf("BatchesAfter(5) = %v, %v", seqs(after), err)
+			}
+			for _, hint := range []string{`{"seq": 5}`, `{"seq": 2}`, `{"seq": 9}`, `{"seq": 0}`, `not json`, ``} {
+				if hint == "" {
+					if err := l.bucket.Delete(ctx, statusKey(hintName(Raw))); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					tl.put(t, statusKey(hintName(Raw)), []byte(hint))
+				}
+				m, err := l.Latest(ctx, Raw)
+				if err != nil || m == nil || m.Seq != 5 {
+					t.Errorf("hint %q: Latest = %v, %v", hint, m, err)
+				}
+			}
+			// The hint follows commits.
+			commitBatch(t, l, Raw, 6, map[string][]byte{"staff": randomBytes(10)})
+			var h latestHint
+			if ok, err := l.Status(ctx, hintName(Raw), &h); !ok || err != nil || h.Seq != 6 {
+				t.Errorf("hint after commit 6: %+v %v %v", h, ok, err)
+			}
+			if b.name == "s3" {
+				// On S3 the listing starts after the batch asked for: a key
+				// before it that is not a manifest is never read.
+				tl.put(t, "manifests/raw/000000000002.json.junk", []byte("x"))
+				if after, err := l.BatchesAfter(ctx, Raw, 4); err != nil || !slices.Equal(seqs(after), []uint64{5, 6}) {
+					t.Errorf("S3 BatchesAfter(4) with junk before = %v, %v", seqs(after), err)
+				}
+			}
+		})
 	}
 }

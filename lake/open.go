@@ -40,6 +40,9 @@ type Lake struct {
 	// for a directory the lake creates manifests itself and syncs what it
 	// writes (see createExclusive).
 	dir string
+	// prefix is an S3 lake's key prefix in its bucket ("lake/"), which the
+	// bucket adds to every key but an S3 request option must name itself.
+	prefix string
 }
 
 // Open opens the lake at rawURL:
@@ -144,7 +147,8 @@ func (l *Lake) openS3(ctx context.Context, u *url.URL, pathStyle bool) error {
 		return err
 	}
 	if prefix := strings.Trim(u.Path, "/"); prefix != "" {
-		b = blob.PrefixedBucket(b, prefix+"/")
+		l.prefix = prefix + "/"
+		b = blob.PrefixedBucket(b, l.prefix)
 	}
 	if _, _, err := b.ListPage(ctx, blob.FirstPageToken, 1, nil); err != nil {
 		_ = b.Close()

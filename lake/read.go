@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 	"golang.org/x/sync/errgroup"
@@ -51,18 +53,87 @@ func (l *Lake) Batches(ctx context.Context, zone Zone) ([]Manifest, error) {
 	return ms, nil
 }
 
-// Latest returns the committed batch of zone with the highest sequence
-// number, or nil if the zone has none.
-func (l *Lake) Latest(ctx context.Context, zone Zone) (*Manifest, error) {
-	refs, err := l.manifests(ctx, zone)
-	if err != nil || len(refs) == 0 {
+// BatchesAfter returns the committed batches of zone numbered after seq,
+// in sequence order. On S3 it lists only their manifests, so that what a
+// run reads does not grow with the lake's history.
+func (l *Lake) BatchesAfter(ctx context.Context, zone Zone, seq uint64) ([]Manifest, error) {
+	refs, err := l.manifestsAfter(ctx, zone, seq)
+	if err != nil {
 		return nil, err
+	}
+	ms := make([]Manifest, len(refs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readConcurrency)
+	for i, ref := range refs {
+		g.Go(func() (err error) {
+			ms[i], err = l.readManifest(gctx, zone, ref)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// Latest returns the committed batch of zone with the highest sequence
+// number, or nil if the zone has none. It lists the manifests from the
+// number the zone's hint remembers (see setHint), if that manifest is
+// there, else all of them.
+func (l *Lake) Latest(ctx context.Context, zone Zone) (*Manifest, error) {
+	var refs []manifestRef
+	if h := l.hint(ctx, zone); h > 0 {
+		from, err := l.manifestsAfter(ctx, zone, h-1)
+		if err != nil {
+			return nil, err
+		}
+		if len(from) > 0 && from[0].seq == h {
+			refs = from
+		}
+	}
+	if refs == nil {
+		var err error
+		if refs, err = l.manifests(ctx, zone); err != nil || len(refs) == 0 {
+			return nil, err
+		}
 	}
 	m, err := l.readManifest(ctx, zone, refs[len(refs)-1])
 	if err != nil {
 		return nil, err
 	}
 	return &m, nil
+}
+
+// latestHint is what a zone's hint status object holds: the number of its
+// newest committed batch, as the last commit left it.
+type latestHint struct {
+	Seq uint64 `json:"seq"`
+}
+
+// hintName is the status object (see PutStatus) that remembers zone's
+// newest batch number.
+func hintName(zone Zone) string { return "latest_" + string(zone) }
+
+// hint returns the newest batch number of zone that its hint remembers, or
+// 0 if there is none or it cannot be read: it is only a shortcut.
+func (l *Lake) hint(ctx context.Context, zone Zone) uint64 {
+	var h latestHint
+	if ok, err := l.Status(ctx, hintName(zone), &h); !ok || err != nil {
+		if err != nil {
+			l.logger.Debug("no usable hint of the newest batch: listing every manifest", "zone", zone, "error", err)
+		}
+		return 0
+	}
+	return h.Seq
+}
+
+// setHint remembers seq as zone's newest batch number, best effort: a
+// hint that lags only makes Latest list a little more, and one that
+// names a missing manifest is ignored.
+func (l *Lake) setHint(ctx context.Context, zone Zone, seq uint64) {
+	if err := l.PutStatus(ctx, hintName(zone), latestHint{Seq: seq}); err != nil {
+		l.logger.Warn("could not record the newest batch number; listing the lake's manifests will take longer", "zone", zone, "error", err)
+	}
 }
 
 // Batch returns the committed batch of zone with the given id, or with the
@@ -102,12 +173,30 @@ func (l *Lake) Batch(ctx context.Context, zone Zone, id string) (Manifest, error
 // files of commits in progress are skipped; anything else that is not a
 // manifest is an error wrapping ErrCorrupt.
 func (l *Lake) manifests(ctx context.Context, zone Zone) ([]manifestRef, error) {
+	return l.manifestsAfter(ctx, zone, 0)
+}
+
+// manifestsAfter lists the manifests of zone numbered after seq, as
+// manifests does. On S3 the listing starts after seq's key (StartAfter):
+// keys are zero-padded numbers, so they list in number order.
+func (l *Lake) manifestsAfter(ctx context.Context, zone Zone, seq uint64) ([]manifestRef, error) {
 	if err := zone.check(); err != nil {
 		return nil, err
 	}
 	prefix := manifestDir(zone)
+	opts := &blob.ListOptions{Prefix: prefix}
+	if seq > 0 {
+		start := l.prefix + manifestKey(zone, seq)
+		opts.BeforeList = func(as func(any) bool) error {
+			var in *s3.ListObjectsV2Input
+			if as(&in) {
+				in.StartAfter = aws.String(start)
+			}
+			return nil
+		}
+	}
 	var refs []manifestRef
-	it := l.bucket.List(&blob.ListOptions{Prefix: prefix})
+	it := l.bucket.List(opts)
 	for {
 		obj, err := it.Next(ctx)
 		if err == io.EOF {
@@ -120,11 +209,13 @@ func (l *Lake) manifests(ctx context.Context, zone Zone) ([]manifestRef, error) 
 		if obj.IsDir || isTemp(path.Base(name)) {
 			continue
 		}
-		seq, ok := parseManifestName(name)
+		n, ok := parseManifestName(name)
 		if !ok {
 			return nil, corruptf("lake %s: %s: not a manifest (want %s%012d.json)", l.name, obj.Key, prefix, 42)
 		}
-		refs = append(refs, manifestRef{seq: seq, key: obj.Key})
+		if n > seq {
+			refs = append(refs, manifestRef{seq: n, key: obj.Key})
+		}
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].seq < refs[j].seq })
 	return refs, nil

@@ -341,6 +341,7 @@ func (b *BatchWriter) Commit(ctx context.Context, tool string, state any) (Manif
 		return Manifest{}, fmt.Errorf("lake %s: batch %s: commit %s: %w", l.name, b.id, key, err)
 	}
 	b.done, b.commit = true, true
+	l.setHint(ctx, b.zone, b.seq)
 	l.logger.Info("committed batch", "zone", b.zone, "seq", b.seq, "batch", b.id,
 		"files", len(out.Files), "rows", out.Rows(), "bytes", out.Bytes())
 	return out, nil

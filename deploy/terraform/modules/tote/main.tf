@@ -24,20 +24,23 @@ locals {
   # advisory documents (see awslambda.LoadStatus, extract.Status): extract
   # writes its own and reads load's to tell whether transform and load have
   # work; load writes its own and reads extract's, with the raw manifests,
-  # to work out the lag.
+  # to work out the lag. status/latest_raw.json and latest_processed.json
+  # remember each zone's newest batch number, written by the stage that
+  # commits there, so that every stage lists only the newest manifests.
+  lake_hints = ["status/latest_raw.json", "status/latest_processed.json"]
   lake_access = {
     extract = {
-      read   = ["manifests/raw/*", "manifests/processed/*", "status/load.json"]
-      write  = ["raw/*", "manifests/raw/*", "status/extract.json"]
+      read   = concat(["manifests/raw/*", "manifests/processed/*", "status/load.json"], local.lake_hints)
+      write  = ["raw/*", "manifests/raw/*", "status/extract.json", "status/latest_raw.json"]
       delete = ["raw/*"] # aborting a batch removes its uncommitted files
     }
     transform = {
-      read   = ["raw/*", "manifests/raw/*", "processed/*", "manifests/processed/*", "status/load.json"]
-      write  = ["processed/*", "manifests/processed/*", "rejects/*"] # a batch's quarantined rows go to rejects/
+      read   = concat(["raw/*", "manifests/raw/*", "processed/*", "manifests/processed/*", "status/load.json"], local.lake_hints)
+      write  = ["processed/*", "manifests/processed/*", "rejects/*", "status/latest_processed.json"] # a batch's quarantined rows go to rejects/
       delete = ["processed/*", "rejects/*"]
     }
     load = {
-      read   = ["processed/*", "manifests/processed/*", "rejects/*", "manifests/raw/*", "status/extract.json", "status/load.json"]
+      read   = concat(["processed/*", "manifests/processed/*", "rejects/*", "manifests/raw/*", "status/extract.json", "status/load.json"], local.lake_hints)
       write  = ["status/load.json"]
       delete = []
     }

@@ -48,8 +48,8 @@ run "policies" {
     condition = {
       for s in jsondecode(aws_iam_role_policy.function["extract"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
-      LakeRead   = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json"])]
-      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/extract.json"])]
+      LakeRead   = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/extract.json", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json"])]
       LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*"])]
       LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
     }
@@ -66,8 +66,10 @@ run "policies" {
         "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
         "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
         "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
       ])]
-      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*"])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
       LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*"])]
       LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
     }
@@ -85,6 +87,8 @@ run "policies" {
         "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
         "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/extract.json",
         "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
       ])]
       LakeWrite = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json"])]
       LakeList  = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]

@@ -149,6 +149,8 @@ run "other_settings" {
       "arn:aws:s3:::staging-lake/v1/lake/manifests/raw/*",
       "arn:aws:s3:::staging-lake/v1/lake/status/extract.json",
       "arn:aws:s3:::staging-lake/v1/lake/status/load.json",
+      "arn:aws:s3:::staging-lake/v1/lake/status/latest_raw.json",
+      "arn:aws:s3:::staging-lake/v1/lake/status/latest_processed.json",
     ]
     error_message = "policies must follow bucket_name and lake_prefix"
   }
