@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
@@ -54,6 +55,12 @@ type processedFile struct {
 	surrogate bool
 	key       []int   // positions in cols of the key's columns
 	last      []int64 // the previous row's key
+
+	// A fact's newest last_updated, as days and microseconds, for the
+	// ledger; the leaves are -1 for a dimension.
+	dateLeaf, timeLeaf int
+	newestDay          int32
+	newestTime         int64
 }
 
 // errNotInKeyOrder reports a file whose manifest says its rows are in key
@@ -79,12 +86,36 @@ func openProcessed(ctx context.Context, lk *lake.Lake, m lake.Manifest, f lake.F
 		r.Close()
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
-	return &processedFile{
-		r:      r,
-		cols:   cols,
-		buf:    make([]parquet.Row, readRows),
-		byLeaf: make([]parquet.Value, len(r.Schema().Columns())),
-	}, nil
+	p := &processedFile{
+		r:          r,
+		cols:       cols,
+		buf:        make([]parquet.Row, readRows),
+		byLeaf:     make([]parquet.Value, len(r.Schema().Columns())),
+		dateLeaf:   -1,
+		timeLeaf:   -1,
+		newestDay:  math.MinInt32,
+		newestTime: -1,
+	}
+	if t.Kind == star.Fact {
+		for _, c := range cols {
+			switch c.Name {
+			case "last_updated_date":
+				p.dateLeaf = c.leaf
+			case "last_updated_time":
+				p.timeLeaf = c.leaf
+			}
+		}
+	}
+	return p, nil
+}
+
+// newest returns the newest last_updated of the fact rows read so far,
+// and false if there is none.
+func (p *processedFile) newest() (time.Time, bool) {
+	if p.newestTime < 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMicro(int64(p.newestDay)*microsPerDay + p.newestTime).UTC(), true
 }
 
 // matchSchema finds the model's columns in a file's schema and checks their
@@ -212,6 +243,13 @@ func (p *processedFile) next(w *postgres.BinaryRowWriter) (bool, error) {
 	for _, v := range row {
 		if c := v.Column(); c >= 0 && c < len(p.byLeaf) {
 			p.byLeaf[c] = v
+		}
+	}
+	if p.dateLeaf >= 0 && p.timeLeaf >= 0 {
+		if d, t := p.byLeaf[p.dateLeaf], p.byLeaf[p.timeLeaf]; !d.IsNull() && !t.IsNull() {
+			if day, us := d.Int32(), t.Int64(); day > p.newestDay || day == p.newestDay && us > p.newestTime {
+				p.newestDay, p.newestTime = day, us
+			}
 		}
 	}
 	if p.straight && !p.increases() {

@@ -209,8 +209,8 @@ func (w *Warehouse) AdoptLake(ctx context.Context) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, loadLock); err != nil {
 		return fmt.Errorf("adopt lake: lock: %w", err)
 	}
-	tag, err := tx.Exec(ctx, `WITH moved AS (DELETE FROM tote.load_ledger RETURNING batch_id, seq, loaded_at, rows, tables)
-INSERT INTO tote.load_ledger_history (batch_id, seq, loaded_at, rows, tables) SELECT * FROM moved`)
+	tag, err := tx.Exec(ctx, `WITH moved AS (DELETE FROM tote.load_ledger RETURNING batch_id, seq, loaded_at, rows, tables, newest_change)
+INSERT INTO tote.load_ledger_history (batch_id, seq, loaded_at, rows, tables, newest_change) SELECT * FROM moved`)
 	if err != nil {
 		return fmt.Errorf("adopt lake: archive the ledger: %w", err)
 	}
@@ -269,6 +269,7 @@ func (w *Warehouse) loadBatch(ctx context.Context, lk *lake.Lake, m lake.Manifes
 
 	br := BatchResult{Batch: m.ID, Seq: m.Seq, Tables: []TableResult{}}
 	perTable := map[string]int64{}
+	var newest *time.Time // the newest change the batch brings
 	for _, t := range star.Tables {
 		f, ok := files[t.Name]
 		if !ok {
@@ -280,14 +281,17 @@ func (w *Warehouse) loadBatch(ctx context.Context, lk *lake.Lake, m lake.Manifes
 		}
 		br.Tables = append(br.Tables, tr)
 		perTable[t.Name] = tr.Rows
+		if !tr.newest.IsZero() && (newest == nil || tr.newest.After(*newest)) {
+			newest = &tr.newest
+		}
 	}
 	if f, ok := files[lake.RejectsTable]; ok {
 		if br.Rejected, br.Resolved, err = loadRejects(ctx, tx, lk, m, f); err != nil {
 			return BatchResult{}, false, tote.At(err, tote.Where{Table: "tote.rejects"})
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO tote.load_ledger (batch_id, seq, rows, tables) VALUES ($1, $2, $3, $4)`,
-		m.ID, int64(m.Seq), br.Rows(), perTable); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO tote.load_ledger (batch_id, seq, rows, tables, newest_change) VALUES ($1, $2, $3, $4, $5)`,
+		m.ID, int64(m.Seq), br.Rows(), perTable, newest); err != nil {
 		return BatchResult{}, false, fmt.Errorf("record in load ledger: %w", err)
 	}
 	// Summaries kept current with the facts, and a notice to listeners
@@ -344,6 +348,7 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 			"stage_seconds", stagedIn.Seconds(), "merge_seconds", (time.Since(start) - stagedIn).Seconds())
 	}()
 	tr := TableResult{Table: t.Name, Rows: staged}
+	tr.newest, _ = src.newest()
 	switch {
 	case empty && t.Kind == star.Dimension:
 		tag, err := tx.Exec(ctx, sql.first)
@@ -432,7 +437,9 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 		return TableResult{}, false, fmt.Errorf("release savepoint: %w", err)
 	}
 	w.log.Debug("copied table straight", "table", t.Name, "rows", n, "seconds", time.Since(start).Seconds())
-	return TableResult{Table: t.Name, Rows: n, Inserted: n, Elapsed: time.Since(start)}, true, nil
+	tr := TableResult{Table: t.Name, Rows: n, Inserted: n, Elapsed: time.Since(start)}
+	tr.newest, _ = src.newest()
+	return tr, true, nil
 }
 
 // bulkRows is the size of a first load from which a fact's unique key is

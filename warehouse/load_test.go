@@ -185,6 +185,19 @@ func TestLoad(t *testing.T) {
 	}
 	sameTables(t, "after batch 2", dumpAll(t, db), after2())
 
+	// The newest change loaded, from the ledger, is the newest in the facts.
+	newest, ok, err := warehouse.New(db, nil).NewestChange(ctx)
+	var wantNewest time.Time
+	if err := db.QueryRow(ctx, `SELECT max(t) FROM (
+		SELECT max(last_updated_date + last_updated_time) t FROM fact_sales_order
+		UNION ALL SELECT max(last_updated_date + last_updated_time) FROM fact_purchase_order
+		UNION ALL SELECT max(last_updated_date + last_updated_time) FROM fact_payment) f`).Scan(&wantNewest); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || !ok || !newest.Equal(wantNewest) {
+		t.Errorf("NewestChange = %v, %v, %v; want %v", newest, ok, err, wantNewest)
+	}
+
 	entries, err := warehouse.New(db, nil).Loaded(ctx)
 	if err != nil {
 		t.Fatal(err)

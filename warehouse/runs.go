@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/terrifictotes/tote"
-	"github.com/terrifictotes/tote/star"
 )
 
 // runLock is the advisory lock key that serializes pipeline runs across
@@ -192,16 +190,12 @@ func (w *Warehouse) Runs(ctx context.Context, limit int) ([]Run, error) {
 // source's last_updated is a timestamp without time zone, written in UTC).
 // Facts keep every row version, so their newest version is the newest
 // change loaded; dimensions keep no last_updated.
-var freshnessSQL = func() string {
-	var parts []string
-	for _, t := range star.Tables {
-		if t.Kind == star.Fact {
-			parts = append(parts, fmt.Sprintf(`SELECT max(last_updated_date + last_updated_time) AS t FROM %s`,
-				pgx.Identifier{t.Name}.Sanitize()))
-		}
-	}
-	return `SELECT max(t) AT TIME ZONE 'UTC' FROM (` + strings.Join(parts, " UNION ALL ") + `) f`
-}()
+// freshnessSQL is the newest change any loaded batch brought, from the
+// ledger (and that of lakes followed before: the rows they loaded are
+// still here), which the load records (migration 0010).
+const freshnessSQL = `SELECT max(t) AT TIME ZONE 'UTC' FROM (
+    SELECT max(newest_change) AS t FROM tote.load_ledger
+    UNION ALL SELECT max(newest_change) FROM tote.load_ledger_history) f`
 
 // NewestChange returns the time of the newest source change loaded into
 // the warehouse, and false if nothing is loaded yet.

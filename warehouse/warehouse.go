@@ -150,6 +150,8 @@ type TableResult struct {
 	// inserted nor updated were already in the warehouse as they are.
 	Updated int64         `json:"updated"`
 	Elapsed time.Duration `json:"elapsed_ns"`
+
+	newest time.Time // a fact's newest last_updated in the file; zero if none
 }
 
 // Rows is the number of rows in the processed files of the loaded batches.
