@@ -73,6 +73,11 @@ type Config struct {
 	// Incidents alerts on failures and stale data; nil sends no alerts.
 	Incidents *alert.Incidents
 	Logger    *slog.Logger
+	// Now is the clock the lag is measured with; nil means time.Now.
+	Now func() time.Time
+	// Dashboard, if set, is served at / (package web); nil serves only
+	// the endpoints above.
+	Dashboard http.Handler
 }
 
 // Daemon runs the pipeline on its schedule and serves its HTTP endpoints.
@@ -85,7 +90,13 @@ type Daemon struct {
 
 	mu         sync.Mutex
 	deliveries []alert.Delivery // of the run in progress, for its record
+
+	lakeSized time.Time // when the lake's size was last counted
 }
+
+// lakeSizeEvery is how often the lake's size gauge is refreshed: counting
+// lists every object, which grows with the lake's history.
+const lakeSizeEvery = time.Hour
 
 // delivered counts a failed delivery and keeps each for the run's record.
 func (d *Daemon) delivered(dl alert.Delivery) {
@@ -123,6 +134,9 @@ func New(cfg Config) *Daemon {
 	}
 	if cfg.Incidents == nil {
 		cfg.Incidents = &alert.Incidents{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1), metrics: newMetrics()}
 	cfg.Incidents.Delivered = d.delivered
@@ -294,7 +308,7 @@ func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, err error)
 // alerts when the warehouse is too far behind the source.
 func (d *Daemon) checkFreshness(ctx context.Context, log *slog.Logger, run int64) {
 	p := d.cfg.Parts
-	now := time.Now()
+	now := d.cfg.Now()
 	f, err := pipeline.ReadFreshness(ctx, p.Lake, p.Warehouse, now)
 	switch {
 	case err != nil:
@@ -310,11 +324,12 @@ func (d *Daemon) checkFreshness(ctx context.Context, log *slog.Logger, run int64
 	if !f.NewestChange.IsZero() {
 		d.metrics.newestChange.Set(now.Sub(f.NewestChange).Seconds())
 	}
-	if p.Lake != nil {
+	if p.Lake != nil && time.Since(d.lakeSized) >= lakeSizeEvery {
 		if _, n, err := p.Lake.Size(ctx); err != nil {
 			log.Warn("cannot read lake size", "err", err)
 		} else {
 			d.metrics.lakeBytes.Set(float64(n))
+			d.lakeSized = time.Now()
 		}
 	}
 }
