@@ -144,7 +144,7 @@ func (d *database) open(ctx context.Context, r secrets.Resolver) (*pgxpool.Pool,
 		}
 		d.url = url
 	}
-	pool, err := connect(ctx, d.role, d.url)
+	pool, err := postgres.Open(ctx, d.role, d.url)
 	if err != nil {
 		d.url = "" // perhaps rotated: read it again next time
 		return nil, err
@@ -152,35 +152,3 @@ func (d *database) open(ctx context.Context, r secrets.Resolver) (*pgxpool.Pool,
 	d.pool = pool
 	return pool, nil
 }
-
-// connect opens a pool on url and checks that the server answers, as
-// postgres.Open does, but keeps the driver's error under the message
-// postgres.Explain words, so that Classify can read the SQLSTATE of a
-// refused connection (too many connections, a server starting up).
-func connect(ctx context.Context, role, url string) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		// The parser's message may quote the URL, password and all.
-		return nil, fmt.Errorf("%s database: invalid URL %s", role, postgres.Redact(url))
-	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = "tote"
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s database %s: %w", role, postgres.Redact(url), err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, &connectError{explained: postgres.Explain(role, url, err), cause: err}
-	}
-	return pool, nil
-}
-
-// connectError reads as postgres.Explain words it and unwraps to the
-// driver's error as well.
-type connectError struct {
-	explained error
-	cause     error
-}
-
-func (e *connectError) Error() string   { return e.explained.Error() }
-func (e *connectError) Unwrap() []error { return []error{e.explained, e.cause} }

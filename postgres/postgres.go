@@ -48,13 +48,16 @@ func Explain(role, rawURL string, err error) error {
 	where := Redact(rawURL)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		var msg string
 		switch pgErr.Code {
 		case "28P01", "28000":
-			return fmt.Errorf("%s database %s: authentication failed (%s): check the user and password", role, where, pgErr.Message)
+			msg = fmt.Sprintf("%s database %s: authentication failed (%s): check the user and password", role, where, pgErr.Message)
 		case "3D000":
-			return fmt.Errorf("%s database %s: %s: create it or fix the URL", role, where, pgErr.Message)
+			msg = fmt.Sprintf("%s database %s: %s: create it or fix the URL", role, where, pgErr.Message)
+		default:
+			msg = fmt.Sprintf("%s database %s: %s (SQLSTATE %s)", role, where, pgErr.Message, pgErr.Code)
 		}
-		return fmt.Errorf("%s database %s: %s (SQLSTATE %s)", role, where, pgErr.Message, pgErr.Code)
+		return &explained{msg: msg, cause: pgErr}
 	}
 	var netErr net.Error
 	var opErr *net.OpError
@@ -66,6 +69,17 @@ func Explain(role, rawURL string, err error) error {
 	}
 	return fmt.Errorf("%s database %s: %w", role, where, err)
 }
+
+// explained is a server's error as Explain words it, which still unwraps
+// to the server's error, so that callers can tell its SQLSTATE (too many
+// connections, starting up) without parsing the sentence.
+type explained struct {
+	msg   string
+	cause *pgconn.PgError
+}
+
+func (e *explained) Error() string { return e.msg }
+func (e *explained) Unwrap() error { return e.cause }
 
 // Redact returns rawURL with any password replaced by "xxxxx", for logs and
 // messages. A string that does not parse as a URL is reduced to its scheme.

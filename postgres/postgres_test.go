@@ -2,10 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/pgcluster"
@@ -78,6 +81,11 @@ func TestOpenMissingDatabase(t *testing.T) {
 	_, err := postgres.Open(context.Background(), "source", u.String())
 	if err == nil || !strings.Contains(err.Error(), `database "no_such_database_here" does not exist`) {
 		t.Fatalf("err = %v", err)
+	}
+	// The sentence still unwraps to the server's error and its SQLSTATE.
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" {
+		t.Errorf("%v does not unwrap to SQLSTATE 3D000", err)
 	}
 }
 
