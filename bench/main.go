@@ -464,33 +464,33 @@ func floor(ctx context.Context, srcURL, dstURL string) (Floor, error) {
 // copyOutFloor times COPY … TO STDOUT of every source table, the output
 // discarded: what any extraction must pay to read them.
 func copyOutFloor(ctx context.Context, srcURL string) (float64, error) {
-	src, err := pgx.Connect(ctx, srcURL)
-	if err != nil {
-		return 0, err
-	}
-	defer src.Close(ctx)
-	start := time.Now()
-	for _, name := range totesys.TableNames() {
-		if _, err := src.PgConn().CopyTo(ctx, io.Discard, "COPY "+pgx.Identifier{name}.Sanitize()+" TO STDOUT"); err != nil {
-			return 0, fmt.Errorf("copy %s out: %w", name, err)
-		}
-	}
-	return time.Since(start).Seconds(), nil
+	return eachTable(ctx, srcURL, func(conn *pgx.Conn, table string) error {
+		_, err := conn.PgConn().CopyTo(ctx, io.Discard, "COPY "+table+" TO STDOUT")
+		return err
+	})
 }
 
 // scanFloor times a pass over every source table's rows, as ScanFloor
 // says, one table after another.
 func scanFloor(ctx context.Context, srcURL string) (float64, error) {
-	src, err := pgx.Connect(ctx, srcURL)
+	return eachTable(ctx, srcURL, func(conn *pgx.Conn, table string) error {
+		var n int64
+		return conn.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE xmin = '1'::xid").Scan(&n)
+	})
+}
+
+// eachTable times fn on every source table (named quoted) of the database
+// at srcURL, one after another.
+func eachTable(ctx context.Context, srcURL string, fn func(conn *pgx.Conn, table string) error) (float64, error) {
+	conn, err := pgx.Connect(ctx, srcURL)
 	if err != nil {
 		return 0, err
 	}
-	defer src.Close(ctx)
+	defer conn.Close(ctx)
 	start := time.Now()
 	for _, name := range totesys.TableNames() {
-		var n int64
-		if err := src.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{name}.Sanitize()+" WHERE xmin = '1'::xid").Scan(&n); err != nil {
-			return 0, fmt.Errorf("scan %s: %w", name, err)
+		if err := fn(conn, pgx.Identifier{name}.Sanitize()); err != nil {
+			return 0, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return time.Since(start).Seconds(), nil

@@ -34,23 +34,7 @@ type manifestRef struct {
 // Batches returns the committed batches of zone in sequence order. A
 // manifest that cannot be decoded is an error wrapping ErrCorrupt.
 func (l *Lake) Batches(ctx context.Context, zone Zone) ([]Manifest, error) {
-	refs, err := l.manifests(ctx, zone)
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]Manifest, len(refs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(readConcurrency)
-	for i, ref := range refs {
-		g.Go(func() (err error) {
-			ms[i], err = l.readManifest(gctx, zone, ref)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return ms, nil
+	return l.BatchesAfter(ctx, zone, 0)
 }
 
 // BatchesAfter returns the committed batches of zone numbered after seq,

@@ -3,9 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"io"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -191,19 +189,6 @@ func (r *binaryReader) Read(p []byte) (int, error) {
 // CopyFromBinary is CopyFromConn in the binary format: next writes each
 // row's values in the exact types of columns.
 func CopyFromBinary(ctx context.Context, conn *pgx.Conn, table string, columns []string, next BinaryRowFunc) (int64, error) {
-	cols := make([]string, len(columns))
-	for i, c := range columns {
-		cols[i] = pgx.Identifier{c}.Sanitize()
-	}
-	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", pgx.Identifier{table}.Sanitize(), strings.Join(cols, ", "))
 	r := &binaryReader{next: next, w: BinaryRowWriter{fields: len(columns)}}
-	tag, err := conn.PgConn().CopyFrom(ctx, r, sql)
-	rows, rowErr := r.rows.result()
-	if rowErr != nil {
-		return rows, rowErr
-	}
-	if err != nil {
-		return rows, fmt.Errorf("copy into %s: %w", table, err)
-	}
-	return tag.RowsAffected(), nil
+	return copyFrom(ctx, conn, table, columns, " (FORMAT binary)", r, &r.rows)
 }

@@ -18,17 +18,8 @@ import (
 func TestCopyFromBinaryMatchesText(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	for _, table := range []string{"text_rows", "binary_rows"} {
-		if _, err := pool.Exec(ctx, `CREATE TABLE `+table+` (i int, b bigint, m numeric(10,2), ok boolean,
-			d date, tm time(6), ts timestamp(6), s text)`); err != nil {
-			t.Fatal(err)
-		}
-	}
+	const columns = `(i int, b bigint, m numeric(10,2), ok boolean, d date, tm time(6), ts timestamp(6), s text)`
+	pool := poolWith(t, `CREATE TABLE text_rows `+columns, `CREATE TABLE binary_rows `+columns)
 	cents := []int64{0, 1, -1, 5, 10, 99, -99, 100, -100, 101, 9999, 10000, 10001, 999999, 1000000, 1000001,
 		123456789, -123456789, 9999999999, -9999999999, 100000000, 1234500, 50}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -122,14 +113,7 @@ func TestCopyFromBinaryMatchesText(t *testing.T) {
 func TestCopyFromBinaryRowError(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := pool.Exec(ctx, `CREATE TABLE t (i int)`); err != nil {
-		t.Fatal(err)
-	}
+	pool := poolWith(t, `CREATE TABLE t (i int)`)
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -155,3 +139,19 @@ func TestCopyFromBinaryRowError(t *testing.T) {
 }
 
 var errBadRow = errors.New("bad row")
+
+// poolWith returns a pool on a new database in which the statements have run.
+func poolWith(t *testing.T, statements ...string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), pgtest.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	for _, s := range statements {
+		if _, err := pool.Exec(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pool
+}

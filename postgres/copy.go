@@ -250,19 +250,26 @@ func CopyFrom(ctx context.Context, pool *pgxpool.Pool, table string, columns []s
 
 // CopyFromConn is CopyFrom on one connection, possibly inside a transaction.
 func CopyFromConn(ctx context.Context, conn *pgx.Conn, table string, columns []string, next RowFunc) (int64, error) {
+	r := &rowReader{next: next}
+	return copyFrom(ctx, conn, table, columns, "", r, &r.rows)
+}
+
+// copyFrom runs COPY table (columns) FROM STDIN [options] with r's data,
+// and returns the rows copied. A row function's error, in rows, is
+// returned as it is: COPY reports it less clearly.
+func copyFrom(ctx context.Context, conn *pgx.Conn, table string, columns []string, options string, r io.Reader, rows *rowCount) (int64, error) {
 	cols := make([]string, len(columns))
 	for i, c := range columns {
 		cols[i] = pgx.Identifier{c}.Sanitize()
 	}
-	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN", pgx.Identifier{table}.Sanitize(), strings.Join(cols, ", "))
-	r := &rowReader{next: next}
+	sql := fmt.Sprintf("COPY %s (%s) FROM STDIN%s", pgx.Identifier{table}.Sanitize(), strings.Join(cols, ", "), options)
 	tag, err := conn.PgConn().CopyFrom(ctx, r, sql)
-	rows, rowErr := r.rows.result()
+	n, rowErr := rows.result()
 	if rowErr != nil {
-		return rows, rowErr
+		return n, rowErr
 	}
 	if err != nil {
-		return rows, fmt.Errorf("copy into %s: %w", table, err)
+		return n, fmt.Errorf("copy into %s: %w", table, err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/postgres"
 )
 
@@ -16,14 +13,7 @@ import (
 func TestCopyFromRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := pool.Exec(ctx, `CREATE TABLE t (i int, s text, m numeric(10,2), b boolean, ts timestamp(6), n text)`); err != nil {
-		t.Fatal(err)
-	}
+	pool := poolWith(t, `CREATE TABLE t (i int, s text, m numeric(10,2), b boolean, ts timestamp(6), n text)`)
 	texts := []string{"plain", "tab\there", "new\nline", `back\slash`, "cr\rhere", "ünïcödé", ""}
 	cents := []int64{0, 1, -1, 99, -99, 100, 12345, -12345, 99999999}
 	ts := time.Date(2024, 2, 29, 23, 59, 59, 123456000, time.UTC)
@@ -88,17 +78,10 @@ func pad2(n int64) string { return string([]byte{byte('0' + n/10), byte('0' + n%
 func TestCopyFromRowError(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.NewDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := pool.Exec(ctx, `CREATE TABLE t (i int)`); err != nil {
-		t.Fatal(err)
-	}
+	pool := poolWith(t, `CREATE TABLE t (i int)`)
 	bad := errors.New("row 3: value does not fit")
 	i := 0
-	_, err = postgres.CopyFrom(ctx, pool, "t", []string{"i"}, func(w *postgres.RowWriter) (bool, error) {
+	_, err := postgres.CopyFrom(ctx, pool, "t", []string{"i"}, func(w *postgres.RowWriter) (bool, error) {
 		i++
 		if i == 3 {
 			return false, bad

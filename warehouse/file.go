@@ -2,6 +2,7 @@ package warehouse
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -190,7 +191,7 @@ func (p *processedFile) straightInto(t star.Table) bool {
 // increases reports whether the row in byLeaf has a key greater than the
 // previous row's, and remembers it.
 func (p *processedFile) increases() bool {
-	cmp := 0
+	c := 0
 	for j, i := range p.key {
 		v := p.byLeaf[p.cols[i].leaf]
 		var k int64
@@ -202,22 +203,12 @@ func (p *processedFile) increases() bool {
 				k = v.Int64()
 			}
 		}
-		if cmp == 0 && p.read > 0 {
-			cmp = cmpInt(k, p.last[j])
+		if c == 0 && p.read > 0 {
+			c = cmp.Compare(k, p.last[j])
 		}
 		p.last[j] = k
 	}
-	return p.read == 0 || cmp > 0
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return p.read == 0 || c > 0
 }
 
 // next writes the file's next row, then its ordinal, to w, in COPY's
