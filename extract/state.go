@@ -130,8 +130,8 @@ type plan struct {
 	// hash: cheaper than age(), and free of the transaction's own age base,
 	// so that other connections in the same snapshot can use it. Empty
 	// otherwise (age(xmin) <= maxAge is the filter then).
-	xids    string
-	prev    *State
+	xids string
+	prev *State
 	// noRows reads without writing rows (MoveSource), and inFlight,
 	// if set, leaves out the rows with age(xmin) <= inFlight (Correct).
 	noRows   bool
