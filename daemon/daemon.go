@@ -78,6 +78,8 @@ type Config struct {
 	// Dashboard, if set, is served at / (package web); nil serves only
 	// the endpoints above.
 	Dashboard http.Handler
+	// Token, if set, is asked of requests to /runs (see Handler).
+	Token string
 }
 
 // Daemon runs the pipeline on its schedule and serves its HTTP endpoints.

@@ -405,3 +405,43 @@ func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
 		}
 	}
 }
+
+// With a token, /runs wants it; the probes and the metrics stay open.
+func TestRunsNeedTheToken(t *testing.T) {
+	t.Parallel()
+	d := New(Config{Token: "s3cret"})
+	srv := httptest.NewServer(d.Handler())
+	t.Cleanup(srv.Close)
+	do := func(method, path, auth string) int {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		method, path, auth string
+		want               int
+	}{
+		{"POST", "/runs", "", http.StatusUnauthorized},
+		{"POST", "/runs", "Bearer wrong", http.StatusUnauthorized},
+		{"POST", "/runs", "s3cret", http.StatusUnauthorized},
+		{"GET", "/runs", "", http.StatusUnauthorized},
+		{"POST", "/runs", "Bearer s3cret", http.StatusAccepted},
+		{"GET", "/healthz", "", http.StatusOK},
+		{"GET", "/metrics", "", http.StatusOK},
+	} {
+		if got := do(c.method, c.path, c.auth); got != c.want {
+			t.Errorf("%s %s with %q: %d, want %d", c.method, c.path, c.auth, got, c.want)
+		}
+	}
+}

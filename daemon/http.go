@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -20,6 +21,12 @@ import (
 //	GET  /metrics  Prometheus metrics
 //	GET  /runs     the run history as JSON, newest first (?limit=N, default 20)
 //	POST /runs     queue a run now (202)
+//	/              the dashboard, if Config.Dashboard is set
+//
+// With Config.Token set, /runs asks for it (Authorization: Bearer TOKEN):
+// the history holds error messages that may quote source values, and a
+// run is the one thing a request can start. The probes and the metrics
+// stay open, for the orchestrator and Prometheus.
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -27,13 +34,32 @@ func (d *Daemon) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", d.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /runs", d.listRuns)
-	mux.HandleFunc("POST /runs", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /runs", d.authorized(d.listRuns))
+	mux.HandleFunc("POST /runs", d.authorized(func(w http.ResponseWriter, r *http.Request) {
 		queued := d.Trigger(TriggerHTTP)
 		d.log.Info("run requested over HTTP", "queued", queued, "remote", r.RemoteAddr)
 		writeJSON(w, http.StatusAccepted, map[string]any{"queued": queued})
-	})
+	}))
+	if d.cfg.Dashboard != nil {
+		mux.Handle("/", d.cfg.Dashboard)
+	}
 	return mux
+}
+
+// authorized serves h only to requests that carry Config.Token, if set.
+func (d *Daemon) authorized(h http.HandlerFunc) http.HandlerFunc {
+	if d.cfg.Token == "" {
+		return h
+	}
+	want := []byte("Bearer " + d.cfg.Token)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tote"`)
+			http.Error(w, "this endpoint needs the token: Authorization: Bearer TOKEN (--dashboard-token)", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
