@@ -7,7 +7,7 @@ LDFLAGS   := -X github.com/terrifictotes/tote.version=$(VERSION)
 BIN       := bin/tote
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
 
-.PHONY: all build demo test test-short lint fmt vet staticcheck clean bench deploy-check validate-asl lambda e2e-aws
+.PHONY: all build demo test test-short lint fmt vet staticcheck clean bench deploy-check validate-asl lambda e2e-aws bench-dashboard
 
 all: build
 
@@ -51,6 +51,14 @@ SEED      ?= 1
 BENCHFLAGS ?=
 bench: build
 	$(GO) run ./bench -tote $(BIN) -scales "$(SCALES)" -seed $(SEED) $(BENCHFLAGS)
+
+# The dashboard's queries and first paint against a loaded warehouse:
+#   make bench-dashboard WAREHOUSE=postgres://…/warehouse [LAKE=file://…]
+WAREHOUSE ?= $(TOTE_WAREHOUSE_URL)
+LAKE      ?=
+bench-dashboard:
+	cd web/e2e && npm ci --no-audit --no-fund --loglevel=error
+	$(GO) run ./web/dashbench -warehouse "$(WAREHOUSE)" $(if $(LAKE),-lake "$(LAKE)")
 
 # The AWS deployment's checks alone: terraform fmt/validate/test (mock AWS) and actionlint.
 deploy-check:

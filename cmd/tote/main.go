@@ -36,6 +36,7 @@ var commands = []command{
 	{"verify", "compare the warehouse with the source, and repair it", runVerify},
 	{"serve", "run the pipeline on a schedule, with health, metrics, run history and alerts", runServe},
 	{"status", "print the recent runs, the data's freshness and the lake's size", runStatus},
+	{"dashboard", "serve the dashboard, read-only, against a warehouse loaded elsewhere", runDashboard},
 	{"demo", "seed a source (a throwaway server unless URLs are given) and run the pipeline on it", runDemo},
 	{"version", "print the version", runVersion},
 }

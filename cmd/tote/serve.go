@@ -14,6 +14,7 @@ import (
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/daemon"
 	"github.com/terrifictotes/tote/postgres"
+	"github.com/terrifictotes/tote/web"
 )
 
 func runServe(ctx context.Context, e *env, args []string) error {
@@ -28,6 +29,7 @@ _FILE (TOTE_SOURCE_URL_FILE, ...) or, given as secretsmanager://NAME, from
 AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	var (
 		cronExpr, addr, email string
+		dashToken             string
 		interval, threshold   time.Duration
 		retries               int
 		alerts                alert.Config
@@ -45,10 +47,15 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	b.envString(&alerts.From, "alert-from", "TOTE_ALERT_FROM", "tote@localhost", "sender `address` of alert emails")
 	b.secretString(&alerts.SMTPURL, "smtp-url", "TOTE_SMTP_URL", "SMTP server for alert email: smtp://USER:PASSWORD@HOST:PORT; also TOTE_SMTP_URL_FILE")
 	b.envString(&alerts.SNSTopic, "alert-sns-topic", "TOTE_ALERT_SNS_TOPIC", "", "publish alerts to this Amazon SNS topic `ARN`")
+	b.secretString(&dashToken, "dashboard-token", web.TokenEnv,
+		"`token` the dashboard at / asks for, and run now checks; required when --addr is not a loopback address; also "+web.TokenEnv+"_FILE")
 	if err := b.parse(args, 0, usesSource|usesWarehouse); err != nil {
 		return err
 	}
 	defer b.close()
+	if err := web.CheckBind(addr, dashToken); err != nil {
+		return b.usageErr("%v", err)
+	}
 	sched, err := schedule(b, interval, cronExpr)
 	if err != nil {
 		return err
@@ -80,7 +87,19 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	}
 	b.log.Info("tote serve", "source", postgres.Redact(b.sourceURL), "warehouse", postgres.Redact(b.warehouseURL),
 		"lake", parts.Lake.URL(), "addr", ln.Addr().String(), "notifiers", len(notifiers))
-	d := daemon.New(daemon.Config{
+	dashPool, err := postgres.Open(ctx, "warehouse", b.warehouseURL)
+	if err != nil {
+		return err
+	}
+	b.closers = append(b.closers, dashPool.Close)
+	var d *daemon.Daemon
+	dash, err := web.New(web.Config{Pool: dashPool, Warehouse: parts.Warehouse, Lake: parts.Lake, Token: dashToken,
+		Logger: b.log, RunNow: func() bool { return d.Trigger(daemon.TriggerHTTP) }})
+	if err != nil {
+		return err
+	}
+	go dash.Run(ctx)
+	d = daemon.New(daemon.Config{
 		Parts:        parts,
 		Schedule:     sched,
 		Retries:      retries,
@@ -89,6 +108,8 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		VerifyEvery:  *verifyEvery,
 		Incidents:    &alert.Incidents{Notifiers: notifiers, Logger: b.log},
 		Logger:       b.log,
+		Dashboard:    dash,
+		Token:        dashToken,
 	})
 	return d.Serve(ctx, ln)
 }
