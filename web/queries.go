@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,7 +40,7 @@ import (
 // tote.dash_sales_versions) that the sales parameters select: the route is
 // 'facts', the current version (or the one as of batch $3) of each order,
 // matching the filters.
-const salesFacts = `$1::text = 'facts' AND v.day BETWEEN $4::date AND $5::date
+var salesFacts = `$1::text = 'facts' AND v.day BETWEEN $4::date AND $5::date
   AND ($6::integer[] IS NULL OR v.currency_id = ANY($6::integer[]))
   AND ($7::integer[] IS NULL OR v.location_id = ANY($7::integer[]))
   AND ($8::integer[] IS NULL OR v.staff_id = ANY($8::integer[]))
@@ -52,36 +53,50 @@ const salesFacts = `$1::text = 'facts' AND v.day BETWEEN $4::date AND $5::date
 
 // salesFactsOf is the condition that sales order versions v are in the
 // period and current (or as of batch $3), whatever the route and filters.
-const salesFactsOf = `v.day BETWEEN $4::date AND $5::date
+var salesFactsOf = `v.day BETWEEN $4::date AND $5::date
   AND ($2::text = 'current' OR v.seq <= $3::bigint)
   AND NOT EXISTS (SELECT FROM tote.dash_sales_next n
                   WHERE n.sales_record_id = v.rec AND ($2::text = 'current' OR n.next_seq <= $3::bigint))`
+
+// summaryAsOf is summary table t (tote.t and its log tote.t_log) as the
+// queries' state asks ($2: 'current', 'after' batch $3 or 'upto' batch $3),
+// with its columns dim, day, key, cols and the sums (negated where the
+// log's rows are taken away), as s.
+func summaryAsOf(t, cols, sums string) string {
+	neg := "-" + strings.ReplaceAll(sums, ", ", ", -")
+	return `(
+  SELECT dim, day, key, ` + cols + `, ` + sums + ` FROM tote.` + t + `
+  WHERE $2::text IN ('current', 'after')
+  UNION ALL
+  SELECT dim, day, key, ` + cols + `, ` + sums + ` FROM tote.` + t + `_log
+  WHERE $2::text = 'upto' AND seq <= $3::bigint
+  UNION ALL
+  SELECT dim, day, key, ` + cols + `, ` + neg + ` FROM tote.` + t + `_log
+  WHERE $2::text = 'after' AND seq > $3::bigint
+) s`
+}
+
+// dimKey keeps the summary rows s whose key is among the ids the route's
+// dimension ($1) is filtered to ($7 locations, $8 staff, $9
+// counterparties; NULL: any).
+var dimKey = `  AND (CASE $1::text WHEN 'location' THEN $7::integer[] WHEN 'staff' THEN $8::integer[] WHEN 'counterparty' THEN $9::integer[] END IS NULL
+       OR s.key = ANY(CASE $1::text WHEN 'location' THEN $7::integer[] WHEN 'staff' THEN $8::integer[] WHEN 'counterparty' THEN $9::integer[] END))`
 
 // salesSource is the rows the sales queries aggregate: (day, currency_id,
 // lead, location_id, staff_id, counterparty_id, design_id, orders, units,
 // value_cents), from tote.dash_sales_by (the dimension $1 names; the
 // others are NULL) or the facts.
-const salesSource = `
+var salesSource = `
 SELECT s.day, s.currency_id,
        (CASE WHEN s.dim = 'lead' THEN s.key END)::smallint AS lead,
        CASE WHEN s.dim = 'location' THEN s.key END AS location_id,
        CASE WHEN s.dim = 'staff' THEN s.key END AS staff_id,
        CASE WHEN s.dim = 'counterparty' THEN s.key END AS counterparty_id,
        NULL::integer AS design_id, s.orders, s.units, s.value_cents
-FROM (
-  SELECT dim, day, key, currency_id, orders, units, value_cents FROM tote.dash_sales_by
-  WHERE $2::text IN ('current', 'after')
-  UNION ALL
-  SELECT dim, day, key, currency_id, orders, units, value_cents FROM tote.dash_sales_by_log
-  WHERE $2::text = 'upto' AND seq <= $3::bigint
-  UNION ALL
-  SELECT dim, day, key, currency_id, -orders, -units, -value_cents FROM tote.dash_sales_by_log
-  WHERE $2::text = 'after' AND seq > $3::bigint
-) s
+FROM ` + summaryAsOf("dash_sales_by", "currency_id", "orders, units, value_cents") + `
 WHERE $1::text <> 'facts' AND s.dim = $1::text AND s.day BETWEEN $4::date AND $5::date
   AND ($6::integer[] IS NULL OR s.currency_id = ANY($6::integer[]))
-  AND (CASE $1::text WHEN 'location' THEN $7::integer[] WHEN 'staff' THEN $8::integer[] WHEN 'counterparty' THEN $9::integer[] END IS NULL
-       OR s.key = ANY(CASE $1::text WHEN 'location' THEN $7::integer[] WHEN 'staff' THEN $8::integer[] WHEN 'counterparty' THEN $9::integer[] END))
+` + dimKey + `
   AND ($1::text <> 'lead' OR $11::smallint IS NULL OR s.key = $11::smallint)
 UNION ALL
 SELECT v.day, v.currency_id, v.lead, v.location_id, v.staff_id, v.counterparty_id, v.design_id, v.orders, v.units, v.value_cents
@@ -91,7 +106,7 @@ WHERE ` + salesFacts
 // salesKPIs is revenue, orders and units per currency in the period from
 // $12 to $5 and in the previous period ($4 to the day before $12). Money
 // is in cents.
-const salesKPIs = `WITH src AS (` + salesSource + `
+var salesKPIs = `WITH src AS (` + salesSource + `
 ), g AS (
   SELECT currency_id,
          coalesce(sum(orders) FILTER (WHERE day >= $12::date), 0)::bigint AS orders,
@@ -109,7 +124,7 @@ ORDER BY c.currency_code`
 
 // salesSeries is orders, units and revenue per period ($12: day, week,
 // month or quarter; the period's first day) and currency.
-const salesSeries = `WITH src AS (` + salesSource + `)
+var salesSeries = `WITH src AS (` + salesSource + `)
 SELECT to_char(date_trunc($12::text, s.day), 'YYYY-MM-DD'), c.currency_code,
        sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
 FROM src s JOIN dim_currency c USING (currency_id)
@@ -118,21 +133,21 @@ GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 1, 2`
 // byLocation is salesSource summed by delivery location and currency,
 // before the location's names are looked up (a few dozen rows, not
 // thousands, to join).
-const byLocation = `WITH src AS (` + salesSource + `
+var byLocation = `WITH src AS (` + salesSource + `
 ), s AS (
   SELECT location_id, currency_id, sum(orders) AS orders, sum(units) AS units, sum(value_cents) AS value_cents
   FROM src GROUP BY 1, 2
 )`
 
 // salesByCountry is orders, units and revenue per delivery country and currency.
-const salesByCountry = byLocation + `
+var salesByCountry = byLocation + `
 SELECT l.country, c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
 FROM s JOIN dim_location l USING (location_id) JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 5 DESC, 1, 2`
 
 // salesByCity is orders, units and revenue per delivery city (with its
 // country) and currency.
-const salesByCity = byLocation + `
+var salesByCity = byLocation + `
 SELECT l.country || ' / ' || l.city, c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
 FROM s JOIN dim_location l USING (location_id) JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 5 DESC, 1, 2`
@@ -141,17 +156,17 @@ GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 5 DESC, 1, 2`
 // the positions in d.days of the last day of the period ($5) and the last
 // day before it: d.x[b] - d.x[a] is d's figure over the period (x[0] is
 // NULL: nothing).
-const designPeriod = `LATERAL (SELECT width_bucket($5::date, d.days) AS b, width_bucket($4::date - 1, d.days) AS a) w`
+var designPeriod = `LATERAL (SELECT width_bucket($5::date, d.days) AS b, width_bucket($4::date - 1, d.days) AS a) w`
 
 // designValue is d's revenue over the period.
-const designValue = `coalesce(d.value_cents[w.b], 0) - coalesce(d.value_cents[w.a], 0)`
+var designValue = `coalesce(d.value_cents[w.b], 0) - coalesce(d.value_cents[w.a], 0)`
 
 // designTop is, for currency c, the $12th largest revenue over the period
 // among the 100 designs that sold the most of all time (of those no batch
 // after the as-of one changed: see salesByDesign): a value the true $12th
 // largest reaches, since no design sells more in a period than in all
 // time. NULL if fewer than $12 of them sold in the period.
-const designTop = `(SELECT s.v FROM (
+var designTop = `(SELECT s.v FROM (
     SELECT ` + designValue + ` AS v
     FROM tote.dash_sales_design d, ` + designPeriod + `
     WHERE d.currency_id = c.currency_id AND w.b > w.a
@@ -162,7 +177,7 @@ const designTop = `(SELECT s.v FROM (
 // designBottom is the same from the other end: the $12th smallest
 // revenue over the period among the 100 designs that sold the least of
 // all time, which the true $12th smallest stays under.
-const designBottom = `(SELECT s.v FROM (
+var designBottom = `(SELECT s.v FROM (
     SELECT ` + designValue + ` AS v
     FROM tote.dash_sales_design d, ` + designPeriod + `
     WHERE d.currency_id = c.currency_id AND w.b > w.a
@@ -186,7 +201,7 @@ const designBottom = `(SELECT s.v FROM (
 // sorted. As of N read 'upto': the log up to N, added up. Route 'facts'
 // reads the facts. The table has no units: the ranked designs' come from
 // the facts (the design index finds their few rows).
-const salesByDesign = `WITH changed AS MATERIALIZED (
+var salesByDesign = `WITH changed AS MATERIALIZED (
   SELECT d.currency_id, d.design_id, sum(coalesce(d.orders[w.b], 0) - coalesce(d.orders[w.a], 0)) AS orders,
          sum(` + designValue + `) AS value
   FROM tote.dash_sales_design_log d, ` + designPeriod + `
@@ -252,7 +267,7 @@ ORDER BY c.currency_code, r.side = 'bottom', r.value DESC, r.design_id`
 
 // salesByCounterparty is orders, units and revenue per counterparty and
 // currency, largest first.
-const salesByCounterparty = `WITH src AS (` + salesSource + `
+var salesByCounterparty = `WITH src AS (` + salesSource + `
 ), s AS (
   SELECT counterparty_id, currency_id, sum(orders)::bigint AS orders, sum(units)::bigint AS units,
          sum(value_cents)::bigint AS value_cents
@@ -263,7 +278,7 @@ FROM s JOIN dim_counterparty p USING (counterparty_id) JOIN dim_currency c USING
 ORDER BY 6 DESC, 1, 3`
 
 // byStaff is salesSource summed by member of staff and currency.
-const byStaff = `WITH src AS (` + salesSource + `
+var byStaff = `WITH src AS (` + salesSource + `
 ), s AS (
   SELECT staff_id, currency_id, sum(orders) AS orders, sum(units) AS units, sum(value_cents) AS value_cents
   FROM src GROUP BY 1, 2
@@ -271,7 +286,7 @@ const byStaff = `WITH src AS (` + salesSource + `
 
 // salesByStaff is orders, units and revenue per member of staff and
 // currency, largest first.
-const salesByStaff = byStaff + `
+var salesByStaff = byStaff + `
 SELECT s.staff_id, st.first_name || ' ' || st.last_name, c.currency_code,
        s.orders::bigint, s.units::bigint, s.value_cents::bigint
 FROM s JOIN dim_staff st USING (staff_id) JOIN dim_currency c USING (currency_id)
@@ -279,21 +294,21 @@ WHERE s.orders <> 0 ORDER BY 6 DESC, 1, 3`
 
 // salesByDepartment is orders, units and revenue per department (of the
 // staff member who made the sale) and currency.
-const salesByDepartment = byStaff + `
+var salesByDepartment = byStaff + `
 SELECT st.department_name, c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
 FROM s JOIN dim_staff st USING (staff_id) JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 5 DESC, 1, 2`
 
 // salesLeadTime is orders, units and revenue per lead-time bucket (from
 // order to agreed delivery, tote.lead_bucket) and currency.
-const salesLeadTime = `WITH src AS (` + salesSource + `)
+var salesLeadTime = `WITH src AS (` + salesSource + `)
 SELECT s.lead, c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
 FROM src s JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 1, 2`
 
 // purchaseFacts is salesFacts for purchase order versions (v, a row of
 // tote.dash_purchase_versions).
-const purchaseFacts = `$1::text = 'facts' AND v.day BETWEEN $4::date AND $5::date
+var purchaseFacts = `$1::text = 'facts' AND v.day BETWEEN $4::date AND $5::date
   AND ($6::integer[] IS NULL OR v.currency_id = ANY($6::integer[]))
   AND ($7::integer[] IS NULL OR v.location_id = ANY($7::integer[]))
   AND ($8::integer[] IS NULL OR v.staff_id = ANY($8::integer[]))
@@ -305,22 +320,12 @@ const purchaseFacts = `$1::text = 'facts' AND v.day BETWEEN $4::date AND $5::dat
 // purchaseSource is the rows purchase queries aggregate: (day, currency_id,
 // orders, quantity, value_cents), from tote.dash_purchase_by ('all' or a
 // dimension) or the facts.
-const purchaseSource = `
+var purchaseSource = `
 SELECT s.day, s.currency_id, s.orders, s.quantity, s.value_cents
-FROM (
-  SELECT dim, day, key, currency_id, orders, quantity, value_cents FROM tote.dash_purchase_by
-  WHERE $2::text IN ('current', 'after')
-  UNION ALL
-  SELECT dim, day, key, currency_id, orders, quantity, value_cents FROM tote.dash_purchase_by_log
-  WHERE $2::text = 'upto' AND seq <= $3::bigint
-  UNION ALL
-  SELECT dim, day, key, currency_id, -orders, -quantity, -value_cents FROM tote.dash_purchase_by_log
-  WHERE $2::text = 'after' AND seq > $3::bigint
-) s
+FROM ` + summaryAsOf("dash_purchase_by", "currency_id", "orders, quantity, value_cents") + `
 WHERE $1::text <> 'facts' AND s.dim = $1::text AND s.day BETWEEN $4::date AND $5::date
   AND ($6::integer[] IS NULL OR s.currency_id = ANY($6::integer[]))
-  AND (CASE $1::text WHEN 'location' THEN $7::integer[] WHEN 'staff' THEN $8::integer[] WHEN 'counterparty' THEN $9::integer[] END IS NULL
-       OR s.key = ANY(CASE $1::text WHEN 'location' THEN $7::integer[] WHEN 'staff' THEN $8::integer[] WHEN 'counterparty' THEN $9::integer[] END))
+` + dimKey + `
 UNION ALL
 SELECT v.day, v.currency_id, v.orders, v.quantity, v.value_cents
 FROM tote.dash_purchase_versions v
@@ -328,7 +333,7 @@ WHERE ` + purchaseFacts
 
 // purchaseSeries is purchase orders, quantity and value per period ($10)
 // and currency.
-const purchaseSeries = `WITH src AS (` + purchaseSource + `)
+var purchaseSeries = `WITH src AS (` + purchaseSource + `)
 SELECT to_char(date_trunc($10::text, s.day), 'YYYY-MM-DD'), c.currency_code,
        sum(s.orders)::bigint, sum(s.quantity)::bigint, sum(s.value_cents)::bigint
 FROM src s JOIN dim_currency c USING (currency_id)
@@ -337,25 +342,16 @@ GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 1, 2`
 // paymentSource is the payments the payment queries aggregate, by payment
 // date: (day, currency_id, payment_type_id, paid, payments, amount_cents),
 // from tote.dash_payment_by ('all' or 'counterparty').
-const paymentSource = `
+var paymentSource = `
 SELECT s.day, s.currency_id, s.payment_type_id, s.paid, s.payments, s.amount_cents
-FROM (
-  SELECT dim, day, key, currency_id, payment_type_id, paid, payments, amount_cents FROM tote.dash_payment_by
-  WHERE $2::text IN ('current', 'after')
-  UNION ALL
-  SELECT dim, day, key, currency_id, payment_type_id, paid, payments, amount_cents FROM tote.dash_payment_by_log
-  WHERE $2::text = 'upto' AND seq <= $3::bigint
-  UNION ALL
-  SELECT dim, day, key, currency_id, payment_type_id, paid, -payments, -amount_cents FROM tote.dash_payment_by_log
-  WHERE $2::text = 'after' AND seq > $3::bigint
-) s
+FROM ` + summaryAsOf("dash_payment_by", "currency_id, payment_type_id, paid", "payments, amount_cents") + `
 WHERE s.dim = $1::text AND s.day BETWEEN $4::date AND $5::date
   AND ($6::integer[] IS NULL OR s.currency_id = ANY($6::integer[]))
   AND ($1::text <> 'counterparty' OR s.key = ANY($7::integer[]))`
 
 // paymentNet is paymentSource summed by day, currency, type and status:
 // what is there on each day, whichever rows it comes from.
-const paymentNet = `WITH src AS (` + paymentSource + `
+var paymentNet = `WITH src AS (` + paymentSource + `
 ), s AS (
   SELECT day, currency_id, payment_type_id, paid, sum(payments)::bigint AS payments, sum(amount_cents)::bigint AS amount_cents
   FROM src GROUP BY 1, 2, 3, 4 HAVING sum(payments) <> 0 OR sum(amount_cents) <> 0
@@ -364,7 +360,7 @@ const paymentNet = `WITH src AS (` + paymentSource + `
 // paymentKPIs is, per currency, the unpaid payments due before $8 (today,
 // or the as-of day: overdue) in the period from $9 to $5 and in the
 // previous period, and the oldest overdue payment date.
-const paymentKPIs = paymentNet + `
+var paymentKPIs = paymentNet + `
 SELECT c.currency_code,
        coalesce(sum(s.payments) FILTER (WHERE NOT s.paid AND s.day < $8::date AND s.day >= $9::date), 0)::bigint,
        coalesce(sum(s.amount_cents) FILTER (WHERE NOT s.paid AND s.day < $8::date AND s.day >= $9::date), 0)::bigint,
@@ -377,7 +373,7 @@ GROUP BY 1 ORDER BY 1`
 // paymentStatus is payments and their amount per currency, payment type
 // and status (paid; overdue: unpaid and due before $8; due), with the
 // oldest payment date of each.
-const paymentStatus = paymentNet + `
+var paymentStatus = paymentNet + `
 SELECT c.currency_code, t.payment_type_name,
        CASE WHEN s.paid THEN 'paid' WHEN s.day < $8::date THEN 'overdue' ELSE 'due' END,
        sum(s.payments)::bigint, sum(s.amount_cents)::bigint, to_char(min(s.day), 'YYYY-MM-DD')
@@ -386,7 +382,7 @@ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
 
 // paymentSeries is paid and unpaid payments per period ($8) and currency,
 // by payment date.
-const paymentSeries = `WITH src AS (` + paymentSource + `)
+var paymentSeries = `WITH src AS (` + paymentSource + `)
 SELECT to_char(date_trunc($8::text, s.day), 'YYYY-MM-DD'), c.currency_code, s.paid,
        sum(s.payments)::bigint, sum(s.amount_cents)::bigint
 FROM src s JOIN dim_currency c USING (currency_id)
@@ -395,7 +391,7 @@ GROUP BY 1, 2, 3 HAVING sum(s.payments) <> 0 ORDER BY 1, 2, 3`
 // drillSalesCount is how many sales orders are behind a figure, with their
 // units and revenue per currency: the sales parameters, from the summary
 // that answers the figure itself.
-const drillSalesCount = `WITH src AS (` + salesSource + `)
+var drillSalesCount = `WITH src AS (` + salesSource + `)
 SELECT c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
 FROM src s JOIN dim_currency c USING (currency_id)
 GROUP BY 1 HAVING sum(s.orders) <> 0 ORDER BY 1`
@@ -404,7 +400,7 @@ GROUP BY 1 HAVING sum(s.orders) <> 0 ORDER BY 1`
 // versions behind a figure (the sales parameters, route 'facts'), newest
 // order first: the fact row, its source id, version (last_updated) and
 // the lake batch that loaded it.
-const drillSalesRows = `
+var drillSalesRows = `
 SELECT f.sales_order_id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS'), f.batch_id,
        f.sales_record_id, to_char(f.created_date, 'YYYY-MM-DD'), c.currency_code, d.design_name,
        st.first_name || ' ' || st.last_name, p.counterparty_legal_name, l.country, l.city,
@@ -423,7 +419,7 @@ ORDER BY f.created_date DESC, f.sales_order_id DESC`
 
 // paymentStatusIs is the condition that payment rows s have status $9
 // ('paid', 'unpaid', 'overdue' as of day $8, 'due'; NULL: any).
-const paymentStatusIs = `($9::text IS NULL
+var paymentStatusIs = `($9::text IS NULL
        OR ($9::text = 'paid' AND s.paid) OR ($9::text = 'unpaid' AND NOT s.paid)
        OR ($9::text = 'overdue' AND NOT s.paid AND s.day < $8::date)
        OR ($9::text = 'due' AND NOT s.paid AND s.day >= $8::date))`
@@ -431,7 +427,7 @@ const paymentStatusIs = `($9::text IS NULL
 // drillPaymentCount is how many payments are behind a figure, and their
 // amount, per currency: the payment parameters, $8 today and $9 the
 // status.
-const drillPaymentCount = `WITH src AS (` + paymentSource + `)
+var drillPaymentCount = `WITH src AS (` + paymentSource + `)
 SELECT c.currency_code, sum(s.payments)::bigint, sum(s.amount_cents)::bigint
 FROM src s JOIN dim_currency c USING (currency_id)
 WHERE ` + paymentStatusIs + `
@@ -440,7 +436,7 @@ GROUP BY 1 HAVING sum(s.payments) <> 0 ORDER BY 1`
 // drillPaymentRows is one page ($10 rows from $11) of the payment versions
 // behind a figure, oldest payment date first: the payment parameters
 // (the route unused), $8 today and $9 the status.
-const drillPaymentRows = `
+var drillPaymentRows = `
 SELECT f.payment_id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS'), f.batch_id,
        f.payment_record_id, to_char(f.payment_date, 'YYYY-MM-DD'), c.currency_code, t.payment_type_name,
        p.counterparty_legal_name, f.paid, f.payment_amount::text, f.transaction_id
@@ -462,14 +458,14 @@ ORDER BY f.payment_date, f.payment_id`
 
 // drillPurchaseCount is how many purchase orders are behind a figure, with
 // their quantity and value, per currency.
-const drillPurchaseCount = `WITH src AS (` + purchaseSource + `)
+var drillPurchaseCount = `WITH src AS (` + purchaseSource + `)
 SELECT c.currency_code, sum(s.orders)::bigint, sum(s.quantity)::bigint, sum(s.value_cents)::bigint
 FROM src s JOIN dim_currency c USING (currency_id)
 GROUP BY 1 HAVING sum(s.orders) <> 0 ORDER BY 1`
 
 // drillPurchaseRows is one page ($10 rows from $11) of the purchase order
 // versions behind a figure (route 'facts'), newest first.
-const drillPurchaseRows = `
+var drillPurchaseRows = `
 SELECT f.purchase_order_id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS'), f.batch_id,
        f.purchase_record_id, to_char(f.created_date, 'YYYY-MM-DD'), c.currency_code, f.item_code,
        st.first_name || ' ' || st.last_name, p.counterparty_legal_name, f.item_quantity, f.item_unit_price::text,
@@ -486,7 +482,7 @@ ORDER BY f.created_date DESC, f.purchase_order_id DESC`
 
 // orderHistory is every version the warehouse holds of sales order $1, in
 // the order they became visible (batch order), with when each was loaded.
-const orderHistory = `
+var orderHistory = `
 SELECT f.sales_record_id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS'), f.batch_id,
        coalesce(to_char(l.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
        to_char(f.created_date + f.created_time, 'YYYY-MM-DD HH24:MI:SS'), c.currency_code, d.design_name,
@@ -505,7 +501,7 @@ ORDER BY tote.batch_seq(f.batch_id), f.sales_record_id`
 
 // dataBounds is the first and last day with a sale (current versions), as
 // the date presets count back from the last.
-const dataBounds = `
+var dataBounds = `
 SELECT coalesce((SELECT to_char(day, 'YYYY-MM-DD') FROM tote.dash_sales_by WHERE dim = 'lead' AND orders <> 0
                  ORDER BY day LIMIT 1), ''),
        coalesce((SELECT to_char(day, 'YYYY-MM-DD') FROM tote.dash_sales_by WHERE dim = 'lead' AND orders <> 0
@@ -514,7 +510,7 @@ SELECT coalesce((SELECT to_char(day, 'YYYY-MM-DD') FROM tote.dash_sales_by WHERE
 // asOf is the newest batch loaded at or before time $1 (the state of the
 // warehouse then; 0 if none was), the newest batch of all, and the batch
 // whose contributions each fact's logs leave out (tote.dash_state).
-const asOf = `
+var asOf = `
 SELECT coalesce((SELECT max(seq) FROM tote.load_ledger WHERE loaded_at <= $1::timestamptz), 0),
        coalesce((SELECT max(seq) FROM tote.load_ledger), 0),
        (SELECT base_seq FROM tote.dash_state WHERE fact = 'fact_sales_order'),
@@ -522,17 +518,17 @@ SELECT coalesce((SELECT max(seq) FROM tote.load_ledger WHERE loaded_at <= $1::ti
        (SELECT base_seq FROM tote.dash_state WHERE fact = 'fact_payment')`
 
 // newestLoad is the newest batch in the ledger and when it was loaded.
-const newestLoad = `SELECT batch_id, seq, loaded_at FROM tote.load_ledger ORDER BY seq DESC LIMIT 1`
+var newestLoad = `SELECT batch_id, seq, loaded_at FROM tote.load_ledger ORDER BY seq DESC LIMIT 1`
 
 // recentLoads is the $1 most recent batches of the ledger, oldest first:
 // batch, sequence number, when loaded, rows.
-const recentLoads = `
+var recentLoads = `
 SELECT batch_id, seq, loaded_at, rows FROM (
   SELECT batch_id, seq, loaded_at, rows FROM tote.load_ledger ORDER BY seq DESC LIMIT $1::integer
 ) r ORDER BY seq`
 
 // hasSummaries says whether migration 0008 has made the summaries.
-const hasSummaries = `SELECT to_regclass('tote.dash_state') IS NOT NULL AND to_regclass('tote.dash_sales_design') IS NOT NULL`
+var hasSummaries = `SELECT to_regclass('tote.dash_state') IS NOT NULL AND to_regclass('tote.dash_sales_design') IS NOT NULL`
 
 // The filter lists: every value a filter can take.
 const (
@@ -659,7 +655,7 @@ func (d *db) query(ctx context.Context, name string, args ...any) (pgx.Rows, err
 // enough for their sorts and hashes (a few hundred thousand summary rows
 // at most) not to spill to disk, and no JIT compilation, which costs more
 // than these short queries gain from it.
-const sessionSettings = `SET work_mem = '32MB'; SET jit = off`
+var sessionSettings = `SET work_mem = '32MB'; SET jit = off`
 
 // prepareSession applies sessionSettings to a connection the first time
 // the dashboard uses it.
