@@ -173,7 +173,10 @@ func TestSeedWrongPassword(t *testing.T) {
 func TestDemoOnAGivenSource(t *testing.T) {
 	t.Parallel()
 	source := pgtest.NewDB(t)
-	code, out, errOut := runTote(t, map[string]string{"TOTE_SOURCE_URL": source}, "demo", "--changes", "25", "--log-level", "warn")
+	// The tests give the lake: without one the demo makes a lake in the
+	// system's temp folder and keeps it, for the user to look at.
+	lake := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_LAKE_URL": "file://" + t.TempDir()}
+	code, out, errOut := runTote(t, lake, "demo", "--changes", "25", "--log-level", "warn")
 	if code != 0 {
 		t.Fatalf("demo: exit %d: %s", code, errOut)
 	}
@@ -183,7 +186,7 @@ func TestDemoOnAGivenSource(t *testing.T) {
 		}
 	}
 	// A second demo on the same source uses what is there.
-	code, out, _ = runTote(t, map[string]string{"TOTE_SOURCE_URL": source}, "demo", "--changes", "0")
+	code, out, _ = runTote(t, lake, "demo", "--changes", "0")
 	if code != 0 || !strings.Contains(out, "already holds totesys: using it as it is") {
 		t.Errorf("second demo: exit %d\n%s", code, out)
 	}
@@ -194,7 +197,7 @@ func TestDemoOnAThrowawayServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL server")
 	}
-	code, out, errOut := runTote(t, nil, "demo", "--changes", "10", "--log-level", "warn")
+	code, out, errOut := runTote(t, map[string]string{"TOTE_LAKE_URL": "file://" + t.TempDir()}, "demo", "--changes", "10", "--log-level", "warn")
 	if code != 0 {
 		t.Fatalf("demo: exit %d: %s", code, errOut)
 	}
