@@ -52,7 +52,8 @@ BENCHFLAGS ?=
 bench: build
 	$(GO) run ./bench -tote $(BIN) -scales "$(SCALES)" -seed $(SEED) $(BENCHFLAGS)
 
-# The dashboard's queries and first paint against a loaded warehouse:
+# The dashboard's queries and first paint against a loaded warehouse (make
+# bench measures them too, on the warehouse it loads at each scale):
 #   make bench-dashboard WAREHOUSE=postgres://…/warehouse [LAKE=file://…]
 WAREHOUSE ?= $(TOTE_WAREHOUSE_URL)
 LAKE      ?=

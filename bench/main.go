@@ -13,7 +13,11 @@
 //     loaded, into an empty warehouse of the same schema;
 //  4. an incremental `tote run` after about 1,000 simulated changes;
 //  5. a `tote run` with nothing new;
-//  6. `tote serve` while idle: the CPU it uses between runs.
+//  6. `tote serve` while idle: the CPU it uses between runs;
+//  7. the dashboard on the loaded warehouse (web/dashbench: every view's
+//     queries against 200 ms, the first paint against 1 s), unless
+//     -dashboard=false; a dashboard that cannot be measured (an older
+//     binary's warehouse) is reported and skipped.
 //
 // Each tote run is the built binary in a child process of its own, so its
 // peak RSS (wait4's ru_maxrss) is tote's alone, not the seeding's. Results
@@ -165,6 +169,7 @@ func run(ctx context.Context) error {
 		keepLake  = flag.Bool("keep-lake", false, "keep the lake directory")
 		logLevel  = flag.String("log-level", "warn", "log level")
 		debugLogs = flag.Bool("v", false, "log progress")
+		dashboard = flag.Bool("dashboard", true, "measure the dashboard on each loaded warehouse (web/dashbench)")
 	)
 	flag.Parse()
 	list := []int{*scale}
@@ -216,7 +221,7 @@ func run(ctx context.Context) error {
 		*u = cluster.URL()
 	}
 	o := options{bin: bin, seed: *seedN, changes: *changes, logLevel: *logLevel, cpuprof: *cpuprof,
-		memprof: *memprof, keepLake: *keepLake, log: log}
+		memprof: *memprof, keepLake: *keepLake, dashboard: *dashboard, log: log}
 	var reps []Report
 	for _, n := range list {
 		rep, err := measure(ctx, admin, whAdmin, n, o)
@@ -245,6 +250,7 @@ type options struct {
 	logLevel         string
 	cpuprof, memprof string
 	keepLake         bool
+	dashboard        bool
 	log              *slog.Logger
 }
 
@@ -374,6 +380,12 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 	}
 	rep.IdleSeconds = idleWindow.Seconds()
 	fmt.Printf("  %.0f ms of CPU\n", rep.IdleCPUMillis)
+	if o.dashboard {
+		fmt.Println("the dashboard on this warehouse (web/dashbench)")
+		if err := dashbench(ctx, dbs["wh"], "file://"+lakeDir); err != nil {
+			fmt.Printf("  not measured: %v\n", err)
+		}
+	}
 
 	if rep.Floor.Seconds > 0 {
 		rep.Ratio = rep.Full.Seconds / rep.Floor.Seconds
@@ -387,6 +399,20 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 		{"idle daemon", "no measurable CPU", fmt.Sprintf("%.0f ms in %s", rep.IdleCPUMillis, idleWindow), rep.IdleCPUMillis < 50},
 	}
 	return rep, nil
+}
+
+// dashbench runs web/dashbench against the warehouse at whURL, its report
+// on standard output. The first paint needs Chromium and web/e2e's
+// packages: without them only the queries are measured.
+func dashbench(ctx context.Context, whURL, lakeURL string) error {
+	args := []string{"run", "./web/dashbench", "-warehouse", whURL, "-lake", lakeURL, "-runs", "3"}
+	if _, err := os.Stat(filepath.Join("web", "e2e", "node_modules", "playwright-core")); err != nil {
+		fmt.Println("  (no web/e2e/node_modules: queries only; npm ci there for the first paint)")
+		args = append(args, "-paint=false")
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
 }
 
 // save writes rep as JSON under dir and returns the file's path.
