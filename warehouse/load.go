@@ -460,15 +460,35 @@ func insertFirst(ctx context.Context, tx pgx.Tx, sql tableSQL, staged int64) (in
 	return tag.RowsAffected(), addUniqueKeys(ctx, tx, sql, keys)
 }
 
-// uniqueKey is a table's unique constraint, by name and definition.
-type uniqueKey struct{ name, def string }
+// uniqueKey is a table's unique constraint, or an index that backs no
+// constraint, by name and definition.
+type uniqueKey struct {
+	name, def  string
+	constraint bool
+}
 
-// dropUniqueKeys drops a fact's unique keys before a first load of rows
-// rows, if that is large enough to pay, and returns them for
-// addUniqueKeys to add back after, in the same transaction: the rows are
-// the same, adding a key checks it as inserting would have, and building an
-// index once is much cheaper than growing it row by row. Dimensions keep
-// theirs (a primary key).
+// drop is the statement that drops k from table.
+func (k uniqueKey) drop(table string) string {
+	if k.constraint {
+		return "ALTER TABLE " + table + " DROP CONSTRAINT " + pgx.Identifier{k.name}.Sanitize()
+	}
+	return "DROP INDEX " + pgx.Identifier{k.name}.Sanitize()
+}
+
+// add is the statement that adds k back to table.
+func (k uniqueKey) add(table string) string {
+	if k.constraint {
+		return "ALTER TABLE " + table + " ADD CONSTRAINT " + pgx.Identifier{k.name}.Sanitize() + " " + k.def
+	}
+	return k.def
+}
+
+// dropUniqueKeys drops a fact's unique keys and its other indexes but the
+// primary key before a first load of rows rows, if that is large enough to
+// pay, and returns them for addUniqueKeys to add back after, in the same
+// transaction: the rows are the same, adding a key checks it as inserting
+// would have, and building an index once is much cheaper than growing it
+// row by row. Dimensions keep theirs (a primary key).
 func dropUniqueKeys(ctx context.Context, tx pgx.Tx, sql tableSQL, rows int64) ([]uniqueKey, error) {
 	if sql.keys == "" || rows < bulkRows {
 		return nil, nil
@@ -479,14 +499,14 @@ func dropUniqueKeys(ctx context.Context, tx pgx.Tx, sql tableSQL, rows int64) ([
 	}
 	keys, err := pgx.CollectRows(list, func(r pgx.CollectableRow) (uniqueKey, error) {
 		var k uniqueKey
-		return k, r.Scan(&k.name, &k.def)
+		return k, r.Scan(&k.name, &k.def, &k.constraint)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list unique keys: %w", err)
 	}
 	for _, k := range keys {
-		if _, err := tx.Exec(ctx, "ALTER TABLE "+sql.table+" DROP CONSTRAINT "+pgx.Identifier{k.name}.Sanitize()); err != nil {
-			return nil, fmt.Errorf("drop unique key %s: %w", k.name, err)
+		if _, err := tx.Exec(ctx, k.drop(sql.table)); err != nil {
+			return nil, fmt.Errorf("drop %s: %w", k.name, err)
 		}
 	}
 	if len(keys) > 0 {
@@ -499,11 +519,11 @@ func dropUniqueKeys(ctx context.Context, tx pgx.Tx, sql tableSQL, rows int64) ([
 	return keys, nil
 }
 
-// addUniqueKeys adds back the keys dropUniqueKeys dropped.
+// addUniqueKeys adds back the keys and indexes dropUniqueKeys dropped.
 func addUniqueKeys(ctx context.Context, tx pgx.Tx, sql tableSQL, keys []uniqueKey) error {
 	for _, k := range keys {
-		if _, err := tx.Exec(ctx, "ALTER TABLE "+sql.table+" ADD CONSTRAINT "+pgx.Identifier{k.name}.Sanitize()+" "+k.def); err != nil {
-			return fmt.Errorf("add unique key %s back: %w", k.name, err)
+		if _, err := tx.Exec(ctx, k.add(sql.table)); err != nil {
+			return fmt.Errorf("add %s back: %w", k.name, err)
 		}
 	}
 	return nil

@@ -94,14 +94,21 @@ FROM (
 ORDER BY {{list "s." .Key}}
 {{- end}}
 
-{{/* uniqueKeys: the table's unique keys (not the primary key: dropping
-     that too gained nothing), as name and definition, which a large first
-     load drops and adds back (building an index once is much cheaper than growing it row by
+{{/* uniqueKeys: the table's unique keys and its indexes that back no
+     constraint (the dashboard's, migration 0008), not the primary key
+     (dropping that too gained nothing): name, definition, and whether it
+     is a constraint. A large first load drops them and adds them back
+     (building an index once is much cheaper than growing it row by
      row). */}}
 {{define "uniqueKeys" -}}
-SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+SELECT conname, pg_get_constraintdef(oid), true FROM pg_constraint
 WHERE conrelid = '{{.Table}}'::regclass AND contype = 'u'
-ORDER BY conname
+UNION ALL
+SELECT c.relname, pg_get_indexdef(i.indexrelid), false
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = '{{.Table}}'::regclass
+  AND NOT EXISTS (SELECT FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+ORDER BY 3 DESC, 1
 {{- end}}
 
 {{/* factCorrect: in a corrective batch (see lake.Manifest.Corrective), the
