@@ -1111,8 +1111,8 @@ $$;
 -- Row-level reads (drill-down pages, filters no summary has, an order's
 -- history) go to the facts. Each index here is there because a dashboard
 -- query in web/queries.go needs it (a dimension's or a design's rows in a
--- period, a day's rows for the drill-down). The load maintains them as it
--- inserts: about a third of what the dashboard adds to a first load.
+-- period, a day's rows for the drill-down). A large first load drops
+-- them and builds them after its insert, as it does the unique keys.
 SET LOCAL maintenance_work_mem = '256MB';
 CREATE INDEX fact_sales_order_created_idx ON fact_sales_order (created_date, sales_order_id);
 CREATE INDEX fact_sales_order_design_idx ON fact_sales_order (design_id, created_date);
