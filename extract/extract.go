@@ -380,14 +380,14 @@ func (j job) plan(prev *State, snap snapshot) (*plan, State, error) {
 		next.MovedFrom = &prev.Source
 		return p, next, err
 	case correct:
-		// Read the rows asked for that are not in flight (written since the
-		// last extraction's horizon: the next extraction takes those); the
-		// state stays the last extraction's.
+		// Read the rows asked for that are not in flight (see
+		// tablePlan.inFlight: the next extraction takes those); the state
+		// stays the last extraction's.
 		p, err := newPlan(prev, snap)
 		if err != nil {
 			return nil, State{}, err
 		}
-		p.first, p.inFlight = true, p.maxAge
+		p.first = true
 		return p, *prev, nil
 	}
 	p, err := newPlan(prev, snap)

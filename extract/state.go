@@ -132,10 +132,8 @@ type plan struct {
 	// otherwise (age(xmin) <= maxAge is the filter then).
 	xids string
 	prev *State
-	// noRows reads without writing rows (MoveSource), and inFlight,
-	// if set, leaves out the rows with age(xmin) <= inFlight (Correct).
-	noRows   bool
-	inFlight int64
+	// noRows reads without writing rows (MoveSource).
+	noRows bool
 }
 
 // newPlan works out the read that follows prev (nil for the first).
@@ -204,8 +202,8 @@ type tablePlan struct {
 	xmax     uint64
 	xids     string
 	noRows   bool
-	inFlight int64
 	ids      []int64 // if set, read only these rows (Correct)
+	horizon  uint64  // Correct: the last extraction's horizon (see inFlight)
 	maxAge   int64
 	ageBase  uint64
 	next     uint64
@@ -217,8 +215,8 @@ type tablePlan struct {
 }
 
 func (p *plan) forTable(name string) *tablePlan {
-	tp := &tablePlan{first: p.first, maxAge: p.maxAge, ageBase: p.ageBase, next: p.next, noRows: p.noRows, inFlight: p.inFlight,
-		xmax: p.xmax, xids: p.xids}
+	tp := &tablePlan{first: p.first, maxAge: p.maxAge, ageBase: p.ageBase, next: p.next, noRows: p.noRows,
+		xmax: p.xmax, xids: p.xids, horizon: p.horizon}
 	if p.prev == nil {
 		return tp
 	}
@@ -249,6 +247,16 @@ func (tp *tablePlan) alreadyTaken(id, xid, lu int64) bool {
 		return lu < tp.oldSince || tp.oldTaken[[2]int64{id, lu}]
 	}
 	return tp.taken[[2]int64{id, xid}]
+}
+
+// inFlight reports whether a correction leaves the version (id, xid) to
+// the next extraction: written at or after the last extraction's horizon
+// and not taken by it. A version the last extraction took is in the
+// warehouse's reach, however young: a transaction open elsewhere on the
+// cluster (another database's) holds every snapshot's xmin, so the
+// horizon alone would call long-loaded rows in flight and repair nothing.
+func (tp *tablePlan) inFlight(id, xid int64) bool {
+	return xid >= int64(tp.horizon) && !tp.taken[[2]int64{id, xid}]
 }
 
 // IdentityError reports a source that is not the one the lake was

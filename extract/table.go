@@ -68,8 +68,8 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 	args := []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}
 	switch {
 	case p.ids != nil:
-		sql += fmt.Sprintf(" WHERE %s = ANY($1) AND age(xmin) > $2", pgx.Identifier{table.Key()}.Sanitize())
-		args = append(args, p.ids, p.inFlight)
+		sql += fmt.Sprintf(" WHERE %s = ANY($1)", pgx.Identifier{table.Key()}.Sanitize())
+		args = append(args, p.ids)
 	case !p.first && p.xids != "":
 		sql += " WHERE xmin = ANY(" + p.xids + ")" // our own numbers: a constant, which the server hashes
 	case !p.first:
@@ -107,7 +107,7 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 		if xid >= int64(p.next) {
 			state.Taken = append(state.Taken, seen) // taken now or before: the next read meets it again
 		}
-		if p.alreadyTaken(int64(id), xid, lu) {
+		if p.alreadyTaken(int64(id), xid, lu) || (p.ids != nil && p.inFlight(int64(id), xid)) {
 			continue
 		}
 		if !p.first && lu < p.late {

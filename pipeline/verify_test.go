@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/verify"
@@ -121,4 +122,53 @@ func TestVerifyOnABusySource(t *testing.T) {
 	if inFlight == 0 {
 		t.Error("no row was in flight: the source was not busy, the test proved nothing")
 	}
+}
+
+// A transaction open in another database of the same cluster holds back
+// every snapshot's xmin, so the rows an extraction took sit at or above
+// its horizon. They were taken, so they are not in flight: verify compares
+// them and a repair sends them again.
+func TestRepairUnderAHeldBackHorizon(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	other := pool(t, pgtest.NewDB(t))
+	hold, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(ctx)
+	if _, err := hold.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	src, wh, parts := setup(t, 37) // seeded after the held transaction began
+	versions := map[string]map[string]bool{}
+	capture(t, src, versions)
+	pass(t, parts)
+	if err := hold.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, sql := range []string{
+		`DELETE FROM fact_sales_order WHERE sales_order_id = 10`,
+		`UPDATE dim_location SET city = 'Atlantis' WHERE location_id = 5`,
+	} {
+		if _, err := wh.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := verifyOK(t, parts)
+	want := map[string]string{
+		"fact_sales_order": "missing [10] extra [] different []",
+		"dim_location":     "missing [] extra [] different [5]",
+	}
+	if got := diffs(res); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("verify found\n%v\nwant\n%v", got, want)
+	}
+	if _, err := verify.Repair(ctx, parts, res, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := diffs(verifyOK(t, parts)); len(got) != 0 {
+		t.Errorf("after the repair verify found %v", got)
+	}
+	compare(t, src, wh, versions)
 }
