@@ -116,17 +116,19 @@ func fill(ctx context.Context, pool *pgxpool.Pool, force bool, log *slog.Logger,
 			return Result{}, fmt.Errorf("seed: %w", err)
 		}
 	}
-	if err := totesys.CreateTables(ctx, pool); err != nil {
-		return Result{}, fmt.Errorf("seed: %w", err)
-	}
 	defer func() {
 		if err != nil {
-			// Leave no half-seeded database behind, even when cancelled.
+			// Leave no half-seeded database behind, even when cancelled,
+			// and even while the tables are being created (a cancelled
+			// statement may have been done already).
 			if dropErr := totesys.Drop(context.WithoutCancel(ctx), pool); dropErr != nil {
 				err = errors.Join(err, dropErr)
 			}
 		}
 	}()
+	if err := totesys.CreateTables(ctx, pool); err != nil {
+		return Result{}, fmt.Errorf("seed: %w", err)
+	}
 
 	counts := make(map[string]int64, len(sources))
 	grp, gctx := errgroup.WithContext(ctx)
