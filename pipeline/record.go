@@ -47,7 +47,12 @@ func Begin(ctx context.Context, p Parts, trigger string, log *slog.Logger) (*Rec
 		return nil, err
 	}
 	r := &Recorded{parts: p, release: release, run: warehouse.Run{Trigger: trigger, StartedAt: time.Now()}}
-	if r.run.ID, err = p.Warehouse.StartRun(ctx, trigger, r.run.StartedAt); err != nil {
+	// Recorded whatever ctx does: a cancellation that arrives as the row is
+	// inserted would otherwise leave it in the history, never finished. A
+	// cancelled run then ends in Finish, as abandoned.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if r.run.ID, err = p.Warehouse.StartRun(sctx, trigger, r.run.StartedAt); err != nil {
 		release()
 		return nil, err
 	}
