@@ -155,6 +155,21 @@ func kpiRows(b Business) []string {
 	return out
 }
 
+// businessAt is the business view for the page's query string q.
+func businessAt(t *testing.T, b *bundle, q string) (State, Business) {
+	t.Helper()
+	v, _ := url.ParseQuery(q)
+	st, err := ParseState(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.srv.business(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, got
+}
+
 // Every KPI equals the same figure computed from the facts, whichever
 // summary answers it.
 func testKPIsMatchFacts(t *testing.T, b *bundle) {
@@ -179,15 +194,7 @@ func testKPIsMatchFacts(t *testing.T, b *bundle) {
 			country: []string{country}, dept: []string{dept}, route: "facts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, _ := url.ParseQuery(tc.q)
-			st, err := ParseState(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := b.srv.business(ctx, st)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st, got := businessAt(t, b, tc.q)
 			f, err := st.resolve(ctx, b.srv.db(), b.srv.now())
 			if err != nil {
 				t.Fatal(err)
@@ -507,7 +514,6 @@ ORDER BY c.currency_code, rank`
 // The designs chart ranks what the facts rank, whether it reads the
 // design summary or the facts (a country filter).
 func testDesignRankingMatchesFacts(t *testing.T, b *bundle) {
-	ctx := context.Background()
 	country := rowsOf(t, b.wh, `SELECT country FROM dim_location ORDER BY location_id LIMIT 1`)[0]
 	for _, tc := range []struct {
 		name, q string
@@ -518,15 +524,7 @@ func testDesignRankingMatchesFacts(t *testing.T, b *bundle) {
 		{"a country", "preset=all&country=" + url.QueryEscape(country), []string{country}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, _ := url.ParseQuery(tc.q)
-			st, err := ParseState(q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := b.srv.business(ctx, st)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, got := businessAt(t, b, tc.q)
 			var countries any
 			if tc.country != nil {
 				countries = tc.country
