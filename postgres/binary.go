@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
-	"io"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -144,51 +143,36 @@ type BinaryRowFunc func(w *BinaryRowWriter) (bool, error)
 // header extension.
 var binaryHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 
-// binaryReader is rowReader for the binary format.
-type binaryReader struct {
-	rows   rowCount
-	next   BinaryRowFunc
-	w      BinaryRowWriter
-	off    int
-	header bool // written
-	done   bool
-}
-
-func (r *binaryReader) Read(p []byte) (int, error) {
-	for r.off == len(r.w.buf) {
-		if r.done {
-			return 0, io.EOF
-		}
-		r.w.buf, r.off = r.w.buf[:0], 0
-		if !r.header {
-			r.header = true
-			r.w.buf = append(r.w.buf, binaryHeader...)
+// binaryRows is the fill of a binary COPY: the header, next's rows, the
+// trailer.
+func binaryRows(next BinaryRowFunc, fields int) func([]byte) ([]byte, int64, bool, error) {
+	w := BinaryRowWriter{fields: fields}
+	header := true
+	return func(buf []byte) ([]byte, int64, bool, error) {
+		w.buf = buf
+		if header {
+			header = false
+			w.buf = append(w.buf, binaryHeader...)
 		}
 		var n int64
-		for len(r.w.buf) < copyChunk {
-			r.w.start = true
-			ok, err := r.next(&r.w)
+		for len(w.buf) < copyChunk {
+			w.start = true
+			ok, err := next(&w)
 			if err != nil {
-				r.rows.fail(err)
-				return 0, err
+				return w.buf, n, false, err
 			}
 			if !ok {
-				r.done = true
-				r.w.buf = binary.BigEndian.AppendUint16(r.w.buf, 0xFFFF) // the trailer
-				break
+				return binary.BigEndian.AppendUint16(w.buf, 0xFFFF), n, true, nil // the trailer
 			}
 			n++
 		}
-		r.rows.add(n)
+		return w.buf, n, false, nil
 	}
-	n := copy(p, r.w.buf[r.off:])
-	r.off += n
-	return n, nil
 }
 
 // CopyFromBinary is CopyFromConn in the binary format: next writes each
 // row's values in the exact types of columns.
 func CopyFromBinary(ctx context.Context, conn *pgx.Conn, table string, columns []string, next BinaryRowFunc) (int64, error) {
-	r := &binaryReader{next: next, w: BinaryRowWriter{fields: len(columns)}}
+	r := &chunkReader{fill: binaryRows(next, len(columns))}
 	return copyFrom(ctx, conn, table, columns, " (FORMAT binary)", r, &r.rows)
 }

@@ -171,14 +171,17 @@ func (w *RowWriter) End() {
 // returns false when there are no more rows.
 type RowFunc func(w *RowWriter) (bool, error)
 
-// rowReader adapts a RowFunc to the io.Reader that COPY FROM STDIN consumes,
-// producing rows on demand so that memory stays flat however many there are.
-type rowReader struct {
-	rows rowCount
-	next RowFunc
-	w    RowWriter
-	off  int
-	done bool
+// chunkReader adapts rows made on demand to the io.Reader that COPY FROM
+// STDIN consumes, a chunk of about copyChunk bytes at a time, so that
+// memory stays flat however many rows there are. The format is fill's:
+// it appends the next rows to buf and returns it, how many rows it added,
+// and whether they have ended.
+type chunkReader struct {
+	rows  rowCount
+	fill  func(buf []byte) (chunk []byte, rows int64, end bool, err error)
+	chunk []byte
+	off   int
+	done  bool
 }
 
 // rowCount is the rows a COPY reader has produced, and its RowFunc's error.
@@ -210,31 +213,43 @@ func (c *rowCount) result() (int64, error) {
 
 const copyChunk = 256 << 10
 
-func (r *rowReader) Read(p []byte) (int, error) {
-	for r.off == len(r.w.buf) {
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for r.off == len(r.chunk) {
 		if r.done {
 			return 0, io.EOF
 		}
-		r.w.buf, r.off = r.w.buf[:0], 0
+		chunk, n, end, err := r.fill(r.chunk[:0])
+		if err != nil {
+			r.rows.fail(err)
+			return 0, err
+		}
+		r.chunk, r.off, r.done = chunk, 0, end
+		r.rows.add(n)
+	}
+	n := copy(p, r.chunk[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// textRows is the fill of a text COPY: next's rows.
+func textRows(next RowFunc) func([]byte) ([]byte, int64, bool, error) {
+	var w RowWriter
+	return func(buf []byte) ([]byte, int64, bool, error) {
+		w.buf = buf
 		var n int64
-		for len(r.w.buf) < copyChunk {
-			r.w.first = true
-			ok, err := r.next(&r.w)
+		for len(w.buf) < copyChunk {
+			w.first = true
+			ok, err := next(&w)
 			if err != nil {
-				r.rows.fail(err)
-				return 0, err
+				return w.buf, n, false, err
 			}
 			if !ok {
-				r.done = true
-				break
+				return w.buf, n, true, nil
 			}
 			n++
 		}
-		r.rows.add(n)
+		return w.buf, n, false, nil
 	}
-	n := copy(p, r.w.buf[r.off:])
-	r.off += n
-	return n, nil
 }
 
 // CopyFrom streams the rows that next produces into table's columns with
@@ -250,7 +265,7 @@ func CopyFrom(ctx context.Context, pool *pgxpool.Pool, table string, columns []s
 
 // CopyFromConn is CopyFrom on one connection, possibly inside a transaction.
 func CopyFromConn(ctx context.Context, conn *pgx.Conn, table string, columns []string, next RowFunc) (int64, error) {
-	r := &rowReader{next: next}
+	r := &chunkReader{fill: textRows(next)}
 	return copyFrom(ctx, conn, table, columns, "", r, &r.rows)
 }
 
