@@ -13,17 +13,24 @@ import (
 	"github.com/terrifictotes/tote/verify"
 )
 
+// webhookIncidents is alerting to one webhook, whose messages h keeps.
+func webhookIncidents(t *testing.T) (*hook, *alert.Incidents) {
+	t.Helper()
+	h := &hook{}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return h, &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: srv.URL}}}}
+}
+
 // A run that quarantines rows succeeds and sends one alert naming them;
 // the run's record keeps the alert's deliveries and its attempts.
 func TestQuarantineAlertNamesTheRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	source, wh := seededSource(t), pgtest.NewDB(t)
-	h := &hook{}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	h, inc := webhookIncidents(t)
 	p := parts(t, source, wh)
-	d := New(Config{Parts: p, Incidents: &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: srv.URL}}}}})
+	d := New(Config{Parts: p, Incidents: inc})
 	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
 		t.Fatal(err)
 	}
@@ -69,16 +76,14 @@ func TestLagIsNotAge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	source, wh := seededSource(t), pgtest.NewDB(t)
-	h := &hook{}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	h, inc := webhookIncidents(t)
 	px := startProxy(t, mustHost(t, source))
 	p := parts(t, px.via(t, source), wh)
 	// The clock jumps ahead while the source is away, rather than the test
 	// waiting out the threshold.
 	var ahead atomic.Int64
 	d := New(Config{Parts: p, LagThreshold: time.Minute, Retries: 0,
-		Incidents: &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: srv.URL}}}},
+		Incidents: inc,
 		Now:       func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
 	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
 		t.Fatal(err)
@@ -112,11 +117,9 @@ func TestVerifyAlertsOnADifference(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	source, wh := seededSource(t), pgtest.NewDB(t)
-	h := &hook{}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	h, inc := webhookIncidents(t)
 	p := parts(t, source, wh)
-	d := New(Config{Parts: p, Incidents: &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: srv.URL}}}}})
+	d := New(Config{Parts: p, Incidents: inc})
 	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
 		t.Fatal(err)
 	}
