@@ -591,6 +591,11 @@ function render(data) {
     renderPipeline(data);
   }
 }
+// nothingToShow is a chart that says so, rather than bare axes.
+const nothingToShow = () => ({
+  ...base(),
+  title: { text: 'Nothing to show', left: 'center', top: 'middle', textStyle: { fontSize: 14, fontWeight: 'normal', color: '#888' } },
+});
 function draw(id, spec, t) {
   if (!t) return;
   tables.set(id, t);
@@ -598,7 +603,7 @@ function draw(id, spec, t) {
   const c = chartFor(id);
   if (!c) return;
   try {
-    c.setOption(spec.option(t, id), true);
+    c.setOption(t.rows.length ? spec.option(t, id) : nothingToShow(), true);
   } catch (err) {
     console.error(`chart ${id}:`, err);
   }
@@ -701,7 +706,7 @@ function countChart(i, name) {
     option(t) {
       const counts = new Map();
       for (const r of t.rows) counts.set(r[i] || '—', (counts.get(r[i] || '—') || 0) + 1);
-      return { ...base(), tooltip: { trigger: 'axis' }, xAxis: { type: 'category', data: [...counts.keys()] }, yAxis: { type: 'value', name, minInterval: 1 }, series: [{ name, type: 'bar', data: [...counts.values()] }] };
+      return { ...base(), tooltip: { trigger: 'axis' }, xAxis: { type: 'category', data: [...counts.keys()] }, yAxis: { type: 'value', minInterval: 1 }, series: [{ name, type: 'bar', data: [...counts.values()] }] };
     },
   };
 }
