@@ -116,7 +116,7 @@ func TestConfig(t *testing.T) {
 func TestNew(t *testing.T) {
 	t.Parallel()
 	src, wh := pgtest.NewDB(t), pgtest.NewDB(t)
-	pool := connect(t, src)
+	pool := pgtest.Pool(t, src)
 	if _, err := seed.Generate(t.Context(), pool, seed.Options{Scale: 1, Seed: 2}); err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func newStack(t *testing.T, b *bundle, scale int) *stack {
 		sourceURL:    withPassword(t, pgtest.NewDB(t)),
 		warehouseURL: withPassword(t, pgtest.NewDB(t)),
 	}
-	s.source = connect(t, s.sourceURL)
+	s.source = pgtest.Pool(t, s.sourceURL)
 	if scale > 0 {
 		if _, err := seed.Generate(t.Context(), s.source, seed.Options{Scale: scale, Seed: 1}); err != nil {
 			t.Fatal(err)
@@ -146,7 +146,7 @@ func (s *stack) reference(t *testing.T) *pgxpool.Pool {
 	if _, err := pipeline.Run(t.Context(), pipeline.Parts{Source: s.source, Warehouse: wh, Lake: lk}, pipeline.Options{}); err != nil {
 		t.Fatalf("reference pipeline.Run: %v", err)
 	}
-	return connect(t, u)
+	return pgtest.Pool(t, u)
 }
 
 // sameWarehouse compares every star table of got with want, row for row,
@@ -201,16 +201,6 @@ func column(t *testing.T, p *pgxpool.Pool, q string, args ...any) []string {
 		t.Fatalf("%s: %v", q, err)
 	}
 	return out
-}
-
-func connect(t *testing.T, u string) *pgxpool.Pool {
-	t.Helper()
-	p, err := pgxpool.New(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
 }
 
 func withPassword(t *testing.T, raw string) string {

@@ -82,7 +82,7 @@ func testPipeline(t *testing.T, b *bundle) {
 		t.Errorf("second load: %s; want nothing loaded, and the lag", r.Payload)
 	}
 
-	got := connect(t, s.warehouseURL)
+	got := pgtest.Pool(t, s.warehouseURL)
 	sameWarehouse(t, got, s.reference(t))
 
 	// Everything is loaded now: extract says there is nothing new, and
@@ -218,7 +218,7 @@ func testTimeout(t *testing.T, b *bundle) {
 		t.Fatal(err)
 	}
 	release = holdLock(t, s.warehouseURL, "tote.load_ledger", "SHARE")
-	got := connect(t, s.warehouseURL)
+	got := pgtest.Pool(t, s.warehouseURL)
 	shortLoad := s.start(t, "load", 2*time.Second, nil)
 	go func() {
 		var err error
@@ -381,7 +381,7 @@ func testWarehouse(t *testing.T, b *bundle) {
 		t.Errorf("%d secret reads after the rotation, want 1 (after the failure, not before)", got)
 	}
 	var migrated bool
-	if err := connect(t, rotated).QueryRow(t.Context(), `SELECT to_regclass('tote.load_ledger') IS NOT NULL`).Scan(&migrated); err != nil || !migrated {
+	if err := pgtest.Pool(t, rotated).QueryRow(t.Context(), `SELECT to_regclass('tote.load_ledger') IS NOT NULL`).Scan(&migrated); err != nil || !migrated {
 		t.Errorf("the load did not reach the rotated database (%v); output %+v", err, out)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -28,21 +27,11 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func open(t *testing.T, u string) *pgxpool.Pool {
-	t.Helper()
-	p, err := pgxpool.New(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
 // seededSource returns the URL of a fresh source holding seeded totesys.
 func seededSource(t *testing.T) string {
 	t.Helper()
 	u := pgtest.NewDB(t)
-	if _, err := seed.Generate(context.Background(), open(t, u), seed.Options{Scale: 1, Seed: 1}); err != nil {
+	if _, err := seed.Generate(context.Background(), pgtest.Pool(t, u), seed.Options{Scale: 1, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
 	return u
@@ -180,7 +169,7 @@ func parts(t *testing.T, source, wh string) pipeline.Parts {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lk.Close() })
-	return pipeline.Parts{Source: open(t, source), Warehouse: warehouse.New(open(t, wh), nil), Lake: lk}
+	return pipeline.Parts{Source: pgtest.Pool(t, source), Warehouse: warehouse.New(pgtest.Pool(t, wh), nil), Lake: lk}
 }
 
 func serve(t *testing.T, d *Daemon) (base string, stop func()) {
@@ -369,7 +358,7 @@ func TestTwoDaemonsNeverOverlap(t *testing.T) {
 	}
 	defer lk.Close()
 	mk := func() *Daemon {
-		return New(Config{Parts: pipeline.Parts{Source: open(t, source), Warehouse: warehouse.New(open(t, wh), nil), Lake: lk},
+		return New(Config{Parts: pipeline.Parts{Source: pgtest.Pool(t, source), Warehouse: warehouse.New(pgtest.Pool(t, wh), nil), Lake: lk},
 			Schedule: Every(20 * time.Millisecond)})
 	}
 	a, b := mk(), mk()
@@ -378,7 +367,7 @@ func TestTwoDaemonsNeverOverlap(t *testing.T) {
 	eventually(t, "ten runs", func() bool { return len(runs(t, baseA)) >= 10 })
 	stopA()
 	stopB()
-	rs, err := warehouse.New(open(t, wh), nil).Runs(context.Background(), 1000)
+	rs, err := warehouse.New(pgtest.Pool(t, wh), nil).Runs(context.Background(), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

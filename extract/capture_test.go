@@ -13,6 +13,7 @@ import (
 
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/laketest"
+	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pgcluster"
 	"github.com/terrifictotes/tote/postgres"
@@ -38,21 +39,11 @@ func privateCluster(t *testing.T, opts pgcluster.Options) (*pgcluster.Cluster, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := open(t, url)
+	pool := pgtest.Pool(t, url)
 	if _, err := seed.Generate(ctx, pool, seed.Options{Scale: 1, Seed: 11}); err != nil {
 		t.Fatal(err)
 	}
 	return c, pool
-}
-
-func open(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
 }
 
 // caughtUp waits until the standby has replayed everything the primary
@@ -117,7 +108,7 @@ func TestHotStandby(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = standbyCluster.Stop() })
-	standby := open(t, standbyCluster.DatabaseURL("totesys"))
+	standby := pgtest.Pool(t, standbyCluster.DatabaseURL("totesys"))
 	caughtUp(t, primary, standby)
 	lk := laketest.Mem(t)
 	extractFrom(t, standby, lk, extract.Standby)

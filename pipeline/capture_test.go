@@ -21,7 +21,7 @@ import (
 func setup(t *testing.T, seedValue uint64) (src, wh *pgxpool.Pool, parts pipeline.Parts) {
 	t.Helper()
 	ctx := context.Background()
-	src, wh = pool(t, pgtest.NewDB(t)), pool(t, pgtest.NewDB(t))
+	src, wh = pgtest.Pool(t, pgtest.NewDB(t)), pgtest.Pool(t, pgtest.NewDB(t))
 	if _, err := seed.Generate(ctx, src, seed.Options{Scale: 1, Seed: seedValue}); err != nil {
 		t.Fatal(err)
 	}

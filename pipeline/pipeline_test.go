@@ -19,16 +19,6 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-func pool(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	p, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
 func query(t *testing.T, p *pgxpool.Pool, sql string) []string {
 	t.Helper()
 	rows, err := p.Query(context.Background(), sql)
@@ -187,7 +177,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, whURL := pgtest.NewDB(t), pgtest.NewDB(t)
-	src, wh := pool(t, srcURL), pool(t, whURL)
+	src, wh := pgtest.Pool(t, srcURL), pgtest.Pool(t, whURL)
 	if _, err := seed.Generate(ctx, src, seed.Options{Scale: 1, Seed: 21}); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +248,7 @@ func TestEndToEnd(t *testing.T) {
 		  WHERE date_trunc('month', s.created_at) IN (SELECT m FROM months) GROUP BY 1, 2) x`))
 
 	// A warehouse rebuilt from the lake alone matches row for row, surrogate keys too.
-	rebuilt := pool(t, pgtest.NewDB(t))
+	rebuilt := pgtest.Pool(t, pgtest.NewDB(t))
 	if _, err := warehouse.New(rebuilt, nil).Rebuild(ctx, lk, false); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +263,7 @@ func TestEndToEndOnTheRealSnapshot(t *testing.T) {
 	t.Parallel()
 	dir := pgtest.SnapshotDir(t)
 	ctx := context.Background()
-	src, wh := pool(t, pgtest.NewDB(t)), pool(t, pgtest.NewDB(t))
+	src, wh := pgtest.Pool(t, pgtest.NewDB(t)), pgtest.Pool(t, pgtest.NewDB(t))
 	if _, err := seed.LoadSnapshot(ctx, src, dir, false, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func TestQuarantineThenFix(t *testing.T) {
 	}
 
 	// A warehouse rebuilt from the lake holds the same rejects, resolved.
-	rebuilt := warehouse.New(pool(t, pgtest.NewDB(t)), nil)
+	rebuilt := warehouse.New(pgtest.Pool(t, pgtest.NewDB(t)), nil)
 	if _, err := rebuilt.Rebuild(ctx, parts.Lake, false); err != nil {
 		t.Fatal(err)
 	}

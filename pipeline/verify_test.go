@@ -131,7 +131,7 @@ func TestVerifyOnABusySource(t *testing.T) {
 func TestRepairUnderAHeldBackHorizon(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	other := pool(t, pgtest.NewDB(t))
+	other := pgtest.Pool(t, pgtest.NewDB(t))
 	hold, err := other.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -370,16 +370,6 @@ func ledger(t *testing.T, db *pgxpool.Pool) []string {
 	return ids
 }
 
-func newPool(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 func testNow() time.Time { return time.Now() }
 
 // mustSchema is the Parquet schema of a star table's processed files.

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/warehouse"
@@ -243,7 +244,7 @@ func TestConcurrentLoads(t *testing.T) {
 	for i := range results {
 		p := db
 		if i > 0 {
-			p = newPool(t, url)
+			p = pgtest.Pool(t, url)
 		}
 		wg.Go(func() { results[i], errs[i] = warehouse.New(p, nil).Load(context.Background(), lk) })
 	}

@@ -223,7 +223,7 @@ func TestSummariesStayCurrent(t *testing.T) {
 	checkSummaries(t, b.wh, "after four runs")
 
 	rebuiltURL := pgtest.NewDB(t)
-	rebuilt := pool(t, rebuiltURL)
+	rebuilt := pgtest.Pool(t, rebuiltURL)
 	if _, err := warehouse.New(rebuilt, nil).Rebuild(ctx, b.lake, false); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestLateBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lk.Close()
-	late := pool(t, pgtest.NewDB(t))
+	late := pgtest.Pool(t, pgtest.NewDB(t))
 	w := warehouse.New(late, nil)
 	if _, err := w.Load(ctx, lk); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func newBundle(t *testing.T) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	srcURL, whURL := pgtest.NewDB(t), pgtest.NewDB(t)
-	b := &bundle{src: pool(t, srcURL), wh: pool(t, whURL), whURL: whURL}
+	b := &bundle{src: pgtest.Pool(t, srcURL), wh: pgtest.Pool(t, whURL), whURL: whURL}
 	if _, err := seed.Generate(ctx, b.src, seed.Options{Scale: 1, Seed: 7}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,16 +91,6 @@ func TestSeededWarehouse(t *testing.T) {
 			fn(t, b)
 		})
 	}
-}
-
-func pool(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	p, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
 }
 
 func rowsOf(t *testing.T, p *pgxpool.Pool, sql string, args ...any) []string {

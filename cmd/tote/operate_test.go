@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/pgtest"
 )
@@ -72,7 +70,7 @@ func TestWarehouseFollowsOneLake(t *testing.T) {
 	}
 	facts := func(wh string) string {
 		var n string
-		conn := pool(t, wh)
+		conn := pgtest.Pool(t, wh)
 		if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM fact_sales_order) + (SELECT count(*) FROM fact_payment)`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
@@ -94,14 +92,4 @@ func TestWarehouseFollowsOneLake(t *testing.T) {
 	if m := facts(wh); m != n {
 		t.Errorf("facts after adopting the lake %s, after rebuilding from it %s: want the same", n, m)
 	}
-}
-
-func pool(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	p, err := pgxpool.New(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
 }

@@ -33,6 +33,8 @@ import (
 
 	"github.com/terrifictotes/tote/pgcluster"
 	"github.com/terrifictotes/tote/postgres"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // EnvDatabaseURL names the environment variable holding the admin URL of the
@@ -119,6 +121,18 @@ func NewDB(t testing.TB) string {
 		}
 	})
 	return u
+}
+
+// Pool opens a pool on the database at url, closed when the test ends
+// (before NewDB drops the database).
+func Pool(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	p, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
 }
 
 // mustServer returns the server, failing the test if there is none.
