@@ -219,3 +219,24 @@ func TestUnknownFlag(t *testing.T) {
 		t.Errorf("stderr: %q", errOut)
 	}
 }
+
+// The dashboard refuses to start where it would be reachable beyond the
+// machine without a token, saying how to give one.
+func TestDashboardOffTheLoopbackNeedsAToken(t *testing.T) {
+	t.Parallel()
+	code, _, errOut := runTote(t, map[string]string{"TOTE_WAREHOUSE_URL": "postgres://nobody@127.0.0.1:1/none"},
+		"dashboard", "--addr", "0.0.0.0:0")
+	if code != 2 || !strings.Contains(errOut, "would be reachable beyond this machine: give --dashboard-token (or TOTE_DASHBOARD_TOKEN)") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
+
+// On a warehouse that no tote of this version has loaded, the dashboard
+// says what to run instead of serving empty pages.
+func TestDashboardOnAWarehouseWithoutSummaries(t *testing.T) {
+	t.Parallel()
+	code, _, errOut := runTote(t, map[string]string{"TOTE_WAREHOUSE_URL": pgtest.NewDB(t)}, "dashboard", "--addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "the warehouse has no dashboard summaries (tote.dash_state, migration 0008): load it once") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
