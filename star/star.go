@@ -16,6 +16,7 @@ package star
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -38,11 +39,68 @@ const (
 	Timestamp Type = "timestamp without time zone"
 )
 
-// Column is one column of a star table.
+// Conversion is how a star column's value is made from its source.
+type Conversion int
+
+// The conversions. Each takes one source value (Column.From) unless it
+// says otherwise; a NULL stays NULL.
+const (
+	// Copy takes the value as it is: integer, money, boolean, text, or an
+	// enum as its text.
+	Copy Conversion = iota
+	// DateOf is the date of a timestamp, TimeOf its time of day.
+	DateOf
+	TimeOf
+	// ParseDate parses a text date, 'YYYY-MM-DD'.
+	ParseDate
+	// CurrencyName is the ISO 4217 English name of a currency code.
+	CurrencyName
+	// Xmin is the 32-bit id of the transaction that wrote the source row
+	// version (From is empty).
+	Xmin
+	// Batch is the id of the processed batch that brings the row (From is
+	// empty).
+	Batch
+	// Calendar is one part of a date_id's calendar (dim_date's columns,
+	// named after the part: year, month, day_name, …; From is empty).
+	Calendar
+)
+
+var conversionNames = [...]string{"copy", "date of", "time of", "parse date", "currency name", "xmin", "batch", "calendar"}
+
+func (c Conversion) String() string {
+	if int(c) < len(conversionNames) {
+		return conversionNames[c]
+	}
+	return fmt.Sprintf("Conversion(%d)", int(c))
+}
+
+// Column is one column of a star table: its name and type, and how its
+// value is made.
 type Column struct {
 	Name     string
 	Type     Type
 	Nullable bool
+	// From is the source column the value is made from: a column of the
+	// table's Source, or "table.column" of one of its Joins. Empty for a
+	// conversion that takes no source value (Xmin, Batch, Calendar).
+	From string
+	Conv Conversion
+	// References names the dimension whose key the values are (a fact's
+	// foreign keys); empty if none.
+	References string
+	// Comment says what the column means, for the warehouse's COMMENT ON
+	// and the docs.
+	Comment string
+}
+
+// FromTable splits From into the source table it reads, given the star
+// table's Source, and the column.
+func (c Column) FromTable(source string) (table, column string) {
+	if t, col, ok := strings.Cut(c.From, "."); ok {
+		return t, col
+	}
+	return source, c.From
 }
 
 // Kind tells facts from dimensions.
@@ -54,10 +112,25 @@ const (
 	Fact                  // keeps history: one row per source row version
 )
 
+// Join is a lookup: the row of Table whose key is in column On of the star
+// table's Source. A dimension that joins follows changes on either side
+// (renaming a department changes dim_staff rows of every staff member in
+// it).
+type Join struct {
+	Table string // a totesys table
+	On    string // the Source column holding Table's key
+}
+
 // Table is one table of the star schema.
 type Table struct {
 	Name string
 	Kind Kind
+	// Source is the totesys table whose rows make this table's: a fact
+	// row per source row version, a dimension row per entity. Empty for
+	// dim_date, which is made of the dates the facts refer to.
+	Source string
+	// Joins are the lookups the table's columns read besides Source.
+	Joins []Join
 	// Surrogate is a fact's SERIAL primary key, made by the warehouse.
 	Surrogate string
 	// Key identifies a row: a dimension's primary key, or a fact's source
@@ -67,6 +140,8 @@ type Table struct {
 	Key []string
 	// Columns are the table's columns in the lake and the warehouse, less Surrogate.
 	Columns []Column
+	// Comment says what a row of the table is.
+	Comment string
 }
 
 // ColumnNames returns the names of the table's Columns.
@@ -88,18 +163,63 @@ func (t Table) Column(name string) (Column, bool) {
 	return Column{}, false
 }
 
-func col(name string, t Type) Column      { return Column{Name: name, Type: t} }
-func nullable(name string, t Type) Column { return Column{Name: name, Type: t, Nullable: true} }
+// ID is the name of the column holding the source row's id: a
+// dimension's key, a fact's source id (the first column).
+func (t Table) ID() string { return t.Columns[0].Name }
 
-func dim(name, key string, cols ...Column) Table {
-	return Table{Name: name, Kind: Dimension, Key: []string{key}, Columns: cols}
+// References returns the columns that hold another table's key, in
+// column order.
+func (t Table) References() []Column {
+	var out []Column
+	for _, c := range t.Columns {
+		if c.References != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
-// versionColumns are the columns every fact starts with after its source id.
-var versionColumns = []Column{
-	col("created_date", Date), col("created_time", Time),
-	col("last_updated_date", Date), col("last_updated_time", Time),
+// SourceTables returns the totesys tables the table is made from: Source,
+// then its Joins' tables. None for dim_date.
+func (t Table) SourceTables() []string {
+	if t.Source == "" {
+		return nil
+	}
+	out := []string{t.Source}
+	for _, j := range t.Joins {
+		out = append(out, j.Table)
+	}
+	return out
 }
+
+// column makes a column named name of type t from the source column of the
+// same name, copied.
+func column(name string, t Type, comment string) Column {
+	return Column{Name: name, Type: t, From: name, Comment: comment}
+}
+
+// from sets the source column; conv, if given, the conversion.
+func (c Column) from(src string, conv ...Conversion) Column {
+	c.From = src
+	if len(conv) > 0 {
+		c.Conv = conv[0]
+	}
+	return c
+}
+
+func (c Column) null() Column                 { c.Nullable = true; return c }
+func (c Column) references(dim string) Column { c.References = dim; return c }
+
+// derived makes a column that takes no source value.
+func derived(name string, t Type, conv Conversion, comment string) Column {
+	return Column{Name: name, Type: t, Conv: conv, Comment: comment}
+}
+
+func dim(name, source, comment string, cols ...Column) Table {
+	return Table{Name: name, Kind: Dimension, Source: source, Key: []string{cols[0].Name}, Columns: cols, Comment: comment}
+}
+
+func (t Table) joins(js ...Join) Table { t.Joins = js; return t }
 
 // The columns every fact ends with: where the version came from.
 const (
@@ -114,52 +234,112 @@ const (
 	BatchID = "batch_id"
 )
 
-func fact(name, surrogate, id string, cols ...Column) Table {
-	all := append([]Column{col(id, Integer)}, versionColumns...)
+// fact makes a fact table: the source id, the version's stamps split into
+// dates and times, cols, then where the version came from.
+func fact(name, source, surrogate, id, comment string, cols ...Column) Table {
+	all := []Column{
+		column(id, Integer, "The "+strings.ReplaceAll(source, "_", " ")+"'s id in totesys; every version of the row has it."),
+		column("created_date", Date, "The day the source row was created.").from("created_at", DateOf).references("dim_date"),
+		column("created_time", Time, "The time of day the source row was created.").from("created_at", TimeOf),
+		column("last_updated_date", Date, "The day this version was written (a deletion: the day it was seen).").from("last_updated", DateOf).references("dim_date"),
+		column("last_updated_time", Time, "The time of day this version was written (a deletion: when it was seen).").from("last_updated", TimeOf),
+	}
 	all = append(all, cols...)
-	all = append(all, col(SourceXmin, BigInt), col(BatchID, Text))
-	return Table{Name: name, Kind: Fact, Surrogate: surrogate,
-		Key: []string{id, "last_updated_date", "last_updated_time", SourceXmin}, Columns: all}
+	all = append(all,
+		derived(SourceXmin, BigInt, Xmin, "The id of the source transaction that wrote this version (32-bit xmin)."),
+		derived(BatchID, Text, Batch, "The tote lake batch that brought this version; batches are in the order versions became visible."))
+	return Table{Name: name, Kind: Fact, Source: source, Surrogate: surrogate,
+		Key: []string{id, "last_updated_date", "last_updated_time", SourceXmin}, Columns: all, Comment: comment}
 }
 
 // Tables lists the star schema, dimensions before facts (the order in
 // which a batch is loaded).
 var Tables = []Table{
-	dim("dim_date", "date_id",
-		col("date_id", Date), col("year", Integer), col("month", Integer), col("day", Integer),
-		col("day_of_week", Integer), col("day_name", Text), col("month_name", Text), col("quarter", Integer)),
-	dim("dim_staff", "staff_id",
-		col("staff_id", Integer), col("first_name", Text), col("last_name", Text),
-		col("department_name", Text), nullable("location", Text), col("email_address", Text)),
-	dim("dim_location", "location_id",
-		col("location_id", Integer), col("address_line_1", Text), nullable("address_line_2", Text),
-		nullable("district", Text), col("city", Text), col("postal_code", Text), col("country", Text), col("phone", Text)),
-	dim("dim_design", "design_id",
-		col("design_id", Integer), col("design_name", Text), col("file_location", Text), col("file_name", Text)),
-	dim("dim_currency", "currency_id",
-		col("currency_id", Integer), col("currency_code", Text), col("currency_name", Text)),
-	dim("dim_counterparty", "counterparty_id",
-		col("counterparty_id", Integer), col("counterparty_legal_name", Text),
-		col("counterparty_legal_address_line_1", Text), nullable("counterparty_legal_address_line_2", Text),
-		nullable("counterparty_legal_district", Text), col("counterparty_legal_city", Text),
-		col("counterparty_legal_postal_code", Text), col("counterparty_legal_country", Text),
-		col("counterparty_legal_phone_number", Text)),
-	dim("dim_transaction", "transaction_id",
-		col("transaction_id", Integer), col("transaction_type", Text),
-		nullable("sales_order_id", Integer), nullable("purchase_order_id", Integer)),
-	dim("dim_payment_type", "payment_type_id",
-		col("payment_type_id", Integer), col("payment_type_name", Text)),
-	fact("fact_sales_order", "sales_record_id", "sales_order_id",
-		col("sales_staff_id", Integer), col("counterparty_id", Integer), col("units_sold", Integer),
-		col("unit_price", Money), col("currency_id", Integer), col("design_id", Integer),
-		col("agreed_payment_date", Date), col("agreed_delivery_date", Date), col("agreed_delivery_location_id", Integer)),
-	fact("fact_purchase_order", "purchase_record_id", "purchase_order_id",
-		col("staff_id", Integer), col("counterparty_id", Integer), col("item_code", Text), col("item_quantity", Integer),
-		col("item_unit_price", Money), col("currency_id", Integer), col("agreed_delivery_date", Date),
-		col("agreed_payment_date", Date), col("agreed_delivery_location_id", Integer)),
-	fact("fact_payment", "payment_record_id", "payment_id",
-		col("transaction_id", Integer), col("counterparty_id", Integer), col("payment_amount", Money),
-		col("currency_id", Integer), col("payment_type_id", Integer), col("paid", Boolean), col("payment_date", Date)),
+	dim("dim_date", "", "One row per calendar day that a fact refers to.",
+		derived("date_id", Date, Calendar, "The day."),
+		derived("year", Integer, Calendar, "The year, e.g. 2024."),
+		derived("month", Integer, Calendar, "The month, 1 to 12."),
+		derived("day", Integer, Calendar, "The day of the month, 1 to 31."),
+		derived("day_of_week", Integer, Calendar, "The ISO day of the week: 1 Monday to 7 Sunday."),
+		derived("day_name", Text, Calendar, "The day's English name, e.g. Monday."),
+		derived("month_name", Text, Calendar, "The month's English name, e.g. January."),
+		derived("quarter", Integer, Calendar, "The calendar quarter, 1 to 4.")),
+	dim("dim_staff", "staff", "A member of staff, with their department as it is now.",
+		column("staff_id", Integer, "The staff member's id in totesys."),
+		column("first_name", Text, "First name."),
+		column("last_name", Text, "Last name."),
+		column("department_name", Text, "The name of the staff member's department.").from("department.department_name"),
+		column("location", Text, "Where the department is (as totesys spells it).").from("department.location").null(),
+		column("email_address", Text, "Work email address.")).
+		joins(Join{Table: "department", On: "department_id"}),
+	dim("dim_location", "address", "An address: a delivery location, or a counterparty's legal address.",
+		column("location_id", Integer, "The address's id in totesys.").from("address_id"),
+		column("address_line_1", Text, "First line of the address."),
+		column("address_line_2", Text, "Second line of the address, if any.").null(),
+		column("district", Text, "District, if any.").null(),
+		column("city", Text, "City."),
+		column("postal_code", Text, "Postal code."),
+		column("country", Text, "Country."),
+		column("phone", Text, "Telephone number.")),
+	dim("dim_design", "design", "A tote bag design.",
+		column("design_id", Integer, "The design's id in totesys."),
+		column("design_name", Text, "The design's name."),
+		column("file_location", Text, "Where the design's file is kept."),
+		column("file_name", Text, "The design's file name.")),
+	dim("dim_currency", "currency", "A currency.",
+		column("currency_id", Integer, "The currency's id in totesys."),
+		column("currency_code", Text, "ISO 4217 code, e.g. GBP."),
+		column("currency_name", Text, "ISO 4217 English name, e.g. Pound Sterling.").from("currency_code", CurrencyName)),
+	dim("dim_counterparty", "counterparty", "A counterparty (customer or supplier), with its legal address as it is now.",
+		column("counterparty_id", Integer, "The counterparty's id in totesys."),
+		column("counterparty_legal_name", Text, "The counterparty's legal name."),
+		column("counterparty_legal_address_line_1", Text, "First line of the legal address.").from("address.address_line_1"),
+		column("counterparty_legal_address_line_2", Text, "Second line of the legal address, if any.").from("address.address_line_2").null(),
+		column("counterparty_legal_district", Text, "District of the legal address, if any.").from("address.district").null(),
+		column("counterparty_legal_city", Text, "City of the legal address.").from("address.city"),
+		column("counterparty_legal_postal_code", Text, "Postal code of the legal address.").from("address.postal_code"),
+		column("counterparty_legal_country", Text, "Country of the legal address.").from("address.country"),
+		column("counterparty_legal_phone_number", Text, "Telephone number at the legal address.").from("address.phone")).
+		joins(Join{Table: "address", On: "legal_address_id"}),
+	dim("dim_transaction", "transaction", "A transaction: a sale or a purchase, with its order.",
+		column("transaction_id", Integer, "The transaction's id in totesys."),
+		column("transaction_type", Text, "SALE or PURCHASE."),
+		column("sales_order_id", Integer, "The sales order of a SALE.").null(),
+		column("purchase_order_id", Integer, "The purchase order of a PURCHASE.").null()),
+	dim("dim_payment_type", "payment_type", "A kind of payment.",
+		column("payment_type_id", Integer, "The payment type's id in totesys."),
+		column("payment_type_name", Text, "SALES_RECEIPT, SALES_REFUND, PURCHASE_PAYMENT or PURCHASE_REFUND.")),
+	fact("fact_sales_order", "sales_order", "sales_record_id", "sales_order_id",
+		"One version of a sales order: every change to an order adds a row.",
+		column("sales_staff_id", Integer, "The member of staff who made the sale.").from("staff_id").references("dim_staff"),
+		column("counterparty_id", Integer, "The customer.").references("dim_counterparty"),
+		column("units_sold", Integer, "Units sold."),
+		column("unit_price", Money, "Price per unit, in the order's currency."),
+		column("currency_id", Integer, "The order's currency.").references("dim_currency"),
+		column("design_id", Integer, "The design sold.").references("dim_design"),
+		column("agreed_payment_date", Date, "The day payment is agreed for.").from("agreed_payment_date", ParseDate).references("dim_date"),
+		column("agreed_delivery_date", Date, "The day delivery is agreed for.").from("agreed_delivery_date", ParseDate).references("dim_date"),
+		column("agreed_delivery_location_id", Integer, "Where the order is delivered.").references("dim_location")),
+	fact("fact_purchase_order", "purchase_order", "purchase_record_id", "purchase_order_id",
+		"One version of a purchase order: every change to an order adds a row.",
+		column("staff_id", Integer, "The member of staff who placed the order.").references("dim_staff"),
+		column("counterparty_id", Integer, "The supplier.").references("dim_counterparty"),
+		column("item_code", Text, "The supplier's code for the item."),
+		column("item_quantity", Integer, "Quantity ordered."),
+		column("item_unit_price", Money, "Price per item, in the order's currency."),
+		column("currency_id", Integer, "The order's currency.").references("dim_currency"),
+		column("agreed_delivery_date", Date, "The day delivery is agreed for.").from("agreed_delivery_date", ParseDate).references("dim_date"),
+		column("agreed_payment_date", Date, "The day payment is agreed for.").from("agreed_payment_date", ParseDate).references("dim_date"),
+		column("agreed_delivery_location_id", Integer, "Where the order is delivered.").references("dim_location")),
+	fact("fact_payment", "payment", "payment_record_id", "payment_id",
+		"One version of a payment: every change (a payment marked paid, say) adds a row.",
+		column("transaction_id", Integer, "The transaction paid.").references("dim_transaction"),
+		column("counterparty_id", Integer, "The counterparty paid or paying.").references("dim_counterparty"),
+		column("payment_amount", Money, "The amount, in the payment's currency."),
+		column("currency_id", Integer, "The payment's currency.").references("dim_currency"),
+		column("payment_type_id", Integer, "The kind of payment.").references("dim_payment_type"),
+		column("paid", Boolean, "Whether the payment has been made."),
+		column("payment_date", Date, "The day of payment.").from("payment_date", ParseDate).references("dim_date")),
 }
 
 // Lookup returns the star table with the given name.
@@ -192,6 +372,11 @@ func (t Table) Schema() *parquet.Schema {
 	}
 	return lakefile.Schema(t.Name, cols)
 }
+
+// col and nullable make the columns of tote's own tables, which have no
+// source.
+func col(name string, t Type) Column      { return Column{Name: name, Type: t} }
+func nullable(name string, t Type) Column { return Column{Name: name, Type: t, Nullable: true} }
 
 // Rejects is the model of a processed batch's rejects file (the lake's
 // rejects zone) and of tote.rejects: one row per source row version the
