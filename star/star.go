@@ -16,6 +16,7 @@ package star
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -188,6 +189,58 @@ func (t Table) SourceTables() []string {
 	out := []string{t.Source}
 	for _, j := range t.Joins {
 		out = append(out, j.Table)
+	}
+	return out
+}
+
+// JoinSources returns the totesys tables on either side of a Join: the
+// Source of every table that joins and every table joined, in the order
+// Tables first names them, each once. A table that joins is made from the
+// current rows of these, so the transform keeps them from batch to batch.
+func JoinSources() []string {
+	var out []string
+	for _, t := range Tables {
+		if len(t.Joins) == 0 {
+			continue
+		}
+		for _, s := range t.SourceTables() {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// ColumnsRead returns the columns of totesys table source that the star
+// reads: those its columns are made from (From), in the tables made from
+// source or joining it, and the On of the joins of tables made from
+// source; in the order Tables first names them, each once. The source's
+// key and stamps are not among them unless a column is made from them.
+func ColumnsRead(source string) []string {
+	var out []string
+	add := func(name string) {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	for _, t := range Tables {
+		if !slices.Contains(t.SourceTables(), source) {
+			continue
+		}
+		for _, c := range t.Columns {
+			if c.From == "" {
+				continue
+			}
+			if table, name := c.FromTable(t.Source); table == source {
+				add(name)
+			}
+		}
+		if t.Source == source {
+			for _, j := range t.Joins {
+				add(j.On)
+			}
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package star
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/terrifictotes/tote/totesys"
@@ -133,6 +134,28 @@ func TestMappingFitsTheSourceModel(t *testing.T) {
 		}
 		if tbl.Comment == "" {
 			t.Errorf("%s: no comment", tbl.Name)
+		}
+	}
+}
+
+// The tables a transform keeps from batch to batch are those on either side
+// of a join, with the columns the star reads of them.
+func TestJoinSources(t *testing.T) {
+	t.Parallel()
+	if got, want := JoinSources(), []string{"staff", "department", "counterparty", "address"}; !slices.Equal(got, want) {
+		t.Errorf("JoinSources() = %v, want %v", got, want)
+	}
+	for table, want := range map[string][]string{
+		"staff":        {"staff_id", "first_name", "last_name", "email_address", "department_id"},
+		"department":   {"department_name", "location"},
+		"counterparty": {"counterparty_id", "counterparty_legal_name", "legal_address_id"},
+		"address":      {"address_id", "address_line_1", "address_line_2", "district", "city", "postal_code", "country", "phone"},
+		"sales_order": {"sales_order_id", "created_at", "last_updated", "staff_id", "counterparty_id", "units_sold", "unit_price",
+			"currency_id", "design_id", "agreed_payment_date", "agreed_delivery_date", "agreed_delivery_location_id"},
+		"_prisma_migrations": nil,
+	} {
+		if got := ColumnsRead(table); !slices.Equal(got, want) {
+			t.Errorf("ColumnsRead(%s) = %v, want %v", table, got, want)
 		}
 	}
 }

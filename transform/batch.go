@@ -6,7 +6,6 @@ import (
 	"maps"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/parquet-go/parquet-go"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/totesys"
 )
 
@@ -28,7 +28,7 @@ type batch struct {
 	q     *quarantine
 
 	mu    sync.Mutex
-	dates map[int32]bool // days referenced by the batch's fact rows
+	dates map[int32]bool // days the batch's rows refer to, for the calendar
 }
 
 func newBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, out *lake.BatchWriter, prev State, strict bool) (*batch, error) {
@@ -46,47 +46,56 @@ func newBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, out *lake.B
 	return b, nil
 }
 
-// run writes the processed batch's files. The cheap checks (reference
-// rows, currency codes) come before the facts.
+// run writes the processed batch's files, one per star table with rows, as
+// star.Tables says. The dimensions made from the current rows State keeps
+// come first (cheap, and where the joins are checked), then the tables
+// streamed from raw files, facts the largest, at once, then the calendar of
+// the days they refer to.
 func (b *batch) run() error {
-	if err := b.readReference(); err != nil {
+	if err := b.readCurrent(); err != nil {
 		return err
 	}
-	if err := b.emit("dim_location", b.dimLocation); err != nil {
-		return err
+	var streamed, calendars []star.Table
+	for _, t := range star.Tables {
+		switch {
+		case t.Source == "":
+			calendars = append(calendars, t)
+		case t.Kind == star.Dimension && b.ref.tables[t.Source] != nil:
+			if err := b.emit(t, b.fromCurrent); err != nil {
+				return err
+			}
+		default:
+			streamed = append(streamed, t)
+		}
 	}
-	if err := b.emit("dim_staff", b.dimStaff); err != nil {
-		return err
-	}
-	if err := b.emit("dim_counterparty", b.dimCounterparty); err != nil {
-		return err
-	}
-	// The tables of one source table each, facts the largest, at once.
 	g, _ := errgroup.WithContext(b.ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for _, m := range factMappings {
-		g.Go(func() error { return b.emit(m.target, func(o *output) error { return b.fact(m, o) }) })
-	}
-	for _, m := range dimMappings {
-		g.Go(func() error { return b.emit(m.target, func(o *output) error { return b.dimension(m, o) }) })
+	for _, t := range streamed {
+		fn := b.newest
+		if t.Kind == star.Fact {
+			fn = b.fact
+		}
+		g.Go(func() error { return b.emit(t, fn) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if err := b.emit("dim_date", b.dimDate); err != nil {
-		return err
+	for _, t := range calendars {
+		if err := b.emit(t, b.calendar); err != nil {
+			return err
+		}
 	}
 	return b.q.write(b.ctx, b.out)
 }
 
-// emit writes star table name's file with fn.
-func (b *batch) emit(name string, fn func(o *output) error) error {
-	o := newOutput(b.out, name)
+// emit writes star table t's file with fn.
+func (b *batch) emit(t star.Table, fn func(o *output) error) error {
+	o := newOutput(b.out, t)
 	defer o.Abandon()
 	if err := fn(o); err != nil {
 		return err
 	}
-	return tote.At(o.Close(), tote.Where{Table: name})
+	return tote.At(o.Close(), tote.Where{Table: t.Name})
 }
 
 // eachRow calls fn with every row of table's raw file, if the batch has one.
@@ -121,181 +130,90 @@ func (b *batch) eachRow(table string, fn func(rawRow) error) error {
 	})
 }
 
-// readReference applies the batch's versions of the tables dimensions
-// join to the reference state.
-func (b *batch) readReference() error {
-	r := b.ref
-	steps := []struct {
-		table string
-		fn    func(rawRow)
-	}{
-		{"address", func(row rawRow) {
-			apply(r.addresses, r.changedAddresses, row.id(), Address{
-				ID: row.id(), AddressLine1: row.text("address_line_1"), AddressLine2: row.optText("address_line_2"),
-				District: row.optText("district"), City: row.text("city"), PostalCode: row.text("postal_code"),
-				Country: row.text("country"), Phone: row.text("phone"), LastUpdated: row.lastUpdated(),
-			}, func(a Address) int64 { return a.LastUpdated.UnixMicro() })
-		}},
-		{"department", func(row rawRow) {
-			apply(r.departments, r.changedDepartments, row.id(), Department{
-				ID: row.id(), Name: row.text("department_name"), Location: row.optText("location"),
-				LastUpdated: row.lastUpdated(),
-			}, func(d Department) int64 { return d.LastUpdated.UnixMicro() })
-		}},
-		{"staff", func(row rawRow) {
-			apply(r.staff, r.changedStaff, row.id(), Staff{
-				ID: row.id(), FirstName: row.text("first_name"), LastName: row.text("last_name"),
-				DepartmentID: row.int32("department_id"), EmailAddress: row.text("email_address"),
-				LastUpdated: row.lastUpdated(),
-			}, func(s Staff) int64 { return s.LastUpdated.UnixMicro() })
-		}},
-		{"counterparty", func(row rawRow) {
-			apply(r.counterparties, r.changedCounterparties, row.id(), Counterparty{
-				ID: row.id(), LegalName: row.text("counterparty_legal_name"),
-				LegalAddressID: row.int32("legal_address_id"), LastUpdated: row.lastUpdated(),
-			}, func(c Counterparty) int64 { return c.LastUpdated.UnixMicro() })
-		}},
-	}
-	for _, s := range steps {
-		if err := b.eachRow(s.table, func(row rawRow) error { s.fn(row); return nil }); err != nil {
+// readCurrent applies the batch's versions of the tables State keeps to
+// the reference.
+func (b *batch) readCurrent() error {
+	for _, l := range kept {
+		c := b.ref.tables[l.table.Name]
+		if err := b.eachRow(l.table.Name, func(r rawRow) error { c.apply(l.row(r)); return nil }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// dimLocation emits the addresses that changed.
-func (b *batch) dimLocation(o *output) error {
-	var rows []parquet.Row
-	for _, id := range sortedIDs(b.ref.changedAddresses) {
-		a := b.ref.addresses[id]
-		row := o.newRow()
-		err := setAll(o, row,
-			cv{"location_id", parquet.Int32Value(a.ID)},
-			cv{"address_line_1", text(a.AddressLine1)},
-			cv{"address_line_2", optText(a.AddressLine2)},
-			cv{"district", optText(a.District)},
-			cv{"city", text(a.City)},
-			cv{"postal_code", text(a.PostalCode)},
-			cv{"country", text(a.Country)},
-			cv{"phone", text(a.Phone)})
-		if err := tote.At(err, tote.Where{Table: "address", ID: int64(id), Version: a.LastUpdated}); err != nil {
-			if b.q.take(err, 0) {
-				continue
-			}
-			return err
-		}
-		b.q.ok("address", int64(id))
-		rows = append(rows, row)
-	}
-	return o.write(b.ctx, rows)
-}
-
-// dimStaff emits the staff who changed and every member of a department
-// that changed.
-func (b *batch) dimStaff(o *output) error {
-	r := b.ref
-	ids := maps.Clone(r.changedStaff)
-	for id, s := range r.staff {
-		if r.changedDepartments[s.DepartmentID] {
-			ids[id] = true
-		}
-	}
-	var rows []parquet.Row
-	for _, id := range sortedIDs(ids) {
-		s := r.staff[id]
-		d, ok := r.departments[s.DepartmentID]
-		if !ok {
-			err := tote.At(tote.ValueError("department_id", strconv.Itoa(int(s.DepartmentID)),
-				"is not a known department (none in this raw batch or before it)"), s.where())
-			if b.q.take(err, 0) {
-				continue
-			}
-			return err
-		}
-		row := o.newRow()
-		err := setAll(o, row,
-			cv{"staff_id", parquet.Int32Value(s.ID)},
-			cv{"first_name", text(s.FirstName)},
-			cv{"last_name", text(s.LastName)},
-			cv{"department_name", text(d.Name)},
-			cv{"location", optText(d.Location)},
-			cv{"email_address", text(s.EmailAddress)})
-		if err := tote.At(err, s.where()); err != nil {
-			if b.q.take(err, 0) {
-				continue
-			}
-			return err
-		}
-		b.q.ok("staff", int64(id))
-		rows = append(rows, row)
-	}
-	return o.write(b.ctx, rows)
-}
-
-// dimCounterparty emits the counterparties that changed and every
-// counterparty whose legal address changed.
-func (b *batch) dimCounterparty(o *output) error {
-	r := b.ref
-	ids := maps.Clone(r.changedCounterparties)
-	for id, c := range r.counterparties {
-		if r.changedAddresses[c.LegalAddressID] {
-			ids[id] = true
-		}
-	}
-	var rows []parquet.Row
-	for _, id := range sortedIDs(ids) {
-		c := r.counterparties[id]
-		a, ok := r.addresses[c.LegalAddressID]
-		if !ok {
-			err := tote.At(tote.ValueError("legal_address_id", strconv.Itoa(int(c.LegalAddressID)),
-				"is not a known address (none in this raw batch or before it)"), c.where())
-			if b.q.take(err, 0) {
-				continue
-			}
-			return err
-		}
-		row := o.newRow()
-		err := setAll(o, row,
-			cv{"counterparty_id", parquet.Int32Value(c.ID)},
-			cv{"counterparty_legal_name", text(c.LegalName)},
-			cv{"counterparty_legal_address_line_1", text(a.AddressLine1)},
-			cv{"counterparty_legal_address_line_2", optText(a.AddressLine2)},
-			cv{"counterparty_legal_district", optText(a.District)},
-			cv{"counterparty_legal_city", text(a.City)},
-			cv{"counterparty_legal_postal_code", text(a.PostalCode)},
-			cv{"counterparty_legal_country", text(a.Country)},
-			cv{"counterparty_legal_phone_number", text(a.Phone)})
-		if err := tote.At(err, c.where()); err != nil {
-			if b.q.take(err, 0) {
-				continue
-			}
-			return err
-		}
-		b.q.ok("counterparty", int64(id))
-		rows = append(rows, row)
-	}
-	return o.write(b.ctx, rows)
-}
-
-// dimension emits one row per entity of m's source table in the batch: its
-// newest version. It reads the file twice, first for the newest
-// last_updated of each id, so that it never holds the rows.
-func (b *batch) dimension(m mapping, o *output) error {
-	f, ok := b.files[m.source]
-	if !ok {
-		return nil
-	}
-	p, err := newPlan(m, o, b.out.ID())
+// fromCurrent emits, from the current rows, the entities of the table's
+// Source that the batch changed and those whose joined row it changed:
+// renaming a department re-emits every member of its staff.
+func (b *batch) fromCurrent(o *output) error {
+	p, err := newPlan(o, b.out.ID())
 	if err != nil {
 		return err
+	}
+	src := b.ref.tables[p.source.Name]
+	p.bind(src.index)
+	ids := maps.Clone(src.changed)
+	for _, j := range p.joins {
+		changed := b.ref.tables[j.Table].changed
+		if len(changed) == 0 {
+			continue
+		}
+		for id, r := range src.rows {
+			if on := r.values[j.at]; !on.IsNull() && changed[on.Int32()] {
+				ids[id] = true
+			}
+		}
+	}
+	d := newDays()
+	defer b.addDates(d)
+	in := make([]parquet.Row, 1+len(p.joins))
+	var rows []parquet.Row
+	for _, id := range sortedIDs(ids) {
+		r := src.rows[id]
+		in[0] = r.values
+		row := o.newRow()
+		if err := tote.At(p.row(b.ref, in, 0, row, d.add), src.where(r)); err != nil {
+			d.drop()
+			if b.q.take(err, 0) {
+				continue
+			}
+			return err
+		}
+		d.keep()
+		b.q.ok(p.source.Name, int64(id))
+		rows = append(rows, row)
+	}
+	return o.write(b.ctx, rows)
+}
+
+// open opens the raw file of p's Source and binds p to it; nil if the
+// batch has none.
+func (b *batch) open(p *plan) (*rawFile, error) {
+	f, ok := b.files[p.source.Name]
+	if !ok {
+		return nil, nil
 	}
 	r, err := openRaw(b.ctx, b.lk, b.raw, f, p.source)
 	if err != nil {
+		return nil, err
+	}
+	p.bind(r.leaf)
+	return r, nil
+}
+
+// newest emits one row per entity of the table's Source in the batch: its
+// newest version. It reads the file twice, first for the newest
+// last_updated of each id, so that it never holds the rows.
+func (b *batch) newest(o *output) error {
+	p, err := newPlan(o, b.out.ID())
+	if err != nil {
+		return err
+	}
+	r, err := b.open(p)
+	if r == nil {
 		return err
 	}
 	defer r.close()
-	p.bind(r)
 	// Extraction never puts two versions of a row in one batch: a bitset of
 	// the ids seen finds the few that repeat (in batches made otherwise),
 	// and only those are kept with their newest stamp, so that memory does
@@ -341,6 +259,9 @@ func (b *batch) dimension(m mapping, o *output) error {
 		}
 	}
 	var emitted idSet
+	d := newDays()
+	defer b.addDates(d)
+	in := make([]parquet.Row, 1+len(p.joins))
 	out := make([]parquet.Row, 0, readRows)
 	return r.each(b.ctx, func(rows []parquet.Row) error {
 		out = out[:0]
@@ -357,13 +278,16 @@ func (b *batch) dimension(m mapping, o *output) error {
 				continue // the newest already emitted
 			}
 			dst := o.newRow()
-			if err := tote.At(p.row(rr, dst, nil), rr.where()); err != nil {
+			in[0] = rr.row
+			if err := tote.At(p.row(b.ref, in, rr.xid(), dst, d.add), rr.where()); err != nil {
+				d.drop()
 				if b.q.take(err, rr.xid()) {
 					continue
 				}
 				return err
 			}
-			b.q.ok(m.source, int64(id))
+			d.keep()
+			b.q.ok(p.source.Name, int64(id))
 			out = append(out, dst)
 		}
 		return o.write(b.ctx, out)
@@ -404,109 +328,94 @@ func (s *idSet) has(id int32) bool {
 	return w < len(s.bits) && s.bits[w]&(uint64(1)<<(uint(id)%64)) != 0
 }
 
-// fact streams m's source rows into fact rows, one for one, noting the
-// dates they refer to.
-func (b *batch) fact(m mapping, o *output) error {
-	f, ok := b.files[m.source]
-	if !ok {
-		return nil
-	}
-	p, err := newPlan(m, o, b.out.ID())
+// fact streams the table's Source rows into fact rows, one for one.
+func (b *batch) fact(o *output) error {
+	p, err := newPlan(o, b.out.ID())
 	if err != nil {
 		return err
 	}
-	r, err := openRaw(b.ctx, b.lk, b.raw, f, p.source)
-	if err != nil {
+	r, err := b.open(p)
+	if r == nil {
 		return err
 	}
 	defer r.close()
-	p.bind(r)
 	out := make([]parquet.Row, readRows)
 	for i := range out {
 		out[i] = o.newRow()
 	}
-	var days []int32 // the dates of the row being made, kept if it is
-	date := func(d int32) { days = append(days, d) }
-	local := map[int32]bool{} // this fact's dates, added to the batch's at the end
-	defer func() {
-		b.mu.Lock()
-		for d := range local {
-			b.dates[d] = true
-		}
-		b.mu.Unlock()
-	}()
+	d := newDays()
+	defer b.addDates(d)
+	date := d.add
+	in := make([]parquet.Row, 1+len(p.joins))
 	return r.each(b.ctx, func(rows []parquet.Row) error {
 		n := 0
 		for _, row := range rows {
 			rr := r.at(row)
-			days = days[:0]
 			err := rr.required()
 			if err == nil {
-				err = p.row(rr, out[n], date)
+				in[0] = rr.row
+				err = p.row(b.ref, in, rr.xid(), out[n], date)
 			}
 			if err := tote.At(err, rr.where()); err != nil {
+				d.drop()
 				if b.q.take(err, rr.xid()) {
 					continue
 				}
 				return err
 			}
-			for _, d := range days {
-				local[d] = true
-			}
-			b.q.ok(m.source, int64(rr.id()))
+			d.keep()
+			b.q.ok(p.source.Name, int64(rr.id()))
 			n++
 		}
 		return o.write(b.ctx, out[:n])
 	})
 }
 
-// dimDate emits a row for every date the batch's facts refer to.
-func (b *batch) dimDate(o *output) error {
+// days collects the days one table's rows refer to: those of the row being
+// made, kept once the row is.
+type days struct {
+	row []int32
+	all map[int32]bool
+}
+
+func newDays() *days { return &days{all: map[int32]bool{}} }
+
+func (d *days) add(day int32) { d.row = append(d.row, day) }
+
+func (d *days) keep() {
+	for _, day := range d.row {
+		d.all[day] = true
+	}
+	d.row = d.row[:0]
+}
+
+func (d *days) drop() { d.row = d.row[:0] }
+
+// addDates adds the days d kept to the batch's.
+func (b *batch) addDates(d *days) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for day := range d.all {
+		b.dates[day] = true
+	}
+}
+
+// calendar emits a row for every day the batch's other tables refer to.
+func (b *batch) calendar(o *output) error {
 	var rows []parquet.Row
 	for _, d := range slices.Sorted(maps.Keys(b.dates)) {
 		day := dateRow(d)
 		row := o.newRow()
-		err := setAll(o, row,
-			cv{"date_id", parquet.Int32Value(day.id)},
-			cv{"year", parquet.Int32Value(int32(day.year))},
-			cv{"month", parquet.Int32Value(int32(day.month))},
-			cv{"day", parquet.Int32Value(int32(day.day))},
-			cv{"day_of_week", parquet.Int32Value(int32(day.dayOfWeek))},
-			cv{"day_name", text(day.dayName)},
-			cv{"month_name", text(day.monthName)},
-			cv{"quarter", parquet.Int32Value(int32(day.quarter))})
-		if err != nil {
-			return err
+		for _, c := range o.table.Columns {
+			v, ok := day.part(c.Name)
+			if !ok {
+				return fmt.Errorf("%s.%s: not a part of a day", o.table.Name, c.Name)
+			}
+			if err := o.set(row, c.Name, v); err != nil {
+				return err
+			}
 		}
 		rows = append(rows, row)
 	}
 	return o.write(b.ctx, rows)
-}
-
-// cv is a column's value.
-type cv struct {
-	name string
-	v    parquet.Value
-}
-
-// setAll sets every column of row.
-func setAll(o *output, row parquet.Row, values ...cv) error {
-	if len(values) != len(o.table.Columns) {
-		panic(fmt.Sprintf("transform: %d of %s's %d columns set", len(values), o.table.Name, len(o.table.Columns)))
-	}
-	for _, c := range values {
-		if err := o.set(row, c.name, c.v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func text(s string) parquet.Value { return parquet.ByteArrayValue([]byte(s)) }
-
-func optText(s *string) parquet.Value {
-	if s == nil {
-		return parquet.NullValue()
-	}
-	return text(*s)
 }

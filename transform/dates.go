@@ -1,6 +1,10 @@
 package transform
 
-import "time"
+import (
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
 
 const (
 	microsPerDay  = 86_400_000_000
@@ -102,4 +106,28 @@ func dateRow(days int32) day {
 		monthName: t.Month().String(),
 		quarter:   (int(t.Month())-1)/3 + 1,
 	}
+}
+
+// part returns the part of the day that a calendar table's column of that
+// name holds (star.Calendar), and whether there is such a part.
+func (d day) part(name string) (parquet.Value, bool) {
+	switch name {
+	case "date_id":
+		return parquet.Int32Value(d.id), true
+	case "year":
+		return parquet.Int32Value(int32(d.year)), true
+	case "month":
+		return parquet.Int32Value(int32(d.month)), true
+	case "day":
+		return parquet.Int32Value(int32(d.day)), true
+	case "day_of_week":
+		return parquet.Int32Value(int32(d.dayOfWeek)), true
+	case "day_name":
+		return parquet.ByteArrayValue([]byte(d.dayName)), true
+	case "month_name":
+		return parquet.ByteArrayValue([]byte(d.monthName)), true
+	case "quarter":
+		return parquet.Int32Value(int32(d.quarter)), true
+	}
+	return parquet.Value{}, false
 }

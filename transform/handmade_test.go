@@ -169,7 +169,8 @@ func TestDimensionsKeepTheNewestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state.RawSeq != 2 || len(state.Staff) != 2 || state.Staff[0].LastName != "Ancient" || state.Departments[0].Name != "Sales & Marketing" {
+	staffRows, depts := state.Rows("staff"), state.Rows("department")
+	if state.RawSeq != 2 || len(staffRows) != 2 || staffRows[0]["last_name"] != "Ancient" || depts[0]["department_name"] != "Sales & Marketing" {
 		t.Errorf("state %+v", state)
 	}
 

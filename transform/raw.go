@@ -115,8 +115,6 @@ func (r rawRow) value(name string) parquet.Value { return r.row[r.f.leaf[name]] 
 
 func (r rawRow) id() int32 { return r.row[r.f.id].Int32() }
 
-func (r rawRow) int32(name string) int32 { return r.value(name).Int32() }
-
 // xid is the 64-bit id of the transaction that wrote the row version; 0 if
 // the file does not say (tote's first releases) or the row is frozen.
 func (r rawRow) xid() int64 {
@@ -133,19 +131,6 @@ func (r rawRow) lastUpdated() time.Time {
 // where is the row's table, id and version, for errors.
 func (r rawRow) where() tote.Where {
 	return tote.Where{Table: r.f.table.Name, ID: int64(r.id()), Version: r.lastUpdated()}
-}
-
-// text copies a text value, so that it outlives the row.
-func (r rawRow) text(name string) string { return string(r.value(name).ByteArray()) }
-
-// optText copies a nullable text value.
-func (r rawRow) optText(name string) *string {
-	v := r.value(name)
-	if v.IsNull() {
-		return nil
-	}
-	s := string(v.ByteArray())
-	return &s
 }
 
 // required checks that the row has no NULL in a column the model declares

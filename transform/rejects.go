@@ -164,3 +164,12 @@ func (q *quarantine) write(ctx context.Context, out *lake.BatchWriter) error {
 	}
 	return nil
 }
+
+func text(s string) parquet.Value { return parquet.ByteArrayValue([]byte(s)) }
+
+func optText(s *string) parquet.Value {
+	if s == nil {
+		return parquet.NullValue()
+	}
+	return text(*s)
+}

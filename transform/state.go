@@ -6,69 +6,358 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/star"
+	"github.com/terrifictotes/tote/totesys"
 )
 
 // State is what a transform records in each processed manifest for the
-// next one: which raw batch it consumed, and the current rows of the
-// source tables that dimensions join, after that batch.
+// next one: which raw batch it consumed, the current rows of the source
+// tables that dimensions join (star.JoinSources) after that batch, and the
+// rejects still open.
+//
+// In JSON each of those source tables is a list of rows under its name,
+// in id order, each row an object of the columns the star reads of it
+// (star.ColumnsRead), its key and last_updated, by column name: the shape
+// every release of tote has written, so that a lake written by an earlier
+// one carries on. A column the model has come to read since a row was
+// recorded is NULL in that row until the row changes.
 type State struct {
-	RawBatch string `json:"raw_batch"` // id of the raw batch this processed batch was made from
-	RawSeq   uint64 `json:"raw_seq"`   // its number: the next run starts after it
+	RawBatch string // id of the raw batch this processed batch was made from
+	RawSeq   uint64 // its number: the next run starts after it
 
-	// The current version of every row of address, department, staff and
-	// counterparty seen so far, by id, with the columns dimensions use.
-	Addresses      []Address      `json:"address"`
-	Departments    []Department   `json:"department"`
-	Staff          []Staff        `json:"staff"`
-	Counterparties []Counterparty `json:"counterparty"`
+	// current holds the rows of each table of kept, by id.
+	current map[string]map[int32]sourceRow
 
 	// OpenRejects are the source rows rejected (quarantined) so far whose
 	// later versions have not yet transformed.
-	OpenRejects []rowKey `json:"open_rejects,omitempty"`
+	OpenRejects []rowKey
 }
 
-// Address is an address row as State keeps it: dim_location's columns and
-// a counterparty's legal address.
-type Address struct {
-	ID           int32     `json:"address_id"`
-	AddressLine1 string    `json:"address_line_1"`
-	AddressLine2 *string   `json:"address_line_2"`
-	District     *string   `json:"district"`
-	City         string    `json:"city"`
-	PostalCode   string    `json:"postal_code"`
-	Country      string    `json:"country"`
-	Phone        string    `json:"phone"`
-	LastUpdated  time.Time `json:"last_updated"` // source wall-clock time, written as UTC
+// sourceRow is a source row as State keeps it: its values in the order of
+// its table's layout columns.
+type sourceRow struct {
+	values []parquet.Value
 }
 
-// Department is a department row as State keeps it, for dim_staff.
-type Department struct {
-	ID          int32     `json:"department_id"`
-	Name        string    `json:"department_name"`
-	Location    *string   `json:"location"`
-	LastUpdated time.Time `json:"last_updated"`
+// layout is how State keeps the rows of one source table: the table's
+// key, the columns the star reads of it and last_updated, in the source
+// model's order.
+type layout struct {
+	table       totesys.Table
+	columns     []totesys.Column
+	index       map[string]int // column name → index in columns
+	key         int
+	lastUpdated int
 }
 
-// Staff is a staff row as State keeps it, for dim_staff.
-type Staff struct {
-	ID           int32     `json:"staff_id"`
-	FirstName    string    `json:"first_name"`
-	LastName     string    `json:"last_name"`
-	DepartmentID int32     `json:"department_id"`
-	EmailAddress string    `json:"email_address"`
-	LastUpdated  time.Time `json:"last_updated"`
+// kept are the layouts of the tables whose current rows State keeps, in the
+// source model's order.
+var kept = keptLayouts()
+
+func keptLayouts() []*layout {
+	var out []*layout
+	for _, t := range totesys.Tables {
+		if !slices.Contains(star.JoinSources(), t.Name) {
+			continue
+		}
+		read := star.ColumnsRead(t.Name)
+		l := &layout{table: t, index: map[string]int{}}
+		for _, c := range t.Columns {
+			if c.Name == t.Key() || c.Name == totesys.LastUpdated || slices.Contains(read, c.Name) {
+				l.index[c.Name] = len(l.columns)
+				l.columns = append(l.columns, c)
+			}
+		}
+		l.key, l.lastUpdated = l.index[t.Key()], l.index[totesys.LastUpdated]
+		out = append(out, l)
+	}
+	return out
 }
 
-// Counterparty is a counterparty row as State keeps it, for dim_counterparty.
-type Counterparty struct {
-	ID             int32     `json:"counterparty_id"`
-	LegalName      string    `json:"counterparty_legal_name"`
-	LegalAddressID int32     `json:"legal_address_id"`
-	LastUpdated    time.Time `json:"last_updated"`
+// keptLayout returns the layout of source table name, if State keeps it.
+func keptLayout(name string) (*layout, bool) {
+	i := slices.IndexFunc(kept, func(l *layout) bool { return l.table.Name == name })
+	if i < 0 {
+		return nil, false
+	}
+	return kept[i], true
+}
+
+// row makes the State row of raw row r, whose file is of l's table. The
+// values are copied: they outlive the raw file's buffers.
+func (l *layout) row(r rawRow) sourceRow {
+	values := make([]parquet.Value, len(l.columns))
+	for i, c := range l.columns {
+		values[i] = r.value(c.Name).Clone()
+	}
+	return sourceRow{values: values}
+}
+
+func (l *layout) id(r sourceRow) int32            { return r.values[l.key].Int32() }
+func (l *layout) stamp(r sourceRow) int64         { return r.values[l.lastUpdated].Int64() }
+func (l *layout) stampTime(r sourceRow) time.Time { return time.UnixMicro(l.stamp(r)).UTC() }
+
+// where is the row's table, id and version, for errors.
+func (l *layout) where(r sourceRow) tote.Where {
+	return tote.Where{Table: l.table.Name, ID: int64(l.id(r)), Version: l.stampTime(r)}
+}
+
+// Row is a source row as State keeps it, by column: an int32 for an
+// integer, a string for text and enums, a bool, money as its decimal text,
+// a time.Time for a timestamp, nil for NULL.
+type Row map[string]any
+
+// Rows returns the current rows State keeps of source table name, in id
+// order; none if it keeps no rows of that table.
+func (s State) Rows(name string) []Row {
+	l, ok := keptLayout(name)
+	if !ok {
+		return nil
+	}
+	rows := s.current[name]
+	out := make([]Row, 0, len(rows))
+	for _, id := range slices.Sorted(maps.Keys(rows)) {
+		r := Row{}
+		for i, c := range l.columns {
+			r[c.Name] = goValue(c, rows[id].values[i])
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func goValue(c totesys.Column, v parquet.Value) any {
+	if v.IsNull() {
+		return nil
+	}
+	switch lakeKind(c.Type) {
+	case kindInt32:
+		return v.Int32()
+	case kindBool:
+		return v.Boolean()
+	case kindCents:
+		return formatCents(v.Int64())
+	case kindTimestamp:
+		return time.UnixMicro(v.Int64()).UTC()
+	}
+	return string(v.ByteArray())
+}
+
+// The JSON encodings of source values.
+type valueKind int
+
+const (
+	kindText      valueKind = iota // a string
+	kindInt32                      // a number
+	kindBool                       // true or false
+	kindCents                      // money as decimal text, exactly: "-12.34"
+	kindTimestamp                  // RFC 3339 in UTC, as time.Time encodes itself
+)
+
+func lakeKind(t totesys.Type) valueKind {
+	switch t {
+	case totesys.Integer:
+		return kindInt32
+	case totesys.Boolean:
+		return kindBool
+	case totesys.Money:
+		return kindCents
+	case totesys.Timestamp:
+		return kindTimestamp
+	}
+	return kindText
+}
+
+// MarshalJSON writes the state in the shape LoadState reads.
+func (s State) MarshalJSON() ([]byte, error) {
+	b := []byte(`{"raw_batch":`)
+	b = appendString(b, s.RawBatch)
+	b = append(b, `,"raw_seq":`...)
+	b = strconv.AppendUint(b, s.RawSeq, 10)
+	for _, l := range kept {
+		b = append(b, ',')
+		b = appendString(b, l.table.Name)
+		b = append(b, ":["...)
+		rows := s.current[l.table.Name]
+		for i, id := range slices.Sorted(maps.Keys(rows)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '{')
+			for j, c := range l.columns {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, c.Name)
+				b = append(b, ':')
+				b = appendValue(b, c, rows[id].values[j])
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	if len(s.OpenRejects) > 0 {
+		rejects, err := json.Marshal(s.OpenRejects)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"open_rejects":`...)
+		b = append(b, rejects...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendString appends s as a JSON string. (encoding/json would allocate
+// for each of the state's thousands of values.)
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+func appendValue(b []byte, c totesys.Column, v parquet.Value) []byte {
+	if v.IsNull() {
+		return append(b, "null"...)
+	}
+	switch lakeKind(c.Type) {
+	case kindInt32:
+		return strconv.AppendInt(b, int64(v.Int32()), 10)
+	case kindBool:
+		return strconv.AppendBool(b, v.Boolean())
+	case kindCents:
+		return appendString(b, formatCents(v.Int64()))
+	case kindTimestamp:
+		b = append(b, '"')
+		b = time.UnixMicro(v.Int64()).UTC().AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"')
+	}
+	return appendString(b, string(v.ByteArray()))
+}
+
+// UnmarshalJSON reads a state in the shape MarshalJSON writes, or that of
+// an earlier release: rows of tables State no longer keeps, and columns it
+// no longer reads, are left out.
+func (s *State) UnmarshalJSON(data []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return err
+	}
+	*s = State{current: map[string]map[int32]sourceRow{}}
+	for name, dst := range map[string]any{"raw_batch": &s.RawBatch, "raw_seq": &s.RawSeq, "open_rejects": &s.OpenRejects} {
+		if raw, ok := fields[name]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	for _, l := range kept {
+		var rows []map[string]json.RawMessage
+		if raw, ok := fields[l.table.Name]; ok {
+			if err := json.Unmarshal(raw, &rows); err != nil {
+				return fmt.Errorf("%s: %w", l.table.Name, err)
+			}
+		}
+		byID := make(map[int32]sourceRow, len(rows))
+		for i, r := range rows {
+			row, err := l.decode(r)
+			if err != nil {
+				return fmt.Errorf("%s row %d: %w", l.table.Name, i+1, err)
+			}
+			byID[l.id(row)] = row
+		}
+		s.current[l.table.Name] = byID
+	}
+	return nil
+}
+
+// decode makes a row of l's table from its JSON columns. A column the row
+// lacks is NULL, unless it is the key or last_updated.
+func (l *layout) decode(r map[string]json.RawMessage) (sourceRow, error) {
+	values := make([]parquet.Value, len(l.columns))
+	for i, c := range l.columns {
+		raw, ok := r[c.Name]
+		if !ok || string(raw) == "null" {
+			if i == l.key || i == l.lastUpdated {
+				return sourceRow{}, fmt.Errorf("no %s", c.Name)
+			}
+			values[i] = parquet.NullValue()
+			continue
+		}
+		v, err := decodeValue(c, raw)
+		if err != nil {
+			return sourceRow{}, fmt.Errorf("%s: %w", c.Name, err)
+		}
+		values[i] = v
+	}
+	return sourceRow{values: values}, nil
+}
+
+func decodeValue(c totesys.Column, raw json.RawMessage) (parquet.Value, error) {
+	switch lakeKind(c.Type) {
+	case kindInt32:
+		var n int32
+		err := json.Unmarshal(raw, &n)
+		return parquet.Int32Value(n), err
+	case kindBool:
+		var b bool
+		err := json.Unmarshal(raw, &b)
+		return parquet.BooleanValue(b), err
+	}
+	var text string
+	if err := json.Unmarshal(raw, &text); err != nil {
+		return parquet.Value{}, err
+	}
+	switch lakeKind(c.Type) {
+	case kindCents:
+		cents, err := parseCents(text)
+		return parquet.Int64Value(cents), err
+	case kindTimestamp:
+		t, err := time.Parse(time.RFC3339Nano, text)
+		return parquet.Int64Value(t.UnixMicro()), err
+	}
+	return parquet.ByteArrayValue([]byte(text)), nil
+}
+
+// formatCents writes hundredths as decimal text, "-12.34".
+func formatCents(c int64) string {
+	sign := ""
+	if c < 0 {
+		sign, c = "-", -c
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, c/100, c%100)
+}
+
+// parseCents reads what formatCents writes.
+func parseCents(s string) (int64, error) {
+	units, frac, ok := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	u, err1 := strconv.ParseInt(units, 10, 64)
+	f, err2 := strconv.ParseInt(frac, 10, 64)
+	if !ok || len(frac) != 2 || err1 != nil || err2 != nil || f < 0 {
+		return 0, fmt.Errorf("%q is not money with two decimals", s)
+	}
+	c := u*100 + f
+	if strings.HasPrefix(s, "-") {
+		c = -c
+	}
+	return c, nil
 }
 
 // LoadState decodes the transform state recorded in a processed manifest.
@@ -86,85 +375,54 @@ func LoadState(m lake.Manifest) (State, error) {
 	return s, nil
 }
 
-// reference is the working copy of a State's rows, by id, with what the
-// current raw batch changed.
+// reference is the working copy of a State's rows with what the current
+// raw batch changed, for each table State keeps.
 type reference struct {
-	addresses      map[int32]Address
-	departments    map[int32]Department
-	staff          map[int32]Staff
-	counterparties map[int32]Counterparty
+	tables map[string]*current
+}
 
-	changedAddresses      map[int32]bool
-	changedDepartments    map[int32]bool
-	changedStaff          map[int32]bool
-	changedCounterparties map[int32]bool
+// current is one kept table's rows, by id, and the ids the batch changed.
+type current struct {
+	*layout
+	rows    map[int32]sourceRow
+	changed map[int32]bool
 }
 
 func newReference(s State) *reference {
-	r := &reference{
-		addresses:             byID(s.Addresses, func(a Address) int32 { return a.ID }),
-		departments:           byID(s.Departments, func(d Department) int32 { return d.ID }),
-		staff:                 byID(s.Staff, func(s Staff) int32 { return s.ID }),
-		counterparties:        byID(s.Counterparties, func(c Counterparty) int32 { return c.ID }),
-		changedAddresses:      map[int32]bool{},
-		changedDepartments:    map[int32]bool{},
-		changedStaff:          map[int32]bool{},
-		changedCounterparties: map[int32]bool{},
+	r := &reference{tables: map[string]*current{}}
+	for _, l := range kept {
+		rows := maps.Clone(s.current[l.table.Name])
+		if rows == nil {
+			rows = map[int32]sourceRow{}
+		}
+		r.tables[l.table.Name] = &current{layout: l, rows: rows, changed: map[int32]bool{}}
 	}
 	return r
 }
 
-func byID[T any](rows []T, id func(T) int32) map[int32]T {
-	m := make(map[int32]T, len(rows))
-	for _, r := range rows {
-		m[id(r)] = r
-	}
-	return m
-}
-
 // apply records row, of the batch being transformed, as the current
-// version of id, and marks id changed. A later batch's version always
-// wins, whatever its stamp: batches are in the order versions became
-// visible in the source. Within one batch, which extraction never gives two
-// versions of a row, the newer stamp wins.
-func apply[T any](rows map[int32]T, changed map[int32]bool, id int32, row T, lastUpdated func(T) int64) {
-	if old, ok := rows[id]; ok && changed[id] && lastUpdated(old) > lastUpdated(row) {
+// version of its id, and marks the id changed. A later batch's version
+// always wins, whatever its stamp: batches are in the order versions
+// became visible in the source. Within one batch, which extraction never
+// gives two versions of a row, the newer stamp wins.
+func (c *current) apply(row sourceRow) {
+	id := c.id(row)
+	if old, ok := c.rows[id]; ok && c.changed[id] && c.stamp(old) > c.stamp(row) {
 		return
 	}
-	rows[id] = row
-	changed[id] = true
+	c.rows[id] = row
+	c.changed[id] = true
 }
 
 // state returns the State after raw batch m.
 func (r *reference) state(m lake.Manifest) State {
-	return State{
-		RawBatch:       m.ID,
-		RawSeq:         m.Seq,
-		Addresses:      sortedValues(r.addresses),
-		Departments:    sortedValues(r.departments),
-		Staff:          sortedValues(r.staff),
-		Counterparties: sortedValues(r.counterparties),
+	s := State{RawBatch: m.ID, RawSeq: m.Seq, current: map[string]map[int32]sourceRow{}}
+	for name, c := range r.tables {
+		s.current[name] = c.rows
 	}
-}
-
-func sortedValues[T any](m map[int32]T) []T {
-	out := make([]T, 0, len(m))
-	for _, id := range sortedIDs(m) {
-		out = append(out, m[id])
-	}
-	return out
+	return s
 }
 
 func sortedIDs[T any](m map[int32]T) []int32 {
 	return slices.Sorted(maps.Keys(m))
-}
-
-// where is the row's table, id and version, for errors.
-func (s Staff) where() tote.Where {
-	return tote.Where{Table: "staff", ID: int64(s.ID), Version: s.LastUpdated}
-}
-
-// where is the row's table, id and version, for errors.
-func (c Counterparty) where() tote.Where {
-	return tote.Where{Table: "counterparty", ID: int64(c.ID), Version: c.LastUpdated}
 }

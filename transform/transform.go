@@ -20,25 +20,32 @@
 // match its manifest, the run stops with an error naming the batch, table,
 // id and value, and nothing is committed for that batch.
 //
+// # The model
+//
+// What each star table holds, and how each of its columns is made, is
+// star.Tables: a table's Source and Joins, and per column From and Conv.
+// This package interprets it and knows no table by name; a column added to
+// the model is a column the transform makes.
+//
 // # Facts
 //
-// fact_sales_order, fact_purchase_order and fact_payment get one row per
-// raw row version: created_at and last_updated are split into a date and a
-// time of day, text dates ('YYYY-MM-DD') become dates, money stays exact
-// (DECIMAL(10,2) on int64 cents). Facts are streamed a row group at a
-// time, never held whole in memory. dim_date gets one row for every date a
-// fact row of the batch refers to.
+// A fact gets one row per raw row version of its Source: created_at and
+// last_updated are split into a date and a time of day, text dates
+// ('YYYY-MM-DD') become dates, money stays exact (DECIMAL(10,2) on int64
+// cents). Facts are streamed a row group at a time, never held whole in
+// memory. The calendar (dim_date) gets one row for every day a row of the
+// batch refers to.
 //
 // # Dimensions
 //
 // A dimension row carries the current state of its entity; a batch holds
 // one for each entity that changed in the raw batch (the newest version,
-// should a raw batch hold several). dim_staff joins staff to department and
-// dim_counterparty joins counterparty to its legal address, so a change on
-// either side re-emits every affected row: renaming a department re-emits
-// all its staff. To do that from the raw batch alone, each processed
-// manifest's State keeps the current rows of address, department, staff
-// and counterparty (tens of rows); a batch costs what changed in it, not
+// should a raw batch hold several). A dimension that joins (dim_staff joins
+// staff to department, dim_counterparty counterparty to its legal address)
+// follows a change on either side: renaming a department re-emits all its
+// staff. To do that from the raw batch alone, each processed manifest's
+// State keeps the current rows of the tables on either side of a join
+// (star.JoinSources; tens of rows); a batch costs what changed in it, not
 // what the lake holds. dim_currency names each code with its ISO 4217
 // English name (GBP is "Pound Sterling").
 package transform

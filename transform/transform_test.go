@@ -184,9 +184,10 @@ func TestFirstBatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(state.Addresses) != 30 || len(state.Departments) != 8 || len(state.Staff) != 20 || len(state.Counterparties) != 20 {
+	addresses, departments, staff, counterparties := state.Rows("address"), state.Rows("department"), state.Rows("staff"), state.Rows("counterparty")
+	if len(addresses) != 30 || len(departments) != 8 || len(staff) != 20 || len(counterparties) != 20 {
 		t.Errorf("state holds %d addresses, %d departments, %d staff, %d counterparties",
-			len(state.Addresses), len(state.Departments), len(state.Staff), len(state.Counterparties))
+			len(addresses), len(departments), len(staff), len(counterparties))
 	}
 
 	// Nothing new: no batch.
@@ -299,8 +300,8 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 		t.Errorf("a raw batch with no star rows: result %+v, processed batch %d with %v", res, m.Seq, tables(m))
 	}
 	state, _ := transform.LoadState(m)
-	if state.RawSeq != 4 || len(state.Departments) != 9 {
-		t.Errorf("state after the new department: raw seq %d, %d departments", state.RawSeq, len(state.Departments))
+	if state.RawSeq != 4 || len(state.Rows("department")) != 9 {
+		t.Errorf("state after the new department: raw seq %d, %d departments", state.RawSeq, len(state.Rows("department")))
 	}
 
 	// Business as usual: orders, payments, updates.
@@ -334,8 +335,8 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 	for id := range sourceRows(t, pool, staffSQL) {
 		fromSource = append(fromSource, id)
 	}
-	if len(state.Staff) != len(fromSource) {
-		t.Errorf("state holds %d staff, the source %d", len(state.Staff), len(fromSource))
+	if len(state.Rows("staff")) != len(fromSource) {
+		t.Errorf("state holds %d staff, the source %d", len(state.Rows("staff")), len(fromSource))
 	}
 }
 

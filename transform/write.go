@@ -41,11 +41,7 @@ type keyColumn struct {
 	typ  parquet.Type
 }
 
-func newOutput(batch *lake.BatchWriter, name string) *output {
-	t, err := star.Lookup(name)
-	if err != nil {
-		panic(err) // the tables named in this package are the model's
-	}
+func newOutput(batch *lake.BatchWriter, t star.Table) *output {
 	schema := t.Schema()
 	o := &output{Writer: lakefile.NewWriter(batch, t.Name, schema), table: t, cols: map[string]outColumn{}, ordered: true}
 	for _, c := range t.Columns {
