@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/terrifictotes/tote/star"
+	"github.com/terrifictotes/tote/totesys"
 	"github.com/terrifictotes/tote/transform"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -29,82 +31,102 @@ type check struct {
 // and key.
 type flying struct{ alias, table, key string }
 
-// dimension is a check of a dimension whose rows come from one source
-// table, column for column (the warehouse's names given separately where
-// they differ).
-func dimension(table, source, srcCols, whCols string) check {
-	return check{table: table, source: source,
-		srcFrom: source + " s", srcID: strings.SplitN(srcCols, ",", 2)[0], srcRow: "ROW(" + srcCols + ")::text",
-		flight: []flying{{"s", source, strings.SplitN(srcCols, ",", 2)[0]}},
-		whFrom: table, whID: strings.SplitN(whCols, ",", 2)[0], whRow: "ROW(" + whCols + ")::text"}
-}
-
-// fact is a check of a fact's latest version (that of the newest batch)
-// against the source row.
-func fact(table, source, id, srcCols, whCols string) check {
-	return check{table: table, source: source,
-		srcFrom: source + " s", srcID: "s." + id, srcRow: "ROW(" + srcCols + ")::text", flight: []flying{{"s", source, "s." + id}},
-		whFrom: fmt.Sprintf("(SELECT DISTINCT ON (%[2]s) * FROM %[1]s ORDER BY %[2]s, batch_id DESC, last_updated_date DESC, last_updated_time DESC) f",
-			table, id),
-		whID: id, whRow: "ROW(" + whCols + ")::text"}
-}
-
-// checks are the tables compared, as the transform makes them.
-func checks() []check {
-	return []check{
-		dimension("dim_location", "address",
-			"s.address_id, s.address_line_1, s.address_line_2, s.district, s.city, s.postal_code, s.country, s.phone",
-			"location_id, address_line_1, address_line_2, district, city, postal_code, country, phone"),
-		dimension("dim_design", "design",
-			"s.design_id, s.design_name, s.file_location, s.file_name",
-			"design_id, design_name, file_location, file_name"),
-		dimension("dim_transaction", "transaction",
-			"s.transaction_id, s.transaction_type::text, s.sales_order_id, s.purchase_order_id",
-			"transaction_id, transaction_type, sales_order_id, purchase_order_id"),
-		dimension("dim_payment_type", "payment_type",
-			"s.payment_type_id, s.payment_type_name::text",
-			"payment_type_id, payment_type_name"),
-		{table: "dim_currency", source: "currency",
-			srcFrom: "currency s LEFT JOIN unnest({codes}::text[], {names}::text[]) n(code, name) ON n.code = s.currency_code",
-			srcID:   "s.currency_id", srcRow: "ROW(s.currency_id, s.currency_code, n.name)::text",
-			flight: []flying{{"s", "currency", "s.currency_id"}}, names: true,
-			whFrom: "dim_currency", whID: "currency_id", whRow: "ROW(currency_id, currency_code, currency_name)::text"},
-		{table: "dim_staff", source: "staff",
-			srcFrom: "staff s JOIN department d USING (department_id)",
-			srcID:   "s.staff_id", srcRow: "ROW(s.staff_id, s.first_name, s.last_name, d.department_name, d.location, s.email_address)::text",
-			flight: []flying{{"s", "staff", "s.staff_id"}, {"d", "department", "d.department_id"}},
-			whFrom: "dim_staff", whID: "staff_id", whRow: "ROW(staff_id, first_name, last_name, department_name, location, email_address)::text"},
-		{table: "dim_counterparty", source: "counterparty",
-			srcFrom: "counterparty s JOIN address a ON a.address_id = s.legal_address_id",
-			srcID:   "s.counterparty_id",
-			srcRow: "ROW(s.counterparty_id, s.counterparty_legal_name, a.address_line_1, a.address_line_2, a.district, a.city, " +
-				"a.postal_code, a.country, a.phone)::text",
-			flight: []flying{{"s", "counterparty", "s.counterparty_id"}, {"a", "address", "a.address_id"}},
-			whFrom: "dim_counterparty", whID: "counterparty_id",
-			whRow: "ROW(counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1, counterparty_legal_address_line_2, " +
-				"counterparty_legal_district, counterparty_legal_city, counterparty_legal_postal_code, counterparty_legal_country, " +
-				"counterparty_legal_phone_number)::text"},
-		fact("fact_sales_order", "sales_order", "sales_order_id",
-			"s.sales_order_id, s.created_at::date, s.created_at::time, s.last_updated::date, s.last_updated::time, s.staff_id, "+
-				"s.counterparty_id, s.units_sold, s.unit_price, s.currency_id, s.design_id, s.agreed_payment_date::date, "+
-				"s.agreed_delivery_date::date, s.agreed_delivery_location_id",
-			"sales_order_id, created_date, created_time, last_updated_date, last_updated_time, sales_staff_id, "+
-				"counterparty_id, units_sold, unit_price, currency_id, design_id, agreed_payment_date, "+
-				"agreed_delivery_date, agreed_delivery_location_id"),
-		fact("fact_purchase_order", "purchase_order", "purchase_order_id",
-			"s.purchase_order_id, s.created_at::date, s.created_at::time, s.last_updated::date, s.last_updated::time, s.staff_id, "+
-				"s.counterparty_id, s.item_code, s.item_quantity, s.item_unit_price, s.currency_id, s.agreed_delivery_date::date, "+
-				"s.agreed_payment_date::date, s.agreed_delivery_location_id",
-			"purchase_order_id, created_date, created_time, last_updated_date, last_updated_time, staff_id, "+
-				"counterparty_id, item_code, item_quantity, item_unit_price, currency_id, agreed_delivery_date, "+
-				"agreed_payment_date, agreed_delivery_location_id"),
-		fact("fact_payment", "payment", "payment_id",
-			"s.payment_id, s.created_at::date, s.created_at::time, s.last_updated::date, s.last_updated::time, s.transaction_id, "+
-				"s.counterparty_id, s.payment_amount, s.currency_id, s.payment_type_id, s.paid, s.payment_date::date",
-			"payment_id, created_date, created_time, last_updated_date, last_updated_time, transaction_id, "+
-				"counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date"),
+// checks are the tables compared: every star table made from a source
+// (dim_date is made from the facts), with its rows rendered from the model
+// as the transform makes them. For a fact, its latest version (that of the
+// newest batch) is compared with the source row. Where a version came from
+// (source_xmin, batch_id) is not compared: a corrective batch sends a
+// version again.
+func checks() ([]check, error) {
+	var out []check
+	for _, t := range star.Tables {
+		if t.Source == "" {
+			continue
+		}
+		c, err := newCheck(t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
+	return out, nil
 }
+
+// newCheck renders the check of star table t. The source is aliased s,
+// its joins j1, j2, …, and each ISO 4217 name lookup n1, n2, ….
+func newCheck(t star.Table) (check, error) {
+	src, err := totesys.Lookup(t.Source)
+	if err != nil {
+		return check{}, fmt.Errorf("%s: %w", t.Name, err)
+	}
+	c := check{table: t.Name, source: src.Name, srcID: "s." + ident(src.Key()),
+		flight: []flying{{"s", src.Name, "s." + ident(src.Key())}}}
+	from := []string{ident(src.Name) + " s"}
+	aliases := map[string]string{src.Name: "s"}
+	for i, j := range t.Joins {
+		jt, err := totesys.Lookup(j.Table)
+		on, ok := src.Column(j.On)
+		if err != nil || !ok {
+			return check{}, fmt.Errorf("%s: join %s on %s.%s: no such table or column", t.Name, j.Table, src.Name, j.On)
+		}
+		alias := fmt.Sprintf("j%d", i+1)
+		aliases[j.Table] = alias
+		join := "JOIN"
+		if on.Nullable {
+			join = "LEFT JOIN" // the transform makes the row, with the joined columns NULL
+		}
+		from = append(from, fmt.Sprintf("%s %s %s ON %s.%s = s.%s", join, ident(jt.Name), alias, alias, ident(jt.Key()), ident(j.On)))
+		c.flight = append(c.flight, flying{alias, jt.Name, alias + "." + ident(jt.Key())})
+	}
+	var srcCols, whCols, stamps []string
+	for _, col := range t.Columns {
+		if col.Conv == star.Xmin || col.Conv == star.Batch {
+			continue
+		}
+		table, name := col.FromTable(t.Source)
+		alias, ok := aliases[table]
+		st, _ := totesys.Lookup(table)
+		in, found := st.Column(name)
+		if !ok || !found {
+			return check{}, fmt.Errorf("%s.%s: no source column %s.%s", t.Name, col.Name, table, name)
+		}
+		expr := alias + "." + ident(in.Name)
+		switch col.Conv {
+		case star.Copy:
+			if col.Type == star.Text && in.Type != totesys.Text {
+				expr += "::text" // an enum
+			}
+		case star.DateOf, star.ParseDate:
+			expr += "::date"
+		case star.TimeOf:
+			expr += "::time"
+		case star.CurrencyName:
+			n := fmt.Sprintf("n%d", len(from))
+			from = append(from, fmt.Sprintf("LEFT JOIN unnest({codes}::text[], {names}::text[]) %s(code, name) ON %s.code = %s", n, n, expr))
+			expr, c.names = n+".name", true
+		default:
+			return check{}, fmt.Errorf("%s.%s: conversion %s", t.Name, col.Name, col.Conv)
+		}
+		srcCols = append(srcCols, expr)
+		whCols = append(whCols, ident(col.Name))
+		if in.Name == totesys.LastUpdated && table == src.Name {
+			stamps = append(stamps, ident(col.Name)+" DESC")
+		}
+	}
+	c.srcFrom = strings.Join(from, " ")
+	c.srcRow = "ROW(" + strings.Join(srcCols, ", ") + ")::text"
+	c.whID, c.whRow = ident(t.ID()), "ROW("+strings.Join(whCols, ", ")+")::text"
+	c.whFrom = ident(t.Name)
+	if t.Kind == star.Fact {
+		// The latest version: that of the newest batch, the newest stamp
+		// within one.
+		c.whFrom = fmt.Sprintf("(SELECT DISTINCT ON (%[2]s) * FROM %[1]s ORDER BY %[2]s, %[3]s DESC, %[4]s) f",
+			ident(t.Name), c.whID, ident(star.BatchID), strings.Join(stamps, ", "))
+	}
+	return c, nil
+}
+
+func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 // side is one side of a check, the source or the warehouse, with what its
 // queries need.

@@ -1,7 +1,8 @@
 // Package verify owns comparing the warehouse with the source without
 // copying whole tables: for every dimension, and the latest version of
-// every fact, it computes the star row from the source in SQL, as the
-// transform makes it, and compares checksums over ranges of source ids on
+// every fact, it computes the star row from the source in SQL rendered
+// from the model (star.Tables), as the transform makes it, and compares
+// checksums over ranges of source ids on
 // both sides, narrowing the ranges that differ down to the rows (as
 // data-diff tools do). It reports rows missing from the warehouse, rows the
 // warehouse has that the source no longer does, and rows that differ; and
@@ -114,8 +115,12 @@ func Run(ctx context.Context, p pipeline.Parts, opts Options) (Result, error) {
 	if fl.taken, err = takenAt(ctx, p, f.LoadedRaw); err != nil {
 		return Result{}, fmt.Errorf("verify: %w", err)
 	}
+	cs, err := checks()
+	if err != nil {
+		return Result{}, fmt.Errorf("verify: %w", err)
+	}
 	res := Result{Horizon: f.LoadedXid}
-	for _, c := range checks() {
+	for _, c := range cs {
 		tr, err := c.run(ctx, src, p.Warehouse, fl, quarantined(rejects, c.source), opts.Leaf)
 		if err != nil {
 			return res, fmt.Errorf("verify %s: %w", c.table, err)
