@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -10,10 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/internal/startest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
+	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
@@ -39,80 +42,6 @@ func query(t *testing.T, p *pgxpool.Pool, sql string) []string {
 	}
 	return out
 }
-
-// The star schema computed from the source, independently of the pipeline:
-// each query yields one text row per expected warehouse row.
-var expectedDims = map[string]struct{ source, warehouse string }{
-	"dim_staff": {
-		`SELECT ROW(s.staff_id, s.first_name, s.last_name, d.department_name, d.location, s.email_address)::text
-		 FROM staff s JOIN department d USING (department_id)`,
-		`SELECT ROW(staff_id, first_name, last_name, department_name, location, email_address)::text FROM dim_staff`},
-	"dim_location": {
-		`SELECT ROW(address_id, address_line_1, address_line_2, district, city, postal_code, country, phone)::text FROM address`,
-		`SELECT ROW(location_id, address_line_1, address_line_2, district, city, postal_code, country, phone)::text FROM dim_location`},
-	"dim_design": {
-		`SELECT ROW(design_id, design_name, file_location, file_name)::text FROM design`,
-		`SELECT ROW(design_id, design_name, file_location, file_name)::text FROM dim_design`},
-	"dim_counterparty": {
-		`SELECT ROW(c.counterparty_id, c.counterparty_legal_name, a.address_line_1, a.address_line_2, a.district, a.city,
-		        a.postal_code, a.country, a.phone)::text
-		 FROM counterparty c JOIN address a ON a.address_id = c.legal_address_id`,
-		`SELECT ROW(counterparty_id, counterparty_legal_name, counterparty_legal_address_line_1, counterparty_legal_address_line_2,
-		        counterparty_legal_district, counterparty_legal_city, counterparty_legal_postal_code, counterparty_legal_country,
-		        counterparty_legal_phone_number)::text FROM dim_counterparty`},
-	"dim_transaction": {
-		`SELECT ROW(transaction_id, transaction_type::text, sales_order_id, purchase_order_id)::text FROM transaction`,
-		`SELECT ROW(transaction_id, transaction_type, sales_order_id, purchase_order_id)::text FROM dim_transaction`},
-	"dim_payment_type": {
-		`SELECT ROW(payment_type_id, payment_type_name::text)::text FROM payment_type`,
-		`SELECT ROW(payment_type_id, payment_type_name)::text FROM dim_payment_type`},
-	"dim_currency": {
-		`SELECT ROW(currency_id, currency_code, CASE currency_code
-		    WHEN 'GBP' THEN 'Pound Sterling' WHEN 'USD' THEN 'US Dollar' WHEN 'EUR' THEN 'Euro'
-		    WHEN 'CHF' THEN 'Swiss Franc' WHEN 'JPY' THEN 'Yen' WHEN 'AUD' THEN 'Australian Dollar'
-		    WHEN 'CAD' THEN 'Canadian Dollar' WHEN 'SEK' THEN 'Swedish Krona' WHEN 'NOK' THEN 'Norwegian Krone'
-		    WHEN 'DKK' THEN 'Danish Krone' WHEN 'PLN' THEN 'Zloty' WHEN 'CZK' THEN 'Czech Koruna'
-		    WHEN 'NZD' THEN 'New Zealand Dollar' END)::text FROM currency`,
-		`SELECT ROW(currency_id, currency_code, currency_name)::text FROM dim_currency`},
-}
-
-// Facts: one row per source row version; the test captures the versions
-// the source shows before each pass.
-var expectedFacts = map[string]struct{ source, warehouse string }{
-	"fact_sales_order": {
-		`SELECT ROW(sales_order_id, created_at::date, created_at::time, last_updated::date, last_updated::time, staff_id,
-		        counterparty_id, units_sold, unit_price, currency_id, design_id, agreed_payment_date::date,
-		        agreed_delivery_date::date, agreed_delivery_location_id)::text FROM sales_order`,
-		`SELECT ROW(sales_order_id, created_date, created_time, last_updated_date, last_updated_time, sales_staff_id,
-		        counterparty_id, units_sold, unit_price, currency_id, design_id, agreed_payment_date,
-		        agreed_delivery_date, agreed_delivery_location_id)::text FROM fact_sales_order`},
-	"fact_purchase_order": {
-		`SELECT ROW(purchase_order_id, created_at::date, created_at::time, last_updated::date, last_updated::time, staff_id,
-		        counterparty_id, item_code, item_quantity, item_unit_price, currency_id, agreed_delivery_date::date,
-		        agreed_payment_date::date, agreed_delivery_location_id)::text FROM purchase_order`,
-		`SELECT ROW(purchase_order_id, created_date, created_time, last_updated_date, last_updated_time, staff_id,
-		        counterparty_id, item_code, item_quantity, item_unit_price, currency_id, agreed_delivery_date,
-		        agreed_payment_date, agreed_delivery_location_id)::text FROM fact_purchase_order`},
-	"fact_payment": {
-		`SELECT ROW(payment_id, created_at::date, created_at::time, last_updated::date, last_updated::time, transaction_id,
-		        counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date::date)::text FROM payment`,
-		`SELECT ROW(payment_id, created_date, created_time, last_updated_date, last_updated_time, transaction_id,
-		        counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date)::text FROM fact_payment`},
-}
-
-// Every date a fact references, with its attributes computed by PostgreSQL.
-const expectedDates = `
-WITH d(d) AS (
-  SELECT created_date FROM fact_sales_order UNION SELECT last_updated_date FROM fact_sales_order
-  UNION SELECT agreed_payment_date FROM fact_sales_order UNION SELECT agreed_delivery_date FROM fact_sales_order
-  UNION SELECT created_date FROM fact_purchase_order UNION SELECT last_updated_date FROM fact_purchase_order
-  UNION SELECT agreed_payment_date FROM fact_purchase_order UNION SELECT agreed_delivery_date FROM fact_purchase_order
-  UNION SELECT created_date FROM fact_payment UNION SELECT last_updated_date FROM fact_payment
-  UNION SELECT payment_date FROM fact_payment)
-SELECT ROW(d, extract(year FROM d)::int, extract(month FROM d)::int, extract(day FROM d)::int, extract(isodow FROM d)::int,
-       trim(to_char(d, 'Day')), trim(to_char(d, 'Month')), extract(quarter FROM d)::int)::text FROM d`
-
-const warehouseDates = `SELECT ROW(date_id, year, month, day, day_of_week, day_name, month_name, quarter)::text FROM dim_date`
 
 // sameRows fails unless got and want hold the same rows, each once.
 func sameRows(t *testing.T, what string, got, want []string) {
@@ -146,31 +75,41 @@ func sameRows(t *testing.T, what string, got, want []string) {
 	t.Errorf("%s: warehouse has %d rows, want %d", what, len(got), len(want))
 }
 
-// capture records the fact versions the source shows now.
+// capture records the fact versions the source shows now, as the oracle
+// renders them.
 func capture(t *testing.T, src *pgxpool.Pool, versions map[string]map[string]bool) {
-	for table, q := range expectedFacts {
-		if versions[table] == nil {
-			versions[table] = map[string]bool{}
+	t.Helper()
+	for _, table := range star.Tables {
+		if table.Kind != star.Fact {
+			continue
 		}
-		for _, r := range query(t, src, q.source) {
-			versions[table][r] = true
+		if versions[table.Name] == nil {
+			versions[table.Name] = map[string]bool{}
+		}
+		for _, r := range startest.Expected(t, src, table, "") {
+			versions[table.Name][r] = true
 		}
 	}
 }
 
+// compare checks that the warehouse holds the star schema computed from
+// the source, independently of the pipeline (see startest): each
+// dimension's rows, the fact versions captured, and the calendar of the
+// days they refer to.
 func compare(t *testing.T, src, wh *pgxpool.Pool, versions map[string]map[string]bool) {
 	t.Helper()
-	for table, q := range expectedDims {
-		sameRows(t, table, query(t, wh, q.warehouse), query(t, src, q.source))
-	}
-	for table, q := range expectedFacts {
+	for _, table := range star.Tables {
 		var want []string
-		for v := range versions[table] {
-			want = append(want, v)
+		switch {
+		case table.Source == "":
+			want = slices.Collect(maps.Values(startest.Calendar(t, wh, startest.ReferencedDays(t, wh))))
+		case table.Kind == star.Fact:
+			want = slices.Collect(maps.Keys(versions[table.Name]))
+		default:
+			want = slices.Collect(maps.Values(startest.Expected(t, src, table, "")))
 		}
-		sameRows(t, table, query(t, wh, q.warehouse), want)
+		sameRows(t, table.Name, startest.Warehouse(t, wh, table), want)
 	}
-	sameRows(t, "dim_date", query(t, wh, warehouseDates), query(t, wh, expectedDates))
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -252,10 +191,9 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := warehouse.New(rebuilt, nil).Rebuild(ctx, lk, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"fact_sales_order", "fact_purchase_order", "fact_payment", "dim_date", "dim_staff",
-		"dim_location", "dim_design", "dim_currency", "dim_counterparty", "dim_transaction", "dim_payment_type"} {
-		q := fmt.Sprintf("SELECT t::text FROM %s t", table)
-		sameRows(t, "rebuilt "+table, query(t, rebuilt, q), query(t, wh, q))
+	for _, table := range star.Tables {
+		q := fmt.Sprintf("SELECT t::text FROM %s t", table.Name)
+		sameRows(t, "rebuilt "+table.Name, query(t, rebuilt, q), query(t, wh, q))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote/internal/laketest"
+	"github.com/terrifictotes/tote/internal/startest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/totesys"
@@ -203,7 +204,7 @@ func TestFactsKeepEveryVersion(t *testing.T) {
 	facts := readTable(t, lk, m, "fact_payment")
 	var got []string
 	for _, rec := range facts {
-		got = append(got, renderRow(mustTable("fact_payment"), rec))
+		got = append(got, startest.Lake(mustTable("fact_payment"), rec))
 	}
 	slices.Sort(got)
 	want := []string{
@@ -220,7 +221,7 @@ func TestFactsKeepEveryVersion(t *testing.T) {
 	}
 	var dates []string
 	for _, rec := range readTable(t, lk, m, "dim_date") {
-		dates = append(dates, renderRow(mustTable("dim_date"), rec))
+		dates = append(dates, startest.Lake(mustTable("dim_date"), rec))
 	}
 	slices.Sort(dates)
 	wantDates := []string{

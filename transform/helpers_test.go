@@ -3,20 +3,17 @@ package transform_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/internal/startest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/star"
-	"github.com/terrifictotes/tote/totesys"
 	"github.com/terrifictotes/tote/transform"
 )
 
@@ -130,48 +127,6 @@ func readFile(t *testing.T, lk *lake.Lake, m lake.Manifest, f lake.File) []recor
 	return rows
 }
 
-// render formats a processed value of column c as the tests' SQL renders
-// the source's: dates YYYY-MM-DD, times HH:MM:SS.ffffff, money with two
-// decimals.
-func render(c star.Column, v parquet.Value) string {
-	if v.IsNull() {
-		return "NULL"
-	}
-	switch c.Type {
-	case star.Integer:
-		return fmt.Sprint(v.Int32())
-	case star.BigInt:
-		return fmt.Sprint(v.Int64())
-	case star.Money:
-		return laketest.Money(v.Int64())
-	case star.Boolean:
-		return fmt.Sprint(v.Boolean())
-	case star.Date:
-		return day(v.Int32())
-	case star.Time:
-		return time.UnixMicro(v.Int64()).UTC().Format("15:04:05.000000")
-	}
-	return string(v.ByteArray())
-}
-
-// day formats days since 1970-01-01.
-func day(d int32) string {
-	return time.Unix(int64(d)*86400, 0).UTC().Format(time.DateOnly)
-}
-
-// renderRow renders the columns of table in rec, joined with |.
-// renderRow renders a processed row as the source queries do, less a
-// fact's batch_id, which the source cannot know.
-func renderRow(table star.Table, rec record) string {
-	var parts []string
-	for _, c := range table.Columns {
-		if c.Name != star.BatchID {
-			parts = append(parts, render(c, rec[c.Name]))
-		}
-	}
-	return strings.Join(parts, "|")
-}
-
 // sourceRows runs a query whose first column is an id and second a row
 // rendered as renderRow does, and returns the rows by id.
 func sourceRows(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) map[string]string {
@@ -195,19 +150,20 @@ func sourceRows(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) map[s
 	return out
 }
 
-// compare checks that the processed rows of table are exactly want, by key.
+// compare checks that the processed rows of table are exactly want, by
+// key, as the oracle renders them (see startest).
 func compare(t *testing.T, table star.Table, got []record, want map[string]string) {
 	t.Helper()
 	key := table.Columns[0]
 	seen := map[string]bool{}
 	bad := 0
 	for _, rec := range got {
-		id := render(key, rec[key.Name])
+		id := startest.Value(key, rec[key.Name])
 		if seen[id] {
 			t.Errorf("%s: %s %s twice", table.Name, key.Name, id)
 		}
 		seen[id] = true
-		if g := renderRow(table, rec); g != want[id] {
+		if g := startest.Lake(table, rec); g != want[id] {
 			if bad++; bad <= 5 {
 				t.Errorf("%s %s:\n lake   %s\n source %s", table.Name, id, g, want[id])
 			}
@@ -225,48 +181,16 @@ func compare(t *testing.T, table star.Table, got []record, want map[string]strin
 	}
 }
 
-// factSQL renders a fact table's rows from its source table, as the
-// transform should make them.
-func factSQL(table star.Table, source totesys.Table) string {
-	renames := map[string]string{"sales_staff_id": "staff_id"}
-	var exprs []string
-	for _, c := range table.Columns {
-		switch c.Name {
-		case "created_date":
-			exprs = append(exprs, `to_char(created_at, 'YYYY-MM-DD')`)
-		case "created_time":
-			exprs = append(exprs, `to_char(created_at, 'HH24:MI:SS.US')`)
-		case "last_updated_date":
-			exprs = append(exprs, `to_char(last_updated, 'YYYY-MM-DD')`)
-		case "last_updated_time":
-			exprs = append(exprs, `to_char(last_updated, 'HH24:MI:SS.US')`)
-		case star.SourceXmin:
-			exprs = append(exprs, `xmin::text`)
-		case star.BatchID:
-			// renderRow leaves it out: the source cannot know it.
-		default:
-			name := c.Name
-			if r, ok := renames[name]; ok {
-				name = r
-			}
-			exprs = append(exprs, fmt.Sprintf(`coalesce(%s::text, 'NULL')`, name))
+// facts are the fact tables of the model.
+func facts() []star.Table {
+	var out []star.Table
+	for _, t := range star.Tables {
+		if t.Kind == star.Fact {
+			out = append(out, t)
 		}
 	}
-	return fmt.Sprintf(`SELECT %s::text, concat_ws('|', %s) FROM %s`, source.Key(), strings.Join(exprs, ", "), source.Name)
+	return out
 }
-
-// Joined dimensions rendered from the source.
-const (
-	staffSQL = `SELECT s.staff_id::text, concat_ws('|', s.staff_id, s.first_name, s.last_name, d.department_name,
-		coalesce(d.location, 'NULL'), s.email_address)
-		FROM staff s JOIN department d USING (department_id)`
-	counterpartySQL = `SELECT c.counterparty_id::text, concat_ws('|', c.counterparty_id, c.counterparty_legal_name,
-		a.address_line_1, coalesce(a.address_line_2, 'NULL'), coalesce(a.district, 'NULL'), a.city, a.postal_code,
-		a.country, a.phone)
-		FROM counterparty c JOIN address a ON a.address_id = c.legal_address_id`
-	locationSQL = `SELECT address_id::text, concat_ws('|', address_id, address_line_1, coalesce(address_line_2, 'NULL'),
-		coalesce(district, 'NULL'), city, postal_code, country, phone) FROM address`
-)
 
 func mustTable(name string) star.Table {
 	t, err := star.Lookup(name)

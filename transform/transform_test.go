@@ -15,19 +15,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/internal/laketest"
+	"github.com/terrifictotes/tote/internal/startest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/star"
-	"github.com/terrifictotes/tote/totesys"
 	"github.com/terrifictotes/tote/transform"
 )
-
-// The three facts and the source table each comes from.
-var factSources = map[string]string{
-	"fact_sales_order":    "sales_order",
-	"fact_purchase_order": "purchase_order",
-	"fact_payment":        "payment",
-}
 
 // checkAgainstRaw checks what must hold between any processed batch and
 // the raw batch it was made from: one fact row per raw row, and a dim_date
@@ -43,12 +36,11 @@ func checkAgainstRaw(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, raw, proce
 			processed.Seq, state.RawSeq, state.RawBatch, raw.Seq, raw.ID)
 	}
 	referenced := map[int32]bool{}
-	for fact, source := range factSources {
-		if got, want := fileRows(processed, fact), fileRows(raw, source); got != want {
-			t.Errorf("%s has %d rows, raw %s %d", fact, got, source, want)
+	for _, table := range facts() {
+		if got, want := fileRows(processed, table.Name), fileRows(raw, table.Source); got != want {
+			t.Errorf("%s has %d rows, raw %s %d", table.Name, got, table.Source, want)
 		}
-		table := mustTable(fact)
-		for _, rec := range readTable(t, lk, processed, fact) {
+		for _, rec := range readTable(t, lk, processed, table.Name) {
 			for _, c := range table.Columns {
 				if c.Type == star.Date {
 					referenced[rec[c.Name].Int32()] = true
@@ -61,17 +53,17 @@ func checkAgainstRaw(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, raw, proce
 	for _, rec := range dates {
 		d := rec["date_id"].Int32()
 		if got[d] {
-			t.Errorf("dim_date has %s twice", day(d))
+			t.Errorf("dim_date has %s twice", startest.Day(d))
 		}
 		got[d] = true
 		if !referenced[d] {
-			t.Errorf("dim_date has %s, which no fact refers to", day(d))
+			t.Errorf("dim_date has %s, which no fact refers to", startest.Day(d))
 		}
 	}
 	var missing []string
 	for d := range referenced {
 		if !got[d] {
-			missing = append(missing, day(d))
+			missing = append(missing, startest.Day(d))
 		}
 	}
 	if len(missing) > 0 {
@@ -81,12 +73,9 @@ func checkAgainstRaw(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, raw, proce
 	// Every dim_date row as PostgreSQL computes it.
 	var days []string
 	for _, rec := range dates {
-		days = append(days, day(rec["date_id"].Int32()))
+		days = append(days, startest.Day(rec["date_id"].Int32()))
 	}
-	want := sourceRows(t, pool, `SELECT d::text, concat_ws('|', d, extract(year FROM d), extract(month FROM d), extract(day FROM d),
-		extract(isodow FROM d), trim(to_char(d, 'Day')), trim(to_char(d, 'Month')), extract(quarter FROM d))
-		FROM unnest($1::date[]) d`, days)
-	compare(t, mustTable("dim_date"), dates, want)
+	compare(t, mustTable("dim_date"), dates, startest.Calendar(t, pool, days))
 }
 
 func TestFirstBatch(t *testing.T) {
@@ -108,23 +97,12 @@ func TestFirstBatch(t *testing.T) {
 	}
 	checkAgainstRaw(t, pool, lk, raw, m)
 
-	// Every fact row, value for value.
-	for fact, source := range factSources {
-		src, _ := totesys.Lookup(source)
-		table := mustTable(fact)
-		compare(t, table, readTable(t, lk, m, fact), sourceRows(t, pool, factSQL(table, src)))
+	// Every row of every table made from the source, value for value.
+	for _, table := range star.Tables {
+		if table.Source != "" {
+			compare(t, table, readTable(t, lk, m, table.Name), startest.Expected(t, pool, table, ""))
+		}
 	}
-	// The joined dimensions and the locations.
-	compare(t, mustTable("dim_staff"), readTable(t, lk, m, "dim_staff"), sourceRows(t, pool, staffSQL))
-	compare(t, mustTable("dim_counterparty"), readTable(t, lk, m, "dim_counterparty"), sourceRows(t, pool, counterpartySQL))
-	compare(t, mustTable("dim_location"), readTable(t, lk, m, "dim_location"), sourceRows(t, pool, locationSQL))
-	compare(t, mustTable("dim_transaction"), readTable(t, lk, m, "dim_transaction"), sourceRows(t, pool,
-		`SELECT transaction_id::text, concat_ws('|', transaction_id, transaction_type, coalesce(sales_order_id::text, 'NULL'),
-		coalesce(purchase_order_id::text, 'NULL')) FROM transaction`))
-	compare(t, mustTable("dim_design"), readTable(t, lk, m, "dim_design"), sourceRows(t, pool,
-		`SELECT design_id::text, concat_ws('|', design_id, design_name, file_location, file_name) FROM design`))
-	compare(t, mustTable("dim_payment_type"), readTable(t, lk, m, "dim_payment_type"), sourceRows(t, pool,
-		`SELECT payment_type_id::text, concat_ws('|', payment_type_id, payment_type_name) FROM payment_type`))
 
 	names := map[string]string{}
 	for _, rec := range readTable(t, lk, m, "dim_currency") {
@@ -138,9 +116,9 @@ func TestFirstBatch(t *testing.T) {
 	// The last seeded order is on Friday 2024-11-15, in Q4.
 	found := false
 	for _, rec := range readTable(t, lk, m, "dim_date") {
-		if day(rec["date_id"].Int32()) == "2024-11-15" {
+		if startest.Day(rec["date_id"].Int32()) == "2024-11-15" {
 			found = true
-			row := renderRow(mustTable("dim_date"), rec)
+			row := startest.Lake(mustTable("dim_date"), rec)
 			if row != "2024-11-15|2024|11|15|5|Friday|November|4" {
 				t.Errorf("dim_date 2024-11-15: %s", row)
 			}
@@ -165,17 +143,17 @@ func TestFirstBatch(t *testing.T) {
 		if rec["sales_order_id"].Int32() != so.id {
 			continue
 		}
-		if got := day(rec["created_date"].Int32()); got != so.created.Format(time.DateOnly) {
+		if got := startest.Day(rec["created_date"].Int32()); got != so.created.Format(time.DateOnly) {
 			t.Errorf("created_date %s, source created_at %v", got, so.created)
 		}
 		midnight := so.created.Truncate(24 * time.Hour)
 		if got := rec["created_time"].Int64(); got != so.created.Sub(midnight).Microseconds() {
 			t.Errorf("created_time %d µs, source created_at %v", got, so.created)
 		}
-		if got := render(star.Column{Type: star.Money}, rec["unit_price"]); got != so.price {
+		if got := startest.Value(star.Column{Type: star.Money}, rec["unit_price"]); got != so.price {
 			t.Errorf("unit_price %s, source %s", got, so.price)
 		}
-		if got := day(rec["agreed_delivery_date"].Int32()); got != so.delivery {
+		if got := startest.Day(rec["agreed_delivery_date"].Int32()); got != so.delivery {
 			t.Errorf("agreed_delivery_date %s, source %s", got, so.delivery)
 		}
 	}
@@ -254,7 +232,7 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 	if got := ids(staff, "staff_id"); !slices.Equal(got, wantStaff) || len(got) < 2 {
 		t.Errorf("dim_staff holds staff %v, want the members of department %d: %v", got, dept, wantStaff)
 	}
-	compare(t, mustTable("dim_staff"), staff, sourceRows(t, pool, staffSQL+` WHERE department_id = $1`, dept))
+	compare(t, mustTable("dim_staff"), staff, startest.Expected(t, pool, mustTable("dim_staff"), "staff.department_id = $1", dept))
 	for _, rec := range staff {
 		if name := string(rec["department_name"].ByteArray()); name != "Tote Research" {
 			t.Errorf("staff %d: department_name %q", rec["staff_id"].Int32(), name)
@@ -266,7 +244,7 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 	if got := ids(cps, "counterparty_id"); !slices.Equal(got, wantCps) || len(got) == 0 {
 		t.Errorf("dim_counterparty holds %v, want the counterparties at address %d: %v", got, addr, wantCps)
 	}
-	compare(t, mustTable("dim_counterparty"), cps, sourceRows(t, pool, counterpartySQL+` WHERE a.address_id = $1`, addr))
+	compare(t, mustTable("dim_counterparty"), cps, startest.Expected(t, pool, mustTable("dim_counterparty"), "address.address_id = $1", addr))
 	for _, rec := range cps {
 		if city := string(rec["counterparty_legal_city"].ByteArray()); city != "Newtown" {
 			t.Errorf("counterparty %d: city %q", rec["counterparty_id"].Int32(), city)
@@ -289,7 +267,7 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 		t.Errorf("batch 3 has files for %v, want only dim_counterparty", got)
 	}
 	compare(t, mustTable("dim_counterparty"), readTable(t, lk, m, "dim_counterparty"),
-		sourceRows(t, pool, counterpartySQL+` WHERE c.counterparty_id = $1`, moved))
+		startest.Expected(t, pool, mustTable("dim_counterparty"), "counterparty.counterparty_id = $1", moved))
 
 	// A change with nothing to show still consumes its raw batch.
 	exec(t, pool, `INSERT INTO department (department_name, location, manager, last_updated) VALUES ('Empty', NULL, NULL, now())`)
@@ -331,10 +309,7 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fromSource []string
-	for id := range sourceRows(t, pool, staffSQL) {
-		fromSource = append(fromSource, id)
-	}
+	fromSource := startest.Expected(t, pool, mustTable("dim_staff"), "")
 	if len(state.Rows("staff")) != len(fromSource) {
 		t.Errorf("state holds %d staff, the source %d", len(state.Rows("staff")), len(fromSource))
 	}
