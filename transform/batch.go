@@ -75,7 +75,7 @@ func (b *batch) run() error {
 		if t.Kind == star.Fact {
 			fn = b.fact
 		}
-		g.Go(func() error { return b.emit(t, fn) })
+		g.Go(func() error { return b.emit(t, func(o *output) error { return b.stream(o, fn) }) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -113,6 +113,12 @@ func (b *batch) eachRow(table string, fn func(rawRow) error) error {
 		return err
 	}
 	defer r.close()
+	return b.eachValid(r, fn)
+}
+
+// eachValid calls fn with every row of raw file r that has a value in each
+// NOT NULL column; it rejects the others.
+func (b *batch) eachValid(r *rawFile, fn func(rawRow) error) error {
 	return r.each(b.ctx, func(rows []parquet.Row) error {
 		for _, row := range rows {
 			rr := r.at(row)
@@ -172,68 +178,53 @@ func (b *batch) fromCurrent(o *output) error {
 		r := src.rows[id]
 		in[0] = r.values
 		row := o.newRow()
-		if err := tote.At(p.row(b.ref, in, 0, row, d.add), src.where(r)); err != nil {
-			d.drop()
-			if b.q.take(err, 0) {
-				continue
+		if made, err := b.settle(p.row(b.ref, in, 0, row, d.add), src.where(r), 0, d); !made {
+			if err != nil {
+				return err
 			}
-			return err
+			continue
 		}
-		d.keep()
-		b.q.ok(p.source.Name, int64(id))
 		rows = append(rows, row)
 	}
 	return o.write(b.ctx, rows)
 }
 
-// open opens the raw file of p's Source and binds p to it; nil if the
-// batch has none.
-func (b *batch) open(p *plan) (*rawFile, error) {
+// stream makes the plan of o's table, opens the raw file of its Source
+// and binds the plan to it, and calls fn with them; if the batch has no
+// such file, there is nothing to do.
+func (b *batch) stream(o *output, fn func(*output, *plan, *rawFile) error) error {
+	p, err := newPlan(o, b.out.ID())
+	if err != nil {
+		return err
+	}
 	f, ok := b.files[p.source.Name]
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	r, err := openRaw(b.ctx, b.lk, b.raw, f, p.source)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	defer r.close()
 	p.bind(r.leaf)
-	return r, nil
+	return fn(o, p, r)
 }
 
 // newest emits one row per entity of the table's Source in the batch: its
 // newest version. It reads the file twice, first for the newest
 // last_updated of each id, so that it never holds the rows.
-func (b *batch) newest(o *output) error {
-	p, err := newPlan(o, b.out.ID())
-	if err != nil {
-		return err
-	}
-	r, err := b.open(p)
-	if r == nil {
-		return err
-	}
-	defer r.close()
+func (b *batch) newest(o *output, p *plan, r *rawFile) error {
 	// Extraction never puts two versions of a row in one batch: a bitset of
 	// the ids seen finds the few that repeat (in batches made otherwise),
 	// and only those are kept with their newest stamp, so that memory does
 	// not grow with the batch.
 	var seen idSet
 	newest := map[int32]int64{} // the repeated ids' newest last_updated
-	err = r.each(b.ctx, func(rows []parquet.Row) error {
-		for _, row := range rows {
-			rr := r.at(row)
-			if err := tote.At(rr.required(), rr.where()); err != nil {
-				if b.q.take(err, rr.xid()) {
-					continue
-				}
-				return err
-			}
-			id, lu := rr.id(), rr.value(totesys.LastUpdated).Int64()
-			if !seen.add(id) {
-				if old, ok := newest[id]; !ok || lu > old {
-					newest[id] = lu
-				}
+	err := b.eachValid(r, func(rr rawRow) error {
+		id, lu := rr.id(), rr.value(totesys.LastUpdated).Int64()
+		if !seen.add(id) {
+			if old, ok := newest[id]; !ok || lu > old {
+				newest[id] = lu
 			}
 		}
 		return nil
@@ -279,15 +270,12 @@ func (b *batch) newest(o *output) error {
 			}
 			dst := o.newRow()
 			in[0] = rr.row
-			if err := tote.At(p.row(b.ref, in, rr.xid(), dst, d.add), rr.where()); err != nil {
-				d.drop()
-				if b.q.take(err, rr.xid()) {
-					continue
+			if made, err := b.settle(p.row(b.ref, in, rr.xid(), dst, d.add), rr.where(), rr.xid(), d); !made {
+				if err != nil {
+					return err
 				}
-				return err
+				continue
 			}
-			d.keep()
-			b.q.ok(p.source.Name, int64(id))
 			out = append(out, dst)
 		}
 		return o.write(b.ctx, out)
@@ -329,16 +317,7 @@ func (s *idSet) has(id int32) bool {
 }
 
 // fact streams the table's Source rows into fact rows, one for one.
-func (b *batch) fact(o *output) error {
-	p, err := newPlan(o, b.out.ID())
-	if err != nil {
-		return err
-	}
-	r, err := b.open(p)
-	if r == nil {
-		return err
-	}
-	defer r.close()
+func (b *batch) fact(o *output, p *plan, r *rawFile) error {
 	out := make([]parquet.Row, readRows)
 	for i := range out {
 		out[i] = o.newRow()
@@ -356,19 +335,34 @@ func (b *batch) fact(o *output) error {
 				in[0] = rr.row
 				err = p.row(b.ref, in, rr.xid(), out[n], date)
 			}
-			if err := tote.At(err, rr.where()); err != nil {
-				d.drop()
-				if b.q.take(err, rr.xid()) {
-					continue
+			if made, err := b.settle(err, rr.where(), rr.xid(), d); !made {
+				if err != nil {
+					return err
 				}
-				return err
+				continue
 			}
-			d.keep()
-			b.q.ok(p.source.Name, int64(rr.id()))
 			n++
 		}
 		return o.write(b.ctx, out[:n])
 	})
+}
+
+// settle settles the making of a star row from the source row at where,
+// the version written by transaction xid, which ended in err: if the row
+// was made, the days it refers to are kept and an open reject of the
+// source row is resolved. A bad value rejects the source row, which is
+// skipped (made false, err nil); any other error fails the batch.
+func (b *batch) settle(err error, where tote.Where, xid int64, d *days) (made bool, _ error) {
+	if err := tote.At(err, where); err != nil {
+		d.drop()
+		if b.q.take(err, xid) {
+			return false, nil
+		}
+		return false, err
+	}
+	d.keep()
+	b.q.ok(where.Table, where.ID)
+	return true, nil
 }
 
 // days collects the days one table's rows refer to: those of the row being
