@@ -178,7 +178,16 @@ func lakeKind(t totesys.Type) valueKind {
 
 // MarshalJSON writes the state in the shape LoadState reads.
 func (s State) MarshalJSON() ([]byte, error) {
-	b := []byte(`{"raw_batch":`)
+	// Room for every row at once: thousands of them, at a batch's end.
+	size := 256
+	for _, l := range kept {
+		row := 2
+		for _, c := range l.columns {
+			row += len(c.Name) + 16 // quoted, and a value of a common size
+		}
+		size += row * len(s.current[l.table.Name])
+	}
+	b := append(make([]byte, 0, size), `{"raw_batch":`...)
 	b = appendString(b, s.RawBatch)
 	b = append(b, `,"raw_seq":`...)
 	b = strconv.AppendUint(b, s.RawSeq, 10)
