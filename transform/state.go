@@ -26,9 +26,9 @@ import (
 // In JSON each of those source tables is a list of rows under its name,
 // in id order, each row an object of the columns the star reads of it
 // (star.ColumnsRead), its key and last_updated, by column name: the shape
-// every release of tote has written, so that a lake written by an earlier
-// one carries on. A column the model has come to read since a row was
-// recorded is NULL in that row until the row changes.
+// earlier releases wrote (see testdata/state-e6f8a86.json), so that a lake
+// they wrote carries on. A column the model has come to read since a row
+// was recorded is NULL in that row until the row changes.
 type State struct {
 	RawBatch string // id of the raw batch this processed batch was made from
 	RawSeq   uint64 // its number: the next run starts after it
@@ -42,7 +42,8 @@ type State struct {
 }
 
 // sourceRow is a source row as State keeps it: its values in the order of
-// its table's layout columns.
+// its table's layout columns. A struct, so that what else is known of a
+// row (that the source deleted it, say) has a place.
 type sourceRow struct {
 	values []parquet.Value
 }
@@ -138,7 +139,7 @@ func goValue(c totesys.Column, v parquet.Value) any {
 	if v.IsNull() {
 		return nil
 	}
-	switch lakeKind(c.Type) {
+	switch jsonKind(c.Type) {
 	case kindInt32:
 		return v.Int32()
 	case kindBool:
@@ -162,7 +163,7 @@ const (
 	kindTimestamp                  // RFC 3339 in UTC, as time.Time encodes itself
 )
 
-func lakeKind(t totesys.Type) valueKind {
+func jsonKind(t totesys.Type) valueKind {
 	switch t {
 	case totesys.Integer:
 		return kindInt32
@@ -246,7 +247,7 @@ func appendValue(b []byte, c totesys.Column, v parquet.Value) []byte {
 	if v.IsNull() {
 		return append(b, "null"...)
 	}
-	switch lakeKind(c.Type) {
+	switch jsonKind(c.Type) {
 	case kindInt32:
 		return strconv.AppendInt(b, int64(v.Int32()), 10)
 	case kindBool:
@@ -320,7 +321,7 @@ func (l *layout) decode(r map[string]json.RawMessage) (sourceRow, error) {
 }
 
 func decodeValue(c totesys.Column, raw json.RawMessage) (parquet.Value, error) {
-	switch lakeKind(c.Type) {
+	switch jsonKind(c.Type) {
 	case kindInt32:
 		var n int32
 		err := json.Unmarshal(raw, &n)
@@ -334,7 +335,7 @@ func decodeValue(c totesys.Column, raw json.RawMessage) (parquet.Value, error) {
 	if err := json.Unmarshal(raw, &text); err != nil {
 		return parquet.Value{}, err
 	}
-	switch lakeKind(c.Type) {
+	switch jsonKind(c.Type) {
 	case kindCents:
 		cents, err := parseCents(text)
 		return parquet.Int64Value(cents), err
