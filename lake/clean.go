@@ -38,7 +38,7 @@ func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (remov
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("lake %s: clean %s: list %s: %w", l.name, zone, prefix, err)
+				return nil, fmt.Errorf("lake %s: clean %s: list %s: %w", l.name, zone, prefix, brief(err))
 			}
 			if obj.IsDir || obj.ModTime.After(cutoff) {
 				continue
@@ -64,7 +64,7 @@ func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (remov
 			continue
 		}
 		if err := l.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-			return removed, fmt.Errorf("lake %s: clean %s: delete %s: %w", l.name, zone, key, err)
+			return removed, fmt.Errorf("lake %s: clean %s: delete %s: %w", l.name, zone, key, brief(err))
 		}
 		l.logger.Info("deleted unreferenced object", "zone", zone, "key", key)
 		removed = append(removed, key)
@@ -81,7 +81,7 @@ func (l *Lake) Size(ctx context.Context) (objects int, bytes int64, err error) {
 			return objects, bytes, nil
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("lake %s: size: %w", l.name, err)
+			return 0, 0, fmt.Errorf("lake %s: size: %w", l.name, brief(err))
 		}
 		if !obj.IsDir {
 			objects++

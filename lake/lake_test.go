@@ -403,8 +403,8 @@ func TestConcurrentCommit(t *testing.T) {
 						winner = i
 					case !errors.Is(err, ErrConflict):
 						t.Errorf("batch %d: writer %d: %v; want ErrConflict", seq, i, err)
-					case !strings.Contains(err.Error(), key):
-						t.Errorf("batch %d: writer %d: %v; want the manifest named", seq, i, err)
+					case err.Error() != fmt.Sprintf("lake %s: %s exists: another writer committed raw batch %d first; this one is not committed", l.name, key, seq):
+						t.Errorf("batch %d: writer %d: %v; want the manifest and the batch named, once", seq, i, err)
 					}
 				}
 				if winner < 0 {
@@ -503,10 +503,13 @@ func TestCorrupt(t *testing.T) {
 						if !errors.Is(err, ErrCorrupt) {
 							t.Fatalf("%s: %v; want ErrCorrupt", op, err)
 						}
-						for _, s := range []string{m.ID, f.Path, c.want} {
-							if !strings.Contains(err.Error(), s) {
-								t.Errorf("%s: %q does not say %q", op, err, s)
-							}
+						// The lake, the file, what is wrong; the batch once,
+						// in the file's name: the stage says which batch.
+						if want := "lake " + l.name + ": " + f.Path + ": " + c.want; !strings.HasPrefix(err.Error(), want) {
+							t.Errorf("%s: %q, want %q", op, err, want)
+						}
+						if n := strings.Count(err.Error(), m.ID); n != 1 {
+							t.Errorf("%s: %q names the batch %d times", op, err, n)
 						}
 					}
 					tmp, err := l.Fetch(ctx, m, f)
@@ -638,6 +641,9 @@ func TestFileUnwritable(t *testing.T) {
 	_, err := b.Create(ctx, "staff")
 	if err == nil || !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), filepath.Join(dir, "raw")) {
 		t.Errorf("Create: %v; want an error naming the lake and the path", err)
+	}
+	if n := strings.Count(err.Error(), b.ID()); n != 1 {
+		t.Errorf("Create: %v names the batch %d times; want once, in the file's name", err, n)
 	}
 	_, err = b.Commit(ctx, "v", nil)
 	if err == nil || !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), filepath.Join(dir, "manifests")) {

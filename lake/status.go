@@ -3,7 +3,6 @@ package lake
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
@@ -30,7 +29,7 @@ func (l *Lake) PutStatus(ctx context.Context, name string, v any) error {
 		return fmt.Errorf("lake: status %s: encode: %w", name, err)
 	}
 	if err := l.bucket.WriteAll(ctx, statusKey(name), append(data, '\n'), &blob.WriterOptions{ContentType: "application/json"}); err != nil {
-		return fmt.Errorf("lake %s: write status %s: %w", l.name, name, err)
+		return fmt.Errorf("lake %s: write status %s: %w", l.name, name, brief(err))
 	}
 	return nil
 }
@@ -43,15 +42,15 @@ func (l *Lake) Status(ctx context.Context, name string, v any) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, err)
+		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, brief(err))
 	}
 	defer r.Close()
 	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
-		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, err)
+		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, brief(err))
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return false, fmt.Errorf("lake %s: status %s: %w", l.name, name, errors.Join(ErrCorrupt, err))
+		return false, corruptf("lake %s: status %s: not valid JSON: %v", l.name, name, err)
 	}
 	return true, nil
 }

@@ -3,53 +3,18 @@ package postgres_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	neturl "net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/internal/hangtest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/postgres"
 )
-
-// blackHole listens on the loopback and accepts connections, but never
-// says a word: a port where something else listens, or a firewall that
-// accepts and drops. It returns the address.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go io.Copy(io.Discard, c)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
 
 // A server that accepts connections and never answers fails Open within
 // the connect timeout, with one line that says so, whatever the URL's
@@ -57,7 +22,7 @@ func blackHole(t *testing.T) string {
 // connect_timeout wins over the option.
 func TestOpenBlackHole(t *testing.T) {
 	t.Parallel()
-	addr := blackHole(t)
+	addr := hangtest.BlackHole(t)
 	for _, c := range []struct{ query, within string }{
 		{"", "within 1s"},
 		{"?sslmode=disable", "within 1s"},
@@ -81,86 +46,6 @@ func TestOpenBlackHole(t *testing.T) {
 	}
 }
 
-// freezer forwards connections to a server until frozen: then nothing
-// passes either way, as with a server that is stuck or a network that
-// drops everything.
-type freezer struct {
-	addr   string
-	frozen chan struct{}
-	once   sync.Once
-}
-
-func startFreezer(t *testing.T, target string) *freezer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &freezer{addr: ln.Addr().String(), frozen: make(chan struct{})}
-	var conns []net.Conn
-	var mu sync.Mutex
-	pipe := func(dst, src net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			select {
-			case <-f.frozen:
-				return // hold the bytes, forever
-			default:
-			}
-			if n > 0 {
-				if _, err := dst.Write(buf[:n]); err != nil {
-					return
-				}
-			}
-			if err != nil {
-				dst.Close()
-				return
-			}
-		}
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, up)
-			mu.Unlock()
-			go pipe(up, c)
-			go pipe(c, up)
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return f
-}
-
-func (f *freezer) freeze() { f.once.Do(func() { close(f.frozen) }) }
-
-// via returns url with its host replaced by the freezer's.
-func (f *freezer) via(t *testing.T, url string) string {
-	t.Helper()
-	u, err := neturl.Parse(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Host = f.addr
-	return u.String()
-}
-
 // A statement on a server that stops answering fails once nothing has
 // moved for the stall timeout, naming the database and the bound; one
 // that keeps sending rows runs as long as it takes; a LISTEN waits as
@@ -168,7 +53,7 @@ func (f *freezer) via(t *testing.T, url string) string {
 func TestStallTimeout(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDB(t)
-	const stallAfter = 500 * time.Millisecond
+	const stallAfter = time.Second
 	opts := postgres.Options{StallTimeout: stallAfter}
 	pool, err := postgres.OpenWith(t.Context(), "warehouse", url, opts)
 	if err != nil {
@@ -176,10 +61,10 @@ func TestStallTimeout(t *testing.T) {
 	}
 	defer pool.Close()
 
-	// Rows of 64 KiB, one every 200ms: 2s in all, never 500ms silent.
-	copied, err := copyOut(t, pool, `COPY (SELECT pg_sleep(0.2), repeat('x', 65536) FROM generate_series(1, 10)) TO STDOUT`)
-	if err != nil || copied < 10*65536 {
-		t.Errorf("a COPY that sends a row every 200ms for 2s: %d bytes, %v", copied, err)
+	// Rows of 64 KiB, one every 100ms: 1.5s in all, never 1s silent.
+	copied, err := copyOut(t, pool, `COPY (SELECT pg_sleep(0.1), repeat('x', 65536) FROM generate_series(1, 15)) TO STDOUT`)
+	if err != nil || copied < 15*65536 {
+		t.Errorf("a COPY that sends a row every 100ms for 1.5s: %d bytes, %v", copied, err)
 	}
 
 	_, err = pool.Exec(t.Context(), `SELECT pg_sleep(3)`)
@@ -188,7 +73,7 @@ func TestStallTimeout(t *testing.T) {
 		t.Fatalf("a statement silent for 3s: %v, want a StallError", err)
 	}
 	if msg := err.Error(); !strings.Contains(msg, "the warehouse database at ") ||
-		!strings.Contains(msg, "sent nothing for 500ms (stall timeout): is the server stuck, overloaded or cut off?") || strings.Contains(msg, "\n") {
+		!strings.Contains(msg, "sent nothing for 1s (stall timeout): is the server stuck, overloaded or cut off?") || strings.Contains(msg, "\n") {
 		t.Errorf("message: %s", msg)
 	}
 	if err := pool.Ping(t.Context()); err != nil {
@@ -210,7 +95,7 @@ func TestStallTimeout(t *testing.T) {
 	}()
 	n, err := postgres.WaitForNotification(t.Context(), conn.Conn())
 	if err != nil || n.Payload != "late" {
-		t.Errorf("a notification 1.5s late: %v, %v", n, err)
+		t.Errorf("a notification 3s late: %v, %v", n, err)
 	}
 
 	// A server that stops answering mid-way.
@@ -218,13 +103,14 @@ func TestStallTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := startFreezer(t, u.Host)
-	frozen, err := postgres.OpenWith(t.Context(), "warehouse", f.via(t, url), opts)
+	proxy := hangtest.Start(t, u.Host)
+	u.Host = proxy.Addr()
+	frozen, err := postgres.OpenWith(t.Context(), "warehouse", u.String(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer frozen.Close()
-	f.freeze()
+	proxy.Hang()
 	start := time.Now()
 	_, err = frozen.Exec(t.Context(), `SELECT 1`)
 	if !errors.As(err, &stalled) {
