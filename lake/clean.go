@@ -13,11 +13,14 @@ import (
 
 // Clean deletes the objects of zone that no committed manifest lists and
 // that were last modified more than grace ago: the files of batches that
-// were never committed (a crash, a lost commit race) and temporary files
-// left by crashed writes. grace must exceed the time a batch takes from
-// its first file to its commit, or Clean may delete the files of a batch
-// that is about to be committed. It returns the keys it deleted. A
-// manifest that cannot be read stops Clean before it deletes anything.
+// were never committed (a crash, a lost commit race), and the temporary
+// files of every kind that crashed writes leave (fileblob's NAME.HEX.tmp
+// beside data files and status objects, the lake's own .NAME.HEX.tmp
+// beside manifests); the status objects' are removed whatever the zone.
+// grace must exceed the time a batch takes from its first file to its
+// commit, or Clean may delete the files of a batch that is about to be
+// committed. It returns the keys it deleted. A manifest that cannot be
+// read stops Clean before it deletes anything.
 func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (removed []string, err error) {
 	if err := zone.check(); err != nil {
 		return nil, err
@@ -26,7 +29,7 @@ func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (remov
 	// List the candidates before the manifests, so that a batch committed
 	// in between is seen as committed.
 	var old []string
-	prefixes := []string{string(zone) + "/", manifestDir(zone)}
+	prefixes := []string{string(zone) + "/", manifestDir(zone), statusDir}
 	if zone == Processed {
 		prefixes = append(prefixes, string(Rejects)+"/")
 	}
@@ -43,8 +46,8 @@ func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (remov
 			if obj.IsDir || obj.ModTime.After(cutoff) {
 				continue
 			}
-			if prefix == manifestDir(zone) && !isTemp(path.Base(obj.Key)) {
-				continue
+			if (prefix == manifestDir(zone) || prefix == statusDir) && !isTemp(path.Base(obj.Key)) {
+				continue // committed, or advisory and whole
 			}
 			old = append(old, obj.Key)
 		}

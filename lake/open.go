@@ -76,6 +76,12 @@ type Lake struct {
 	// prefix is an S3 lake's key prefix in its bucket ("lake/"), which the
 	// bucket adds to every key but an S3 request option must name itself.
 	prefix string
+
+	// BeforeStatusReplace, if set, is called with a status object's name
+	// when its new content is written but has not yet replaced the old
+	// (see PutStatus). Tests set it to crash a stage there. Nil does
+	// nothing.
+	BeforeStatusReplace func(name string)
 }
 
 // Open opens the lake at rawURL:
