@@ -48,6 +48,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/postgres"
 )
 
 // Env is what a Handler takes from its process: the environment and the
@@ -170,7 +171,7 @@ func (h *Handler) stageContext(ctx context.Context) (context.Context, context.Ca
 // fail logs a stage's failure, drops what it may have spoilt, and returns
 // the error as Lambda should report it.
 func (h *Handler) fail(stageCtx, ctx context.Context, err error, margin time.Duration, start time.Time) error {
-	err = tote.At(err, tote.Where{Stage: h.cfg.Stage})
+	err = tote.At(postgres.Reword(err), tote.Where{Stage: h.cfg.Stage})
 	typ := Classify(err)
 	msg := err.Error()
 	outOfTime := errors.Is(stageCtx.Err(), context.DeadlineExceeded)

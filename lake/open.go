@@ -202,6 +202,9 @@ func (l *Lake) openS3(ctx context.Context, u *url.URL, opts Options) error {
 // URL returns the URL the lake was opened with.
 func (l *Lake) URL() string { return l.url }
 
+// Name is the lake's URL without its query, as its messages name it.
+func (l *Lake) Name() string { return l.name }
+
 // Close releases the lake's resources. A mem:// lake's contents are lost.
 func (l *Lake) Close() error {
 	if err := l.bucket.Close(); err != nil {

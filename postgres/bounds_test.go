@@ -3,12 +3,14 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	neturl "net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/internal/hangtest"
@@ -160,5 +162,46 @@ func TestIdleInTransactionTimeout(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("%s %+v: %q (%v), want %q", c.url, c.opts, got, err, c.want)
 		}
+	}
+}
+
+// A connection that a pool fails to make in the middle of a run, which
+// pgconn words over two lines (TLS first, then without), is reworded into
+// the one line Open gives.
+func TestReword(t *testing.T) {
+	t.Parallel()
+	u, err := neturl.Parse(pgtest.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := hangtest.Start(t, u.Host)
+	u.Host = proxy.Addr()
+	q := u.Query()
+	q.Del("sslmode") // prefer: TLS first, then plain
+	u.RawQuery = q.Encode()
+	pool, err := postgres.OpenWith(t.Context(), "source", u.String(), postgres.Options{ConnectTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	proxy.Hang()
+	pool.Reset() // the next statement connects
+	_, err = pool.Exec(t.Context(), `SELECT 1`)
+	if err == nil {
+		t.Fatal("a statement through a hung proxy succeeded")
+	}
+	wrapped := fmt.Errorf("extract: %w", err)
+	got := postgres.Reword(wrapped)
+	want := "extract: database postgres://postgres@" + proxy.Addr() + u.Path +
+		": the server did not answer as PostgreSQL within 1s (connect timeout): is this the right port?"
+	if got.Error() != want {
+		t.Errorf("reworded:\n%s\nwant\n%s\n(from %q)", got, want, wrapped)
+	}
+	var ce *pgconn.ConnectError
+	if !errors.As(got, &ce) {
+		t.Error("the reworded error does not unwrap to the ConnectError")
+	}
+	if other := errors.New("no connection in this"); postgres.Reword(other) != other {
+		t.Error("Reword changed an error without a ConnectError")
 	}
 }

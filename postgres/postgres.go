@@ -110,6 +110,18 @@ func OpenWith(ctx context.Context, role, rawURL string, opts Options) (*pgxpool.
 		cc.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idle.Milliseconds(), 10)
 	}
 	cc.DialFunc = dialer(role, cc.ConnectTimeout, opts.stall(), opts.Waits)
+	// Connecting has its own bound, the connect timeout; the stall
+	// timeout bounds the connection once it is made.
+	afterConnect, limit := cc.AfterConnect, opts.stall()
+	cc.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+		if c := stall.Unwrap(pc.Conn()); c != nil {
+			c.Bound(limit)
+		}
+		if afterConnect != nil {
+			return afterConnect(ctx, pc)
+		}
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s database %s: %w", role, Redact(rawURL), err)
@@ -128,7 +140,8 @@ func OpenWith(ctx context.Context, role, rawURL string, opts Options) (*pgxpool.
 }
 
 // dialer returns the pool's DialFunc: connections bounded by connect to
-// dial, and by stall once made (see stall.Conn).
+// dial, wrapped to be bounded by limit once connected (see stall.Conn and
+// OpenWith's AfterConnect).
 func dialer(role string, connect, limit time.Duration, waits *stall.Waits) pgconn.DialFunc {
 	d := &net.Dialer{Timeout: connect, KeepAlive: 5 * time.Minute}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -141,7 +154,7 @@ func dialer(role string, connect, limit time.Duration, waits *stall.Waits) pgcon
 		stalled := func(time.Duration) error {
 			return &StallError{Role: role, Addr: addr, Bound: limit}
 		}
-		return stall.Wrap(c, limit, stalled, waits), nil
+		return stall.Wrap(c, 0, stalled, waits), nil
 	}
 }
 
@@ -176,6 +189,26 @@ func (e *TimeoutError) Unwrap() error   { return e.cause }
 func (e *TimeoutError) Timeout() bool   { return true }
 func (e *TimeoutError) Temporary() bool { return true }
 
+// Ping checks that pool's server answers, and says in one line why not:
+// it is Open's check, for a pool that exists (tote serve's readiness).
+func Ping(ctx context.Context, role string, pool *pgxpool.Pool) error {
+	start := time.Now()
+	err := pool.Ping(ctx)
+	if err == nil {
+		return nil
+	}
+	url := pool.Config().ConnString()
+	var stalled *StallError
+	switch {
+	case errors.As(err, &stalled):
+		return &explained{msg: fmt.Sprintf("%s database %s: %v", role, Redact(url), stalled), cause: err}
+	case ctx.Err() != nil:
+		return &TimeoutError{msg: fmt.Sprintf("%s database %s: no answer within %s", role, Redact(url),
+			time.Since(start).Round(100*time.Millisecond)), cause: err}
+	}
+	return explain(role, url, err, pool.Config().ConnConfig.ConnectTimeout)
+}
+
 // WaitForNotification waits for a notification on conn, which LISTENs,
 // for as long as it takes: the stall timeout does not apply to the wait
 // (silence is what a quiet channel sends), only ctx.
@@ -196,22 +229,26 @@ func Explain(role, rawURL string, err error) error {
 // explain is Explain, knowing the connect timeout that applied (0 if not
 // known).
 func explain(role, rawURL string, err error, connect time.Duration) error {
-	where := Redact(rawURL)
+	return explainAt(role+" database "+Redact(rawURL), err, connect)
+}
+
+// explainAt is explain for the database that db names ("source database
+// postgres://...").
+func explainAt(db string, err error, connect time.Duration) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		var msg string
 		switch pgErr.Code {
 		case "28P01", "28000":
-			msg = fmt.Sprintf("%s database %s: authentication failed (%s): check the user and password", role, where, pgErr.Message)
+			msg = fmt.Sprintf("%s: authentication failed (%s): check the user and password", db, pgErr.Message)
 		case "3D000":
-			msg = fmt.Sprintf("%s database %s: %s: create it or fix the URL", role, where, pgErr.Message)
+			msg = fmt.Sprintf("%s: %s: create it or fix the URL", db, pgErr.Message)
 		default:
-			msg = fmt.Sprintf("%s database %s: %s (SQLSTATE %s)", role, where, pgErr.Message, pgErr.Code)
+			msg = fmt.Sprintf("%s: %s (SQLSTATE %s)", db, pgErr.Message, pgErr.Code)
 		}
 		return &explained{msg: msg, cause: pgErr}
 	}
 	first := firstAttempt(err)
-	var stalled *StallError
 	var opErr *net.OpError
 	var netErr net.Error
 	within := ""
@@ -219,22 +256,51 @@ func explain(role, rawURL string, err error, connect time.Duration) error {
 		within = " within " + connect.String()
 	}
 	switch {
-	case errors.As(first, &stalled):
-		return &TimeoutError{msg: fmt.Sprintf("%s database %s: the server did not answer as PostgreSQL within %s (stall timeout): is this the right port?",
-			role, where, stalled.Bound), cause: err}
 	case errors.As(first, &opErr) && opErr.Op == "dial" && (opErr.Timeout() || errors.Is(first, context.DeadlineExceeded)):
-		return &TimeoutError{msg: fmt.Sprintf("%s database %s: no connection%s (connect timeout): is the host right, and its port open to this machine?",
-			role, where, within), cause: err}
+		return &TimeoutError{msg: fmt.Sprintf("%s: no connection%s (connect timeout): is the host right, and its port open to this machine?",
+			db, within), cause: err}
 	case errors.Is(first, context.DeadlineExceeded) || pgconn.Timeout(first) || (errors.As(first, &netErr) && netErr.Timeout()):
-		return &TimeoutError{msg: fmt.Sprintf("%s database %s: the server did not answer as PostgreSQL%s (connect timeout): is this the right port?",
-			role, where, within), cause: err}
+		return &TimeoutError{msg: fmt.Sprintf("%s: the server did not answer as PostgreSQL%s (connect timeout): is this the right port?",
+			db, within), cause: err}
 	case errors.As(first, &opErr) || errors.As(first, &netErr):
-		return &explained{msg: fmt.Sprintf("%s database %s: server unreachable: is PostgreSQL running and listening there? (%v)", role, where, rootCause(first)), cause: err}
+		return &explained{msg: fmt.Sprintf("%s: server unreachable: is PostgreSQL running and listening there? (%v)", db, rootCause(first)), cause: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &explained{msg: fmt.Sprintf("%s database %s: gave up connecting: %v", role, where, context.Canceled), cause: err}
+		return &explained{msg: fmt.Sprintf("%s: gave up connecting: %v", db, context.Canceled), cause: err}
 	}
-	return &explained{msg: fmt.Sprintf("%s database %s: %s", role, where, oneLine(err.Error())), cause: err}
+	return &explained{msg: fmt.Sprintf("%s: %s", db, oneLine(err.Error())), cause: err}
 }
+
+// Reword returns err with the text of the pgconn.ConnectError in it, if
+// any, replaced by one line as Open words it: a connection that a pool
+// failed to make in the middle of a run, which pgconn words over several
+// lines (one per address and TLS fallback) without saying what to check.
+// The result unwraps to err; an err without a ConnectError is returned
+// as it is.
+func Reword(err error) error {
+	var ce *pgconn.ConnectError
+	if err == nil || !errors.As(err, &ce) || ce.Config == nil {
+		return err
+	}
+	msg, old := err.Error(), ce.Error()
+	if !strings.Contains(msg, old) {
+		return err
+	}
+	c := ce.Config
+	db := "database " + (&url.URL{Scheme: "postgres", User: url.User(c.User),
+		Host: net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), Path: "/" + c.Database}).String()
+	if strings.HasPrefix(c.Host, "/") {
+		db = fmt.Sprintf("database %s of user %s on the socket in %s", c.Database, c.User, c.Host)
+	}
+	return &reworded{msg: strings.Replace(msg, old, explainAt(db, ce, c.ConnectTimeout).Error(), 1), err: err}
+}
+
+type reworded struct {
+	msg string
+	err error
+}
+
+func (e *reworded) Error() string { return e.msg }
+func (e *reworded) Unwrap() error { return e.err }
 
 // firstAttempt returns the error of the first connection attempt in err:
 // pgconn tries each address, and each TLS fallback, in turn, and joins

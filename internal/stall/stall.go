@@ -30,7 +30,7 @@ import (
 // reader and one writer at a time, like the connections it wraps.
 type Conn struct {
 	net.Conn
-	limit   time.Duration
+	limit   atomic.Int64 // time.Duration; 0 for no bound
 	stalled func(waited time.Duration) error
 	waits   *Waits
 
@@ -64,10 +64,16 @@ func (s side) effective() time.Time {
 // stalled builds the error a stalled call returns, given how long nothing
 // moved, and waits, if not nil, records the calls in progress.
 func Wrap(c net.Conn, limit time.Duration, stalled func(waited time.Duration) error, waits *Waits) *Conn {
-	s := &Conn{Conn: c, limit: limit, stalled: stalled, waits: waits}
+	s := &Conn{Conn: c, stalled: stalled, waits: waits}
+	s.limit.Store(int64(limit))
 	s.last.Store(time.Now().UnixNano())
 	return s
 }
+
+// Bound sets c's limit (no bound if not positive), for the calls that
+// start from now: a connection is wrapped unbounded while a handshake
+// that has bounds of its own runs, and bounded once it is done.
+func (c *Conn) Bound(limit time.Duration) { c.limit.Store(int64(limit)) }
 
 // Quiet lifts the bound from reads while on is true: for a connection
 // that waits for what the peer sends unasked (PostgreSQL's LISTEN), where
@@ -128,8 +134,9 @@ func (c *Conn) do(s *side, set func(time.Time) error, call func() (int, error), 
 	start := time.Now()
 	c.enter(start)
 	defer c.leave(s)
+	limit := time.Duration(c.limit.Load())
 	for {
-		bounded := c.limit > 0 && !(reading && c.quiet.Load())
+		bounded := limit > 0 && !(reading && c.quiet.Load())
 		c.mu.Lock()
 		if c.dead != nil {
 			c.mu.Unlock()
@@ -137,7 +144,7 @@ func (c *Conn) do(s *side, set func(time.Time) error, call func() (int, error), 
 		}
 		s.bound = time.Time{}
 		if bounded {
-			s.bound = c.since(start).Add(c.limit)
+			s.bound = c.since(start).Add(limit)
 		}
 		err := set(s.effective())
 		c.mu.Unlock()
@@ -161,7 +168,7 @@ func (c *Conn) do(s *side, set func(time.Time) error, call func() (int, error), 
 		if n > 0 {
 			return n, nil // the bound's, after some progress: the caller goes on
 		}
-		if waited := now.Sub(c.since(start)); bounded && waited >= c.limit {
+		if waited := now.Sub(c.since(start)); bounded && waited >= limit {
 			var err error = &Error{Waited: waited}
 			if c.stalled != nil {
 				err = c.stalled(waited)
