@@ -86,9 +86,10 @@ func TestConfig(t *testing.T) {
 		{map[string]string{"TOTE_STAGE": "transform"}, []string{"TOTE_LAKE_URL is not set"}},
 		{map[string]string{"TOTE_STAGE": "transform", "TOTE_LAKE_URL": "mem://", "TOTE_STRICT": "maybe",
 			"TOTE_S3_PATH_STYLE": "yes please", "TOTE_LAG_THRESHOLD": "-1m", "TOTE_TIMEOUT_MARGIN": "soon",
-			"TOTE_LOG_FORMAT": "xml", "TOTE_LOG_LEVEL": "loud"},
+			"TOTE_LOG_FORMAT": "xml", "TOTE_LOG_LEVEL": "loud", "TOTE_CONNECT_TIMEOUT": "10", "TOTE_STALL_TIMEOUT": "-1s"},
 			[]string{`TOTE_STRICT="maybe"`, `TOTE_S3_PATH_STYLE="yes please"`, `TOTE_LAG_THRESHOLD="-1m"`,
-				`TOTE_TIMEOUT_MARGIN="soon"`, `TOTE_LOG_FORMAT="xml"`, `TOTE_LOG_LEVEL="loud"`}},
+				`TOTE_TIMEOUT_MARGIN="soon"`, `TOTE_LOG_FORMAT="xml"`, `TOTE_LOG_LEVEL="loud"`,
+				`TOTE_CONNECT_TIMEOUT="10"`, `TOTE_STALL_TIMEOUT="-1s"`}},
 	} {
 		h := newHandler(c.env)
 		for range 2 {

@@ -40,6 +40,15 @@ type Config struct {
 	// most 5s; 0 lets the stage run until Lambda stops the function.
 	TimeoutMargin time.Duration
 	marginSet     bool
+	// ConnectTimeout is TOTE_CONNECT_TIMEOUT, a Go duration: how long
+	// connecting to a database or to S3 may take (a database URL's
+	// connect_timeout wins). Default 10s.
+	ConnectTimeout time.Duration
+	// StallTimeout is TOTE_STALL_TIMEOUT, a Go duration: a database
+	// statement or an S3 request on which no byte moves for this long
+	// fails. Default 2m; 0 for no bound (the invocation's deadline still
+	// bounds everything).
+	StallTimeout time.Duration
 	// LogFormat is TOTE_LOG_FORMAT, json (the default) or text, and
 	// LogLevel TOTE_LOG_LEVEL, debug, info (the default), warn or error.
 	LogFormat string
@@ -103,6 +112,23 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 			bad("TOTE_LAG_THRESHOLD=%q: want a positive duration such as 30m", v)
 		} else {
 			c.LagThreshold = d
+		}
+	}
+	for _, d := range []struct {
+		env string
+		p   *time.Duration
+		off time.Duration // what 0 means to the parts: no bound
+	}{{"TOTE_CONNECT_TIMEOUT", &c.ConnectTimeout, 0}, {"TOTE_STALL_TIMEOUT", &c.StallTimeout, -1}} {
+		if v := getenv(d.env); v != "" {
+			dur, err := time.ParseDuration(v)
+			switch {
+			case err != nil || dur < 0:
+				bad("%s=%q: want a duration such as 10s", d.env, v)
+			case dur == 0:
+				*d.p = d.off
+			default:
+				*d.p = dur
+			}
 		}
 	}
 	if v := getenv("TOTE_TIMEOUT_MARGIN"); v != "" {

@@ -199,9 +199,14 @@ func (c *Conn) enter(start time.Time) {
 func (c *Conn) leave(s *side) {
 	c.mu.Lock()
 	s.bound = time.Time{}
+	since := c.since(c.callStart)
 	c.calls--
 	c.mu.Unlock()
-	c.waits.leave(c)
+	if !c.quiet.Load() {
+		c.waits.leave(c, since)
+	} else {
+		c.waits.leave(c, time.Time{})
+	}
 }
 
 // waitingSince is when the calls in progress last saw a byte move, or
@@ -263,13 +268,19 @@ type waiter interface {
 	waitingSince() (time.Time, bool)
 }
 
-// Waits records the waits on the network in progress: the reads and
-// writes of Conns given it, and Begin's. A nil *Waits records nothing. It
-// is safe for concurrent use.
+// Waits records the waits on the network: the reads and writes of Conns
+// given it, and Begin's, those in progress and the last ones that ended.
+// A nil *Waits records nothing. It is safe for concurrent use.
 type Waits struct {
-	mu sync.Mutex
-	in map[waiter]int
+	mu    sync.Mutex
+	in    map[waiter]int
+	ended [64]span // the last waits that ended, a ring
+	next  int
 }
+
+// span is a wait that ended: from the last byte moved (or its start) to
+// its end.
+type span struct{ since, end time.Time }
 
 func (w *Waits) enter(x waiter) {
 	if w == nil {
@@ -283,13 +294,20 @@ func (w *Waits) enter(x waiter) {
 	w.mu.Unlock()
 }
 
-func (w *Waits) leave(x waiter) {
+// leave ends a wait of x that last saw a byte move at since (zero: not a
+// wait worth remembering).
+func (w *Waits) leave(x waiter, since time.Time) {
 	if w == nil {
 		return
 	}
+	now := time.Now()
 	w.mu.Lock()
 	if w.in[x]--; w.in[x] <= 0 {
 		delete(w.in, x)
+	}
+	if !since.IsZero() && now.Sub(since) > time.Millisecond {
+		w.ended[w.next] = span{since, now}
+		w.next = (w.next + 1) % len(w.ended)
 	}
 	w.mu.Unlock()
 }
@@ -307,12 +325,19 @@ func (w *Waits) Begin() (end func()) {
 	}
 	f := &fixed{time.Now()}
 	w.enter(f)
-	return func() { w.leave(f) }
+	return func() { w.leave(f, f.t) }
 }
 
 // Longest returns how long the longest wait in progress has gone without
 // a byte moving, or 0 if none is in progress.
 func (w *Waits) Longest() time.Duration {
+	return w.LongestAt(time.Now())
+}
+
+// LongestAt returns how long, at time at, the longest wait then in
+// progress had gone without a byte moving, or 0: for a caller whose
+// deadline, at that time, ended the waits before it could look.
+func (w *Waits) LongestAt(at time.Time) time.Duration {
 	if w == nil {
 		return 0
 	}
@@ -321,12 +346,17 @@ func (w *Waits) Longest() time.Duration {
 	for x := range w.in {
 		xs = append(xs, x)
 	}
+	ended := w.ended
 	w.mu.Unlock()
 	var longest time.Duration
-	now := time.Now()
 	for _, x := range xs {
-		if since, ok := x.waitingSince(); ok {
-			longest = max(longest, now.Sub(since))
+		if since, ok := x.waitingSince(); ok && !since.After(at) {
+			longest = max(longest, at.Sub(since))
+		}
+	}
+	for _, sp := range ended {
+		if !sp.since.IsZero() && !sp.since.After(at) && !sp.end.Before(at) {
+			longest = max(longest, at.Sub(sp.since))
 		}
 	}
 	return longest

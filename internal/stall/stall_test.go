@@ -172,11 +172,17 @@ func TestWaits(t *testing.T) {
 	if got := w.Longest(); got < limit/2 {
 		t.Errorf("longest wait %s, want at least %s", got, limit/2)
 	}
+	before := time.Now()
 	end()
 	peer.Write([]byte("a"))
 	<-done
 	if got := w.Longest(); got != 0 {
 		t.Errorf("after the waits ended: %s", got)
+	}
+	// What was in progress at a time past is still known: a deadline
+	// that ended a wait does not hide it.
+	if got := w.LongestAt(before); got < limit/2 {
+		t.Errorf("the wait in progress a moment ago: %s, want at least %s", got, limit/2)
 	}
 	var none *stall.Waits
 	none.Begin()()
