@@ -14,7 +14,7 @@ import (
 // Config is the function's configuration, read from its environment.
 type Config struct {
 	// Stage is the stage the function runs: TOTE_STAGE, extract,
-	// transform or load. Required.
+	// transform or load, or Clean, the lake's upkeep. Required.
 	Stage tote.Stage
 	// SourceURL is TOTE_SOURCE_URL, the source database's URL, or
 	// secretsmanager://NAME for a secret holding it (or empty with
@@ -49,6 +49,11 @@ type Config struct {
 	// fails. Default 2m; 0 for no bound (the invocation's deadline still
 	// bounds everything).
 	StallTimeout time.Duration
+	// CleanGrace is TOTE_CLEAN_GRACE, a Go duration: the clean function
+	// spares files younger than this (see lake.Clean), which must exceed
+	// the longest a stage takes to commit a batch (Lambda's timeout is at
+	// most 15 minutes). Default 1h.
+	CleanGrace time.Duration
 	// LogFormat is TOTE_LOG_FORMAT, json (the default) or text, and
 	// LogLevel TOTE_LOG_LEVEL, debug, info (the default), warn or error.
 	LogFormat string
@@ -58,6 +63,16 @@ type Config struct {
 // DefaultLagThreshold is the freshness promise: data in the warehouse
 // within 30 minutes of its commit in the source.
 const DefaultLagThreshold = 30 * time.Minute
+
+// Clean is the TOTE_STAGE of the function that keeps the lake tidy: not a
+// pipeline stage, but tote lake clean on a schedule of its own (daily, in
+// the Terraform), deleting the files of batches that failed invocations
+// left uncommitted.
+const Clean tote.Stage = "clean"
+
+// DefaultCleanGrace is how old a file must be for the clean function to
+// delete it, by default: longer than any invocation.
+const DefaultCleanGrace = time.Hour
 
 // ReadConfig reads the configuration from getenv. The error names every
 // missing or invalid setting; the Config holds what could be read, so that
@@ -69,17 +84,18 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 		WarehouseURL: getenv("TOTE_WAREHOUSE_URL"),
 		LakeURL:      getenv("TOTE_LAKE_URL"),
 		LagThreshold: DefaultLagThreshold,
+		CleanGrace:   DefaultCleanGrace,
 		LogFormat:    "json",
 	}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
 	switch c.Stage {
-	case tote.Extract, tote.Transform, tote.Load:
+	case tote.Extract, tote.Transform, tote.Load, Clean:
 	case "":
-		bad("TOTE_STAGE is not set: want extract, transform or load")
+		bad("TOTE_STAGE is not set: want extract, transform, load or clean")
 	default:
-		bad("TOTE_STAGE=%q: want extract, transform or load", c.Stage)
+		bad("TOTE_STAGE=%q: want extract, transform, load or clean", c.Stage)
 	}
 	if c.LakeURL == "" {
 		bad("TOTE_LAKE_URL is not set: want s3://BUCKET/PREFIX")
@@ -106,6 +122,14 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 	}
 	boolean("TOTE_S3_PATH_STYLE", &c.S3PathStyle)
 	boolean("TOTE_STRICT", &c.Strict)
+	if v := getenv("TOTE_CLEAN_GRACE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad("TOTE_CLEAN_GRACE=%q: want a duration such as 1h", v)
+		} else {
+			c.CleanGrace = d
+		}
+	}
 	if v := getenv("TOTE_LAG_THRESHOLD"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -155,7 +179,7 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 		return c, nil
 	}
 	prefix := "configuration"
-	if c.Stage == tote.Extract || c.Stage == tote.Transform || c.Stage == tote.Load {
+	if c.Stage == tote.Extract || c.Stage == tote.Transform || c.Stage == tote.Load || c.Stage == Clean {
 		prefix = string(c.Stage) + ": configuration"
 	}
 	return c, errors.New(prefix + ": " + strings.Join(problems, "; "))

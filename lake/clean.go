@@ -16,7 +16,8 @@ import (
 // were never committed (a crash, a lost commit race), and the temporary
 // files of every kind that crashed writes leave (fileblob's NAME.HEX.tmp
 // beside data files and status objects, the lake's own .NAME.HEX.tmp
-// beside manifests); the status objects' are removed whatever the zone.
+// beside manifests); a directory's status objects' are removed whatever
+// the zone.
 // grace must exceed the time a batch takes from its first file to its
 // commit, or Clean may delete the files of a batch that is about to be
 // committed. It returns the keys it deleted. A manifest that cannot be
@@ -29,9 +30,14 @@ func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (remov
 	// List the candidates before the manifests, so that a batch committed
 	// in between is seen as committed.
 	var old []string
-	prefixes := []string{string(zone) + "/", manifestDir(zone), statusDir}
+	prefixes := []string{string(zone) + "/", manifestDir(zone)}
 	if zone == Processed {
 		prefixes = append(prefixes, string(Rejects)+"/")
+	}
+	if l.dir != "" {
+		// Only a directory has temporary files beside status objects: S3
+		// and memory write them whole (and an S3 role need not list them).
+		prefixes = append(prefixes, statusDir)
 	}
 	for _, prefix := range prefixes {
 		it := l.bucket.List(&blob.ListOptions{Prefix: prefix})
