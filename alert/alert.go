@@ -297,7 +297,7 @@ func (in *Incidents) send(ctx context.Context, a Alert) error {
 type timeoutError struct{ timeout time.Duration }
 
 func (e *timeoutError) Error() string {
-	return fmt.Sprintf("no answer within %s (alert timeout)", e.timeout)
+	return fmt.Sprintf("no answer within %s, the alert timeout", e.timeout)
 }
 
 func idText(id int64) string {

@@ -141,7 +141,7 @@ func TestStalledNotifier(t *testing.T) {
 	// Bounded: the stalled webhook gives up after its timeout.
 	in.Timeout = time.Second
 	err := in.RunSucceeded(t.Context(), 2, time.Now())
-	if err == nil || err.Error() != "stalled: no answer within 1s (alert timeout)" {
+	if err == nil || err.Error() != "stalled: no answer within 1s, the alert timeout" {
 		t.Errorf("recovery: %v", err)
 	}
 	if body := <-received; !strings.Contains(body, "recovered, run 2 succeeded") {

@@ -237,3 +237,52 @@ func mustHost(t *testing.T, db string) string {
 	}
 	return u.Host
 }
+
+// A webhook that accepts connections and never answers holds up neither
+// tote serve nor its runs for longer than the alert timeout: the runs go on
+// on their schedule, and the run history says the alert was not delivered.
+func TestServeWithAWebhookThatNeverAnswers(t *testing.T) {
+	t.Parallel()
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	u, err := url.Parse(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := hangtest.Start(t, u.Host)
+	proxy.Hang() // the runs fail, and alert
+	u.Host = proxy.Addr()
+	addr := freeAddr(t)
+	environ := map[string]string{"TOTE_SOURCE_URL": u.String(), "TOTE_WAREHOUSE_URL": wh,
+		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_ALERT_WEBHOOK": "http://" + hangtest.BlackHole(t) + "/hook"}
+	var stdout, stderr syncBuf
+	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return environ[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr, "--interval", "1s", "--retries", "0",
+			"--connect-timeout", "1s", "--alert-timeout", "1s", "--log-format", "json"}, e)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(stderr.String(), `"msg":"run failed"`) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than three runs in 60s:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp, err := http.Get("http://" + addr + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve exit %d after cancel:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `"msg":"alert not delivered","notifier":"webhook","alert":"failure","run":1,"err":"no answer within 1s, the alert timeout"`) {
+		t.Errorf("the log does not say the alert went unanswered:\n%s", stderr.String())
+	}
+	code, out, errOut := runTote(t, environ, "status")
+	if code != 0 || !strings.Contains(out, "alerts: failure by webhook FAILED (no answer within 1s, the alert timeout)") {
+		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
+	}
+}
