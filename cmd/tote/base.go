@@ -65,9 +65,9 @@ func newBase(e *env, cmd, args, summary string, u uses) *base {
 	}
 	if u != 0 {
 		b.envDuration(&b.bounds.connect, "connect-timeout", "TOTE_CONNECT_TIMEOUT", postgres.DefaultConnectTimeout,
-			"give up connecting to a database or an S3 endpoint after this `long` (a database URL's connect_timeout wins)")
+			"give up connecting to a database or an S3 endpoint after this `duration` (a database URL's connect_timeout wins)")
 		b.envDuration(&b.bounds.stall, "stall-timeout", "TOTE_STALL_TIMEOUT", postgres.DefaultStallTimeout,
-			"fail a database statement or an S3 request on which no byte has moved for this `long` (a transfer that moves is never cut; 0: no bound)")
+			"fail a database statement or an S3 request on which no byte has moved for this `duration` (a transfer that moves is never cut; 0: no bound)")
 	}
 	b.envString(&b.logs.format, "log-format", "TOTE_LOG_FORMAT", "text", "log format: `text` or json")
 	b.envString(&b.logs.level, "log-level", "TOTE_LOG_LEVEL", "info", "log level: debug, `info`, warn or error")

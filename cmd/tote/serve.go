@@ -49,7 +49,7 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	b.secretString(&alerts.SMTPURL, "smtp-url", "TOTE_SMTP_URL", "SMTP server for alert email: smtp://USER:PASSWORD@HOST:PORT; also TOTE_SMTP_URL_FILE")
 	b.envString(&alerts.SNSTopic, "alert-sns-topic", "TOTE_ALERT_SNS_TOPIC", "", "publish alerts to this Amazon SNS topic `ARN`")
 	b.envDuration(&alertTimeout, "alert-timeout", "TOTE_ALERT_TIMEOUT", alert.DefaultTimeout,
-		"give up delivering an alert through one notifier after this `long`; the others do not wait for it")
+		"give up delivering an alert through one notifier after this `duration`; the others do not wait for it")
 	b.secretString(&dashToken, "dashboard-token", web.TokenEnv,
 		"`token` the dashboard at / asks for, and run now checks; required when --addr is not a loopback address; also "+web.TokenEnv+"_FILE")
 	if err := b.parse(args, 0, usesSource|usesWarehouse); err != nil {
