@@ -136,14 +136,18 @@ type Named struct {
 
 // Incidents sends alerts through every notifier, once per incident: a
 // failed run opens a failure incident that the next successful run closes
-// with a recovery message, and likewise stale data. A notifier that fails
-// is logged and counted, and does not stop the others.
+// with a recovery message, and likewise stale data. The notifiers deliver
+// each alert at once, each bounded by Timeout: one that fails or stalls is
+// logged and counted, and neither stops nor delays the others, nor holds
+// up its caller for longer than Timeout.
 type Incidents struct {
 	Notifiers []Named
 	Logger    *slog.Logger
 	// Delivered, if set, is called with the outcome of each notifier's
-	// attempt to deliver each alert.
+	// attempt to deliver each alert, one call at a time.
 	Delivered func(Delivery)
+	// Timeout bounds each notifier's delivery of each alert. Default 10s.
+	Timeout time.Duration
 
 	mu                        sync.Mutex
 	failing, stale, different bool
@@ -223,19 +227,59 @@ type Delivery struct {
 	Error    string    `json:"error,omitempty"` // empty if delivered
 }
 
+// DefaultTimeout bounds a notifier's delivery of an alert, by default.
+const DefaultTimeout = 10 * time.Second
+
 func (in *Incidents) send(ctx context.Context, a Alert) error {
 	log := in.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var errs []error
-	for _, n := range in.Notifiers {
-		err := n.Notify(ctx, a)
-		d := Delivery{Notifier: n.Name, Kind: a.Kind, Run: a.Run, At: time.Now().UTC()}
-		if err != nil {
-			d.Error = err.Error()
-			log.Error("alert not delivered", "notifier", n.Name, "alert", a.Kind, "run", a.Run, "err", err)
-			errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
+	timeout := in.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	type result struct {
+		i   int
+		err error
+		at  time.Time
+	}
+	results := make(chan result, len(in.Notifiers))
+	for i, n := range in.Notifiers {
+		go func() {
+			nctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			err := n.Notify(nctx, a)
+			if err != nil && ctx.Err() == nil && errors.Is(nctx.Err(), context.DeadlineExceeded) {
+				err = &timeoutError{timeout}
+			}
+			results <- result{i, err, time.Now().UTC()}
+		}()
+	}
+	// A notifier that ignores its context is not waited for past its
+	// bound: it is reported as not answering, and left to finish alone.
+	giveUp := time.NewTimer(timeout + time.Second)
+	defer giveUp.Stop()
+	got := make([]*result, len(in.Notifiers))
+	for waiting := len(in.Notifiers); waiting > 0; waiting-- {
+		select {
+		case r := <-results:
+			got[r.i] = &r
+		case <-giveUp.C:
+			waiting = 0
+		}
+	}
+	var errs []string
+	for i, n := range in.Notifiers {
+		r := got[i]
+		if r == nil {
+			r = &result{i, &timeoutError{timeout}, time.Now().UTC()}
+		}
+		d := Delivery{Notifier: n.Name, Kind: a.Kind, Run: a.Run, At: r.at}
+		if r.err != nil {
+			d.Error = r.err.Error()
+			log.Error("alert not delivered", "notifier", n.Name, "alert", a.Kind, "run", a.Run, "err", r.err)
+			errs = append(errs, n.Name+": "+r.err.Error())
 		} else {
 			log.Info("alert sent", "notifier", n.Name, "alert", a.Kind, "run", a.Run)
 		}
@@ -243,7 +287,17 @@ func (in *Incidents) send(ctx context.Context, a Alert) error {
 			in.Delivered(d)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// timeoutError is a notifier that did not deliver within the timeout.
+type timeoutError struct{ timeout time.Duration }
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("no answer within %s, the alert timeout", e.timeout)
 }
 
 func idText(id int64) string {

@@ -3,7 +3,11 @@ package alert
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/internal/awstest"
+	"github.com/terrifictotes/tote/internal/hangtest"
 	"github.com/terrifictotes/tote/internal/smtptest"
 )
 
@@ -91,4 +96,65 @@ func kinds(ks []Kind) []string {
 		s = append(s, string(k))
 	}
 	return s
+}
+
+// A webhook that accepts connections and never answers neither stops nor
+// delays the other notifiers, and holds up its caller for its timeout at
+// most, with one line that says so (and not the webhook's URL, which is
+// its secret).
+func TestStalledNotifier(t *testing.T) {
+	t.Parallel()
+	received := make(chan string, 10)
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		received <- string(body)
+	}))
+	defer good.Close()
+	stalled := "http://" + hangtest.BlackHole(t) + "/services/T0/B0/secret-token"
+	var mu sync.Mutex
+	var deliveries []Delivery
+	in := &Incidents{
+		Notifiers: []Named{{"stalled", Webhook{URL: stalled}}, {"good", Webhook{URL: good.URL}}},
+		Delivered: func(d Delivery) {
+			mu.Lock()
+			deliveries = append(deliveries, d)
+			mu.Unlock()
+		},
+		Timeout: time.Hour,
+	}
+
+	// The good webhook has the alert while the stalled one still waits.
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- in.RunFailed(ctx, Alert{Run: 1, Error: "boom", Time: time.Now()}) }()
+	if body := <-received; !strings.Contains(body, "run 1 failed") {
+		t.Errorf("the good webhook got %s", body)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the alert was sent (%v) before the stalled webhook answered or gave up", err)
+	default:
+	}
+	cancel()
+	<-done
+
+	// Bounded: the stalled webhook gives up after its timeout.
+	in.Timeout = time.Second
+	err := in.RunSucceeded(t.Context(), 2, time.Now())
+	if err == nil || err.Error() != "stalled: no answer within 1s, the alert timeout" {
+		t.Errorf("recovery: %v", err)
+	}
+	if body := <-received; !strings.Contains(body, "recovered, run 2 succeeded") {
+		t.Errorf("the good webhook got %s", body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(deliveries) != 4 || deliveries[2].Notifier != "stalled" || deliveries[2].Error == "" || deliveries[3].Error != "" {
+		t.Errorf("deliveries %+v", deliveries)
+	}
+	for _, d := range deliveries {
+		if strings.Contains(d.Error, "secret-token") {
+			t.Errorf("a delivery's error shows the webhook's URL: %s", d.Error)
+		}
+	}
 }

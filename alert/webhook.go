@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 )
 
 // Webhook posts alerts as Slack-compatible JSON ({"text": ...}) to a URL.
@@ -32,6 +34,11 @@ func (w Webhook) Notify(ctx context.Context, a Alert) error {
 	}
 	resp, err := c.Do(req)
 	if err != nil {
+		// Not the request's URL: a webhook's URL is its secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("webhook: %w", err)
 	}
 	defer resp.Body.Close()

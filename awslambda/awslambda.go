@@ -31,7 +31,17 @@
 // and logs, rather than being killed. Either way nothing is half
 // committed: a batch is committed by its manifest (lake) or its
 // transaction (warehouse), and the next invocation carries on from the
-// last committed one.
+// last committed one. Every wait on a part is bounded besides (connecting,
+// a statement or an S3 request that stalls: Config.ConnectTimeout and
+// StallTimeout), and a bound reached is Transient.
+//
+// A stage that runs out of time is Transient if it was waiting on a part
+// that did not answer: opening it, or in a read or write on it that had
+// moved nothing for a tenth of the stage's time or more (a server that
+// hangs, a lock another session holds). That may pass: the state machine
+// retries. It is Fatal if it was working (bytes moving, or computing): the
+// work does not fit the function's timeout, a retry would run out of time
+// again, and a person must raise the timeout.
 package awslambda
 
 import (
@@ -48,6 +58,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/postgres"
 )
 
 // Env is what a Handler takes from its process: the environment and the
@@ -121,6 +132,7 @@ func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (Output, er
 	if !h.lastDone.IsZero() {
 		h.parts.thaw(start.Sub(h.lastDone))
 	}
+	h.parts.opening = ""
 
 	stageCtx, cancel, margin := h.stageContext(ctx)
 	defer cancel()
@@ -146,6 +158,8 @@ func (h *Handler) run(ctx context.Context, log *slog.Logger, start time.Time) (O
 		return h.transform(ctx, log)
 	case tote.Load:
 		return h.load(ctx, log)
+	case Clean:
+		return h.clean(ctx, log)
 	}
 	return Output{}, fmt.Errorf("unknown stage %q", h.cfg.Stage) // ReadConfig refuses it
 }
@@ -170,24 +184,43 @@ func (h *Handler) stageContext(ctx context.Context) (context.Context, context.Ca
 // fail logs a stage's failure, drops what it may have spoilt, and returns
 // the error as Lambda should report it.
 func (h *Handler) fail(stageCtx, ctx context.Context, err error, margin time.Duration, start time.Time) error {
-	err = tote.At(err, tote.Where{Stage: h.cfg.Stage})
+	err = tote.At(postgres.Reword(err), tote.Where{Stage: h.cfg.Stage})
 	typ := Classify(err)
 	msg := err.Error()
 	outOfTime := errors.Is(stageCtx.Err(), context.DeadlineExceeded)
+	var waitingOn string
 	if outOfTime {
-		// Retrying would run out of time again; the next run carries on
-		// from what this one committed.
-		typ = Fatal
-		msg += fmt.Sprintf(" (out of time: stopped after %s, %s before the function's timeout; "+
-			"nothing of the batch under way is committed and the next run carries on; raise the timeout if this recurs)",
-			h.env.Now().Sub(start).Round(time.Millisecond), margin)
+		took := h.env.Now().Sub(start).Round(time.Millisecond)
+		stop, _ := stageCtx.Deadline()
+		part, waited := h.parts.waiting(stop)
+		switch {
+		case h.parts.opening != "":
+			waitingOn = fmt.Sprintf("waiting on the %s, which did not answer while it was being opened", h.parts.opening)
+		case part != "" && waited >= max(stop.Sub(start)/10, 100*time.Millisecond):
+			waitingOn = fmt.Sprintf("waiting on the %s, which had not answered for %s", part, waited.Round(time.Millisecond))
+		}
+		if waitingOn != "" {
+			// A part that did not answer may answer next time: the
+			// state machine retries.
+			typ = Transient
+			msg += fmt.Sprintf(" (out of time: stopped after %s, %s before the function's timeout, %s; "+
+				"nothing of the batch under way is committed and the next run carries on)", took, margin.Round(time.Millisecond), waitingOn)
+		} else {
+			// Working, not waiting: retrying would run out of time
+			// again. The next run carries on from what this one
+			// committed.
+			typ = Fatal
+			msg += fmt.Sprintf(" (out of time: stopped after %s, %s before the function's timeout; "+
+				"nothing of the batch under way is committed and the next run carries on; raise the timeout if this recurs)",
+				took, margin.Round(time.Millisecond))
+		}
 	}
 	// Connections may be broken and the secret they were opened with
 	// rotated: the next invocation opens them again, reading the secrets.
 	h.parts.drop()
 	w := tote.Locate(err)
 	h.log.Error("stage failed", "error_type", typ, "err", msg, "table", w.Table, "batch", w.Batch,
-		"out_of_time", outOfTime, "function_deadline_passed", ctx.Err() != nil)
+		"out_of_time", outOfTime, "waiting", waitingOn != "", "function_deadline_passed", ctx.Err() != nil)
 	return messages.InvokeResponse_Error{Type: typ, Message: msg}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/terrifictotes/tote/awslambda"
 	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
 )
@@ -80,15 +81,17 @@ func TestConfig(t *testing.T) {
 		want []string
 	}{
 		{map[string]string{"TOTE_LAKE_URL": "mem://"}, []string{"configuration: TOTE_STAGE is not set"}},
-		{map[string]string{"TOTE_STAGE": "publish", "TOTE_LAKE_URL": "mem://"}, []string{`TOTE_STAGE="publish": want extract, transform or load`}},
+		{map[string]string{"TOTE_STAGE": "publish", "TOTE_LAKE_URL": "mem://"}, []string{`TOTE_STAGE="publish": want extract, transform, load or clean`}},
 		{map[string]string{"TOTE_STAGE": "extract", "TOTE_LAKE_URL": "mem://"}, []string{"extract: configuration: TOTE_SOURCE_URL is not set"}},
 		{map[string]string{"TOTE_STAGE": "load", "TOTE_LAKE_URL": "mem://"}, []string{"load: configuration: TOTE_WAREHOUSE_URL is not set"}},
 		{map[string]string{"TOTE_STAGE": "transform"}, []string{"TOTE_LAKE_URL is not set"}},
 		{map[string]string{"TOTE_STAGE": "transform", "TOTE_LAKE_URL": "mem://", "TOTE_STRICT": "maybe",
 			"TOTE_S3_PATH_STYLE": "yes please", "TOTE_LAG_THRESHOLD": "-1m", "TOTE_TIMEOUT_MARGIN": "soon",
-			"TOTE_LOG_FORMAT": "xml", "TOTE_LOG_LEVEL": "loud"},
+			"TOTE_LOG_FORMAT": "xml", "TOTE_LOG_LEVEL": "loud", "TOTE_CONNECT_TIMEOUT": "10", "TOTE_STALL_TIMEOUT": "-1s",
+			"TOTE_CLEAN_GRACE": "daily"},
 			[]string{`TOTE_STRICT="maybe"`, `TOTE_S3_PATH_STYLE="yes please"`, `TOTE_LAG_THRESHOLD="-1m"`,
-				`TOTE_TIMEOUT_MARGIN="soon"`, `TOTE_LOG_FORMAT="xml"`, `TOTE_LOG_LEVEL="loud"`}},
+				`TOTE_TIMEOUT_MARGIN="soon"`, `TOTE_LOG_FORMAT="xml"`, `TOTE_LOG_LEVEL="loud"`,
+				`TOTE_CONNECT_TIMEOUT="10"`, `TOTE_STALL_TIMEOUT="-1s"`, `TOTE_CLEAN_GRACE="daily"`}},
 	} {
 		h := newHandler(c.env)
 		for range 2 {
@@ -181,5 +184,51 @@ func TestNew(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil || m["stage"] != "extract" || m["request_id"] != "req-"+t.Name() {
 			t.Errorf("log line %s: want JSON with the stage and the request id (%v)", line, err)
 		}
+	}
+}
+
+// TestClean: the clean function deletes, in both zones, the files of
+// batches that failed invocations left uncommitted, once past the grace
+// period, and nothing committed.
+func TestClean(t *testing.T) {
+	t.Parallel()
+	lakeURL := "file://" + t.TempDir()
+	lk, err := lake.Open(t.Context(), lakeURL, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	write := func(zone lake.Zone, seq uint64, table string, commit bool) {
+		t.Helper()
+		b := lk.NewBatch(zone, seq, time.Now())
+		f, err := b.Create(t.Context(), table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("rows"))
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			if _, err := b.Commit(t.Context(), "test", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(lake.Raw, 1, "staff", true)
+	write(lake.Raw, 2, "staff", false)
+	write(lake.Processed, 1, "dim_staff", false)
+
+	env := map[string]string{"TOTE_STAGE": "clean", "TOTE_LAKE_URL": lakeURL}
+	if out := newHandler(env).mustInvoke(t, `{}`); out.Removed != 0 || out.Stage != awslambda.Clean {
+		t.Errorf("within the grace period: %+v, want nothing removed", out)
+	}
+	env["TOTE_CLEAN_GRACE"] = "0s"
+	h := newHandler(env)
+	if out := h.mustInvoke(t, `{"trigger":"schedule"}`); out.Removed != 2 {
+		t.Errorf("removed %d, want the two uncommitted files:\n%s", out.Removed, h.stderr)
+	}
+	if objects, _, err := lk.Size(t.Context()); err != nil || objects != 3 {
+		t.Errorf("%d objects left (%v), want raw batch 1's file, its manifest and the hint", objects, err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // Config is the function's configuration, read from its environment.
 type Config struct {
 	// Stage is the stage the function runs: TOTE_STAGE, extract,
-	// transform or load. Required.
+	// transform or load, or Clean, the lake's upkeep. Required.
 	Stage tote.Stage
 	// SourceURL is TOTE_SOURCE_URL, the source database's URL, or
 	// secretsmanager://NAME for a secret holding it (or empty with
@@ -40,6 +40,20 @@ type Config struct {
 	// most 5s; 0 lets the stage run until Lambda stops the function.
 	TimeoutMargin time.Duration
 	marginSet     bool
+	// ConnectTimeout is TOTE_CONNECT_TIMEOUT, a Go duration: how long
+	// connecting to a database or to S3 may take (a database URL's
+	// connect_timeout wins). Default 10s.
+	ConnectTimeout time.Duration
+	// StallTimeout is TOTE_STALL_TIMEOUT, a Go duration: a database
+	// statement or an S3 request on which no byte moves for this long
+	// fails. Default 2m; 0 for no bound (the invocation's deadline still
+	// bounds everything).
+	StallTimeout time.Duration
+	// CleanGrace is TOTE_CLEAN_GRACE, a Go duration: the clean function
+	// spares files younger than this (see lake.Clean), which must exceed
+	// the longest a stage takes to commit a batch (Lambda's timeout is at
+	// most 15 minutes). Default 1h.
+	CleanGrace time.Duration
 	// LogFormat is TOTE_LOG_FORMAT, json (the default) or text, and
 	// LogLevel TOTE_LOG_LEVEL, debug, info (the default), warn or error.
 	LogFormat string
@@ -49,6 +63,16 @@ type Config struct {
 // DefaultLagThreshold is the freshness promise: data in the warehouse
 // within 30 minutes of its commit in the source.
 const DefaultLagThreshold = 30 * time.Minute
+
+// Clean is the TOTE_STAGE of the function that keeps the lake tidy: not a
+// pipeline stage, but tote lake clean on a schedule of its own (daily, in
+// the Terraform), deleting the files of batches that failed invocations
+// left uncommitted.
+const Clean tote.Stage = "clean"
+
+// DefaultCleanGrace is how old a file must be for the clean function to
+// delete it, by default: longer than any invocation.
+const DefaultCleanGrace = time.Hour
 
 // ReadConfig reads the configuration from getenv. The error names every
 // missing or invalid setting; the Config holds what could be read, so that
@@ -60,17 +84,18 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 		WarehouseURL: getenv("TOTE_WAREHOUSE_URL"),
 		LakeURL:      getenv("TOTE_LAKE_URL"),
 		LagThreshold: DefaultLagThreshold,
+		CleanGrace:   DefaultCleanGrace,
 		LogFormat:    "json",
 	}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
 	switch c.Stage {
-	case tote.Extract, tote.Transform, tote.Load:
+	case tote.Extract, tote.Transform, tote.Load, Clean:
 	case "":
-		bad("TOTE_STAGE is not set: want extract, transform or load")
+		bad("TOTE_STAGE is not set: want extract, transform, load or clean")
 	default:
-		bad("TOTE_STAGE=%q: want extract, transform or load", c.Stage)
+		bad("TOTE_STAGE=%q: want extract, transform, load or clean", c.Stage)
 	}
 	if c.LakeURL == "" {
 		bad("TOTE_LAKE_URL is not set: want s3://BUCKET/PREFIX")
@@ -97,12 +122,37 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 	}
 	boolean("TOTE_S3_PATH_STYLE", &c.S3PathStyle)
 	boolean("TOTE_STRICT", &c.Strict)
+	if v := getenv("TOTE_CLEAN_GRACE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			bad("TOTE_CLEAN_GRACE=%q: want a duration such as 1h", v)
+		} else {
+			c.CleanGrace = d
+		}
+	}
 	if v := getenv("TOTE_LAG_THRESHOLD"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			bad("TOTE_LAG_THRESHOLD=%q: want a positive duration such as 30m", v)
 		} else {
 			c.LagThreshold = d
+		}
+	}
+	for _, d := range []struct {
+		env string
+		p   *time.Duration
+		off time.Duration // what 0 means to the parts: no bound
+	}{{"TOTE_CONNECT_TIMEOUT", &c.ConnectTimeout, 0}, {"TOTE_STALL_TIMEOUT", &c.StallTimeout, -1}} {
+		if v := getenv(d.env); v != "" {
+			dur, err := time.ParseDuration(v)
+			switch {
+			case err != nil || dur < 0:
+				bad("%s=%q: want a duration such as 10s", d.env, v)
+			case dur == 0:
+				*d.p = d.off
+			default:
+				*d.p = dur
+			}
 		}
 	}
 	if v := getenv("TOTE_TIMEOUT_MARGIN"); v != "" {
@@ -129,7 +179,7 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 		return c, nil
 	}
 	prefix := "configuration"
-	if c.Stage == tote.Extract || c.Stage == tote.Transform || c.Stage == tote.Load {
+	if c.Stage == tote.Extract || c.Stage == tote.Transform || c.Stage == tote.Load || c.Stage == Clean {
 		prefix = string(c.Stage) + ": configuration"
 	}
 	return c, errors.New(prefix + ": " + strings.Join(problems, "; "))

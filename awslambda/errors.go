@@ -48,9 +48,12 @@ const (
 //     drifted source schema, a lake object that does not match its
 //     manifest, a bad value in strict mode, a missing secret, access denied.
 //
-// A stage that runs out of the function's own time is Fatal whatever the
-// error: a retry would run out of time again (Handler.Invoke decides that,
-// not Classify).
+// Every bound on waiting for a part (postgres.TimeoutError and
+// StallError, lake.TimeoutError) is a net.Error, and so Transient.
+// A stage that runs out of the function's own time is classified by
+// Handler.Invoke, not Classify: Transient if it was waiting on a part that
+// did not answer, Fatal if it was working (a retry would run out of time
+// again); see the package comment.
 func Classify(err error) string {
 	switch {
 	case err == nil:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -19,8 +20,10 @@ import (
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/awslambda"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/hangtest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
@@ -143,6 +146,23 @@ func TestClassify(t *testing.T) {
 	var st awslambda.LoadStatus
 	_, err = flk.Status(ctx, awslambda.LoadStatusName, &st)
 	add("corrupt lake object", err, awslambda.Fatal)
+
+	// Parts that do not answer within their bounds: a database and an S3
+	// endpoint that accept connections and say nothing, a statement on
+	// which nothing moves.
+	hole := hangtest.BlackHole(t)
+	_, err = postgres.OpenWith(ctx, "source", "postgres://postgres@"+hole+"/x", postgres.Options{ConnectTimeout: time.Second})
+	add("database connect timeout", err, awslambda.Transient)
+	stalling, err := postgres.OpenWith(ctx, "warehouse", db, postgres.Options{StallTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalling.Close()
+	_, err = stalling.Exec(ctx, `SELECT pg_sleep(2)`)
+	add("database stall timeout", err, awslambda.Transient)
+	_, err = lake.Open(ctx, "s3://b/p?"+url.Values{"endpoint": {"http://" + hole}, "use_path_style": {"true"},
+		"region": {"us-east-1"}, "anonymous": {"true"}}.Encode(), lake.Options{StallTimeout: 200 * time.Millisecond})
+	add("S3 stall timeout", err, awslambda.Transient)
 
 	// Stand-ins for what this machine cannot provoke.
 	add("drift", &extract.DriftError{Changes: []string{"sales_order.discount: new column numeric NULL"}}, awslambda.Fatal)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/terrifictotes/tote/awslambda"
 	"github.com/terrifictotes/tote/internal/awstest"
+	"github.com/terrifictotes/tote/internal/hangtest"
 	"github.com/terrifictotes/tote/internal/lambdatest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
@@ -27,6 +28,7 @@ func TestLambda(t *testing.T) {
 	b := setup(t)
 	t.Run("pipeline", func(t *testing.T) { t.Parallel(); testPipeline(t, b) })
 	t.Run("timeout", func(t *testing.T) { t.Parallel(); testTimeout(t, b) })
+	t.Run("hang", func(t *testing.T) { t.Parallel(); testHang(t, b) })
 	t.Run("errors", func(t *testing.T) { t.Parallel(); testErrors(t, b) })
 	t.Run("commit race", func(t *testing.T) { t.Parallel(); testCommitRace(t, b) })
 	t.Run("warehouse", func(t *testing.T) { t.Parallel(); testWarehouse(t, b) })
@@ -219,7 +221,7 @@ func testTimeout(t *testing.T, b *bundle) {
 	}
 	release = holdLock(t, s.warehouseURL, "tote.load_ledger", "SHARE")
 	got := pgtest.Pool(t, s.warehouseURL)
-	shortLoad := s.start(t, "load", 2*time.Second, nil)
+	shortLoad := s.start(t, "load", 3*time.Second, nil)
 	go func() {
 		var err error
 		r, err = shortLoad.Invoke(ctx, []byte(`{}`))
@@ -231,7 +233,10 @@ func testTimeout(t *testing.T, b *bundle) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if r.ErrorType != awslambda.Fatal || !strings.Contains(r.ErrorMessage, "out of time") {
+	// Waiting for a lock another session holds is waiting on a part that
+	// does not answer, which may pass: Transient.
+	if r.ErrorType != awslambda.Transient || !strings.Contains(r.ErrorMessage, "out of time") ||
+		!strings.Contains(r.ErrorMessage, "waiting on the warehouse database, which had not answered for ") {
 		t.Fatalf("load held past its timeout: %q %s\n%s", r.ErrorType, r.ErrorMessage, r.Logs)
 	}
 	for _, tb := range star.Tables {
@@ -252,6 +257,48 @@ func testTimeout(t *testing.T, b *bundle) {
 	}
 	mustInvoke(t, s.start(t, "load", time.Minute, nil), `{}`)
 	sameWarehouse(t, got, s.reference(t))
+}
+
+// testHang: a source, and a lake's S3 endpoint, that accept connections
+// and never answer. The invocation ends before its deadline, Transient,
+// saying what it waited on; with a connect timeout shorter than the
+// function's, that bound ends it, in the line tote run gives.
+func testHang(t *testing.T, b *bundle) {
+	s := newStack(t, b, 0)
+	hole := hangtest.BlackHole(t)
+	source := "postgres://postgres:" + password + "@" + hole + "/totesys"
+	for _, c := range []struct {
+		name, stage string
+		env         map[string]string
+		want        []string
+	}{
+		{"source, out of time", "extract", map[string]string{"TOTE_SOURCE_URL": source}, []string{
+			"extract: source database postgres://postgres:xxxxx@" + hole + "/totesys: gave up connecting: context deadline exceeded (out of time: stopped after ",
+			"before the function's timeout, waiting on the source database, which did not answer while it was being opened; " +
+				"nothing of the batch under way is committed and the next run carries on)"}},
+		{"source, connect timeout", "extract", map[string]string{"TOTE_SOURCE_URL": source, "TOTE_CONNECT_TIMEOUT": "1s"}, []string{
+			"extract: source database postgres://postgres:xxxxx@" + hole +
+				"/totesys: the server did not answer as PostgreSQL within 1s (connect timeout): is this the right port?"}},
+		{"lake, out of time", "transform", map[string]string{"AWS_ENDPOINT_URL_S3": "http://" + hole}, []string{
+			"transform: lake s3://" + b.s3.Bucket + "/" + s.prefix + ": cannot list bucket " + b.s3.Bucket + ": ",
+			"waiting on the lake, which did not answer while it was being opened"}},
+		{"lake, stall timeout", "transform", map[string]string{"AWS_ENDPOINT_URL_S3": "http://" + hole, "TOTE_STALL_TIMEOUT": "1s"}, []string{
+			"transform: lake s3://" + b.s3.Bucket + "/" + s.prefix + ": cannot list bucket " + b.s3.Bucket + ": the S3 endpoint " + hole +
+				" sent nothing for 1s (stall timeout): is it the right endpoint, and up?"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := s.start(t, c.stage, 3*time.Second, c.env)
+			r, _ := invoke(t, f, `{}`)
+			if r.ErrorType != awslambda.Transient {
+				t.Fatalf("errorType %q, want Transient (the deadline not reached): %s\n%s", r.ErrorType, r.ErrorMessage, r.Logs)
+			}
+			if !strings.HasPrefix(r.ErrorMessage, c.want[0]) || !strings.Contains(r.ErrorMessage, c.want[len(c.want)-1]) ||
+				strings.Contains(r.ErrorMessage, "\n") || strings.Contains(r.ErrorMessage, password) {
+				t.Errorf("message:\n%s\nwant one line with\n%s", r.ErrorMessage, strings.Join(c.want, "\n"))
+			}
+			t.Logf("%s: ended after %s: %s", c.name, r.Duration.Round(time.Millisecond), r.ErrorMessage)
+		})
+	}
 }
 
 // testErrors: the errorTypes the state machine expects, from real parts.

@@ -33,7 +33,10 @@ type Output struct {
 	// column, value and reason.
 	Quarantined        []string `json:"quarantined,omitempty"`
 	QuarantinedOmitted int      `json:"quarantined_omitted,omitempty"`
-	Version            string   `json:"version"`
+	// Removed counts the objects the clean function deleted (see Clean);
+	// its log names them.
+	Removed int    `json:"removed,omitempty"`
+	Version string `json:"version"`
 }
 
 // Pending counts the batches waiting for the next stages.

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/internal/stall"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/secrets"
@@ -32,6 +33,13 @@ type parts struct {
 	log      *slog.Logger
 	resolver secrets.Resolver
 
+	// waits records, for each part, the waits on it; opening names the
+	// part being opened, or that failed to open, in this invocation. An
+	// invocation out of time asks them whether it was waiting on a part
+	// that did not answer.
+	waits   map[string]*stall.Waits
+	opening string
+
 	lake      *lake.Lake
 	source    database
 	warehouse database
@@ -51,6 +59,7 @@ func newParts(c Config, getenv func(string) string, log *slog.Logger) *parts {
 	p := &parts{
 		cfg:       c,
 		log:       log,
+		waits:     map[string]*stall.Waits{partSource: {}, partWarehouse: {}, partLake: {}},
 		source:    database{role: "source", env: "TOTE_SOURCE_URL", setting: c.SourceURL},
 		warehouse: database{role: "warehouse", env: "TOTE_WAREHOUSE_URL", setting: c.WarehouseURL},
 	}
@@ -67,22 +76,45 @@ func newParts(c Config, getenv func(string) string, log *slog.Logger) *parts {
 	return p
 }
 
+// The parts, as the waits and messages name them.
+const (
+	partSource    = "source database"
+	partWarehouse = "warehouse database"
+	partLake      = "lake"
+)
+
 // openLake returns the lake, opening it on first use.
 func (p *parts) openLake(ctx context.Context) (*lake.Lake, error) {
 	if p.lake != nil {
 		return p.lake, nil
 	}
-	lk, err := lake.Open(ctx, p.cfg.LakeURL, lake.Options{Logger: p.log, S3PathStyle: p.cfg.S3PathStyle})
+	p.opening = partLake
+	lk, err := lake.Open(ctx, p.cfg.LakeURL, lake.Options{Logger: p.log, S3PathStyle: p.cfg.S3PathStyle,
+		ConnectTimeout: p.cfg.ConnectTimeout, StallTimeout: p.cfg.StallTimeout, Waits: p.waits[partLake]})
 	if err != nil {
 		return nil, err
 	}
-	p.lake = lk
+	p.lake, p.opening = lk, ""
 	return lk, nil
+}
+
+// postgresOptions are the bounds of a database's connections.
+func (p *parts) postgresOptions(part string) postgres.Options {
+	return postgres.Options{ConnectTimeout: p.cfg.ConnectTimeout, StallTimeout: p.cfg.StallTimeout, Waits: p.waits[part]}
 }
 
 // openSource returns the source database's pool, opening it on first use.
 func (p *parts) openSource(ctx context.Context) (*pgxpool.Pool, error) {
-	return p.source.open(ctx, p.resolver)
+	if p.source.pool != nil {
+		return p.source.pool, nil
+	}
+	p.opening = partSource
+	pool, err := p.source.open(ctx, p.resolver, p.postgresOptions(partSource))
+	if err != nil {
+		return nil, err
+	}
+	p.opening = ""
+	return pool, nil
 }
 
 // openWarehouse returns the warehouse, opening it on first use.
@@ -90,10 +122,12 @@ func (p *parts) openWarehouse(ctx context.Context) (*warehouse.Warehouse, error)
 	if p.wh != nil {
 		return p.wh, nil
 	}
-	pool, err := p.warehouse.open(ctx, p.resolver)
+	p.opening = partWarehouse
+	pool, err := p.warehouse.open(ctx, p.resolver, p.postgresOptions(partWarehouse))
 	if err != nil {
 		return nil, err
 	}
+	p.opening = ""
 	p.wh = warehouse.New(pool, p.log)
 	return p.wh, nil
 }
@@ -129,8 +163,19 @@ func (p *parts) drop() {
 	}
 }
 
+// waiting returns the part that, at time at, a wait then in progress had
+// gone without an answer for longest, and for how long; "" if none.
+func (p *parts) waiting(at time.Time) (part string, waited time.Duration) {
+	for name, w := range p.waits {
+		if d := w.LongestAt(at); d > waited {
+			part, waited = name, d
+		}
+	}
+	return part, waited
+}
+
 // open returns the pool, reading the secret and connecting on first use.
-func (d *database) open(ctx context.Context, r secrets.Resolver) (*pgxpool.Pool, error) {
+func (d *database) open(ctx context.Context, r secrets.Resolver, opts postgres.Options) (*pgxpool.Pool, error) {
 	if d.pool != nil {
 		return d.pool, nil
 	}
@@ -144,7 +189,7 @@ func (d *database) open(ctx context.Context, r secrets.Resolver) (*pgxpool.Pool,
 		}
 		d.url = url
 	}
-	pool, err := postgres.Open(ctx, d.role, d.url)
+	pool, err := postgres.OpenWith(ctx, d.role, d.url, opts)
 	if err != nil {
 		d.url = "" // perhaps rotated: read it again next time
 		return nil, err

@@ -211,3 +211,22 @@ func (h *Handler) pending(ctx context.Context, lk *lake.Lake, log *slog.Logger, 
 }
 
 func (p Pending) any() bool { return p.Raw > 0 || p.Processed > 0 || p.Unknown != "" }
+
+// clean deletes what failed invocations left in the lake: the files of
+// batches never committed, in both zones, older than Config.CleanGrace.
+func (h *Handler) clean(ctx context.Context, log *slog.Logger) (Output, error) {
+	lk, err := h.parts.openLake(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	out := Output{Rows: map[string]int64{}}
+	for _, zone := range []lake.Zone{lake.Raw, lake.Processed} {
+		removed, err := lk.Clean(ctx, zone, h.cfg.CleanGrace)
+		out.Removed += len(removed)
+		if err != nil {
+			return Output{}, err
+		}
+	}
+	log.Info("cleaned the lake", "removed", out.Removed, "grace", h.cfg.CleanGrace.String())
+	return out, nil
+}

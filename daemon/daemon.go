@@ -24,6 +24,7 @@ import (
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/verify"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -80,6 +81,8 @@ type Config struct {
 	Dashboard http.Handler
 	// Token, if set, is asked of requests to /runs (see Handler).
 	Token string
+	// ReadyTimeout bounds each part's check in /readyz. Default 5s.
+	ReadyTimeout time.Duration
 }
 
 // Daemon runs the pipeline on its schedule and serves its HTTP endpoints.
@@ -140,6 +143,9 @@ func New(cfg Config) *Daemon {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 5 * time.Second
+	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1), metrics: newMetrics()}
 	cfg.Incidents.Delivered = d.delivered
 	return d
@@ -155,21 +161,25 @@ func (d *Daemon) Trigger(trigger string) bool {
 	}
 }
 
-// Serve migrates the warehouse, then runs the pipeline at startup and on
-// the schedule, and serves HTTP on ln, until ctx is cancelled. A run in
-// progress when ctx is cancelled is abandoned at its current stage, which
-// leaves nothing half-committed, and recorded as such. Serve returns nil
-// after a clean shutdown.
+// Serve serves HTTP on ln and runs the pipeline at startup and on the
+// schedule, until ctx is cancelled. It starts whatever the state of the
+// parts: a source, warehouse or lake that is down or does not answer
+// fails the runs (each wait on it bounded, see package postgres and
+// lake), which alert once and retry on the schedule, while /healthz says
+// the daemon is alive and /readyz what is not ready. A run in progress
+// when ctx is cancelled is abandoned at its current stage, which leaves
+// nothing half-committed, and recorded as such. Serve returns nil after a
+// clean shutdown.
 func (d *Daemon) Serve(ctx context.Context, ln net.Listener) error {
-	if err := d.cfg.Parts.Warehouse.Migrate(ctx); err != nil {
-		ln.Close()
-		return fmt.Errorf("daemon: %w", err)
-	}
 	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	d.log.Info("serving", "addr", ln.Addr().String())
+	// The run history is in the warehouse; each run migrates it too.
+	if err := d.cfg.Parts.Warehouse.Migrate(ctx); err != nil && ctx.Err() == nil {
+		d.log.Warn("cannot migrate the warehouse yet; each run tries again", "err", err)
+	}
 
 	d.loop(ctx)
 
@@ -194,7 +204,9 @@ func (d *Daemon) loop(ctx context.Context) {
 		verifyAt = tick.C
 	}
 	for {
-		_, _ = d.RunOnce(ctx, trigger)
+		if _, err := d.RunOnce(ctx, trigger); err != nil && ctx.Err() == nil {
+			d.ready(ctx) // which part failed, for the metrics
+		}
 		next := d.cfg.Schedule.Next(time.Now())
 		d.log.Debug("next run", "at", next)
 		t := time.NewTimer(time.Until(next))
@@ -257,6 +269,7 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, er
 			break
 		}
 	}
+	err = postgres.Reword(err) // a connection that failed mid-run, in one line
 	run, _ := rec.Finish(ctx, err)
 	d.observe(run)
 	// Alert even when shutdown cancelled ctx.
@@ -264,6 +277,7 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, er
 	defer cancel()
 	switch run.Outcome {
 	case pipeline.Success:
+		d.metrics.up(nil)
 		log.Info("run succeeded", "seconds", run.FinishedAt.Sub(run.StartedAt).Seconds(), "attempts", run.Attempts, "batches", len(run.Batches))
 		d.metrics.lastSuccess.Set(float64(run.FinishedAt.Unix()))
 		if aerr := d.cfg.Incidents.RunSucceeded(actx, run.ID, *run.FinishedAt); aerr != nil {
@@ -300,7 +314,7 @@ func (d *Daemon) recordDeliveries(ctx context.Context, log *slog.Logger, run int
 func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, err error) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	a := alert.Alert{Run: run.ID, Where: tote.Locate(err), Error: err.Error(), Time: time.Now()}
+	a := alert.Alert{Run: run.ID, Where: tote.Locate(err), Error: postgres.Reword(err).Error(), Time: time.Now()}
 	if aerr := d.cfg.Incidents.RunFailed(actx, a); aerr != nil {
 		d.log.Warn("failure alert not fully delivered", "run", run.ID, "err", aerr)
 	}

@@ -4,20 +4,23 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
-	"time"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
 // Handler serves the daemon's endpoints:
 //
 //	GET  /healthz  200 while the process is alive
-//	GET  /readyz   200 if the source, lake and warehouse answer, else 503 naming those that do not
+//	GET  /readyz   200 if the source, lake and warehouse answer (each within Config.ReadyTimeout),
+//	               else 503 with a JSON object saying, in one line each, why those that do not
 //	GET  /metrics  Prometheus metrics
 //	GET  /runs     the run history as JSON, newest first (?limit=N, default 20)
 //	POST /runs     queue a run now (202)
@@ -63,24 +66,55 @@ func (d *Daemon) authorized(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	problems := map[string]string{}
-	p := d.cfg.Parts
-	if err := p.Source.Ping(ctx); err != nil {
-		problems["source"] = err.Error()
-	}
-	if err := p.Warehouse.Ping(ctx); err != nil {
-		problems["warehouse"] = err.Error()
-	}
-	if _, err := p.Lake.Latest(ctx, lake.Raw); err != nil {
-		problems["lake"] = err.Error()
-	}
-	if len(problems) > 0 {
+	if problems := d.ready(r.Context()); len(problems) > 0 {
 		writeJSON(w, http.StatusServiceUnavailable, problems)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// The parts, as /readyz and the metrics name them.
+const (
+	partSource    = "source"
+	partWarehouse = "warehouse"
+	partLake      = "lake"
+)
+
+// ready checks the parts at once, each bounded by Config.ReadyTimeout,
+// and returns what is wrong with each that is not ready, in one line; it
+// sets the tote_up gauges.
+func (d *Daemon) ready(ctx context.Context) map[string]string {
+	p, timeout := d.cfg.Parts, d.cfg.ReadyTimeout
+	checks := map[string]func(context.Context) error{
+		partSource:    func(ctx context.Context) error { return postgres.Ping(ctx, partSource, p.Source) },
+		partWarehouse: func(ctx context.Context) error { return postgres.Ping(ctx, partWarehouse, p.Warehouse.Pool()) },
+		partLake: func(ctx context.Context) error {
+			if _, err := p.Lake.Latest(ctx, lake.Raw); err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("lake %s: no answer within %s", p.Lake.Name(), timeout)
+				}
+				return err
+			}
+			return nil
+		},
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	problems := map[string]string{}
+	for part, check := range checks {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			if err := check(cctx); err != nil {
+				mu.Lock()
+				problems[part] = err.Error()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	d.metrics.up(problems)
+	return problems
 }
 
 func (d *Daemon) listRuns(w http.ResponseWriter, r *http.Request) {

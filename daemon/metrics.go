@@ -27,6 +27,7 @@ type metrics struct {
 	verifiedAt        prometheus.Gauge
 	replayPaused      prometheus.Gauge
 	replayDelay       prometheus.Gauge
+	partUp            *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -68,15 +69,28 @@ func newMetrics() *metrics {
 			Help: "1 if the last extraction read a hot standby whose WAL replay is paused."}),
 		replayDelay: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_source_replay_delay_seconds",
 			Help: "How far the hot standby last read trails the WAL it has received (0 when caught up, or a primary)."}),
+		partUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tote_up",
+			Help: "1 if the part (source, warehouse, lake) answered when last checked (/readyz, a failed run) or used (a run that succeeded), else 0."}, []string{"part"}),
 	}
 	m.reg.MustRegister(m.runs, m.stageSeconds, m.rows, m.lastSuccess, m.lag, m.newestChange, m.lakeBytes,
 		m.inProgress, m.notifierFailures, m.lateVersions, m.quarantined, m.replayPaused, m.replayDelay,
-		m.verifyDifferences, m.verifyErrors, m.verifySeconds, m.verifiedAt,
+		m.verifyDifferences, m.verifyErrors, m.verifySeconds, m.verifiedAt, m.partUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{pipeline.Success, pipeline.Failure, pipeline.Abandoned, Skipped} {
 		m.runs.WithLabelValues(o)
 	}
 	return m
+}
+
+// up sets tote_up: 0 for the parts with problems, 1 for the others.
+func (m *metrics) up(problems map[string]string) {
+	for _, part := range []string{partSource, partWarehouse, partLake} {
+		v := 1.0
+		if _, bad := problems[part]; bad {
+			v = 0
+		}
+		m.partUp.WithLabelValues(part).Set(v)
+	}
 }
 
 func (d *Daemon) observe(run warehouse.Run) {

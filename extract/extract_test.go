@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,13 +31,19 @@ import (
 
 func TestMain(m *testing.M) {
 	if source := os.Getenv("TOTE_EXTRACT_CHILD_SOURCE"); source != "" {
-		os.Exit(child(source, os.Getenv("TOTE_EXTRACT_CHILD_LAKE")))
+		os.Exit(child(source, os.Getenv("TOTE_EXTRACT_CHILD_LAKE"), os.Getenv("TOTE_EXTRACT_CHILD_KILL_AT_STATUS") != ""))
 	}
 	pgtest.Main(m)
 }
 
-// child runs one extraction in a process of its own, for the crash test to kill.
-func child(source, lakeURL string) int {
+// statusMarker is what a child prints as it kills itself while writing a
+// status object, before the object's name.
+const statusMarker = "killed while writing status "
+
+// child runs one extraction in a process of its own, for the crash tests
+// to kill; with killAtStatus it kills itself as the first status object
+// it writes is about to replace the old one.
+func child(source, lakeURL string, killAtStatus bool) int {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, source)
 	if err != nil {
@@ -48,6 +55,13 @@ func child(source, lakeURL string) int {
 		return 3
 	}
 	defer lk.Close()
+	if killAtStatus {
+		lk.BeforeStatusReplace = func(name string) {
+			fmt.Fprintln(os.Stderr, statusMarker+name)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // SIGKILL cannot be caught: this never returns
+		}
+	}
 	if _, err := extract.Run(ctx, pool, lk, extract.Options{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -633,4 +647,73 @@ func TestCrashedExtractionsLeaveOnlyWholeBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	exactlyOnce(t, pool, lk, allVersions(t, lk))
+}
+
+// An extraction killed while it writes a status object (the newest batch
+// number, after its commit) leaves the object's temporary file; lake clean
+// spares it for the grace period, then removes it, and leaves no
+// temporary file of any kind.
+func TestKilledWhileWritingStatus(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("kills an extraction in a child process")
+	}
+	_, url := seeded(t, 1)
+	dir := t.TempDir()
+	lakeURL := "file://" + dir
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TOTE_EXTRACT_CHILD_SOURCE="+url, "TOTE_EXTRACT_CHILD_LAKE="+lakeURL, "TOTE_EXTRACT_CHILD_KILL_AT_STATUS=1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		t.Fatalf("child: %v (stderr: %s)", err, stderr.String())
+	}
+	if ws, ok := exit.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child was not killed: %v (stderr: %s)", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), statusMarker) {
+		t.Fatalf("child was not killed writing a status object: %s", stderr.String())
+	}
+	temps := func() []string {
+		t.Helper()
+		var out []string
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && (strings.HasSuffix(path, ".tmp") || strings.HasPrefix(d.Name(), ".")) {
+				rel, _ := filepath.Rel(dir, path)
+				out = append(out, filepath.ToSlash(rel))
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	left := temps()
+	if len(left) != 1 || !strings.HasPrefix(left[0], "status/") {
+		t.Fatalf("temporary files after the crash: %q, want the status object's", left)
+	}
+
+	lk, err := lake.Open(t.Context(), lakeURL, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Close()
+	if removed, err := lk.Clean(t.Context(), lake.Raw, time.Hour); err != nil || len(removed) != 0 {
+		t.Errorf("clean within the grace period removed %q (%v), want nothing", removed, err)
+	}
+	removed, err := lk.Clean(t.Context(), lake.Raw, 0)
+	if err != nil || !slices.Equal(removed, left) {
+		t.Errorf("clean removed %q (%v), want %q", removed, err, left)
+	}
+	if left := temps(); len(left) != 0 {
+		t.Errorf("temporary files after clean: %q", left)
+	}
+	// The batch committed before the kill is whole, and the hint it did
+	// not update only costs a longer listing.
+	if m, err := lk.Latest(t.Context(), lake.Raw); err != nil || m == nil || m.Seq != 1 {
+		t.Errorf("latest raw batch after the crash: %+v, %v", m, err)
+	}
 }

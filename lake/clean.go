@@ -13,11 +13,15 @@ import (
 
 // Clean deletes the objects of zone that no committed manifest lists and
 // that were last modified more than grace ago: the files of batches that
-// were never committed (a crash, a lost commit race) and temporary files
-// left by crashed writes. grace must exceed the time a batch takes from
-// its first file to its commit, or Clean may delete the files of a batch
-// that is about to be committed. It returns the keys it deleted. A
-// manifest that cannot be read stops Clean before it deletes anything.
+// were never committed (a crash, a lost commit race), and the temporary
+// files of every kind that crashed writes leave (fileblob's NAME.HEX.tmp
+// beside data files and status objects, the lake's own .NAME.HEX.tmp
+// beside manifests); a directory's status objects' are removed whatever
+// the zone.
+// grace must exceed the time a batch takes from its first file to its
+// commit, or Clean may delete the files of a batch that is about to be
+// committed. It returns the keys it deleted. A manifest that cannot be
+// read stops Clean before it deletes anything.
 func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (removed []string, err error) {
 	if err := zone.check(); err != nil {
 		return nil, err
@@ -30,6 +34,11 @@ func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (remov
 	if zone == Processed {
 		prefixes = append(prefixes, string(Rejects)+"/")
 	}
+	if l.dir != "" {
+		// Only a directory has temporary files beside status objects: S3
+		// and memory write them whole (and an S3 role need not list them).
+		prefixes = append(prefixes, statusDir)
+	}
 	for _, prefix := range prefixes {
 		it := l.bucket.List(&blob.ListOptions{Prefix: prefix})
 		for {
@@ -38,13 +47,13 @@ func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (remov
 				break
 			}
 			if err != nil {
-				return nil, fmt.Errorf("lake %s: clean %s: list %s: %w", l.name, zone, prefix, err)
+				return nil, fmt.Errorf("lake %s: clean %s: list %s: %w", l.name, zone, prefix, brief(err))
 			}
 			if obj.IsDir || obj.ModTime.After(cutoff) {
 				continue
 			}
-			if prefix == manifestDir(zone) && !isTemp(path.Base(obj.Key)) {
-				continue
+			if (prefix == manifestDir(zone) || prefix == statusDir) && !isTemp(path.Base(obj.Key)) {
+				continue // committed, or advisory and whole
 			}
 			old = append(old, obj.Key)
 		}
@@ -64,7 +73,7 @@ func (l *Lake) Clean(ctx context.Context, zone Zone, grace time.Duration) (remov
 			continue
 		}
 		if err := l.bucket.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-			return removed, fmt.Errorf("lake %s: clean %s: delete %s: %w", l.name, zone, key, err)
+			return removed, fmt.Errorf("lake %s: clean %s: delete %s: %w", l.name, zone, key, brief(err))
 		}
 		l.logger.Info("deleted unreferenced object", "zone", zone, "key", key)
 		removed = append(removed, key)
@@ -81,7 +90,7 @@ func (l *Lake) Size(ctx context.Context) (objects int, bytes int64, err error) {
 			return objects, bytes, nil
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("lake %s: size: %w", l.name, err)
+			return 0, 0, fmt.Errorf("lake %s: size: %w", l.name, brief(err))
 		}
 		if !obj.IsDir {
 			objects++

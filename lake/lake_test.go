@@ -312,6 +312,60 @@ func TestUncommittedAndClean(t *testing.T) {
 	}
 }
 
+// Clean removes the temporary files of every kind a crashed write leaves
+// in a directory, once older than the grace period: fileblob's beside a
+// data file and a status object, the lake's own beside a manifest.
+func TestCleanTemporaryFiles(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir := t.TempDir()
+	l := mustOpen(t, "file://"+dir)
+	m := commitBatch(t, l, Raw, 1, map[string][]byte{"staff": []byte("one")}) // writes status/latest_raw.json
+	old := time.Now().Add(-2 * time.Hour)
+	put := func(key string, mtime time.Time) {
+		t.Helper()
+		name := filepath.Join(dir, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(name, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale := []string{
+		"manifests/raw/.000000000002.json.ABCDEFGHIJKL.tmp",
+		"raw/staff/000000000002-20261123T204712.123Z.parquet.18f2a3b4c5d6e7f8.tmp",
+		"status/latest_raw.json.18f2a3b4c5d6e7f8.tmp",
+	}
+	for _, key := range stale {
+		put(key, old)
+	}
+	young := "status/latest_raw.json.18f2a3b4c5d6e7f9.tmp"
+	put(young, time.Now())
+
+	removed, err := l.Clean(ctx, Raw, time.Hour)
+	slices.Sort(removed)
+	if err != nil || !slices.Equal(removed, stale) {
+		t.Errorf("Clean = %q, %v; want %q", removed, err, stale)
+	}
+	var left []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			left = append(left, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	want := []string{"manifests/raw/000000000001.json", m.Files[0].Path, "status/latest_raw.json", young}
+	slices.Sort(want)
+	if slices.Sort(left); !slices.Equal(left, want) {
+		t.Errorf("after Clean the lake holds %q, want %q", left, want)
+	}
+}
+
 func TestAbort(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -403,8 +457,8 @@ func TestConcurrentCommit(t *testing.T) {
 						winner = i
 					case !errors.Is(err, ErrConflict):
 						t.Errorf("batch %d: writer %d: %v; want ErrConflict", seq, i, err)
-					case !strings.Contains(err.Error(), key):
-						t.Errorf("batch %d: writer %d: %v; want the manifest named", seq, i, err)
+					case err.Error() != fmt.Sprintf("lake %s: %s exists: another writer committed raw batch %d first; this one is not committed", l.name, key, seq):
+						t.Errorf("batch %d: writer %d: %v; want the manifest and the batch named, once", seq, i, err)
 					}
 				}
 				if winner < 0 {
@@ -503,10 +557,13 @@ func TestCorrupt(t *testing.T) {
 						if !errors.Is(err, ErrCorrupt) {
 							t.Fatalf("%s: %v; want ErrCorrupt", op, err)
 						}
-						for _, s := range []string{m.ID, f.Path, c.want} {
-							if !strings.Contains(err.Error(), s) {
-								t.Errorf("%s: %q does not say %q", op, err, s)
-							}
+						// The lake, the file, what is wrong; the batch once,
+						// in the file's name: the stage says which batch.
+						if want := "lake " + l.name + ": " + f.Path + ": " + c.want; !strings.HasPrefix(err.Error(), want) {
+							t.Errorf("%s: %q, want %q", op, err, want)
+						}
+						if n := strings.Count(err.Error(), m.ID); n != 1 {
+							t.Errorf("%s: %q names the batch %d times", op, err, n)
 						}
 					}
 					tmp, err := l.Fetch(ctx, m, f)
@@ -638,6 +695,9 @@ func TestFileUnwritable(t *testing.T) {
 	_, err := b.Create(ctx, "staff")
 	if err == nil || !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), filepath.Join(dir, "raw")) {
 		t.Errorf("Create: %v; want an error naming the lake and the path", err)
+	}
+	if n := strings.Count(err.Error(), b.ID()); n != 1 {
+		t.Errorf("Create: %v names the batch %d times; want once, in the file's name", err, n)
 	}
 	_, err = b.Commit(ctx, "v", nil)
 	if err == nil || !strings.Contains(err.Error(), url) || !strings.Contains(err.Error(), filepath.Join(dir, "manifests")) {

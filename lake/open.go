@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/blob/memblob"
-	"gocloud.dev/blob/s3blob"
+
+	"github.com/terrifictotes/tote/internal/stall"
 )
 
 const wantURL = "file://DIR, s3://BUCKET/PREFIX or mem://"
@@ -25,6 +27,37 @@ type Options struct {
 	// (http://host/bucket/key) when the URL does not say, as most
 	// S3-compatible servers other than AWS need. Default false.
 	S3PathStyle bool
+	// ConnectTimeout bounds connecting to an S3 endpoint, TLS handshake
+	// included. Default 10s.
+	ConnectTimeout time.Duration
+	// StallTimeout fails an S3 request when no byte has moved for this
+	// long: waiting for the response's headers, reading its body or
+	// sending the request's. A transfer that moves is never cut. Default
+	// 2m; negative for no bound.
+	StallTimeout time.Duration
+	// Waits, if set, records the S3 requests in progress (see
+	// stall.Waits).
+	Waits *stall.Waits
+	// Lazy skips Open's check that an s3:// bucket answers: a lake that
+	// does not fails its first use instead (tote serve starts so).
+	Lazy bool
+}
+
+func (o Options) connect() time.Duration {
+	if o.ConnectTimeout > 0 {
+		return o.ConnectTimeout
+	}
+	return DefaultConnectTimeout
+}
+
+func (o Options) stall() time.Duration {
+	switch {
+	case o.StallTimeout < 0:
+		return 0
+	case o.StallTimeout == 0:
+		return DefaultStallTimeout
+	}
+	return o.StallTimeout
 }
 
 // Lake is a data lake in one object store location. It is safe for
@@ -43,6 +76,12 @@ type Lake struct {
 	// prefix is an S3 lake's key prefix in its bucket ("lake/"), which the
 	// bucket adds to every key but an S3 request option must name itself.
 	prefix string
+
+	// BeforeStatusReplace, if set, is called with a status object's name
+	// when its new content is written but has not yet replaced the old
+	// (see PutStatus). Tests set it to crash a stage there. Nil does
+	// nothing.
+	BeforeStatusReplace func(name string)
 }
 
 // Open opens the lake at rawURL:
@@ -55,8 +94,9 @@ type Lake struct {
 //     other parameters of gocloud.dev/blob/s3blob; the standard AWS
 //     environment (AWS_REGION, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)
 //     applies otherwise (the SDK reads it), and Options.S3PathStyle turns
-//     on path-style addressing. Open lists the bucket once so that a wrong bucket,
-//     endpoint or credentials fail here.
+//     on path-style addressing. Every request is bounded (see Options).
+//     Open lists the bucket once so that a wrong bucket, endpoint or
+//     credentials fail here, unless Options.Lazy.
 //   - mem://: an empty lake in memory, gone on Close; every Open makes a
 //     new one.
 func Open(ctx context.Context, rawURL string, opts Options) (*Lake, error) {
@@ -75,7 +115,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Lake, error) {
 	case "file":
 		err = l.openDir(u)
 	case "s3":
-		err = l.openS3(ctx, u, opts.S3PathStyle)
+		err = l.openS3(ctx, u, opts)
 	case "mem":
 		l.bucket = memblob.OpenBucket(nil)
 	case "":
@@ -126,12 +166,12 @@ func (l *Lake) openDir(u *url.URL) error {
 	return nil
 }
 
-func (l *Lake) openS3(ctx context.Context, u *url.URL, pathStyle bool) error {
+func (l *Lake) openS3(ctx context.Context, u *url.URL, opts Options) error {
 	if u.Host == "" {
 		return fmt.Errorf("no bucket in URL")
 	}
 	q := u.Query()
-	if q.Get("use_path_style") == "" && q.Get("s3ForcePathStyle") == "" && pathStyle {
+	if q.Get("use_path_style") == "" && q.Get("s3ForcePathStyle") == "" && opts.S3PathStyle {
 		q.Set("use_path_style", "true")
 	}
 	// The lake checks every object's SHA-256 itself. The SDK's own
@@ -141,8 +181,7 @@ func (l *Lake) openS3(ctx context.Context, u *url.URL, pathStyle bool) error {
 	if q.Get("response_checksum_validation") == "" {
 		q.Set("response_checksum_validation", "when_required")
 	}
-	opener := &s3blob.URLOpener{}
-	b, err := opener.OpenBucketURL(ctx, &url.URL{Scheme: "s3", Host: u.Host, RawQuery: q.Encode()})
+	b, err := openS3Bucket(ctx, &url.URL{Scheme: "s3", Host: u.Host, RawQuery: q.Encode()}, opts)
 	if err != nil {
 		return err
 	}
@@ -150,9 +189,11 @@ func (l *Lake) openS3(ctx context.Context, u *url.URL, pathStyle bool) error {
 		l.prefix = prefix + "/"
 		b = blob.PrefixedBucket(b, l.prefix)
 	}
-	if _, _, err := b.ListPage(ctx, blob.FirstPageToken, 1, nil); err != nil {
-		_ = b.Close()
-		return fmt.Errorf("cannot list bucket %s: %w", u.Host, err)
+	if !opts.Lazy {
+		if _, _, err := b.ListPage(ctx, blob.FirstPageToken, 1, nil); err != nil {
+			_ = b.Close()
+			return fmt.Errorf("cannot list bucket %s: %w", u.Host, brief(err))
+		}
 	}
 	l.bucket = b
 	return nil
@@ -160,6 +201,9 @@ func (l *Lake) openS3(ctx context.Context, u *url.URL, pathStyle bool) error {
 
 // URL returns the URL the lake was opened with.
 func (l *Lake) URL() string { return l.url }
+
+// Name is the lake's URL without its query, as its messages name it.
+func (l *Lake) Name() string { return l.name }
 
 // Close releases the lake's resources. A mem:// lake's contents are lost.
 func (l *Lake) Close() error {

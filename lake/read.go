@@ -187,7 +187,7 @@ func (l *Lake) manifestsAfter(ctx context.Context, zone Zone, seq uint64) ([]man
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("lake %s: list %s: %w", l.name, prefix, err)
+			return nil, fmt.Errorf("lake %s: list %s: %w", l.name, prefix, brief(err))
 		}
 		name := strings.TrimPrefix(obj.Key, prefix)
 		if obj.IsDir || isTemp(path.Base(name)) {
@@ -210,7 +210,7 @@ func (l *Lake) manifestsAfter(ctx context.Context, zone Zone, seq uint64) ([]man
 func (l *Lake) readManifest(ctx context.Context, zone Zone, ref manifestRef) (Manifest, error) {
 	data, err := l.bucket.ReadAll(ctx, ref.key)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("lake %s: read manifest %s: %w", l.name, ref.key, err)
+		return Manifest{}, fmt.Errorf("lake %s: read manifest %s: %w", l.name, ref.key, brief(err))
 	}
 	m, err := decodeManifest(data, zone, ref.seq)
 	if err != nil {
@@ -269,7 +269,7 @@ func (l *Lake) Fetch(ctx context.Context, m Manifest, f File) (*os.File, error) 
 	defer r.Close()
 	tmp, err := os.CreateTemp("", "tote-*-"+path.Base(f.Path))
 	if err != nil {
-		return nil, fmt.Errorf("lake: batch %s: fetch %s: %w", m.ID, f.Path, err)
+		return nil, fmt.Errorf("lake %s: fetch %s: %w", l.name, f.Path, err)
 	}
 	fail := func(err error) (*os.File, error) {
 		_ = tmp.Close()
@@ -280,10 +280,10 @@ func (l *Lake) Fetch(ctx context.Context, m Manifest, f File) (*os.File, error) 
 		if r.err != nil {
 			return fail(r.err) // from the lake, already described
 		}
-		return fail(fmt.Errorf("lake: batch %s: fetch %s: %w", m.ID, f.Path, err))
+		return fail(fmt.Errorf("lake %s: fetch %s: %w", l.name, f.Path, err))
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return fail(fmt.Errorf("lake: batch %s: fetch %s: %w", m.ID, f.Path, err))
+		return fail(fmt.Errorf("lake %s: fetch %s: %w", l.name, f.Path, err))
 	}
 	return tmp, nil
 }
@@ -307,16 +307,16 @@ func (l *Lake) open(ctx context.Context, m Manifest, f File) (*verifier, error) 
 		listed = listed || mf == f
 	}
 	if !listed {
-		return nil, fmt.Errorf("lake: batch %s: file %s is not in the batch's manifest", m.ID, f.Path)
+		return nil, fmt.Errorf("lake %s: %s is not in the manifest of its batch", l.name, f.Path)
 	}
 	r, err := l.bucket.NewReader(ctx, f.Path, nil)
 	if gcerrors.Code(err) == gcerrors.NotFound {
-		return nil, corruptf("lake %s: batch %s: %s: missing from the lake (deleted?)", l.name, m.ID, f.Path)
+		return nil, corruptf("lake %s: %s: missing from the lake (deleted?)", l.name, f.Path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lake %s: batch %s: open %s: %w", l.name, m.ID, f.Path, err)
+		return nil, fmt.Errorf("lake %s: open %s: %w", l.name, f.Path, brief(err))
 	}
-	v := &verifier{r: r, url: l.name, batch: m.ID, want: f, hash: sha256.New()}
+	v := &verifier{r: r, url: l.name, want: f, hash: sha256.New()}
 	if size := r.Size(); size != f.Bytes {
 		_ = r.Close()
 		return nil, v.sizeError(size)
@@ -326,13 +326,12 @@ func (l *Lake) open(ctx context.Context, m Manifest, f File) (*verifier, error) 
 
 // verifier reads a lake file and checks it against its manifest entry.
 type verifier struct {
-	r     io.ReadCloser
-	url   string
-	batch string
-	want  File
-	hash  hash.Hash
-	n     int64
-	err   error // sticky: the first error or io.EOF
+	r    io.ReadCloser
+	url  string
+	want File
+	hash hash.Hash
+	n    int64
+	err  error // sticky: the first error or io.EOF
 }
 
 func (v *verifier) Read(p []byte) (int, error) {
@@ -348,7 +347,7 @@ func (v *verifier) Read(p []byte) (int, error) {
 	case errors.Is(err, io.EOF):
 		v.err = v.check()
 	case err != nil:
-		v.err = fmt.Errorf("lake %s: batch %s: read %s: %w", v.url, v.batch, v.want.Path, err)
+		v.err = fmt.Errorf("lake %s: read %s: %w", v.url, v.want.Path, brief(err))
 	}
 	return n, v.err
 }
@@ -362,8 +361,8 @@ func (v *verifier) check() error {
 		return v.sizeError(v.n)
 	}
 	if got := hex.EncodeToString(v.hash.Sum(nil)); got != v.want.SHA256 {
-		return corruptf("lake %s: batch %s: %s: sha256 %s, manifest says %s (content changed)",
-			v.url, v.batch, v.want.Path, got, v.want.SHA256)
+		return corruptf("lake %s: %s: sha256 %s, manifest says %s (content changed)",
+			v.url, v.want.Path, got, v.want.SHA256)
 	}
 	return io.EOF
 }
@@ -373,6 +372,6 @@ func (v *verifier) sizeError(size int64) error {
 	if size > v.want.Bytes {
 		why = "overwritten?"
 	}
-	return corruptf("lake %s: batch %s: %s: %d bytes, manifest says %d (%s)",
-		v.url, v.batch, v.want.Path, size, v.want.Bytes, why)
+	return corruptf("lake %s: %s: %d bytes, manifest says %d (%s)",
+		v.url, v.want.Path, size, v.want.Bytes, why)
 }

@@ -3,7 +3,6 @@ package lake
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
@@ -17,8 +16,11 @@ import (
 // record: they are advisory, last writer wins, and a lake without them is
 // whole. Readers must treat a missing one as "not known".
 
+// statusDir holds the status objects.
+const statusDir = "status/"
+
 // statusKey is the key of status object name.
-func statusKey(name string) string { return "status/" + name + ".json" }
+func statusKey(name string) string { return statusDir + name + ".json" }
 
 // PutStatus writes status object name as the JSON of v, replacing it.
 func (l *Lake) PutStatus(ctx context.Context, name string, v any) error {
@@ -29,8 +31,26 @@ func (l *Lake) PutStatus(ctx context.Context, name string, v any) error {
 	if err != nil {
 		return fmt.Errorf("lake: status %s: encode: %w", name, err)
 	}
-	if err := l.bucket.WriteAll(ctx, statusKey(name), append(data, '\n'), &blob.WriterOptions{ContentType: "application/json"}); err != nil {
-		return fmt.Errorf("lake %s: write status %s: %w", l.name, name, err)
+	fail := func(err error) error { return fmt.Errorf("lake %s: write status %s: %w", l.name, name, brief(err)) }
+	// In a directory the new content goes to a temporary file, renamed
+	// over the old one by Close: a crash in between leaves the temporary
+	// file, which Clean removes.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := l.bucket.NewWriter(wctx, statusKey(name), &blob.WriterOptions{ContentType: "application/json"})
+	if err != nil {
+		return fail(err)
+	}
+	if _, err := w.Write(append(data, '\n')); err != nil {
+		cancel() // abandons the write
+		_ = w.Close()
+		return fail(err)
+	}
+	if l.BeforeStatusReplace != nil {
+		l.BeforeStatusReplace(name)
+	}
+	if err := w.Close(); err != nil {
+		return fail(err)
 	}
 	return nil
 }
@@ -43,15 +63,15 @@ func (l *Lake) Status(ctx context.Context, name string, v any) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, err)
+		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, brief(err))
 	}
 	defer r.Close()
 	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
-		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, err)
+		return false, fmt.Errorf("lake %s: read status %s: %w", l.name, name, brief(err))
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return false, fmt.Errorf("lake %s: status %s: %w", l.name, name, errors.Join(ErrCorrupt, err))
+		return false, corruptf("lake %s: status %s: not valid JSON: %v", l.name, name, err)
 	}
 	return true, nil
 }

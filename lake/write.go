@@ -85,15 +85,15 @@ func (b *BatchWriter) Create(ctx context.Context, table string) (*FileWriter, er
 		return nil, b.err
 	}
 	if !validTable(table) {
-		return nil, fmt.Errorf("lake: batch %s: invalid table name %q", b.id, table)
+		return nil, fmt.Errorf("lake: invalid table name %q", table)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.done {
-		return nil, fmt.Errorf("lake: batch %s: create %s: batch is already committed or aborted", b.id, table)
+		return nil, fmt.Errorf("lake: create %s: the batch is already committed or aborted", table)
 	}
 	if b.tables[table] {
-		return nil, fmt.Errorf("lake: batch %s: table %s created twice", b.id, table)
+		return nil, fmt.Errorf("lake: table %s created twice in one batch", table)
 	}
 	key := fileKey(b.zone, table, b.id)
 	ctx, cancel := context.WithCancel(ctx)
@@ -115,7 +115,7 @@ func (b *BatchWriter) Create(ctx context.Context, table string) (*FileWriter, er
 	})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("lake %s: batch %s: create %s: %w", b.lake.name, b.id, key, err)
+		return nil, fmt.Errorf("lake %s: create %s: %w", b.lake.name, key, brief(err))
 	}
 	f.w = w
 	b.tables[table] = true
@@ -145,7 +145,7 @@ type FileWriter struct {
 // Write writes p to the file.
 func (f *FileWriter) Write(p []byte) (int, error) {
 	if f.closed {
-		return 0, fmt.Errorf("lake: batch %s: write %s: file is closed", f.batch.id, f.key)
+		return 0, fmt.Errorf("lake: write %s: file is closed", f.key)
 	}
 	if f.err != nil {
 		return 0, f.err
@@ -154,7 +154,7 @@ func (f *FileWriter) Write(p []byte) (int, error) {
 	f.hash.Write(p[:n])
 	f.bytes += int64(n)
 	if err != nil {
-		f.err = fmt.Errorf("lake %s: batch %s: write %s: %w", f.batch.lake.name, f.batch.id, f.key, asConflict(err))
+		f.err = fmt.Errorf("lake %s: write %s: %w", f.batch.lake.name, f.key, asConflict(brief(err)))
 		return n, f.err
 	}
 	return n, nil
@@ -178,7 +178,7 @@ func (f *FileWriter) Abort() {
 		return
 	}
 	f.closed = true
-	f.cerr = fmt.Errorf("lake: batch %s: %s: file aborted", f.batch.id, f.key)
+	f.cerr = fmt.Errorf("lake: %s: file aborted", f.key)
 	f.abandon()
 	b := f.batch
 	b.mu.Lock()
@@ -229,15 +229,15 @@ func (f *FileWriter) finish() error {
 	if f.file != nil {
 		if err := f.file.Sync(); err != nil {
 			f.abandon()
-			return fmt.Errorf("lake %s: batch %s: write %s: %w", l.name, f.batch.id, f.key, err)
+			return fmt.Errorf("lake %s: write %s: %w", l.name, f.key, err)
 		}
 	}
 	if err := f.w.Close(); err != nil {
-		return fmt.Errorf("lake %s: batch %s: write %s: %w", l.name, f.batch.id, f.key, asConflict(err))
+		return fmt.Errorf("lake %s: write %s: %w", l.name, f.key, asConflict(brief(err)))
 	}
 	if l.dir != "" {
 		if err := syncDirs(l.dir, f.key); err != nil {
-			return fmt.Errorf("lake %s: batch %s: write %s: %w", l.name, f.batch.id, f.key, err)
+			return fmt.Errorf("lake %s: write %s: %w", l.name, f.key, err)
 		}
 	}
 	return nil
@@ -263,16 +263,16 @@ func (b *BatchWriter) Commit(ctx context.Context, tool string, state any) (Manif
 	defer b.mu.Unlock()
 	switch {
 	case b.done:
-		return Manifest{}, fmt.Errorf("lake: batch %s: commit: batch is already committed or aborted", b.id)
+		return Manifest{}, fmt.Errorf("lake: commit: the batch is already committed or aborted")
 	case len(b.open) > 0:
 		var tables []string
 		for f := range b.open {
 			tables = append(tables, f.table)
 		}
 		sort.Strings(tables)
-		return Manifest{}, fmt.Errorf("lake: batch %s: commit: files still open: %s", b.id, strings.Join(tables, ", "))
+		return Manifest{}, fmt.Errorf("lake: commit: files still open: %s", strings.Join(tables, ", "))
 	case b.failed != nil:
-		return Manifest{}, fmt.Errorf("lake: batch %s: commit: a file failed: %w", b.id, b.failed)
+		return Manifest{}, fmt.Errorf("a file of the batch failed: %w", b.failed)
 	}
 
 	m := Manifest{
@@ -292,7 +292,7 @@ func (b *BatchWriter) Commit(ctx context.Context, tool string, state any) (Manif
 	if state != nil {
 		raw, err := json.Marshal(state)
 		if err != nil {
-			return Manifest{}, fmt.Errorf("lake: batch %s: commit: encode state: %w", b.id, err)
+			return Manifest{}, fmt.Errorf("lake: commit: encode state: %w", err)
 		}
 		if string(raw) != "null" {
 			m.State = raw
@@ -300,13 +300,13 @@ func (b *BatchWriter) Commit(ctx context.Context, tool string, state any) (Manif
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return Manifest{}, fmt.Errorf("lake: batch %s: commit: encode manifest: %w", b.id, err)
+		return Manifest{}, fmt.Errorf("lake: commit: encode manifest: %w", err)
 	}
 	data = append(data, '\n')
 	// Give back exactly what readers will decode.
 	var out Manifest
 	if err := json.Unmarshal(data, &out); err != nil {
-		return Manifest{}, fmt.Errorf("lake: batch %s: commit: decode manifest: %w", b.id, err)
+		return Manifest{}, fmt.Errorf("lake: commit: decode manifest: %w", err)
 	}
 
 	key := manifestKey(b.zone, b.seq)
@@ -333,12 +333,12 @@ func (b *BatchWriter) Commit(ctx context.Context, tool string, state any) (Manif
 			b.unknown = true
 		}
 		if err != nil && exists {
-			return Manifest{}, conflictf("lake %s: %s batch %d: %s exists: another writer committed this batch number; batch %s is not committed",
-				l.name, b.zone, b.seq, key, b.id)
+			return Manifest{}, conflictf("lake %s: %s exists: another writer committed %s batch %d first; this one is not committed",
+				l.name, key, b.zone, b.seq)
 		}
 	}
 	if err != nil {
-		return Manifest{}, fmt.Errorf("lake %s: batch %s: commit %s: %w", l.name, b.id, key, err)
+		return Manifest{}, fmt.Errorf("lake %s: commit %s: %w", l.name, key, brief(err))
 	}
 	b.done, b.commit = true, true
 	l.setHint(ctx, b.zone, b.seq)
@@ -361,12 +361,12 @@ func (b *BatchWriter) Abort(ctx context.Context) error {
 	b.done = true
 	for f := range b.open {
 		f.closed = true
-		f.cerr = fmt.Errorf("lake: batch %s: %s: batch aborted", b.id, f.key)
+		f.cerr = fmt.Errorf("lake: %s: batch aborted", f.key)
 		f.abandon()
 		delete(b.open, f)
 	}
 	if b.unknown {
-		return fmt.Errorf("lake %s: batch %s: abort: could not tell whether the commit landed; leaving the files for Clean", b.lake.name, b.id)
+		return fmt.Errorf("lake %s: abort: could not tell whether the commit landed; leaving the files for Clean", b.lake.name)
 	}
 	var first error
 	for _, f := range b.files {
@@ -374,7 +374,7 @@ func (b *BatchWriter) Abort(ctx context.Context) error {
 		err := b.lake.bucket.Delete(ctx, key)
 		if err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 			if first == nil {
-				first = fmt.Errorf("lake %s: batch %s: abort: delete %s: %w", b.lake.name, b.id, key, err)
+				first = fmt.Errorf("lake %s: abort: delete %s: %w", b.lake.name, key, brief(err))
 			}
 			continue
 		}

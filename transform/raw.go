@@ -41,7 +41,8 @@ type indexedColumn struct {
 // openRaw fetches file f of raw batch m (checking it against the manifest)
 // and checks that it holds the columns of table with the types extraction
 // writes.
-func openRaw(ctx context.Context, lk *lake.Lake, m lake.Manifest, f lake.File, table totesys.Table) (*rawFile, error) {
+func openRaw(ctx context.Context, lk *lake.Lake, m lake.Manifest, f lake.File, table totesys.Table) (_ *rawFile, err error) {
+	defer func() { err = tote.At(err, tote.Where{Table: table.Name}) }()
 	r, err := lakefile.Open(ctx, lk, m, f)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/startest"
 	"github.com/terrifictotes/tote/lake"
@@ -408,12 +409,28 @@ func TestCorruptRawFile(t *testing.T) {
 	if err := os.Truncate(path, raw.Files[i].Bytes/2); err != nil {
 		t.Fatal(err)
 	}
+	f := raw.Files[i]
 	_, err = transform.Run(context.Background(), lk, transform.Options{})
-	if !errors.Is(err, lake.ErrCorrupt) || !strings.HasPrefix(err.Error(), "transform raw batch "+raw.ID+": ") ||
-		!strings.Contains(err.Error(), raw.Files[i].Path) {
-		t.Fatalf("err = %v, want ErrCorrupt naming the raw batch and the file", err)
+	// One line, from the stage down to the cause, each thing once: the
+	// batch (in the file's name too), the table, the file and what is wrong.
+	want := fmt.Sprintf("transform raw batch %s: sales_order: lake file://%s: %s: %d bytes, manifest says %d (truncated?)",
+		raw.ID, dir, f.Path, f.Bytes/2, f.Bytes)
+	if !errors.Is(err, lake.ErrCorrupt) || err.Error() != want {
+		t.Fatalf("err = %v\nwant ErrCorrupt: %s", err, want)
 	}
-	t.Log(err)
+	if w := tote.Locate(err); w.Batch != raw.ID || w.Table != "sales_order" || w.Stage != tote.Transform {
+		t.Errorf("where: %+v", w)
+	}
+
+	// A file gone from the lake, likewise.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = transform.Run(context.Background(), lk, transform.Options{})
+	want = fmt.Sprintf("transform raw batch %s: sales_order: lake file://%s: %s: missing from the lake (deleted?)", raw.ID, dir, f.Path)
+	if !errors.Is(err, lake.ErrCorrupt) || err.Error() != want {
+		t.Errorf("err = %v\nwant ErrCorrupt: %s", err, want)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "manifests", "processed", "000000000001.json")); !os.IsNotExist(err) {
 		t.Errorf("a processed batch was committed from a corrupt raw batch (%v)", err)
 	}

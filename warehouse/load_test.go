@@ -407,11 +407,12 @@ func TestCorruptBatchLoadsNothingOfIt(t *testing.T) {
 	if !errors.Is(err, lake.ErrCorrupt) {
 		t.Errorf("error does not wrap lake.ErrCorrupt: %v", err)
 	}
-	for _, want := range []string{"load processed batch " + m2.ID + ": dim_staff: ", staff.Path, "truncated",
-		"batch " + m1.ID + ", loaded before it, stays loaded"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q", want)
-		}
+	// One line, each thing once: the batch, the table, the file, what is
+	// wrong, and what stays loaded.
+	want := fmt.Sprintf("load processed batch %s: dim_staff: lake file://%s: %s: %d bytes, manifest says %d (truncated?) (batch %s, loaded before it, stays loaded)",
+		m2.ID, dir, staff.Path, staff.Bytes/2, staff.Bytes, m1.ID)
+	if err.Error() != want {
+		t.Errorf("error:\n%s\nwant\n%s", err, want)
 	}
 	if len(res.Batches) != 1 || res.Batches[0].Batch != m1.ID {
 		t.Errorf("result of the failed load: %+v", res.Batches)

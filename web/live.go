@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
@@ -105,7 +106,7 @@ func (s *Server) listen(ctx context.Context, ready func()) error {
 	}
 	ready()
 	for {
-		n, err := conn.WaitForNotification(ctx)
+		n, err := postgres.WaitForNotification(ctx, conn) // silence is no stall here
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -41,6 +42,7 @@ type base struct {
 	uses                          uses
 	sourceURL, warehouseURL, lake string
 	s3PathStyle                   bool
+	bounds                        bounds
 	logs                          logConfig
 	log                           *slog.Logger
 	closers                       []func()
@@ -60,6 +62,12 @@ func newBase(e *env, cmd, args, summary string, u uses) *base {
 	}
 	if u&usesLake != 0 {
 		b.envString(&b.lake, "lake", "TOTE_LAKE_URL", DefaultLake, "data lake `URL`: file://DIR, s3://BUCKET/PREFIX or mem://")
+	}
+	if u != 0 {
+		b.envDuration(&b.bounds.connect, "connect-timeout", "TOTE_CONNECT_TIMEOUT", postgres.DefaultConnectTimeout,
+			"give up connecting to a database or an S3 endpoint after this `duration` (a database URL's connect_timeout wins)")
+		b.envDuration(&b.bounds.stall, "stall-timeout", "TOTE_STALL_TIMEOUT", postgres.DefaultStallTimeout,
+			"fail a database statement or an S3 request on which no byte has moved for this `duration` (a transfer that moves is never cut; 0: no bound)")
 	}
 	b.envString(&b.logs.format, "log-format", "TOTE_LOG_FORMAT", "text", "log format: `text` or json")
 	b.envString(&b.logs.level, "log-level", "TOTE_LOG_LEVEL", "info", "log level: debug, `info`, warn or error")
@@ -119,8 +127,31 @@ func (b *base) close() {
 	}
 }
 
-func (b *base) openSource(ctx context.Context) (*pgxpool.Pool, error) {
-	pool, err := postgres.Open(ctx, "source", b.sourceURL)
+// bounds are the limits on waiting for the parts (see postgres.Options
+// and lake.Options).
+type bounds struct {
+	connect, stall time.Duration
+	// lazy opens the parts without checking that they answer (serve).
+	lazy bool
+}
+
+// stallOption is the stall timeout as the parts' options take it: zero
+// on the command line means no bound.
+func (bd bounds) stallOption() time.Duration {
+	if bd.stall <= 0 {
+		return -1
+	}
+	return bd.stall
+}
+
+// openPool connects to the database at url, bounded as the flags say,
+// and closes it when the command ends.
+func (b *base) openPool(ctx context.Context, role, url string) (*pgxpool.Pool, error) {
+	pool, err := postgres.OpenWith(ctx, role, url, postgres.Options{
+		ConnectTimeout: b.bounds.connect,
+		StallTimeout:   b.bounds.stallOption(),
+		Lazy:           b.bounds.lazy,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -128,13 +159,16 @@ func (b *base) openSource(ctx context.Context) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
+func (b *base) openSource(ctx context.Context) (*pgxpool.Pool, error) {
+	return b.openPool(ctx, "source", b.sourceURL)
+}
+
 func (b *base) openWarehouse(ctx context.Context) (*warehouse.Warehouse, error) {
-	wh, err := warehouse.Open(ctx, b.warehouseURL, b.log)
+	pool, err := b.openPool(ctx, "warehouse", b.warehouseURL)
 	if err != nil {
 		return nil, err
 	}
-	b.closers = append(b.closers, wh.Close)
-	return wh, nil
+	return warehouse.New(pool, b.log), nil
 }
 
 func (b *base) openLake(ctx context.Context) (*lake.Lake, error) {
@@ -142,7 +176,8 @@ func (b *base) openLake(ctx context.Context) (*lake.Lake, error) {
 }
 
 func (b *base) openLakeAt(ctx context.Context, url string) (*lake.Lake, error) {
-	lk, err := lake.Open(ctx, url, lake.Options{Logger: b.log, S3PathStyle: b.s3PathStyle})
+	lk, err := lake.Open(ctx, url, lake.Options{Logger: b.log, S3PathStyle: b.s3PathStyle,
+		ConnectTimeout: b.bounds.connect, StallTimeout: b.bounds.stallOption(), Lazy: b.bounds.lazy})
 	if err != nil {
 		return nil, err
 	}

@@ -36,11 +36,10 @@ every page then asks for once (visit any page with ?token=TOKEN).`, usesWarehous
 	if err != nil {
 		return err
 	}
-	pool, err := postgres.Open(ctx, "warehouse", b.warehouseURL)
+	pool, err := b.openPool(ctx, "warehouse", b.warehouseURL)
 	if err != nil {
 		return err
 	}
-	b.closers = append(b.closers, pool.Close)
 	if err := web.Check(ctx, pool); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/pgtest"
@@ -25,7 +26,8 @@ func seededSource(t *testing.T) string {
 func TestExtractAndInspectTheLake(t *testing.T) {
 	t.Parallel()
 	source := seededSource(t)
-	lakeURL := "file://" + t.TempDir()
+	dir := t.TempDir()
+	lakeURL := "file://" + dir
 	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_LAKE_URL": lakeURL, "TOTE_LOG_LEVEL": "warn"}
 
 	code, out, errOut := runTote(t, env, "extract", "--json")
@@ -56,8 +58,28 @@ func TestExtractAndInspectTheLake(t *testing.T) {
 		t.Errorf("lake show 7: exit %d: %q", code, errOut)
 	}
 	code, out, _ = runTote(t, env, "lake", "clean", "--grace", "0s")
-	if code != 0 || !strings.Contains(out, "removed 0 orphaned files") {
+	if code != 0 || out != "removed 0 orphaned and temporary files from "+lakeURL+"\n" {
 		t.Errorf("lake clean: exit %d: %q", code, out)
+	}
+	// What a stage killed while writing a status object leaves.
+	stray := "status/latest_raw.json.18f2a3b4c5d6e7f8.tmp"
+	name := filepath.Join(dir, filepath.FromSlash(stray))
+	if err := os.WriteFile(name, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ = runTote(t, env, "lake", "clean"); code != 0 || !strings.HasPrefix(out, "removed 0 ") {
+		t.Errorf("lake clean within the grace period: exit %d: %q", code, out)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(name, old, old); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runTote(t, env, "lake", "clean")
+	if want := "removed " + stray + "\nremoved 1 orphaned and temporary files from " + lakeURL + "\n"; code != 0 || out != want {
+		t.Errorf("lake clean: exit %d: %q, want %q", code, out, want)
+	}
+	if code, _, errOut := runTote(t, env, "lake", "clean", "--zone", "rejects"); code != 2 || !strings.Contains(errOut, `--zone "rejects": want raw, processed or all`) {
+		t.Errorf("lake clean --zone rejects: exit %d: %q", code, errOut)
 	}
 }
 

@@ -81,6 +81,23 @@ func (f *flags) envString(p *string, name, env, def, usage string) {
 	f.fs.Lookup(name).DefValue = def
 }
 
+// envDuration registers a duration flag that falls back to env; an
+// environment value that does not parse is reported by parse.
+func (f *flags) envDuration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	v := def
+	if s := f.fromEnv(name, env, ""); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil && f.err == nil {
+			f.err = fmt.Errorf("%s=%q: want a duration such as %s", env, s, def)
+		}
+		if err == nil {
+			v = d
+		}
+	}
+	f.fs.DurationVar(p, name, v, usage)
+	f.fs.Lookup(name).DefValue = def.String()
+}
+
 // parse parses args; extra positional arguments are a usage error unless
 // want is non-negative and matches their number.
 func (f *flags) parse(args []string, want int) error {

@@ -17,7 +17,7 @@ func runLake(ctx context.Context, e *env, args []string) error {
 
   ls           list the committed batches of a zone
   show BATCH   print a batch's manifest (BATCH is its id or sequence number)
-  clean        delete files that no committed batch lists (left by crashes)
+  clean        delete files that no committed batch lists, and temporary files (left by crashes)
   move-source  accept a moved source (dump and restore, a new cluster)
 
 Run 'tote lake SUBCOMMAND --help' for flags.
@@ -110,23 +110,40 @@ func runLakeShow(ctx context.Context, e *env, args []string) error {
 }
 
 func runLakeClean(ctx context.Context, e *env, args []string) error {
-	b, zoneFlag := newLakeCommand(e, "lake clean", "", `Deletes data files of a zone that no committed manifest lists (left by a crash
-or a lost race) and that are older than --grace, so a batch still being
-written is spared.`)
+	b := newBase(e, "lake clean", "", `Deletes what crashed or lost writes left in the lake: the files of batches
+no committed manifest lists (a crash, a lost race) and the temporary files of
+every kind (beside data files, manifests and status objects), older than
+--grace, so that a batch still being written is spared.`, usesLake)
+	zoneFlag := b.fs.String("zone", "all", "lake zone: raw, processed or `all`")
 	grace := b.fs.Duration("grace", time.Hour, "spare files younger than this")
 	defer b.close()
-	lk, zone, err := openZone(ctx, b, zoneFlag, args, 0)
+	if err := b.parse(args, 0, 0); err != nil {
+		return err
+	}
+	zones := []lake.Zone{lake.Raw, lake.Processed}
+	switch z := lake.Zone(*zoneFlag); z {
+	case "all":
+	case lake.Raw, lake.Processed:
+		zones = []lake.Zone{z}
+	default:
+		return b.usageErr("--zone %q: want raw, processed or all", *zoneFlag)
+	}
+	lk, err := b.openLake(ctx)
 	if err != nil {
 		return err
 	}
-	removed, err := lk.Clean(ctx, zone, *grace)
-	for _, key := range removed {
-		fmt.Fprintln(e.stdout, "removed", key)
+	total := 0
+	for _, zone := range zones {
+		removed, err := lk.Clean(ctx, zone, *grace)
+		for _, key := range removed {
+			fmt.Fprintln(e.stdout, "removed", key)
+		}
+		if err != nil {
+			return err
+		}
+		total += len(removed)
 	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "removed %d orphaned files from the %s zone\n", len(removed), zone)
+	fmt.Fprintf(e.stdout, "removed %d orphaned and temporary files from %s\n", total, lk.URL())
 	return nil
 }
 

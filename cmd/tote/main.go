@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/terrifictotes/tote/postgres"
 )
 
 // command is one `tote CMD`.
@@ -84,7 +86,7 @@ func run(ctx context.Context, args []string, e *env) int {
 		case errors.Is(err, errDifferent):
 			return 1 // the command has said what differs
 		}
-		fmt.Fprintf(e.stderr, "tote: %v\n", err)
+		fmt.Fprintf(e.stderr, "tote: %v\n", postgres.Reword(err))
 		return 1
 	}
 	fmt.Fprintf(e.stderr, "tote: unknown command %q\n\n", args[0])

@@ -8,6 +8,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/transform"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -38,6 +39,7 @@ never overlaps another run on the same warehouse.`, usesSource|usesWarehouse|use
 		opts.Extract.Progress = e.stderr
 	}
 	res, err := rec.Pass(ctx, opts)
+	err = postgres.Reword(err) // once, for the history and the message
 	if _, ferr := rec.Finish(ctx, err); ferr != nil && err == nil {
 		err = ferr
 	}

@@ -31,6 +31,7 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		cronExpr, addr, email string
 		dashToken             string
 		interval, threshold   time.Duration
+		alertTimeout          time.Duration
 		retries               int
 		alerts                alert.Config
 	)
@@ -47,6 +48,8 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	b.envString(&alerts.From, "alert-from", "TOTE_ALERT_FROM", "tote@localhost", "sender `address` of alert emails")
 	b.secretString(&alerts.SMTPURL, "smtp-url", "TOTE_SMTP_URL", "SMTP server for alert email: smtp://USER:PASSWORD@HOST:PORT; also TOTE_SMTP_URL_FILE")
 	b.envString(&alerts.SNSTopic, "alert-sns-topic", "TOTE_ALERT_SNS_TOPIC", "", "publish alerts to this Amazon SNS topic `ARN`")
+	b.envDuration(&alertTimeout, "alert-timeout", "TOTE_ALERT_TIMEOUT", alert.DefaultTimeout,
+		"give up delivering an alert through one notifier after this `duration`; the others do not wait for it")
 	b.secretString(&dashToken, "dashboard-token", web.TokenEnv,
 		"`token` the dashboard at / asks for, and run now checks; required when --addr is not a loopback address; also "+web.TokenEnv+"_FILE")
 	if err := b.parse(args, 0, usesSource|usesWarehouse); err != nil {
@@ -77,6 +80,9 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	if err != nil {
 		return err
 	}
+	// Started whatever the state of the databases and the lake: what does
+	// not answer fails the runs, which alert and retry, and /readyz says.
+	b.bounds.lazy = true
 	parts, err := b.open(ctx)
 	if err != nil {
 		return err
@@ -87,11 +93,10 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	}
 	b.log.Info("tote serve", "source", postgres.Redact(b.sourceURL), "warehouse", postgres.Redact(b.warehouseURL),
 		"lake", parts.Lake.URL(), "addr", ln.Addr().String(), "notifiers", len(notifiers))
-	dashPool, err := postgres.Open(ctx, "warehouse", b.warehouseURL)
+	dashPool, err := b.openPool(ctx, "warehouse", b.warehouseURL)
 	if err != nil {
 		return err
 	}
-	b.closers = append(b.closers, dashPool.Close)
 	var d *daemon.Daemon
 	dash, err := web.New(web.Config{Pool: dashPool, Warehouse: parts.Warehouse, Lake: parts.Lake, Token: dashToken,
 		Logger: b.log, RunNow: func() bool { return d.Trigger(daemon.TriggerHTTP) }})
@@ -106,7 +111,7 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		LagThreshold: threshold,
 		Strict:       *strict,
 		VerifyEvery:  *verifyEvery,
-		Incidents:    &alert.Incidents{Notifiers: notifiers, Logger: b.log},
+		Incidents:    &alert.Incidents{Notifiers: notifiers, Logger: b.log, Timeout: alertTimeout},
 		Logger:       b.log,
 		Dashboard:    dash,
 		Token:        dashToken,

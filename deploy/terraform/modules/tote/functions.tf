@@ -1,5 +1,5 @@
-# The three stages as Lambda functions, all from one zip: the bootstrap runs the
-# stage named by TOTE_STAGE. Each has its own role that reaches only its own
+# The three stages and clean as Lambda functions, all from one zip: the
+# bootstrap runs the stage named by TOTE_STAGE. Each has its own role that reaches only its own
 # lake prefixes, its own secret and its own log group.
 
 resource "aws_cloudwatch_log_group" "function" {

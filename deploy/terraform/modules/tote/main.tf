@@ -1,6 +1,7 @@
 # tote on AWS: three Lambda functions (extract, transform, load) from one zip,
 # run in order by a Step Functions state machine that EventBridge Scheduler
-# starts; the lake on S3, database URLs in Secrets Manager, alerts through SNS.
+# starts, and a fourth (clean) that tidies the lake on a schedule of its own;
+# the lake on S3, database URLs in Secrets Manager, alerts through SNS.
 # lake.tf, functions.tf, pipeline.tf and alarms.tf hold the parts.
 
 data "aws_caller_identity" "current" {}
@@ -44,6 +45,13 @@ locals {
       write  = ["status/load.json"]
       delete = []
     }
+    # `tote lake clean` for both zones: it reads every manifest and deletes
+    # the files no manifest lists (a failed invocation's uncommitted batch).
+    clean = {
+      read   = ["manifests/raw/*", "manifests/processed/*"]
+      write  = []
+      delete = ["raw/*", "processed/*", "rejects/*"]
+    }
   }
 
   functions = {
@@ -68,7 +76,18 @@ locals {
       secret_name     = aws_secretsmanager_secret.warehouse.name
       secret_arn      = aws_secretsmanager_secret.warehouse.arn
     }
+    # Lists and reads manifests and deletes: little memory, a few minutes
+    # for a lake of years.
+    clean = {
+      memory_mb       = 256
+      timeout_seconds = 300
+      secret_env      = null
+      secret_name     = null
+      secret_arn      = null
+    }
   }
+  # The functions the state machine runs, in order; clean runs on its own.
+  stages         = ["extract", "transform", "load"]
   function_names = { for stage in keys(local.functions) : stage => "${var.name}-${stage}" }
 
   # Go calls it amd64, Lambda x86_64.

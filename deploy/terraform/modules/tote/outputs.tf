@@ -9,12 +9,12 @@ output "lake_url" {
 }
 
 output "function_names" {
-  description = "The Lambda functions, by stage."
+  description = "The Lambda functions, by stage (and clean)."
   value       = { for stage, fn in aws_lambda_function.stage : stage => fn.function_name }
 }
 
 output "function_arns" {
-  description = "The Lambda functions' ARNs, by stage."
+  description = "The Lambda functions' ARNs, by stage (and clean)."
   value       = { for stage, fn in aws_lambda_function.stage : stage => fn.arn }
 }
 
@@ -55,6 +55,11 @@ output "log_group_names" {
 output "schedule_name" {
   description = "The EventBridge Scheduler schedule (in the default group)."
   value       = aws_scheduler_schedule.pipeline.name
+}
+
+output "clean_schedule_name" {
+  description = "The EventBridge Scheduler schedule of the clean function (in the default group)."
+  value       = aws_scheduler_schedule.clean.name
 }
 
 output "start_execution_command" {

@@ -30,7 +30,7 @@ locals {
         Effect = "Allow"
         Action = ["lambda:InvokeFunction"]
         # Qualified ARNs (versions, aliases) too, should the definition use them.
-        Resource = flatten([for fn in aws_lambda_function.stage : [fn.arn, "${fn.arn}:*"]])
+        Resource = flatten([for stage in local.stages : [aws_lambda_function.stage[stage].arn, "${aws_lambda_function.stage[stage].arn}:*"]])
       },
       {
         Sid      = "PublishAlerts"
@@ -114,12 +114,20 @@ resource "aws_iam_role" "scheduler" {
 locals {
   scheduler_policy = {
     Version = "2012-10-17"
-    Statement = [{
-      Sid      = "StartPipeline"
-      Effect   = "Allow"
-      Action   = ["states:StartExecution"]
-      Resource = [aws_sfn_state_machine.pipeline.arn]
-    }]
+    Statement = [
+      {
+        Sid      = "StartPipeline"
+        Effect   = "Allow"
+        Action   = ["states:StartExecution"]
+        Resource = [aws_sfn_state_machine.pipeline.arn]
+      },
+      {
+        Sid      = "InvokeClean"
+        Effect   = "Allow"
+        Action   = ["lambda:InvokeFunction"]
+        Resource = [aws_lambda_function.stage["clean"].arn]
+      },
+    ]
   }
 }
 
@@ -149,6 +157,35 @@ resource "aws_scheduler_schedule" "pipeline" {
     # the same work, and late starts would only pile up behind it.
     retry_policy {
       maximum_event_age_in_seconds = 60
+      maximum_retry_attempts       = 2
+    }
+  }
+}
+
+# The lake's upkeep: the clean function deletes the files of batches that
+# failed invocations left uncommitted (a function stopped at its timeout, a
+# lost commit race), which nothing else would, once older than its grace
+# period (TOTE_CLEAN_GRACE, 1h: longer than any invocation). S3 writes no
+# temporary files; the lifecycle rule in lake.tf aborts incomplete uploads.
+resource "aws_scheduler_schedule" "clean" {
+  name        = "${var.name}-clean"
+  description = "Deletes the ${var.name} lake's uncommitted files."
+
+  schedule_expression = var.clean_schedule
+  state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
+
+  flexible_time_window {
+    mode                      = "FLEXIBLE"
+    maximum_window_in_minutes = 60 # any time in the hour will do
+  }
+
+  target {
+    arn      = aws_lambda_function.stage["clean"].arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode({ trigger = "schedule" })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 3600
       maximum_retry_attempts       = 2
     }
   }

@@ -109,7 +109,7 @@ variable "reserved_concurrency" {
 }
 
 variable "environment" {
-  description = "Extra environment variables for all three functions, e.g. { TOTE_LOG_LEVEL = \"debug\" }. The module's own (TOTE_STAGE, TOTE_LAKE_URL, ...) win over these."
+  description = "Extra environment variables for all the functions, e.g. { TOTE_LOG_LEVEL = \"debug\" }. The module's own (TOTE_STAGE, TOTE_LAKE_URL, ...) win over these."
   type        = map(string)
   default     = {}
 }
@@ -233,8 +233,19 @@ variable "schedule" {
   }
 }
 
+variable "clean_schedule" {
+  description = "EventBridge Scheduler expression that runs the clean function, which deletes the lake's uncommitted files (see docs/aws.md for its cost)."
+  type        = string
+  default     = "rate(1 day)"
+
+  validation {
+    condition     = can(regex("^(rate|cron|at)\\(.+\\)$", var.clean_schedule))
+    error_message = "The clean schedule must be a rate(...), cron(...) or at(...) expression."
+  }
+}
+
 variable "schedule_enabled" {
-  description = "Whether the schedule starts runs. Turn it off to pause the pipeline without tearing anything down."
+  description = "Whether the schedules start runs (the pipeline's and the clean function's). Turn it off to pause the pipeline without tearing anything down."
   type        = bool
   default     = true
 }

@@ -65,8 +65,8 @@ run "defaults" {
 
   # The functions.
   assert {
-    condition     = length(aws_lambda_function.stage) == 3
-    error_message = "want three functions (extract, transform, load)"
+    condition     = keys(aws_lambda_function.stage) == ["clean", "extract", "load", "transform"]
+    error_message = "want four functions (extract, transform, load, and clean)"
   }
 
   assert {
@@ -93,6 +93,7 @@ run "defaults" {
       extract   = [512, 300]
       transform = [1024, 900]
       load      = [1024, 900]
+      clean     = [256, 300]
     }
     error_message = "memory and timeouts: ${jsonencode({ for stage, f in aws_lambda_function.stage : stage => [f.memory_size, f.timeout] })}"
   }
@@ -125,6 +126,12 @@ run "defaults" {
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = "30m"
         TOTE_WAREHOUSE_URL = "secretsmanager://tote/warehouse-url"
+      })
+      clean = tomap({
+        TOTE_STAGE         = "clean"
+        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LOG_FORMAT    = "json"
+        TOTE_LAG_THRESHOLD = "30m"
       })
     }
     error_message = "environment: ${jsonencode({ for stage, f in aws_lambda_function.stage : stage => f.environment[0].variables })}"
@@ -169,10 +176,10 @@ run "defaults" {
   }
 
   assert {
-    condition = alltrue([for arn in concat(values(output.function_arns), [output.alert_topic_arn]) :
+    condition = alltrue([for arn in concat([for stage in ["extract", "transform", "load"] : output.function_arns[stage]], [output.alert_topic_arn]) :
       strcontains(aws_sfn_state_machine.pipeline.definition, arn)
-    ])
-    error_message = "the definition must use the three function ARNs and the topic ARN"
+    ]) && !strcontains(aws_sfn_state_machine.pipeline.definition, output.function_arns["clean"])
+    error_message = "the definition must use the three stages' function ARNs and the topic ARN, and not clean's"
   }
 
   assert {
@@ -208,6 +215,16 @@ run "defaults" {
     error_message = "the schedule must start the state machine with its own role"
   }
 
+  assert {
+    condition = (
+      aws_scheduler_schedule.clean.schedule_expression == "rate(1 day)" && aws_scheduler_schedule.clean.state == "ENABLED" &&
+      aws_scheduler_schedule.clean.target[0].arn == aws_lambda_function.stage["clean"].arn &&
+      aws_scheduler_schedule.clean.target[0].role_arn == aws_iam_role.scheduler.arn &&
+      output.clean_schedule_name == "tote-clean"
+    )
+    error_message = "the clean function must run daily, on a schedule of its own, with the scheduler's role"
+  }
+
   # Alarms and alerts.
   assert {
     condition = {
@@ -222,7 +239,7 @@ run "defaults" {
     condition = {
       for stage, a in aws_cloudwatch_metric_alarm.function_errors : stage => [a.namespace, a.metric_name, a.dimensions["FunctionName"], a.threshold]
       } == {
-      for stage in ["extract", "transform", "load"] : stage => ["AWS/Lambda", "Errors", "tote-${stage}", 0]
+      for stage in ["extract", "transform", "load", "clean"] : stage => ["AWS/Lambda", "Errors", "tote-${stage}", 0]
     }
     error_message = "want an Errors alarm on each function"
   }

@@ -98,11 +98,30 @@ run "policies" {
 
   assert {
     condition = {
+      for s in jsondecode(aws_iam_role_policy.function["clean"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
+      } == {
+      LakeRead = [toset(["s3:GetObject"]), toset([
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+      ])]
+      LakeDelete = [toset(["s3:DeleteObject"]), toset([
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
+        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*",
+      ])]
+      LakeList = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+    }
+    error_message = "clean's lake access (read the manifests, delete data files, never write): ${aws_iam_role_policy.function["clean"].policy}"
+  }
+
+  assert {
+    condition = {
       for stage, p in aws_iam_role_policy.function : stage => toset(one([for s in jsondecode(p.policy).Statement : s.Condition.StringLike["s3:prefix"] if s.Sid == "LakeList"]))
       } == {
       extract   = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*", "lake/manifests/processed/*"])
       transform = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*", "lake/processed/*", "lake/manifests/processed/*", "lake/rejects/*"])
       load      = toset(["lake/", "lake/processed/*", "lake/manifests/processed/*", "lake/rejects/*", "lake/manifests/raw/*"])
+      clean     = toset(["lake/", "lake/raw/*", "lake/processed/*", "lake/rejects/*", "lake/manifests/raw/*", "lake/manifests/processed/*"])
     }
     error_message = "each function may list the lake root (lake.Open lists one key there) and the prefixes it reads or writes, not the status objects, nothing else: ${jsonencode({ for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : s.Condition if s.Sid == "LakeList"] })}"
   }
@@ -124,8 +143,9 @@ run "policies" {
       extract   = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/source-url-AbCdEf"])
       transform = toset([])
       load      = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/warehouse-url-GhIjKl"])
+      clean     = toset([])
     }
-    error_message = "extract may read only the source secret, load only the warehouse secret, transform none"
+    error_message = "extract may read only the source secret, load only the warehouse secret, transform and clean none"
   }
 
   assert {
@@ -141,7 +161,7 @@ run "policies" {
         for s in jsondecode(p.policy).Statement : s.Resource if anytrue([for a in s.Action : startswith(a, "logs:")])
       ]))
       } == {
-      for stage in ["extract", "transform", "load"] : stage => toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-${stage}:*"])
+      for stage in ["extract", "transform", "load", "clean"] : stage => toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-${stage}:*"])
     }
     error_message = "each function may write only to its own log group"
   }
@@ -165,14 +185,15 @@ run "policies" {
       PublishAlerts = [toset(["sns:Publish"]), toset(["arn:aws:sns:eu-west-2:123456789012:tote-alerts"])]
       WriteOwnLogs  = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/vendedlogs/states/tote-pipeline:*"])]
     }
-    error_message = "the state machine may invoke the three functions, publish to the topic and write its own log group, nothing else: ${aws_iam_role_policy.state_machine.policy}"
+    error_message = "the state machine may invoke the three stages' functions (not clean), publish to the topic and write its own log group, nothing else: ${aws_iam_role_policy.state_machine.policy}"
   }
 
   assert {
     condition = [for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : [s.Action, s.Resource]] == [
-      [["states:StartExecution"], ["arn:aws:states:eu-west-2:123456789012:stateMachine:tote-pipeline"]]
+      [["states:StartExecution"], ["arn:aws:states:eu-west-2:123456789012:stateMachine:tote-pipeline"]],
+      [["lambda:InvokeFunction"], ["arn:aws:lambda:eu-west-2:123456789012:function:tote-clean"]],
     ]
-    error_message = "the scheduler may only start the pipeline: ${aws_iam_role_policy.scheduler.policy}"
+    error_message = "the scheduler may only start the pipeline and invoke the clean function: ${aws_iam_role_policy.scheduler.policy}"
   }
 
   assert {
@@ -183,6 +204,7 @@ run "policies" {
       extract       = "lambda.amazonaws.com"
       transform     = "lambda.amazonaws.com"
       load          = "lambda.amazonaws.com"
+      clean         = "lambda.amazonaws.com"
       state_machine = "states.amazonaws.com"
       scheduler     = "scheduler.amazonaws.com"
     }
@@ -250,7 +272,7 @@ run "kms" {
     condition = {
       for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : s.Resource if s.Sid == "LakeKey"]
       } == {
-      for stage in ["extract", "transform", "load"] : stage => [["arn:aws:kms:eu-west-2:123456789012:key/11111111-2222-3333-4444-555555555555"]]
+      for stage in ["extract", "transform", "load", "clean"] : stage => [["arn:aws:kms:eu-west-2:123456789012:key/11111111-2222-3333-4444-555555555555"]]
     }
     error_message = "each function may use the lake's key, and only it"
   }

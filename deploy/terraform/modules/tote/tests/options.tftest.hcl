@@ -110,7 +110,7 @@ run "other_settings" {
   }
 
   assert {
-    condition     = output.function_names == { extract = "tote-staging-extract", transform = "tote-staging-transform", load = "tote-staging-load" }
+    condition     = output.function_names == { extract = "tote-staging-extract", transform = "tote-staging-transform", load = "tote-staging-load", clean = "tote-staging-clean" }
     error_message = "function names must start with var.name"
   }
 

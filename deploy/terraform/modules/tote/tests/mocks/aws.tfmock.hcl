@@ -82,6 +82,20 @@ override_resource {
 }
 
 override_resource {
+  target = aws_lambda_function.stage["clean"]
+  values = {
+    arn = "arn:aws:lambda:eu-west-2:123456789012:function:tote-clean"
+  }
+}
+
+override_resource {
+  target = aws_cloudwatch_log_group.function["clean"]
+  values = {
+    arn = "arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-clean"
+  }
+}
+
+override_resource {
   target = aws_cloudwatch_log_group.function["extract"]
   values = {
     arn = "arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-extract"
