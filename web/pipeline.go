@@ -45,7 +45,7 @@ type PipelineView struct {
 	Rejects   []warehouse.Reject `json:"rejects"`
 	Alerts    []Alert            `json:"alerts"`
 	Lake      *LakeSize          `json:"lake,omitempty"`
-	Freshness Freshness          `json:"freshness"`
+	Freshness Badge              `json:"freshness"`
 	RunNow    bool               `json:"run_now"`
 	Timings   map[string]float64 `json:"timings_ms"`
 }
@@ -91,10 +91,10 @@ func (s *Server) pipelineView(ctx context.Context) (PipelineView, error) {
 	g.Go(timed("runs", func() (err error) { v.Runs, err = wh.Runs(gctx, viewRuns); return }))
 	g.Go(timed("rejects", func() (err error) { v.Rejects, err = wh.Rejects(gctx, true, viewRejects); return }))
 	g.Go(func() (err error) {
-		v.Loads, err = collect(gctx, s.db(), "recent_loads", func(r pgx.CollectableRow) (Load, error) {
+		v.Loads, err = collect(gctx, s.db(), "recent_loads", pgx.NamedArgs{"limit": viewLoads}, func(r pgx.CollectableRow) (Load, error) {
 			var l Load
 			return l, r.Scan(&l.Batch, &l.Seq, &l.LoadedAt, &l.Rows)
-		}, viewLoads)
+		})
 		return
 	})
 	g.Go(timed("freshness", func() (err error) { v.Freshness, err = s.freshness(gctx); return }))

@@ -69,12 +69,16 @@ type Config struct {
 	Now func() time.Time
 	// Observe, if set, is told how long each named query took.
 	Observe func(query string, d time.Duration)
+	// StaleAfter is the lag past which the badge says the data is stale
+	// (tote serve's --freshness-threshold); zero: never.
+	StaleAfter time.Duration
 }
 
 // Server is the dashboard's HTTP handler.
 type Server struct {
 	cfg      Config
 	pool     *pgxpool.Pool
+	wh       *warehouse.Warehouse // the warehouse through the dashboard's pool, for Refresh
 	log      *slog.Logger
 	tmpl     *template.Template
 	mux      *http.ServeMux
@@ -126,7 +130,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, pool: cfg.Pool, log: cfg.Logger, tmpl: tmpl, hub: newHub(), assets: assets}
+	s := &Server{cfg: cfg, pool: cfg.Pool, wh: warehouse.New(cfg.Pool, cfg.Logger), log: cfg.Logger, tmpl: tmpl,
+		hub: newHub(), assets: assets}
 	s.routes()
 	return s, nil
 }
