@@ -3,10 +3,8 @@ package web
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -319,15 +317,24 @@ func Refresh(ctx context.Context, wh *warehouse.Warehouse) (Watermark, error) {
 	if err := wh.MigrateGroup(ctx, Summaries); err != nil {
 		return Watermark{}, fmt.Errorf("dashboard summaries: %w", err)
 	}
+	if err := refreshLocked(ctx, wh); err != nil {
+		return Watermark{}, fmt.Errorf("dashboard summaries: %w", err)
+	}
+	return ReadWatermark(ctx, wh)
+}
+
+// refreshLocked runs tote_dash.refresh() under the lock, on a connection of its
+// own.
+func refreshLocked(ctx context.Context, wh *warehouse.Warehouse) error {
 	conn, err := wh.Pool().Acquire(ctx)
 	if err != nil {
-		return Watermark{}, fmt.Errorf("dashboard summaries: %w", err)
+		return err
 	}
 	defer conn.Release()
 	// A session lock, taken before the transaction begins: its snapshot
 	// must see what the refresh it waited for committed.
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, refreshLock); err != nil {
-		return Watermark{}, fmt.Errorf("dashboard summaries: lock: %w", err)
+		return fmt.Errorf("lock: %w", err)
 	}
 	defer func() {
 		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, refreshLock); err != nil {
@@ -336,16 +343,16 @@ func Refresh(ctx context.Context, wh *warehouse.Warehouse) (Watermark, error) {
 	}()
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 	if err != nil {
-		return Watermark{}, fmt.Errorf("dashboard summaries: %w", err)
+		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if _, err := tx.Exec(ctx, `SELECT tote_dash.refresh()`); err != nil {
-		return Watermark{}, fmt.Errorf("dashboard summaries: refresh: %w", err)
+		return fmt.Errorf("refresh: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return Watermark{}, fmt.Errorf("dashboard summaries: commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
-	return ReadWatermark(ctx, wh)
+	return nil
 }
 
 // watermarkSQL is the batch the summaries reflect, and the ledger's newest.
@@ -367,9 +374,3 @@ func ReadWatermark(ctx context.Context, wh *warehouse.Warehouse) (Watermark, err
 	}
 	return w, nil
 }
-
-// errNoSummaries is what a query says before the first refresh.
-var errNoSummaries = errors.New("the dashboard's summaries are not made yet: they are built once the warehouse is loaded")
-
-// batchLabel is a batch's number as the page shows it.
-func batchLabel(seq int64) string { return strconv.FormatInt(seq, 10) }

@@ -374,3 +374,46 @@ func TestCorrections(t *testing.T) {
 	refresh(t, b.wh)
 	checkSummaries(t, b.wh, "after TRUNCATE fact_payment")
 }
+
+// While the summaries catch up with a load, the figures are those of the
+// batch they reflect, which the badge and the period say, and each
+// drill-down counts what its figure counts (the facts are read as far as
+// the summaries have them); once caught up, the new batch is in both.
+func TestCatchingUp(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	ctx := context.Background()
+	_, before := businessAt(t, b, "preset=all")
+	if _, err := simulate.Run(ctx, b.src, simulate.Options{Rate: 100_000, Events: 300, Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.src.Exec(ctx, `UPDATE sales_order SET units_sold = units_sold + 1, last_updated = now() WHERE sales_order_id % 7 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	b.load(t)
+
+	badge, err := b.srv.freshness(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !badge.Summaries.CatchingUp() || badge.Summaries.Seq != before.Period.Seq {
+		t.Errorf("after a load, before a refresh: the badge says the figures reflect batch %d of %d, want %d of more",
+			badge.Summaries.Seq, badge.Summaries.Newest, before.Period.Seq)
+	}
+	_, behind := businessAt(t, b, "preset=all")
+	if !slices.Equal(kpiRows(behind), kpiRows(before)) || behind.Period.Seq != before.Period.Seq {
+		t.Errorf("catching up, the KPIs are not those of batch %d:\n got %q (batch %d)\nwant %q",
+			before.Period.Seq, kpiRows(behind), behind.Period.Seq, kpiRows(before))
+	}
+	testDrillCountsAgree(t, b)
+
+	w := refresh(t, b.wh)
+	_, after := businessAt(t, b, "preset=all")
+	if w.CatchingUp() || after.Period.Seq != w.Seq || after.Period.Seq <= before.Period.Seq {
+		t.Errorf("caught up: the figures reflect batch %d, the summaries %d of %d", after.Period.Seq, w.Seq, w.Newest)
+	}
+	if want := rowsOf(t, b.wh, currentSales, after.Period.From, after.Period.To, nil, nil, nil); !slices.Equal(kpiRows(after), want) {
+		t.Errorf("caught up, KPIs\n got %q\nwant %q", kpiRows(after), want)
+	}
+	testDrillCountsAgree(t, b)
+}
