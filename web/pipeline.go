@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
@@ -42,7 +43,7 @@ type Alert struct {
 type PipelineView struct {
 	Runs      []warehouse.Run    `json:"runs"`
 	Loads     []Load             `json:"loads"`
-	Rejects   []warehouse.Reject `json:"rejects"`
+	Rejects   []tote.Reject      `json:"rejects"`
 	Alerts    []Alert            `json:"alerts"`
 	Lake      *LakeSize          `json:"lake,omitempty"`
 	Freshness Badge              `json:"freshness"`
@@ -112,7 +113,7 @@ func (s *Server) pipelineView(ctx context.Context) (PipelineView, error) {
 		v.Runs = []warehouse.Run{}
 	}
 	if v.Rejects == nil {
-		v.Rejects = []warehouse.Reject{}
+		v.Rejects = []tote.Reject{}
 	}
 	v.Alerts = []Alert{}
 	for _, r := range v.Runs {
