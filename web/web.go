@@ -7,12 +7,17 @@
 // load's tote_loaded notices and pushes them to open pages as server-sent
 // events.
 //
-// It reads the warehouse only through the named, parameterised SQL of
-// queries.go (the browser sends filter values, never SQL), over the
-// summaries that migration 0008 keeps current in every load's transaction,
-// and through the warehouse package's readers (runs, rejects). It does not
-// load, migrate or run anything: run now calls Config.RunNow, which `tote
-// serve` wires to its daemon, and `tote dashboard` leaves nil (read-only).
+// It owns the summaries it reads: the schema tote_dash, a warehouse
+// migration group of its own (Summaries) rendered from the star model by
+// one template (summaries.go, summaries.sql), which Refresh brings up to
+// the ledger's newest batch after loads commit (Server.Run does, at start
+// and on each notice); see docs/decisions/0011. It reads the warehouse
+// only through the named SQL of queries.go (the browser sends filter
+// values, never SQL; parameters by name, one struct per query family) and
+// through the warehouse package's readers (runs, rejects). It does not
+// load or run anything, nor migrate the warehouse's own schema: run now
+// calls Config.RunNow, which `tote serve` wires to its daemon, and `tote
+// dashboard` leaves nil.
 package web
 
 import (
