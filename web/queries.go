@@ -63,10 +63,6 @@ var salesFacts = `@route::text = 'facts' AND v.day BETWEEN @from::date AND @to::
   AND (@lead::smallint IS NULL OR v.lead = @lead::smallint)
   AND ` + versionsAsOf("sales")
 
-// salesFactsOf is the condition that sales order versions v are in the
-// period and counted, whatever the route and filters.
-var salesFactsOf = `v.day BETWEEN @from::date AND @to::date AND ` + versionsAsOf("sales")
-
 // summaryAsOf is summary table t (tote_dash.t and its log t_log) as @mode
 // asks ('current', 'after' batch @as_of or 'upto' batch @as_of), with its
 // columns dim, day, key, cols and the sums (negated where the log's rows
@@ -174,8 +170,9 @@ GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 5 DESC, 1, 2`
 // designPeriod is, for each row d of tote_dash.sales_design or its log,
 // the positions in d.days of the last day of the period (@to) and the last
 // day before it: d.x[b] - d.x[a] is d's figure over the period (x[0] is
-// NULL: nothing).
-var designPeriod = `LATERAL (SELECT width_bucket(@to::date, d.days) AS b, width_bucket(@from::date - 1, d.days) AS a) w`
+// NULL: nothing). OFFSET 0 keeps the planner from pulling the searches up
+// into every expression that uses them: each row searches its days once.
+var designPeriod = `LATERAL (SELECT width_bucket(@to::date, d.days) AS b, width_bucket(@from::date - 1, d.days) AS a OFFSET 0) w`
 
 // designOver is measure x of d over the period.
 func designOver(x string) string {
@@ -237,13 +234,14 @@ var salesByDesign = `WITH changed AS MATERIALIZED (
   WHERE @route::text = 'design' AND @mode::text IN ('current', 'after')
 ), g AS (
   SELECT d.currency_id, d.key AS design_id, ` + designOver("orders") + ` AS orders, ` + designOver("units") + ` AS units,
-         ` + designValue + ` AS value
+         v.value
   FROM tote_dash.sales_design d CROSS JOIN bounds t, ` + designPeriod + `,
-       LATERAL (SELECT array_position(t.currency, d.currency_id) AS i) c
+       LATERAL (SELECT array_position(t.currency, d.currency_id) AS i) c,
+       LATERAL (SELECT ` + designValue + ` AS value OFFSET 0) v -- once a row, not once a use
   WHERE @route::text = 'design' AND @mode::text IN ('current', 'after') AND w.b > w.a
     AND (@cur::integer[] IS NULL OR d.currency_id = ANY(@cur::integer[]))
     AND NOT EXISTS (SELECT FROM changed x WHERE x.currency_id = d.currency_id AND x.key = d.key)
-    AND (t.top[c.i] IS NULL OR t.bottom[c.i] IS NULL OR ` + designValue + ` >= t.top[c.i] OR ` + designValue + ` <= t.bottom[c.i])
+    AND (t.top[c.i] IS NULL OR t.bottom[c.i] IS NULL OR v.value >= t.top[c.i] OR v.value <= t.bottom[c.i])
   UNION ALL
   SELECT x.currency_id, x.key, coalesce(now.orders, 0) - x.orders, coalesce(now.units, 0) - x.units, coalesce(now.value, 0) - x.value
   FROM changed x LEFT JOIN LATERAL (

@@ -131,6 +131,20 @@ type factSummary struct {
 	// K, M and G are the names of the keys, the measures and every column
 	// a summary groups by (day, keys, dimensions, ranked).
 	K, M, G []string
+	// Bulk are the keys and indexes of the summary tables, which a build
+	// into empty tables adds after its inserts rather than grows row by
+	// row.
+	Bulk []bulkKey
+}
+
+// bulkKey is a key or index of a summary table: the statements that add
+// and drop it.
+type bulkKey struct{ Add, Drop string }
+
+// constraint is a key of table named name: the table's name and the key's.
+func constraint(table, name, def string) bulkKey {
+	return bulkKey{Add: "ALTER TABLE tote_dash." + table + " ADD CONSTRAINT " + name + " " + def,
+		Drop: "ALTER TABLE tote_dash." + table + " DROP CONSTRAINT " + name}
 }
 
 // describe derives fact d's descriptor from the star model.
@@ -181,6 +195,22 @@ func describe(d dashFact) (factSummary, error) {
 	}
 	for _, m := range s.Measures {
 		s.M = append(s.M, m.Name)
+	}
+	k := strings.Join(s.K, ", ")
+	s.Bulk = []bulkKey{
+		constraint(s.Name+"_next", s.Name+"_next_pkey", "PRIMARY KEY (rec)"),
+		constraint(s.Name+"_by", s.Name+"_by_pkey", "PRIMARY KEY (dim, day, key, "+k+")"),
+		constraint(s.Name+"_by_log", s.Name+"_by_log_pkey", "PRIMARY KEY (seq, dim, day, key, "+k+")"),
+	}
+	for _, r := range s.Ranked {
+		t := s.Name + "_" + r.Name
+		s.Bulk = append(s.Bulk,
+			constraint(t, t+"_pkey", "PRIMARY KEY ("+k+", key)"),
+			constraint(t+"_log", t+"_log_pkey", "PRIMARY KEY (seq, "+k+", key)"),
+			// By keys and all-time RankBy (the last running total), for the
+			// rankings to bound a period's figures.
+			bulkKey{Add: "CREATE INDEX " + t + "_rank ON tote_dash." + t + " (" + k + ", (" + s.RankBy + "[array_upper(" + s.RankBy + ", 1)]))",
+				Drop: "DROP INDEX tote_dash." + t + "_rank"})
 	}
 	return s, nil
 }
@@ -268,13 +298,13 @@ func renderSummaries() (string, []factSummary, error) {
 	return b.String(), facts, nil
 }
 
-// summaries are the rendered summaries and the descriptors they were rendered from.
-var summaries, summaryFacts = func() (string, []factSummary) {
-	sql, facts, err := renderSummaries()
+// summaries is summaries.sql rendered.
+var summaries = func() string {
+	sql, _, err := renderSummaries()
 	if err != nil {
 		panic(err)
 	}
-	return sql, facts
+	return sql
 }()
 
 // Summaries is the warehouse migration group of the dashboard's summaries.

@@ -130,15 +130,18 @@ $$;
 -- How far the summaries are: each fact's rows up to surrogate key
 -- record_id, and the ledger's newest batch then (seq, the batch the
 -- figures reflect).
-CREATE TABLE tote_dash.state (fact text PRIMARY KEY, record_id bigint NOT NULL);
-CREATE TABLE tote_dash.watermark (
+-- Every table here is UNLOGGED: derived, it needs no WAL, and a crash
+-- that empties them all (state included) only makes the next refresh build
+-- them afresh.
+CREATE UNLOGGED TABLE tote_dash.state (fact text PRIMARY KEY, record_id bigint NOT NULL);
+CREATE UNLOGGED TABLE tote_dash.watermark (
     one boolean PRIMARY KEY DEFAULT true CHECK (one),
     seq bigint NOT NULL,
     refreshed_at timestamptz NOT NULL
 );
 INSERT INTO tote_dash.watermark (seq, refreshed_at) VALUES (0, now());
 -- Facts truncated since the last refresh: built afresh.
-CREATE TABLE tote_dash.truncated (fact text PRIMARY KEY);
+CREATE UNLOGGED TABLE tote_dash.truncated (fact text PRIMARY KEY);
 CREATE FUNCTION tote_dash.truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO tote_dash.truncated VALUES (TG_TABLE_NAME) ON CONFLICT DO NOTHING;
@@ -161,22 +164,20 @@ CREATE FUNCTION tote_dash.{{.Name}}_version(f {{.Fact}}) RETURNS tote_dash.{{.Na
     SELECT {{template "versionColumns" (version . (print "coalesce((SELECT l.seq FROM tote.load_ledger l WHERE l.batch_id = f." .Batch "), 0)"))}}
 $$;
 
-CREATE TABLE tote_dash.{{.Name}}_next (rec integer PRIMARY KEY, next_seq bigint NOT NULL);
+CREATE UNLOGGED TABLE tote_dash.{{.Name}}_next (rec integer NOT NULL, next_seq bigint NOT NULL);
 
-CREATE TABLE tote_dash.{{.Name}}_by (
+CREATE UNLOGGED TABLE tote_dash.{{.Name}}_by (
     dim text COLLATE "C" NOT NULL,
     day date NOT NULL,
     key integer NOT NULL,
 {{- range .Keys}}
     {{.Name}} {{.Type}} NOT NULL,
 {{- end}}
-{{- range .M}}
-    {{.}} bigint NOT NULL,
+{{- range $i, $m := .M}}{{if $i}},{{end}}
+    {{$m}} bigint NOT NULL
 {{- end}}
-    PRIMARY KEY (dim, day, key, {{list "" .K}})
 );
-CREATE TABLE tote_dash.{{.Name}}_by_log (seq bigint NOT NULL, LIKE tote_dash.{{.Name}}_by,
-    PRIMARY KEY (seq, dim, day, key, {{list "" .K}}));
+CREATE UNLOGGED TABLE tote_dash.{{.Name}}_by_log (seq bigint NOT NULL, LIKE tote_dash.{{.Name}}_by);
 {{- $f := .}}
 {{- range .Ranked}}
 
@@ -184,30 +185,31 @@ CREATE TABLE tote_dash.{{.Name}}_by_log (seq bigint NOT NULL, LIKE tote_dash.{{.
 -- each measure's array the running totals up to and including each day.
 -- So its figures over from..to are x[b] - x[a] with b = width_bucket(to,
 -- days) and a = width_bucket(from - 1, days) (x[0] is NULL: nothing).
-CREATE TABLE tote_dash.{{$f.Name}}_{{.Name}} (
+CREATE UNLOGGED TABLE tote_dash.{{$f.Name}}_{{.Name}} (
 {{- range $f.Keys}}
     {{.Name}} {{.Type}} NOT NULL,
 {{- end}}
     key integer NOT NULL,
-    days date[] NOT NULL,
-{{- range $f.M}}
-    {{.}} bigint[] NOT NULL,
+    days date[] NOT NULL
+{{- range $f.M}},
+    {{.}} bigint[] NOT NULL
 {{- end}}
-    PRIMARY KEY ({{list "" $f.K}}, key)
 );
 -- The arrays have no statistics worth their cost (ANALYZE would take each
 -- sampled array apart).
 ALTER TABLE tote_dash.{{$f.Name}}_{{.Name}} ALTER COLUMN days SET STATISTICS 0{{range $f.M}}, ALTER COLUMN {{.}} SET STATISTICS 0{{end}};
--- By keys and all-time {{$f.RankBy}} (the last running total), for the
--- rankings to bound a period's figures.
-CREATE INDEX ON tote_dash.{{$f.Name}}_{{.Name}} ({{list "" $f.K}}, ({{$f.RankBy}}[array_upper({{$f.RankBy}}, 1)]));
-CREATE TABLE tote_dash.{{$f.Name}}_{{.Name}}_log (seq bigint NOT NULL, LIKE tote_dash.{{$f.Name}}_{{.Name}},
-    PRIMARY KEY (seq, {{list "" $f.K}}, key));
+CREATE UNLOGGED TABLE tote_dash.{{$f.Name}}_{{.Name}}_log (seq bigint NOT NULL, LIKE tote_dash.{{$f.Name}}_{{.Name}});
 ALTER TABLE tote_dash.{{$f.Name}}_{{.Name}}_log ALTER COLUMN days SET STATISTICS 0{{range $f.M}}, ALTER COLUMN {{.}} SET STATISTICS 0{{end}};
 {{- end}}
 
+-- Their keys (summaries.go's bulkKey: a build into empty tables adds them
+-- after its inserts).
+{{- range .Bulk}}
+{{.Add}};
+{{- end}}
+
 -- The old images of rows updated or deleted since the last refresh.
-CREATE TABLE tote_dash.{{.Name}}_retired (LIKE tote_dash.{{.Name}}_versions, PRIMARY KEY (rec));
+CREATE UNLOGGED TABLE tote_dash.{{.Name}}_retired (LIKE tote_dash.{{.Name}}_versions, PRIMARY KEY (rec));
 
 -- {{.Name}}_add adds signed contributions c (rec and id unused) to every summary, current and log.
 CREATE FUNCTION tote_dash.{{.Name}}_add(c tote_dash.{{.Name}}_versions[]) RETURNS void LANGUAGE plpgsql AS $$
@@ -269,10 +271,12 @@ $$;
 
 -- {{.Name}}_rebuild makes every summary of the fact afresh: one pass over
 -- the versions for the log, whose sums are the current state; one sort for
--- each ranked dimension. Readers see the old figures until it commits (no
--- TRUNCATE, no key dropped). It also builds, once, the indexes on the fact
--- that the dashboard's reads of the facts use: by day (drill-downs, the
--- periods no summary answers) and by each dimension and day.
+-- each ranked dimension. Readers see the old figures until it commits; but
+-- a build into empty summaries (the first) drops their keys and adds them
+-- after its inserts, much faster than growing them row by row, and
+-- readers wait for it. It also builds, once, the indexes on the fact that
+-- the dashboard's reads of the facts use: by day (drill-downs, the periods
+-- no summary answers) and by each dimension and day.
 CREATE FUNCTION tote_dash.{{.Name}}_rebuild() RETURNS void LANGUAGE plpgsql
 SET work_mem = '256MB' SET maintenance_work_mem = '256MB' SET jit = off SET enable_hashagg = on AS $$
 DECLARE
@@ -281,7 +285,14 @@ DECLARE
     first bigint;
     last bigint;
     top bigint;
+    bulk boolean;
 BEGIN
+    bulk := NOT EXISTS (SELECT FROM tote_dash.{{.Name}}_by) AND NOT EXISTS (SELECT FROM tote_dash.{{.Name}}_next);
+    IF bulk THEN
+{{- range .Bulk}}
+        {{.Drop}};
+{{- end}}
+    END IF;
     DELETE FROM tote_dash.{{.Name}}_by;
     DELETE FROM tote_dash.{{.Name}}_by_log;
     DELETE FROM tote_dash.{{.Name}}_next;
@@ -381,9 +392,16 @@ BEGIN
         GROUP BY seq, key, {{list "" $f.K}};
         SET LOCAL enable_hashagg = on;
     END IF;
+{{- end}}
+    IF bulk THEN
+{{- range .Bulk}}
+        {{.Add}};
+{{- end}}
+    END IF;
+    ANALYZE tote_dash.{{.Name}}_by;
+{{- range .Ranked}}
     ANALYZE tote_dash.{{$f.Name}}_{{.Name}};
 {{- end}}
-    ANALYZE tote_dash.{{.Name}}_by;
 
     INSERT INTO tote_dash.state (fact, record_id) VALUES ('{{.Fact}}', coalesce(top, 0))
     ON CONFLICT (fact) DO UPDATE SET record_id = EXCLUDED.record_id;
@@ -465,7 +483,8 @@ BEGIN
     PERFORM tote_dash.{{.Name}}_refresh();
 {{- end}}
     SELECT coalesce(max(seq), 0) INTO newest FROM tote.load_ledger;
-    UPDATE tote_dash.watermark SET seq = newest, refreshed_at = now();
+    INSERT INTO tote_dash.watermark (seq, refreshed_at) VALUES (newest, now())
+    ON CONFLICT (one) DO UPDATE SET seq = EXCLUDED.seq, refreshed_at = EXCLUDED.refreshed_at;
     RETURN newest;
 END
 $$;
