@@ -170,9 +170,8 @@ GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 5 DESC, 1, 2`
 // designPeriod is, for each row d of tote_dash.sales_design or its log,
 // the positions in d.days of the last day of the period (@to) and the last
 // day before it: d.x[b] - d.x[a] is d's figure over the period (x[0] is
-// NULL: nothing). OFFSET 0 keeps the planner from pulling the searches up
-// into every expression that uses them: each row searches its days once.
-var designPeriod = `LATERAL (SELECT width_bucket(@to::date, d.days) AS b, width_bucket(@from::date - 1, d.days) AS a OFFSET 0) w`
+// NULL: nothing).
+var designPeriod = `LATERAL (SELECT width_bucket(@to::date, d.days) AS b, width_bucket(@from::date - 1, d.days) AS a) w`
 
 // designOver is measure x of d over the period.
 func designOver(x string) string {
@@ -241,7 +240,7 @@ var salesByDesign = `WITH changed AS MATERIALIZED (
          v.value
   FROM tote_dash.sales_design d CROSS JOIN bounds t, ` + designPeriod + `,
        LATERAL (SELECT array_position(t.currency, d.currency_id) AS i) c,
-       LATERAL (SELECT ` + designValue + ` AS value OFFSET 0) v -- once a row, not once a use
+       LATERAL (SELECT ` + designValue + ` AS value) v
   WHERE @route::text = 'design' AND @mode::text IN ('current', 'after') AND w.b > w.a
     AND (@cur::integer[] IS NULL OR d.currency_id = ANY(@cur::integer[]))
     AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed)
