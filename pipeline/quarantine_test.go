@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/warehouse"
@@ -90,7 +91,7 @@ func TestQuarantineThenFix(t *testing.T) {
 	}
 }
 
-func rejects(t *testing.T, wh *warehouse.Warehouse, all bool) []warehouse.Reject {
+func rejects(t *testing.T, wh *warehouse.Warehouse, all bool) []tote.Reject {
 	t.Helper()
 	rs, err := wh.Rejects(context.Background(), all, 100)
 	if err != nil {
@@ -99,7 +100,7 @@ func rejects(t *testing.T, wh *warehouse.Warehouse, all bool) []warehouse.Reject
 	return rs
 }
 
-func rejectKeys(rs []warehouse.Reject) []string {
+func rejectKeys(rs []tote.Reject) []string {
 	var out []string
 	for _, r := range rs {
 		v := "NULL"

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -16,27 +15,6 @@ import (
 	"github.com/terrifictotes/tote/lakefile"
 	"github.com/terrifictotes/tote/star"
 )
-
-// Reject is a source row version the transform quarantined: a value in it
-// could not be transformed. The rest of its batch goes on; the raw zone
-// keeps the version as it was, and a later version of the row that
-// transforms resolves the reject.
-type Reject struct {
-	Table    string    `json:"table"` // the source table
-	ID       int64     `json:"id"`
-	Version  time.Time `json:"version"` // its last_updated
-	Xid      int64     `json:"xid,omitempty"`
-	Column   string    `json:"column"`
-	Value    *string   `json:"value,omitempty"`
-	Reason   string    `json:"reason"`
-	RawBatch string    `json:"raw_batch"`
-}
-
-// String names the row, the column and the value, as an error would.
-func (r Reject) String() string {
-	e := tote.Error{Where: tote.Where{Table: r.Table, ID: r.ID, Column: r.Column, Value: r.Value}, Err: errors.New(r.Reason)}
-	return e.Error()
-}
 
 // Resolution says that a later version of a rejected row transformed.
 type Resolution struct {
@@ -58,7 +36,7 @@ type quarantine struct {
 	strict   bool
 	rawBatch string
 	open     map[rowKey]bool // rejected before this batch, not yet resolved
-	found    []Reject
+	found    []tote.Reject
 	resolved []Resolution
 }
 
@@ -84,7 +62,7 @@ func (q *quarantine) take(err error, xid int64) bool {
 	if e.Value == nil {
 		reason = strings.TrimPrefix(reason, "column "+e.Column+": ")
 	}
-	q.found = append(q.found, Reject{Table: e.Table, ID: e.ID, Version: e.Version, Xid: xid, Column: e.Column,
+	q.found = append(q.found, tote.Reject{Table: e.Table, SourceID: e.ID, Version: e.Version, SourceXmin: xid, Column: e.Column,
 		Value: e.Value, Reason: reason, RawBatch: q.rawBatch})
 	q.open[rowKey{e.Table, e.ID}] = true
 	return true
@@ -103,7 +81,7 @@ func (q *quarantine) ok(table string, id int64) {
 }
 
 func (q *quarantine) rejectedNow(k rowKey) bool {
-	return slices.ContainsFunc(q.found, func(r Reject) bool { return r.Table == k.Table && r.ID == k.ID })
+	return slices.ContainsFunc(q.found, func(r tote.Reject) bool { return r.Table == k.Table && r.SourceID == k.ID })
 }
 
 // openRows returns the rejects still open after the batch, for the state.
@@ -148,7 +126,7 @@ func (q *quarantine) write(ctx context.Context, out *lake.BatchWriter) error {
 			version = parquet.Int64Value(r.Version.UnixMicro())
 		}
 		add(map[string]parquet.Value{"kind": text(star.Rejected), "source_table": text(r.Table),
-			"source_id": parquet.Int64Value(r.ID), "version": version, "source_xmin": parquet.Int64Value(r.Xid & 0xFFFF_FFFF),
+			"source_id": parquet.Int64Value(r.SourceID), "version": version, "source_xmin": parquet.Int64Value(r.SourceXmin & 0xFFFF_FFFF),
 			"column_name": text(r.Column), "value": optText(r.Value), "reason": text(r.Reason), "raw_batch": text(r.RawBatch)})
 	}
 	for _, r := range q.resolved {

@@ -98,7 +98,7 @@ type BatchResult struct {
 	Tables    []TableResult `json:"tables"`    // star tables with rows, in star.Tables order
 	// Rejects are the rows the batch quarantined, and Resolved the earlier
 	// rejects whose rows transformed in it.
-	Rejects  []Reject      `json:"rejects,omitempty"`
+	Rejects  []tote.Reject `json:"rejects,omitempty"`
 	Resolved []Resolution  `json:"resolved,omitempty"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
 }

@@ -30,10 +30,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 // Options controls Run.
@@ -174,7 +174,7 @@ func takenAt(ctx context.Context, p pipeline.Parts, seq uint64) (map[string]map[
 }
 
 // quarantined returns the ids of table's rows with open rejects.
-func quarantined(rejects []warehouse.Reject, table string) []int64 {
+func quarantined(rejects []tote.Reject, table string) []int64 {
 	var ids []int64
 	for _, r := range rejects {
 		if r.Table == table {

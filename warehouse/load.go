@@ -294,11 +294,9 @@ func (w *Warehouse) loadBatch(ctx context.Context, lk *lake.Lake, m lake.Manifes
 		m.ID, int64(m.Seq), br.Rows(), perTable, newest); err != nil {
 		return BatchResult{}, false, fmt.Errorf("record in load ledger: %w", err)
 	}
-	// Summaries kept current with the facts, and a notice to listeners
-	// (dashboards, in this process or another) once the batch commits.
-	if _, err := tx.Exec(ctx, `SELECT tote.after_load($1)`, m.ID); err != nil {
-		return BatchResult{}, false, fmt.Errorf("after load: %w", err)
-	}
+	// A notice to listeners (dashboards, in this process or another) once
+	// the batch commits: what they derive from the facts, they bring up to
+	// date after, outside this transaction (docs/decisions/0011).
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, LoadedChannel, m.ID); err != nil {
 		return BatchResult{}, false, fmt.Errorf("notify: %w", err)
 	}

@@ -95,7 +95,7 @@ ORDER BY {{list "s." .Key}}
 {{- end}}
 
 {{/* uniqueKeys: the table's unique keys and its indexes that back no
-     constraint (the dashboard's, migration 0008), not the primary key
+     constraint (the dashboard's, package web), not the primary key
      (dropping that too gained nothing): name, definition, and whether it
      is a constraint. A large first load drops them and adds them back
      (building an index once is much cheaper than growing it row by

@@ -2,7 +2,9 @@ package warehouse
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -156,6 +158,115 @@ func (w *Warehouse) migrateNext(ctx context.Context) (done bool, err error) {
 		return false, fmt.Errorf("migrate warehouse %s: commit: %w", next.name, err)
 	}
 	return false, nil
+}
+
+// Group is a line of migrations of its own, for a part that keeps objects
+// of its own in the warehouse (the dashboard's summaries, package web):
+// applied by MigrateGroup under the same lock as the warehouse's
+// migrations, and recorded by group name and version in
+// tote.group_migrations (migration 0011) with a checksum of each.
+type Group struct {
+	// Name identifies the group; its versions are its own.
+	Name string
+	// Migrations are the group's schema changes, numbered from 1.
+	Migrations []Migration
+	// Reset, if set, makes the group derived: its objects are built from
+	// other data and can be made again. When an applied migration's text
+	// differs from the one given (the model it is rendered from changed),
+	// Reset is run and every migration applied again, in the same
+	// transaction. Without Reset such a difference is an error.
+	Reset string
+}
+
+// Migration is one numbered schema change of a Group.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+func (m Migration) checksum() string {
+	sum := sha256.Sum256([]byte(m.SQL))
+	return hex.EncodeToString(sum[:])
+}
+
+// MigrateGroup brings group g's objects up to date in one transaction, under
+// the migration lock: the migrations it lacks are applied in order (all of
+// them again after g.Reset if one applied differs). The warehouse must have
+// every migration of its own this tote knows: MigrateGroup does not migrate
+// it (a reader such as the dashboard must not move the schema on under an
+// older loader), and says to load it once.
+func (w *Warehouse) MigrateGroup(ctx context.Context, g Group) error {
+	ok, err := w.migrated(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("migrate %s: the warehouse has not been migrated by this version of tote: "+
+			"load it once with it (tote load, tote run or tote serve), which migrates it", g.Name)
+	}
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", g.Name, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock); err != nil {
+		return fmt.Errorf("migrate %s: lock: %w", g.Name, err)
+	}
+	rows, err := tx.Query(ctx, `SELECT version, checksum FROM tote.group_migrations WHERE grp = $1 ORDER BY version`, g.Name)
+	if err != nil {
+		return fmt.Errorf("migrate %s: read tote.group_migrations: %w", g.Name, err)
+	}
+	applied := map[int]string{}
+	var version int
+	var sum string
+	if _, err := pgx.ForEachRow(rows, []any{&version, &sum}, func() error { applied[version] = sum; return nil }); err != nil {
+		return fmt.Errorf("migrate %s: read tote.group_migrations: %w", g.Name, err)
+	}
+	known := map[int]Migration{}
+	for _, m := range g.Migrations {
+		known[m.Version] = m
+	}
+	changed := ""
+	for v, sum := range applied {
+		m, ok := known[v]
+		switch {
+		case !ok:
+			return fmt.Errorf("migrate %s: the warehouse has its version %d, newer than this tote knows: upgrade tote", g.Name, v)
+		case sum != m.checksum():
+			changed = m.Name
+		}
+	}
+	if changed != "" {
+		if g.Reset == "" {
+			return fmt.Errorf("migrate %s: migration %s was applied with other text than this tote has", g.Name, changed)
+		}
+		if _, err := tx.Exec(ctx, g.Reset); err != nil {
+			return fmt.Errorf("migrate %s: reset: %w", g.Name, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM tote.group_migrations WHERE grp = $1`, g.Name); err != nil {
+			return fmt.Errorf("migrate %s: reset: %w", g.Name, err)
+		}
+		w.log.Info("migration group reset: its definition changed", "group", g.Name, "migration", changed)
+		clear(applied)
+	}
+	for _, m := range g.Migrations {
+		if _, done := applied[m.Version]; done {
+			continue
+		}
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migrate %s %s: %w", g.Name, m.Name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO tote.group_migrations (grp, version, name, checksum) VALUES ($1, $2, $3, $4)`,
+			g.Name, m.Version, m.Name, m.checksum()); err != nil {
+			return fmt.Errorf("migrate %s %s: record it: %w", g.Name, m.Name, err)
+		}
+		w.log.Info("migrated", "group", g.Name, "migration", m.Name)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrate %s: commit: %w", g.Name, err)
+	}
+	return nil
 }
 
 // Check verifies that every star table is in the warehouse exactly as the

@@ -297,3 +297,54 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 		t.Errorf("Migrate on a newer schema: %v", err)
 	}
 }
+
+// A migration group keeps its own line of versions: it is refused on a
+// warehouse not migrated yet, applied once, refused when it changed unless
+// it can be reset (derived), reset and applied again then, and refused
+// when the warehouse has a newer version of it.
+func TestMigrateGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := newWarehouse(t)
+	w := warehouse.New(db, nil)
+	g := warehouse.Group{Name: "things", Migrations: []warehouse.Migration{
+		{Version: 1, Name: "0001_things", SQL: `CREATE TABLE tote.things (n integer); INSERT INTO tote.things VALUES (1)`},
+	}}
+	if err := w.MigrateGroup(ctx, g); err == nil || !strings.Contains(err.Error(), "migrate things: the warehouse has not been migrated by this version of tote: load it once") {
+		t.Errorf("a group before the warehouse is migrated: %v", err)
+	}
+	migrate(t, db)
+	for range 2 {
+		if err := w.MigrateGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() string {
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM tote.things`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Repeat("x", n)
+	}
+	if got := count(); got != "x" {
+		t.Errorf("applied twice: %d rows", len(got))
+	}
+
+	changed := g
+	changed.Migrations = []warehouse.Migration{{Version: 1, Name: "0001_things", SQL: g.Migrations[0].SQL + `; INSERT INTO tote.things VALUES (2)`}}
+	if err := w.MigrateGroup(ctx, changed); err == nil || !strings.Contains(err.Error(), "migration 0001_things was applied with other text than this tote has") {
+		t.Errorf("a changed migration: %v", err)
+	}
+	changed.Reset = `DROP TABLE tote.things`
+	if err := w.MigrateGroup(ctx, changed); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got != "xx" {
+		t.Errorf("reset and applied again: %d rows, want 2", len(got))
+	}
+
+	execSQL(t, db, `INSERT INTO tote.group_migrations (grp, version, name, checksum) VALUES ('things', 2, '0002_future', '')`)
+	if err := w.MigrateGroup(ctx, changed); err == nil || !strings.Contains(err.Error(), "migrate things: the warehouse has its version 2, newer than this tote knows: upgrade tote") {
+		t.Errorf("a newer group: %v", err)
+	}
+}

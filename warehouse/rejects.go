@@ -10,27 +10,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/lakefile"
 	"github.com/terrifictotes/tote/star"
 )
-
-// Reject is a quarantined source row version, as tote.rejects holds it.
-type Reject struct {
-	ID         int64      `json:"id"`
-	Batch      string     `json:"batch"`     // the processed batch that quarantined it
-	RawBatch   string     `json:"raw_batch"` // the raw batch that holds the version
-	Table      string     `json:"table"`
-	SourceID   int64      `json:"source_id"`
-	Version    *time.Time `json:"version,omitempty"`
-	SourceXmin int64      `json:"source_xmin"`
-	Column     string     `json:"column,omitempty"`
-	Value      *string    `json:"value,omitempty"`
-	Reason     string     `json:"reason"`
-	FoundAt    time.Time  `json:"found_at"`
-	ResolvedBy string     `json:"resolved_batch,omitempty"`
-	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
-}
 
 const (
 	// A reject already recorded (a corrective batch, an adopted lake) is
@@ -47,9 +31,10 @@ WHERE source_table = $2 AND source_id = $3 AND resolved_batch IS NULL`
 FROM tote.rejects WHERE $1 OR resolved_batch IS NULL ORDER BY id DESC LIMIT $2`
 )
 
-// Rejects returns the quarantined rows, newest first: the open ones, or all
-// if all is set; none if the warehouse has not been migrated.
-func (w *Warehouse) Rejects(ctx context.Context, all bool, limit int) ([]Reject, error) {
+// Rejects returns the quarantined rows as tote.rejects holds them, newest
+// first: the open ones, or all if all is set; none if the warehouse has not
+// been migrated.
+func (w *Warehouse) Rejects(ctx context.Context, all bool, limit int) ([]tote.Reject, error) {
 	if ok, err := w.migrated(ctx); !ok || err != nil {
 		return nil, err
 	}
@@ -57,10 +42,14 @@ func (w *Warehouse) Rejects(ctx context.Context, all bool, limit int) ([]Reject,
 	if err != nil {
 		return nil, fmt.Errorf("read rejects: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Reject, error) {
-		var x Reject
-		err := r.Scan(&x.ID, &x.Batch, &x.RawBatch, &x.Table, &x.SourceID, &x.Version, &x.SourceXmin, &x.Column,
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (tote.Reject, error) {
+		var x tote.Reject
+		var version *time.Time
+		err := r.Scan(&x.ID, &x.Batch, &x.RawBatch, &x.Table, &x.SourceID, &version, &x.SourceXmin, &x.Column,
 			&x.Value, &x.Reason, &x.FoundAt, &x.ResolvedBy, &x.ResolvedAt)
+		if version != nil {
+			x.Version = *version
+		}
 		return x, err
 	})
 	if err != nil {

@@ -16,7 +16,11 @@
 // ledger and the run history. Applied migrations are recorded in
 // tote.schema_migrations. A star table that exists before tote creates it
 // is adopted if it matches the model and refused, with every difference
-// named, if it does not; Check catches a table altered later.
+// named, if it does not; Check catches a table altered later. Other parts
+// that keep objects of their own in the warehouse (the dashboard's
+// summaries) bring them as a Group, a line of migrations that
+// MigrateGroup applies under the same lock and records in
+// tote.group_migrations.
 //
 // # Exactly once
 //

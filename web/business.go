@@ -21,10 +21,15 @@ type Column struct {
 	Kind  string `json:"kind"`
 }
 
-// Table is a chart's data, as the table beside it and its CSV show it.
+// Row is one row of a Table, by column key. A row may carry fields that
+// no column shows (a lead-time bucket's index, say).
+type Row map[string]any
+
+// Table is a chart's data, as the table beside it and its CSV show it:
+// Columns in order, each row's values by column key.
 type Table struct {
 	Columns []Column `json:"columns"`
-	Rows    [][]any  `json:"rows"`
+	Rows    []Row    `json:"rows"`
 	// Source says which summary answered (route), for the curious.
 	Source string `json:"source,omitempty"`
 }
@@ -58,6 +63,9 @@ type Period struct {
 	First    string `json:"first"` // the first and last day with a sale
 	Last     string `json:"last"`
 	Today    string `json:"today"` // overdue means unpaid and due before this day
+	// Seq is the batch the figures reflect: the summaries' watermark, or
+	// the batch the view is as of.
+	Seq      int64  `json:"seq"`
 	AsOf     int64  `json:"as_of"` // the batch the view is as of; 0 for current
 	AsOfTime string `json:"as_of_time,omitempty"`
 }
@@ -69,10 +77,10 @@ type Business struct {
 	KPIs    []KPI              `json:"kpis"`
 	Charts  map[string]Table   `json:"charts"`
 	Timings map[string]float64 `json:"timings_ms"`
+	// LeadBuckets name the lead-time buckets, by index (the lead_time
+	// chart's rows have the index as bucket, the cross-filter lead:N).
+	LeadBuckets []LeadBucket `json:"lead_buckets"`
 }
-
-// LeadLabels name the lead-time buckets of tote.lead_bucket.
-var LeadLabels = []string{"same day", "1–7 days", "8–30 days", "31–90 days", "91–180 days", "181–365 days", "over a year"}
 
 var (
 	colCurrency = Column{"currency", "Currency", "text"}
@@ -82,34 +90,41 @@ var (
 	salesCols   = []Column{colCurrency, colOrders, colUnits, colRevenue}
 )
 
-// chartSpec is one chart of the business view: the query that answers it
-// and the columns it returns.
+// chartSpec is one sales chart of the business view: the query that
+// answers it and the columns it returns.
 type chartSpec struct {
 	name, query string
 	group       string // what it groups by, for the route
 	columns     []Column
-	extra       func(f filter) []any // parameters after the sales parameters
 }
 
-func grainArg(f filter) []any { return []any{f.Grain} }
+// designsRanked is how many designs the designs chart ranks at each end.
+const designsRanked = 10
 
 var salesCharts = []chartSpec{
-	{"series", "sales_series", "", append([]Column{{"period", "Period", "date"}}, salesCols...), grainArg},
-	{"countries", "sales_by_country", "location", append([]Column{{"country", "Country", "text"}}, salesCols...), nil},
-	{"cities", "sales_by_city", "location", append([]Column{{"city", "City", "text"}}, salesCols...), nil},
+	{"series", "sales_series", "", append([]Column{{"period", "Period", "date"}}, salesCols...)},
+	{"countries", "sales_by_country", "location", append([]Column{{"country", "Country", "text"}}, salesCols...)},
+	{"cities", "sales_by_city", "location", append([]Column{{"city", "City", "text"}}, salesCols...)},
 	{"designs", "sales_by_design", "design", append([]Column{{"rank", "Rank", "text"}, {"design_id", "Design id", "int"},
-		{"design", "Design", "text"}}, salesCols...), func(filter) []any { return []any{10} }},
+		{"design", "Design", "text"}}, salesCols...)},
 	{"counterparties", "sales_by_counterparty", "counterparty", append([]Column{{"cp", "Counterparty id", "int"},
-		{"counterparty", "Counterparty", "text"}}, salesCols...), nil},
-	{"staff", "sales_by_staff", "staff", append([]Column{{"staff", "Staff id", "int"}, {"name", "Staff", "text"}}, salesCols...), nil},
-	{"departments", "sales_by_department", "staff", append([]Column{{"dept", "Department", "text"}}, salesCols...), nil},
-	{"lead_time", "sales_lead_time", "lead", append([]Column{{"lead", "Lead time bucket", "int"}}, salesCols...), nil},
+		{"counterparty", "Counterparty", "text"}}, salesCols...)},
+	{"staff", "sales_by_staff", "staff", append([]Column{{"staff", "Staff id", "int"}, {"name", "Staff", "text"}}, salesCols...)},
+	{"departments", "sales_by_department", "staff", append([]Column{{"dept", "Department", "text"}}, salesCols...)},
+	{"lead_time", "sales_lead_time", "lead", append([]Column{{"lead", "Lead time", "text"}}, salesCols...)},
+}
+
+// salesParams are chart c's parameters under filter f, through route.
+func (c chartSpec) params(f filter, route string) salesParams {
+	p := f.sales(route, f.From, f.To)
+	p.N = designsRanked
+	return p
 }
 
 // business runs every query of the business view for state s, at once.
 func (srv *Server) business(ctx context.Context, s State) (Business, error) {
 	var mu sync.Mutex
-	b := Business{State: s, Charts: map[string]Table{}, Timings: map[string]float64{}}
+	b := Business{State: s, Charts: map[string]Table{}, Timings: map[string]float64{}, LeadBuckets: LeadBuckets}
 	d := &db{pool: srv.pool, observe: func(name string, t time.Duration) {
 		mu.Lock()
 		b.Timings[name] += float64(t.Microseconds()) / 1000
@@ -121,7 +136,7 @@ func (srv *Server) business(ctx context.Context, s State) (Business, error) {
 		return b, err
 	}
 	b.Period = Period{From: f.From, To: f.To, PrevFrom: f.PrevFrom, PrevTo: f.PrevTo, Grain: f.Grain,
-		First: f.First, Last: f.Last, Today: f.Today}
+		First: f.First, Last: f.Last, Today: f.Today, Seq: f.AsOf}
 	if !f.current() {
 		b.Period.AsOf, b.Period.AsOfTime = f.AsOf, f.AsOfTime.Format(time.RFC3339)
 	}
@@ -135,23 +150,11 @@ func (srv *Server) business(ctx context.Context, s State) (Business, error) {
 	for _, c := range salesCharts {
 		g.Go(func() error {
 			route := f.salesRoute(c.group)
-			args := f.salesArgs(route, f.From, f.To)
-			if c.extra != nil {
-				args = append(args, c.extra(f)...)
-			}
-			t, err := tableOf(gctx, d, c.query, c.columns, args...)
+			t, err := tableOf(gctx, d, c.query, c.columns, c.params(f, route).args())
 			if err != nil {
 				return err
 			}
 			t.Source = route
-			if c.name == "lead_time" {
-				for _, r := range t.Rows {
-					if n, ok := r[0].(int64); ok && n >= 0 && int(n) < len(LeadLabels) {
-						r[0] = LeadLabels[n]
-					}
-				}
-				t.Columns = append([]Column{{"lead", "Lead time", "text"}}, t.Columns[1:]...)
-			}
 			put(c.name, t)
 			return nil
 		})
@@ -170,7 +173,7 @@ func (srv *Server) business(ctx context.Context, s State) (Business, error) {
 	g.Go(func() error {
 		t, err := tableOf(gctx, d, "payment_status", []Column{colCurrency, {"type", "Payment type", "text"},
 			{"status", "Status", "text"}, {"payments", "Payments", "int"}, {"amount", "Amount", "money"},
-			{"oldest", "Oldest payment date", "date"}}, append(f.paymentArgs(f.From, f.To), f.Today)...)
+			{"oldest", "Oldest payment date", "date"}}, f.payments(f.From, f.To).args())
 		if err != nil {
 			return err
 		}
@@ -180,7 +183,7 @@ func (srv *Server) business(ctx context.Context, s State) (Business, error) {
 	g.Go(func() error {
 		t, err := tableOf(gctx, d, "payment_series", []Column{{"period", "Period", "date"}, colCurrency,
 			{"paid", "Paid", "bool"}, {"payments", "Payments", "int"}, {"amount", "Amount", "money"}},
-			append(f.paymentArgs(f.From, f.To), f.Grain)...)
+			f.payments(f.From, f.To).args())
 		if err != nil {
 			return err
 		}
@@ -190,7 +193,7 @@ func (srv *Server) business(ctx context.Context, s State) (Business, error) {
 	g.Go(func() error {
 		t, err := tableOf(gctx, d, "purchase_series", []Column{{"period", "Period", "date"}, colCurrency,
 			{"orders", "Purchase orders", "int"}, {"quantity", "Quantity", "int"}, {"value", "Purchases", "money"}},
-			append(f.purchaseArgs(f.purchaseRoute()), f.Grain)...)
+			f.purchases(f.purchaseRoute()).args())
 		if err != nil {
 			return err
 		}
@@ -200,88 +203,107 @@ func (srv *Server) business(ctx context.Context, s State) (Business, error) {
 	if err := g.Wait(); err != nil {
 		return b, err
 	}
+	labelLeadTimes(b.Charts["lead_time"])
 	b.KPIs = mergeKPIs(kpis, pkpis)
 	b.Charts["currency_mix"] = currencyMix(b.KPIs)
 	b.Charts["purchases_vs_sales"] = purchasesVsSales(b.Charts["series"], b.Charts["purchases"])
 	return b, nil
 }
 
-// tableOf runs a query whose columns are cols, in order.
-func tableOf(ctx context.Context, d *db, name string, cols []Column, args ...any) (Table, error) {
-	rows, err := collect(ctx, d, name, func(r pgx.CollectableRow) ([]any, error) {
-		dest := make([]any, len(cols))
-		for i, c := range cols {
-			switch c.Kind {
-			case "int", "money":
-				dest[i] = new(*int64)
-			case "bool":
-				dest[i] = new(*bool)
-			default:
-				dest[i] = new(*string)
-			}
+// labelLeadTimes names each row's lead-time bucket (its index, bucket).
+func labelLeadTimes(t Table) {
+	for _, r := range t.Rows {
+		if n, ok := r["bucket"].(int64); ok && n >= 0 && int(n) < len(LeadBuckets) {
+			r["lead"] = LeadBuckets[n].Label
 		}
-		if err := r.Scan(dest...); err != nil {
+	}
+}
+
+// tableOf runs a query whose result has a column named as each of cols'
+// keys (and maybe more, kept as they are): money comes as cents and
+// leaves as a decimal string, integers as int64.
+func tableOf(ctx context.Context, d *db, name string, cols []Column, args pgx.NamedArgs) (Table, error) {
+	kinds := map[string]string{}
+	for _, c := range cols {
+		kinds[c.Key] = c.Kind
+	}
+	rows, err := collect(ctx, d, name, args, func(r pgx.CollectableRow) (Row, error) {
+		vals, err := r.Values()
+		if err != nil {
 			return nil, err
 		}
-		out := make([]any, len(cols))
-		for i, c := range cols {
-			switch p := dest[i].(type) {
-			case **int64:
-				if *p == nil {
-					continue
-				}
-				if c.Kind == "money" {
-					out[i] = money(**p)
-				} else {
-					out[i] = **p
-				}
-			case **bool:
-				if *p != nil {
-					out[i] = **p
-				}
-			case **string:
-				if *p != nil {
-					out[i] = **p
-				}
+		row := Row{}
+		for i, fd := range r.FieldDescriptions() {
+			v := vals[i]
+			switch n := v.(type) {
+			case int16:
+				v = int64(n)
+			case int32:
+				v = int64(n)
+			}
+			if n, ok := v.(int64); ok && kinds[fd.Name] == "money" {
+				v = money(n)
+			}
+			row[fd.Name] = v
+		}
+		for _, c := range cols {
+			if _, ok := row[c.Key]; !ok && c.Key != "lead" {
+				return nil, fmt.Errorf("no column %s in its result", c.Key)
 			}
 		}
-		return out, nil
-	}, args...)
+		return row, nil
+	})
 	if err != nil {
 		return Table{}, err
 	}
 	return Table{Columns: cols, Rows: rows}, nil
 }
 
+// salesKPIRow is a row of sales_kpis.
+type salesKPIRow struct {
+	Currency   string `db:"currency"`
+	Orders     int64  `db:"orders"`
+	Units      int64  `db:"units"`
+	Value      int64  `db:"value"`
+	PrevOrders int64  `db:"prev_orders"`
+	PrevUnits  int64  `db:"prev_units"`
+	PrevValue  int64  `db:"prev_value"`
+}
+
+// paymentKPIRow is a row of payment_kpis.
+type paymentKPIRow struct {
+	Currency          string  `db:"currency"`
+	Overdue           int64   `db:"overdue"`
+	OverdueAmount     int64   `db:"overdue_amount"`
+	PrevOverdue       int64   `db:"prev_overdue"`
+	PrevOverdueAmount int64   `db:"prev_overdue_amount"`
+	OldestOverdue     *string `db:"oldest_overdue"`
+}
+
 func salesKPIsOf(ctx context.Context, d *db, f filter) ([]KPI, error) {
-	args := append(f.salesArgs(f.salesRoute(""), f.PrevFrom, f.To), f.From)
-	return collect(ctx, d, "sales_kpis", func(r pgx.CollectableRow) (KPI, error) {
-		var k KPI
-		var v, pv int64
-		if err := r.Scan(&k.Currency, &k.Orders, &k.Units, &v, &k.PrevOrders, &k.PrevUnits, &pv); err != nil {
-			return k, err
-		}
-		k.Revenue, k.PrevRevenue = money(v), money(pv)
-		k.AOV, k.PrevAOV = average(v, k.Orders), average(pv, k.PrevOrders)
-		return k, nil
-	}, args...)
+	p := f.sales(f.salesRoute(""), f.PrevFrom, f.To)
+	p.Since = f.From
+	return collect(ctx, d, "sales_kpis", p.args(), func(r pgx.CollectableRow) (KPI, error) {
+		v, err := pgx.RowToStructByName[salesKPIRow](r)
+		k := KPI{Currency: v.Currency, Orders: v.Orders, Units: v.Units, PrevOrders: v.PrevOrders, PrevUnits: v.PrevUnits,
+			Revenue: money(v.Value), PrevRevenue: money(v.PrevValue),
+			AOV: average(v.Value, v.Orders), PrevAOV: average(v.PrevValue, v.PrevOrders)}
+		return k, err
+	})
 }
 
 func paymentKPIsOf(ctx context.Context, d *db, f filter) ([]KPI, error) {
-	args := append(f.paymentArgs(f.PrevFrom, f.To), f.Today, f.From)
-	return collect(ctx, d, "payment_kpis", func(r pgx.CollectableRow) (KPI, error) {
-		var k KPI
-		var a, pa int64
-		var oldest *string
-		if err := r.Scan(&k.Currency, &k.Overdue, &a, &k.PrevOverdue, &pa, &oldest); err != nil {
-			return k, err
+	p := f.payments(f.PrevFrom, f.To)
+	p.Since = f.From
+	return collect(ctx, d, "payment_kpis", p.args(), func(r pgx.CollectableRow) (KPI, error) {
+		v, err := pgx.RowToStructByName[paymentKPIRow](r)
+		k := KPI{Currency: v.Currency, Overdue: v.Overdue, PrevOverdue: v.PrevOverdue,
+			OverdueAmount: money(v.OverdueAmount), PrevOverdueAmt: money(v.PrevOverdueAmount)}
+		if v.OldestOverdue != nil {
+			k.OldestOverdue = *v.OldestOverdue
 		}
-		k.OverdueAmount, k.PrevOverdueAmt = money(a), money(pa)
-		if oldest != nil {
-			k.OldestOverdue = *oldest
-		}
-		return k, nil
-	}, args...)
+		return k, err
+	})
 }
 
 // mergeKPIs puts each currency's payment figures on its sales card.
@@ -313,10 +335,10 @@ func mergeKPIs(sales, payments []KPI) []KPI {
 }
 
 func currencyMix(kpis []KPI) Table {
-	t := Table{Columns: []Column{colCurrency, colOrders, colRevenue}, Rows: [][]any{}}
+	t := Table{Columns: []Column{colCurrency, colOrders, colRevenue}, Rows: []Row{}}
 	for _, k := range kpis {
 		if k.Orders > 0 {
-			t.Rows = append(t.Rows, []any{k.Currency, k.Orders, k.Revenue})
+			t.Rows = append(t.Rows, Row{"currency": k.Currency, "orders": k.Orders, "revenue": k.Revenue})
 		}
 	}
 	return t
@@ -325,26 +347,31 @@ func currencyMix(kpis []KPI) Table {
 // purchasesVsSales sets each period's purchases beside its sales, per currency.
 func purchasesVsSales(sales, purchases Table) Table {
 	t := Table{Columns: []Column{{"period", "Period", "date"}, colCurrency, {"sales", "Sales", "money"},
-		{"purchases", "Purchases", "money"}}, Rows: [][]any{}}
+		{"purchases", "Purchases", "money"}}, Rows: []Row{}}
 	type key struct{ period, cur string }
-	at := map[key]int{}
-	row := func(p, c any) []any {
-		k := key{fmt.Sprint(p), fmt.Sprint(c)}
-		i, ok := at[k]
+	at := map[key]Row{}
+	row := func(r Row) Row {
+		k := key{fmt.Sprint(r["period"]), fmt.Sprint(r["currency"])}
+		out, ok := at[k]
 		if !ok {
-			i = len(t.Rows)
-			at[k] = i
-			t.Rows = append(t.Rows, []any{p, c, "0.00", "0.00"})
+			out = Row{"period": r["period"], "currency": r["currency"], "sales": "0.00", "purchases": "0.00"}
+			at[k] = out
+			t.Rows = append(t.Rows, out)
 		}
-		return t.Rows[i]
+		return out
 	}
 	for _, r := range sales.Rows {
-		row(r[0], r[1])[2] = r[4]
+		row(r)["sales"] = r["revenue"]
 	}
 	for _, r := range purchases.Rows {
-		row(r[0], r[1])[3] = r[4]
+		row(r)["purchases"] = r["value"]
 	}
-	sortRows(t.Rows)
+	slices.SortStableFunc(t.Rows, func(a, b Row) int {
+		if c := strings.Compare(fmt.Sprint(a["period"]), fmt.Sprint(b["period"])); c != 0 {
+			return c
+		}
+		return strings.Compare(fmt.Sprint(a["currency"]), fmt.Sprint(b["currency"]))
+	})
 	return t
 }
 
@@ -372,15 +399,6 @@ func average(cents, n int64) string {
 		q = -q
 	}
 	return money(q)
-}
-
-func sortRows(rows [][]any) {
-	slices.SortStableFunc(rows, func(a, b []any) int {
-		if c := strings.Compare(fmt.Sprint(a[0]), fmt.Sprint(b[0])); c != 0 {
-			return c
-		}
-		return strings.Compare(fmt.Sprint(a[1]), fmt.Sprint(b[1]))
-	})
 }
 
 // itoa is strconv.FormatInt for an int64.

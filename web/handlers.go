@@ -25,9 +25,9 @@ func (s *Server) options(ctx context.Context, st State) (Options, error) {
 		return n, err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { o.Countries, err = collect(ctx, d, "countries", pgx.RowTo[string]); return })
+	g.Go(func() (err error) { o.Countries, err = collect(ctx, d, "countries", nil, pgx.RowTo[string]); return })
 	g.Go(func() (err error) {
-		o.Cities, err = collect(ctx, d, "cities", func(r pgx.CollectableRow) (string, error) {
+		o.Cities, err = collect(ctx, d, "cities", nil, func(r pgx.CollectableRow) (string, error) {
 			var country, city string
 			err := r.Scan(&country, &city)
 			return country + " / " + city, err
@@ -35,7 +35,7 @@ func (s *Server) options(ctx context.Context, st State) (Options, error) {
 		return
 	})
 	g.Go(func() (err error) {
-		o.Staff, err = collect(ctx, d, "staff", func(r pgx.CollectableRow) (NamedID, error) {
+		o.Staff, err = collect(ctx, d, "staff", nil, func(r pgx.CollectableRow) (NamedID, error) {
 			var n NamedID
 			var id int32
 			err := r.Scan(&id, &n.Name, &n.Note)
@@ -44,9 +44,12 @@ func (s *Server) options(ctx context.Context, st State) (Options, error) {
 		})
 		return
 	})
-	g.Go(func() (err error) { o.Departments, err = collect(ctx, d, "departments", pgx.RowTo[string]); return })
 	g.Go(func() (err error) {
-		o.Currencies, err = collect(ctx, d, "currencies", func(r pgx.CollectableRow) (NamedID, error) {
+		o.Departments, err = collect(ctx, d, "departments", nil, pgx.RowTo[string])
+		return
+	})
+	g.Go(func() (err error) {
+		o.Currencies, err = collect(ctx, d, "currencies", nil, func(r pgx.CollectableRow) (NamedID, error) {
 			var n NamedID
 			var id int32
 			err := r.Scan(&id, &n.ID, &n.Name)
@@ -54,7 +57,7 @@ func (s *Server) options(ctx context.Context, st State) (Options, error) {
 		})
 		return
 	})
-	g.Go(func() (err error) { o.Counterparties, err = collect(ctx, d, "counterparties", named); return })
+	g.Go(func() (err error) { o.Counterparties, err = collect(ctx, d, "counterparties", nil, named); return })
 	g.Go(func() (err error) {
 		var sel []int32
 		for _, x := range append(st.Design, xfValues(st, "design")...) {
@@ -66,7 +69,7 @@ func (s *Server) options(ctx context.Context, st State) (Options, error) {
 			o.Designs = []NamedID{}
 			return nil
 		}
-		o.Designs, err = collect(ctx, d, "designs_by_id", named, sel)
+		o.Designs, err = collect(ctx, d, "designs_by_id", pgx.NamedArgs{"ids": sel}, named)
 		return
 	})
 	return o, g.Wait()
@@ -150,60 +153,77 @@ var drillColumns = map[string][]Column{
 		{"unit_price", "Unit price", "text"}, {"value", "Value", "text"}},
 }
 
-// drillArgs resolves a drill-down request: its kind, filter and the
+// drillQuery is a drill-down request resolved: its kind, filter and the
 // arguments of its count query (the summary that answers the figure) and
-// of its rows query (the facts), less the page.
-func (s *Server) drillArgs(ctx context.Context, r *http.Request, d *db) (kind string, f filter, count, rows []any, err error) {
+// of its rows query (the facts, as far as the summaries have them), less
+// the page.
+type drillQuery struct {
+	kind        string
+	f           filter
+	count, rows func(page) pgx.NamedArgs
+}
+
+// drillOf resolves a drill-down request.
+func (s *Server) drillOf(ctx context.Context, r *http.Request, d *db) (drillQuery, error) {
 	q := r.URL.Query()
-	kind = q.Get("kind")
-	if kind == "" {
-		kind = "sales"
+	dq := drillQuery{kind: q.Get("kind")}
+	if dq.kind == "" {
+		dq.kind = "sales"
 	}
-	if _, ok := drillColumns[kind]; !ok {
-		return "", filter{}, nil, nil, fmt.Errorf("kind %q: want sales, payments or purchases", kind)
+	if _, ok := drillColumns[dq.kind]; !ok {
+		return dq, fmt.Errorf("kind %q: want sales, payments or purchases", dq.kind)
 	}
 	st, err := ParseState(q)
 	if err != nil {
-		return "", filter{}, nil, nil, err
+		return dq, err
 	}
-	if f, err = st.resolve(ctx, d, s.now()); err != nil {
-		return "", filter{}, nil, nil, err
+	if dq.f, err = st.resolve(ctx, d, s.now()); err != nil {
+		return dq, err
 	}
-	switch kind {
+	f := dq.f
+	switch dq.kind {
 	case "payments":
-		var status any
+		p := f.payments(f.From, f.To)
 		if v := q.Get("status"); v != "" {
 			switch v {
 			case "paid", "unpaid", "overdue", "due":
-				status = v
+				p.Status = &v
 			default:
-				return "", f, nil, nil, fmt.Errorf("status %q: want paid, unpaid, overdue or due", v)
+				return dq, fmt.Errorf("status %q: want paid, unpaid, overdue or due", v)
 			}
 		}
-		args := append(f.paymentArgs(f.From, f.To), f.Today, status)
-		return kind, f, args, args, nil
+		dq.count = func(pg page) pgx.NamedArgs { q := p; q.page = pg; return q.args() }
+		dq.rows = dq.count
 	case "purchases":
-		return kind, f, f.purchaseArgs(f.purchaseRoute()), f.purchaseArgs("facts"), nil
+		dq.count = func(pg page) pgx.NamedArgs { p := f.purchases(f.purchaseRoute()); p.page = pg; return p.args() }
+		dq.rows = func(pg page) pgx.NamedArgs { p := f.purchases("facts"); p.page = pg; return p.args() }
+	default:
+		dq.count = func(pg page) pgx.NamedArgs {
+			p := f.sales(f.salesRoute(""), f.From, f.To)
+			p.page = pg
+			return p.args()
+		}
+		dq.rows = func(pg page) pgx.NamedArgs { p := f.sales("facts", f.From, f.To); p.page = pg; return p.args() }
 	}
-	return kind, f, f.salesArgs(f.salesRoute(""), f.From, f.To), f.salesArgs("facts", f.From, f.To), nil
+	return dq, nil
 }
 
 func (s *Server) apiDrill(w http.ResponseWriter, r *http.Request) {
 	d := s.db()
-	kind, f, countArgs, rowArgs, err := s.drillArgs(r.Context(), r, d)
+	dq, err := s.drillOf(r.Context(), r, d)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	page := 1
+	pageNo := 1
 	if v := r.URL.Query().Get("page"); v != "" {
-		if page, err = strconv.Atoi(v); err != nil || page < 1 {
+		if pageNo, err = strconv.Atoi(v); err != nil || pageNo < 1 {
 			s.fail(w, r, http.StatusBadRequest, errors.New("page: want a whole number from 1"))
 			return
 		}
 	}
 	countCols := []Column{colCurrency, {"rows", "Rows", "int"}}
-	switch kind {
+	switch dq.kind {
 	case "sales":
 		countCols = append(countCols, colUnits, colRevenue)
 	case "purchases":
@@ -211,15 +231,16 @@ func (s *Server) apiDrill(w http.ResponseWriter, r *http.Request) {
 	default:
 		countCols = append(countCols, Column{"amount", "Amount", "money"})
 	}
-	out := Drill{Kind: kind, Page: page, PerPage: DrillPage, Period: Period{From: f.From, To: f.To, Today: f.Today}}
+	f := dq.f
+	out := Drill{Kind: dq.kind, Page: pageNo, PerPage: DrillPage, Period: Period{From: f.From, To: f.To, Today: f.Today, Seq: f.AsOf}}
 	g, ctx := errgroup.WithContext(r.Context())
 	g.Go(func() (err error) {
-		out.Totals, err = tableOf(ctx, d, "drill_"+singular(kind)+"_count", countCols, countArgs...)
+		out.Totals, err = tableOf(ctx, d, "drill_"+singular(dq.kind)+"_count", countCols, dq.count(page{}))
 		return
 	})
 	g.Go(func() (err error) {
-		out.Rows, err = tableOf(ctx, d, "drill_"+singular(kind)+"_rows", drillColumns[kind],
-			append(rowArgs, DrillPage, (page-1)*DrillPage)...)
+		out.Rows, err = tableOf(ctx, d, "drill_"+singular(dq.kind)+"_rows", drillColumns[dq.kind],
+			dq.rows(page{Limit: DrillPage, Offset: (pageNo - 1) * DrillPage}))
 		return
 	})
 	if err := g.Wait(); err != nil {
@@ -227,7 +248,7 @@ func (s *Server) apiDrill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, row := range out.Totals.Rows {
-		out.Total += row[1].(int64)
+		out.Total += row["rows"].(int64)
 	}
 	out.Pages = int((out.Total + DrillPage - 1) / DrillPage)
 	writeJSON(w, http.StatusOK, out)
@@ -248,19 +269,18 @@ const maxCSVRows = 1_000_000
 
 func (s *Server) apiDrillCSV(w http.ResponseWriter, r *http.Request) {
 	d := s.db()
-	kind, _, _, args, err := s.drillArgs(r.Context(), r, d)
+	dq, err := s.drillOf(r.Context(), r, d)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	cols := drillColumns[kind]
-	t, err := tableOf(r.Context(), d, "drill_"+singular(kind)+"_rows", cols, append(args, maxCSVRows, 0)...)
+	t, err := tableOf(r.Context(), d, "drill_"+singular(dq.kind)+"_rows", drillColumns[dq.kind], dq.rows(page{Limit: maxCSVRows}))
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="tote-%s-%s.csv"`, kind, s.now().UTC().Format("20060102T150405Z")))
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="tote-%s-%s.csv"`, dq.kind, s.now().UTC().Format("20060102T150405Z")))
 	writeCSV(w, t)
 }
 
@@ -274,8 +294,8 @@ func writeCSV(w http.ResponseWriter, t Table) {
 	_ = cw.Write(head)
 	rec := make([]string, len(t.Columns))
 	for _, row := range t.Rows {
-		for i, v := range row {
-			if v == nil {
+		for i, c := range t.Columns {
+			if v := row[c.Key]; v == nil {
 				rec[i] = ""
 			} else {
 				rec[i] = fmt.Sprint(v)
@@ -300,7 +320,7 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, errors.New("order: want a sales order id"))
 		return
 	}
-	t, err := tableOf(r.Context(), s.db(), "order_history", historyColumns, int32(id))
+	t, err := tableOf(r.Context(), s.db(), "order_history", historyColumns, pgx.NamedArgs{"order": int32(id)})
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
@@ -314,13 +334,13 @@ func (s *Server) apiDesigns(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, []NamedID{})
 		return
 	}
-	out, err := collect(r.Context(), s.db(), "design_search", func(r pgx.CollectableRow) (NamedID, error) {
+	out, err := collect(r.Context(), s.db(), "design_search", pgx.NamedArgs{"q": q}, func(r pgx.CollectableRow) (NamedID, error) {
 		var n NamedID
 		var id int32
 		err := r.Scan(&id, &n.Name)
 		n.ID = itoa(int64(id))
 		return n, err
-	}, q)
+	})
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return

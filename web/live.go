@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -63,17 +64,32 @@ func (s *Server) Listeners() int {
 	return len(s.hub.subs)
 }
 
-// Run listens for the load's notices (warehouse.LoadedChannel) on a
-// connection of its own, and passes each to the open pages, until ctx is
-// done. A lost connection is made again, with backoff, and the pages told
-// to refresh (they may have missed a load). It returns nil when ctx ends.
+// Run keeps the summaries and the open pages up to date until ctx is
+// done: it brings the summaries up to date (Refresh) at once, then listens
+// for the load's notices (warehouse.LoadedChannel, sent at commit by a load
+// in any process) on a connection of its own, refreshes after each (a burst
+// of them, once) and then tells the pages, which refetch. A lost connection
+// is made again, with backoff, and the pages told to refresh (they may
+// have missed a load). It returns nil when ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	kick := make(chan struct{}, 1)
+	refreshed := make(chan struct{})
+	go func() { defer close(refreshed); s.refresher(ctx, kick) }()
+	defer func() { <-refreshed }()
+	again := func() {
+		select {
+		case kick <- struct{}{}:
+		default: // one is pending: it will see this load too
+		}
+	}
+	again()
 	backoff := time.Second
 	first := true
 	for {
-		err := s.listen(ctx, func() {
+		err := s.listen(ctx, again, func() {
 			backoff = time.Second
 			if !first {
+				again()
 				s.hub.publish(event{"resync", `{}`})
 			}
 			first = false
@@ -92,9 +108,34 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// refresher brings the summaries up to date each time it is kicked, then
+// tells the pages which batch they reflect.
+func (s *Server) refresher(ctx context.Context, kick <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		}
+		start := time.Now()
+		w, err := Refresh(ctx, s.wh)
+		if ctx.Err() != nil {
+			return
+		}
+		s.fresh.invalidate()
+		if err != nil {
+			s.log.Warn("dashboard: the summaries are not up to date; trying again after the next load", "err", err)
+			continue
+		}
+		s.log.Debug("dashboard summaries up to date", "batch", w.Batch, "seq", w.Seq, "seconds", time.Since(start).Seconds())
+		data, _ := json.Marshal(w)
+		s.hub.publish(event{"loaded", string(data)})
+	}
+}
+
 // listen takes a connection out of the pool, LISTENs, calls ready, and
-// publishes notices until the connection fails or ctx ends.
-func (s *Server) listen(ctx context.Context, ready func()) error {
+// calls loaded for each notice until the connection fails or ctx ends.
+func (s *Server) listen(ctx context.Context, loaded, ready func()) error {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -106,42 +147,42 @@ func (s *Server) listen(ctx context.Context, ready func()) error {
 	}
 	ready()
 	for {
-		n, err := postgres.WaitForNotification(ctx, conn) // silence is no stall here
-		if err != nil {
+		if _, err := postgres.WaitForNotification(ctx, conn); err != nil { // silence is no stall here
 			return err
 		}
 		s.fresh.invalidate()
-		data, _ := json.Marshal(map[string]string{"batch": n.Payload})
-		s.hub.publish(event{"loaded", string(data)})
+		loaded()
 	}
 }
 
-// Freshness is what the badge on every view shows: the data is as of the
-// source snapshot of the newest loaded batch (with the lake), or as of the
-// newest load (without it, and says so).
-type Freshness struct {
-	AsOf time.Time `json:"as_of,omitzero"`
-	// LagSeconds is the time since AsOf.
-	LagSeconds float64 `json:"lag_seconds"`
+// Badge is what the freshness badge on every view shows: how far the
+// warehouse is behind the source (pipeline.Freshness; without the lake, as
+// of the newest load, and Basis says so), when it is stale, and which batch
+// the dashboard's figures reflect.
+type Badge struct {
+	pipeline.Freshness
 	// Basis is "source snapshot" (from the lake) or "newest load" (no lake).
 	Basis string `json:"basis"`
 	// Batch is the newest batch in the ledger, loaded at LoadedAt.
 	Batch    string    `json:"batch,omitempty"`
 	LoadedAt time.Time `json:"loaded_at,omitzero"`
-	// PendingRaw is the raw batches extracted but not yet loaded (with the lake).
-	PendingRaw uint64 `json:"pending_raw_batches"`
-	Loaded     bool   `json:"loaded"`
+	// StaleAfter is the lag past which the data is stale, in seconds (the
+	// server's --freshness-threshold); 0: never.
+	StaleAfter float64 `json:"stale_after_seconds"`
+	// Summaries says which batch the figures reflect; they catch up after
+	// a load commits.
+	Summaries Watermark `json:"summaries"`
 }
 
-// freshCache keeps the freshness between loads: working it out reads the
-// lake's manifests and the facts' newest change, which is too slow for
-// every page (pipeline.ReadFreshness). A load notice invalidates it; so
-// does age, for the lag of a quiet source, which extractions that find
-// nothing move on.
+// freshCache keeps the badge between loads: working it out reads the
+// lake's manifests and the ledger (pipeline.ReadFreshness), which is too
+// slow for every page. A load notice or a refresh invalidates it; so does
+// age, for the lag of a quiet source, which extractions that find nothing
+// move on.
 type freshCache struct {
 	mu  sync.Mutex
 	at  time.Time
-	val Freshness
+	val Badge
 }
 
 const freshTTL = 30 * time.Second
@@ -152,7 +193,7 @@ func (c *freshCache) invalidate() {
 	c.mu.Unlock()
 }
 
-func (s *Server) freshness(ctx context.Context) (Freshness, error) {
+func (s *Server) freshness(ctx context.Context) (Badge, error) {
 	s.fresh.mu.Lock()
 	defer s.fresh.mu.Unlock()
 	now := s.now()
@@ -164,15 +205,18 @@ func (s *Server) freshness(ctx context.Context) (Freshness, error) {
 		s.fresh.val, s.fresh.at = f, now
 	}
 	f := s.fresh.val
-	if f.Loaded {
-		f.LagSeconds = max(now.Sub(f.AsOf).Seconds(), 0)
+	if f.Loaded() {
+		f.Lag = max(now.Sub(f.AsOf), 0)
 	}
 	return f, nil
 }
 
-func (s *Server) readFreshness(ctx context.Context, now time.Time) (Freshness, error) {
-	f := Freshness{Basis: "newest load"}
-	rows, err := s.db().query(ctx, "newest_load")
+func (s *Server) readFreshness(ctx context.Context, now time.Time) (Badge, error) {
+	f := Badge{Basis: "newest load", StaleAfter: s.cfg.StaleAfter.Seconds()}
+	if w, err := ReadWatermark(ctx, s.wh); err == nil {
+		f.Summaries = w
+	}
+	rows, err := s.db().query(ctx, "newest_load", nil)
 	if err != nil {
 		return f, err
 	}
@@ -192,7 +236,7 @@ func (s *Server) readFreshness(ctx context.Context, now time.Time) (Freshness, e
 	if !found {
 		return f, nil
 	}
-	f.Loaded, f.AsOf = true, f.LoadedAt
+	f.AsOf = f.LoadedAt
 	if s.cfg.Lake == nil {
 		return f, nil
 	}
@@ -201,7 +245,7 @@ func (s *Server) readFreshness(ctx context.Context, now time.Time) (Freshness, e
 		return f, err
 	}
 	if pf.Loaded() {
-		f.Basis, f.AsOf, f.PendingRaw = "source snapshot", pf.AsOf, pf.PendingRaw
+		f.Freshness, f.Basis = pf, "source snapshot"
 	}
 	return f, nil
 }
@@ -232,15 +276,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Check reports whether the warehouse has the dashboard's summaries
-// (migration 0008, which any load by this tote applies).
+// Check reports whether the warehouse is migrated far enough for the
+// dashboard's summaries (migration 0011, which any load by this tote
+// applies); the dashboard makes and keeps the summaries itself.
 func Check(ctx context.Context, pool *pgxpool.Pool) error {
 	var ok bool
-	if err := pool.QueryRow(ctx, hasSummaries).Scan(&ok); err != nil {
-		return fmt.Errorf("dashboard: look for the summaries: %w", err)
+	if err := pool.QueryRow(ctx, hasGroups).Scan(&ok); err != nil {
+		return fmt.Errorf("dashboard: look at the warehouse's schema: %w", err)
 	}
 	if !ok {
-		return errors.New("dashboard: the warehouse has no dashboard summaries (tote.dash_state, migration 0008): " +
+		return errors.New("dashboard: the warehouse has not been migrated by this version of tote (no tote.group_migrations, migration 0011): " +
 			"load it once with this version of tote (tote load, tote run or tote serve), which migrates it")
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
@@ -42,10 +43,10 @@ type Alert struct {
 type PipelineView struct {
 	Runs      []warehouse.Run    `json:"runs"`
 	Loads     []Load             `json:"loads"`
-	Rejects   []warehouse.Reject `json:"rejects"`
+	Rejects   []tote.Reject      `json:"rejects"`
 	Alerts    []Alert            `json:"alerts"`
 	Lake      *LakeSize          `json:"lake,omitempty"`
-	Freshness Freshness          `json:"freshness"`
+	Freshness Badge              `json:"freshness"`
 	RunNow    bool               `json:"run_now"`
 	Timings   map[string]float64 `json:"timings_ms"`
 }
@@ -91,10 +92,10 @@ func (s *Server) pipelineView(ctx context.Context) (PipelineView, error) {
 	g.Go(timed("runs", func() (err error) { v.Runs, err = wh.Runs(gctx, viewRuns); return }))
 	g.Go(timed("rejects", func() (err error) { v.Rejects, err = wh.Rejects(gctx, true, viewRejects); return }))
 	g.Go(func() (err error) {
-		v.Loads, err = collect(gctx, s.db(), "recent_loads", func(r pgx.CollectableRow) (Load, error) {
+		v.Loads, err = collect(gctx, s.db(), "recent_loads", pgx.NamedArgs{"limit": viewLoads}, func(r pgx.CollectableRow) (Load, error) {
 			var l Load
 			return l, r.Scan(&l.Batch, &l.Seq, &l.LoadedAt, &l.Rows)
-		}, viewLoads)
+		})
 		return
 	})
 	g.Go(timed("freshness", func() (err error) { v.Freshness, err = s.freshness(gctx); return }))
@@ -112,7 +113,7 @@ func (s *Server) pipelineView(ctx context.Context) (PipelineView, error) {
 		v.Runs = []warehouse.Run{}
 	}
 	if v.Rejects == nil {
-		v.Rejects = []warehouse.Reject{}
+		v.Rejects = []tote.Reject{}
 	}
 	v.Alerts = []Alert{}
 	for _, r := range v.Runs {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,78 +12,92 @@ import (
 
 // Every query the dashboard runs is one of the named SQL constants below,
 // listed in queries: the browser sends filter values, never SQL, and a
-// handler can only ask for a query by name.
+// handler can only ask for a query by name. Parameters are named (@from,
+// @cur, …) and each family of queries takes one parameter struct
+// (salesParams, purchaseParams, paymentParams), turned into pgx.NamedArgs
+// by its args method: a name means the same in every query of its family.
+// Every result column is named as the Column it fills (business.go).
 //
-// The business queries read the summaries of migration 0008 (its header
-// says what they hold) and, for what no summary has (a design, two
-// dimensions at once), the facts through the migration's indexes. A
-// fact's queries share their first parameters:
+// The business queries read the summaries (summaries.sql says what they
+// hold) and, for what no summary has (a design, two dimensions at once),
+// the facts, through the versions views and the indexes the summaries
+// build. A fact's queries share:
 //
-//	$1 route: which summary rows ('lead', 'location', 'staff',
-//	   'counterparty', 'all', 'design'), or 'facts' (filter.salesRoute and
-//	   the like)
-//	$2 mode: 'current'; or, as of batch $3, 'upto' (the log up to it) or
-//	   'after' (the current summaries less the log after it): filter.modes
-//	$3 the as-of batch's sequence number (unused when current)
-//	$4, $5 the first and last day (YYYY-MM-DD)
-//	then the filters, NULL for none: sales $6 currency, $7 location, $8
-//	staff, $9 counterparty, $10 design ids, $11 lead-time bucket;
-//	purchases $6 to $9 as sales; payments $6 currency, $7 counterparty ids
+//	@route  which summary rows ('all', a dimension: 'lead', 'location',
+//	        'staff', 'counterparty'; 'design' for the design rankings), or
+//	        'facts' (filter.salesRoute and the like)
+//	@mode   'current'; or, as of batch @as_of, 'upto' (the log up to it)
+//	        or 'after' (the current summaries less the log after it)
+//	@rec    the fact's rows the summaries have (surrogate keys up to it):
+//	        the facts are read as the summaries are, so that a drill-down
+//	        counts what the figure counts while the summaries catch up
+//	@from, @to  the first and last day (YYYY-MM-DD)
+//	then the filters, NULL for none: @cur currency, @loc location,
+//	@staff, @cp counterparty, @design ids, @lead a lead-time bucket
 //
 // and read their rows from salesSource, purchaseSource or paymentSource,
-// whose branches $1 and $2 switch on and off: the queries run with custom
-// plans (db.query), so those one-time conditions fold away, and so do the
-// NULL-means-any filters, leaving one source and plain index conditions.
+// whose branches @route and @mode switch on and off: the queries run with
+// custom plans (db.query), so those one-time conditions fold away, and so
+// do the NULL-means-any filters, leaving one source and plain index
+// conditions.
 
-// salesFacts is the condition on the sales order versions (v, a row of
-// tote.dash_sales_versions) that the sales parameters select: the route is
-// 'facts', the current version (or the one as of batch $3) of each order,
-// matching the filters.
-var salesFacts = `$1::text = 'facts' AND v.day BETWEEN $4::date AND $5::date
-  AND ($6::integer[] IS NULL OR v.currency_id = ANY($6::integer[]))
-  AND ($7::integer[] IS NULL OR v.location_id = ANY($7::integer[]))
-  AND ($8::integer[] IS NULL OR v.staff_id = ANY($8::integer[]))
-  AND ($9::integer[] IS NULL OR v.counterparty_id = ANY($9::integer[]))
-  AND ($10::integer[] IS NULL OR v.design_id = ANY($10::integer[]))
-  AND ($11::smallint IS NULL OR v.lead = $11::smallint)
-  AND ($2::text = 'current' OR v.seq <= $3::bigint)
-  AND NOT EXISTS (SELECT FROM tote.dash_sales_next n
-                  WHERE n.sales_record_id = v.rec AND ($2::text = 'current' OR n.next_seq <= $3::bigint))`
+// versionsAsOf is the condition that versions v (of the facts' versions
+// views) are the ones the summaries count, now or as of batch @as_of:
+// summarized, live, and not superseded by then.
+func versionsAsOf(fact string) string {
+	return `v.live AND v.rec <= @rec::bigint
+  AND (@mode::text = 'current' OR v.seq <= @as_of::bigint)
+  AND NOT EXISTS (SELECT FROM tote_dash.` + fact + `_next n
+                  WHERE n.rec = v.rec AND (@mode::text = 'current' OR n.next_seq <= @as_of::bigint))`
+}
 
-// salesFactsOf is the condition that sales order versions v are in the
-// period and current (or as of batch $3), whatever the route and filters.
-var salesFactsOf = `v.day BETWEEN $4::date AND $5::date
-  AND ($2::text = 'current' OR v.seq <= $3::bigint)
-  AND NOT EXISTS (SELECT FROM tote.dash_sales_next n
-                  WHERE n.sales_record_id = v.rec AND ($2::text = 'current' OR n.next_seq <= $3::bigint))`
+// salesFacts is the condition on the sales order versions v that the
+// sales parameters select: the route is 'facts', the version the
+// summaries count of each order in the period, matching the filters.
+var salesFacts = `@route::text = 'facts' AND v.day BETWEEN @from::date AND @to::date
+  AND (@cur::integer[] IS NULL OR v.currency_id = ANY(@cur::integer[]))
+  AND (@loc::integer[] IS NULL OR v.location = ANY(@loc::integer[]))
+  AND (@staff::integer[] IS NULL OR v.staff = ANY(@staff::integer[]))
+  AND (@cp::integer[] IS NULL OR v.counterparty = ANY(@cp::integer[]))
+  AND (@design::integer[] IS NULL OR v.design = ANY(@design::integer[]))
+  AND (@lead::smallint IS NULL OR v.lead = @lead::smallint)
+  AND ` + versionsAsOf("sales")
 
-// summaryAsOf is summary table t (tote.t and its log tote.t_log) as the
-// queries' state asks ($2: 'current', 'after' batch $3 or 'upto' batch $3),
-// with its columns dim, day, key, cols and the sums (negated where the
-// log's rows are taken away), as s.
-func summaryAsOf(t, cols, sums string) string {
-	neg := "-" + strings.ReplaceAll(sums, ", ", ", -")
+// summaryAsOf is summary table t (tote_dash.t and its log t_log) as @mode
+// asks ('current', 'after' batch @as_of or 'upto' batch @as_of), with its
+// columns dim, day, key, cols and the sums (negated where the log's rows
+// are taken away), as s.
+func summaryAsOf(t, cols string, sums []string) string {
+	list := func(neg string) string {
+		out := ""
+		for i, m := range sums {
+			if i > 0 {
+				out += ", "
+			}
+			out += neg + m
+		}
+		return out
+	}
 	return `(
-  SELECT dim, day, key, ` + cols + `, ` + sums + ` FROM tote.` + t + `
-  WHERE $2::text IN ('current', 'after')
+  SELECT dim, day, key, ` + cols + `, ` + list("") + ` FROM tote_dash.` + t + `
+  WHERE @mode::text IN ('current', 'after')
   UNION ALL
-  SELECT dim, day, key, ` + cols + `, ` + sums + ` FROM tote.` + t + `_log
-  WHERE $2::text = 'upto' AND seq <= $3::bigint
+  SELECT dim, day, key, ` + cols + `, ` + list("") + ` FROM tote_dash.` + t + `_log
+  WHERE @mode::text = 'upto' AND seq <= @as_of::bigint
   UNION ALL
-  SELECT dim, day, key, ` + cols + `, ` + neg + ` FROM tote.` + t + `_log
-  WHERE $2::text = 'after' AND seq > $3::bigint
+  SELECT dim, day, key, ` + cols + `, ` + list("-") + ` FROM tote_dash.` + t + `_log
+  WHERE @mode::text = 'after' AND seq > @as_of::bigint
 ) s`
 }
 
 // dimKey keeps the summary rows s whose key is among the ids the route's
-// dimension ($1) is filtered to ($7 locations, $8 staff, $9
-// counterparties; NULL: any).
-var dimKey = `  AND (CASE $1::text WHEN 'location' THEN $7::integer[] WHEN 'staff' THEN $8::integer[] WHEN 'counterparty' THEN $9::integer[] END IS NULL
-       OR s.key = ANY(CASE $1::text WHEN 'location' THEN $7::integer[] WHEN 'staff' THEN $8::integer[] WHEN 'counterparty' THEN $9::integer[] END))`
+// dimension is filtered to (@loc, @staff, @cp; NULL: any).
+var dimKey = `  AND (CASE @route::text WHEN 'location' THEN @loc::integer[] WHEN 'staff' THEN @staff::integer[] WHEN 'counterparty' THEN @cp::integer[] END IS NULL
+       OR s.key = ANY(CASE @route::text WHEN 'location' THEN @loc::integer[] WHEN 'staff' THEN @staff::integer[] WHEN 'counterparty' THEN @cp::integer[] END))`
 
 // salesSource is the rows the sales queries aggregate: (day, currency_id,
 // lead, location_id, staff_id, counterparty_id, design_id, orders, units,
-// value_cents), from tote.dash_sales_by (the dimension $1 names; the
+// value_cents), from tote_dash.sales_by (the dimension @route names; the
 // others are NULL) or the facts.
 var salesSource = `
 SELECT s.day, s.currency_id,
@@ -93,40 +106,40 @@ SELECT s.day, s.currency_id,
        CASE WHEN s.dim = 'staff' THEN s.key END AS staff_id,
        CASE WHEN s.dim = 'counterparty' THEN s.key END AS counterparty_id,
        NULL::integer AS design_id, s.orders, s.units, s.value_cents
-FROM ` + summaryAsOf("dash_sales_by", "currency_id", "orders, units, value_cents") + `
-WHERE $1::text <> 'facts' AND s.dim = $1::text AND s.day BETWEEN $4::date AND $5::date
-  AND ($6::integer[] IS NULL OR s.currency_id = ANY($6::integer[]))
+FROM ` + summaryAsOf("sales_by", "currency_id", []string{"orders", "units", "value_cents"}) + `
+WHERE @route::text <> 'facts' AND s.dim = @route::text AND s.day BETWEEN @from::date AND @to::date
+  AND (@cur::integer[] IS NULL OR s.currency_id = ANY(@cur::integer[]))
 ` + dimKey + `
-  AND ($1::text <> 'lead' OR $11::smallint IS NULL OR s.key = $11::smallint)
+  AND (@route::text <> 'lead' OR @lead::smallint IS NULL OR s.key = @lead::smallint)
 UNION ALL
-SELECT v.day, v.currency_id, v.lead, v.location_id, v.staff_id, v.counterparty_id, v.design_id, v.orders, v.units, v.value_cents
-FROM tote.dash_sales_versions v
+SELECT v.day, v.currency_id, v.lead::smallint, v.location, v.staff, v.counterparty, v.design, v.orders, v.units, v.value_cents
+FROM tote_dash.sales_versions v
 WHERE ` + salesFacts
 
 // salesKPIs is revenue, orders and units per currency in the period from
-// $12 to $5 and in the previous period ($4 to the day before $12). Money
-// is in cents.
+// @since to @to and in the previous period (@from to the day before
+// @since). Money is in cents.
 var salesKPIs = `WITH src AS (` + salesSource + `
 ), g AS (
   SELECT currency_id,
-         coalesce(sum(orders) FILTER (WHERE day >= $12::date), 0)::bigint AS orders,
-         coalesce(sum(units) FILTER (WHERE day >= $12::date), 0)::bigint AS units,
-         coalesce(sum(value_cents) FILTER (WHERE day >= $12::date), 0)::bigint AS value,
-         coalesce(sum(orders) FILTER (WHERE day < $12::date), 0)::bigint AS prev_orders,
-         coalesce(sum(units) FILTER (WHERE day < $12::date), 0)::bigint AS prev_units,
-         coalesce(sum(value_cents) FILTER (WHERE day < $12::date), 0)::bigint AS prev_value
+         coalesce(sum(orders) FILTER (WHERE day >= @since::date), 0)::bigint AS orders,
+         coalesce(sum(units) FILTER (WHERE day >= @since::date), 0)::bigint AS units,
+         coalesce(sum(value_cents) FILTER (WHERE day >= @since::date), 0)::bigint AS value,
+         coalesce(sum(orders) FILTER (WHERE day < @since::date), 0)::bigint AS prev_orders,
+         coalesce(sum(units) FILTER (WHERE day < @since::date), 0)::bigint AS prev_units,
+         coalesce(sum(value_cents) FILTER (WHERE day < @since::date), 0)::bigint AS prev_value
   FROM src GROUP BY currency_id
 )
-SELECT c.currency_code, g.orders, g.units, g.value, g.prev_orders, g.prev_units, g.prev_value
+SELECT c.currency_code AS currency, g.orders, g.units, g.value, g.prev_orders, g.prev_units, g.prev_value
 FROM g JOIN dim_currency c USING (currency_id)
 WHERE g.orders <> 0 OR g.prev_orders <> 0
 ORDER BY c.currency_code`
 
-// salesSeries is orders, units and revenue per period ($12: day, week,
+// salesSeries is orders, units and revenue per period (@grain: day, week,
 // month or quarter; the period's first day) and currency.
 var salesSeries = `WITH src AS (` + salesSource + `)
-SELECT to_char(date_trunc($12::text, s.day), 'YYYY-MM-DD'), c.currency_code,
-       sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
+SELECT to_char(date_trunc(@grain::text, s.day), 'YYYY-MM-DD') AS period, c.currency_code AS currency,
+       sum(s.orders)::bigint AS orders, sum(s.units)::bigint AS units, sum(s.value_cents)::bigint AS revenue
 FROM src s JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 1, 2`
 
@@ -141,104 +154,115 @@ var byLocation = `WITH src AS (` + salesSource + `
 
 // salesByCountry is orders, units and revenue per delivery country and currency.
 var salesByCountry = byLocation + `
-SELECT l.country, c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
+SELECT l.country, c.currency_code AS currency, sum(s.orders)::bigint AS orders, sum(s.units)::bigint AS units,
+       sum(s.value_cents)::bigint AS revenue
 FROM s JOIN dim_location l USING (location_id) JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 5 DESC, 1, 2`
 
 // salesByCity is orders, units and revenue per delivery city (with its
 // country) and currency.
 var salesByCity = byLocation + `
-SELECT l.country || ' / ' || l.city, c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
+SELECT l.country || ' / ' || l.city AS city, c.currency_code AS currency, sum(s.orders)::bigint AS orders,
+       sum(s.units)::bigint AS units, sum(s.value_cents)::bigint AS revenue
 FROM s JOIN dim_location l USING (location_id) JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 5 DESC, 1, 2`
 
-// designPeriod is, for each row d of tote.dash_sales_design or its log,
-// the positions in d.days of the last day of the period ($5) and the last
+// designPeriod is, for each row d of tote_dash.sales_design or its log,
+// the positions in d.days of the last day of the period (@to) and the last
 // day before it: d.x[b] - d.x[a] is d's figure over the period (x[0] is
 // NULL: nothing).
-var designPeriod = `LATERAL (SELECT width_bucket($5::date, d.days) AS b, width_bucket($4::date - 1, d.days) AS a) w`
+var designPeriod = `LATERAL (SELECT width_bucket(@to::date, d.days) AS b, width_bucket(@from::date - 1, d.days) AS a) w`
+
+// designOver is measure x of d over the period.
+func designOver(x string) string {
+	return `coalesce(d.` + x + `[w.b], 0) - coalesce(d.` + x + `[w.a], 0)`
+}
 
 // designValue is d's revenue over the period.
-var designValue = `coalesce(d.value_cents[w.b], 0) - coalesce(d.value_cents[w.a], 0)`
+var designValue = designOver("value_cents")
 
-// designTop is, for currency c, the $12th largest revenue over the period
+// A design is looked up in changed with NOT IN, not NOT EXISTS: a hashed
+// subplan, where NOT EXISTS became a nested loop over changed for every
+// design the index scans in order (seconds as of an early batch).
+
+// designTop is, for currency c, the @n-th largest revenue over the period
 // among the 100 designs that sold the most of all time (of those no batch
-// after the as-of one changed: see salesByDesign): a value the true $12th
+// after the as-of one changed: see salesByDesign): a value the true @n-th
 // largest reaches, since no design sells more in a period than in all
-// time. NULL if fewer than $12 of them sold in the period.
+// time. NULL if fewer than @n of them sold in the period.
 var designTop = `(SELECT s.v FROM (
     SELECT ` + designValue + ` AS v
-    FROM tote.dash_sales_design d, ` + designPeriod + `
+    FROM tote_dash.sales_design d, ` + designPeriod + `
     WHERE d.currency_id = c.currency_id AND w.b > w.a
-      AND NOT EXISTS (SELECT FROM changed x WHERE x.currency_id = d.currency_id AND x.design_id = d.design_id)
+      AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed)
     ORDER BY d.value_cents[array_upper(d.value_cents, 1)] DESC LIMIT 100) s
-  ORDER BY s.v DESC OFFSET $12::integer - 1 LIMIT 1)`
+  ORDER BY s.v DESC OFFSET @n::integer - 1 LIMIT 1)`
 
-// designBottom is the same from the other end: the $12th smallest
+// designBottom is the same from the other end: the @n-th smallest
 // revenue over the period among the 100 designs that sold the least of
-// all time, which the true $12th smallest stays under.
+// all time, which the true @n-th smallest stays under.
 var designBottom = `(SELECT s.v FROM (
     SELECT ` + designValue + ` AS v
-    FROM tote.dash_sales_design d, ` + designPeriod + `
+    FROM tote_dash.sales_design d, ` + designPeriod + `
     WHERE d.currency_id = c.currency_id AND w.b > w.a
-      AND NOT EXISTS (SELECT FROM changed x WHERE x.currency_id = d.currency_id AND x.design_id = d.design_id)
+      AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed)
     ORDER BY d.value_cents[array_upper(d.value_cents, 1)] LIMIT 100) s
-  ORDER BY s.v OFFSET $12::integer - 1 LIMIT 1)`
+  ORDER BY s.v OFFSET @n::integer - 1 LIMIT 1)`
 
-// salesByDesign is the $12 designs with the most and the $12 with the
-// least revenue, per currency: rank 'top' or 'bottom', then the design's
-// id and name, each currency's designs from the most revenue to the least.
-// The bottom ones are the last $12 in the top ones' order (revenue, then
-// id), leaving out any already in the top ones; each is a top-N sort of
-// g, cheaper than ranking every design that sold.
+// salesByDesign is the @n designs with the most and the @n with the least
+// revenue, per currency: rank 'top' or 'bottom', then the design's id and
+// name, each currency's designs from the most revenue to the least. The
+// bottom ones are the last @n in the top ones' order (revenue, then id),
+// leaving out any already in the top ones; each is a top-N sort of g,
+// cheaper than ranking every design that sold.
 //
-// Route 'design' reads tote.dash_sales_design, one row per currency and
-// design. Current, or as of batch N read 'after': the designs the log
+// Route 'design' reads tote_dash.sales_design, one row per currency and
+// design (key). Current, or as of N read 'after': the designs the log
 // after N changed (changed; none when current) get their figures as of N,
 // the current ones less those changes; the others have their current
 // figures, and only those that can rank (their revenue at or past their
 // currency's bounds, kept in arrays in the order of bounds.currency) are
 // sorted. As of N read 'upto': the log up to N, added up. Route 'facts'
-// reads the facts. The table has no units: the ranked designs' come from
-// the facts (the design index finds their few rows).
+// reads the facts.
 var salesByDesign = `WITH changed AS MATERIALIZED (
-  SELECT d.currency_id, d.design_id, sum(coalesce(d.orders[w.b], 0) - coalesce(d.orders[w.a], 0)) AS orders,
+  SELECT d.currency_id, d.key, sum(` + designOver("orders") + `) AS orders, sum(` + designOver("units") + `) AS units,
          sum(` + designValue + `) AS value
-  FROM tote.dash_sales_design_log d, ` + designPeriod + `
-  WHERE $1::text = 'design' AND $2::text = 'after' AND d.seq > $3::bigint
-    AND ($6::integer[] IS NULL OR d.currency_id = ANY($6::integer[]))
+  FROM tote_dash.sales_design_log d, ` + designPeriod + `
+  WHERE @route::text = 'design' AND @mode::text = 'after' AND d.seq > @as_of::bigint
+    AND (@cur::integer[] IS NULL OR d.currency_id = ANY(@cur::integer[]))
   GROUP BY 1, 2
 ), bounds AS MATERIALIZED (
   SELECT array_agg(c.currency_id) AS currency, array_agg(` + designTop + `) AS top, array_agg(` + designBottom + `) AS bottom
   FROM dim_currency c
-  WHERE $1::text = 'design' AND $2::text IN ('current', 'after')
+  WHERE @route::text = 'design' AND @mode::text IN ('current', 'after')
 ), g AS (
-  SELECT d.currency_id, d.design_id, coalesce(d.orders[w.b], 0) - coalesce(d.orders[w.a], 0) AS orders,
-         NULL::bigint AS units, ` + designValue + ` AS value
-  FROM tote.dash_sales_design d CROSS JOIN bounds t, ` + designPeriod + `,
-       LATERAL (SELECT array_position(t.currency, d.currency_id) AS i) c
-  WHERE $1::text = 'design' AND $2::text IN ('current', 'after') AND w.b > w.a
-    AND ($6::integer[] IS NULL OR d.currency_id = ANY($6::integer[]))
-    AND NOT EXISTS (SELECT FROM changed x WHERE x.currency_id = d.currency_id AND x.design_id = d.design_id)
-    AND (t.top[c.i] IS NULL OR t.bottom[c.i] IS NULL OR ` + designValue + ` >= t.top[c.i] OR ` + designValue + ` <= t.bottom[c.i])
+  SELECT d.currency_id, d.key AS design_id, ` + designOver("orders") + ` AS orders, ` + designOver("units") + ` AS units,
+         v.value
+  FROM tote_dash.sales_design d CROSS JOIN bounds t, ` + designPeriod + `,
+       LATERAL (SELECT array_position(t.currency, d.currency_id) AS i) c,
+       LATERAL (SELECT ` + designValue + ` AS value) v
+  WHERE @route::text = 'design' AND @mode::text IN ('current', 'after') AND w.b > w.a
+    AND (@cur::integer[] IS NULL OR d.currency_id = ANY(@cur::integer[]))
+    AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed)
+    AND (t.top[c.i] IS NULL OR t.bottom[c.i] IS NULL OR v.value >= t.top[c.i] OR v.value <= t.bottom[c.i])
   UNION ALL
-  SELECT x.currency_id, x.design_id, coalesce(now.orders, 0) - x.orders, NULL, coalesce(now.value, 0) - x.value
+  SELECT x.currency_id, x.key, coalesce(now.orders, 0) - x.orders, coalesce(now.units, 0) - x.units, coalesce(now.value, 0) - x.value
   FROM changed x LEFT JOIN LATERAL (
-    SELECT coalesce(d.orders[w.b], 0) - coalesce(d.orders[w.a], 0) AS orders, ` + designValue + ` AS value
-    FROM tote.dash_sales_design d, ` + designPeriod + `
-    WHERE d.currency_id = x.currency_id AND d.design_id = x.design_id) now ON true
+    SELECT ` + designOver("orders") + ` AS orders, ` + designOver("units") + ` AS units, ` + designValue + ` AS value
+    FROM tote_dash.sales_design d, ` + designPeriod + `
+    WHERE d.currency_id = x.currency_id AND d.key = x.key OFFSET 0) now ON true -- by key, for each changed design
   WHERE coalesce(now.orders, 0) - x.orders <> 0
   UNION ALL
   SELECT currency_id, design_id, sum(orders)::bigint, sum(units)::bigint, sum(value)::bigint
   FROM (
-    SELECT d.currency_id, d.design_id, coalesce(d.orders[w.b], 0) - coalesce(d.orders[w.a], 0) AS orders,
-           NULL::bigint AS units, ` + designValue + ` AS value
-    FROM tote.dash_sales_design_log d, ` + designPeriod + `
-    WHERE $1::text = 'design' AND $2::text = 'upto' AND d.seq <= $3::bigint AND w.b > w.a
-      AND ($6::integer[] IS NULL OR d.currency_id = ANY($6::integer[]))
+    SELECT d.currency_id, d.key AS design_id, ` + designOver("orders") + ` AS orders, ` + designOver("units") + ` AS units,
+           ` + designValue + ` AS value
+    FROM tote_dash.sales_design_log d, ` + designPeriod + `
+    WHERE @route::text = 'design' AND @mode::text = 'upto' AND d.seq <= @as_of::bigint AND w.b > w.a
+      AND (@cur::integer[] IS NULL OR d.currency_id = ANY(@cur::integer[]))
     UNION ALL
-    SELECT v.currency_id, v.design_id, v.orders, v.units, v.value_cents
-    FROM tote.dash_sales_versions v
+    SELECT v.currency_id, v.design, v.orders, v.units, v.value_cents
+    FROM tote_dash.sales_versions v
     WHERE ` + salesFacts + `
   ) x
   GROUP BY 1, 2 HAVING sum(orders) <> 0
@@ -246,7 +270,7 @@ var salesByDesign = `WITH changed AS MATERIALIZED (
   SELECT * FROM g
 ), top AS (
   SELECT t.* FROM dim_currency c CROSS JOIN LATERAL (
-    SELECT gm.* FROM gm WHERE gm.currency_id = c.currency_id ORDER BY gm.value DESC, gm.design_id LIMIT $12::integer) t
+    SELECT gm.* FROM gm WHERE gm.currency_id = c.currency_id ORDER BY gm.value DESC, gm.design_id LIMIT @n::integer) t
 ), r AS (
   SELECT 'top' AS side, top.* FROM top
   UNION ALL
@@ -254,14 +278,10 @@ var salesByDesign = `WITH changed AS MATERIALIZED (
     SELECT gm.* FROM gm
     WHERE gm.currency_id = c.currency_id
       AND NOT EXISTS (SELECT FROM top WHERE top.currency_id = gm.currency_id AND top.design_id = gm.design_id)
-    ORDER BY gm.value, gm.design_id DESC LIMIT $12::integer) b
+    ORDER BY gm.value, gm.design_id DESC LIMIT @n::integer) b
 )
-SELECT r.side, r.design_id,
-       (SELECT d.design_name FROM dim_design d WHERE d.design_id = r.design_id), c.currency_code,
-       r.orders, coalesce(r.units, (SELECT sum(v.units) FROM tote.dash_sales_versions v
-                                    WHERE v.design_id = r.design_id AND v.currency_id = r.currency_id
-                                      AND ` + salesFactsOf + `))::bigint,
-       r.value
+SELECT r.side AS rank, r.design_id, (SELECT d.design_name FROM dim_design d WHERE d.design_id = r.design_id) AS design,
+       c.currency_code AS currency, r.orders::bigint AS orders, r.units::bigint AS units, r.value::bigint AS revenue
 FROM r JOIN dim_currency c USING (currency_id)
 ORDER BY c.currency_code, r.side = 'bottom', r.value DESC, r.design_id`
 
@@ -273,7 +293,8 @@ var salesByCounterparty = `WITH src AS (` + salesSource + `
          sum(value_cents)::bigint AS value_cents
   FROM src GROUP BY 1, 2 HAVING sum(orders) <> 0
 )
-SELECT s.counterparty_id, p.counterparty_legal_name, c.currency_code, s.orders, s.units, s.value_cents
+SELECT s.counterparty_id AS cp, p.counterparty_legal_name AS counterparty, c.currency_code AS currency,
+       s.orders, s.units, s.value_cents AS revenue
 FROM s JOIN dim_counterparty p USING (counterparty_id) JOIN dim_currency c USING (currency_id)
 ORDER BY 6 DESC, 1, 3`
 
@@ -287,67 +308,66 @@ var byStaff = `WITH src AS (` + salesSource + `
 // salesByStaff is orders, units and revenue per member of staff and
 // currency, largest first.
 var salesByStaff = byStaff + `
-SELECT s.staff_id, st.first_name || ' ' || st.last_name, c.currency_code,
-       s.orders::bigint, s.units::bigint, s.value_cents::bigint
+SELECT s.staff_id AS staff, st.first_name || ' ' || st.last_name AS name, c.currency_code AS currency,
+       s.orders::bigint AS orders, s.units::bigint AS units, s.value_cents::bigint AS revenue
 FROM s JOIN dim_staff st USING (staff_id) JOIN dim_currency c USING (currency_id)
 WHERE s.orders <> 0 ORDER BY 6 DESC, 1, 3`
 
 // salesByDepartment is orders, units and revenue per department (of the
 // staff member who made the sale) and currency.
 var salesByDepartment = byStaff + `
-SELECT st.department_name, c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
+SELECT st.department_name AS dept, c.currency_code AS currency, sum(s.orders)::bigint AS orders,
+       sum(s.units)::bigint AS units, sum(s.value_cents)::bigint AS revenue
 FROM s JOIN dim_staff st USING (staff_id) JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 5 DESC, 1, 2`
 
 // salesLeadTime is orders, units and revenue per lead-time bucket (from
-// order to agreed delivery, tote.lead_bucket) and currency.
+// order to agreed delivery, LeadBuckets) and currency.
 var salesLeadTime = `WITH src AS (` + salesSource + `)
-SELECT s.lead, c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
+SELECT s.lead AS bucket, c.currency_code AS currency, sum(s.orders)::bigint AS orders, sum(s.units)::bigint AS units,
+       sum(s.value_cents)::bigint AS revenue
 FROM src s JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 1, 2`
 
-// purchaseFacts is salesFacts for purchase order versions (v, a row of
-// tote.dash_purchase_versions).
-var purchaseFacts = `$1::text = 'facts' AND v.day BETWEEN $4::date AND $5::date
-  AND ($6::integer[] IS NULL OR v.currency_id = ANY($6::integer[]))
-  AND ($7::integer[] IS NULL OR v.location_id = ANY($7::integer[]))
-  AND ($8::integer[] IS NULL OR v.staff_id = ANY($8::integer[]))
-  AND ($9::integer[] IS NULL OR v.counterparty_id = ANY($9::integer[]))
-  AND ($2::text = 'current' OR v.seq <= $3::bigint)
-  AND NOT EXISTS (SELECT FROM tote.dash_purchase_next n
-                  WHERE n.purchase_record_id = v.rec AND ($2::text = 'current' OR n.next_seq <= $3::bigint))`
+// purchaseFacts is salesFacts for purchase order versions v.
+var purchaseFacts = `@route::text = 'facts' AND v.day BETWEEN @from::date AND @to::date
+  AND (@cur::integer[] IS NULL OR v.currency_id = ANY(@cur::integer[]))
+  AND (@loc::integer[] IS NULL OR v.location = ANY(@loc::integer[]))
+  AND (@staff::integer[] IS NULL OR v.staff = ANY(@staff::integer[]))
+  AND (@cp::integer[] IS NULL OR v.counterparty = ANY(@cp::integer[]))
+  AND ` + versionsAsOf("purchases")
 
 // purchaseSource is the rows purchase queries aggregate: (day, currency_id,
-// orders, quantity, value_cents), from tote.dash_purchase_by ('all' or a
+// orders, quantity, value_cents), from tote_dash.purchases_by ('all' or a
 // dimension) or the facts.
 var purchaseSource = `
 SELECT s.day, s.currency_id, s.orders, s.quantity, s.value_cents
-FROM ` + summaryAsOf("dash_purchase_by", "currency_id", "orders, quantity, value_cents") + `
-WHERE $1::text <> 'facts' AND s.dim = $1::text AND s.day BETWEEN $4::date AND $5::date
-  AND ($6::integer[] IS NULL OR s.currency_id = ANY($6::integer[]))
+FROM ` + summaryAsOf("purchases_by", "currency_id", []string{"orders", "quantity", "value_cents"}) + `
+WHERE @route::text <> 'facts' AND s.dim = @route::text AND s.day BETWEEN @from::date AND @to::date
+  AND (@cur::integer[] IS NULL OR s.currency_id = ANY(@cur::integer[]))
 ` + dimKey + `
 UNION ALL
 SELECT v.day, v.currency_id, v.orders, v.quantity, v.value_cents
-FROM tote.dash_purchase_versions v
+FROM tote_dash.purchases_versions v
 WHERE ` + purchaseFacts
 
-// purchaseSeries is purchase orders, quantity and value per period ($10)
-// and currency.
+// purchaseSeries is purchase orders, quantity and value per period
+// (@grain) and currency.
 var purchaseSeries = `WITH src AS (` + purchaseSource + `)
-SELECT to_char(date_trunc($10::text, s.day), 'YYYY-MM-DD'), c.currency_code,
-       sum(s.orders)::bigint, sum(s.quantity)::bigint, sum(s.value_cents)::bigint
+SELECT to_char(date_trunc(@grain::text, s.day), 'YYYY-MM-DD') AS period, c.currency_code AS currency,
+       sum(s.orders)::bigint AS orders, sum(s.quantity)::bigint AS quantity, sum(s.value_cents)::bigint AS value
 FROM src s JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2 HAVING sum(s.orders) <> 0 ORDER BY 1, 2`
 
 // paymentSource is the payments the payment queries aggregate, by payment
 // date: (day, currency_id, payment_type_id, paid, payments, amount_cents),
-// from tote.dash_payment_by ('all' or 'counterparty').
+// from tote_dash.payments_by ('all' or 'counterparty').
 var paymentSource = `
 SELECT s.day, s.currency_id, s.payment_type_id, s.paid, s.payments, s.amount_cents
-FROM ` + summaryAsOf("dash_payment_by", "currency_id, payment_type_id, paid", "payments, amount_cents") + `
-WHERE s.dim = $1::text AND s.day BETWEEN $4::date AND $5::date
-  AND ($6::integer[] IS NULL OR s.currency_id = ANY($6::integer[]))
-  AND ($1::text <> 'counterparty' OR s.key = ANY($7::integer[]))`
+FROM ` + summaryAsOf("payments_by", "currency_id, payment_type_id, paid", []string{"payments", "amount_cents"}) + `
+WHERE s.dim = @route::text AND s.day BETWEEN @from::date AND @to::date
+  AND (@cur::integer[] IS NULL OR s.currency_id = ANY(@cur::integer[]))
+  AND (@route::text <> 'counterparty' OR s.key = ANY(@cp::integer[]))`
 
 // paymentNet is paymentSource summed by day, currency, type and status:
 // what is there on each day, whichever rows it comes from.
@@ -357,34 +377,34 @@ var paymentNet = `WITH src AS (` + paymentSource + `
   FROM src GROUP BY 1, 2, 3, 4 HAVING sum(payments) <> 0 OR sum(amount_cents) <> 0
 )`
 
-// paymentKPIs is, per currency, the unpaid payments due before $8 (today,
-// or the as-of day: overdue) in the period from $9 to $5 and in the
-// previous period, and the oldest overdue payment date.
+// paymentKPIs is, per currency, the unpaid payments due before @today
+// (today, or the as-of day: overdue) in the period from @since to @to and
+// in the previous period, and the oldest overdue payment date.
 var paymentKPIs = paymentNet + `
-SELECT c.currency_code,
-       coalesce(sum(s.payments) FILTER (WHERE NOT s.paid AND s.day < $8::date AND s.day >= $9::date), 0)::bigint,
-       coalesce(sum(s.amount_cents) FILTER (WHERE NOT s.paid AND s.day < $8::date AND s.day >= $9::date), 0)::bigint,
-       coalesce(sum(s.payments) FILTER (WHERE NOT s.paid AND s.day < $8::date AND s.day < $9::date), 0)::bigint,
-       coalesce(sum(s.amount_cents) FILTER (WHERE NOT s.paid AND s.day < $8::date AND s.day < $9::date), 0)::bigint,
-       to_char(min(s.day) FILTER (WHERE NOT s.paid AND s.day < $8::date AND s.day >= $9::date), 'YYYY-MM-DD')
+SELECT c.currency_code AS currency,
+       coalesce(sum(s.payments) FILTER (WHERE NOT s.paid AND s.day < @today::date AND s.day >= @since::date), 0)::bigint AS overdue,
+       coalesce(sum(s.amount_cents) FILTER (WHERE NOT s.paid AND s.day < @today::date AND s.day >= @since::date), 0)::bigint AS overdue_amount,
+       coalesce(sum(s.payments) FILTER (WHERE NOT s.paid AND s.day < @today::date AND s.day < @since::date), 0)::bigint AS prev_overdue,
+       coalesce(sum(s.amount_cents) FILTER (WHERE NOT s.paid AND s.day < @today::date AND s.day < @since::date), 0)::bigint AS prev_overdue_amount,
+       to_char(min(s.day) FILTER (WHERE NOT s.paid AND s.day < @today::date AND s.day >= @since::date), 'YYYY-MM-DD') AS oldest_overdue
 FROM s JOIN dim_currency c USING (currency_id)
 GROUP BY 1 ORDER BY 1`
 
 // paymentStatus is payments and their amount per currency, payment type
-// and status (paid; overdue: unpaid and due before $8; due), with the
+// and status (paid; overdue: unpaid and due before @today; due), with the
 // oldest payment date of each.
 var paymentStatus = paymentNet + `
-SELECT c.currency_code, t.payment_type_name,
-       CASE WHEN s.paid THEN 'paid' WHEN s.day < $8::date THEN 'overdue' ELSE 'due' END,
-       sum(s.payments)::bigint, sum(s.amount_cents)::bigint, to_char(min(s.day), 'YYYY-MM-DD')
+SELECT c.currency_code AS currency, t.payment_type_name AS type,
+       CASE WHEN s.paid THEN 'paid' WHEN s.day < @today::date THEN 'overdue' ELSE 'due' END AS status,
+       sum(s.payments)::bigint AS payments, sum(s.amount_cents)::bigint AS amount, to_char(min(s.day), 'YYYY-MM-DD') AS oldest
 FROM s JOIN dim_currency c USING (currency_id) JOIN dim_payment_type t USING (payment_type_id)
 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`
 
-// paymentSeries is paid and unpaid payments per period ($8) and currency,
-// by payment date.
+// paymentSeries is paid and unpaid payments per period (@grain) and
+// currency, by payment date.
 var paymentSeries = `WITH src AS (` + paymentSource + `)
-SELECT to_char(date_trunc($8::text, s.day), 'YYYY-MM-DD'), c.currency_code, s.paid,
-       sum(s.payments)::bigint, sum(s.amount_cents)::bigint
+SELECT to_char(date_trunc(@grain::text, s.day), 'YYYY-MM-DD') AS period, c.currency_code AS currency, s.paid,
+       sum(s.payments)::bigint AS payments, sum(s.amount_cents)::bigint AS amount
 FROM src s JOIN dim_currency c USING (currency_id)
 GROUP BY 1, 2, 3 HAVING sum(s.payments) <> 0 ORDER BY 1, 2, 3`
 
@@ -392,23 +412,26 @@ GROUP BY 1, 2, 3 HAVING sum(s.payments) <> 0 ORDER BY 1, 2, 3`
 // units and revenue per currency: the sales parameters, from the summary
 // that answers the figure itself.
 var drillSalesCount = `WITH src AS (` + salesSource + `)
-SELECT c.currency_code, sum(s.orders)::bigint, sum(s.units)::bigint, sum(s.value_cents)::bigint
+SELECT c.currency_code AS currency, sum(s.orders)::bigint AS rows, sum(s.units)::bigint AS units,
+       sum(s.value_cents)::bigint AS revenue
 FROM src s JOIN dim_currency c USING (currency_id)
 GROUP BY 1 HAVING sum(s.orders) <> 0 ORDER BY 1`
 
-// drillSalesRows is one page ($12 rows from $13) of the sales order
-// versions behind a figure (the sales parameters, route 'facts'), newest
-// order first: the fact row, its source id, version (last_updated) and
-// the lake batch that loaded it.
+// drillSalesRows is one page (@limit rows from @offset) of the sales
+// order versions behind a figure (the sales parameters, route 'facts'),
+// newest order first: the fact row, its source id, version (last_updated)
+// and the lake batch that loaded it.
 var drillSalesRows = `
-SELECT f.sales_order_id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS'), f.batch_id,
-       f.sales_record_id, to_char(f.created_date, 'YYYY-MM-DD'), c.currency_code, d.design_name,
-       st.first_name || ' ' || st.last_name, p.counterparty_legal_name, l.country, l.city,
-       f.units_sold, f.unit_price::text, (f.units_sold * f.unit_price)::text, to_char(f.agreed_delivery_date, 'YYYY-MM-DD')
-FROM (SELECT v.rec FROM tote.dash_sales_versions v
+SELECT f.sales_order_id AS id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS') AS version,
+       f.batch_id AS batch, f.sales_record_id AS record, to_char(f.created_date, 'YYYY-MM-DD') AS created,
+       c.currency_code AS currency, d.design_name AS design, st.first_name || ' ' || st.last_name AS staff,
+       p.counterparty_legal_name AS counterparty, l.country, l.city, f.units_sold::bigint AS units,
+       f.unit_price::text AS unit_price, (f.units_sold * f.unit_price)::text AS value,
+       to_char(f.agreed_delivery_date, 'YYYY-MM-DD') AS delivery
+FROM (SELECT v.rec FROM tote_dash.sales_versions v
       WHERE ` + salesFacts + `
       ORDER BY v.day DESC, v.id DESC
-      LIMIT $12::integer OFFSET $13::integer) r
+      LIMIT @limit::integer OFFSET @offset::integer) r
 JOIN fact_sales_order f ON f.sales_record_id = r.rec
 JOIN dim_currency c ON c.currency_id = f.currency_id
 LEFT JOIN dim_design d ON d.design_id = f.design_id
@@ -417,39 +440,39 @@ LEFT JOIN dim_counterparty p ON p.counterparty_id = f.counterparty_id
 LEFT JOIN dim_location l ON l.location_id = f.agreed_delivery_location_id
 ORDER BY f.created_date DESC, f.sales_order_id DESC`
 
-// paymentStatusIs is the condition that payment rows s have status $9
-// ('paid', 'unpaid', 'overdue' as of day $8, 'due'; NULL: any).
-var paymentStatusIs = `($9::text IS NULL
-       OR ($9::text = 'paid' AND s.paid) OR ($9::text = 'unpaid' AND NOT s.paid)
-       OR ($9::text = 'overdue' AND NOT s.paid AND s.day < $8::date)
-       OR ($9::text = 'due' AND NOT s.paid AND s.day >= $8::date))`
+// paymentStatusIs is the condition that payment rows r (with paid and
+// day) have status @status ('paid', 'unpaid', 'overdue' as of day @today,
+// 'due'; NULL: any).
+func paymentStatusIs(r string) string {
+	return `(@status::text IS NULL
+       OR (@status::text = 'paid' AND ` + r + `.paid) OR (@status::text = 'unpaid' AND NOT ` + r + `.paid)
+       OR (@status::text = 'overdue' AND NOT ` + r + `.paid AND ` + r + `.day < @today::date)
+       OR (@status::text = 'due' AND NOT ` + r + `.paid AND ` + r + `.day >= @today::date))`
+}
 
 // drillPaymentCount is how many payments are behind a figure, and their
-// amount, per currency: the payment parameters, $8 today and $9 the
-// status.
+// amount, per currency.
 var drillPaymentCount = `WITH src AS (` + paymentSource + `)
-SELECT c.currency_code, sum(s.payments)::bigint, sum(s.amount_cents)::bigint
+SELECT c.currency_code AS currency, sum(s.payments)::bigint AS rows, sum(s.amount_cents)::bigint AS amount
 FROM src s JOIN dim_currency c USING (currency_id)
-WHERE ` + paymentStatusIs + `
+WHERE ` + paymentStatusIs("s") + `
 GROUP BY 1 HAVING sum(s.payments) <> 0 ORDER BY 1`
 
-// drillPaymentRows is one page ($10 rows from $11) of the payment versions
-// behind a figure, oldest payment date first: the payment parameters
-// (the route unused), $8 today and $9 the status.
+// drillPaymentRows is one page (@limit rows from @offset) of the payment
+// versions behind a figure, oldest payment date first (the route unused).
 var drillPaymentRows = `
-SELECT f.payment_id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS'), f.batch_id,
-       f.payment_record_id, to_char(f.payment_date, 'YYYY-MM-DD'), c.currency_code, t.payment_type_name,
-       p.counterparty_legal_name, f.paid, f.payment_amount::text, f.transaction_id
-FROM (SELECT s.rec FROM tote.dash_payment_versions s
-      WHERE $1::text IS NOT NULL AND s.day BETWEEN $4::date AND $5::date
-        AND ($6::integer[] IS NULL OR s.currency_id = ANY($6::integer[]))
-        AND ($7::integer[] IS NULL OR s.counterparty_id = ANY($7::integer[]))
-        AND ` + paymentStatusIs + `
-        AND ($2::text = 'current' OR s.seq <= $3::bigint)
-        AND NOT EXISTS (SELECT FROM tote.dash_payment_next n
-                        WHERE n.payment_record_id = s.rec AND ($2::text = 'current' OR n.next_seq <= $3::bigint))
-      ORDER BY s.day, s.id
-      LIMIT $10::integer OFFSET $11::integer) r
+SELECT f.payment_id AS id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS') AS version,
+       f.batch_id AS batch, f.payment_record_id AS record, to_char(f.payment_date, 'YYYY-MM-DD') AS payment_date,
+       c.currency_code AS currency, t.payment_type_name AS type, p.counterparty_legal_name AS counterparty, f.paid,
+       f.payment_amount::text AS amount, f.transaction_id AS transaction
+FROM (SELECT v.rec FROM tote_dash.payments_versions v
+      WHERE @route::text IS NOT NULL AND v.day BETWEEN @from::date AND @to::date
+        AND (@cur::integer[] IS NULL OR v.currency_id = ANY(@cur::integer[]))
+        AND (@cp::integer[] IS NULL OR v.counterparty = ANY(@cp::integer[]))
+        AND ` + paymentStatusIs("v") + `
+        AND ` + versionsAsOf("payments") + `
+      ORDER BY v.day, v.id
+      LIMIT @limit::integer OFFSET @offset::integer) r
 JOIN fact_payment f ON f.payment_record_id = r.rec
 JOIN dim_currency c ON c.currency_id = f.currency_id
 LEFT JOIN dim_payment_type t ON t.payment_type_id = f.payment_type_id
@@ -459,36 +482,40 @@ ORDER BY f.payment_date, f.payment_id`
 // drillPurchaseCount is how many purchase orders are behind a figure, with
 // their quantity and value, per currency.
 var drillPurchaseCount = `WITH src AS (` + purchaseSource + `)
-SELECT c.currency_code, sum(s.orders)::bigint, sum(s.quantity)::bigint, sum(s.value_cents)::bigint
+SELECT c.currency_code AS currency, sum(s.orders)::bigint AS rows, sum(s.quantity)::bigint AS quantity,
+       sum(s.value_cents)::bigint AS value
 FROM src s JOIN dim_currency c USING (currency_id)
 GROUP BY 1 HAVING sum(s.orders) <> 0 ORDER BY 1`
 
-// drillPurchaseRows is one page ($10 rows from $11) of the purchase order
-// versions behind a figure (route 'facts'), newest first.
+// drillPurchaseRows is one page (@limit rows from @offset) of the
+// purchase order versions behind a figure (route 'facts'), newest first.
 var drillPurchaseRows = `
-SELECT f.purchase_order_id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS'), f.batch_id,
-       f.purchase_record_id, to_char(f.created_date, 'YYYY-MM-DD'), c.currency_code, f.item_code,
-       st.first_name || ' ' || st.last_name, p.counterparty_legal_name, f.item_quantity, f.item_unit_price::text,
-       (f.item_quantity * f.item_unit_price)::text
-FROM (SELECT v.rec FROM tote.dash_purchase_versions v
+SELECT f.purchase_order_id AS id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS') AS version,
+       f.batch_id AS batch, f.purchase_record_id AS record, to_char(f.created_date, 'YYYY-MM-DD') AS created,
+       c.currency_code AS currency, f.item_code AS item, st.first_name || ' ' || st.last_name AS staff,
+       p.counterparty_legal_name AS counterparty, f.item_quantity::bigint AS quantity, f.item_unit_price::text AS unit_price,
+       (f.item_quantity * f.item_unit_price)::text AS value
+FROM (SELECT v.rec FROM tote_dash.purchases_versions v
       WHERE ` + purchaseFacts + `
       ORDER BY v.day DESC, v.id DESC
-      LIMIT $10::integer OFFSET $11::integer) r
+      LIMIT @limit::integer OFFSET @offset::integer) r
 JOIN fact_purchase_order f ON f.purchase_record_id = r.rec
 JOIN dim_currency c ON c.currency_id = f.currency_id
 LEFT JOIN dim_staff st ON st.staff_id = f.staff_id
 LEFT JOIN dim_counterparty p ON p.counterparty_id = f.counterparty_id
 ORDER BY f.created_date DESC, f.purchase_order_id DESC`
 
-// orderHistory is every version the warehouse holds of sales order $1, in
-// the order they became visible (batch order), with when each was loaded.
+// orderHistory is every version the warehouse holds of sales order
+// @order, in the order they became visible (batch order, as the ledger
+// numbers the batches), with when each was loaded.
 var orderHistory = `
-SELECT f.sales_record_id, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS'), f.batch_id,
-       coalesce(to_char(l.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
-       to_char(f.created_date + f.created_time, 'YYYY-MM-DD HH24:MI:SS'), c.currency_code, d.design_name,
-       st.first_name || ' ' || st.last_name, p.counterparty_legal_name, l2.country, l2.city,
-       f.units_sold, f.unit_price::text, to_char(f.agreed_delivery_date, 'YYYY-MM-DD'),
-       to_char(f.agreed_payment_date, 'YYYY-MM-DD'), f.source_xmin
+SELECT f.sales_record_id AS record, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS') AS version,
+       f.batch_id AS batch, coalesce(to_char(l.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS loaded_at,
+       to_char(f.created_date + f.created_time, 'YYYY-MM-DD HH24:MI:SS') AS created, c.currency_code AS currency,
+       d.design_name AS design, st.first_name || ' ' || st.last_name AS staff, p.counterparty_legal_name AS counterparty,
+       l2.country, l2.city, f.units_sold::bigint AS units, f.unit_price::text AS unit_price,
+       to_char(f.agreed_delivery_date, 'YYYY-MM-DD') AS delivery, to_char(f.agreed_payment_date, 'YYYY-MM-DD') AS payment,
+       f.source_xmin AS xmin
 FROM fact_sales_order f
 LEFT JOIN tote.load_ledger l ON l.batch_id = f.batch_id
 LEFT JOIN dim_currency c ON c.currency_id = f.currency_id
@@ -496,39 +523,39 @@ LEFT JOIN dim_design d ON d.design_id = f.design_id
 LEFT JOIN dim_staff st ON st.staff_id = f.sales_staff_id
 LEFT JOIN dim_counterparty p ON p.counterparty_id = f.counterparty_id
 LEFT JOIN dim_location l2 ON l2.location_id = f.agreed_delivery_location_id
-WHERE f.sales_order_id = $1::integer
-ORDER BY tote.batch_seq(f.batch_id), f.sales_record_id`
+WHERE f.sales_order_id = @order::integer
+ORDER BY coalesce(l.seq, 0), f.sales_record_id`
 
-// dataBounds is the first and last day with a sale (current versions), as
-// the date presets count back from the last.
+// dataBounds is the first and last day with a sale (as the summaries
+// count them), as the date presets count back from the last.
 var dataBounds = `
-SELECT coalesce((SELECT to_char(day, 'YYYY-MM-DD') FROM tote.dash_sales_by WHERE dim = 'lead' AND orders <> 0
+SELECT coalesce((SELECT to_char(day, 'YYYY-MM-DD') FROM tote_dash.sales_by WHERE dim = 'all' AND orders <> 0
                  ORDER BY day LIMIT 1), ''),
-       coalesce((SELECT to_char(day, 'YYYY-MM-DD') FROM tote.dash_sales_by WHERE dim = 'lead' AND orders <> 0
+       coalesce((SELECT to_char(day, 'YYYY-MM-DD') FROM tote_dash.sales_by WHERE dim = 'all' AND orders <> 0
                  ORDER BY day DESC LIMIT 1), '')`
 
-// asOf is the newest batch loaded at or before time $1 (the state of the
-// warehouse then; 0 if none was), the newest batch of all, and the batch
-// whose contributions each fact's logs leave out (tote.dash_state).
-var asOf = `
-SELECT coalesce((SELECT max(seq) FROM tote.load_ledger WHERE loaded_at <= $1::timestamptz), 0),
-       coalesce((SELECT max(seq) FROM tote.load_ledger), 0),
-       (SELECT base_seq FROM tote.dash_state WHERE fact = 'fact_sales_order'),
-       (SELECT base_seq FROM tote.dash_state WHERE fact = 'fact_purchase_order'),
-       (SELECT base_seq FROM tote.dash_state WHERE fact = 'fact_payment')`
+// summaryState is the batch the summaries reflect, the newest batch
+// loaded at or before time @at (0 if none, or @at NULL), and each fact's
+// rows the summaries have (their surrogate keys up to it).
+var summaryState = `
+SELECT w.seq,
+       coalesce((SELECT max(seq) FROM tote.load_ledger WHERE loaded_at <= @at::timestamptz), 0),
+       coalesce((SELECT jsonb_object_agg(fact, record_id) FROM tote_dash.state), '{}')
+FROM tote_dash.watermark w`
 
 // newestLoad is the newest batch in the ledger and when it was loaded.
 var newestLoad = `SELECT batch_id, seq, loaded_at FROM tote.load_ledger ORDER BY seq DESC LIMIT 1`
 
-// recentLoads is the $1 most recent batches of the ledger, oldest first:
-// batch, sequence number, when loaded, rows.
+// recentLoads is the @limit most recent batches of the ledger, oldest
+// first: batch, sequence number, when loaded, rows.
 var recentLoads = `
 SELECT batch_id, seq, loaded_at, rows FROM (
-  SELECT batch_id, seq, loaded_at, rows FROM tote.load_ledger ORDER BY seq DESC LIMIT $1::integer
+  SELECT batch_id, seq, loaded_at, rows FROM tote.load_ledger ORDER BY seq DESC LIMIT @limit::integer
 ) r ORDER BY seq`
 
-// hasSummaries says whether migration 0008 has made the summaries.
-var hasSummaries = `SELECT to_regclass('tote.dash_state') IS NOT NULL AND to_regclass('tote.dash_sales_design') IS NOT NULL`
+// hasGroups says whether the warehouse is migrated far enough for the
+// dashboard's summaries (migration 0011's tote.group_migrations).
+var hasGroups = `SELECT to_regclass('tote.group_migrations') IS NOT NULL`
 
 // The filter lists: every value a filter can take.
 const (
@@ -544,27 +571,27 @@ const (
 	currencies = `SELECT currency_id, currency_code, currency_name FROM dim_currency ORDER BY 2`
 	// counterparties lists the counterparties.
 	counterparties = `SELECT counterparty_id, counterparty_legal_name FROM dim_counterparty ORDER BY 2, 1`
-	// designsByID names the designs with ids $1.
-	designsByID = `SELECT design_id, design_name FROM dim_design WHERE design_id = ANY($1::integer[]) ORDER BY 2, 1`
-	// designSearch finds up to 20 designs whose name contains $1, or whose id is $1.
+	// designsByID names the designs with ids @ids.
+	designsByID = `SELECT design_id, design_name FROM dim_design WHERE design_id = ANY(@ids::integer[]) ORDER BY 2, 1`
+	// designSearch finds up to 20 designs whose name contains @q, or whose id is @q.
 	designSearch = `
 SELECT design_id, design_name FROM dim_design
-WHERE design_name ILIKE '%' || $1::text || '%' OR design_id::text = $1::text
-ORDER BY design_id::text = $1::text DESC, design_name, design_id LIMIT 20`
+WHERE design_name ILIKE '%' || @q::text || '%' OR design_id::text = @q::text
+ORDER BY design_id::text = @q::text DESC, design_name, design_id LIMIT 20`
 )
 
 // Resolving filters by name to the ids the summaries keep.
 const (
-	// locationIDs are the delivery addresses in countries $1 and cities
-	// $2 ("country / city"); NULL for no filter.
+	// locationIDs are the delivery addresses in countries @countries and
+	// cities @cities ("country / city"); NULL for no filter.
 	locationIDs = `
 SELECT location_id FROM dim_location
-WHERE ($1::text[] IS NULL OR country = ANY($1::text[]))
-  AND ($2::text[] IS NULL OR country || ' / ' || city = ANY($2::text[]))`
-	// staffIDs are the staff of departments $1.
-	staffIDs = `SELECT staff_id FROM dim_staff WHERE department_name = ANY($1::text[])`
-	// currencyIDs are the currencies with codes $1.
-	currencyIDs = `SELECT currency_id FROM dim_currency WHERE currency_code = ANY($1::text[])`
+WHERE (@countries::text[] IS NULL OR country = ANY(@countries::text[]))
+  AND (@cities::text[] IS NULL OR country || ' / ' || city = ANY(@cities::text[]))`
+	// staffIDs are the staff of departments @depts.
+	staffIDs = `SELECT staff_id FROM dim_staff WHERE department_name = ANY(@depts::text[])`
+	// currencyIDs are the currencies with codes @codes.
+	currencyIDs = `SELECT currency_id FROM dim_currency WHERE currency_code = ANY(@codes::text[])`
 )
 
 // queries is the allow-list: the only SQL the dashboard runs, by name.
@@ -590,7 +617,7 @@ var queries = map[string]string{
 	"drill_purchase_rows":   drillPurchaseRows,
 	"order_history":         orderHistory,
 	"data_bounds":           dataBounds,
-	"as_of":                 asOf,
+	"summary_state":         summaryState,
 	"newest_load":           newestLoad,
 	"recent_loads":          recentLoads,
 	"countries":             countries,
@@ -623,12 +650,12 @@ type db struct {
 	observe func(name string, d time.Duration)
 }
 
-// query runs the named query. It uses an unnamed prepared statement
+// query runs the named query with named arguments args (nil for none). It uses an unnamed prepared statement
 // (QueryExecModeExec), so that PostgreSQL plans each execution with its
 // parameters: the one-time filters of the sources fold away and the
 // NULL-means-any filters become plain index conditions, which a cached
 // generic plan would not do.
-func (d *db) query(ctx context.Context, name string, args ...any) (pgx.Rows, error) {
+func (d *db) query(ctx context.Context, name string, args pgx.NamedArgs) (pgx.Rows, error) {
 	sql, ok := queries[name]
 	if !ok {
 		panic("web: no query named " + name)
@@ -642,7 +669,7 @@ func (d *db) query(ctx context.Context, name string, args ...any) (pgx.Rows, err
 		return nil, fmt.Errorf("query %s: %w", name, err)
 	}
 	start := time.Now() // the query's own time, not the wait for a connection
-	rows, err := conn.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
+	rows, err := conn.Query(ctx, sql, pgx.QueryExecModeExec, args)
 	if err != nil {
 		conn.Release()
 		return nil, fmt.Errorf("query %s: %w", name, err)
@@ -672,8 +699,8 @@ func prepareSession(ctx context.Context, conn *pgxpool.Conn) error {
 }
 
 // collect runs the named query and scans every row with fn.
-func collect[T any](ctx context.Context, d *db, name string, fn func(pgx.CollectableRow) (T, error), args ...any) ([]T, error) {
-	rows, err := d.query(ctx, name, args...)
+func collect[T any](ctx context.Context, d *db, name string, args pgx.NamedArgs, fn func(pgx.CollectableRow) (T, error)) ([]T, error) {
+	rows, err := d.query(ctx, name, args)
 	if err != nil {
 		return nil, err
 	}

@@ -171,7 +171,7 @@ func (s State) With(xf ...string) State {
 	return s
 }
 
-// Modes of reading a fact's summaries (migration 0008): the current ones,
+// Modes of reading a fact's summaries (summaries.sql): the current ones,
 // or as of a past batch N either the log up to N or the current summaries
 // less the log after N. The two as-of modes give the same figures; which
 // one reads fewer rows depends on where N is.
@@ -181,9 +181,6 @@ const (
 	modeAfter   = "after"
 )
 
-// modes are the modes of the three facts' summaries.
-type modes struct{ Sales, Purchases, Payments string }
-
 // filter is a State resolved into the ids and days the queries take.
 type filter struct {
 	From, To         string // the period, YYYY-MM-DD
@@ -191,9 +188,14 @@ type filter struct {
 	Grain            string
 	First, Last      string // the first and last day with a sale
 	Today            string // the day payments are overdue from: today, or the as-of day
-	AsOf             int64  // the as-of batch's sequence number; 0 when current
-	AsOfTime         time.Time
-	Modes            modes
+	// Seq is the batch the summaries reflect (their watermark); AsOf the
+	// batch the view is as of (Seq when current), read in Mode.
+	Seq, AsOf int64
+	AsOfTime  time.Time
+	Mode      string
+	// Rec is each fact's rows the summaries have, by fact name: the facts
+	// are read as far as the summaries are.
+	Rec map[string]int64
 
 	// Ids to keep; nil keeps all, an empty slice none.
 	Cur, Loc, Staff, CP, Design []int32
@@ -202,12 +204,33 @@ type filter struct {
 }
 
 // current reports whether the filter shows the current state.
-func (f filter) current() bool { return f.Modes.Sales == modeCurrent }
+func (f filter) current() bool { return f.Mode == modeCurrent }
 
 // resolve turns s into a filter: names to ids, presets to days.
 func (s State) resolve(ctx context.Context, d *db, now time.Time) (filter, error) {
-	f := filter{Today: now.UTC().Format(time.DateOnly), Modes: modes{modeCurrent, modeCurrent, modeCurrent}}
-	bounds, err := collect(ctx, d, "data_bounds", func(r pgx.CollectableRow) ([2]string, error) {
+	f := filter{Today: now.UTC().Format(time.DateOnly), Mode: modeCurrent}
+	var at *time.Time
+	if s.AsOf != "" {
+		t, _ := parseAsOf(s.AsOf)
+		f.AsOfTime, at = t, &t
+	}
+	rows, err := d.query(ctx, "summary_state", pgx.NamedArgs{"at": at})
+	if err != nil {
+		return f, err
+	}
+	var asOf int64
+	if _, err := pgx.ForEachRow(rows, []any{&f.Seq, &asOf, &f.Rec}, func() error { return nil }); err != nil {
+		return f, fmt.Errorf("query summary_state: %w", err)
+	}
+	f.AsOf = f.Seq
+	if at != nil {
+		// As of a batch the summaries have: the watermark at the latest.
+		if asOf < f.Seq {
+			f.AsOf, f.Mode = asOf, asOfMode(asOf, f.Seq)
+		}
+		f.Today = at.Format(time.DateOnly)
+	}
+	bounds, err := collect(ctx, d, "data_bounds", nil, func(r pgx.CollectableRow) ([2]string, error) {
 		var b [2]string
 		return b, r.Scan(&b[0], &b[1])
 	})
@@ -217,26 +240,6 @@ func (s State) resolve(ctx context.Context, d *db, now time.Time) (filter, error
 	f.First, f.Last = bounds[0][0], bounds[0][1]
 	if f.Last == "" {
 		f.First, f.Last = f.Today, f.Today
-	}
-	if s.AsOf != "" {
-		t, _ := parseAsOf(s.AsOf)
-		f.AsOfTime = t
-		type point struct {
-			asOf, newest int64
-			base         [3]*int64
-		}
-		ps, err := collect(ctx, d, "as_of", func(r pgx.CollectableRow) (point, error) {
-			var p point
-			return p, r.Scan(&p.asOf, &p.newest, &p.base[0], &p.base[1], &p.base[2])
-		}, t)
-		if err != nil {
-			return f, err
-		}
-		p := ps[0]
-		f.AsOf = p.asOf
-		f.Modes = modes{asOfMode(p.asOf, p.newest, p.base[0]), asOfMode(p.asOf, p.newest, p.base[1]),
-			asOfMode(p.asOf, p.newest, p.base[2])}
-		f.Today = t.Format(time.DateOnly)
 	}
 	last, _ := time.Parse(time.DateOnly, f.Last)
 	first, _ := time.Parse(time.DateOnly, f.First)
@@ -327,20 +330,20 @@ func (s State) resolve(ctx context.Context, d *db, now time.Time) (filter, error
 	f.Design, f.CP = design, cp
 
 	if countries != nil || cities != nil {
-		if f.Loc, err = collect(ctx, d, "location_ids", pgx.RowTo[int32], countries, cities); err != nil {
+		if f.Loc, err = collect(ctx, d, "location_ids", pgx.NamedArgs{"countries": countries, "cities": cities}, pgx.RowTo[int32]); err != nil {
 			return f, err
 		}
 	}
 	f.Staff = staff
 	if depts != nil {
-		byDept, err := collect(ctx, d, "staff_ids", pgx.RowTo[int32], depts)
+		byDept, err := collect(ctx, d, "staff_ids", pgx.NamedArgs{"depts": depts}, pgx.RowTo[int32])
 		if err != nil {
 			return f, err
 		}
 		f.Staff = intersectIDs(f.Staff, byDept)
 	}
 	if curs != nil {
-		if f.Cur, err = collect(ctx, d, "currency_ids", pgx.RowTo[int32], curs); err != nil {
+		if f.Cur, err = collect(ctx, d, "currency_ids", pgx.NamedArgs{"codes": curs}, pgx.RowTo[int32]); err != nil {
 			return f, err
 		}
 	}
@@ -350,19 +353,11 @@ func (s State) resolve(ctx context.Context, d *db, now time.Time) (filter, error
 	return f, nil
 }
 
-// asOfMode is the cheaper way to read a fact's summaries as of batch n,
-// given the newest batch loaded and the batch whose contributions the
-// fact's logs leave out (nil: none): the log up to n reads the changes
-// before n, the current summaries less the log after n those after it.
-// Without the first load's contributions in the log, only the second
-// works from that batch on, and only the first before it.
-func asOfMode(n, newest int64, base *int64) string {
-	switch {
-	case base != nil && n >= *base:
-		return modeAfter
-	case base != nil:
-		return modeUpTo
-	case 2*n >= newest:
+// asOfMode is the cheaper way to read the summaries as of batch n when
+// they reflect batch newest: the log up to n reads the changes up to n,
+// the current summaries less the log after n those after it.
+func asOfMode(n, newest int64) string {
+	if 2*n >= newest {
 		return modeAfter
 	}
 	return modeUpTo
@@ -426,8 +421,8 @@ func intersectIDs(a, b []int32) []int32 {
 }
 
 // designFactsDays is the longest period over which the design rankings
-// read the facts (through their date index) rather than
-// tote.dash_sales_design, whose cost does not depend on the period: see
+// read the facts (through their design index) rather than
+// tote_dash.sales_design, whose cost does not depend on the period: see
 // docs/decisions/0008-dashboard.md for the measurements.
 const designFactsDays = 14
 
@@ -441,8 +436,8 @@ func (f filter) days() int {
 // salesRoute says which rows answer a sales query that groups by group
 // ("" for none; location, staff, counterparty, design or lead): the
 // summary that has every dimension the query filters or groups on
-// (tote.dash_sales_by has one at a time; the design rankings their own
-// table), else the facts.
+// (tote_dash.sales_by has one at a time, or none: 'all'; the design
+// rankings their own table), else the facts.
 func (f filter) salesRoute(group string) string {
 	dims := map[string]bool{}
 	if group != "" {
@@ -465,7 +460,7 @@ func (f filter) salesRoute(group string) string {
 	}
 	switch len(dims) {
 	case 0:
-		return "lead"
+		return "all"
 	case 1:
 		for d := range dims {
 			switch {
@@ -477,11 +472,6 @@ func (f filter) salesRoute(group string) string {
 		}
 	}
 	return "facts"
-}
-
-// salesArgs are the eleven parameters of a sales query over days from..to.
-func (f filter) salesArgs(route, from, to string) []any {
-	return []any{route, f.Modes.Sales, f.AsOf, from, to, f.Cur, f.Loc, f.Staff, f.CP, f.Design, f.Lead}
 }
 
 // purchaseRoute is salesRoute for purchases, which have a location, staff
@@ -506,18 +496,97 @@ func (f filter) purchaseRoute() string {
 	return "facts"
 }
 
-// purchaseArgs are the nine parameters of a purchase query.
-func (f filter) purchaseArgs(route string) []any {
-	return []any{route, f.Modes.Purchases, f.AsOf, f.From, f.To, f.Cur, f.Loc, f.Staff, f.CP}
+// paymentRoute is the summary rows payment queries read: payments have a
+// counterparty, so tote_dash.payments_by answers every filter they take.
+func (f filter) paymentRoute() string {
+	if f.CP != nil {
+		return "counterparty"
+	}
+	return "all"
 }
 
-// paymentArgs are the seven parameters of a payment query over days
-// from..to; payments have a counterparty, so tote.dash_payment_by answers
-// every filter they take.
-func (f filter) paymentArgs(from, to string) []any {
-	route := "all"
-	if f.CP != nil {
-		route = "counterparty"
-	}
-	return []any{route, f.Modes.Payments, f.AsOf, from, to, f.Cur, f.CP}
+// summaryRead is what every query of a fact shares: which rows answer it,
+// as of which batch, over which days.
+type summaryRead struct {
+	Route    string // @route
+	Mode     string // @mode
+	AsOf     int64  // @as_of
+	Rec      int64  // @rec
+	From, To string // @from, @to
+}
+
+func (r summaryRead) put(a pgx.NamedArgs) pgx.NamedArgs {
+	a["route"], a["mode"], a["as_of"], a["rec"], a["from"], a["to"] = r.Route, r.Mode, r.AsOf, r.Rec, r.From, r.To
+	return a
+}
+
+// read is the summaryRead of fact's queries by route over days from..to.
+func (f filter) read(fact, route, from, to string) summaryRead {
+	return summaryRead{Route: route, Mode: f.Mode, AsOf: f.AsOf, Rec: f.Rec[fact], From: from, To: to}
+}
+
+// page is a page of rows: @limit rows from @offset.
+type page struct{ Limit, Offset int }
+
+// salesParams are the parameters of the sales queries.
+type salesParams struct {
+	summaryRead
+	Cur, Loc, Staff, CP, Design []int32 // @cur, @loc, @staff, @cp, @design
+	Lead                        *int16  // @lead
+	Since                       string  // @since: where the KPIs' period starts (the previous one is @from to the day before)
+	Grain                       string  // @grain
+	N                           int     // @n: designs ranked at each end
+	page
+}
+
+func (p salesParams) args() pgx.NamedArgs {
+	return p.put(pgx.NamedArgs{"cur": p.Cur, "loc": p.Loc, "staff": p.Staff, "cp": p.CP, "design": p.Design,
+		"lead": p.Lead, "since": p.Since, "grain": p.Grain, "n": p.N, "limit": p.Limit, "offset": p.Offset})
+}
+
+// sales are the sales parameters of route over days from..to.
+func (f filter) sales(route, from, to string) salesParams {
+	return salesParams{summaryRead: f.read("fact_sales_order", route, from, to),
+		Cur: f.Cur, Loc: f.Loc, Staff: f.Staff, CP: f.CP, Design: f.Design, Lead: f.Lead, Grain: f.Grain}
+}
+
+// purchaseParams are the parameters of the purchase queries.
+type purchaseParams struct {
+	summaryRead
+	Cur, Loc, Staff, CP []int32 // @cur, @loc, @staff, @cp
+	Grain               string  // @grain
+	page
+}
+
+func (p purchaseParams) args() pgx.NamedArgs {
+	return p.put(pgx.NamedArgs{"cur": p.Cur, "loc": p.Loc, "staff": p.Staff, "cp": p.CP, "grain": p.Grain,
+		"limit": p.Limit, "offset": p.Offset})
+}
+
+// purchases are the purchase parameters of route over the period.
+func (f filter) purchases(route string) purchaseParams {
+	return purchaseParams{summaryRead: f.read("fact_purchase_order", route, f.From, f.To),
+		Cur: f.Cur, Loc: f.Loc, Staff: f.Staff, CP: f.CP, Grain: f.Grain}
+}
+
+// paymentParams are the parameters of the payment queries.
+type paymentParams struct {
+	summaryRead
+	Cur, CP []int32 // @cur, @cp
+	Today   string  // @today: unpaid payments due before it are overdue
+	Since   string  // @since: where the KPIs' period starts
+	Status  *string // @status: paid, unpaid, overdue or due; nil for any
+	Grain   string  // @grain
+	page
+}
+
+func (p paymentParams) args() pgx.NamedArgs {
+	return p.put(pgx.NamedArgs{"cur": p.Cur, "cp": p.CP, "today": p.Today, "since": p.Since, "status": p.Status,
+		"grain": p.Grain, "limit": p.Limit, "offset": p.Offset})
+}
+
+// payments are the payment parameters over days from..to.
+func (f filter) payments(from, to string) paymentParams {
+	return paymentParams{summaryRead: f.read("fact_payment", f.paymentRoute(), from, to),
+		Cur: f.Cur, CP: f.CP, Today: f.Today, Grain: f.Grain}
 }

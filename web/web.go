@@ -7,12 +7,17 @@
 // load's tote_loaded notices and pushes them to open pages as server-sent
 // events.
 //
-// It reads the warehouse only through the named, parameterised SQL of
-// queries.go (the browser sends filter values, never SQL), over the
-// summaries that migration 0008 keeps current in every load's transaction,
-// and through the warehouse package's readers (runs, rejects). It does not
-// load, migrate or run anything: run now calls Config.RunNow, which `tote
-// serve` wires to its daemon, and `tote dashboard` leaves nil (read-only).
+// It owns the summaries it reads: the schema tote_dash, a warehouse
+// migration group of its own (Summaries) rendered from the star model by
+// one template (summaries.go, summaries.sql), which Refresh brings up to
+// the ledger's newest batch after loads commit (Server.Run does, at start
+// and on each notice); see docs/decisions/0011. It reads the warehouse
+// only through the named SQL of queries.go (the browser sends filter
+// values, never SQL; parameters by name, one struct per query family) and
+// through the warehouse package's readers (runs, rejects). It does not
+// load or run anything, nor migrate the warehouse's own schema: run now
+// calls Config.RunNow, which `tote serve` wires to its daemon, and `tote
+// dashboard` leaves nil.
 package web
 
 import (
@@ -69,12 +74,16 @@ type Config struct {
 	Now func() time.Time
 	// Observe, if set, is told how long each named query took.
 	Observe func(query string, d time.Duration)
+	// StaleAfter is the lag past which the badge says the data is stale
+	// (tote serve's --freshness-threshold); zero: never.
+	StaleAfter time.Duration
 }
 
 // Server is the dashboard's HTTP handler.
 type Server struct {
 	cfg      Config
 	pool     *pgxpool.Pool
+	wh       *warehouse.Warehouse // the warehouse through the dashboard's pool, for Refresh
 	log      *slog.Logger
 	tmpl     *template.Template
 	mux      *http.ServeMux
@@ -126,7 +135,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, pool: cfg.Pool, log: cfg.Logger, tmpl: tmpl, hub: newHub(), assets: assets}
+	s := &Server{cfg: cfg, pool: cfg.Pool, wh: warehouse.New(cfg.Pool, cfg.Logger), log: cfg.Logger, tmpl: tmpl,
+		hub: newHub(), assets: assets}
 	s.routes()
 	return s, nil
 }

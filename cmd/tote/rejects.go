@@ -41,7 +41,7 @@ unless --all.`, usesWarehouse)
 	fmt.Fprintln(tw, "id\ttable\tsource id\tversion\tcolumn\tvalue\treason\tbatch\tresolved by")
 	for _, r := range rejects {
 		version, value := "", "NULL"
-		if r.Version != nil {
+		if !r.Version.IsZero() {
 			version = r.Version.Format("2006-01-02 15:04:05.000")
 		}
 		if r.Value != nil {

@@ -99,7 +99,7 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	}
 	var d *daemon.Daemon
 	dash, err := web.New(web.Config{Pool: dashPool, Warehouse: parts.Warehouse, Lake: parts.Lake, Token: dashToken,
-		Logger: b.log, RunNow: func() bool { return d.Trigger(daemon.TriggerHTTP) }})
+		Logger: b.log, RunNow: func() bool { return d.Trigger(daemon.TriggerHTTP) }, StaleAfter: threshold})
 	if err != nil {
 		return err
 	}

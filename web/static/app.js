@@ -70,7 +70,7 @@ function csvOf(t) {
     const s = v === null || v === undefined ? '' : String(v);
     return /[",\n\r]/.test(s) ? '"' + s.replaceAll('"', '""') + '"' : s;
   };
-  return [t.columns.map((c) => q(c.label)), ...t.rows.map((r) => r.map(q))].map((r) => r.join(',')).join('\r\n') + '\r\n';
+  return [t.columns.map((c) => q(c.label)), ...t.rows.map((r) => t.columns.map((c) => q(r[c.key])))].map((r) => r.join(',')).join('\r\n') + '\r\n';
 }
 const cell = (c, v) => {
   if (v === null || v === undefined) return '';
@@ -117,13 +117,14 @@ function syncForm() {
 
 // Cross-filters: chips that remove themselves.
 const xfNames = { country: 'Country', city: 'City', design: 'Design', staff: 'Staff', dept: 'Department', cur: 'Currency', cp: 'Counterparty', period: 'Period', lead: 'Lead time' };
-const leadLabels = ['same day', '1–7 days', '8–30 days', '31–90 days', '91–180 days', '181–365 days', 'over a year'];
+// The lead-time buckets' names, by index, as the server defines them.
+const leadLabels = () => ((last && last.lead_buckets) || []).map((b) => b.label);
 const designNames = new Map();
 function xfLabel(x) {
   const [dim, ...rest] = x.split(':');
   const v = rest.join(':');
   let shown = v;
-  if (dim === 'lead') shown = leadLabels[Number(v)] ?? v;
+  if (dim === 'lead') shown = leadLabels()[Number(v)] ?? v;
   if (dim === 'design') shown = designNames.get(v) || v;
   if (dim === 'staff' || dim === 'cp') {
     const o = $(`select[name=${dim}] option[value="${CSS.escape(v)}"]`);
@@ -175,10 +176,7 @@ const base = () => ({
   grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
   legend: { top: 0, type: 'scroll' },
 });
-const currenciesOf = (t, col = 'currency') => {
-  const i = t.columns.findIndex((c) => c.key === col);
-  return [...new Set(t.rows.map((r) => r[i]))];
-};
+const currenciesOf = (t) => [...new Set(t.rows.map((r) => r.currency))];
 // The currency a ranking chart shows (money is never summed across currencies).
 function shownCurrency(id, t) {
   const curs = currenciesOf(t);
@@ -195,7 +193,6 @@ function shownCurrency(id, t) {
   } else if (sel) sel.remove();
   return c;
 }
-const col = (t, key) => t.columns.findIndex((c) => c.key === key);
 
 // Each chart of the business view: its option from its table, and what a
 // click on it (or a row of its table) filters by.
@@ -203,25 +200,25 @@ const businessCharts = {
   series: {
     option(t) {
       const curs = currenciesOf(t);
-      const periods = [...new Set(t.rows.map((r) => r[0]))].sort();
+      const periods = [...new Set(t.rows.map((r) => r.period))].sort();
       return {
         ...base(), tooltip: { trigger: 'axis' },
         xAxis: { type: 'category', data: periods },
         yAxis: { type: 'value', name: 'Revenue' },
         series: curs.map((c) => ({
           name: c, type: 'line', smooth: true, showSymbol: periods.length < 60,
-          data: periods.map((p) => { const r = t.rows.find((x) => x[0] === p && x[1] === c); return r ? num(r[4]) : 0; }),
+          data: periods.map((p) => { const r = t.rows.find((x) => x.period === p && x.currency === c); return r ? num(r.revenue) : 0; }),
         })),
       };
     },
     click: (e) => periodXF(e.name),
-    rowXF: (r) => [periodXF(r[0]), 'cur:' + r[1]],
+    rowXF: (r) => [periodXF(r.period), 'cur:' + r.currency],
   },
   countries: {
     option(t, id) {
       const cur = shownCurrency(id, t);
-      const rows = t.rows.filter((r) => r[1] === cur);
-      const max = Math.max(1, ...rows.map((r) => num(r[4])));
+      const rows = t.rows.filter((r) => r.currency === cur);
+      const max = Math.max(1, ...rows.map((r) => num(r.revenue)));
       return {
         ...base(), legend: { show: false },
         tooltip: { trigger: 'item', formatter: (p) => `${p.name}: ${p.value ? fmtMoney(p.value, cur) : 'no sales'}` },
@@ -229,99 +226,101 @@ const businessCharts = {
         series: [{
           name: 'Revenue ' + cur, type: 'map', map: 'world', roam: true, nameMap: worldNames,
           emphasis: { label: { show: false } },
-          data: rows.map((r) => ({ name: r[0], value: num(r[4]) })),
+          data: rows.map((r) => ({ name: r.country, value: num(r.revenue) })),
         }],
       };
     },
     click: (e) => (e.name ? 'country:' + e.name : null),
-    rowXF: (r) => ['country:' + r[0], 'cur:' + r[1]],
+    rowXF: (r) => ['country:' + r.country, 'cur:' + r.currency],
   },
-  cities: rankBars('city', (r) => r[0], (r) => 'city:' + r[0], 1, 4, (r) => ['city:' + r[0], 'cur:' + r[1]]),
-  designs: rankBars('design', (r) => `${r[2]} (${r[0]})`, (r) => 'design:' + r[1], 3, 6, (r) => ['design:' + r[1], 'cur:' + r[3]]),
-  counterparties: rankBars('counterparty', (r) => r[1], (r) => 'cp:' + r[0], 2, 5, (r) => ['cp:' + r[0], 'cur:' + r[2]]),
-  staff: rankBars('staff', (r) => r[1], (r) => 'staff:' + r[0], 2, 5, (r) => ['staff:' + r[0], 'cur:' + r[2]]),
+  cities: rankBars((r) => r.city, (r) => 'city:' + r.city),
+  designs: rankBars((r) => `${r.design} (${r.rank})`, (r) => 'design:' + r.design_id),
+  counterparties: rankBars((r) => r.counterparty, (r) => 'cp:' + r.cp),
+  staff: rankBars((r) => r.name, (r) => 'staff:' + r.staff),
   departments: {
     option(t, id) {
       const cur = shownCurrency(id, t);
-      const rows = t.rows.filter((r) => r[1] === cur);
+      const rows = t.rows.filter((r) => r.currency === cur);
       return {
         ...base(),
-        series: [{ name: 'Revenue ' + cur, type: 'pie', radius: ['35%', '70%'], data: rows.map((r) => ({ name: r[0], value: num(r[4]), xf: 'dept:' + r[0] })) }],
+        series: [{ name: 'Revenue ' + cur, type: 'pie', radius: ['35%', '70%'], data: rows.map((r) => ({ name: r.dept, value: num(r.revenue), xf: 'dept:' + r.dept })) }],
       };
     },
     click: (e) => e.data && e.data.xf,
-    rowXF: (r) => ['dept:' + r[0], 'cur:' + r[1]],
+    rowXF: (r) => ['dept:' + r.dept, 'cur:' + r.currency],
   },
   currency_mix: {
     option(t) {
-      return { ...base(), series: [{ name: 'Orders', type: 'pie', radius: ['35%', '70%'], data: t.rows.map((r) => ({ name: r[0], value: num(r[1]), xf: 'cur:' + r[0] })) }] };
+      return { ...base(), series: [{ name: 'Orders', type: 'pie', radius: ['35%', '70%'], data: t.rows.map((r) => ({ name: r.currency, value: num(r.orders), xf: 'cur:' + r.currency })) }] };
     },
     click: (e) => e.data && e.data.xf,
-    rowXF: (r) => ['cur:' + r[0]],
+    rowXF: (r) => ['cur:' + r.currency],
   },
   payments: {
     option(t) {
       const curs = currenciesOf(t);
       const statuses = ['paid', 'due', 'overdue'];
       const cats = [];
-      for (const c of curs) for (const ty of new Set(t.rows.filter((r) => r[0] === c).map((r) => r[1]))) cats.push(`${c} ${ty}`);
+      for (const c of curs) for (const ty of new Set(t.rows.filter((r) => r.currency === c).map((r) => r.type))) cats.push(`${c} ${ty}`);
       return {
         ...base(), tooltip: { trigger: 'axis' },
         xAxis: { type: 'value', name: 'Amount' }, yAxis: { type: 'category', data: cats },
         color: ['#1a7f37', '#bf8700', '#cf222e'],
         series: statuses.map((s) => ({
           name: s, type: 'bar', stack: 'status',
-          data: cats.map((k) => { const r = t.rows.find((x) => `${x[0]} ${x[1]}` === k && x[2] === s); return r ? num(r[4]) : 0; }),
+          data: cats.map((k) => { const r = t.rows.find((x) => `${x.currency} ${x.type}` === k && x.status === s); return r ? num(r.amount) : 0; }),
         })),
       };
     },
     click: (e) => { openDrill({ kind: 'payments', xf: ['cur:' + e.name.split(' ')[0]], status: e.seriesName }); return null; },
-    drill: (r) => ({ kind: 'payments', xf: ['cur:' + r[0]], status: r[2] }),
+    drill: (r) => ({ kind: 'payments', xf: ['cur:' + r.currency], status: r.status }),
   },
   purchases_vs_sales: {
     option(t, id) {
       const cur = shownCurrency(id, t);
-      const rows = t.rows.filter((r) => r[1] === cur);
+      const rows = t.rows.filter((r) => r.currency === cur);
       return {
         ...base(), tooltip: { trigger: 'axis' },
-        xAxis: { type: 'category', data: rows.map((r) => r[0]) }, yAxis: { type: 'value', name: cur },
+        xAxis: { type: 'category', data: rows.map((r) => r.period) }, yAxis: { type: 'value', name: cur },
         series: [
-          { name: 'Sales', type: 'bar', data: rows.map((r) => num(r[2])) },
-          { name: 'Purchases', type: 'bar', data: rows.map((r) => num(r[3])) },
+          { name: 'Sales', type: 'bar', data: rows.map((r) => num(r.sales)) },
+          { name: 'Purchases', type: 'bar', data: rows.map((r) => num(r.purchases)) },
         ],
       };
     },
     click: (e) => periodXF(e.name),
-    drill: (r) => ({ kind: 'purchases', xf: [periodXF(r[0]), 'cur:' + r[1]] }),
+    drill: (r) => ({ kind: 'purchases', xf: [periodXF(r.period), 'cur:' + r.currency] }),
   },
   lead_time: {
     option(t) {
       const curs = currenciesOf(t);
+      const labels = leadLabels();
       return {
         ...base(), tooltip: { trigger: 'axis' },
-        xAxis: { type: 'category', data: leadLabels }, yAxis: { type: 'value', name: 'Orders' },
-        series: curs.map((c) => ({ name: c, type: 'bar', data: leadLabels.map((l) => { const r = t.rows.find((x) => x[0] === l && x[1] === c); return r ? num(r[2]) : 0; }) })),
+        xAxis: { type: 'category', data: labels }, yAxis: { type: 'value', name: 'Orders' },
+        series: curs.map((c) => ({ name: c, type: 'bar', data: labels.map((l, i) => { const r = t.rows.find((x) => x.bucket === i && x.currency === c); return r ? num(r.orders) : 0; }) })),
       };
     },
-    click: (e) => 'lead:' + leadLabels.indexOf(e.name),
-    rowXF: (r) => ['lead:' + leadLabels.indexOf(r[0]), 'cur:' + r[1]],
+    click: (e) => 'lead:' + e.dataIndex,
+    rowXF: (r) => ['lead:' + r.bucket, 'cur:' + r.currency],
   },
 };
 
-// rankBars is a horizontal bar chart of one currency's rows, largest on top.
-function rankBars(what, label, xf, curCol, valCol, rowXF) {
+// rankBars is a horizontal bar chart of one currency's rows by revenue,
+// largest on top; a bar or a row of its table filters by xf.
+function rankBars(label, xf) {
   return {
     option(t, id) {
       const cur = shownCurrency(id, t);
-      const rows = t.rows.filter((r) => r[curCol] === cur).slice(0, 20).reverse();
+      const rows = t.rows.filter((r) => r.currency === cur).slice(0, 20).reverse();
       return {
         ...base(), legend: { show: false }, tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' } },
         xAxis: { type: 'value', name: cur }, yAxis: { type: 'category', data: rows.map(label), axisLabel: { width: 160, overflow: 'truncate' } },
-        series: [{ name: 'Revenue ' + cur, type: 'bar', data: rows.map((r) => ({ value: num(r[valCol]), xf: xf(r) })) }],
+        series: [{ name: 'Revenue ' + cur, type: 'bar', data: rows.map((r) => ({ value: num(r.revenue), xf: xf(r) })) }],
       };
     },
     click: (e) => e.data && e.data.xf,
-    rowXF,
+    rowXF: (r) => [xf(r), 'cur:' + r.currency],
   };
 }
 
@@ -360,16 +359,17 @@ function renderTable(id, t, spec) {
     actions ? el('th', { scope: 'col' }, 'Actions') : null)));
   const body = el('tbody');
   for (const r of t.rows) {
-    const tr = el('tr', {}, t.columns.map((c, i) => el('td', { class: c.kind === 'int' || c.kind === 'money' ? 'num' : null }, cell(c, r[i]))));
+    const tr = el('tr', {}, t.columns.map((c) => el('td', { class: c.kind === 'int' || c.kind === 'money' ? 'num' : null }, cell(c, r[c.key]))));
     if (actions) {
       const td = el('td');
-      const name = String(r[0]);
+      const name = String(r[t.columns[0].key]);
+      const second = t.columns[1] ? r[t.columns[1].key] ?? '' : '';
       if (spec.rowXF) {
         const xf = spec.rowXF(r);
         td.append(el('button', { type: 'button', 'aria-label': `Filter every chart by ${name}`, onclick: () => crossFilter(xf[0]) }, 'Filter'), ' ');
-        td.append(el('button', { type: 'button', 'aria-label': `Show the rows behind ${name} ${r[1] ?? ''}`, onclick: () => openDrill({ kind: 'sales', xf }) }, 'Rows'));
+        td.append(el('button', { type: 'button', 'aria-label': `Show the rows behind ${name} ${second}`, onclick: () => openDrill({ kind: 'sales', xf }) }, 'Rows'));
       } else {
-        td.append(el('button', { type: 'button', 'aria-label': `Show the rows behind ${name} ${r[1] ?? ''}`, onclick: () => openDrill(spec.drill(r)) }, 'Rows'));
+        td.append(el('button', { type: 'button', 'aria-label': `Show the rows behind ${name} ${second}`, onclick: () => openDrill(spec.drill(r)) }, 'Rows'));
       }
       tr.append(td);
     }
@@ -415,10 +415,10 @@ function renderKPIs(b) {
   if (!b.kpis.length) box.append(el('p', { class: 'hint' }, 'No sales in this period for these filters.'));
   for (const k of b.kpis) {
     const cards = [
-      { key: 'revenue', label: 'Revenue', value: fmtMoney(k.revenue, k.currency), now: k.revenue, prev: k.prev_revenue, spark: (r) => num(r[4]), drill: { kind: 'sales' } },
-      { key: 'orders', label: 'Orders', value: fmtInt(k.orders), now: k.orders, prev: k.prev_orders, spark: (r) => num(r[2]), drill: { kind: 'sales' } },
-      { key: 'units', label: 'Units sold', value: fmtInt(k.units), now: k.units, prev: k.prev_units, spark: (r) => num(r[3]), drill: { kind: 'sales' } },
-      { key: 'aov', label: 'Average order value', value: k.aov ? fmtMoney(k.aov, k.currency) : '—', now: k.aov, prev: k.prev_aov, spark: (r) => num(r[4]) / Math.max(1, num(r[2])), drill: { kind: 'sales' } },
+      { key: 'revenue', label: 'Revenue', value: fmtMoney(k.revenue, k.currency), now: k.revenue, prev: k.prev_revenue, spark: (r) => num(r.revenue), drill: { kind: 'sales' } },
+      { key: 'orders', label: 'Orders', value: fmtInt(k.orders), now: k.orders, prev: k.prev_orders, spark: (r) => num(r.orders), drill: { kind: 'sales' } },
+      { key: 'units', label: 'Units sold', value: fmtInt(k.units), now: k.units, prev: k.prev_units, spark: (r) => num(r.units), drill: { kind: 'sales' } },
+      { key: 'aov', label: 'Average order value', value: k.aov ? fmtMoney(k.aov, k.currency) : '—', now: k.aov, prev: k.prev_aov, spark: (r) => num(r.revenue) / Math.max(1, num(r.orders)), drill: { kind: 'sales' } },
       { key: 'overdue', label: 'Unpaid, overdue', value: `${fmtInt(k.overdue)} · ${fmtMoney(k.overdue_amount, k.currency)}`, now: k.overdue_amount, prev: k.prev_overdue_amount, drill: { kind: 'payments', status: 'overdue' }, note: k.oldest_overdue ? `oldest due ${k.oldest_overdue}` : '' },
     ];
     for (const c of cards) {
@@ -434,8 +434,8 @@ function renderKPIs(b) {
       el('div', { class: 'spark', 'aria-hidden': 'true' }));
       box.append(card);
       const pts = c.spark
-        ? series.rows.filter((r) => r[1] === k.currency).map(c.spark)
-        : pseries.rows.filter((r) => r[1] === k.currency && r[2] === false).map((r) => num(r[4]));
+        ? series.rows.filter((r) => r.currency === k.currency).map(c.spark)
+        : pseries.rows.filter((r) => r.currency === k.currency && r.paid === false).map((r) => num(r.amount));
       if (pts.length > 1 && window.echarts) {
         const sc = echarts.init($('.spark', card), dark() ? 'dark' : null);
         sc.setOption({ backgroundColor: 'transparent', animation: false, grid: { left: 0, right: 0, top: 2, bottom: 2 }, xAxis: { type: 'category', show: false }, yAxis: { type: 'value', show: false, scale: true }, series: [{ type: 'line', data: pts, showSymbol: false, lineStyle: { width: 1.5 }, areaStyle: { opacity: 0.15 } }] });
@@ -465,16 +465,17 @@ async function openDrill(d, page = 1) {
   $('#drill-summary').textContent = 'Loading…';
   try {
     const r = await getJSON(drillURL(d, page));
-    const totals = r.totals.rows.map((t) => `${t[0]}: ${fmtInt(t[1])} rows, ${r.kind === 'payments' ? fmtMoney(t[2], t[0]) : fmtMoney(t[3], t[0])}`).join('; ');
+    const sum = { sales: 'revenue', payments: 'amount', purchases: 'value' }[r.kind];
+    const totals = r.totals.rows.map((t) => `${t.currency}: ${fmtInt(t.rows)} rows, ${fmtMoney(t[sum], t.currency)}`).join('; ');
     const s = $('#drill-summary');
     s.dataset.total = String(r.total);
-    s.textContent = `${fmtInt(r.total)} rows (${r.period.from} to ${r.period.to}). ${totals}`;
+    s.textContent = `${fmtInt(r.total)} rows (${r.period.from} to ${r.period.to}, as of batch ${r.period.seq}). ${totals}`;
     const t = r.rows;
     const table = el('table', { class: 'data' }, el('caption', {}, `Page ${r.page} of ${Math.max(1, r.pages)}`),
       el('thead', {}, el('tr', {}, t.columns.map((c) => el('th', { scope: 'col' }, c.label)))),
-      el('tbody', {}, t.rows.map((row) => el('tr', {}, t.columns.map((c, i) => {
-        if (c.key === 'id' && r.kind === 'sales') return el('td', {}, el('button', { type: 'button', 'aria-label': `Version history of order ${row[i]}`, onclick: () => { showHistory(row[i]); dlg.close(); } }, String(row[i])));
-        return el('td', {}, cell(c, row[i]));
+      el('tbody', {}, t.rows.map((row) => el('tr', {}, t.columns.map((c) => {
+        if (c.key === 'id' && r.kind === 'sales') return el('td', {}, el('button', { type: 'button', 'aria-label': `Version history of order ${row.id}`, onclick: () => { showHistory(row.id); dlg.close(); } }, String(row.id)));
+        return el('td', {}, cell(c, row[c.key]));
       })))));
     $('#drill-table').replaceChildren(table);
     $('#drill-page').textContent = `Page ${r.page} of ${Math.max(1, r.pages)}`;
@@ -502,7 +503,7 @@ async function showHistory(id) {
     if (!t.rows.length) { box.textContent = `The warehouse has no sales order ${id}.`; return; }
     box.replaceChildren(el('table', { class: 'data' }, el('caption', {}, `Sales order ${id}: ${t.rows.length} version(s), in the order they were loaded`),
       el('thead', {}, el('tr', {}, t.columns.map((c) => el('th', { scope: 'col' }, c.label)))),
-      el('tbody', {}, t.rows.map((row) => el('tr', {}, t.columns.map((c, i) => el('td', {}, cell(c, row[i]))))))));
+      el('tbody', {}, t.rows.map((row) => el('tr', {}, t.columns.map((c) => el('td', {}, cell(c, row[c.key]))))))));
     $('#history').scrollIntoView({ behavior: 'smooth', block: 'start' });
   } catch (err) {
     box.textContent = 'Could not load the history: ' + err.message;
@@ -583,7 +584,7 @@ function render(data) {
   if (view === 'business') {
     const p = data.period;
     $('#period').textContent = `${p.from} to ${p.to} (by ${p.grain}; previous period ${p.prev_from} to ${p.prev_to})` +
-      (p.as_of_time ? ` · as of ${p.as_of_time}, batch ${p.as_of}` : '');
+      (p.as_of_time ? ` · as of ${p.as_of_time}, batch ${p.as_of}` : ` · figures as of batch ${p.seq}`);
     renderKPIs(data);
     renderChips();
     for (const [id, spec] of Object.entries(businessCharts)) draw(id, spec, data.charts[id]);
@@ -630,12 +631,15 @@ function ago(s) {
 function showFreshness() {
   const b = $('#freshness');
   if (!fresh) return;
-  if (!fresh.loaded) { b.textContent = 'nothing loaded yet'; return; }
-  const lag = fresh.lag_seconds + (Date.now() - fresh.fetched) / 1000;
+  if (!fresh.as_of) { b.textContent = 'nothing loaded yet'; return; }
+  const lag = fresh.lag_ns / 1e9 + (Date.now() - fresh.fetched) / 1000;
   const at = new Date(fresh.as_of).toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
-  b.textContent = `data as of ${at} · lag ${ago(lag)}` + (fresh.basis === 'newest load' ? ' (time of the newest load: no lake given)' : '');
+  const s = fresh.summaries || {};
+  b.textContent = `data as of ${at} · lag ${ago(lag)}` + (fresh.basis === 'newest load' ? ' (time of the newest load: no lake given)' : '') +
+    (s.newest > s.seq ? ` · figures catching up: batch ${s.seq} of ${s.newest}` : '');
   b.dataset.lag = String(lag);
-  b.classList.toggle('stale', lag > 1800);
+  // Stale past the server's threshold (--freshness-threshold; 0: never).
+  b.classList.toggle('stale', fresh.stale_after_seconds > 0 && lag > fresh.stale_after_seconds);
 }
 setInterval(showFreshness, 1000);
 
@@ -646,7 +650,7 @@ function connect() {
   es.addEventListener('open', () => { live.textContent = 'live'; live.classList.add('on'); });
   es.addEventListener('error', () => { live.textContent = 'reconnecting…'; live.classList.remove('on'); });
   const again = (e) => {
-    live.textContent = e.type === 'loaded' ? `live · batch ${JSON.parse(e.data).batch.slice(0, 12).replace(/^0+/, '')} loaded` : 'live';
+    live.textContent = e.type === 'loaded' ? `live · figures as of batch ${JSON.parse(e.data).seq}` : 'live';
     clearTimeout(debounce);
     debounce = setTimeout(refresh, 250);
   };
@@ -663,8 +667,8 @@ const pipelineCharts = {
       const stages = ['extract', 'transform', 'load'];
       return {
         ...base(), tooltip: { trigger: 'axis' },
-        xAxis: { type: 'category', data: t.rows.map((r) => '#' + r[0]) }, yAxis: { type: 'value', name: 'seconds' },
-        series: stages.map((s, i) => ({ name: s, type: 'bar', stack: 'run', data: t.rows.map((r) => num(r[4 + i])) })),
+        xAxis: { type: 'category', data: t.rows.map((r) => '#' + r.run) }, yAxis: { type: 'value', name: 'seconds' },
+        series: stages.map((s) => ({ name: s, type: 'bar', stack: 'run', data: t.rows.map((r) => num(r[s])) })),
       };
     },
   },
@@ -672,19 +676,19 @@ const pipelineCharts = {
     option(t) {
       return {
         ...base(), tooltip: { trigger: 'axis' },
-        xAxis: { type: 'category', data: t.rows.map((r) => r[1]) }, yAxis: { type: 'value', name: 'seconds' },
-        series: [{ name: 'lag', type: 'line', data: t.rows.map((r) => (r[3] === '' ? null : num(r[3]))) }],
+        xAxis: { type: 'category', data: t.rows.map((r) => r.loaded) }, yAxis: { type: 'value', name: 'seconds' },
+        series: [{ name: 'lag', type: 'line', data: t.rows.map((r) => (r.lag === '' ? null : num(r.lag))) }],
       };
     },
   },
   table_rows: {
     option(t) {
-      const stages = [...new Set(t.rows.map((r) => r[0]))];
-      const names = [...new Set(t.rows.map((r) => r[1]))];
+      const stages = [...new Set(t.rows.map((r) => r.stage))];
+      const names = [...new Set(t.rows.map((r) => r.table))];
       return {
         ...base(), tooltip: { trigger: 'axis' },
         xAxis: { type: 'value' }, yAxis: { type: 'category', data: names },
-        series: stages.map((s) => ({ name: s, type: 'bar', data: names.map((n) => { const r = t.rows.find((x) => x[0] === s && x[1] === n); return r ? num(r[2]) : 0; }) })),
+        series: stages.map((s) => ({ name: s, type: 'bar', data: names.map((n) => { const r = t.rows.find((x) => x.stage === s && x.table === n); return r ? num(r.rows) : 0; }) })),
       };
     },
   },
@@ -692,24 +696,26 @@ const pipelineCharts = {
     option(t) {
       return {
         ...base(), tooltip: { trigger: 'axis' },
-        xAxis: { type: 'category', data: t.rows.map((r) => '#' + r[0]).reverse() }, yAxis: { type: 'value', name: 'seconds' },
-        series: [{ name: 'duration', type: 'bar', data: t.rows.map((r) => ({ value: num(r[4]), itemStyle: { color: r[3] === 'success' ? '#1a7f37' : r[3] === 'failure' ? '#cf222e' : '#8c959f' } })).reverse() }],
+        xAxis: { type: 'category', data: t.rows.map((r) => '#' + r.run).reverse() }, yAxis: { type: 'value', name: 'seconds' },
+        series: [{ name: 'duration', type: 'bar', data: t.rows.map((r) => ({ value: num(r.seconds), itemStyle: { color: r.outcome === 'success' ? '#1a7f37' : r.outcome === 'failure' ? '#cf222e' : '#8c959f' } })).reverse() }],
       };
     },
   },
-  failures: countChart(2, 'failures'),
-  rejects: countChart(1, 'rejects'),
-  alerts: countChart(2, 'alerts'),
+  failures: countChart('stage', 'failures'),
+  rejects: countChart('table', 'rejects'),
+  alerts: countChart('kind', 'alerts'),
 };
-function countChart(i, name) {
+// countChart counts a table's rows by the value of field key.
+function countChart(key, name) {
   return {
     option(t) {
       const counts = new Map();
-      for (const r of t.rows) counts.set(r[i] || '—', (counts.get(r[i] || '—') || 0) + 1);
+      for (const r of t.rows) counts.set(r[key] || '—', (counts.get(r[key] || '—') || 0) + 1);
       return { ...base(), tooltip: { trigger: 'axis' }, xAxis: { type: 'category', data: [...counts.keys()] }, yAxis: { type: 'value', minInterval: 1 }, series: [{ name, type: 'bar', data: [...counts.values()] }] };
     },
   };
 }
+// T is a table of rows by column key, as the server sends its own.
 const T = (columns, rows) => ({ columns: columns.map(([key, label, kind]) => ({ key, label, kind: kind || 'text' })), rows });
 function renderPipeline(v) {
   const runs = v.runs;
@@ -717,22 +723,22 @@ function renderPipeline(v) {
   const dur = (r) => (r.finished_at ? ((new Date(r.finished_at) - new Date(r.started_at)) / 1000).toFixed(2) : '');
   const byRun = [...runs].reverse();
   draw('stage_times', pipelineCharts.stage_times, T([['run', 'Run', 'int'], ['trigger', 'Trigger'], ['started', 'Started (UTC)'], ['outcome', 'Outcome'], ['extract', 'Extract s'], ['transform', 'Transform s'], ['load', 'Load s']],
-    byRun.map((r) => [r.id, r.trigger, stamp(r.started_at), r.outcome || 'running', secs(stage(r, 'extract').elapsed_ns), secs(stage(r, 'transform').elapsed_ns), secs(stage(r, 'load').elapsed_ns)])));
+    byRun.map((r) => ({ run: r.id, trigger: r.trigger, started: stamp(r.started_at), outcome: r.outcome || 'running', extract: secs(stage(r, 'extract').elapsed_ns), transform: secs(stage(r, 'transform').elapsed_ns), load: secs(stage(r, 'load').elapsed_ns) }))));
   draw('lag', pipelineCharts.lag, T([['batch', 'Batch'], ['loaded', 'Loaded (UTC)'], ['rows', 'Rows', 'int'], ['lag', 'Lag s']],
-    v.loads.map((l) => [l.batch, stamp(l.loaded_at), l.rows, l.lag_seconds === undefined || l.lag_seconds === null ? '' : l.lag_seconds.toFixed(1)])));
+    v.loads.map((l) => ({ batch: l.batch, loaded: stamp(l.loaded_at), rows: l.rows, lag: l.lag_seconds === undefined || l.lag_seconds === null ? '' : l.lag_seconds.toFixed(1) }))));
   const moved = runs.find((r) => (r.stages || []).some((s) => s.rows > 0));
   const tr = [];
-  if (moved) for (const s of moved.stages) for (const [name, n] of Object.entries(s.tables || {})) tr.push([s.stage, name, n]);
+  if (moved) for (const s of moved.stages) for (const [name, n] of Object.entries(s.tables || {})) tr.push({ stage: s.stage, table: name, rows: n });
   draw('table_rows', pipelineCharts.table_rows, T([['stage', 'Stage'], ['table', 'Table'], ['rows', 'Rows', 'int']], tr));
   draw('runs', pipelineCharts.runs, T([['run', 'Run', 'int'], ['trigger', 'Trigger'], ['started', 'Started (UTC)'], ['outcome', 'Outcome'], ['seconds', 'Seconds'], ['attempts', 'Attempts', 'int'], ['batches', 'Batches', 'int'], ['error', 'Error']],
-    runs.map((r) => [r.id, r.trigger, stamp(r.started_at), r.outcome || 'running', dur(r), r.attempts, (r.batches || []).length, r.error || ''])));
+    runs.map((r) => ({ run: r.id, trigger: r.trigger, started: stamp(r.started_at), outcome: r.outcome || 'running', seconds: dur(r), attempts: r.attempts, batches: (r.batches || []).length, error: r.error || '' }))));
   const failed = runs.filter((r) => r.error);
   draw('failures', pipelineCharts.failures, T([['run', 'Run', 'int'], ['started', 'Started (UTC)'], ['stage', 'Stage'], ['table', 'Table'], ['batch', 'Batch'], ['error', 'Error']],
-    failed.map((r) => [r.id, stamp(r.started_at), (r.where || {}).stage || '', (r.where || {}).table || '', (r.where || {}).batch || '', r.error])));
+    failed.map((r) => ({ run: r.id, started: stamp(r.started_at), stage: (r.where || {}).stage || '', table: (r.where || {}).table || '', batch: (r.where || {}).batch || '', error: r.error }))));
   draw('rejects', pipelineCharts.rejects, T([['id', 'Id', 'int'], ['table', 'Table'], ['source_id', 'Source id', 'int'], ['column', 'Column'], ['value', 'Value'], ['reason', 'Reason'], ['batch', 'Batch'], ['found', 'Found (UTC)'], ['resolved', 'Resolved by']],
-    v.rejects.map((x) => [x.id, x.table, x.source_id, x.column || '', x.value ?? '', x.reason, x.batch, stamp(x.found_at), x.resolved_batch || ''])));
+    v.rejects.map((x) => ({ id: x.id, table: x.table, source_id: x.source_id, column: x.column || '', value: x.value ?? '', reason: x.reason, batch: x.batch, found: stamp(x.found_at), resolved: x.resolved_batch || '' }))));
   draw('alerts', pipelineCharts.alerts, T([['run', 'Run', 'int'], ['notifier', 'Notifier'], ['kind', 'Kind'], ['at', 'At (UTC)'], ['error', 'Delivery error']],
-    v.alerts.map((a) => [a.run, a.notifier, a.kind, stamp(a.at), a.error || ''])));
+    v.alerts.map((a) => ({ run: a.run, notifier: a.notifier, kind: a.kind, at: stamp(a.at), error: a.error || '' }))));
   const box = $('#pkpis');
   box.replaceChildren();
   const lastRun = runs[0];
@@ -742,7 +748,7 @@ function renderPipeline(v) {
   box.append(
     card('Last run', lastRun ? `#${lastRun.id} ${lastRun.outcome || 'running'}` : 'none', lastRun ? stamp(lastRun.started_at) + ' UTC' : ''),
     card('Runs, last 24 h', `${day.filter((r) => r.outcome === 'success').length} ok · ${day.filter((r) => r.outcome === 'failure').length} failed`),
-    card('Lag now', v.freshness.loaded ? ago(v.freshness.lag_seconds) : '—', v.freshness.basis),
+    card('Lag now', v.freshness.as_of ? ago(v.freshness.lag_ns / 1e9) : '—', v.freshness.basis),
     card('Open rejects', fmtInt(open)),
     card('Lake', v.lake ? `${(v.lake.bytes / 1048576).toFixed(1)} MiB` : '—', v.lake ? `${fmtInt(v.lake.objects)} objects` : 'no lake given'),
   );
