@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -22,6 +23,12 @@ type tableRead struct {
 	plan   *tablePlan
 	result TableResult
 	state  TableState
+	// next is the table's set of live ids at this snapshot, if it differs
+	// from the last (plan.live); deleted the ids gone since, or to
+	// tombstone (Correct); missed how many live ids the last set lacked.
+	next    *roaring.Bitmap
+	deleted []int32
+	missed  uint64
 }
 
 // readTables reads the tables, each into its file of batch. The tables are
@@ -37,14 +44,14 @@ func readTables(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx, batch *lake.
 	if readers <= 0 {
 		readers = min(runtime.GOMAXPROCS(0), 4)
 	}
-	ids, toRead := false, 0
+	correcting, toRead := false, 0
 	for _, r := range reads {
-		ids = ids || r.plan.ids != nil
+		correcting = correcting || r.plan.correct
 		if !r.plan.skip {
 			toRead++
 		}
 	}
-	if !p.first && p.xids == "" || ids || toRead < 2 {
+	if !p.first && p.xids == "" || correcting || toRead < 2 {
 		readers = 1
 	}
 	if err := tuneFiltered(ctx, tx, p); err != nil {
@@ -70,9 +77,7 @@ func readTables(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx, batch *lake.
 				return
 			}
 			r := &reads[i]
-			var err error
-			r.result, r.state, err = extractTable(ctx, q, batch, r.table, r.plan, prog)
-			if err != nil {
+			if err := readTable(ctx, q, batch, r, prog); err != nil {
 				cancel(tote.At(err, tote.Where{Table: r.table.Name}))
 				return
 			}
