@@ -20,7 +20,9 @@ import (
 
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/laketest"
+	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/totesys"
 )
@@ -640,4 +642,91 @@ func TestMoveSourceRebuildsTheSets(t *testing.T) {
 	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {6}}, slices.Equal) {
 		t.Errorf("after the move: tombstones %s, want payment 6", brief(got))
 	}
+}
+
+// A source restored in place from a copy older than the lake: rows the
+// lake took for deleted are back, with the versions they had, so no
+// transaction since the last extraction wrote them. The extraction counts
+// them (one far from every id the lake holds live), puts them back in the
+// sets and says so; a full extraction reads them again.
+func TestRestoredSourceAndFull(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDB(t)
+	pool := pgtest.Pool(t, url)
+	if _, err := seed.Generate(ctx, pool, seed.Options{Scale: 1, Seed: 11}); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, pool, `INSERT INTO design (design_id, design_name, file_location, file_name, last_updated)
+		VALUES (5000000, 'Far', '/tmp', 'far.json', now())`)
+	// The backup, taken before the lake's first extraction.
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, backup := cfg.Database, cfg.Database+"_backup"
+	pool.Close()
+	admin := pgtest.Pool(t, pgtest.AdminURL(t))
+	execSQL(t, admin, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, backup, name))
+	t.Cleanup(func() { admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+backup) })
+
+	pool = pgtest.Pool(t, url)
+	lk := laketest.Mem(t)
+	run(t, pool, lk)
+	execSQL(t, pool, `DELETE FROM design WHERE design_id = 5000000`)
+	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 9`)
+	if res := run(t, pool, lk); res.Deleted() != 2 {
+		t.Fatalf("%d deleted, want design 5000000 and payment 9", res.Deleted())
+	}
+
+	// Restored in place: the same server and database name.
+	pool.Close()
+	execSQL(t, admin, fmt.Sprintf(`DROP DATABASE %s WITH (FORCE)`, name))
+	execSQL(t, admin, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, backup))
+	pool = pgtest.Pool(t, url)
+	res := run(t, pool, lk)
+	back := map[string]int64{}
+	for _, tr := range res.Tables {
+		if tr.Reappeared > 0 {
+			back[tr.Table] = tr.Reappeared
+		}
+	}
+	if !maps.Equal(back, map[string]int64{"design": 1, "payment": 1}) || res.Rows() != 0 || res.Deleted() != 0 {
+		t.Errorf("after the restore: %d rows, %d deleted, reappeared %v; want design and payment 1 each, no rows", res.Rows(), res.Deleted(), back)
+	}
+	liveMatchesSource(t, pool, lk)
+
+	res, err = extract.Run(ctx, pool, lk, extract.Options{Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := latest(t, lk)
+	found := 0
+	for v := range batchVersions(t, lk, m) {
+		if v.table == "design" && v.id == 5000000 || v.table == "payment" && v.id == 9 {
+			found++
+		}
+	}
+	if !m.Full || found != 2 || res.Deleted() != 0 || int64(len(sourceVersions(t, pool))) != res.Rows() {
+		t.Errorf("full batch: marked %v, %d of the 2 rows back, %d deleted, %d rows", m.Full, found, res.Deleted(), res.Rows())
+	}
+}
+
+// Many new versions (every payment updated) are read in a second pass
+// over the table; a deletion among them is found all the same.
+func TestBulkUpdateWithADeletion(t *testing.T) {
+	t.Parallel()
+	pool, _ := seeded(t, 1)
+	lk := laketest.Mem(t)
+	run(t, pool, lk)
+	execSQL(t, pool, `UPDATE payment SET paid = true, last_updated = now()`)
+	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 16000`)
+	res := run(t, pool, lk)
+	m := latest(t, lk)
+	state, _ := extract.LoadState(m)
+	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {16000}}, slices.Equal) || res.Rows() != 16599 {
+		t.Errorf("tombstones %s, %d rows; want payment 16000 and the 16599 others' new versions", brief(got), res.Rows())
+	}
+	liveMatchesSource(t, pool, lk)
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
 }

@@ -74,16 +74,21 @@
 //
 //	count(source ∩ r) = |(L ∪ N) ∩ r| − |deleted ∩ r|
 //
-// exactly, in one snapshot. The extraction counts, in its one pass over
-// each table, the rows and the new versions of every range of 2^rangeBits
-// ids (SELECT id >> k, count(*), count(*) FILTER (WHERE <the xmin filter>)
-// ... GROUP BY 1); reads the new versions through the primary key, from
-// the ranges that hold some (or in a second pass, filtered on xmin, when
-// those ranges hold much of the table); and reads the ids only of the
-// ranges whose count is below what L ∪ N says, to name the deleted ones.
-// The new set is (L − deleted) ∪ N: the ids live at S(k). A row inserted
-// and deleted between two extractions is in neither and leaves no trace; a
-// row deleted and inserted again with the same id is a new version.
+// exactly, in one snapshot, for r a range of ids or the whole table. The
+// extraction's one pass over each table counts its rows and lists the ids
+// of the new versions (SELECT count(*), array_agg(id) FILTER (WHERE <the
+// xmin filter>)), and reads those versions through the primary key. If
+// the count is |L ∪ N|, nothing was deleted: the common case costs a count
+// in the pass that was made anyway. Otherwise it counts the rows of each
+// range of 2^rangeBits ids through the primary key (an index-only scan),
+// and reads the ids only of the ranges whose count is below what L ∪ N
+// says, to name the deleted ones. The new set is (L − deleted) ∪ N: the
+// ids live at S(k). A row inserted and deleted between two extractions is
+// in neither and leaves no trace; a row deleted and inserted again with
+// the same id is a new version. A range that holds more rows than L ∪ N
+// says has rows that came back without a new version (a source restored
+// from a backup): they are counted (TableResult.Reappeared) and put in the
+// new set, and a full extraction reads them.
 //
 // Rows in flight are never taken for deleted: a deletion not committed
 // when the snapshot was taken leaves the row visible, and an insertion not
@@ -99,7 +104,9 @@
 // extraction reads from the same horizon. An operator who means the
 // deletions accepts them (Options.AcceptDeletes). Options.Full reads every
 // row and tombstones every id of L the source lacks, to re-baseline after
-// a restore or a deletion the lake missed.
+// a restore or a failover that lost transactions. (A deletion made before
+// the lake kept sets is in no L: tote verify --repair finds it, from the
+// warehouse, and Correct tombstones it.)
 //
 // A lake written before tote kept these sets carries on: the first
 // extraction after the upgrade reads each table's ids once (an index-only
@@ -109,8 +116,8 @@
 // last extraction read) is detected by its WAL position, recorded in each
 // manifest: the extraction commits nothing and says why, and the next one
 // carries on. The cost of all this is one sequential scan of each table
-// per extraction (the range counts above), with a cheap filter on xmin;
-// xmin cannot be indexed.
+// per extraction, with a cheap filter on xmin (xmin cannot be indexed) and
+// a count; and a pass over the primary key of a table that lost rows.
 //
 // Manifests written by the last_updated design (format 1) are carried on
 // from by one extraction that applies their rule (last_updated at or after
@@ -226,6 +233,11 @@ type TableResult struct {
 	// Deleted counts the table's rows found deleted: live at the last
 	// extraction, gone from the source now (for Correct: tombstoned).
 	Deleted int64 `json:"deleted,omitempty"`
+	// Reappeared counts rows in the source that the lake holds as deleted,
+	// or never saw, although no transaction since the last extraction
+	// wrote them: a source restored from a backup. They are not read; a
+	// full extraction (Options.Full) reads them again.
+	Reappeared int64 `json:"reappeared,omitempty"`
 }
 
 // Result says what an extraction did.
@@ -501,9 +513,10 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 				}
 			}
 		}
-		if r.missed > 0 {
-			log.Warn("the lake's set of live ids lacked ids the source holds (a lake written by an older tote, or altered): corrected",
-				"table", r.table.Name, "ids", r.missed)
+		if r.result.Reappeared > 0 {
+			log.Warn("the source holds rows that the lake holds as deleted or never saw, and that no transaction since the last "+
+				"extraction wrote: restored from a backup? A full extraction (tote extract --full) reads them again",
+				"table", r.table.Name, "rows", r.result.Reappeared)
 		}
 		log.Debug("extracted table", "table", r.table.Name, "rows", r.result.Rows, "deleted", r.result.Deleted,
 			"bytes", r.result.Bytes, "seconds", r.result.Elapsed.Seconds())

@@ -25,10 +25,9 @@ type tableRead struct {
 	state  TableState
 	// next is the table's set of live ids at this snapshot, if it differs
 	// from the last (plan.live); deleted the ids gone since, or to
-	// tombstone (Correct); missed how many live ids the last set lacked.
+	// tombstone (Correct).
 	next    *roaring.Bitmap
 	deleted []int32
-	missed  uint64
 }
 
 // readTables reads the tables, each into its file of batch. The tables are
@@ -139,15 +138,22 @@ func importSnapshot(ctx context.Context, pool *pgxpool.Pool, id string) (pgx.Tx,
 	return tx, closeConn, nil
 }
 
-// tuneFiltered tells the planner, for a read filtered on xmin, that
-// handing rows from parallel workers to the leader costs little: few rows
-// pass the filter, but the planner, which has no statistics on xmin, thinks
-// all of them do, and would scan a large table alone.
+// tuneFiltered tunes the planner for an incremental read. JIT
+// compilation, which the counts by range of ids would trigger, costs more
+// than it saves on queries that touch each row once. And for a read
+// filtered on an xid list, handing rows from parallel workers to the
+// leader costs little: few rows pass the filter, but the planner, which
+// has no statistics on xmin, thinks all of them do, and would scan a large
+// table alone.
 func tuneFiltered(ctx context.Context, q pgx.Tx, p *plan) error {
-	if p.first || p.xids == "" {
+	if p.first {
 		return nil
 	}
-	if _, err := q.Exec(ctx, `SET LOCAL parallel_tuple_cost = 0.001`); err != nil {
+	sql := `SET LOCAL jit = off`
+	if p.xids != "" {
+		sql += `; SET LOCAL parallel_tuple_cost = 0.001`
+	}
+	if _, err := q.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("tune the read: %w", err)
 	}
 	return nil

@@ -7,10 +7,10 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// rangeBits sets the width of the id ranges an incremental extraction
-// counts rows over: range r holds the ids from r<<rangeBits up to
-// (r+1)<<rangeBits. Narrower ranges name fewer rows to read again around a
-// change or a deletion, at the cost of more groups to count.
+// rangeBits sets the width of the id ranges over which an extraction that
+// found deletions counts rows, to find them: range r holds the ids from
+// r<<rangeBits up to (r+1)<<rangeBits. Narrower ranges leave fewer ids to
+// read around each deletion, at the cost of more ranges to count.
 const rangeBits = 10
 
 // rangeOf is the range of an id: an arithmetic shift, as PostgreSQL's >>
@@ -30,13 +30,6 @@ func rangeMembers(r int32) (start, end uint64) {
 	lo, _ := rangeIDs(r)
 	start = uint64(member(int32(lo)))
 	return start, start + 1<<rangeBits
-}
-
-// rangeCount is what the snapshot holds in one range of a table: its rows,
-// and how many of them are versions new since the last extraction (that
-// pass its xmin filter).
-type rangeCount struct {
-	rows, fresh int64
 }
 
 // setCounts returns how many members of s fall in each range. It visits
@@ -67,26 +60,26 @@ type rangeVerdict struct {
 	differ []int32
 }
 
-// compareRanges compares the rows of each range in the snapshot (src) with
-// what the last extraction's live ids and this one's new versions say it
-// must hold if nothing was deleted: the members of known, their union.
+// compareRanges compares the rows of each range in the snapshot (src, the
+// ranges it does not name hold none) with what the last extraction's live
+// ids and this one's new versions say it must hold if nothing was deleted:
+// the members of known, their union; want is setCounts(known).
 //
 // Every id in the source is in known (see the package comment), so in each
 // range rows = |known| − |deleted|: a range whose count matches lost
 // nothing, and only the others need their ids read.
-func compareRanges(src map[int32]rangeCount, known *roaring.Bitmap) rangeVerdict {
-	want := setCounts(known)
+func compareRanges(src, want map[int32]int64) rangeVerdict {
 	var v rangeVerdict
 	for r, n := range want {
-		switch got := src[r].rows; {
+		switch got := src[r]; {
 		case got == 0:
 			v.emptied = append(v.emptied, r)
 		case got != n:
 			v.differ = append(v.differ, r)
 		}
 	}
-	for r, c := range src {
-		if _, ok := want[r]; !ok && c.rows > 0 {
+	for r, rows := range src {
+		if _, ok := want[r]; !ok && rows > 0 {
 			v.differ = append(v.differ, r)
 		}
 	}
@@ -128,24 +121,6 @@ func settle(live, known *roaring.Bitmap, v rangeVerdict, present *roaring.Bitmap
 	return next, deleted, missed
 }
 
-// freshRanges returns the ranges holding new versions, and the share of
-// the table's rows (by src) that they hold.
-func freshRanges(src map[int32]rangeCount) (ranges []int32, share float64) {
-	var rows, in int64
-	for r, c := range src {
-		rows += c.rows
-		if c.fresh > 0 {
-			ranges = append(ranges, r)
-			in += c.rows
-		}
-	}
-	slices.Sort(ranges)
-	if rows == 0 {
-		return ranges, 0
-	}
-	return ranges, float64(in) / float64(rows)
-}
-
 // bounds returns the ranges' first ids and the first ids after them, for
 // SQL's unnest($lo::bigint[], $hi::bigint[]).
 func bounds(ranges []int32) (lo, hi []int64) {
@@ -156,8 +131,7 @@ func bounds(ranges []int32) (lo, hi []int64) {
 	return lo, hi
 }
 
-// maxRangeShare is the share of a table's rows held by the ranges with new
-// versions above which those versions are read in a second pass over the
-// table, filtered on xmin, rather than through the primary key range by
-// range.
-const maxRangeShare = 0.25
+// maxFetchByID is the most new versions read one by one through the
+// primary key; more are read in a second pass over the table, filtered on
+// xmin.
+const maxFetchByID = 1 << 14

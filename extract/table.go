@@ -123,10 +123,17 @@ func readTable(ctx context.Context, q pgx.Tx, batch *lake.BatchWriter, r *tableR
 // quoted) and the filter on xmin that picks the versions new since the
 // last extraction (our own numbers).
 const (
-	// rangeCountsSQL counts each range's rows, and its new versions.
-	rangeCountsSQL = `SELECT %[1]s >> %[3]d, count(*), count(*) FILTER (WHERE %[4]s) FROM %[2]s GROUP BY 1`
-	// rangeJoin restricts a read to ranges, through the primary key.
-	rangeJoin = ` JOIN unnest($%[3]d::bigint[], $%[4]d::bigint[]) AS r(lo, hi) ON %[2]s.%[1]s >= r.lo AND %[2]s.%[1]s < r.hi`
+	// countFreshSQL counts the rows and lists the ids of the new versions,
+	// in one pass.
+	countFreshSQL = `SELECT count(*), array_agg(%[1]s) FILTER (WHERE %[3]s) FROM %[2]s`
+	// rangeRowsSQL counts the rows of each range, through the primary key.
+	rangeRowsSQL = `SELECT r.lo >> %[3]d, (SELECT count(*) FROM %[2]s WHERE %[1]s >= r.lo AND %[1]s < r.hi)
+FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi)`
+	// rangeCountsSQL counts the rows of every range, in a pass over the
+	// table.
+	rangeCountsSQL = `SELECT %[1]s >> %[3]d, count(*) FROM %[2]s GROUP BY 1`
+	// inRangesSQL reads the ids in ranges, through the primary key.
+	inRangesSQL = `SELECT %[1]s FROM %[2]s JOIN unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) ON %[1]s >= r.lo AND %[1]s < r.hi`
 	// allIDsSQL reads every id (an index-only scan).
 	allIDsSQL = `SELECT %[1]s FROM %[2]s`
 	// idsInSQL reads which of the ids $1 the table holds.
@@ -158,57 +165,91 @@ func (p *tablePlan) freshFilter(xmin string, n int) (string, []any) {
 	return fmt.Sprintf("age(%s) <= $%d", xmin, n), []any{p.maxAge}
 }
 
-// capture reads an incremental extraction's part of the table in one
-// pass over it: the rows and new versions in each range of ids; then the
-// new versions, through the primary key from the ranges that hold some
-// (or in a second pass if they are many); then the ids of the ranges whose
-// count says rows were deleted, to name them.
+// capture reads an incremental extraction's part of the table. One pass
+// over it counts its rows and lists the ids of the new versions, which are
+// then read through the primary key (or in a second pass, filtered on
+// xmin, when they are many). If the rows are as many as the last live ids
+// and the new versions' together, nothing was deleted. Otherwise the rows
+// of each range of ids are counted through the primary key, and the ids
+// read of the ranges whose count is off, to name the deleted ones.
 func (t *tableReader) capture(ctx context.Context, q pgx.Tx, r *tableRead) error {
 	p := t.p
 	filter, args := p.freshFilter(t.xmin(), 1)
-	src, err := rangeCounts(ctx, q, fmt.Sprintf(rangeCountsSQL, t.key(), t.name(), rangeBits, filter), args)
-	if err != nil {
-		return err
+	var rows int64
+	var fresh []int32
+	if err := q.QueryRow(ctx, fmt.Sprintf(countFreshSQL, t.key(), t.name(), filter), args...).Scan(&rows, &fresh); err != nil {
+		return fmt.Errorf("count rows: %w", err)
 	}
-	ranges, share := freshRanges(src)
 	seen := roaring.New()
 	switch {
-	case len(ranges) == 0:
-	case share > maxRangeShare:
-		err = t.stream(ctx, q, t.selectSQL(" WHERE "+filter), args, seen)
+	case len(fresh) == 0:
+	case len(fresh) > maxFetchByID:
+		if err := t.stream(ctx, q, t.selectSQL(" WHERE "+filter), args, seen); err != nil {
+			return err
+		}
 	default:
-		lo, hi := bounds(ranges)
-		filter, args := p.freshFilter(t.xmin(), 3)
-		join := fmt.Sprintf(rangeJoin, t.key(), t.name(), 1, 2)
-		err = t.stream(ctx, q, t.selectSQL(join+" WHERE "+filter), append([]any{lo, hi}, args...), seen)
+		filter, args := p.freshFilter(t.xmin(), 2)
+		where := fmt.Sprintf(" WHERE %s = ANY($1) AND %s", t.key(), filter)
+		if err := t.stream(ctx, q, t.selectSQL(where), append([]any{fresh}, args...), seen); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	var fresh int64
-	for _, c := range src {
-		fresh += c.fresh
-	}
-	if got := int64(seen.GetCardinality()); got != fresh {
-		return fmt.Errorf("read %d new versions, and counted %d in the same snapshot", got, fresh)
+	if got := seen.GetCardinality(); got != uint64(len(fresh)) {
+		return fmt.Errorf("read %d new versions, and listed %d in the same snapshot", got, len(fresh))
 	}
 
 	known := roaring.Or(p.live, seen)
-	v := compareRanges(src, known)
+	if uint64(rows) == known.GetCardinality() {
+		if !known.Equals(p.live) {
+			r.next = known
+		}
+		return nil
+	}
+	// Deletions (or ids the last set lacked): find where.
+	want := setCounts(known)
+	src, err := t.rangeRows(ctx, q, want, rows)
+	if err != nil {
+		return err
+	}
+	v := compareRanges(src, want)
 	present := roaring.New()
 	if len(v.differ) > 0 {
 		lo, hi := bounds(v.differ)
-		sql := fmt.Sprintf(allIDsSQL, t.key(), t.name()) + fmt.Sprintf(rangeJoin, t.key(), t.name(), 1, 2)
-		if present, err = collectIDs(ctx, q, sql, lo, hi); err != nil {
+		if present, err = collectIDs(ctx, q, fmt.Sprintf(inRangesSQL, t.key(), t.name()), lo, hi); err != nil {
 			return err
 		}
 	}
 	next, deleted, missed := settle(p.live, known, v, present)
-	r.deleted, r.missed = deleted, missed
+	r.deleted, t.res.Reappeared = deleted, int64(missed)
 	if !next.Equals(p.live) {
 		r.next = next
 	}
 	return nil
+}
+
+// rangeRows counts the rows of the table in each range: through the
+// primary key, in the ranges of want (where the source's ids can be, if
+// the last set of live ids is right); in a pass over the table if they do
+// not hold all of its rows.
+func (t *tableReader) rangeRows(ctx context.Context, q pgx.Tx, want map[int32]int64, rows int64) (map[int32]int64, error) {
+	ranges := make([]int32, 0, len(want))
+	for r := range want {
+		ranges = append(ranges, r)
+	}
+	slices.Sort(ranges)
+	lo, hi := bounds(ranges)
+	src, err := rangeCounts(ctx, q, fmt.Sprintf(rangeRowsSQL, t.key(), t.name(), rangeBits), lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	var in int64
+	for _, n := range src {
+		in += n
+	}
+	if in == rows {
+		return src, nil
+	}
+	return rangeCounts(ctx, q, fmt.Sprintf(rangeCountsSQL, t.key(), t.name(), rangeBits))
 }
 
 // correct reads a corrective batch's part of the table: the versions of
@@ -327,16 +368,15 @@ func (t *tableReader) stream(ctx context.Context, q pgx.Tx, sql string, args []a
 	return t.w.Write(ctx, chunk)
 }
 
-// rangeCounts runs a rangeCountsSQL query.
-func rangeCounts(ctx context.Context, q pgx.Tx, sql string, args []any) (map[int32]rangeCount, error) {
+// rangeCounts runs a query of (range, rows).
+func rangeCounts(ctx context.Context, q pgx.Tx, sql string, args ...any) (map[int32]int64, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count rows by range of ids: %w", err)
 	}
-	out := map[int32]rangeCount{}
-	var r int32
-	var c rangeCount
-	if _, err := pgx.ForEachRow(rows, []any{&r, &c.rows, &c.fresh}, func() error { out[r] = c; return nil }); err != nil {
+	out := map[int32]int64{}
+	var r, n int64
+	if _, err := pgx.ForEachRow(rows, []any{&r, &n}, func() error { out[int32(r)] = n; return nil }); err != nil {
 		return nil, fmt.Errorf("count rows by range of ids: %w", err)
 	}
 	return out, nil

@@ -104,6 +104,10 @@ func printExtract(w io.Writer, res extract.Result) {
 		if t.Rows > 0 {
 			tables++
 		}
+		if t.Reappeared > 0 {
+			fmt.Fprintf(w, "extract: %s: %s rows are back in the source without a new version (restored from a backup?): tote extract --full reads them\n",
+				t.Table, humanInt(t.Reappeared))
+		}
 		if t.Late > 0 {
 			fmt.Fprintf(w, "extract: %s: %s versions stamped up to %s before the last extraction read the source (see the log)\n",
 				t.Table, humanInt(t.Late), t.MaxLate.Round(time.Millisecond))
