@@ -465,6 +465,10 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 	if err != nil {
 		return Result{}, err
 	}
+	parts, err := scanParts(ctx, tx)
+	if err != nil {
+		return Result{}, err
+	}
 	var reads []tableRead
 	for _, table := range totesys.Tables {
 		tp := p.forTable(table.Name)
@@ -481,6 +485,9 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 			tp.skip = true
 		}
 		tp.weight = sizes[table.Name]
+		if tp.weight >= minPartPages*int64(parts) {
+			tp.parts = parts
+		}
 		reads = append(reads, tableRead{table: table, plan: tp})
 	}
 	if err := readTables(ctx, pool, tx, batch, reads, opts, p, newProgress(opts.Progress)); err != nil {

@@ -159,6 +159,25 @@ func tuneFiltered(ctx context.Context, q pgx.Tx, p *plan) error {
 	return nil
 }
 
+// minPartPages is the fewest pages (8 kB) of a table worth counting in a
+// part of its own (see countFresh).
+const minPartPages = 512
+
+// scanParts returns how many parts of a table one query can count at once:
+// the leader and the parallel workers it may have, if the server scans a
+// range of pages by itself (a TID range scan, PostgreSQL 14); else 1.
+func scanParts(ctx context.Context, tx pgx.Tx) (int, error) {
+	var version, workers int
+	if err := tx.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
+		current_setting('max_parallel_workers_per_gather')::int`).Scan(&version, &workers); err != nil {
+		return 0, fmt.Errorf("read the server's settings: %w", err)
+	}
+	if version < 140000 || workers < 1 {
+		return 1, nil
+	}
+	return workers + 1, nil
+}
+
 // tableSizes returns each totesys table's size in pages, as the catalog
 // last counted it.
 func tableSizes(ctx context.Context, tx pgx.Tx) (map[string]int64, error) {

@@ -204,7 +204,8 @@ func xidList(lo, hi uint64) string {
 // tablePlan is a plan for one table.
 type tablePlan struct {
 	skip   bool  // read nothing: the snapshot has not changed
-	weight int64 // the table's size, to read the largest first
+	weight int64 // the table's size in pages, to read the largest first
+	parts  int   // count rows in this many parts of the table at once (see countFresh)
 	first  bool
 	xmax   uint64
 	xids   string

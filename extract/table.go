@@ -124,8 +124,8 @@ func readTable(ctx context.Context, q pgx.Tx, batch *lake.BatchWriter, r *tableR
 // last extraction (our own numbers).
 const (
 	// countFreshSQL counts the rows and lists the ids of the new versions,
-	// in one pass.
-	countFreshSQL = `SELECT count(*), array_agg(%[1]s) FILTER (WHERE %[3]s) FROM %[2]s`
+	// in one pass over a part of the table (%[4]s: a condition on ctid).
+	countFreshSQL = `SELECT count(*), array_agg(%[1]s) FILTER (WHERE %[3]s) FROM %[2]s WHERE %[4]s`
 	// rangeRowsSQL counts the rows of each range, through the primary key.
 	rangeRowsSQL = `SELECT r.lo >> %[3]d, (SELECT count(*) FROM %[2]s WHERE %[1]s >= r.lo AND %[1]s < r.hi)
 FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi)`
@@ -175,10 +175,9 @@ func (p *tablePlan) freshFilter(xmin string, n int) (string, []any) {
 func (t *tableReader) capture(ctx context.Context, q pgx.Tx, r *tableRead) error {
 	p := t.p
 	filter, args := p.freshFilter(t.xmin(), 1)
-	var rows int64
-	var fresh []int32
-	if err := q.QueryRow(ctx, fmt.Sprintf(countFreshSQL, t.key(), t.name(), filter), args...).Scan(&rows, &fresh); err != nil {
-		return fmt.Errorf("count rows: %w", err)
+	rows, fresh, err := t.countFresh(ctx, q, filter, args)
+	if err != nil {
+		return err
 	}
 	seen := roaring.New()
 	switch {
@@ -225,6 +224,46 @@ func (t *tableReader) capture(ctx context.Context, q pgx.Tx, r *tableRead) error
 		r.next = next
 	}
 	return nil
+}
+
+// countFresh counts the table's rows and lists the ids of its new
+// versions, in one pass. array_agg has no parallel form before PostgreSQL
+// 16, so a large table is counted in parts (ranges of its pages, each
+// counted whole by one process), which the server's parallel workers share
+// as they share a filtered scan.
+func (t *tableReader) countFresh(ctx context.Context, q pgx.Tx, filter string, args []any) (int64, []int32, error) {
+	n := max(t.p.parts, 1)
+	parts := make([]string, n)
+	for i := range n {
+		lo, hi := t.p.weight*int64(i)/int64(n), t.p.weight*int64(i+1)/int64(n)
+		var where string
+		switch {
+		case n == 1:
+			where = "true"
+		case i == 0:
+			where = fmt.Sprintf("ctid < '(%d,0)'::tid", hi)
+		case i == n-1: // and the pages added since the catalog counted them
+			where = fmt.Sprintf("ctid >= '(%d,0)'::tid", lo)
+		default:
+			where = fmt.Sprintf("ctid >= '(%d,0)'::tid AND ctid < '(%d,0)'::tid", lo, hi)
+		}
+		parts[i] = fmt.Sprintf(countFreshSQL, t.key(), t.name(), filter, where)
+	}
+	rows, err := q.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("count rows: %w", err)
+	}
+	var total, count int64
+	var fresh, ids []int32
+	_, err = pgx.ForEachRow(rows, []any{&count, &ids}, func() error {
+		total += count
+		fresh = append(fresh, ids...)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("count rows: %w", err)
+	}
+	return total, fresh, nil
 }
 
 // rangeRows counts the rows of the table in each range: through the
