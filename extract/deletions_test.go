@@ -734,3 +734,43 @@ func TestBulkUpdateWithADeletion(t *testing.T) {
 	liveMatchesSource(t, pool, lk)
 	exactlyOnce(t, pool, lk, allVersions(t, lk))
 }
+
+// A table large enough to be counted in parts (ranges of its pages, see
+// countFresh): the new versions and deletions of random changes all over
+// it are taken exactly.
+func TestLargeTableCountedInParts(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("seeds a larger source")
+	}
+	ctx := context.Background()
+	pool, _ := seeded(t, 8)
+	if pages := queryInt(t, pool, `SELECT relpages FROM pg_class WHERE relname = 'payment'`); pages < 3*512 {
+		t.Fatalf("payment has %d pages: too few to be counted in parts, the test would prove nothing", pages)
+	}
+	lk := laketest.Mem(t)
+	run(t, pool, lk)
+	before := map[string]*roaring.Bitmap{}
+	for _, tb := range totesys.Tables {
+		before[tb.Name] = sourceIDs(t, pool, tb.Name)
+	}
+	if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 400, Seed: 12, Deletions: 0.25}); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, pool, `UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id % 997 = 0`)
+	res := run(t, pool, lk)
+	m := latest(t, lk)
+	state, _ := extract.LoadState(m)
+	got := tombstones(t, lk, m, state.SourceTime)
+	for _, tb := range totesys.Tables {
+		want := toInt64s(roaring.AndNot(before[tb.Name], sourceIDs(t, pool, tb.Name)))
+		if !slices.Equal(got[tb.Name], want) {
+			t.Errorf("%s: tombstones %s, want %d %v", tb.Name, brief(map[string][]int64{tb.Name: got[tb.Name]}), len(want), want[:min(len(want), 10)])
+		}
+	}
+	if res.Deleted() == 0 {
+		t.Error("no deletion: the test proved nothing")
+	}
+	liveMatchesSource(t, pool, lk)
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
+}
