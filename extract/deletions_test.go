@@ -556,8 +556,8 @@ func TestUpgradeBuildsTheSets(t *testing.T) {
 	res = run(t, pool, lk)
 	m = latest(t, lk)
 	state, _ := extract.LoadState(m)
-	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {4}}, slices.Equal) {
-		t.Errorf("after the upgrade: tombstones %s, want payment 4", brief(got))
+	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {4}}, slices.Equal) || res.Deleted() != 1 {
+		t.Errorf("after the upgrade: tombstones %s (%d deleted), want payment 4", brief(got), res.Deleted())
 	}
 }
 
