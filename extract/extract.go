@@ -140,8 +140,9 @@
 // the extraction's own files, IDsTable and DeletedTable, when a set of
 // live ids changed or rows were deleted. Rows are streamed from the
 // database to the lake a row group at a time, so memory stays flat however
-// large a table is. When nothing changed, no batch is committed. Two extractions at once cannot both commit: the manifest of
-// batch n is created only if it does not exist.
+// large a table is. When nothing changed, no batch is committed. Two
+// extractions at once cannot both commit: the manifest of batch n is
+// created only if it does not exist.
 package extract
 
 import (
