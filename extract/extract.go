@@ -1,7 +1,7 @@
 // Package extract owns the first stage of the pipeline: reading the row
 // versions of every totesys table that are new since the last committed
-// extraction, from one consistent snapshot, and writing them to the lake's
-// raw zone as one batch.
+// extraction, and the rows deleted since, from one consistent snapshot, and
+// writing them to the lake's raw zone as one batch.
 //
 // It does not interpret rows (see transform) and keeps no state of its own:
 // where the next extraction starts is recorded in the latest raw manifest,
@@ -56,11 +56,68 @@
 // version it already holds (the same id, last_updated and 32-bit xmin) and
 // adds nothing.
 //
+// # Deletions: the ids live at the last extraction
+//
+// A deleted row leaves no version to read, so deletions are found by
+// comparing. Each raw batch records, for every table whose set changed,
+// the ids live in the source at its snapshot (IDsTable: a compressed
+// bitmap, a few hundred bytes for a dense table of millions of rows), and
+// its state says which batch holds each table's current set. Call the set
+// of the last extraction L, and N the ids of the versions this one reads
+// (those at or above the horizon).
+//
+// Every id in the source now is in L or in N: a row not live at S(k-1) but
+// visible to S(k) has a version that S(k-1) did not see, written by a
+// transaction that had not committed when S(k-1) was taken, so at or above
+// its xmin, by the argument above; such a version is in N. An id live at
+// S(k-1) and still in the source is in L. So in any range r of ids,
+//
+//	count(source ∩ r) = |(L ∪ N) ∩ r| − |deleted ∩ r|
+//
+// exactly, in one snapshot, for r a range of ids or the whole table. The
+// extraction's one pass over each table counts its rows and lists the ids
+// of the new versions (SELECT count(*), array_agg(id) FILTER (WHERE <the
+// xmin filter>)), and reads those versions through the primary key. If
+// the count is |L ∪ N|, nothing was deleted: the common case costs a count
+// in the pass that was made anyway. Otherwise it counts the rows of each
+// range of 2^rangeBits ids through the primary key (an index-only scan),
+// and reads the ids only of the ranges whose count is below what L ∪ N
+// says, to name the deleted ones. The new set is (L − deleted) ∪ N: the
+// ids live at S(k). A row inserted and deleted between two extractions is
+// in neither and leaves no trace; a row deleted and inserted again with
+// the same id is a new version. A range that holds more rows than L ∪ N
+// says has rows that came back without a new version (a source restored
+// from a backup): they are counted (TableResult.Reappeared) and put in the
+// new set, and a full extraction reads them.
+//
+// Rows in flight are never taken for deleted: a deletion not committed
+// when the snapshot was taken leaves the row visible, and an insertion not
+// committed leaves it invisible both to the count and to N. Each deletion
+// becomes a tombstone in the batch (DeletedTable), stamped with the
+// source's clock in the snapshot that no longer has the row. A batch with
+// tombstones and no new versions is committed all the same.
+//
+// A batch that would delete more than Options.MaxDeleteFraction of a
+// table's live rows, or all of them (a TRUNCATE, a restore, the wrong
+// database), is not committed: the extraction returns a
+// *MassDeletionError, and nothing is lost meanwhile, for the next
+// extraction reads from the same horizon. An operator who means the
+// deletions accepts them (Options.AcceptDeletes). Options.Full reads every
+// row and tombstones every id of L the source lacks, to re-baseline after
+// a restore or a failover that lost transactions. (A deletion made before
+// the lake kept sets is in no L: tote verify --repair finds it, from the
+// warehouse, and Correct tombstones it.)
+//
+// A lake written before tote kept these sets carries on: the first
+// extraction after the upgrade reads each table's ids once (an index-only
+// pass) in its own snapshot, and can tell no deletion that time.
+//
 // A source that moves backwards (a standby lagging behind the server the
 // last extraction read) is detected by its WAL position, recorded in each
 // manifest: the extraction commits nothing and says why, and the next one
-// carries on. The cost of all this is a sequential scan of each table per
-// extraction, with a cheap filter on age(xmin); xmin cannot be indexed.
+// carries on. The cost of all this is one sequential scan of each table
+// per extraction, with a cheap filter on xmin (xmin cannot be indexed) and
+// a count; and a pass over the primary key of a table that lost rows.
 //
 // Manifests written by the last_updated design (format 1) are carried on
 // from by one extraction that applies their rule (last_updated at or after
@@ -79,11 +136,13 @@
 //
 // A batch holds one zstd Parquet file per table that changed: the model's
 // columns with their types kept exactly (see totesys.Table.Schema), and
-// tote_xid, the 64-bit id of the transaction that wrote the version. Rows
-// are streamed from the database to the lake a row group at a time, so
-// memory stays flat however large a table is. When nothing changed, no batch
-// is committed. Two extractions at once cannot both commit: the manifest of
-// batch n is created only if it does not exist.
+// tote_xid, the 64-bit id of the transaction that wrote the version; and
+// the extraction's own files, IDsTable and DeletedTable, when a set of
+// live ids changed or rows were deleted. Rows are streamed from the
+// database to the lake a row group at a time, so memory stays flat however
+// large a table is. When nothing changed, no batch is committed. Two
+// extractions at once cannot both commit: the manifest of batch n is
+// created only if it does not exist.
 package extract
 
 import (
@@ -92,8 +151,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -104,6 +165,9 @@ import (
 
 // DefaultMaxReplicaDelay is Options.MaxReplicaDelay's default.
 const DefaultMaxReplicaDelay = 5 * time.Minute
+
+// DefaultMaxDeleteFraction is Options.MaxDeleteFraction's default.
+const DefaultMaxDeleteFraction = 0.5
 
 // Options controls Run.
 type Options struct {
@@ -117,6 +181,39 @@ type Options struct {
 	// Readers is how many connections read tables at once, all in the
 	// same snapshot; zero means the number of CPUs, at most 4.
 	Readers int
+	// MaxDeleteFraction is the share of a table's live rows that one batch
+	// may delete: an extraction that would delete more, or empty a table
+	// the lake holds rows of, commits nothing and returns a
+	// *MassDeletionError, unless the table is in AcceptDeletes. Zero means
+	// DefaultMaxDeleteFraction.
+	MaxDeleteFraction float64
+	// AcceptDeletes names the source tables whose deletions this
+	// extraction applies however many they are.
+	AcceptDeletes []string
+	// Full reads every row of every table, not only what is new, into one
+	// batch marked lake.Manifest.Full, with a tombstone for every row the
+	// lake holds live that the source does not; the sets of live ids are
+	// rebuilt from what is read. For a re-baseline, e.g. after a restore.
+	Full bool
+}
+
+// validate checks the options and fills in the defaults.
+func (o *Options) validate() error {
+	if o.MaxReplicaDelay <= 0 {
+		o.MaxReplicaDelay = DefaultMaxReplicaDelay
+	}
+	switch {
+	case o.MaxDeleteFraction == 0:
+		o.MaxDeleteFraction = DefaultMaxDeleteFraction
+	case o.MaxDeleteFraction < 0 || o.MaxDeleteFraction > 1 || math.IsNaN(o.MaxDeleteFraction):
+		return fmt.Errorf("the share of a table that an extraction may delete must be above 0 and at most 1, not %v", o.MaxDeleteFraction)
+	}
+	for _, t := range o.AcceptDeletes {
+		if _, err := totesys.Lookup(t); err != nil {
+			return fmt.Errorf("accept deletions: %w", err)
+		}
+	}
+	return nil
 }
 
 // TableResult says what one table contributed to a batch.
@@ -134,6 +231,14 @@ type TableResult struct {
 	// differ from the server's.
 	Late    int64         `json:"late,omitempty"`
 	MaxLate time.Duration `json:"max_late_ns,omitempty"`
+	// Deleted counts the table's rows found deleted: live at the last
+	// extraction, gone from the source now (for Correct: tombstoned).
+	Deleted int64 `json:"deleted,omitempty"`
+	// Reappeared counts rows in the source that the lake holds as deleted,
+	// or never saw, although no transaction since the last extraction
+	// wrote them: a source restored from a backup. They are not read; a
+	// full extraction (Options.Full) reads them again.
+	Reappeared int64 `json:"reappeared,omitempty"`
 }
 
 // Result says what an extraction did.
@@ -151,8 +256,14 @@ type Result struct {
 	Source Source `json:"source"`
 	// Behind says the source was behind the last extraction's (a standby
 	// lagging behind the server that was read before): nothing was read.
-	Behind  bool          `json:"behind,omitempty"`
-	Elapsed time.Duration `json:"elapsed_ns"`
+	Behind bool `json:"behind,omitempty"`
+	// Full says the batch holds every row of the source (Options.Full).
+	Full bool `json:"full,omitempty"`
+	// IDSetBytes and DeletedBytes are the sizes of the batch's IDsTable
+	// and DeletedTable files (0 when it has none).
+	IDSetBytes   int64         `json:"id_set_bytes,omitempty"`
+	DeletedBytes int64         `json:"deleted_bytes,omitempty"`
+	Elapsed      time.Duration `json:"elapsed_ns"`
 }
 
 // Rows is the number of row versions extracted.
@@ -164,9 +275,18 @@ func (r Result) Rows() int64 {
 	return n
 }
 
+// Deleted is the number of rows found deleted (tombstones written).
+func (r Result) Deleted() int64 {
+	var n int64
+	for _, t := range r.Tables {
+		n += t.Deleted
+	}
+	return n
+}
+
 // Bytes is the size of the batch's files.
 func (r Result) Bytes() int64 {
-	var n int64
+	n := r.IDSetBytes + r.DeletedBytes
 	for _, t := range r.Tables {
 		n += t.Bytes
 	}
@@ -182,9 +302,13 @@ func (r Result) SourceBytes() int64 {
 	return n
 }
 
-// Run extracts the row versions new since the last committed raw batch
-// into a new one, and commits it unless nothing changed.
+// Run extracts the row versions new since the last committed raw batch,
+// and the rows deleted since, into a new one, and commits it unless nothing
+// changed (see Options.Full for reading everything).
 func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
+	if opts.Full {
+		return run(ctx, pool, lk, opts, job{kind: full})
+	}
 	return run(ctx, pool, lk, opts, job{})
 }
 
@@ -200,13 +324,25 @@ func MoveSource(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Opt
 	return run(ctx, pool, lk, opts, job{kind: move})
 }
 
-// Correct sends the current versions of the given rows (source ids by
-// table) again, in a corrective raw batch, so that the warehouse can be
-// repaired where it differs from the source (see tote verify). Rows changed
-// since the last extraction are left to the next one. The batch changes
-// nothing of where extraction stands.
-func Correct(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, ids map[string][]int64, opts Options) (Result, error) {
-	return run(ctx, pool, lk, opts, job{kind: correct, ids: ids})
+// Corrections are what a corrective batch sends (see Correct), as source
+// ids by table.
+type Corrections struct {
+	// Rows are sent again: their current versions.
+	Rows map[string][]int64
+	// Deleted are tombstoned: rows the warehouse holds and the source does
+	// not.
+	Deleted map[string][]int64
+}
+
+// Correct sends the current versions of the given rows again, and
+// tombstones for the given rows that the source no longer holds, in a
+// corrective raw batch, so that the warehouse can be repaired where it
+// differs from the source (see tote verify). Rows changed since the last
+// extraction, and rows deleted since (which the lake still holds live),
+// are left to the next one; a row asked to be tombstoned that the source
+// holds is not. The batch changes nothing of where extraction stands.
+func Correct(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, c Corrections, opts Options) (Result, error) {
+	return run(ctx, pool, lk, opts, job{kind: correct, fix: c})
 }
 
 // jobKind is what an extraction is for.
@@ -216,11 +352,12 @@ const (
 	normal  jobKind = iota // what is new since the last extraction
 	move                   // accept a moved source: no rows, a new baseline
 	correct                // send rows again, to repair the warehouse
+	full                   // every row, and what the lake holds that the source does not
 )
 
 type job struct {
 	kind jobKind
-	ids  map[string][]int64 // correct: source ids by table
+	fix  Corrections // correct
 }
 
 func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j job) (_ Result, err error) {
@@ -230,8 +367,8 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if opts.MaxReplicaDelay <= 0 {
-		opts.MaxReplicaDelay = DefaultMaxReplicaDelay
+	if err := opts.validate(); err != nil {
+		return Result{}, err
 	}
 
 	latest, err := lk.Latest(ctx, lake.Raw)
@@ -247,8 +384,16 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		}
 		prev, seq = &s, latest.Seq+1
 	}
-	if j.kind != normal && (prev == nil || prev.Format < 2) {
+	if (j.kind == move || j.kind == correct) && (prev == nil || prev.Format < 2) {
 		return Result{}, errors.New("the lake has no extraction of tote's current format to carry on from: run tote extract first")
+	}
+	// The ids the lake holds live, to tell deletions by (a move takes the
+	// new source's as they are).
+	live := map[string]*roaring.Bitmap{}
+	if j.kind != move {
+		if live, err = loadIDSets(ctx, lk, prev); err != nil {
+			return Result{}, err
+		}
 	}
 
 	conn, err := pool.Acquire(ctx)
@@ -271,12 +416,22 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Seq: seq, Snapshot: snap.text, Source: snap.source}
+	res := Result{Seq: seq, Snapshot: snap.text, Source: snap.source, Full: j.kind == full}
 	reportStandby(log, snap.source, opts.MaxReplicaDelay)
 	if err := checkIdentity(prev, snap.source, j.kind == move); err != nil {
 		return Result{}, err
 	}
-	if j.kind != move && prev != nil && prev.Format >= 2 && snap.lsnBefore < prev.Source.lsn() {
+	behind := prev != nil && prev.Format >= 2 && snap.lsnBefore < prev.Source.lsn()
+	if behind && j.kind == full {
+		// A re-baseline takes the source as it is: after a failover that
+		// lost transactions, or a restore, what the lake holds and the
+		// source lacks is deleted (and held back if it is much).
+		log.Warn("the source is behind the last extraction: a full extraction takes it as it is, and tombstones the rows the lake "+
+			"holds that it lacks; if it is a standby still catching up, wait for it instead",
+			"source_lsn", snap.source.LSN, "last_extraction_lsn", prev.Source.LSN)
+		behind = false
+	}
+	if j.kind != move && behind {
 		res.Behind, res.Elapsed = true, time.Since(start)
 		log.Warn("the source is behind the last extraction (a standby that has not yet replayed what was read before): "+
 			"nothing extracted; the next extraction carries on", "source_lsn", snap.source.LSN, "last_extraction_lsn", prev.Source.LSN)
@@ -292,8 +447,11 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 	}
 	res.Horizon = p.horizon
 	batch := lk.NewBatch(lake.Raw, seq, start)
-	if j.kind == correct {
+	switch j.kind {
+	case correct:
 		batch.SetCorrective()
+	case full:
+		batch.SetFull()
 	}
 	committed := false
 	defer func() {
@@ -308,12 +466,17 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 	if err != nil {
 		return Result{}, err
 	}
+	parts, err := scanParts(ctx, tx)
+	if err != nil {
+		return Result{}, err
+	}
 	var reads []tableRead
 	for _, table := range totesys.Tables {
 		tp := p.forTable(table.Name)
+		tp.live = live[table.Name]
 		if j.kind == correct {
-			tp.ids = j.ids[table.Name]
-			if len(tp.ids) == 0 {
+			tp.correct, tp.ids, tp.gone = true, j.fix.Rows[table.Name], j.fix.Deleted[table.Name]
+			if len(tp.ids) == 0 && len(tp.gone) == 0 {
 				continue
 			}
 		}
@@ -323,6 +486,9 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 			tp.skip = true
 		}
 		tp.weight = sizes[table.Name]
+		if tp.weight >= minPartPages*int64(parts) {
+			tp.parts = parts
+		}
 		reads = append(reads, tableRead{table: table, plan: tp})
 	}
 	if err := readTables(ctx, pool, tx, batch, reads, opts, p, newProgress(opts.Progress)); err != nil {
@@ -331,25 +497,66 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		}
 		return Result{}, tote.At(err, tote.Where{Batch: batch.ID()})
 	}
+	deleted, sets := map[string][]int32{}, map[string]*roaring.Bitmap{}
+	var held []HeldDeletion
+	accepted := map[string]bool{}
+	for _, t := range opts.AcceptDeletes {
+		accepted[t] = true
+	}
 	for _, r := range reads {
 		res.Tables = append(res.Tables, r.result)
 		if j.kind != correct {
 			next.Tables[r.table.Name] = r.state
+			if r.next != nil {
+				sets[r.table.Name] = r.next
+			}
 		}
-		log.Debug("extracted table", "table", r.table.Name, "rows", r.result.Rows, "bytes", r.result.Bytes, "seconds", r.result.Elapsed.Seconds())
+		if len(r.deleted) > 0 {
+			deleted[r.table.Name] = r.deleted
+			if h, ok := massDeletion(&r, opts.MaxDeleteFraction); ok && j.kind != correct {
+				if accepted[r.table.Name] {
+					log.Warn("applying deletions accepted by the operator", "table", h.Table, "deleted", h.Deleted, "live", h.Live)
+				} else {
+					held = append(held, h)
+				}
+			}
+		}
+		if r.result.Reappeared > 0 {
+			log.Warn("the source holds rows that the lake holds as deleted or never saw, and that no transaction since the last "+
+				"extraction wrote: restored from a backup? A full extraction (tote extract --full) reads them again",
+				"table", r.table.Name, "rows", r.result.Reappeared)
+		}
+		log.Debug("extracted table", "table", r.table.Name, "rows", r.result.Rows, "deleted", r.result.Deleted,
+			"bytes", r.result.Bytes, "seconds", r.result.Elapsed.Seconds())
 		reportLate(log, r.result, r.state)
 	}
 	if err := tx.Commit(ctx); err != nil { // read-only: just ends the snapshot
 		return Result{}, fmt.Errorf("end snapshot: %w", err)
 	}
+	if len(held) > 0 {
+		return Result{}, tote.At(&MassDeletionError{Batch: batch.ID(), Tables: held}, tote.Where{Batch: batch.ID()})
+	}
 
-	if res.Rows() == 0 && j.kind != move {
+	if res.Rows() == 0 && len(deleted) == 0 && len(sets) == 0 && j.kind != move {
 		res.Elapsed = time.Since(start)
 		log.Info("nothing new in the source: no batch committed", "source", snap.source.Role)
 		if latest != nil && j.kind == normal {
 			putStatus(ctx, lk, log, Status{ReadAt: snap.readAt, Seq: latest.Seq, Batch: latest.ID, Source: snap.source.Role})
 		}
 		return res, nil
+	}
+	if len(deleted) > 0 {
+		if res.DeletedBytes, err = writeTombstones(ctx, batch, deleted, snap.sourceTime); err != nil {
+			return Result{}, tote.At(err, tote.Where{Batch: batch.ID()})
+		}
+	}
+	if res.IDSetBytes, err = writeIDSets(ctx, batch, sets); err != nil {
+		return Result{}, tote.At(err, tote.Where{Batch: batch.ID()})
+	}
+	for table := range sets {
+		ts := next.Tables[table]
+		ts.IDs = seq
+		next.Tables[table] = ts
 	}
 	m, err := batch.Commit(ctx, tote.Version(), next)
 	if err != nil {
@@ -389,6 +596,11 @@ func (j job) plan(prev *State, snap snapshot) (*plan, State, error) {
 		}
 		p.first = true
 		return p, *prev, nil
+	case full:
+		// Read every row, as the first extraction does; the previous state
+		// matters only for its live ids.
+		p, err := newPlan(nil, snap)
+		return p, next, err
 	}
 	p, err := newPlan(prev, snap)
 	return p, next, err

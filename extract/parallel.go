@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -22,6 +23,11 @@ type tableRead struct {
 	plan   *tablePlan
 	result TableResult
 	state  TableState
+	// next is the table's set of live ids at this snapshot, if it differs
+	// from the last (plan.live); deleted the ids gone since, or to
+	// tombstone (Correct).
+	next    *roaring.Bitmap
+	deleted []int32
 }
 
 // readTables reads the tables, each into its file of batch. The tables are
@@ -37,14 +43,14 @@ func readTables(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx, batch *lake.
 	if readers <= 0 {
 		readers = min(runtime.GOMAXPROCS(0), 4)
 	}
-	ids, toRead := false, 0
+	correcting, toRead := false, 0
 	for _, r := range reads {
-		ids = ids || r.plan.ids != nil
+		correcting = correcting || r.plan.correct
 		if !r.plan.skip {
 			toRead++
 		}
 	}
-	if !p.first && p.xids == "" || ids || toRead < 2 {
+	if !p.first && p.xids == "" || correcting || toRead < 2 {
 		readers = 1
 	}
 	if err := tuneFiltered(ctx, tx, p); err != nil {
@@ -70,9 +76,7 @@ func readTables(ctx context.Context, pool *pgxpool.Pool, tx pgx.Tx, batch *lake.
 				return
 			}
 			r := &reads[i]
-			var err error
-			r.result, r.state, err = extractTable(ctx, q, batch, r.table, r.plan, prog)
-			if err != nil {
+			if err := readTable(ctx, q, batch, r, prog); err != nil {
 				cancel(tote.At(err, tote.Where{Table: r.table.Name}))
 				return
 			}
@@ -134,18 +138,44 @@ func importSnapshot(ctx context.Context, pool *pgxpool.Pool, id string) (pgx.Tx,
 	return tx, closeConn, nil
 }
 
-// tuneFiltered tells the planner, for a read filtered on xmin, that
-// handing rows from parallel workers to the leader costs little: few rows
-// pass the filter, but the planner, which has no statistics on xmin, thinks
-// all of them do, and would scan a large table alone.
+// tuneFiltered tunes the planner for an incremental read. JIT
+// compilation, which the counts by range of ids would trigger, costs more
+// than it saves on queries that touch each row once. And for a read
+// filtered on an xid list, handing rows from parallel workers to the
+// leader costs little: few rows pass the filter, but the planner, which
+// has no statistics on xmin, thinks all of them do, and would scan a large
+// table alone.
 func tuneFiltered(ctx context.Context, q pgx.Tx, p *plan) error {
-	if p.first || p.xids == "" {
+	if p.first {
 		return nil
 	}
-	if _, err := q.Exec(ctx, `SET LOCAL parallel_tuple_cost = 0.001`); err != nil {
+	sql := `SET LOCAL jit = off`
+	if p.xids != "" {
+		sql += `; SET LOCAL parallel_tuple_cost = 0.001`
+	}
+	if _, err := q.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("tune the read: %w", err)
 	}
 	return nil
+}
+
+// minPartPages is the fewest pages (8 kB) of a table worth counting in a
+// part of its own (see countFresh).
+const minPartPages = 512
+
+// scanParts returns how many parts of a table one query can count at once:
+// the leader and the parallel workers it may have, if the server scans a
+// range of pages by itself (a TID range scan, PostgreSQL 14); else 1.
+func scanParts(ctx context.Context, tx pgx.Tx) (int, error) {
+	var version, workers int
+	if err := tx.QueryRow(ctx, `SELECT current_setting('server_version_num')::int,
+		current_setting('max_parallel_workers_per_gather')::int`).Scan(&version, &workers); err != nil {
+		return 0, fmt.Errorf("read the server's settings: %w", err)
+	}
+	if version < 140000 || workers < 1 {
+		return 1, nil
+	}
+	return workers + 1, nil
 }
 
 // tableSizes returns each totesys table's size in pages, as the catalog

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
 )
@@ -53,6 +55,11 @@ type TableState struct {
 	// above the horizon, as [id, 64-bit xid] (format 1: [id, last_updated
 	// in Unix microseconds]).
 	Taken [][2]int64 `json:"taken,omitempty"`
+	// IDs is the raw batch (its sequence number) whose IDsTable file holds
+	// the ids live in the table at this state's snapshot; 0 when the lake
+	// holds none yet (a lake written before tote kept them: the next
+	// extraction reads them).
+	IDs uint64 `json:"ids,omitempty"`
 
 	lateIDs []int64 // a few ids of late versions, for the warning
 }
@@ -196,14 +203,22 @@ func xidList(lo, hi uint64) string {
 
 // tablePlan is a plan for one table.
 type tablePlan struct {
-	skip     bool  // read nothing: the snapshot has not changed
-	weight   int64 // the table's size, to read the largest first
-	first    bool
-	xmax     uint64
-	xids     string
-	noRows   bool
-	ids      []int64 // if set, read only these rows (Correct)
-	horizon  uint64  // Correct: the last extraction's horizon (see inFlight)
+	skip   bool  // read nothing: the snapshot has not changed
+	weight int64 // the table's size in pages, to read the largest first
+	parts  int   // count rows in this many parts of the table at once (see countFresh)
+	first  bool
+	xmax   uint64
+	xids   string
+	noRows bool
+	// live is the set of ids live in the table at the last extraction; nil
+	// when the lake holds none.
+	live *roaring.Bitmap
+	// correct reads only the rows ids, and tombstones those of gone that
+	// the source no longer holds (Correct).
+	correct  bool
+	ids      []int64
+	gone     []int64
+	horizon  uint64 // Correct: the last extraction's horizon (see inFlight)
 	maxAge   int64
 	ageBase  uint64
 	next     uint64

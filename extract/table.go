@@ -3,11 +3,14 @@ package extract
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/parquet-go/parquet-go"
 
@@ -43,82 +46,333 @@ const pgEpochMicros = 946_684_800_000_000
 // lateSample is how many late ids a table's warning names.
 const lateSample = 10
 
-// extractTable streams the table's row versions that p says are new into
-// one file of the batch. It returns what it wrote and the table's state
-// for the next extraction.
-func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table totesys.Table,
-	p *tablePlan, prog *progress) (TableResult, TableState, error) {
-	start := time.Now()
-	schema := table.Schema()
-	cols := columns(table, schema)
-	keyCol, luCol, xminCol := 0, len(cols)-1, len(cols) // the model puts the key first and last_updated last
-	xidLeaf, _ := schema.Lookup(totesys.XidColumn)
-	state := TableState{Watermark: p.prev.Watermark}
-	res := TableResult{Table: table.Name}
-	if p.skip {
-		state.Taken = p.prev.Taken
-		return res, state, nil
-	}
+// tableReader streams one table's row versions into its file of the
+// batch, and keeps what the table contributes to the result and the next
+// state.
+type tableReader struct {
+	table  totesys.Table
+	p      *tablePlan
+	schema *parquet.Schema
+	cols   []column
+	w      *lakefile.Writer
+	tick   func(rows, bytes int64)
+	res    TableResult
+	state  TableState
+	raw    int64 // bytes of values read from the source
+}
 
-	names := make([]string, len(cols), len(cols)+1)
-	for i, c := range cols {
+// readTable reads table's part of the extraction on q: the row versions p
+// says are new, written to the table's file of batch, and the table's live
+// ids and deletions (see the package comment).
+func readTable(ctx context.Context, q pgx.Tx, batch *lake.BatchWriter, r *tableRead, prog *progress) error {
+	start := time.Now()
+	p := r.plan
+	t := &tableReader{table: r.table, p: p, schema: r.table.Schema(), res: TableResult{Table: r.table.Name},
+		state: TableState{Watermark: p.prev.Watermark, IDs: p.prev.IDs}}
+	if p.skip {
+		t.state.Taken = p.prev.Taken
+		r.result, r.state = t.res, t.state
+		return nil
+	}
+	t.cols = columns(r.table, t.schema)
+	t.w = lakefile.NewWriter(batch, r.table.Name, t.schema)
+	defer t.w.Abandon()
+	t.tick = prog.table(r.table.Name)
+
+	var err error
+	switch {
+	case p.correct:
+		err = t.correct(ctx, q, r)
+	case p.first:
+		// Everything: the first extraction, a full one, a move. The ids
+		// read are the live ones; those the lake held live and the source
+		// no longer has are deleted.
+		seen := roaring.New()
+		if err = t.stream(ctx, q, t.selectSQL(""), nil, seen); err == nil {
+			r.next = seen
+			if p.live != nil {
+				r.deleted = setMembers(roaring.AndNot(p.live, seen))
+			}
+		}
+	case p.live == nil:
+		// The lake holds no live ids of the table yet (written by an
+		// earlier release): what is new as before, and the live ids once,
+		// in the same snapshot. No deletion can be told this time.
+		filter, args := p.freshFilter(t.xmin(), 1)
+		if err = t.stream(ctx, q, t.selectSQL(" WHERE "+filter), args, nil); err == nil {
+			r.next, err = collectIDs(ctx, q, fmt.Sprintf(allIDsSQL, t.key(), t.name()))
+		}
+	default:
+		err = t.capture(ctx, q, r)
+	}
+	if err != nil {
+		return err
+	}
+	if err := t.w.Close(); err != nil {
+		return err
+	}
+	t.tick(t.w.Rows(), t.raw)
+	prog.tableDone(r.table.Name, t.w.Rows(), t.raw, time.Since(start))
+	t.res.Rows, t.res.Bytes, t.res.SourceBytes = t.w.Rows(), t.w.Bytes(), t.raw
+	t.res.Deleted, t.res.Elapsed = int64(len(r.deleted)), time.Since(start)
+	r.result, r.state = t.res, t.state
+	return nil
+}
+
+// SQL of a table's reads, with its name and key (identifiers of the model,
+// quoted) and the filter on xmin that picks the versions new since the
+// last extraction (our own numbers).
+const (
+	// countFreshSQL counts the rows and lists the ids of the new versions,
+	// in one pass over a part of the table (%[4]s: a condition on ctid).
+	countFreshSQL = `SELECT count(*), array_agg(%[1]s) FILTER (WHERE %[3]s) FROM %[2]s WHERE %[4]s`
+	// rangeRowsSQL counts the rows of each range, through the primary key.
+	rangeRowsSQL = `SELECT r.lo >> %[3]d, (SELECT count(*) FROM %[2]s WHERE %[1]s >= r.lo AND %[1]s < r.hi)
+FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi)`
+	// rangeCountsSQL counts the rows of every range, in a pass over the
+	// table.
+	rangeCountsSQL = `SELECT %[1]s >> %[3]d, count(*) FROM %[2]s GROUP BY 1`
+	// inRangesSQL reads the ids in ranges, through the primary key.
+	inRangesSQL = `SELECT %[1]s FROM %[2]s JOIN unnest($1::bigint[], $2::bigint[]) AS r(lo, hi) ON %[1]s >= r.lo AND %[1]s < r.hi`
+	// allIDsSQL reads every id (an index-only scan).
+	allIDsSQL = `SELECT %[1]s FROM %[2]s`
+	// idsInSQL reads which of the ids $1 the table holds.
+	idsInSQL = `SELECT %[1]s FROM %[2]s WHERE %[1]s = ANY($1)`
+)
+
+func (t *tableReader) key() string  { return pgx.Identifier{t.table.Key()}.Sanitize() }
+func (t *tableReader) name() string { return pgx.Identifier{t.table.Name}.Sanitize() }
+
+// xmin is the table's xmin, qualified: a join leaves it unresolved otherwise.
+func (t *tableReader) xmin() string { return t.name() + ".xmin" }
+
+// selectSQL reads the table's model columns and xmin, then from (a join or
+// a WHERE clause).
+func (t *tableReader) selectSQL(then string) string {
+	names := make([]string, len(t.cols))
+	for i, c := range t.cols {
 		names[i] = pgx.Identifier{c.model.Name}.Sanitize()
 	}
-	sql := fmt.Sprintf("SELECT %s, xmin FROM %s", strings.Join(names, ", "), pgx.Identifier{table.Name}.Sanitize())
-	args := []any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}
-	switch {
-	case p.ids != nil:
-		sql += fmt.Sprintf(" WHERE %s = ANY($1)", pgx.Identifier{table.Key()}.Sanitize())
-		args = append(args, p.ids)
-	case !p.first && p.xids != "":
-		sql += " WHERE xmin = ANY(" + p.xids + ")" // our own numbers: a constant, which the server hashes
-	case !p.first:
-		sql += " WHERE age(xmin) <= $1"
-		args = append(args, p.maxAge)
+	return fmt.Sprintf("SELECT %s, %s FROM %s", strings.Join(names, ", "), t.xmin(), t.name()) + then
+}
+
+// freshFilter returns the condition on xmin that passes the versions new
+// since the last extraction, and its arguments, numbered from n.
+func (p *tablePlan) freshFilter(xmin string, n int) (string, []any) {
+	if p.xids != "" {
+		return xmin + " = ANY(" + p.xids + ")", nil // our own numbers: a constant, which the server hashes
 	}
-	rows, err := tx.Query(ctx, sql, args...)
+	return fmt.Sprintf("age(%s) <= $%d", xmin, n), []any{p.maxAge}
+}
+
+// capture reads an incremental extraction's part of the table. One pass
+// over it counts its rows and lists the ids of the new versions, which are
+// then read through the primary key (or in a second pass, filtered on
+// xmin, when they are many). If the rows are as many as the last live ids
+// and the new versions' together, nothing was deleted. Otherwise the rows
+// of each range of ids are counted through the primary key, and the ids
+// read of the ranges whose count is off, to name the deleted ones.
+func (t *tableReader) capture(ctx context.Context, q pgx.Tx, r *tableRead) error {
+	p := t.p
+	filter, args := p.freshFilter(t.xmin(), 1)
+	rows, fresh, err := t.countFresh(ctx, q, filter, args)
 	if err != nil {
-		return TableResult{}, TableState{}, fmt.Errorf("query: %w", err)
+		return err
+	}
+	seen := roaring.New()
+	switch {
+	case len(fresh) == 0:
+	case len(fresh) > maxFetchByID:
+		if err := t.stream(ctx, q, t.selectSQL(" WHERE "+filter), args, seen); err != nil {
+			return err
+		}
+	default:
+		filter, args := p.freshFilter(t.xmin(), 2)
+		where := fmt.Sprintf(" WHERE %s = ANY($1) AND %s", t.key(), filter)
+		if err := t.stream(ctx, q, t.selectSQL(where), append([]any{fresh}, args...), seen); err != nil {
+			return err
+		}
+	}
+	if got := seen.GetCardinality(); got != uint64(len(fresh)) {
+		return fmt.Errorf("read %d new versions, and listed %d in the same snapshot", got, len(fresh))
+	}
+
+	known := roaring.Or(p.live, seen)
+	if uint64(rows) == known.GetCardinality() {
+		if !known.Equals(p.live) {
+			r.next = known
+		}
+		return nil
+	}
+	// Deletions (or ids the last set lacked): find where.
+	want := setCounts(known)
+	src, err := t.rangeRows(ctx, q, want, rows)
+	if err != nil {
+		return err
+	}
+	v := compareRanges(src, want)
+	present := roaring.New()
+	if len(v.differ) > 0 {
+		lo, hi := bounds(v.differ)
+		if present, err = collectIDs(ctx, q, fmt.Sprintf(inRangesSQL, t.key(), t.name()), lo, hi); err != nil {
+			return err
+		}
+	}
+	next, deleted, missed := settle(p.live, known, v, present)
+	r.deleted, t.res.Reappeared = deleted, int64(missed)
+	if !next.Equals(p.live) {
+		r.next = next
+	}
+	return nil
+}
+
+// countFresh counts the table's rows and lists the ids of its new
+// versions, in one pass. array_agg has no parallel form before PostgreSQL
+// 16, so a large table is counted in parts (ranges of its pages, each
+// counted whole by one process), which the server's parallel workers share
+// as they share a filtered scan.
+func (t *tableReader) countFresh(ctx context.Context, q pgx.Tx, filter string, args []any) (int64, []int32, error) {
+	n := max(t.p.parts, 1)
+	parts := make([]string, n)
+	for i := range n {
+		lo, hi := t.p.weight*int64(i)/int64(n), t.p.weight*int64(i+1)/int64(n)
+		var where string
+		switch {
+		case n == 1:
+			where = "true"
+		case i == 0:
+			where = fmt.Sprintf("ctid < '(%d,0)'::tid", hi)
+		case i == n-1: // and the pages added since the catalog counted them
+			where = fmt.Sprintf("ctid >= '(%d,0)'::tid", lo)
+		default:
+			where = fmt.Sprintf("ctid >= '(%d,0)'::tid AND ctid < '(%d,0)'::tid", lo, hi)
+		}
+		parts[i] = fmt.Sprintf(countFreshSQL, t.key(), t.name(), filter, where)
+	}
+	rows, err := q.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("count rows: %w", err)
+	}
+	var total, count int64
+	var fresh, ids []int32
+	_, err = pgx.ForEachRow(rows, []any{&count, &ids}, func() error {
+		total += count
+		fresh = append(fresh, ids...)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("count rows: %w", err)
+	}
+	return total, fresh, nil
+}
+
+// rangeRows counts the rows of the table in each range: through the
+// primary key, in the ranges of want (where the source's ids can be, if
+// the last set of live ids is right); in a pass over the table if they do
+// not hold all of its rows.
+func (t *tableReader) rangeRows(ctx context.Context, q pgx.Tx, want map[int32]int64, rows int64) (map[int32]int64, error) {
+	ranges := make([]int32, 0, len(want))
+	for r := range want {
+		ranges = append(ranges, r)
+	}
+	slices.Sort(ranges)
+	lo, hi := bounds(ranges)
+	src, err := rangeCounts(ctx, q, fmt.Sprintf(rangeRowsSQL, t.key(), t.name(), rangeBits), lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	var in int64
+	for _, n := range src {
+		in += n
+	}
+	if in == rows {
+		return src, nil
+	}
+	return rangeCounts(ctx, q, fmt.Sprintf(rangeCountsSQL, t.key(), t.name(), rangeBits))
+}
+
+// correct reads a corrective batch's part of the table: the versions of
+// the rows asked for, and the rows asked to be tombstoned that are gone
+// from the source. A row gone that the lake still holds live was deleted
+// since the last extraction, which the next one finds: it is left to it,
+// as are the versions written since.
+func (t *tableReader) correct(ctx context.Context, q pgx.Tx, r *tableRead) error {
+	p := t.p
+	if len(p.ids) > 0 {
+		if err := t.stream(ctx, q, t.selectSQL(fmt.Sprintf(" WHERE %s = ANY($1)", t.key())), []any{p.ids}, nil); err != nil {
+			return err
+		}
+	}
+	if len(p.gone) == 0 {
+		return nil
+	}
+	present, err := collectIDs(ctx, q, fmt.Sprintf(idsInSQL, t.key(), t.name()), p.gone)
+	if err != nil {
+		return err
+	}
+	for _, id := range p.gone {
+		if id < math.MinInt32 || id > math.MaxInt32 {
+			return tote.At(errors.New("is not an id of the source (an integer)"), tote.Where{ID: id})
+		}
+		m := member(int32(id))
+		if present.Contains(m) || (p.live != nil && p.live.Contains(m)) {
+			continue
+		}
+		present.Add(m) // once, however often it is asked for
+		r.deleted = append(r.deleted, int32(id))
+	}
+	return nil
+}
+
+// stream reads the row versions sql selects and writes those not taken
+// before to the table's file; seen, if not nil, receives the id of every
+// version read.
+func (t *tableReader) stream(ctx context.Context, q pgx.Tx, sql string, args []any, seen *roaring.Bitmap) error {
+	p, cols := t.p, t.cols
+	keyCol, luCol, xminCol := 0, len(cols)-1, len(cols) // the model puts the key first and last_updated last
+	xidLeaf, _ := t.schema.Lookup(totesys.XidColumn)
+	rows, err := q.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}, args...)...)
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
 	}
 	defer rows.Close()
 
-	w := lakefile.NewWriter(batch, table.Name, schema)
-	defer w.Abandon()
-	var rawBytes int64
 	chunk := make([]parquet.Row, 0, chunkRows)
 	var arena []byte
-	tick := prog.table(table.Name)
 	for rows.Next() {
 		raw := rows.RawValues()
 		id, err := int4(raw[keyCol])
 		if err != nil {
-			return TableResult{}, TableState{}, tote.At(err, tote.Where{Column: table.Key()})
+			return tote.At(err, tote.Where{Column: t.table.Key()})
+		}
+		if seen != nil {
+			seen.Add(member(id))
 		}
 		lu, err := timestampMicros(raw[luCol])
 		if err != nil {
-			return TableResult{}, TableState{}, tote.At(err, tote.Where{ID: int64(id), Column: totesys.LastUpdated})
+			return tote.At(err, tote.Where{ID: int64(id), Column: totesys.LastUpdated})
 		}
 		xmin, err := int4(raw[xminCol])
 		if err != nil {
-			return TableResult{}, TableState{}, tote.At(fmt.Errorf("xmin: %w", err), tote.Where{ID: int64(id)})
+			return tote.At(fmt.Errorf("xmin: %w", err), tote.Where{ID: int64(id)})
 		}
 		xid := widenBelow(uint32(xmin), p.xmax)
-		seen := [2]int64{int64(id), xid}
+		v := [2]int64{int64(id), xid}
 		if xid >= int64(p.next) {
-			state.Taken = append(state.Taken, seen) // taken now or before: the next read meets it again
+			t.state.Taken = append(t.state.Taken, v) // taken now or before: the next read meets it again
 		}
-		if p.alreadyTaken(int64(id), xid, lu) || (p.ids != nil && p.inFlight(int64(id), xid)) {
+		if p.alreadyTaken(int64(id), xid, lu) || (p.correct && p.inFlight(int64(id), xid)) {
 			continue
 		}
 		if !p.first && lu < p.late {
-			res.Late++
-			res.MaxLate = max(res.MaxLate, time.Duration(p.late-lu)*time.Microsecond+time.Second)
-			if len(state.lateIDs) < lateSample {
-				state.lateIDs = append(state.lateIDs, int64(id))
+			t.res.Late++
+			t.res.MaxLate = max(t.res.MaxLate, time.Duration(p.late-lu)*time.Microsecond+time.Second)
+			if len(t.state.lateIDs) < lateSample {
+				t.state.lateIDs = append(t.state.lateIDs, int64(id))
 			}
 		}
-		if t := time.UnixMicro(lu).UTC(); t.After(state.Watermark) {
-			state.Watermark = t
+		if ts := time.UnixMicro(lu).UTC(); ts.After(t.state.Watermark) {
+			t.state.Watermark = ts
 		}
 		if p.noRows {
 			continue
@@ -126,10 +380,10 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 		row := make(parquet.Row, len(cols)+1)
 		for i, c := range cols {
 			b := raw[i]
-			rawBytes += int64(len(b))
+			t.raw += int64(len(b))
 			val, err := decode(c.model, b, &arena)
 			if err != nil {
-				return TableResult{}, TableState{}, tote.At(err, tote.Where{ID: int64(id), Column: c.model.Name})
+				return tote.At(err, tote.Where{ID: int64(id), Column: c.model.Name})
 			}
 			if val.IsNull() {
 				row[c.leaf] = val.Level(0, 0, c.leaf)
@@ -140,26 +394,68 @@ func extractTable(ctx context.Context, tx pgx.Tx, batch *lake.BatchWriter, table
 		row[xidLeaf.ColumnIndex] = parquet.Int64Value(xid).Level(0, 0, xidLeaf.ColumnIndex)
 		chunk = append(chunk, row)
 		if len(chunk) == chunkRows {
-			if err := w.Write(ctx, chunk); err != nil {
-				return TableResult{}, TableState{}, err
+			if err := t.w.Write(ctx, chunk); err != nil {
+				return err
 			}
 			chunk, arena = chunk[:0], arena[:0]
-			tick(w.Rows(), rawBytes)
+			t.tick(t.w.Rows(), t.raw)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return TableResult{}, TableState{}, fmt.Errorf("read: %w", err)
+		return fmt.Errorf("read: %w", err)
 	}
-	if err := w.Write(ctx, chunk); err != nil {
-		return TableResult{}, TableState{}, err
+	return t.w.Write(ctx, chunk)
+}
+
+// rangeCounts runs a query of (range, rows).
+func rangeCounts(ctx context.Context, q pgx.Tx, sql string, args ...any) (map[int32]int64, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count rows by range of ids: %w", err)
 	}
-	if err := w.Close(); err != nil {
-		return TableResult{}, TableState{}, err
+	out := map[int32]int64{}
+	var r, n int64
+	if _, err := pgx.ForEachRow(rows, []any{&r, &n}, func() error { out[int32(r)] = n; return nil }); err != nil {
+		return nil, fmt.Errorf("count rows by range of ids: %w", err)
 	}
-	tick(w.Rows(), rawBytes)
-	prog.tableDone(table.Name, w.Rows(), rawBytes, time.Since(start))
-	res.Rows, res.Bytes, res.SourceBytes, res.Elapsed = w.Rows(), w.Bytes(), rawBytes, time.Since(start)
-	return res, state, nil
+	return out, nil
+}
+
+// collectIDs returns the ids (integers) that sql selects.
+func collectIDs(ctx context.Context, q pgx.Tx, sql string, args ...any) (*roaring.Bitmap, error) {
+	rows, err := q.Query(ctx, sql, append([]any{pgx.QueryResultFormats{pgx.BinaryFormatCode}}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("read ids: %w", err)
+	}
+	defer rows.Close()
+	s := roaring.New()
+	buf := make([]uint32, 0, chunkRows)
+	for rows.Next() {
+		id, err := int4(rows.RawValues()[0])
+		if err != nil {
+			return nil, fmt.Errorf("read ids: %w", err)
+		}
+		if buf = append(buf, member(id)); len(buf) == cap(buf) {
+			s.AddMany(buf)
+			buf = buf[:0]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read ids: %w", err)
+	}
+	s.AddMany(buf)
+	return s, nil
+}
+
+// setMembers returns the ids in s, in order.
+func setMembers(s *roaring.Bitmap) []int32 {
+	out := make([]int32, 0, s.GetCardinality())
+	s.Iterate(func(m uint32) bool {
+		out = append(out, idOf(m))
+		return true
+	})
+	slices.Sort(out)
+	return out
 }
 
 // decode turns one binary-format value of a model column into a Parquet

@@ -91,6 +91,10 @@ type Manifest struct {
 	// loader holds of them (see tote verify): loaders overwrite their copy
 	// instead of keeping the one they have.
 	Corrective bool `json:"corrective,omitempty"`
+	// Full marks a raw batch that holds every row of the source as of its
+	// snapshot (tote extract --full), not only what is new: a loader adds
+	// the versions it lacks and recognises those it holds.
+	Full bool `json:"full,omitempty"`
 	// State is what the writing stage needs to carry on from this batch
 	// (extraction watermarks and source snapshot; consumed raw batches).
 	// The lake stores it and gives it back; the stage owns its shape.

@@ -44,12 +44,20 @@ type BatchWriter struct {
 	unknown bool   // a commit failed and may nonetheless have landed
 
 	corrective bool
+	full       bool
 }
 
 // SetCorrective marks the batch corrective (see Manifest.Corrective).
 func (b *BatchWriter) SetCorrective() {
 	b.mu.Lock()
 	b.corrective = true
+	b.mu.Unlock()
+}
+
+// SetFull marks the batch as a full extraction (see Manifest.Full).
+func (b *BatchWriter) SetFull() {
+	b.mu.Lock()
+	b.full = true
 	b.mu.Unlock()
 }
 
@@ -284,6 +292,7 @@ func (b *BatchWriter) Commit(ctx context.Context, tool string, state any) (Manif
 		Tool:       tool,
 		Files:      slices.Clone(b.files),
 		Corrective: b.corrective,
+		Full:       b.full,
 	}
 	if m.Files == nil {
 		m.Files = []File{}

@@ -16,6 +16,7 @@ const (
 	Date                  // DATE: days since 1970-01-01
 	TimeOfDay             // TIME(µs): microseconds since midnight
 	Timestamp             // TIMESTAMP(µs) without time zone
+	Bytes                 // BYTE_ARRAY: opaque binary
 )
 
 // Column is one column of a lake file.
@@ -46,6 +47,8 @@ func Schema(name string, cols []Column) *parquet.Schema {
 			n = parquet.TimeAdjusted(parquet.Microsecond, false)
 		case Timestamp:
 			n = parquet.TimestampAdjusted(parquet.Microsecond, false)
+		case Bytes:
+			n = parquet.Leaf(parquet.ByteArrayType)
 		default:
 			n = parquet.String()
 		}

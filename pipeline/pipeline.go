@@ -154,7 +154,7 @@ func Correct(ctx context.Context, p Parts, ids map[string][]int64, opts Options)
 		res.Elapsed = time.Since(start)
 		return res, tote.At(err, tote.Where{Stage: stage})
 	}
-	er, err := extract.Correct(ctx, p.Source, p.Lake, ids, extract.Options{Logger: log.With("stage", tote.Extract)})
+	er, err := extract.Correct(ctx, p.Source, p.Lake, extract.Corrections{Rows: ids}, extract.Options{Logger: log.With("stage", tote.Extract)})
 	if err != nil {
 		return fail(tote.Extract, err)
 	}

@@ -8,10 +8,13 @@
 // transaction and unpaid payment), payments flipped to paid (the commonest
 // real update), edits to existing orders, and now and then a department
 // renamed, a counterparty moved to another address, an address edited, a
-// member of staff moved, a design or a currency added.
+// member of staff moved, a design or a currency added. On request
+// (Options.Deletions) a share of the events are deletions: a payment
+// deleted, or a sales order cancelled, deleted with its transaction and
+// payment. The real application does not delete; a source whose operators
+// do is what the pipeline must carry all the same.
 //
-// It does not create the schema or its first rows (see seed), and it never
-// deletes: totesys does not.
+// It does not create the schema or its first rows (see seed).
 package simulate
 
 import (
@@ -44,6 +47,9 @@ const (
 	CounterpartyMove Event = "counterparty_moved"
 	DepartmentRename Event = "department_renamed"
 	CurrencyAdded    Event = "currency_added"
+	// Deletions, made only when Options.Deletions asks for them.
+	PaymentDeleted Event = "payment_deleted"
+	SaleCancelled  Event = "sale_cancelled" // the order, its transaction and its payment deleted
 )
 
 // weights says how often each event happens relative to the others.
@@ -56,13 +62,23 @@ var weights = []struct {
 	{DepartmentRename, 8}, {CurrencyAdded, 3},
 }
 
+// deletionWeights says how often each deletion happens relative to the
+// other deletions.
+var deletionWeights = []struct {
+	event  Event
+	weight int
+}{{PaymentDeleted, 1}, {SaleCancelled, 1}}
+
 // Options controls Run.
 type Options struct {
 	Rate     float64       // events per second; must be positive
 	Duration time.Duration // how long to run; zero runs until ctx is done
 	Events   int           // stop after this many events; zero means no limit
 	Seed     uint64        // seeds the choice of events and values
-	Logger   *slog.Logger
+	// Deletions is the share of events that delete (0 to 1); zero, the
+	// default, deletes nothing, as the real application never does.
+	Deletions float64
+	Logger    *slog.Logger
 }
 
 // Stats counts the events a run made.
@@ -92,11 +108,14 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opts Options) (Stats, error) {
 	if opts.Duration < 0 || opts.Events < 0 {
 		return Stats{}, errors.New("simulate: duration and event count must not be negative")
 	}
+	if !(opts.Deletions >= 0 && opts.Deletions <= 1) {
+		return Stats{}, fmt.Errorf("simulate: the share of deletions must be from 0 to 1, got %v", opts.Deletions)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &sim{pool: pool, r: rand.New(rand.NewPCG(opts.Seed, 0x70735)), log: log}
+	s := &sim{pool: pool, r: rand.New(rand.NewPCG(opts.Seed, 0x70735)), log: log, deletions: opts.Deletions}
 	if err := s.load(ctx); err != nil {
 		return Stats{}, err
 	}
@@ -135,10 +154,11 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opts Options) (Stats, error) {
 
 // sim holds what the simulator knows of the database between events.
 type sim struct {
-	pool *pgxpool.Pool
-	r    *rand.Rand
-	log  *slog.Logger
-	max  map[string]int // largest id per table, as far as we know
+	pool      *pgxpool.Pool
+	r         *rand.Rand
+	log       *slog.Logger
+	max       map[string]int // largest id per table, as far as we know
+	deletions float64        // share of events that delete
 }
 
 var idTables = []struct{ table, key string }{
@@ -166,21 +186,35 @@ func (s *sim) load(ctx context.Context) error {
 }
 
 func (s *sim) choose() Event {
+	// No draw when deletions are off: the same seed makes the same events
+	// as before they existed.
+	if s.deletions > 0 && s.r.Float64() < s.deletions {
+		return pick(s.r, deletionWeights)
+	}
+	return pick(s.r, weights)
+}
+
+// pick draws an event by weight.
+func pick(r *rand.Rand, ws []struct {
+	event  Event
+	weight int
+}) Event {
 	total := 0
-	for _, w := range weights {
+	for _, w := range ws {
 		total += w.weight
 	}
-	n := s.r.IntN(total)
-	for _, w := range weights {
+	n := r.IntN(total)
+	for _, w := range ws {
 		if n < w.weight {
 			return w.event
 		}
 		n -= w.weight
 	}
-	return weights[0].event
+	return ws[0].event
 }
 
-// id returns a random existing id of table (ids are dense: totesys never deletes).
+// id returns a random id of table up to the largest known: ids are dense
+// unless rows were deleted, so it may be gone.
 func (s *sim) id(table string) int { return 1 + s.r.IntN(max(1, s.max[table])) }
 
 func (s *sim) date(daysFromNow int) string {
@@ -273,6 +307,13 @@ func (s *sim) apply(ctx context.Context, tx pgx.Tx, ev Event) (bool, error) {
 		tag, err := tx.Exec(ctx, `UPDATE department SET department_name = CASE WHEN department_name = $2 THEN $3 ELSE $2 END,
 			last_updated = now() WHERE department_id = $1`, id, renames[(id-1)%len(renames)][0], renames[(id-1)%len(renames)][1])
 		return tag.RowsAffected() > 0, err
+	case PaymentDeleted:
+		// Payments reference transactions, nothing references payments.
+		tag, err := tx.Exec(ctx, `DELETE FROM payment
+			WHERE payment_id = (SELECT payment_id FROM payment WHERE payment_id >= $1 ORDER BY payment_id LIMIT 1)`, s.id("payment"))
+		return tag.RowsAffected() > 0, err
+	case SaleCancelled:
+		return s.cancelSale(ctx, tx)
 	case CurrencyAdded:
 		code := extraCurrencies[r.IntN(len(extraCurrencies))]
 		var id int
@@ -285,6 +326,30 @@ func (s *sim) apply(ctx context.Context, tx pgx.Tx, ev Event) (bool, error) {
 		return err == nil, err
 	}
 	return false, fmt.Errorf("unknown event %q", ev)
+}
+
+// cancelSale deletes a sales order with its transaction and its payment,
+// the payment first (it references the transaction).
+func (s *sim) cancelSale(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var order int
+	err := tx.QueryRow(ctx, `SELECT sales_order_id FROM sales_order WHERE sales_order_id >= $1 ORDER BY sales_order_id LIMIT 1`,
+		s.id("sales_order")).Scan(&order)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, sql := range []string{
+		`DELETE FROM payment WHERE transaction_id IN (SELECT transaction_id FROM transaction WHERE sales_order_id = $1)`,
+		`DELETE FROM transaction WHERE sales_order_id = $1`,
+		`DELETE FROM sales_order WHERE sales_order_id = $1`,
+	} {
+		if _, err := tx.Exec(ctx, sql, order); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // renames gives each department a second name to alternate with.

@@ -143,9 +143,47 @@ func TestRunNeedsASeededSource(t *testing.T) {
 	}
 }
 
+// With Options.Deletions, a share of the events delete payments, and
+// sales orders with their transactions and payments, respecting the
+// source's foreign keys; without it, nothing is deleted.
+func TestRunDeletes(t *testing.T) {
+	t.Parallel()
+	pool := seeded(t)
+	ctx := context.Background()
+	sales0, payments0 := count(t, pool, "SELECT count(*) FROM sales_order"), count(t, pool, "SELECT count(*) FROM payment")
+	stats, err := simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 600, Seed: 5, Deletions: 0.2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted, cancelled := stats.Events[simulate.PaymentDeleted], stats.Events[simulate.SaleCancelled]
+	if deleted < 30 || cancelled < 30 || deleted+cancelled > 180 {
+		t.Errorf("%d payments deleted and %d sales cancelled in 600 events, want about 60 each", deleted, cancelled)
+	}
+	if got, want := count(t, pool, "SELECT count(*) FROM sales_order"), sales0+stats.Events[simulate.NewSale]-cancelled; got != want {
+		t.Errorf("%d sales orders, want %d", got, want)
+	}
+	newOrders := stats.Events[simulate.NewSale] + stats.Events[simulate.NewPurchase]
+	// A cancelled sale's payment may have been deleted before it.
+	if got := count(t, pool, "SELECT count(*) FROM payment"); got > payments0+newOrders-deleted || got < payments0+newOrders-deleted-cancelled {
+		t.Errorf("%d payments, want from %d to %d", got, payments0+newOrders-deleted-cancelled, payments0+newOrders-deleted)
+	}
+	if n := count(t, pool, `SELECT (SELECT count(*) FROM sales_order) + (SELECT count(*) FROM purchase_order) - (SELECT count(*) FROM transaction)`); n != 0 {
+		t.Errorf("%d orders without a transaction, or transactions without an order", n)
+	}
+
+	// Off by default: the same seed deletes nothing.
+	stats, err = simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 600, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := stats.Events[simulate.PaymentDeleted] + stats.Events[simulate.SaleCancelled]; n != 0 {
+		t.Errorf("%d deletions with Deletions unset", n)
+	}
+}
+
 func TestRunRejectsBadOptions(t *testing.T) {
 	t.Parallel()
-	for _, o := range []simulate.Options{{Rate: 0}, {Rate: -1}, {Rate: 1, Duration: -time.Second}} {
+	for _, o := range []simulate.Options{{Rate: 0}, {Rate: -1}, {Rate: 1, Duration: -time.Second}, {Rate: 1, Deletions: -0.1}, {Rate: 1, Deletions: 1.5}} {
 		if _, err := simulate.Run(context.Background(), nil, o); err == nil {
 			t.Errorf("%+v accepted", o)
 		}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/totesys"
@@ -35,6 +36,9 @@ func newBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, out *lake.B
 	b := &batch{ctx: ctx, lk: lk, raw: raw, out: out, ref: newReference(prev),
 		files: map[string]lake.File{}, dates: map[int32]bool{}, q: newQuarantine(strict, raw.ID, prev.OpenRejects)}
 	for _, f := range raw.Files {
+		if extract.OwnFile(f.Table) {
+			continue // the extraction's live ids and tombstones: deletions are not carried yet
+		}
 		if _, err := totesys.Lookup(f.Table); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Path, err)
 		}

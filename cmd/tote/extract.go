@@ -6,25 +6,37 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/totesys"
 )
 
 func runExtract(ctx context.Context, e *env, args []string) error {
 	b := newBase(e, "extract", "", `Reads the row versions of every totesys table that are new since the last
-committed extraction, from one consistent snapshot, and commits them to the
-lake's raw zone as one batch (nothing is committed when nothing changed).
-Where to start is read from the lake, so any machine can carry on.`, usesSource|usesLake)
+committed extraction, and the rows deleted since, from one consistent
+snapshot, and commits them to the lake's raw zone as one batch (nothing is
+committed when nothing changed). Where to start is read from the lake, so any
+machine can carry on. A batch that would delete more than
+--max-delete-fraction of a table, or all of it, is held back until accepted
+with --accept-deletes TABLE. --full reads every row instead, and tombstones
+the rows the lake holds that the source does not (after a restore, or to
+re-baseline).`, usesSource|usesLake)
 	defer b.close()
 	maxDelay := b.fs.Duration("max-replica-delay", extract.DefaultMaxReplicaDelay,
 		"warn when a hot standby source's replay trails the WAL it has received by more than this")
+	full := b.fs.Bool("full", false, "read every row of every table into one batch, and tombstone the rows the lake holds that the source does not")
+	dels := deletionFlags(b)
 	asJSON := b.jsonFlag("the result")
 	p, err := b.start(ctx, args, 0, usesSource)
 	if err != nil {
 		return err
 	}
-	opts := extract.Options{Logger: b.log, MaxReplicaDelay: *maxDelay}
+	opts := extract.Options{Logger: b.log, MaxReplicaDelay: *maxDelay, Full: *full}
+	if err := dels.apply(b, &opts); err != nil {
+		return err
+	}
 	if !*asJSON && isTerminal(e.stderr) {
 		opts.Progress = e.stderr
 	}
@@ -36,6 +48,43 @@ Where to start is read from the lake, so any machine can carry on.`, usesSource|
 		return json.NewEncoder(e.stdout).Encode(res)
 	}
 	printExtract(e.stdout, res)
+	return nil
+}
+
+// deletions are the flags that govern how many deletions an extraction
+// applies.
+type deletions struct {
+	accept   []string
+	fraction *float64
+}
+
+// deletionFlags registers --accept-deletes and --max-delete-fraction.
+func deletionFlags(b *base) *deletions {
+	d := &deletions{}
+	b.fs.Func("accept-deletes", "apply the deletions held back from `TABLE`s (a comma list, or the flag repeated)", func(v string) error {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				d.accept = append(d.accept, t)
+			}
+		}
+		return nil
+	})
+	d.fraction = b.fs.Float64("max-delete-fraction", extract.DefaultMaxDeleteFraction,
+		"hold back a batch that would delete more than this share of a table's rows (a whole table is always held back)")
+	return d
+}
+
+// apply checks the flags and sets them in opts.
+func (d *deletions) apply(b *base, opts *extract.Options) error {
+	for _, t := range d.accept {
+		if _, err := totesys.Lookup(t); err != nil {
+			return b.usageErr("--accept-deletes: %v", err)
+		}
+	}
+	if f := *d.fraction; !(f > 0 && f <= 1) {
+		return b.usageErr("--max-delete-fraction %v: want a share above 0 and at most 1", f)
+	}
+	opts.AcceptDeletes, opts.MaxDeleteFraction = d.accept, *d.fraction
 	return nil
 }
 
@@ -55,14 +104,31 @@ func printExtract(w io.Writer, res extract.Result) {
 		if t.Rows > 0 {
 			tables++
 		}
+		if t.Reappeared > 0 {
+			fmt.Fprintf(w, "extract: %s: %s rows are back in the source without a new version (restored from a backup?): tote extract --full reads them\n",
+				t.Table, humanInt(t.Reappeared))
+		}
 		if t.Late > 0 {
 			fmt.Fprintf(w, "extract: %s: %s versions stamped up to %s before the last extraction read the source (see the log)\n",
 				t.Table, humanInt(t.Late), t.MaxLate.Round(time.Millisecond))
 		}
 	}
-	fmt.Fprintf(w, "extract: batch %s: %s row versions from %d tables in %.2fs (%s rows/s); read %.1f MB (%.1f MB/s), wrote %.1f MB of Parquet\n",
-		res.Batch, humanInt(res.Rows()), tables, secs, humanInt(int64(float64(res.Rows())/secs)),
+	kind := ""
+	if res.Full {
+		kind = " (full: every row)"
+	}
+	fmt.Fprintf(w, "extract: batch %s%s: %s row versions from %d tables in %.2fs (%s rows/s); read %.1f MB (%.1f MB/s), wrote %.1f MB of Parquet\n",
+		res.Batch, kind, humanInt(res.Rows()), tables, secs, humanInt(int64(float64(res.Rows())/secs)),
 		float64(res.SourceBytes())/1e6, float64(res.SourceBytes())/1e6/secs, float64(res.Bytes())/1e6)
+	if res.Deleted() > 0 {
+		var by []string
+		for _, t := range res.Tables {
+			if t.Deleted > 0 {
+				by = append(by, t.Table+" "+humanInt(t.Deleted))
+			}
+		}
+		fmt.Fprintf(w, "extract: %s rows deleted in the source: %s\n", humanInt(res.Deleted()), strings.Join(by, ", "))
+	}
 }
 
 // describeSource says which server an extraction read.

@@ -50,7 +50,7 @@ func TestExtractAndInspectTheLake(t *testing.T) {
 	}
 	code, out, _ = runTote(t, env, "lake", "show", "1")
 	var m lake.Manifest
-	if code != 0 || json.Unmarshal([]byte(out), &m) != nil || m.ID != res.Batch || len(m.Files) != 11 {
+	if code != 0 || json.Unmarshal([]byte(out), &m) != nil || m.ID != res.Batch || len(m.Files) != 12 { // eleven tables and their live ids
 		t.Errorf("lake show 1: exit %d:\n%s", code, out)
 	}
 	code, _, errOut = runTote(t, env, "lake", "show", "7")
@@ -145,5 +145,44 @@ func TestDatabaseURLFromFile(t *testing.T) {
 	code, _, errOut := runTote(t, env, "extract")
 	if code != 1 || !strings.Contains(errOut, "TOTE_SOURCE_URL_FILE") || !strings.Contains(errOut, "no such file") {
 		t.Errorf("missing secret file: exit %d: %q", code, errOut)
+	}
+}
+
+// tote extract reports deletions; holds back a TRUNCATE with a message
+// saying how to accept it, and accepts it; --full reads every row.
+func TestExtractDeletions(t *testing.T) {
+	t.Parallel()
+	source := seededSource(t)
+	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "error"}
+	if code, _, errOut := runTote(t, env, "extract"); code != 0 {
+		t.Fatalf("extract: %s", errOut)
+	}
+	execSQL(t, source, `DELETE FROM payment WHERE payment_id <= 2`)
+	code, out, errOut := runTote(t, env, "extract")
+	if code != 0 || !strings.Contains(out, "extract: 2 rows deleted in the source: payment 2\n") {
+		t.Errorf("extract after a deletion: exit %d:\n%s%s", code, out, errOut)
+	}
+
+	execSQL(t, source, `TRUNCATE payment`)
+	code, out, errOut = runTote(t, env, "extract")
+	want := ": held back the deletion of 16598 of the 16598 rows of payment (the table is empty in the source: a TRUNCATE, a restore, " +
+		"the wrong database?): nothing was committed. If the deletions are meant, accept them: tote extract --accept-deletes payment\n"
+	if code != 1 || !strings.HasPrefix(errOut, "tote: extract raw batch 000000000003-") || !strings.HasSuffix(errOut, want) {
+		t.Errorf("extract after a TRUNCATE: exit %d:\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runTote(t, env, "extract", "--accept-deletes", "paymnet"); code != 2 || !strings.Contains(errOut, "paymnet") {
+		t.Errorf("--accept-deletes paymnet: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runTote(t, env, "extract", "--max-delete-fraction", "1.5"); code != 2 || !strings.Contains(errOut, "--max-delete-fraction 1.5") {
+		t.Errorf("--max-delete-fraction 1.5: exit %d: %s", code, errOut)
+	}
+	code, out, errOut = runTote(t, env, "extract", "--accept-deletes", "design,payment")
+	if code != 0 || !strings.Contains(out, "extract: 16,598 rows deleted in the source: payment 16,598\n") {
+		t.Errorf("extract --accept-deletes: exit %d:\n%s%s", code, out, errOut)
+	}
+
+	code, out, errOut = runTote(t, env, "extract", "--full")
+	if code != 0 || !strings.Contains(out, "(full: every row): 33,685 row versions from 10 tables") { // payment is empty
+		t.Errorf("extract --full: exit %d:\n%s%s", code, out, errOut)
 	}
 }

@@ -107,6 +107,13 @@ func TestSeedThenSimulate(t *testing.T) {
 	if !strings.Contains(out, "simulated 30 changes") {
 		t.Errorf("simulate printed %q", out)
 	}
+	code, out, errOut = runTote(t, nil, "simulate", "--source", source, "--events", "30", "--rate", "1000", "--deletions", "1", "--seed", "3")
+	if code != 0 || !strings.Contains(out, "payment_deleted") || !strings.Contains(out, "sale_cancelled") || !strings.Contains(out, "simulated 30 changes") {
+		t.Errorf("simulate --deletions 1: exit %d: %q %s", code, out, errOut)
+	}
+	if code, _, errOut := runTote(t, nil, "simulate", "--source", source, "--deletions", "2"); code != 2 || !strings.Contains(errOut, "--deletions 2") {
+		t.Errorf("simulate --deletions 2: exit %d: %s", code, errOut)
+	}
 }
 
 func TestSeedBadInput(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/transform"
@@ -23,8 +24,13 @@ never overlaps another run on the same warehouse.`, usesSource|usesWarehouse|use
 	defer b.close()
 	asJSON := b.jsonFlag("the result")
 	strict := strictFlag(b)
+	dels := deletionFlags(b)
 	parts, err := b.start(ctx, args, 0, usesSource|usesWarehouse)
 	if err != nil {
+		return err
+	}
+	var eopts extract.Options
+	if err := dels.apply(b, &eopts); err != nil {
 		return err
 	}
 	rec, err := pipeline.Begin(ctx, parts, "manual", b.log)
@@ -34,7 +40,7 @@ never overlaps another run on the same warehouse.`, usesSource|usesWarehouse|use
 		}
 		return err
 	}
-	opts := pipeline.Options{Strict: *strict}
+	opts := pipeline.Options{Strict: *strict, Extract: eopts}
 	if !*asJSON && isTerminal(e.stderr) {
 		opts.Extract.Progress = e.stderr
 	}
