@@ -91,6 +91,10 @@ func expectedSQL(t testing.TB, table star.Table, iso int) (sql string, names boo
 			exprs = append(exprs, text(c, ident(src.Name)+".xmin::text::bigint"))
 			continue
 		}
+		if c.Conv == star.Deleted {
+			exprs = append(exprs, text(c, "false")) // a row of the source is not deleted
+			continue
+		}
 		st, name := c.FromTable(table.Source)
 		expr := ident(st) + "." + ident(name)
 		switch c.Conv {
