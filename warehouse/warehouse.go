@@ -152,7 +152,10 @@ type TableResult struct {
 	Inserted int64 `json:"inserted"`
 	// Updated rows are dimension entities that changed. Rows neither
 	// inserted nor updated were already in the warehouse as they are.
-	Updated int64         `json:"updated"`
+	Updated int64 `json:"updated"`
+	// Deleted counts the source rows deleted: a fact's deletion versions
+	// added (besides Inserted), a dimension's rows flagged.
+	Deleted int64         `json:"deleted,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 
 	newest time.Time // a fact's newest last_updated in the file; zero if none
@@ -189,6 +192,25 @@ func (r Result) Updated() int64 {
 	return n
 }
 
+// Deleted is the number of deletions the loaded batches made (see
+// TableResult.Deleted).
+func (r Result) Deleted() int64 {
+	var n int64
+	for _, b := range r.Batches {
+		n += b.Deleted()
+	}
+	return n
+}
+
+// Deleted is the number of deletions the batch made.
+func (b BatchResult) Deleted() int64 {
+	var n int64
+	for _, t := range b.Tables {
+		n += t.Deleted
+	}
+	return n
+}
+
 // Rows is the number of rows in the batch's processed files.
 func (b BatchResult) Rows() int64 {
 	var n int64
@@ -207,9 +229,12 @@ type LedgerEntry struct {
 	// Tables the same per star table.
 	Rows   int64            `json:"rows"`
 	Tables map[string]int64 `json:"tables"`
+	// Deleted is what the batch deleted, per star table (see
+	// TableResult.Deleted).
+	Deleted map[string]int64 `json:"deleted,omitempty"`
 }
 
-const loadedSQL = `SELECT batch_id, seq, loaded_at, rows, tables FROM tote.load_ledger ORDER BY seq`
+const loadedSQL = `SELECT batch_id, seq, loaded_at, rows, tables, deleted FROM tote.load_ledger ORDER BY seq`
 
 // Loaded returns the batches recorded in the warehouse's ledger, in
 // sequence order; none if the warehouse has not been migrated.
@@ -224,13 +249,16 @@ func (w *Warehouse) Loaded(ctx context.Context) ([]LedgerEntry, error) {
 	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LedgerEntry, error) {
 		var e LedgerEntry
 		var seq int64
-		var tables []byte
-		if err := r.Scan(&e.Batch, &seq, &e.LoadedAt, &e.Rows, &tables); err != nil {
+		var tables, deleted []byte
+		if err := r.Scan(&e.Batch, &seq, &e.LoadedAt, &e.Rows, &tables, &deleted); err != nil {
 			return e, err
 		}
 		e.Seq = uint64(seq)
 		if err := json.Unmarshal(tables, &e.Tables); err != nil {
 			return e, fmt.Errorf("batch %s: tables: %w", e.Batch, err)
+		}
+		if err := json.Unmarshal(deleted, &e.Deleted); err != nil {
+			return e, fmt.Errorf("batch %s: deleted: %w", e.Batch, err)
 		}
 		return e, nil
 	})
