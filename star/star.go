@@ -315,7 +315,10 @@ const (
 	// SourceXmin is the xmin of the source row version: the 32-bit id of
 	// the transaction that wrote it, as PostgreSQL shows it. With the
 	// source id and last_updated it identifies the version, even one whose
-	// writer did not move last_updated on.
+	// writer did not move last_updated on. It is 0 on a deletion version;
+	// a version that came back after its deletion unchanged (a source
+	// restored from a physical copy) has it raised by 2^32 (see package
+	// warehouse).
 	SourceXmin = "source_xmin"
 	// BatchID is the processed batch that brought the version. Batches are
 	// numbered in the order their versions became visible in the source,

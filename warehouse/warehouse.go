@@ -41,6 +41,34 @@
 // rebuilt from the lake matches the original id for id. The sequence is
 // moved past the largest id after each batch so that the column's default
 // stays safe to use.
+//
+// # Deletions
+//
+// A processed batch's deletions file (star.Deletions) is loaded in the
+// batch's transaction, after its rows. Each fact id in it gets a deletion
+// version: the values of the id's newest version (the largest surrogate
+// key), last_updated_date and _time when the deletion was seen,
+// source_xmin 0, batch_id this batch, is_deleted true; numbered after the
+// largest surrogate key, in id order, so that a rebuild numbers them the
+// same. Its version key (id, stamp, source_xmin) is unique: 0 is no
+// transaction's id (InvalidTransactionId), so no version read from the
+// source has it, and two deletions of one id are seen by two extractions,
+// at two times. An id whose newest version is a deletion already, or that
+// the table never had, adds nothing. A dimension row of an id in it is
+// flagged is_deleted and keeps its values; the row is upserted as usual if
+// its entity comes back. History is never rewritten: the facts' current
+// views (views.go) pick the newest version of each id, deletions left
+// out.
+//
+// A batch of a full extraction (lake.Manifest.Full) holds every source
+// row: a fact version is added only if the id's newest version differs
+// from it in more than where it came from (a source restored from a dump
+// has other transaction ids). In such a batch, and in a corrective one, a
+// row whose id's newest version is a deletion came back, and is added
+// after it even if it is the very version it had before the deletion (a
+// source restored from a physical copy keeps transaction ids): its
+// source_xmin is then raised by 2^32 for each such version, which keeps
+// the version key unique and the 32-bit xmin in its low bits.
 package warehouse
 
 import (
