@@ -76,20 +76,18 @@ const (
 
 // Report is what a bench run measured; it is written as JSON.
 type Report struct {
-	When    time.Time `json:"when"`
-	Scale   int       `json:"scale"`
-	Seed    uint64    `json:"seed"`
-	Changes int       `json:"changes"`
-	// Deletions is the share of the changes that delete.
-	Deletions float64 `json:"deletions"`
-	Machine   Machine `json:"machine"`
-	Rows      int64   `json:"source_rows"`
-	SeedSecs  float64 `json:"seed_seconds"`
-	Floor     Floor   `json:"floor"`
-	Full      Run     `json:"full"`
-	Incr      Run     `json:"incremental"`
-	NoChange  Run     `json:"no_change"`
-	Ratio     float64 `json:"full_over_floor"`
+	When     time.Time `json:"when"`
+	Scale    int       `json:"scale"`
+	Seed     uint64    `json:"seed"`
+	Changes  int       `json:"changes"`
+	Machine  Machine   `json:"machine"`
+	Rows     int64     `json:"source_rows"`
+	SeedSecs float64   `json:"seed_seconds"`
+	Floor    Floor     `json:"floor"`
+	Full     Run       `json:"full"`
+	Incr     Run       `json:"incremental"`
+	NoChange Run       `json:"no_change"`
+	Ratio    float64   `json:"full_over_floor"`
 	// RefreshFull and RefreshIncr are the dashboard's summaries catching
 	// up (tote dashboard refresh) after the full run and after the
 	// incremental one: outside the runs since issue 18.
@@ -107,6 +105,9 @@ type Report struct {
 	IdleSeconds   float64  `json:"idle_seconds"`
 	Targets       []Target `json:"targets"`
 	ToteBuild     string   `json:"tote_version"`
+
+	// Deletions is the share of the changes that delete.
+	Deletions float64 `json:"deletions"`
 }
 
 // Machine describes where the bench ran.
@@ -143,15 +144,16 @@ type Run struct {
 	Stages      map[string]float64 `json:"stage_seconds"`
 	Rows        int64              `json:"rows"`         // extracted
 	SourceBytes int64              `json:"source_bytes"` // read from the source
+	RowsPerSec  float64            `json:"rows_per_second"`
+	MBPerSec    float64            `json:"mb_per_second"`
+	PeakRSSMiB  float64            `json:"peak_rss_mib"`
+
 	// Deleted counts the deletions extracted; IDSetBytes and
 	// DeletedBytes are the sizes of the raw batch's sets of live ids and
 	// tombstones (tote_ids, tote_deleted).
-	Deleted      int64   `json:"deleted"`
-	IDSetBytes   int64   `json:"id_set_bytes"`
-	DeletedBytes int64   `json:"deleted_bytes"`
-	RowsPerSec   float64 `json:"rows_per_second"`
-	MBPerSec     float64 `json:"mb_per_second"`
-	PeakRSSMiB   float64 `json:"peak_rss_mib"`
+	Deleted      int64 `json:"deleted"`
+	IDSetBytes   int64 `json:"id_set_bytes"`
+	DeletedBytes int64 `json:"deleted_bytes"`
 }
 
 // Refresh is one `tote dashboard refresh` child process.
