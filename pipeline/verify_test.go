@@ -89,8 +89,9 @@ func TestVerifyFindsAndRepairs(t *testing.T) {
 	compare(t, src, wh, versions)
 }
 
-// verify on a source receiving writes all the while reports no difference:
-// what changed since the last extraction is not a difference.
+// verify on a source receiving writes all the while, deletions among them,
+// reports no difference: what changed or was deleted since the last
+// extraction is not a difference.
 func TestVerifyOnABusySource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -105,7 +106,7 @@ func TestVerifyOnABusySource(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 2000, Events: 50, Seed: 100 + i}); err != nil {
+			if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 2000, Events: 50, Seed: 100 + i, Deletions: 0.2}); err != nil {
 				t.Error(err)
 				return
 			}

@@ -4,13 +4,19 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/startest"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/lakefile"
 	"github.com/terrifictotes/tote/star"
+	"github.com/terrifictotes/tote/totesys"
 	"github.com/terrifictotes/tote/transform"
 )
 
@@ -172,5 +178,33 @@ func TestDeletionsReachTheProcessedZone(t *testing.T) {
 	state, _ = transform.LoadState(m)
 	if r := stateRow(state, "staff", "staff_id", staffGone); r == nil || r["tote_deleted"] != nil {
 		t.Errorf("state's staff member inserted again: %v", r)
+	}
+}
+
+// A raw tombstones file that names a table the model does not have fails
+// its batch, naming the file and the table, and nothing is committed.
+func TestBadTombstones(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lk := laketest.Mem(t)
+	b := lk.NewBatch(lake.Raw, 1, time.Now())
+	w := lakefile.NewWriter(b, totesys.DeletedFile, totesys.DeletedSchema)
+	if err := w.Write(ctx, []parquet.Row{totesys.Tombstone{Table: "paymnet", ID: 7, SeenAt: time.Now()}.Row()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := b.Commit(ctx, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = transform.Run(ctx, lk, transform.Options{})
+	if err == nil || !strings.Contains(err.Error(), "transform raw batch "+m.ID+": raw/tote_deleted/") ||
+		!strings.Contains(err.Error(), `tombstone 1: totesys: no table "paymnet"`) {
+		t.Errorf("transforming a tombstone of no table: %v", err)
+	}
+	if p, _ := lk.Latest(ctx, lake.Processed); p != nil {
+		t.Errorf("processed batch %s committed", p.ID)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,4 +157,29 @@ func TestFilesWithoutIsDeleted(t *testing.T) {
 	}
 	loadOK(t, db, lk)
 	sameTables(t, "old files", dumpAll(t, db), after2())
+}
+
+// A deletions file that is not the model's fails its batch, naming the
+// file and what is wrong, and loads nothing of the batch.
+func TestBadDeletionsFile(t *testing.T) {
+	t.Parallel()
+	db, _ := newWarehouse(t)
+	lk := memLake(t)
+	commit(t, lk, 1, batch1())
+	loadOK(t, db, lk)
+	before := dumpAll(t, db)
+	w := lk.NewBatch(lake.Processed, 2, time.Now())
+	bad := star.Deletions
+	bad.Columns = bad.Columns[:3] // no seen_time
+	writeFile(t, w, star.Deletions.Name, bad.Schema(), []row{{"star_table": "fact_payment", "id": 1, "seen_date": "2024-03-01"}})
+	m := commitWriter(t, w)
+	_, err := warehouse.New(db, nil).Load(context.Background(), lk)
+	if err == nil || !strings.Contains(err.Error(), "load processed batch "+m.ID+": tote_deleted: processed/tote_deleted/") ||
+		!strings.Contains(err.Error(), "column seen_time is missing") {
+		t.Errorf("loading a deletions file without seen_time: %v", err)
+	}
+	sameTables(t, "after the bad batch", dumpAll(t, db), before)
+	if got := ledger(t, db); len(got) != 1 {
+		t.Errorf("the ledger lists %v after the bad batch", got)
+	}
 }
