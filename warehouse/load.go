@@ -349,6 +349,12 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 	}()
 	tr := TableResult{Table: t.Name, Rows: staged}
 	tr.newest, _ = src.newest()
+	if t.Kind == star.Fact {
+		// The dimension rows the facts refer to, before the foreign keys check them.
+		if _, err := w.placeholders(ctx, tx, t, true, m.ID); err != nil {
+			return TableResult{}, err
+		}
+	}
 	switch {
 	case empty && t.Kind == star.Dimension:
 		tag, err := tx.Exec(ctx, sql.first)
@@ -360,6 +366,9 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 		if err := tx.QueryRow(ctx, sql.merge).Scan(&tr.Inserted, &tr.Updated); err != nil {
 			return TableResult{}, fmt.Errorf("merge: %w", err)
 		}
+		if err := resolvePlaceholders(ctx, tx, t, m.ID); err != nil {
+			return TableResult{}, err
+		}
 	default:
 		var n int64
 		if m.Corrective && !empty {
@@ -370,7 +379,7 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 			tr.Updated = tag.RowsAffected()
 		}
 		if empty {
-			n, err = insertFirst(ctx, tx, sql, staged)
+			n, err = insertFirst(ctx, tx, sql, t, staged)
 		} else {
 			var tag pgconn.CommandTag
 			tag, err = tx.Exec(ctx, sql.merge)
@@ -417,6 +426,13 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 	if err != nil {
 		return TableResult{}, false, err
 	}
+	// Nothing is staged to find the facts' missing dimension rows in before
+	// they go in: their foreign keys come off, and back after the
+	// placeholders (decision 0013).
+	fks, err := dropForeignKeys(ctx, sp, t)
+	if err != nil {
+		return TableResult{}, false, err
+	}
 	n, err := postgres.CopyFromBinary(ctx, sp.Conn(), t.Name, sql.straightNames, src.next)
 	if errors.Is(err, errNotInKeyOrder) {
 		w.log.Warn("processed file not in key order after all: staging it", "table", t.Name, "batch", m.ID, "error", err)
@@ -425,7 +441,12 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 	if err != nil {
 		return TableResult{}, false, fmt.Errorf("%s: %w", f.Path, err)
 	}
-	if err := addUniqueKeys(ctx, sp, sql, keys); err != nil {
+	if t.Kind == star.Fact {
+		if _, err := w.placeholders(ctx, sp, t, false, m.ID); err != nil {
+			return TableResult{}, false, err
+		}
+	}
+	if err := addUniqueKeys(ctx, sp, sql, append(keys, fks...)); err != nil {
 		return TableResult{}, false, err
 	}
 	if t.Kind == star.Fact && n > 0 {
@@ -446,12 +467,19 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 // dropped during the insert and built afterwards.
 const bulkRows = 50_000
 
-// insertFirst inserts the staged rows of a fact into its empty table,
-// without its unique keys while it does if the batch is large.
-func insertFirst(ctx context.Context, tx pgx.Tx, sql tableSQL, staged int64) (int64, error) {
+// insertFirst inserts the staged rows of fact t into its empty table,
+// without its unique and foreign keys while it does if the batch is large.
+func insertFirst(ctx context.Context, tx pgx.Tx, sql tableSQL, t star.Table, staged int64) (int64, error) {
 	keys, err := dropUniqueKeys(ctx, tx, sql, staged)
 	if err != nil {
 		return 0, err
+	}
+	if staged >= bulkRows {
+		fks, err := dropForeignKeys(ctx, tx, t)
+		if err != nil {
+			return 0, err
+		}
+		keys = append(keys, fks...)
 	}
 	tag, err := tx.Exec(ctx, sql.first)
 	if err != nil {
