@@ -11,6 +11,7 @@ import (
 	"text/template"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/terrifictotes/tote/star"
 )
@@ -262,6 +263,41 @@ func (w *Warehouse) placeholders(ctx context.Context, q querier, t star.Table, s
 	return n, nil
 }
 
+// keepForeignKeys runs write, which writes fact t's new rows of batch
+// (staged, or in the table after a first load) or adds its foreign keys
+// back, in a savepoint. If a foreign key refuses it, a fact refers to a
+// dimension row the warehouse lacks: it rolls back to the savepoint, makes
+// the placeholders, and runs write again. The placeholders cost a pass
+// over the new rows, paid only when one is missing.
+func (w *Warehouse) keepForeignKeys(ctx context.Context, tx pgx.Tx, t star.Table, staged bool, batch string, write func(pgx.Tx) error) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	err = write(sp)
+	if err == nil {
+		if err := sp.Commit(ctx); err != nil {
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+		return nil
+	}
+	if rerr := sp.Rollback(ctx); rerr != nil {
+		return errors.Join(err, fmt.Errorf("roll back to savepoint: %w", rerr))
+	}
+	if pe := (*pgconn.PgError)(nil); !errors.As(err, &pe) || pe.Code != foreignKeyViolation {
+		return err
+	}
+	w.log.Debug("a foreign key refused a fact: placeholders", "fact", t.Name, "error", err)
+	if _, err := w.placeholders(ctx, tx, t, staged, batch); err != nil {
+		return err
+	}
+	return write(tx)
+}
+
+// foreignKeyViolation is PostgreSQL's SQLSTATE for a row a foreign key
+// refuses.
+const foreignKeyViolation = "23503"
+
 // resolvePlaceholders marks the placeholders of dimension t that its
 // staged rows replace as resolved by batch.
 func resolvePlaceholders(ctx context.Context, tx pgx.Tx, t star.Table, batch string) error {
@@ -445,18 +481,23 @@ func (w *Warehouse) applyModel(ctx context.Context) error {
 		if i < 0 {
 			continue
 		}
-		if _, err := w.placeholders(ctx, tx, t, false, ""); err != nil {
-			return wrapModel(fmt.Errorf("%s: %w", t.Name, err))
-		}
-		for _, k := range d.foreignKeys[i:] {
-			if k.fact != t.Name {
-				continue
+		var names []string
+		if err := w.keepForeignKeys(ctx, tx, t, false, "", func(tx pgx.Tx) error {
+			names = nil
+			for _, k := range d.foreignKeys[i:] {
+				if k.fact != t.Name {
+					continue
+				}
+				if _, err := tx.Exec(ctx, k.add); err != nil {
+					return fmt.Errorf("add foreign key %s: %w", k.name, err)
+				}
+				names = append(names, k.name)
 			}
-			if _, err := tx.Exec(ctx, k.add); err != nil {
-				return wrapModel(fmt.Errorf("add foreign key %s: %w", k.name, err))
-			}
-			added = append(added, k.name)
+			return nil
+		}); err != nil {
+			return wrapModel(err)
 		}
+		added = append(added, names...)
 	}
 	for _, c := range d.comments {
 		if _, err := tx.Exec(ctx, c); err != nil {

@@ -349,12 +349,6 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 	}()
 	tr := TableResult{Table: t.Name, Rows: staged}
 	tr.newest, _ = src.newest()
-	if t.Kind == star.Fact {
-		// The dimension rows the facts refer to, before the foreign keys check them.
-		if _, err := w.placeholders(ctx, tx, t, true, m.ID); err != nil {
-			return TableResult{}, err
-		}
-	}
 	switch {
 	case empty && t.Kind == star.Dimension:
 		tag, err := tx.Exec(ctx, sql.first)
@@ -370,25 +364,31 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 			return TableResult{}, err
 		}
 	default:
-		var n int64
-		if m.Corrective && !empty {
-			tag, err := tx.Exec(ctx, sql.correct)
-			if err != nil {
-				return TableResult{}, fmt.Errorf("correct: %w", err)
+		// A row whose dimension row is missing makes a foreign key refuse
+		// the rows: placeholders, and again (decision 0013).
+		if err := w.keepForeignKeys(ctx, tx, t, true, m.ID, func(tx pgx.Tx) error {
+			if m.Corrective && !empty {
+				tag, err := tx.Exec(ctx, sql.correct)
+				if err != nil {
+					return fmt.Errorf("correct: %w", err)
+				}
+				tr.Updated = tag.RowsAffected()
 			}
-			tr.Updated = tag.RowsAffected()
+			var err error
+			if empty {
+				tr.Inserted, err = insertFirst(ctx, tx, sql, t, staged)
+			} else {
+				var tag pgconn.CommandTag
+				tag, err = tx.Exec(ctx, sql.merge)
+				tr.Inserted = tag.RowsAffected()
+			}
+			if err != nil {
+				return fmt.Errorf("insert: %w", err)
+			}
+			return nil
+		}); err != nil {
+			return TableResult{}, err
 		}
-		if empty {
-			n, err = insertFirst(ctx, tx, sql, t, staged)
-		} else {
-			var tag pgconn.CommandTag
-			tag, err = tx.Exec(ctx, sql.merge)
-			n = tag.RowsAffected()
-		}
-		if err != nil {
-			return TableResult{}, fmt.Errorf("insert: %w", err)
-		}
-		tr.Inserted = n
 		if tr.Inserted > 0 {
 			if _, err := tx.Exec(ctx, sql.sequence); err != nil {
 				return TableResult{}, fmt.Errorf("move surrogate sequence on: %w", err)
@@ -426,9 +426,9 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 	if err != nil {
 		return TableResult{}, false, err
 	}
-	// Nothing is staged to find the facts' missing dimension rows in before
-	// they go in: their foreign keys come off, and back after the
-	// placeholders (decision 0013).
+	// The foreign keys come off too: checking them row by row costs many
+	// times the copy, and nothing is staged to find missing dimension rows
+	// in first. Back on, they are checked in one pass each (decision 0013).
 	fks, err := dropForeignKeys(ctx, sp, t)
 	if err != nil {
 		return TableResult{}, false, err
@@ -441,12 +441,10 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 	if err != nil {
 		return TableResult{}, false, fmt.Errorf("%s: %w", f.Path, err)
 	}
-	if t.Kind == star.Fact {
-		if _, err := w.placeholders(ctx, sp, t, false, m.ID); err != nil {
-			return TableResult{}, false, err
-		}
+	if err := addUniqueKeys(ctx, sp, sql, keys); err != nil {
+		return TableResult{}, false, err
 	}
-	if err := addUniqueKeys(ctx, sp, sql, append(keys, fks...)); err != nil {
+	if err := w.keepForeignKeys(ctx, sp, t, false, m.ID, func(tx pgx.Tx) error { return addUniqueKeys(ctx, tx, sql, fks) }); err != nil {
 		return TableResult{}, false, err
 	}
 	if t.Kind == star.Fact && n > 0 {
