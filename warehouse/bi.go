@@ -27,7 +27,10 @@ import (
 //     totesys has no foreign key from sales_order to design), so that the
 //     fact is loaded and the foreign key holds; its text columns read
 //     Unknown until the real row replaces it, and tote.placeholders lists
-//     it (the calendar's placeholders are whole days, not listed);
+//     it (the calendar's placeholders are whole days, not listed). They
+//     are made only when a foreign key refuses a batch's facts
+//     (keepForeignKeys), which is rare: finding them costs a pass over
+//     the new rows;
 //   - a comment on every star table and column, and on the facts' views of
 //     current versions, from the model (star.Table.Comment,
 //     star.Column.Comment);
@@ -294,9 +297,19 @@ func (w *Warehouse) keepForeignKeys(ctx context.Context, tx pgx.Tx, t star.Table
 	return write(tx)
 }
 
-// foreignKeyViolation is PostgreSQL's SQLSTATE for a row a foreign key
-// refuses.
-const foreignKeyViolation = "23503"
+// PostgreSQL's SQLSTATEs for a row a foreign key refuses, and for a lack
+// of privilege.
+const (
+	foreignKeyViolation   = "23503"
+	insufficientPrivilege = "42501"
+)
+
+// isDenied reports whether err is PostgreSQL's refusal for lack of a
+// privilege.
+func isDenied(err error) bool {
+	pe := (*pgconn.PgError)(nil)
+	return errors.As(err, &pe) && pe.Code == insufficientPrivilege
+}
 
 // resolvePlaceholders marks the placeholders of dimension t that its
 // staged rows replace as resolved by batch.
@@ -557,6 +570,8 @@ func (w *Warehouse) GrantReader(ctx context.Context, role string) (Reader, error
 		return wrap(errors.New("no role given"))
 	}
 	switch ok, err := w.migrated(ctx); {
+	case isDenied(err):
+		return wrap(fmt.Errorf("%w: connect as the role that runs tote load (the owner of the star tables) or a superuser", err))
 	case err != nil:
 		return wrap(err)
 	case !ok:

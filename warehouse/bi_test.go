@@ -487,6 +487,13 @@ func TestGrantReader(t *testing.T) {
 	if after := acls(); after != before {
 		t.Errorf("granting again changed privileges:\n%s\nto\n%s", before, after)
 	}
+
+	// The reader cannot grant: it is told as whom to connect.
+	_, err = warehouse.New(reader, nil).GrantReader(ctx, role)
+	if err == nil || !strings.Contains(err.Error(), "permission denied for schema tote") ||
+		!strings.Contains(err.Error(), "connect as the role that runs tote load (the owner of the star tables) or a superuser") {
+		t.Errorf("GrantReader as the reader: %v", err)
+	}
 }
 
 // GrantReader refuses, with the reason and what to do, a role that does

@@ -16,7 +16,10 @@
 // ledger and the run history. Applied migrations are recorded in
 // tote.schema_migrations. A star table that exists before tote creates it
 // is adopted if it matches the model and refused, with every difference
-// named, if it does not; Check catches a table altered later.
+// named, if it does not; Check catches a table altered later. After the
+// migrations, the migrator gives the facts their foreign keys to the
+// dimensions and every star table and column its comment, both from the
+// model (bi.go, for BI tools; GrantReader makes a role that reads them).
 //
 // # Exactly once
 //
