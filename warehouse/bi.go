@@ -521,7 +521,7 @@ func (w *Warehouse) applyModel(ctx context.Context) error {
 		return wrapModel(err)
 	}
 	if len(added) > 0 {
-		w.log.Info("added the facts' foreign keys to their dimensions", "foreign_keys", strings.Join(added, ", "))
+		w.log.Debug("added the facts' foreign keys to their dimensions", "foreign_keys", strings.Join(added, ", "))
 	}
 	if len(d.comments) > 0 {
 		w.log.Debug("comments follow the model", "changed", len(d.comments))
@@ -535,6 +535,37 @@ func wrapModel(err error) error {
 	}
 	return fmt.Errorf("migrate warehouse: foreign keys and comments: %w", err)
 }
+
+// The queries of GrantReader.
+const (
+	// roleSQL: whether role $1 is a superuser and may log in.
+	roleSQL = `SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = $1`
+	// noRoleSQL: role $1 quoted as an identifier, and the roles of that
+	// name in another case.
+	noRoleSQL = `SELECT quote_ident($1),
+       array(SELECT rolname::text FROM pg_roles WHERE lower(rolname) = lower($1) ORDER BY 1)`
+	// ownersSQL: the owners of the relations named $2 in the current
+	// schema, and whether role $1 is (a member of) each.
+	ownersSQL = `
+SELECT DISTINCT pg_get_userbyid(c.relowner)::text, pg_has_role($1, c.relowner, 'MEMBER')
+FROM pg_class c
+WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema()) AND c.relname = ANY($2)
+ORDER BY 1`
+	// viewsSQL: which of the views named $1 the current schema has.
+	viewsSQL = `
+SELECT c.relname::text FROM pg_class c
+WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema())
+  AND c.relkind IN ('v', 'm') AND c.relname = ANY($1)
+ORDER BY 1`
+	// lackingSQL: what role $1 lacks of a reader's privileges on the
+	// database, the current schema and the relations named $2.
+	lackingSQL = `
+SELECT 'CONNECT on database ' || current_database() WHERE NOT has_database_privilege($1, current_database(), 'CONNECT')
+UNION ALL
+SELECT 'USAGE on schema ' || current_schema() WHERE NOT has_schema_privilege($1, current_schema(), 'USAGE')
+UNION ALL
+SELECT 'SELECT on ' || t FROM unnest($2::text[]) t WHERE NOT has_table_privilege($1, quote_ident(t), 'SELECT')`
+)
 
 // Reader says what GrantReader granted a role.
 type Reader struct {
@@ -584,7 +615,7 @@ func (w *Warehouse) GrantReader(ctx context.Context, role string) (Reader, error
 	}
 
 	var super, login bool
-	err := w.pool.QueryRow(ctx, `SELECT rolsuper, rolcanlogin FROM pg_roles WHERE rolname = $1`, role).Scan(&super, &login)
+	err := w.pool.QueryRow(ctx, roleSQL, role).Scan(&super, &login)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return wrap(w.noRole(ctx, role))
 	}
@@ -611,11 +642,7 @@ func (w *Warehouse) GrantReader(ctx context.Context, role string) (Reader, error
 	if err := w.pool.QueryRow(ctx, `SELECT current_database(), coalesce(current_schema(), '')`).Scan(&r.Database, &r.Schema); err != nil {
 		return wrap(err)
 	}
-	rows, err := w.pool.Query(ctx, `
-SELECT DISTINCT pg_get_userbyid(c.relowner)::text, pg_has_role($1, c.relowner, 'MEMBER')
-FROM pg_class c
-WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema()) AND c.relname = ANY($2)
-ORDER BY 1`, role, names)
+	rows, err := w.pool.Query(ctx, ownersSQL, role, names)
 	if err != nil {
 		return wrap(fmt.Errorf("look up the tables' owners: %w", err))
 	}
@@ -631,11 +658,7 @@ ORDER BY 1`, role, names)
 	}); err != nil {
 		return wrap(err)
 	}
-	rows, err = w.pool.Query(ctx, `
-SELECT c.relname::text FROM pg_class c
-WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema())
-  AND c.relkind IN ('v', 'm') AND c.relname = ANY($1)
-ORDER BY 1`, views)
+	rows, err = w.pool.Query(ctx, viewsSQL, views)
 	if err != nil {
 		return wrap(fmt.Errorf("look for the facts' views: %w", err))
 	}
@@ -670,12 +693,7 @@ ORDER BY 1`, views)
 	// A GRANT by a role without the grant option warns and grants
 	// nothing: look.
 	var lacking []string
-	rows, err = tx.Query(ctx, `
-SELECT 'CONNECT on database ' || current_database() WHERE NOT has_database_privilege($1, current_database(), 'CONNECT')
-UNION ALL
-SELECT 'USAGE on schema ' || current_schema() WHERE NOT has_schema_privilege($1, current_schema(), 'USAGE')
-UNION ALL
-SELECT 'SELECT on ' || t FROM unnest($2::text[]) t WHERE NOT has_table_privilege($1, quote_ident(t), 'SELECT')`,
+	rows, err = tx.Query(ctx, lackingSQL,
 		role, append(slices.Clone(r.Tables), r.Views...))
 	if err != nil {
 		return wrap(fmt.Errorf("check the grants: %w", err))
@@ -708,8 +726,7 @@ SELECT 'SELECT on ' || t FROM unnest($2::text[]) t WHERE NOT has_table_privilege
 func (w *Warehouse) noRole(ctx context.Context, role string) error {
 	var quoted string
 	var like []string
-	if err := w.pool.QueryRow(ctx, `SELECT quote_ident($1),
-		array(SELECT rolname::text FROM pg_roles WHERE lower(rolname) = lower($1) ORDER BY 1)`, role).Scan(&quoted, &like); err != nil {
+	if err := w.pool.QueryRow(ctx, noRoleSQL, role).Scan(&quoted, &like); err != nil {
 		return fmt.Errorf("look up the role: %w", err)
 	}
 	msg := fmt.Sprintf("role %s does not exist; create it (as a superuser or a role with CREATEROLE), e.g. "+

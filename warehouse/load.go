@@ -444,8 +444,10 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 	if err := addUniqueKeys(ctx, sp, sql, keys); err != nil {
 		return TableResult{}, false, err
 	}
-	if err := w.keepForeignKeys(ctx, sp, t, false, m.ID, func(tx pgx.Tx) error { return addUniqueKeys(ctx, tx, sql, fks) }); err != nil {
-		return TableResult{}, false, err
+	if len(fks) > 0 {
+		if err := w.keepForeignKeys(ctx, sp, t, false, m.ID, func(tx pgx.Tx) error { return addUniqueKeys(ctx, tx, sql, fks) }); err != nil {
+			return TableResult{}, false, err
+		}
 	}
 	if t.Kind == star.Fact && n > 0 {
 		if _, err := sp.Exec(ctx, sql.sequence); err != nil {
