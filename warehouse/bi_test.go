@@ -330,7 +330,7 @@ func TestCommentsFollowTheModel(t *testing.T) {
 
 	execSQL(t, db, `COMMENT ON TABLE dim_staff IS 'an older comment';
 		COMMENT ON COLUMN fact_payment.paid IS NULL;
-		CREATE VIEW fact_payment_current AS SELECT * FROM fact_payment`)
+		`+ensureView("fact_payment_current", "SELECT * FROM fact_payment"))
 	migrate(t, db)
 	check("after comments changed")
 	view := comments(t, db, "fact_payment_current")
@@ -353,6 +353,27 @@ func TestModelHasEveryComment(t *testing.T) {
 			t.Errorf("%s %s has no comment in the model", c.Relation, c.Column)
 		}
 	}
+}
+
+// ensureView is the SQL that creates view name as query unless it is there
+// (the deletions' migration 0012 makes the facts' _current views).
+func ensureView(name, query string) string {
+	return fmt.Sprintf(`DO $$ BEGIN IF to_regclass('%[1]s') IS NULL THEN CREATE VIEW %[1]s AS %[2]s; END IF; END $$`, name, query)
+}
+
+// currentViews lists the facts' _current views the warehouse has.
+func currentViews(t *testing.T, db *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT relname::text FROM pg_class
+		WHERE relnamespace = 'public'::regnamespace AND relkind = 'v' AND relname LIKE 'fact\_%\_current' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // newRole creates a role of a unique name (roles are cluster-wide; tests
@@ -432,7 +453,7 @@ func TestGrantReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.Role != role || r.Database != database || r.Schema != "public" || len(r.Tables) != len(star.Tables) ||
-		len(r.Views) != 0 || !slices.Equal(r.Owners, []string{owner}) || len(r.Notes) != 0 {
+		!slices.Equal(r.Views, currentViews(t, db)) || !slices.Equal(r.Owners, []string{owner}) || len(r.Notes) != 0 {
 		t.Errorf("GrantReader = %+v", r)
 	}
 
@@ -458,9 +479,10 @@ func TestGrantReader(t *testing.T) {
 	}
 
 	// What a later migration makes, the reader reads without a new grant.
-	execSQL(t, db, `CREATE VIEW fact_sales_order_current AS SELECT * FROM fact_sales_order;
+	execSQL(t, db, ensureView("fact_sales_order_current", "SELECT * FROM fact_sales_order")+`;
+		CREATE VIEW later_view AS SELECT * FROM fact_payment;
 		CREATE TABLE dim_later (later_id integer PRIMARY KEY); INSERT INTO dim_later VALUES (1)`)
-	for _, rel := range []string{"fact_sales_order_current", "dim_later"} {
+	for _, rel := range []string{"fact_sales_order_current", "later_view", "dim_later"} {
 		var n int
 		if err := reader.QueryRow(ctx, "SELECT count(*) FROM "+rel).Scan(&n); err != nil || n == 0 {
 			t.Errorf("reader: SELECT from %s, made after the grant: %d rows, %v", rel, n, err)
@@ -481,7 +503,7 @@ func TestGrantReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(r.Views, []string{"fact_sales_order_current"}) {
+	if !slices.Contains(r.Views, "fact_sales_order_current") || !slices.Equal(r.Views, currentViews(t, db)) {
 		t.Errorf("views granted: %v", r.Views)
 	}
 	if after := acls(); after != before {
