@@ -81,8 +81,9 @@ func parseMigrations(fsys fs.FS) []migration {
 
 // Migrate brings the warehouse's schema up to date: it applies the
 // migrations not yet recorded in tote.schema_migrations, in order, each in
-// a transaction of its own, and then Checks the star tables. Concurrent
-// calls are safe (they take turns); calling it again does nothing.
+// a transaction of its own, Checks the star tables, and gives them the
+// foreign keys and comments the model says (bi.go). Concurrent calls are
+// safe (they take turns); calling it again does nothing.
 func (w *Warehouse) Migrate(ctx context.Context) error {
 	for {
 		done, err := w.migrateNext(ctx)
@@ -93,7 +94,10 @@ func (w *Warehouse) Migrate(ctx context.Context) error {
 			break
 		}
 	}
-	return w.Check(ctx)
+	if err := w.Check(ctx); err != nil {
+		return err
+	}
+	return w.applyModel(ctx)
 }
 
 // migrateNext applies the first missing migration and reports whether
