@@ -55,15 +55,6 @@ func commitWithDeletions(t *testing.T, lk *lake.Lake, seq uint64, b batch, delet
 	return commitWriter(t, w)
 }
 
-// with returns r with the given columns changed.
-func with(r row, kv ...any) row {
-	out := maps.Clone(r)
-	for i := 0; i < len(kv); i += 2 {
-		out[kv[i].(string)] = kv[i+1]
-	}
-	return out
-}
-
 // A batch's deletions, after its rows: a fact's id gets a deletion version
 // (the newest version's values, stamped when seen, source_xmin 0, this
 // batch, numbered after the largest surrogate key in id order), a
@@ -104,11 +95,11 @@ func TestLoadDeletions(t *testing.T) {
 		t.Errorf("the ledger says batch 3 deleted %v, want %v", got, want)
 	}
 	gone := func(r row) row {
-		return with(r, "last_updated_date", "2024-02-29", "last_updated_time", "10:00:00.123456", star.SourceXmin, 0,
-			star.BatchID, m3.ID, star.IsDeleted, true)
+		return with(r, row{"last_updated_date": "2024-02-29", "last_updated_time": "10:00:00.123456", star.SourceXmin: 0,
+			star.BatchID: m3.ID, star.IsDeleted: true})
 	}
 	after3 := after2()
-	after3["dim_design"] = rendered("dim_design", with(design8, star.IsDeleted, true))
+	after3["dim_design"] = rendered("dim_design", with(design8, row{star.IsDeleted: true}))
 	// Surrogate keys after the largest, in id order: order 1 is the 5th
 	// sales version; payment 2 the 4th payment version.
 	after3["fact_sales_order"] = append(after3["fact_sales_order"], render("fact_sales_order", 5, gone(order1Edited)))

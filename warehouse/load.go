@@ -377,38 +377,47 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 		if err := tx.QueryRow(ctx, sql.merge).Scan(&tr.Inserted, &tr.Updated); err != nil {
 			return TableResult{}, fmt.Errorf("merge: %w", err)
 		}
+		if err := resolvePlaceholders(ctx, tx, t, m.ID); err != nil {
+			return TableResult{}, err
+		}
 	default:
-		var n int64
-		if m.Corrective && !empty {
-			tag, err := tx.Exec(ctx, sql.correct)
-			if err != nil {
-				return TableResult{}, fmt.Errorf("correct: %w", err)
+		// A row whose dimension row is missing makes a foreign key refuse
+		// the rows: placeholders, and again (decision 0013).
+		if err := w.keepForeignKeys(ctx, tx, t, true, m.ID, func(tx pgx.Tx) error {
+			if m.Corrective && !empty {
+				tag, err := tx.Exec(ctx, sql.correct)
+				if err != nil {
+					return fmt.Errorf("correct: %w", err)
+				}
+				tr.Updated = tag.RowsAffected()
 			}
-			tr.Updated = tag.RowsAffected()
-		}
-		switch {
-		case empty:
-			n, err = insertFirst(ctx, tx, sql, staged)
-		case m.Full:
-			var tag pgconn.CommandTag
-			tag, err = tx.Exec(ctx, sql.full)
-			n = tag.RowsAffected()
-		default:
-			var tag pgconn.CommandTag
-			tag, err = tx.Exec(ctx, sql.merge)
-			n = tag.RowsAffected()
-		}
-		if err != nil {
-			return TableResult{}, fmt.Errorf("insert: %w", err)
-		}
-		if (m.Full || m.Corrective) && !empty {
-			tag, err := tx.Exec(ctx, sql.back)
-			if err != nil {
-				return TableResult{}, fmt.Errorf("insert the rows back after their deletion: %w", err)
+			var err error
+			switch {
+			case empty:
+				tr.Inserted, err = insertFirst(ctx, tx, sql, t, staged)
+			case m.Full:
+				var tag pgconn.CommandTag
+				tag, err = tx.Exec(ctx, sql.full)
+				tr.Inserted = tag.RowsAffected()
+			default:
+				var tag pgconn.CommandTag
+				tag, err = tx.Exec(ctx, sql.merge)
+				tr.Inserted = tag.RowsAffected()
 			}
-			n += tag.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("insert: %w", err)
+			}
+			if (m.Full || m.Corrective) && !empty {
+				tag, err := tx.Exec(ctx, sql.back)
+				if err != nil {
+					return fmt.Errorf("insert the rows back after their deletion: %w", err)
+				}
+				tr.Inserted += tag.RowsAffected()
+			}
+			return nil
+		}); err != nil {
+			return TableResult{}, err
 		}
-		tr.Inserted = n
 		if tr.Inserted > 0 {
 			if _, err := tx.Exec(ctx, sql.sequence); err != nil {
 				return TableResult{}, fmt.Errorf("move surrogate sequence on: %w", err)
@@ -444,15 +453,27 @@ func (w *Warehouse) loadDeletions(ctx context.Context, tx pgx.Tx, lk *lake.Lake,
 		if sql.deleted == "" {
 			continue
 		}
-		args := []any{t.Name}
+		var n int64
+		var err error
 		if t.Kind == star.Fact {
-			args = append(args, m.ID)
+			// A deletion version refers to what the version it copies
+			// does, and to the day it was seen, which the transform puts in
+			// the batch's calendar; placeholders all the same if a key
+			// refuses it (decision 0013).
+			err = w.keepForeignKeys(ctx, tx, t, false, m.ID, func(tx pgx.Tx) error {
+				tag, err := tx.Exec(ctx, sql.deleted, t.Name, m.ID)
+				n = tag.RowsAffected()
+				return err
+			})
+		} else {
+			var tag pgconn.CommandTag
+			tag, err = tx.Exec(ctx, sql.deleted, t.Name)
+			n = tag.RowsAffected()
 		}
-		tag, err := tx.Exec(ctx, sql.deleted, args...)
 		if err != nil {
 			return nil, tote.At(fmt.Errorf("deletions: %w", err), tote.Where{Table: t.Name})
 		}
-		if n := tag.RowsAffected(); n > 0 {
+		if n > 0 {
 			out[t.Name] = n
 			if t.Kind == star.Fact {
 				if _, err := tx.Exec(ctx, sql.sequence); err != nil {
@@ -497,6 +518,13 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 	if err != nil {
 		return TableResult{}, false, err
 	}
+	// The foreign keys come off too: checking them row by row costs many
+	// times the copy, and nothing is staged to find missing dimension rows
+	// in first. Back on, they are checked in one pass each (decision 0013).
+	fks, err := dropForeignKeys(ctx, sp, t)
+	if err != nil {
+		return TableResult{}, false, err
+	}
 	n, err := postgres.CopyFromBinary(ctx, sp.Conn(), t.Name, sql.straightNames, src.next)
 	if errors.Is(err, errNotInKeyOrder) {
 		w.log.Warn("processed file not in key order after all: staging it", "table", t.Name, "batch", m.ID, "error", err)
@@ -507,6 +535,11 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 	}
 	if err := addUniqueKeys(ctx, sp, sql, keys); err != nil {
 		return TableResult{}, false, err
+	}
+	if len(fks) > 0 {
+		if err := w.keepForeignKeys(ctx, sp, t, false, m.ID, func(tx pgx.Tx) error { return addUniqueKeys(ctx, tx, sql, fks) }); err != nil {
+			return TableResult{}, false, err
+		}
 	}
 	if t.Kind == star.Fact && n > 0 {
 		if _, err := sp.Exec(ctx, sql.sequence); err != nil {
@@ -526,12 +559,19 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 // dropped during the insert and built afterwards.
 const bulkRows = 50_000
 
-// insertFirst inserts the staged rows of a fact into its empty table,
-// without its unique keys while it does if the batch is large.
-func insertFirst(ctx context.Context, tx pgx.Tx, sql tableSQL, staged int64) (int64, error) {
+// insertFirst inserts the staged rows of fact t into its empty table,
+// without its unique and foreign keys while it does if the batch is large.
+func insertFirst(ctx context.Context, tx pgx.Tx, sql tableSQL, t star.Table, staged int64) (int64, error) {
 	keys, err := dropUniqueKeys(ctx, tx, sql, staged)
 	if err != nil {
 		return 0, err
+	}
+	if staged >= bulkRows {
+		fks, err := dropForeignKeys(ctx, tx, t)
+		if err != nil {
+			return 0, err
+		}
+		keys = append(keys, fks...)
 	}
 	tag, err := tx.Exec(ctx, sql.first)
 	if err != nil {

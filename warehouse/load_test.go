@@ -47,6 +47,18 @@ var (
 		"day_name": "Friday", "month_name": "November", "quarter": 4}
 	date3 = row{"date_id": "2024-02-29", "year": 2024, "month": 2, "day": 29, "day_of_week": 4,
 		"day_name": "Thursday", "month_name": "February", "quarter": 1}
+	// The days batch 1's facts agree on: every day a fact refers to is in
+	// dim_date, as the transform makes it (else the load makes it up).
+	agreedDays = []row{
+		{"date_id": "2022-11-07", "year": 2022, "month": 11, "day": 7, "day_of_week": 1,
+			"day_name": "Monday", "month_name": "November", "quarter": 4},
+		{"date_id": "2022-11-08", "year": 2022, "month": 11, "day": 8, "day_of_week": 2,
+			"day_name": "Tuesday", "month_name": "November", "quarter": 4},
+		{"date_id": "2022-11-09", "year": 2022, "month": 11, "day": 9, "day_of_week": 3,
+			"day_name": "Wednesday", "month_name": "November", "quarter": 4},
+		{"date_id": "2022-11-10", "year": 2022, "month": 11, "day": 10, "day_of_week": 4,
+			"day_name": "Thursday", "month_name": "November", "quarter": 4},
+	}
 
 	location1 = row{"location_id": 1, "address_line_1": "6826 Herzog Via", "address_line_2": nil, "district": "Avon",
 		"city": "New Patienceburgh", "postal_code": "28441", "country": "Turkey", "phone": "1803 637401"}
@@ -99,7 +111,7 @@ var (
 
 func batch1() batch {
 	return batch{
-		"dim_date":         {date1, date0, date2},
+		"dim_date":         append([]row{date1, date0, date2}, agreedDays...),
 		"dim_staff":        {staff1, staff2},
 		"dim_location":     {location1},
 		"dim_design":       {design8},
@@ -135,7 +147,7 @@ func rendered(table string, rows ...row) []string {
 // after1 and after2 are the warehouse after batch 1, and after both.
 func after1() map[string][]string {
 	return map[string][]string{
-		"dim_date":            rendered("dim_date", date0, date1, date2),
+		"dim_date":            rendered("dim_date", append([]row{date0, date1, date2}, agreedDays...)...),
 		"dim_staff":           rendered("dim_staff", staff1, staff2),
 		"dim_location":        rendered("dim_location", location1),
 		"dim_design":          rendered("dim_design", design8),
@@ -151,7 +163,7 @@ func after1() map[string][]string {
 
 func after2() map[string][]string {
 	w := after1()
-	w["dim_date"] = rendered("dim_date", date0, date1, date2, date3)
+	w["dim_date"] = rendered("dim_date", append(append([]row{date0, date1, date2}, agreedDays...), date3)...)
 	w["dim_staff"] = rendered("dim_staff", staff1Moved, staff2, staff3)
 	w["fact_sales_order"] = rendered("fact_sales_order", order1, order2, order1Edited, order3)
 	w["fact_payment"] = rendered("fact_payment", payment1, payment2, payment1Paid)
@@ -165,7 +177,7 @@ func TestLoad(t *testing.T) {
 	lk := memLake(t)
 	m1 := commit(t, lk, 1, batch1())
 	res := loadOK(t, db, lk)
-	if len(res.Batches) != 1 || res.Batches[0].Batch != m1.ID || res.Rows() != 19 || res.Inserted() != 19 {
+	if len(res.Batches) != 1 || res.Batches[0].Batch != m1.ID || res.Rows() != 23 || res.Inserted() != 23 {
 		t.Errorf("first load: %+v", res)
 	}
 	sameTables(t, "after batch 1", dumpAll(t, db), after1())
@@ -203,7 +215,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 2 || entries[0].Batch != m1.ID || entries[0].Seq != 1 || entries[0].Rows != 19 ||
+	if len(entries) != 2 || entries[0].Batch != m1.ID || entries[0].Seq != 1 || entries[0].Rows != 23 ||
 		entries[1].Batch != m2.ID || entries[1].Seq != 2 || entries[1].Rows != 10 ||
 		entries[1].Tables["dim_staff"] != 4 || len(entries[1].Tables) != 4 || entries[1].LoadedAt.IsZero() {
 		t.Errorf("ledger: %+v", entries)

@@ -81,9 +81,10 @@ func parseMigrations(fsys fs.FS) []migration {
 
 // Migrate brings the warehouse's schema up to date: it applies the
 // migrations not yet recorded in tote.schema_migrations, in order, each in
-// a transaction of its own, then the facts' current views (views.go), and
-// Checks the star tables. Concurrent calls are safe (they take turns);
-// calling it again does nothing.
+// a transaction of its own, then the facts' current views (views.go),
+// Checks the star tables, and gives them the foreign keys and comments the
+// model says (bi.go). Concurrent calls are safe (they take turns); calling
+// it again does nothing.
 func (w *Warehouse) Migrate(ctx context.Context) error {
 	for {
 		done, err := w.migrateNext(ctx)
@@ -97,7 +98,10 @@ func (w *Warehouse) Migrate(ctx context.Context) error {
 	if err := w.MigrateGroup(ctx, currentViews); err != nil {
 		return err
 	}
-	return w.Check(ctx)
+	if err := w.Check(ctx); err != nil {
+		return err
+	}
+	return w.applyModel(ctx)
 }
 
 // migrateNext applies the first missing migration and reports whether

@@ -74,19 +74,25 @@ func TestMigrateMatchesModel(t *testing.T) {
 		}
 	}
 
+	// Keys, and a foreign key from every column that references a
+	// dimension (star.Column.References) to the dimension's key, validated.
 	rows, err := db.Query(ctx, `
 		SELECT c.conrelid::regclass::text, c.contype::text,
 		       array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
-		             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i)
+		             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+		       coalesce(c.confrelid::regclass::text || ' ' || (SELECT string_agg(a.attname, ',') FROM pg_attribute a
+		                WHERE a.attrelid = c.confrelid AND a.attnum = ANY(c.confkey)), ''),
+		       c.convalidated
 		FROM pg_constraint c
-		WHERE c.connamespace = 'public'::regnamespace AND c.contype IN ('p', 'u', 'f')
-		ORDER BY 1, 2`)
+		WHERE c.connamespace = 'public'::regnamespace AND c.contype IN ('p', 'u', 'f')`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	type constraint struct {
 		Table, Kind string
 		Columns     []string
+		References  string
+		Validated   bool
 	}
 	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[constraint])
 	if err != nil {
@@ -95,14 +101,27 @@ func TestMigrateMatchesModel(t *testing.T) {
 	var want []constraint
 	for _, table := range star.Tables {
 		if table.Kind == star.Fact {
-			want = append(want, constraint{table.Name, "p", []string{table.Surrogate}}, constraint{table.Name, "u", table.Key})
+			want = append(want, constraint{table.Name, "p", []string{table.Surrogate}, "", true},
+				constraint{table.Name, "u", table.Key, "", true})
 		} else {
-			want = append(want, constraint{table.Name, "p", table.Key})
+			want = append(want, constraint{table.Name, "p", table.Key, "", true})
+		}
+		for _, c := range table.References() {
+			dim, err := star.Lookup(c.References)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, constraint{table.Name, "f", []string{c.Name}, dim.Name + " " + dim.Key[0], true})
 		}
 	}
-	slices.SortFunc(want, func(a, b constraint) int { return strings.Compare(a.Table+" "+a.Kind, b.Table+" "+b.Kind) })
+	order := func(a, b constraint) int {
+		return strings.Compare(a.Table+" "+a.Kind+" "+strings.Join(a.Columns, ","), b.Table+" "+b.Kind+" "+strings.Join(b.Columns, ","))
+	}
+	slices.SortFunc(got, order)
+	slices.SortFunc(want, order)
 	if !slices.EqualFunc(got, want, func(a, b constraint) bool {
-		return a.Table == b.Table && a.Kind == b.Kind && slices.Equal(a.Columns, b.Columns)
+		return a.Table == b.Table && a.Kind == b.Kind && slices.Equal(a.Columns, b.Columns) &&
+			a.References == b.References && a.Validated == b.Validated
 	}) {
 		t.Errorf("constraints:\n got %v\nwant %v", got, want)
 	}
@@ -266,7 +285,7 @@ func TestCheckCatchesDrift(t *testing.T) {
 	execSQL(t, db, `ALTER TABLE dim_currency ALTER COLUMN currency_id TYPE bigint;
 		ALTER TABLE fact_payment ALTER COLUMN paid DROP NOT NULL;
 		ALTER TABLE fact_sales_order DROP CONSTRAINT fact_sales_order_version_key;
-		DROP TABLE dim_payment_type`)
+		DROP TABLE dim_payment_type CASCADE`)
 	err := warehouse.New(db, nil).Check(ctx)
 	if err == nil {
 		t.Fatal("Check passed an altered warehouse")

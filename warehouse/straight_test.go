@@ -21,7 +21,7 @@ import (
 func TestStraightCopy(t *testing.T) {
 	t.Parallel()
 	inOrder := batch1()
-	inOrder["dim_date"] = []row{date0, date1, date2}
+	inOrder["dim_date"] = append([]row{date0, date1, date2}, agreedDays...)
 	inOrder["fact_sales_order"] = []row{order1, order2}
 	inOrder["fact_payment"] = []row{payment1, payment2}
 

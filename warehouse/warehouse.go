@@ -16,9 +16,12 @@
 // ledger and the run history. Applied migrations are recorded in
 // tote.schema_migrations. A star table that exists before tote creates it
 // is adopted if it matches the model and refused, with every difference
-// named, if it does not; Check catches a table altered later. Other parts
-// that keep objects of their own in the warehouse (the dashboard's
-// summaries) bring them as a Group, a line of migrations that
+// named, if it does not; Check catches a table altered later. After the
+// migrations, the migrator gives the facts their foreign keys to the
+// dimensions and every star table and column its comment, both from the
+// model (bi.go, for BI tools; GrantReader makes a role that reads them).
+// Other parts that keep objects of their own in the warehouse (the
+// dashboard's summaries) bring them as a Group, a line of migrations that
 // MigrateGroup applies under the same lock and records in
 // tote.group_migrations.
 //
