@@ -178,6 +178,21 @@ func TestNew(t *testing.T) {
 	check("load of both", ld, ld.mustInvoke(t, `{}`), want{new: true, batches: 2, lagEmitted: true})
 	check("extract, all loaded again", ext, ext.mustInvoke(t, `{}`), want{lagEmitted: true})
 
+	// A deletion alone: a batch of its own through every stage, counted.
+	if _, err := pool.Exec(t.Context(), `DELETE FROM payment WHERE payment_id = 5`); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		h     *handler
+		table string
+	}{{ext, "payment"}, {tr, "fact_payment"}, {ld, "fact_payment"}} {
+		out := s.h.mustInvoke(t, `{}`)
+		if b, _ := json.Marshal(out); !out.New || len(out.Batches) != 1 || out.DeletedTotal != 1 || out.Deleted[s.table] != 1 ||
+			!strings.Contains(s.h.stdout.String(), `"Deleted":1`) {
+			t.Errorf("%s of a deletion: %s; want a batch, and %s 1 deleted in the output and its metrics", out.Stage, b, s.table)
+		}
+	}
+
 	// Logs: JSON, with the stage and the request id on every line.
 	for _, line := range strings.Split(strings.TrimSpace(ext.stderr.String()), "\n") {
 		var m map[string]any

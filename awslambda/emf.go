@@ -42,10 +42,11 @@ func emfLine(at time.Time, dims map[string]string, metrics []emfMetric, values m
 	return append(b, '\n'), err
 }
 
-// putMetrics prints a successful invocation's metrics: Rows, StageSeconds
-// and Batches by Stage, with the rows per table as a plain field (a metric
-// per table would cost more than the rest of the deployment: docs/aws.md);
-// and LagSeconds, always with Stage=load whichever stage measured it.
+// putMetrics prints a successful invocation's metrics: Rows, Deleted,
+// StageSeconds and Batches by Stage, with the rows and deletions per table
+// as plain fields (a metric per table would cost more than the rest of the
+// deployment: docs/aws.md); and LagSeconds, always with Stage=load
+// whichever stage measured it.
 func (h *Handler) putMetrics(out Output, start time.Time) {
 	stage := string(out.Stage)
 	id := h.reqID.get()
@@ -55,9 +56,9 @@ func (h *Handler) putMetrics(out Output, start time.Time) {
 		metrics []emfMetric
 		values  map[string]any
 	}{{start, map[string]string{"Stage": stage},
-		[]emfMetric{{"Rows", "Count"}, {"StageSeconds", "Seconds"}, {"Batches", "Count"}},
-		map[string]any{"Rows": out.RowsTotal, "StageSeconds": out.Seconds,
-			"Batches": len(out.Batches) + out.BatchesOmitted, "Tables": out.Rows, "RequestId": id}}}
+		[]emfMetric{{"Rows", "Count"}, {"Deleted", "Count"}, {"StageSeconds", "Seconds"}, {"Batches", "Count"}},
+		map[string]any{"Rows": out.RowsTotal, "Deleted": out.DeletedTotal, "StageSeconds": out.Seconds,
+			"Batches": len(out.Batches) + out.BatchesOmitted, "Tables": out.Rows, "DeletedTables": out.Deleted, "RequestId": id}}}
 	if out.LagSeconds != nil {
 		docs = append(docs, docs[0])
 		docs[1].at, docs[1].dims = h.env.Now(), map[string]string{"Stage": string(tote.Load)}

@@ -142,10 +142,10 @@ func checkLogs(t *testing.T, r lambdatest.Result) {
 	metrics, _ := json.Marshal(directive["Metrics"])
 	dims, _ := json.Marshal(directive["Dimensions"])
 	if directive["Namespace"] != "Tote" || string(dims) != `[["Stage"]]` ||
-		string(metrics) != `[{"Name":"Rows","Unit":"Count"},{"Name":"StageSeconds","Unit":"Seconds"},{"Name":"Batches","Unit":"Count"}]` {
+		string(metrics) != `[{"Name":"Rows","Unit":"Count"},{"Name":"Deleted","Unit":"Count"},{"Name":"StageSeconds","Unit":"Seconds"},{"Name":"Batches","Unit":"Count"}]` {
 		t.Errorf("EMF directive %v", directive)
 	}
-	for _, k := range []string{"Stage", "Rows", "StageSeconds", "Batches", "Tables"} {
+	for _, k := range []string{"Stage", "Rows", "Deleted", "StageSeconds", "Batches", "Tables"} {
 		if _, ok := d[k]; !ok {
 			t.Errorf("EMF document lacks %s: %v", k, d)
 		}

@@ -18,7 +18,13 @@ type Output struct {
 	// extract, star tables for transform and load), and RowsTotal their sum.
 	Rows      map[string]int64 `json:"rows"`
 	RowsTotal int64            `json:"rows_total"`
-	Seconds   float64          `json:"seconds"`
+	// Deleted are the source rows deleted that the stage carried, per
+	// table as Rows (extract: tombstones; transform: rows of the
+	// deletions files; load: deletion versions and flagged dimension
+	// rows), and DeletedTotal their sum; none when nothing was deleted.
+	Deleted      map[string]int64 `json:"deleted,omitempty"`
+	DeletedTotal int64            `json:"deleted_total,omitempty"`
+	Seconds      float64          `json:"seconds"`
 	// New says whether there is anything for the next stages: for extract,
 	// a batch committed now or raw batches not yet transformed or processed
 	// batches not yet loaded; for transform, a batch committed or processed
@@ -58,6 +64,18 @@ const (
 	maxQuarantined = 50
 	maxEntry       = 500 // bytes of one quarantined entry
 )
+
+// deleted adds n deletions of table.
+func (o *Output) deleted(table string, n int64) {
+	if n == 0 {
+		return
+	}
+	if o.Deleted == nil {
+		o.Deleted = map[string]int64{}
+	}
+	o.Deleted[table] += n
+	o.DeletedTotal += n
+}
 
 // cap cuts the long lists.
 func (o *Output) cap() {

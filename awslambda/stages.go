@@ -47,6 +47,7 @@ func (h *Handler) extract(ctx context.Context, log *slog.Logger, start time.Time
 			out.Rows[t.Table] = t.Rows
 			out.RowsTotal += t.Rows
 		}
+		out.deleted(t.Table, t.Deleted)
 	}
 	if res.Committed {
 		out.Batches, out.New = []string{res.Batch}, true
@@ -84,8 +85,11 @@ func (h *Handler) transform(ctx context.Context, log *slog.Logger) (Output, erro
 	for _, b := range res.Batches {
 		out.Batches = append(out.Batches, b.Processed)
 		for _, t := range b.Tables {
-			out.Rows[t.Table] += t.Rows
-			out.RowsTotal += t.Rows
+			if t.Rows > 0 {
+				out.Rows[t.Table] += t.Rows
+				out.RowsTotal += t.Rows
+			}
+			out.deleted(t.Table, t.Deleted)
 		}
 		for _, r := range b.Rejects {
 			out.Quarantined = append(out.Quarantined, r.String()+" (raw batch "+r.RawBatch+")")
@@ -130,8 +134,11 @@ func (h *Handler) load(ctx context.Context, log *slog.Logger) (Output, error) {
 	for _, b := range res.Batches {
 		out.Batches = append(out.Batches, b.Batch)
 		for _, t := range b.Tables {
-			out.Rows[t.Table] += t.Rows
-			out.RowsTotal += t.Rows
+			if t.Rows > 0 {
+				out.Rows[t.Table] += t.Rows
+				out.RowsTotal += t.Rows
+			}
+			out.deleted(t.Table, t.Deleted)
 		}
 	}
 

@@ -13,8 +13,10 @@
 //     loaded, into an empty warehouse of the same schema;
 //  4. the dashboard's summaries built once after it, as a dashboard does
 //     (`tote dashboard refresh`, outside the run: issue 18);
-//  5. an incremental `tote run` after about 1,000 simulated changes, and
-//     the summaries caught up after it;
+//  5. an incremental `tote run` after about 1,000 simulated changes, a
+//     tenth of them deletions (-deletions), and the summaries caught up
+//     after it; with the bytes of the raw batch's sets of live ids and
+//     tombstones (what capturing deletions costs the lake);
 //  6. a `tote run` with nothing new;
 //  7. `tote serve` while idle: the CPU it uses between runs;
 //  8. the dashboard on the loaded warehouse (web/dashbench: every view's
@@ -103,6 +105,9 @@ type Report struct {
 	IdleSeconds   float64  `json:"idle_seconds"`
 	Targets       []Target `json:"targets"`
 	ToteBuild     string   `json:"tote_version"`
+
+	// Deletions is the share of the changes that delete.
+	Deletions float64 `json:"deletions"`
 }
 
 // Machine describes where the bench ran.
@@ -142,6 +147,13 @@ type Run struct {
 	RowsPerSec  float64            `json:"rows_per_second"`
 	MBPerSec    float64            `json:"mb_per_second"`
 	PeakRSSMiB  float64            `json:"peak_rss_mib"`
+
+	// Deleted counts the deletions extracted; IDSetBytes and
+	// DeletedBytes are the sizes of the raw batch's sets of live ids and
+	// tombstones (tote_ids, tote_deleted).
+	Deleted      int64 `json:"deleted"`
+	IDSetBytes   int64 `json:"id_set_bytes"`
+	DeletedBytes int64 `json:"deleted_bytes"`
 }
 
 // Refresh is one `tote dashboard refresh` child process.
@@ -174,6 +186,7 @@ func run(ctx context.Context) error {
 		scales    = flag.String("scales", "", "several scales, measured one after another (\"20 100 400\"); overrides -scale")
 		seedN     = flag.Uint64("seed", 1, "seed for the generated rows and the simulated changes")
 		changes   = flag.Int("changes", 1000, "simulated changes before the incremental run")
+		deletions = flag.Float64("deletions", 0.1, "the share of the simulated changes that delete")
 		toteBin   = flag.String("tote", "bin/tote", "the tote binary to measure")
 		outDir    = flag.String("out", "bench/results", "directory for the JSON results")
 		adminURL  = flag.String("database", os.Getenv("TOTE_BENCH_DATABASE_URL"), "server `URL` to create the source database on (env TOTE_BENCH_DATABASE_URL; default: a throwaway server)")
@@ -234,7 +247,7 @@ func run(ctx context.Context) error {
 		defer cluster.Stop()
 		*u = cluster.URL()
 	}
-	o := options{bin: bin, seed: *seedN, changes: *changes, logLevel: *logLevel, cpuprof: *cpuprof,
+	o := options{bin: bin, seed: *seedN, changes: *changes, deletions: *deletions, logLevel: *logLevel, cpuprof: *cpuprof,
 		memprof: *memprof, keepLake: *keepLake, dashboard: *dashboard, log: log}
 	var reps []Report
 	for _, n := range list {
@@ -261,6 +274,7 @@ type options struct {
 	bin              string
 	seed             uint64
 	changes          int
+	deletions        float64
 	logLevel         string
 	cpuprof, memprof string
 	keepLake         bool
@@ -287,7 +301,7 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 		dbs[name] = u
 	}
 
-	rep := Report{When: time.Now().UTC(), Scale: scale, Seed: o.seed, Changes: o.changes, Machine: machine(),
+	rep := Report{When: time.Now().UTC(), Scale: scale, Seed: o.seed, Changes: o.changes, Deletions: o.deletions, Machine: machine(),
 		StageFloors: map[string]float64{}}
 	if out, err := exec.CommandContext(ctx, bin, "version").Output(); err == nil {
 		rep.ToteBuild = strings.TrimSpace(string(out))
@@ -379,8 +393,8 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 	}
 	fmt.Printf("  %.2fs\n", rep.RefreshFull.Seconds)
 
-	fmt.Printf("simulating %d changes\n", o.changes)
-	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 1e6, Events: o.changes, Seed: o.seed, Logger: log}); err != nil {
+	fmt.Printf("simulating %d changes, a share of %.2f of them deletions\n", o.changes, o.deletions)
+	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 1e6, Events: o.changes, Seed: o.seed, Deletions: o.deletions, Logger: log}); err != nil {
 		return Report{}, err
 	}
 	fmt.Println("tote run, incremental")
@@ -725,6 +739,7 @@ func toteRun(ctx context.Context, bin string, args, env []string) (Run, error) {
 	}
 	if res.Extract != nil {
 		r.Rows, r.SourceBytes = res.Extract.Rows(), res.Extract.SourceBytes()
+		r.Deleted, r.IDSetBytes, r.DeletedBytes = res.Extract.Deleted(), res.Extract.IDSetBytes, res.Extract.DeletedBytes
 	}
 	if wall > 0 {
 		r.RowsPerSec = float64(r.Rows) / wall.Seconds()
@@ -762,6 +777,9 @@ func printReport(w io.Writer, r Report) {
 	fmt.Fprintf(w, "  (transform has none: it is tote's own work)\n")
 	fmt.Fprintf(w, "incremental extract %.2fs against the scan floor %.2fs = %.2f×\n",
 		r.Incr.Stages[string(tote.Extract)], r.ScanFloor, r.Incr.Stages[string(tote.Extract)]/r.ScanFloor)
+	fmt.Fprintf(w, "deletions: the incremental run carried %d; the lake's sets of live ids %d bytes (first run, every table), "+
+		"%d bytes (incremental, the tables that changed), its tombstones %d bytes\n",
+		r.Incr.Deleted, r.Full.IDSetBytes, r.Incr.IDSetBytes, r.Incr.DeletedBytes)
 	fmt.Fprintf(w, "dashboard summaries caught up (tote dashboard refresh): after the full run %.2fs, after the incremental run %.2fs\n",
 		r.RefreshFull.Seconds, r.RefreshIncr.Seconds)
 	fmt.Fprintf(w, "idle daemon: %.0f ms of CPU in %.0fs\n\n", r.IdleCPUMillis, r.IdleSeconds)

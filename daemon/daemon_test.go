@@ -261,7 +261,10 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 		return h.count("recovered") == 1 && len(ms) == 2 && strings.Contains(ms[1].Data, "recovered")
 	})
 
-	// Run now over HTTP.
+	// A deletion in the source, then a run now over HTTP.
+	if _, err := pgtest.Pool(t, source).Exec(context.Background(), `DELETE FROM payment WHERE payment_id = 5`); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.Post(base+"/runs", "", nil)
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /runs: %v %v", err, resp)
@@ -276,7 +279,11 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 		return false
 	})
 
-	// Metrics parse and say what happened.
+	// Metrics parse and say what happened (a run's, once it is recorded).
+	eventually(t, "the deletion in the metrics", func() bool {
+		_, body := get(t, base+"/metrics")
+		return strings.Contains(body, `tote_rows_deleted_total{stage="load",table="fact_payment"} 1`)
+	})
 	code, body := get(t, base+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
@@ -325,6 +332,10 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 	}
 	if value("tote_rows_total", "stage", "load", "table", "fact_sales_order") == 0 {
 		t.Errorf("no rows loaded into fact_sales_order")
+	}
+	if value("tote_rows_deleted_total", "stage", "extract", "table", "payment") != 1 ||
+		value("tote_rows_deleted_total", "stage", "load", "table", "fact_payment") != 1 {
+		t.Errorf("the deleted payment is not counted by tote_rows_deleted_total")
 	}
 	if ts := value("tote_last_success_timestamp_seconds"); time.Since(time.Unix(int64(ts), 0)) > time.Minute {
 		t.Errorf("last success %v", ts)

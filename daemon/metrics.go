@@ -13,6 +13,7 @@ type metrics struct {
 	runs              *prometheus.CounterVec
 	stageSeconds      *prometheus.HistogramVec
 	rows              *prometheus.CounterVec
+	deleted           *prometheus.CounterVec
 	lastSuccess       prometheus.Gauge
 	lag               prometheus.Gauge
 	newestChange      prometheus.Gauge
@@ -40,6 +41,9 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"stage"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tote_rows_total",
 			Help: "Rows handled by each stage, per table."}, []string{"stage", "table"}),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tote_rows_deleted_total",
+			Help: "Source rows deleted that each stage carried, per table: the extraction's tombstones (source tables), the transform's deletions " +
+				"and the load's deletion versions and flagged dimension rows (star tables)."}, []string{"stage", "table"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_last_success_timestamp_seconds",
 			Help: "Unix time at which the last successful run finished."}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_lag_seconds",
@@ -72,7 +76,7 @@ func newMetrics() *metrics {
 		partUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tote_up",
 			Help: "1 if the part (source, warehouse, lake) answered when last checked (/readyz, a failed run) or used (a run that succeeded), else 0."}, []string{"part"}),
 	}
-	m.reg.MustRegister(m.runs, m.stageSeconds, m.rows, m.lastSuccess, m.lag, m.newestChange, m.lakeBytes,
+	m.reg.MustRegister(m.runs, m.stageSeconds, m.rows, m.deleted, m.lastSuccess, m.lag, m.newestChange, m.lakeBytes,
 		m.inProgress, m.notifierFailures, m.lateVersions, m.quarantined, m.replayPaused, m.replayDelay,
 		m.verifyDifferences, m.verifyErrors, m.verifySeconds, m.verifiedAt, m.partUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -100,6 +104,9 @@ func (d *Daemon) observe(run warehouse.Run) {
 		m.stageSeconds.WithLabelValues(s.Stage).Observe(s.Elapsed.Seconds())
 		for table, n := range s.Tables {
 			m.rows.WithLabelValues(s.Stage, table).Add(float64(n))
+		}
+		for table, n := range s.Deleted {
+			m.deleted.WithLabelValues(s.Stage, table).Add(float64(n))
 		}
 	}
 }

@@ -240,7 +240,7 @@ func TestTransactionIDWraparound(t *testing.T) {
 	batches, _ := lk.Batches(ctx, lake.Raw)
 	for _, m := range batches {
 		for _, f := range m.Files {
-			if extract.OwnFile(f.Table) {
+			if totesys.ExtractionFile(f.Table) {
 				continue
 			}
 			rows, _ := laketest.ReadFile(t, lk, m, f)

@@ -128,7 +128,7 @@ func batchVersions(t *testing.T, lk *lake.Lake, m lake.Manifest) map[version]int
 	t.Helper()
 	out := map[version]int{}
 	for _, f := range m.Files {
-		if extract.OwnFile(f.Table) {
+		if totesys.ExtractionFile(f.Table) {
 			continue
 		}
 		rows, _ := laketest.ReadFile(t, lk, m, f)

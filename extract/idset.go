@@ -19,46 +19,29 @@ import (
 )
 
 // The extraction's own files in a raw batch, beside the source tables'
-// rows: under these table names, listed and checksummed by the manifest
-// like the others. No totesys table has either name.
+// rows (see totesys.ExtractionFile).
 const (
 	// IDsTable holds, for each source table whose set of live ids changed
 	// in the batch, the ids live in the source at the batch's snapshot: one
 	// row (source_table, ids) per table, ids a serialized 32-bit roaring
 	// bitmap of the ids as uint32. A State says in which batch each table's
 	// current set is (TableState.IDs).
-	IDsTable = "tote_ids"
-	// DeletedTable holds the batch's tombstones: one row (source_table, id,
-	// seen_at) per source row that was live at the last extraction and is
-	// no longer in the source. seen_at is the source's clock
-	// (localtimestamp) in the snapshot that no longer has the row.
-	DeletedTable = "tote_deleted"
+	IDsTable = totesys.IDsFile
+	// DeletedTable holds the batch's tombstones, in the raw zone's model
+	// (totesys.DeletedSchema), which the transform reads too.
+	DeletedTable = totesys.DeletedFile
 )
 
-// OwnFile reports whether a raw batch's file of table is one of the
-// extraction's own (IDsTable, DeletedTable) rather than a source table's
-// row versions.
-func OwnFile(table string) bool { return table == IDsTable || table == DeletedTable }
-
-// Column names of the extraction's own files.
+// Column names of IDsTable.
 const (
 	colSourceTable = "source_table"
 	colIDs         = "ids"
-	colID          = "id"
-	colSeenAt      = "seen_at"
 )
 
-var (
-	idsSchema = lakefile.Schema(IDsTable, []lakefile.Column{
-		{Name: colSourceTable, Kind: lakefile.Text},
-		{Name: colIDs, Kind: lakefile.Bytes},
-	})
-	deletedSchema = lakefile.Schema(DeletedTable, []lakefile.Column{
-		{Name: colSourceTable, Kind: lakefile.Text},
-		{Name: colID, Kind: lakefile.Int32},
-		{Name: colSeenAt, Kind: lakefile.Timestamp},
-	})
-)
+var idsSchema = lakefile.Schema(IDsTable, []lakefile.Column{
+	{Name: colSourceTable, Kind: lakefile.Text},
+	{Name: colIDs, Kind: lakefile.Bytes},
+})
 
 // Ids are totesys integers (int4); a set holds each as its two's
 // complement uint32, so positive ids are themselves. A range of ids
@@ -202,32 +185,17 @@ func readIDSets(ctx context.Context, lk *lake.Lake, m lake.Manifest) (map[string
 	return out, err
 }
 
-// Tombstone is a source row that an extraction found deleted: live at the
-// extraction before, gone from the source in the snapshot of this one.
-type Tombstone struct {
-	Table string
-	ID    int32
-	// SeenAt is the source's clock (localtimestamp) in the snapshot that
-	// no longer has the row.
-	SeenAt time.Time
-}
-
 // writeTombstones writes the batch's DeletedTable file: the ids of each
 // source table, seen gone at seenAt. It returns the file's size.
 func writeTombstones(ctx context.Context, batch *lake.BatchWriter, deleted map[string][]int32, seenAt time.Time) (int64, error) {
-	w := lakefile.NewWriter(batch, DeletedTable, deletedSchema)
+	w := lakefile.NewWriter(batch, DeletedTable, totesys.DeletedSchema)
 	defer w.Abandon()
-	at := parquet.Int64Value(seenAt.UnixMicro())
 	for _, t := range totesys.Tables {
 		ids := slices.Clone(deleted[t.Name])
 		slices.Sort(ids)
 		rows := make([]parquet.Row, 0, min(len(ids), chunkRows))
 		for i, id := range ids {
-			rows = append(rows, row(deletedSchema, map[string]parquet.Value{
-				colSourceTable: parquet.ByteArrayValue([]byte(t.Name)),
-				colID:          parquet.Int32Value(id),
-				colSeenAt:      at,
-			}))
+			rows = append(rows, totesys.Tombstone{Table: t.Name, ID: id, SeenAt: seenAt}.Row())
 			if len(rows) == chunkRows || i == len(ids)-1 {
 				if err := w.Write(ctx, rows); err != nil {
 					return 0, err
@@ -245,22 +213,19 @@ func writeTombstones(ctx context.Context, batch *lake.BatchWriter, deleted map[s
 // ReadTombstones returns the tombstones of raw batch m, by source table in
 // the model's order, then by id; none if the batch has no DeletedTable
 // file.
-func ReadTombstones(ctx context.Context, lk *lake.Lake, m lake.Manifest) ([]Tombstone, error) {
+func ReadTombstones(ctx context.Context, lk *lake.Lake, m lake.Manifest) ([]totesys.Tombstone, error) {
 	i := slices.IndexFunc(m.Files, func(f lake.File) bool { return f.Table == DeletedTable })
 	if i < 0 {
 		return nil, nil
 	}
-	var out []Tombstone
-	err := eachOwnRow(ctx, lk, m, m.Files[i], deletedSchema, func(v map[string]parquet.Value) error {
-		table := string(v[colSourceTable].ByteArray())
-		if _, err := totesys.Lookup(table); err != nil {
-			return fmt.Errorf("%w: %s", lake.ErrCorrupt, err)
-		}
-		out = append(out, Tombstone{Table: table, ID: v[colID].Int32(), SeenAt: time.UnixMicro(v[colSeenAt].Int64()).UTC()})
-		return nil
-	})
+	r, err := lakefile.Open(ctx, lk, m, m.Files[i])
 	if err != nil {
 		return nil, tote.At(err, tote.Where{Batch: m.ID})
+	}
+	defer r.Close()
+	out, err := totesys.ReadTombstones(r)
+	if err != nil {
+		return nil, tote.At(fmt.Errorf("%s: %w", r.Path(), err), tote.Where{Batch: m.ID})
 	}
 	return out, nil
 }

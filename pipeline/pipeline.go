@@ -45,8 +45,12 @@ type Options struct {
 
 // StageResult summarises one stage of a pass.
 type StageResult struct {
-	Stage   tote.Stage    `json:"stage"`
-	Rows    int64         `json:"rows"`
+	Stage tote.Stage `json:"stage"`
+	Rows  int64      `json:"rows"`
+	// Deleted counts the source rows deleted that the stage carried: the
+	// extraction's tombstones, the transform's deletions rows, the load's
+	// deletion versions and flagged dimension rows.
+	Deleted int64         `json:"deleted,omitempty"`
 	Batches []string      `json:"batches,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
@@ -86,7 +90,7 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 		return fail(tote.Extract, err)
 	}
 	res.Extract = &er
-	sr := StageResult{Stage: tote.Extract, Rows: er.Rows(), Elapsed: time.Since(t0)}
+	sr := StageResult{Stage: tote.Extract, Rows: er.Rows(), Deleted: er.Deleted(), Elapsed: time.Since(t0)}
 	if er.Committed {
 		sr.Batches = []string{er.Batch}
 	}
@@ -98,7 +102,7 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 	if err != nil {
 		return fail(tote.Transform, err)
 	}
-	sr = StageResult{Stage: tote.Transform, Rows: tr.Rows(), Elapsed: time.Since(t0)}
+	sr = StageResult{Stage: tote.Transform, Rows: tr.Rows(), Deleted: tr.Deleted(), Elapsed: time.Since(t0)}
 	for _, b := range tr.Batches {
 		sr.Batches = append(sr.Batches, b.Processed)
 	}
@@ -110,14 +114,14 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 		return fail(tote.Load, err)
 	}
 	res.Load = &lr
-	sr = StageResult{Stage: tote.Load, Rows: lr.Rows(), Elapsed: time.Since(t0)}
+	sr = StageResult{Stage: tote.Load, Rows: lr.Rows(), Deleted: lr.Deleted(), Elapsed: time.Since(t0)}
 	for _, b := range lr.Batches {
 		sr.Batches = append(sr.Batches, b.Batch)
 	}
 	res.Stages = append(res.Stages, sr)
 	res.Elapsed = time.Since(start)
 	log.Info("pass complete", "seconds", res.Elapsed.Seconds(),
-		"extracted", er.Rows(), "transformed", tr.Rows(), "loaded", lr.Rows())
+		"extracted", er.Rows(), "transformed", tr.Rows(), "loaded", lr.Rows(), "deleted", lr.Deleted())
 	return res, nil
 }
 
@@ -136,14 +140,19 @@ func (r Result) Quarantined() []string {
 
 // String is a one-line summary of a stage.
 func (s StageResult) String() string {
-	return fmt.Sprintf("%-9s %12d rows %8.2fs  %d batches", s.Stage, s.Rows, s.Elapsed.Seconds(), len(s.Batches))
+	out := fmt.Sprintf("%-9s %12d rows %8.2fs  %d batches", s.Stage, s.Rows, s.Elapsed.Seconds(), len(s.Batches))
+	if s.Deleted > 0 {
+		out += fmt.Sprintf(", %d deleted", s.Deleted)
+	}
+	return out
 }
 
-// Correct sends the given source rows (ids by source table) through the
-// pipeline again, to repair the warehouse where it differs from the source:
-// a corrective raw batch (extract.Correct), transformed and loaded like any
-// other, after whatever batches were pending.
-func Correct(ctx context.Context, p Parts, ids map[string][]int64, opts Options) (Result, error) {
+// Correct sends the given source rows through the pipeline again, and
+// tombstones for the given rows the source no longer has, to repair the
+// warehouse where it differs from the source: a corrective raw batch
+// (extract.Correct), transformed and loaded like any other, after
+// whatever batches were pending.
+func Correct(ctx context.Context, p Parts, c extract.Corrections, opts Options) (Result, error) {
 	start := time.Now()
 	log := opts.Logger
 	if log == nil {
@@ -154,7 +163,7 @@ func Correct(ctx context.Context, p Parts, ids map[string][]int64, opts Options)
 		res.Elapsed = time.Since(start)
 		return res, tote.At(err, tote.Where{Stage: stage})
 	}
-	er, err := extract.Correct(ctx, p.Source, p.Lake, extract.Corrections{Rows: ids}, extract.Options{Logger: log.With("stage", tote.Extract)})
+	er, err := extract.Correct(ctx, p.Source, p.Lake, c, extract.Options{Logger: log.With("stage", tote.Extract)})
 	if err != nil {
 		return fail(tote.Extract, err)
 	}

@@ -148,12 +148,14 @@ func (a *accumulator) add(res Result) {
 	if res.Extract != nil {
 		for _, t := range res.Extract.Tables {
 			a.stage(tote.Extract).Tables[t.Table] += t.Rows
+			addDeleted(a.stage(tote.Extract), t.Table, t.Deleted)
 		}
 	}
 	if res.Transform != nil {
 		for _, b := range res.Transform.Batches {
 			for _, t := range b.Tables {
 				a.stage(tote.Transform).Tables[t.Table] += t.Rows
+				addDeleted(a.stage(tote.Transform), t.Table, t.Deleted)
 			}
 		}
 	}
@@ -161,9 +163,21 @@ func (a *accumulator) add(res Result) {
 		for _, b := range res.Load.Batches {
 			for _, t := range b.Tables {
 				a.stage(tote.Load).Tables[t.Table] += t.Rows
+				addDeleted(a.stage(tote.Load), t.Table, t.Deleted)
 			}
 		}
 	}
+}
+
+// addDeleted adds n deletions of table to what stage s carried.
+func addDeleted(s *warehouse.RunStage, table string, n int64) {
+	if n == 0 {
+		return
+	}
+	if s.Deleted == nil {
+		s.Deleted = map[string]int64{}
+	}
+	s.Deleted[table] += n
 }
 
 // fail notes the stage a pass failed in.

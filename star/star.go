@@ -11,6 +11,20 @@
 // optional. A fact's surrogate key (sales_record_id and the like) exists
 // only in the warehouse.
 //
+// # Deletions
+//
+// A source row that the extraction finds deleted is history, not a gap:
+// every fact and every dimension made from a source (all but the
+// calendar) has IsDeleted, false on every row made from a source row. A
+// fact gets one more version for the deletion, with the row's last values,
+// last_updated_date and last_updated_time the time the deletion was seen,
+// and IsDeleted true; the warehouse makes it, from the newest version it
+// holds, when it loads the batch's Deletions (the transform knows the
+// deleted id, not the row's last values). A dimension keeps a deleted
+// entity's row, which facts refer to, flagged. A fact's CurrentView is its
+// newest version of every source id, deleted ids left out: what figures
+// count.
+//
 // The package holds no rows and does no I/O.
 package star
 
@@ -65,9 +79,13 @@ const (
 	// Calendar is one part of a date_id's calendar (dim_date's columns,
 	// named after the part: year, month, day_name, …; From is empty).
 	Calendar
+	// Deleted says whether the row records the deletion of its source row:
+	// false for a row made from a source row, true on a fact's deletion
+	// version and on a deleted entity's dimension row (From is empty).
+	Deleted
 )
 
-var conversionNames = [...]string{"copy", "date of", "time of", "parse date", "currency name", "xmin", "batch", "calendar"}
+var conversionNames = [...]string{"copy", "date of", "time of", "parse date", "currency name", "xmin", "batch", "calendar", "deleted"}
 
 func (c Conversion) String() string {
 	if int(c) < len(conversionNames) {
@@ -133,6 +151,8 @@ type Table struct {
 	// Joins are the lookups the table's columns read besides Source.
 	Joins []Join
 	// Surrogate is a fact's SERIAL primary key, made by the warehouse.
+	// The warehouse numbers each batch's new versions after the largest,
+	// so of an id's versions the newest has the largest.
 	Surrogate string
 	// Key identifies a row: a dimension's primary key, or a fact's source
 	// row version (source id, last_updated_date, last_updated_time,
@@ -167,6 +187,16 @@ func (t Table) Column(name string) (Column, bool) {
 // ID is the name of the column holding the source row's id: a
 // dimension's key, a fact's source id (the first column).
 func (t Table) ID() string { return t.Columns[0].Name }
+
+// CurrentView is the name of a fact's view of its current versions: the
+// newest version of every source id, deleted ids left out. Empty for a
+// dimension, which holds only current rows.
+func (t Table) CurrentView() string {
+	if t.Kind != Fact {
+		return ""
+	}
+	return t.Name + "_current"
+}
 
 // References returns the columns that hold another table's key, in
 // column order.
@@ -268,7 +298,13 @@ func derived(name string, t Type, conv Conversion, comment string) Column {
 	return Column{Name: name, Type: t, Conv: conv, Comment: comment}
 }
 
+// dim makes a dimension table: cols, then, if it is made from a source,
+// whether its entity was deleted there.
 func dim(name, source, comment string, cols ...Column) Table {
+	if source != "" {
+		cols = append(cols, derived(IsDeleted, Boolean, Deleted,
+			"Whether the "+strings.ReplaceAll(source, "_", " ")+" was deleted in totesys: its row stays, with the last values it had, for the facts that refer to it."))
+	}
 	return Table{Name: name, Kind: Dimension, Source: source, Key: []string{cols[0].Name}, Columns: cols, Comment: comment}
 }
 
@@ -279,12 +315,22 @@ const (
 	// SourceXmin is the xmin of the source row version: the 32-bit id of
 	// the transaction that wrote it, as PostgreSQL shows it. With the
 	// source id and last_updated it identifies the version, even one whose
-	// writer did not move last_updated on.
+	// writer did not move last_updated on. It is 0 on a deletion version;
+	// a version that came back after its deletion unchanged (a source
+	// restored from a physical copy) has it raised by 2^32 (see package
+	// warehouse).
 	SourceXmin = "source_xmin"
 	// BatchID is the processed batch that brought the version. Batches are
 	// numbered in the order their versions became visible in the source,
 	// so a row's versions are in order of batch_id whatever their stamps.
 	BatchID = "batch_id"
+	// IsDeleted is the column made by Deleted, on every table made from a
+	// source (see the package comment).
+	IsDeleted = "is_deleted"
+	// LastUpdatedDate and LastUpdatedTime are a fact version's stamp: when
+	// it was written, or, on a deletion version, when the deletion was seen.
+	LastUpdatedDate = "last_updated_date"
+	LastUpdatedTime = "last_updated_time"
 )
 
 // fact makes a fact table: the source id, the version's stamps split into
@@ -294,15 +340,17 @@ func fact(name, source, surrogate, id, comment string, cols ...Column) Table {
 		column(id, Integer, "The "+strings.ReplaceAll(source, "_", " ")+"'s id in totesys; every version of the row has it."),
 		column("created_date", Date, "The day the source row was created.").from("created_at", DateOf).references("dim_date"),
 		column("created_time", Time, "The time of day the source row was created.").from("created_at", TimeOf),
-		column("last_updated_date", Date, "The day this version was written (a deletion: the day it was seen).").from("last_updated", DateOf).references("dim_date"),
-		column("last_updated_time", Time, "The time of day this version was written (a deletion: when it was seen).").from("last_updated", TimeOf),
+		column(LastUpdatedDate, Date, "The day this version was written (a deletion: the day it was seen).").from("last_updated", DateOf).references("dim_date"),
+		column(LastUpdatedTime, Time, "The time of day this version was written (a deletion: when it was seen).").from("last_updated", TimeOf),
 	}
 	all = append(all, cols...)
 	all = append(all,
-		derived(SourceXmin, BigInt, Xmin, "The id of the source transaction that wrote this version (32-bit xmin)."),
-		derived(BatchID, Text, Batch, "The tote lake batch that brought this version; batches are in the order versions became visible."))
+		derived(SourceXmin, BigInt, Xmin, "The id of the source transaction that wrote this version (32-bit xmin); 0 on a deletion."),
+		derived(BatchID, Text, Batch, "The tote lake batch that brought this version; batches are in the order versions became visible."),
+		derived(IsDeleted, Boolean, Deleted, "Whether this version records the deletion of the "+strings.ReplaceAll(source, "_", " ")+
+			" in totesys: true on that version only, which keeps the row's last values."))
 	return Table{Name: name, Kind: Fact, Source: source, Surrogate: surrogate,
-		Key: []string{id, "last_updated_date", "last_updated_time", SourceXmin}, Columns: all, Comment: comment}
+		Key: []string{id, LastUpdatedDate, LastUpdatedTime, SourceXmin}, Columns: all, Comment: comment}
 }
 
 // Tables lists the star schema, dimensions before facts (the order in
@@ -440,6 +488,16 @@ var Rejects = Table{Name: "rejects", Kind: Dimension, Columns: []Column{
 	col("kind", Text), col("source_table", Text), col("source_id", BigInt), nullable("version", Timestamp),
 	col("source_xmin", BigInt), nullable("column_name", Text), nullable("value", Text), nullable("reason", Text),
 	col("raw_batch", Text),
+}}
+
+// Deletions is the model of a processed batch's deletions file: one row
+// per row of a star table made from a source row that the extraction found
+// deleted (a raw batch's tombstone, totesys.DeletedFile, for each table
+// made from its source table), with the time the deletion was seen split
+// as a fact's stamp is. The load makes them into deletion versions and
+// flags (see the package comment).
+var Deletions = Table{Name: "tote_deleted", Kind: Dimension, Columns: []Column{
+	col("star_table", Text), col("id", Integer), col("seen_date", Date), col("seen_time", Time),
 }}
 
 // The kinds of row in a rejects file.

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/terrifictotes/tote"
-	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/totesys"
@@ -27,6 +26,10 @@ type batch struct {
 	ref   *reference
 	files map[string]lake.File // raw files by source table
 	q     *quarantine
+	// deleted is the raw batch's tombstones file, if it has one, and
+	// tombstones what it holds, once read.
+	deleted    *lake.File
+	tombstones []totesys.Tombstone
 
 	mu    sync.Mutex
 	dates map[int32]bool // days the batch's rows refer to, for the calendar
@@ -36,8 +39,12 @@ func newBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, out *lake.B
 	b := &batch{ctx: ctx, lk: lk, raw: raw, out: out, ref: newReference(prev),
 		files: map[string]lake.File{}, dates: map[int32]bool{}, q: newQuarantine(strict, raw.ID, prev.OpenRejects)}
 	for _, f := range raw.Files {
-		if extract.OwnFile(f.Table) {
-			continue // the extraction's live ids and tombstones: deletions are not carried yet
+		if f.Table == totesys.DeletedFile {
+			b.deleted = &f
+			continue
+		}
+		if totesys.ExtractionFile(f.Table) {
+			continue // the extraction's own record of the live ids
 		}
 		if _, err := totesys.Lookup(f.Table); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Path, err)
@@ -53,9 +60,12 @@ func newBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, out *lake.B
 // run writes the processed batch's files, one per star table with rows, as
 // star.Tables says. The dimensions made from the current rows State keeps
 // come first (cheap, and where the joins are checked), then the tables
-// streamed from raw files, facts the largest, at once, then the calendar of
-// the days they refer to.
+// streamed from raw files, facts the largest, at once, then the deletions
+// and the calendar of the days they all refer to.
 func (b *batch) run() error {
+	if err := b.readTombstones(); err != nil {
+		return err
+	}
 	if err := b.readCurrent(); err != nil {
 		return err
 	}
@@ -82,6 +92,9 @@ func (b *batch) run() error {
 		g.Go(func() error { return b.emit(t, func(o *output) error { return b.stream(o, fn) }) })
 	}
 	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := b.writeDeletions(); err != nil {
 		return err
 	}
 	for _, t := range calendars {
@@ -140,13 +153,18 @@ func (b *batch) eachValid(r *rawFile, fn func(rawRow) error) error {
 	})
 }
 
-// readCurrent applies the batch's versions of the tables State keeps to
-// the reference.
+// readCurrent applies the batch's versions and tombstones of the tables
+// State keeps to the reference.
 func (b *batch) readCurrent() error {
 	for _, l := range kept {
 		c := b.ref.tables[l.table.Name]
 		if err := b.eachRow(l.table.Name, func(r rawRow) error { c.apply(l.row(r)); return nil }); err != nil {
 			return err
+		}
+	}
+	for _, t := range b.tombstones {
+		if c := b.ref.tables[t.Table]; c != nil {
+			c.delete(t.ID)
 		}
 	}
 	return nil
@@ -169,8 +187,8 @@ func (b *batch) fromCurrent(o *output) error {
 			continue
 		}
 		for id, r := range src.rows {
-			if on := r.values[j.at]; !on.IsNull() && changed[on.Int32()] {
-				ids[id] = true
+			if on := r.values[j.at]; !on.IsNull() && changed[on.Int32()] && !r.deleted {
+				ids[id] = true // a deleted row keeps the values it had
 			}
 		}
 	}
@@ -180,6 +198,9 @@ func (b *batch) fromCurrent(o *output) error {
 	var rows []parquet.Row
 	for _, id := range sortedIDs(ids) {
 		r := src.rows[id]
+		if r.deleted {
+			continue
+		}
 		in[0] = r.values
 		row := o.newRow()
 		if made, err := b.settle(p.row(b.ref, in, 0, row, d.add), src.where(r), 0, d); !made {

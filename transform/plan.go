@@ -29,7 +29,7 @@ type field struct {
 	out   outColumn
 	conv  star.Conversion
 	input int            // the row it reads: 0 the Source's, i that of joins[i-1]
-	in    totesys.Column // the column it reads; none for Xmin and Batch
+	in    totesys.Column // the column it reads; none for Xmin, Batch and Deleted
 	at    int            // in's index in its input row
 	date  bool           // its values are days a calendar table is made of
 }
@@ -41,6 +41,9 @@ type joinPlan struct {
 	on totesys.Column
 	at int // On's index in a Source row, once the plan is bound
 }
+
+// notDeleted is the value of a Deleted column of a row made from a source row.
+var notDeleted = parquet.BooleanValue(false)
 
 // newPlan works out how to make the rows of out's table. A model that does
 // not fit the source model is a bug, reported as an error (star's tests
@@ -62,7 +65,7 @@ func newPlan(out *output, batch string) (*plan, error) {
 	for _, c := range t.Columns {
 		f := field{out: out.cols[c.Name], conv: c.Conv, date: isCalendar(c.References)}
 		switch c.Conv {
-		case star.Xmin, star.Batch:
+		case star.Xmin, star.Batch, star.Deleted:
 			p.fields = append(p.fields, f)
 			continue
 		case star.Calendar:
@@ -97,7 +100,7 @@ func isCalendar(name string) bool {
 // each column's index in them: a raw file's, or a kept table's.
 func (p *plan) bind(index map[string]int) {
 	for i := range p.fields {
-		if f := &p.fields[i]; f.input == 0 && f.conv != star.Xmin && f.conv != star.Batch {
+		if f := &p.fields[i]; f.input == 0 && f.conv != star.Xmin && f.conv != star.Batch && f.conv != star.Deleted {
 			f.at = index[f.in.Name]
 		}
 	}
@@ -143,6 +146,8 @@ func (p *plan) row(ref *reference, in []parquet.Row, xid int64, dst parquet.Row,
 			v = parquet.Int64Value(xid & 0xFFFF_FFFF)
 		case star.Batch:
 			v = p.batch
+		case star.Deleted:
+			v = notDeleted // a row made from a source row; the warehouse makes deletions
 		default:
 			if r := in[f.input]; r != nil {
 				v = r[f.at]

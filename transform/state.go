@@ -42,11 +42,16 @@ type State struct {
 }
 
 // sourceRow is a source row as State keeps it: its values in the order of
-// its table's layout columns. A struct, so that what else is known of a
-// row (that the source deleted it, say) has a place.
+// its table's layout columns, and whether the source has deleted it. A
+// deleted row is kept with the values it had: a row that joins it still
+// finds them, and it is not made again when a row it joins changes.
 type sourceRow struct {
-	values []parquet.Value
+	values  []parquet.Value
+	deleted bool
 }
+
+// deletedKey marks a deleted row in State's JSON: true, or absent.
+const deletedKey = "tote_deleted"
 
 // layout is how State keeps the rows of one source table: the table's
 // key, the columns the star reads of it and last_updated, in the source
@@ -117,7 +122,8 @@ func (l *layout) where(r sourceRow) tote.Where {
 type Row map[string]any
 
 // Rows returns the current rows State keeps of source table name, in id
-// order; none if it keeps no rows of that table.
+// order; none if it keeps no rows of that table. A row the source deleted
+// has "tote_deleted": true besides its last values.
 func (s State) Rows(name string) []Row {
 	l, ok := keptLayout(name)
 	if !ok {
@@ -129,6 +135,9 @@ func (s State) Rows(name string) []Row {
 		r := Row{}
 		for i, c := range l.columns {
 			r[c.Name] = goValue(c, rows[id].values[i])
+		}
+		if rows[id].deleted {
+			r[deletedKey] = true
 		}
 		out = append(out, r)
 	}
@@ -209,6 +218,9 @@ func (s State) MarshalJSON() ([]byte, error) {
 				b = appendString(b, c.Name)
 				b = append(b, ':')
 				b = appendValue(b, c, rows[id].values[j])
+			}
+			if rows[id].deleted {
+				b = append(b, `,"`+deletedKey+`":true`...)
 			}
 			b = append(b, '}')
 		}
@@ -298,9 +310,15 @@ func (s *State) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// decode makes a row of l's table from its JSON columns. A column the row
-// lacks is NULL, unless it is the key or last_updated.
+// decode makes a row of l's table from its JSON columns, and deletedKey.
+// A column the row lacks is NULL, unless it is the key or last_updated.
 func (l *layout) decode(r map[string]json.RawMessage) (sourceRow, error) {
+	var deleted bool
+	if raw, ok := r[deletedKey]; ok {
+		if err := json.Unmarshal(raw, &deleted); err != nil {
+			return sourceRow{}, fmt.Errorf("%s: %w", deletedKey, err)
+		}
+	}
 	values := make([]parquet.Value, len(l.columns))
 	for i, c := range l.columns {
 		raw, ok := r[c.Name]
@@ -317,7 +335,7 @@ func (l *layout) decode(r map[string]json.RawMessage) (sourceRow, error) {
 		}
 		values[i] = v
 	}
-	return sourceRow{values: values}, nil
+	return sourceRow{values: values, deleted: deleted}, nil
 }
 
 func decodeValue(c totesys.Column, raw json.RawMessage) (parquet.Value, error) {
@@ -422,6 +440,15 @@ func (c *current) apply(row sourceRow) {
 	}
 	c.rows[id] = row
 	c.changed[id] = true
+}
+
+// delete records that the source deleted row id, if the table has it: it
+// keeps its values (see sourceRow). A later version brings it back.
+func (c *current) delete(id int32) {
+	if r, ok := c.rows[id]; ok {
+		r.deleted = true
+		c.rows[id] = r
+	}
 }
 
 // state returns the State after raw batch m.

@@ -48,6 +48,19 @@
 // (star.JoinSources; tens of rows); a batch costs what changed in it, not
 // what the lake holds. dim_currency names each code with its ISO 4217
 // English name (GBP is "Pound Sterling").
+//
+// # Deletions
+//
+// Every row made from a source row has is_deleted false (star.Deleted). A
+// raw batch's tombstones become the processed batch's deletions file,
+// which the warehouse makes into deletion versions and flags: see
+// deletions.go. A row State keeps that the source deleted stays, marked,
+// with its last values: a staff member of a deleted department keeps the
+// department's last name and location, and a deleted staff member is not
+// made again when their department is renamed. A later version of the row
+// (inserted again with the same id) clears the mark. A processed batch
+// made from a full extraction (lake.Manifest.Full) is marked full too, for
+// the warehouse to add only the versions it lacks.
 package transform
 
 import (
@@ -103,11 +116,30 @@ type BatchResult struct {
 	Elapsed  time.Duration `json:"elapsed_ns"`
 }
 
-// Rows is the number of rows in the batch's files.
+// Rows is the number of rows in the batch's star tables' files.
 func (b BatchResult) Rows() int64 {
 	var n int64
 	for _, t := range b.Tables {
 		n += t.Rows
+	}
+	return n
+}
+
+// Deleted is the number of rows of the batch's deletions file.
+func (b BatchResult) Deleted() int64 {
+	var n int64
+	for _, t := range b.Tables {
+		n += t.Deleted
+	}
+	return n
+}
+
+// Deleted is the number of rows of the deletions files of all processed
+// batches.
+func (r Result) Deleted() int64 {
+	var n int64
+	for _, b := range r.Batches {
+		n += b.Deleted()
 	}
 	return n
 }
@@ -117,6 +149,9 @@ type TableResult struct {
 	Table string `json:"table"`
 	Rows  int64  `json:"rows"`
 	Bytes int64  `json:"bytes"` // compressed Parquet written to the lake
+	// Deleted counts the table's rows whose source row was deleted: rows
+	// of the batch's deletions file (star.Deletions).
+	Deleted int64 `json:"deleted,omitempty"`
 }
 
 // Run transforms every committed raw batch that has not been transformed
@@ -197,6 +232,9 @@ func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq u
 	if raw.Corrective {
 		out.SetCorrective()
 	}
+	if raw.Full {
+		out.SetFull()
+	}
 	committed := false
 	defer func() {
 		if !committed {
@@ -239,16 +277,22 @@ func transformBatch(ctx context.Context, lk *lake.Lake, raw lake.Manifest, seq u
 	if len(br.Resolved) > 0 {
 		log.Info("rejected rows transformed in a later version", "raw", raw.ID, "resolved", len(br.Resolved))
 	}
+	deleted := b.deletedTables()
 	for _, t := range star.Tables {
+		tr := TableResult{Table: t.Name, Deleted: deleted[t.Name]}
 		if i := slices.IndexFunc(m.Files, func(f lake.File) bool { return f.Table == t.Name }); i >= 0 {
-			br.Tables = append(br.Tables, TableResult{Table: t.Name, Rows: m.Files[i].Rows, Bytes: m.Files[i].Bytes})
+			tr.Rows, tr.Bytes = m.Files[i].Rows, m.Files[i].Bytes
+		}
+		if tr.Rows > 0 || tr.Deleted > 0 {
+			br.Tables = append(br.Tables, tr)
 		}
 	}
 	if len(m.Files) == 0 {
 		log.Info("raw batch yields no star rows: committed an empty processed batch to mark it consumed",
 			"raw", raw.ID, "processed", m.ID)
 	}
-	log.Info("transformed raw batch", "raw", raw.ID, "processed", m.ID, "rows", br.Rows(), "seconds", br.Elapsed.Seconds())
+	log.Info("transformed raw batch", "raw", raw.ID, "processed", m.ID, "rows", br.Rows(), "deleted", br.Deleted(),
+		"seconds", br.Elapsed.Seconds())
 	return br, next, nil
 }
 

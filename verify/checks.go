@@ -33,10 +33,11 @@ type flying struct{ alias, table, key string }
 
 // checks are the tables compared: every star table made from a source
 // (dim_date is made from the facts), with its rows rendered from the model
-// as the transform makes them. For a fact, its latest version (that of the
-// newest batch) is compared with the source row. Where a version came from
-// (source_xmin, batch_id) is not compared: a corrective batch sends a
-// version again.
+// as the transform makes them. For a fact, its current version (its
+// current view) is compared with the source row; for a dimension, its rows
+// not flagged deleted. Where a version came from (source_xmin, batch_id)
+// is not compared: a corrective batch sends a version again; nor
+// is_deleted, false on every row compared.
 func checks() ([]check, error) {
 	var out []check
 	for _, t := range star.Tables {
@@ -78,9 +79,9 @@ func newCheck(t star.Table) (check, error) {
 		from = append(from, fmt.Sprintf("%s %s %s ON %s.%s = s.%s", join, ident(jt.Name), alias, alias, ident(jt.Key()), ident(j.On)))
 		c.flight = append(c.flight, flying{alias, jt.Name, alias + "." + ident(jt.Key())})
 	}
-	var srcCols, whCols, stamps []string
+	var srcCols, whCols []string
 	for _, col := range t.Columns {
-		if col.Conv == star.Xmin || col.Conv == star.Batch {
+		if col.Conv == star.Xmin || col.Conv == star.Batch || col.Conv == star.Deleted {
 			continue
 		}
 		table, name := col.FromTable(t.Source)
@@ -109,19 +110,16 @@ func newCheck(t star.Table) (check, error) {
 		}
 		srcCols = append(srcCols, expr)
 		whCols = append(whCols, ident(col.Name))
-		if in.Name == totesys.LastUpdated && table == src.Name {
-			stamps = append(stamps, ident(col.Name)+" DESC")
-		}
 	}
 	c.srcFrom = strings.Join(from, " ")
 	c.srcRow = "ROW(" + strings.Join(srcCols, ", ") + ")::text"
 	c.whID, c.whRow = ident(t.ID()), "ROW("+strings.Join(whCols, ", ")+")::text"
 	c.whFrom = ident(t.Name)
-	if t.Kind == star.Fact {
-		// The latest version: that of the newest batch, the newest stamp
-		// within one.
-		c.whFrom = fmt.Sprintf("(SELECT DISTINCT ON (%[2]s) * FROM %[1]s ORDER BY %[2]s, %[3]s DESC, %[4]s) f",
-			ident(t.Name), c.whID, ident(star.BatchID), strings.Join(stamps, ", "))
+	switch {
+	case t.Kind == star.Fact:
+		c.whFrom = ident(t.CurrentView())
+	case slices.ContainsFunc(t.Columns, func(c star.Column) bool { return c.Conv == star.Deleted }):
+		c.whFrom = fmt.Sprintf("(SELECT * FROM %s WHERE NOT %s) d", ident(t.Name), ident(star.IsDeleted))
 	}
 	return c, nil
 }
@@ -285,9 +283,14 @@ func (c check) run(ctx context.Context, src pgx.Tx, wh *warehouse.Warehouse, fl 
 			}
 		}
 		for id := range b {
-			if _, ok := a[id]; !ok {
-				tr.Extra = append(tr.Extra, id)
+			if _, ok := a[id]; ok {
+				continue
 			}
+			if fl.deletedSince(c.source, id) {
+				tr.InFlight++
+				continue
+			}
+			tr.Extra = append(tr.Extra, id)
 		}
 		return nil
 	}

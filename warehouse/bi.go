@@ -49,11 +49,6 @@ const Unknown = "(unknown)"
 // model does not list among its columns.
 const surrogateComment = "The warehouse's key for this version: numbered in the order versions were loaded, the same in a warehouse rebuilt from the lake."
 
-// currentView is the name of the view of fact's current versions: the
-// newest version of every source id, deleted ones left out (migration
-// 0012, the deletions).
-func currentView(fact string) string { return fact + "_current" }
-
 // currentViewComment is the comment of fact t's current view.
 func currentViewComment(t star.Table) string {
 	return fmt.Sprintf("The current state of every %s: its newest version in %s, deleted ones left out. Count and sum from here.",
@@ -400,7 +395,7 @@ func Comments() []Comment {
 	for _, t := range star.Tables {
 		rels := []string{t.Name}
 		if t.Kind == star.Fact {
-			rels = append(rels, currentView(t.Name))
+			rels = append(rels, t.CurrentView())
 		}
 		for _, rel := range rels {
 			text := t.Comment
@@ -636,7 +631,7 @@ func (w *Warehouse) GrantReader(ctx context.Context, role string) (Reader, error
 	for i, t := range star.Tables {
 		names[i] = t.Name
 		if t.Kind == star.Fact {
-			views = append(views, currentView(t.Name))
+			views = append(views, t.CurrentView())
 		}
 	}
 	if err := w.pool.QueryRow(ctx, `SELECT current_database(), coalesce(current_schema(), '')`).Scan(&r.Database, &r.Schema); err != nil {

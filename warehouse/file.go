@@ -68,11 +68,17 @@ type processedFile struct {
 // order when they are not: the load stages it instead.
 var errNotInKeyOrder = errors.New("rows not in key order")
 
-// fileColumn is a model column and where the file keeps it.
+// fileColumn is a model column and where the file keeps it: leaf -1 for
+// a column a file written before the model had it lacks, which reads as
+// its value then (see matchSchema).
 type fileColumn struct {
 	star.Column
 	leaf int
 }
+
+// notDeleted is the value of a Deleted column in a file written before
+// deletions were carried: no row of it was a deletion.
+var notDeleted = parquet.BooleanValue(false)
 
 // openProcessed fetches file f of batch m, table t's, checks that its
 // columns are the model's with the right types, and returns a reader for
@@ -122,13 +128,19 @@ func (p *processedFile) newest() (time.Time, bool) {
 // matchSchema finds the model's columns in a file's schema and checks their
 // types: every column of the model, no other, each with the Parquet type
 // star.Table.Schema gives it (integers may lack the INT(32) annotation, and
-// a nullable column may be required).
+// a nullable column may be required). A file that tote wrote before
+// deletions were carried lacks is_deleted (star.Deleted): its rows are not
+// deletions.
 func matchSchema(t star.Table, schema *parquet.Schema) ([]fileColumn, error) {
 	want := t.Schema()
 	var problems []string
 	cols := make([]fileColumn, 0, len(t.Columns))
 	for _, c := range t.Columns {
 		leaf, ok := schema.Lookup(c.Name)
+		if !ok && c.Conv == star.Deleted {
+			cols = append(cols, fileColumn{Column: c, leaf: -1})
+			continue
+		}
 		if !ok {
 			problems = append(problems, fmt.Sprintf("column %s is missing", c.Name))
 			continue
@@ -253,7 +265,11 @@ func (p *processedFile) next(w *postgres.BinaryRowWriter) (bool, error) {
 		w.Int4(int32(p.read + 1))
 	}
 	for _, c := range p.cols {
-		if err := writeValue(w, c.Column, p.byLeaf[c.leaf]); err != nil {
+		v := notDeleted
+		if c.leaf >= 0 {
+			v = p.byLeaf[c.leaf]
+		}
+		if err := writeValue(w, c.Column, v); err != nil {
 			return false, fmt.Errorf("row %d: column %s: %w", p.read+1, c.Name, err)
 		}
 	}

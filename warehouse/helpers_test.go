@@ -193,7 +193,8 @@ func writeFileClaiming(t *testing.T, w *lake.BatchWriter, table string, schema *
 
 // provenance holds what a test fact row has in the columns that say where
 // a version came from, unless it says otherwise.
-var provenance = map[string]any{star.SourceXmin: 0, star.BatchID: "test"}
+// (is_deleted, false unless it says otherwise, is a dimension's too.)
+var provenance = map[string]any{star.SourceXmin: 0, star.BatchID: "test", star.IsDeleted: false}
 
 // value converts a test value to a Parquet value of leaf n's type.
 func value(t *testing.T, n parquet.Node, x any) parquet.Value {
@@ -270,7 +271,7 @@ func render(table string, id int, r row) string {
 		if c == tbl.Surrogate {
 			x, ok = id, true
 		}
-		if d, isDefault := provenance[c]; !ok && isDefault && tbl.Kind == star.Fact {
+		if d, isDefault := provenance[c]; !ok && isDefault && (tbl.Kind == star.Fact || c == star.IsDeleted) {
 			x, ok = d, true
 		}
 		switch {

@@ -124,3 +124,86 @@ FROM (
 ) s
 WHERE {{same "t" "s" .Key}} AND ({{list "t." .Correct}}) IS DISTINCT FROM ({{list "s." .Correct}})
 {{- end}}
+
+{{/* deletedStage: a temporary table for a batch's deletions file
+     (star.Deletions), plus each row's position in the file. */}}
+{{define "deletedStage" -}}
+CREATE TEMP TABLE {{.DeletedStage}} (star_table text NOT NULL, id integer NOT NULL, seen_date date NOT NULL,
+    seen_time time NOT NULL, tote_ordinal bigint NOT NULL) ON COMMIT DROP
+{{- end}}
+
+{{/* factDeleted: for each id of fact $1 in the deletions (the last row of
+     an id wins), a deletion version: the values of the id's newest
+     version (the largest surrogate), stamped when the deletion was seen,
+     source_xmin 0, brought by batch $2, is_deleted; unless the newest
+     version is a deletion already. An id the table never had adds
+     nothing. Numbered after the largest surrogate in id order. */}}
+{{define "factDeleted" -}}
+INSERT INTO {{.Table}} ({{.Surrogate}}, {{list "" .Columns}})
+SELECT base.n + row_number() OVER (ORDER BY d.id), {{join .Deletion}}
+FROM (
+    SELECT DISTINCT ON (id) id, seen_date, seen_time
+    FROM {{.DeletedStage}} WHERE star_table = $1
+    ORDER BY id, tote_ordinal DESC
+) d
+CROSS JOIN LATERAL (
+    SELECT * FROM {{.Table}} f WHERE f.{{.ID}} = d.id ORDER BY f.{{.Surrogate}} DESC LIMIT 1
+) f
+CROSS JOIN (SELECT coalesce(max({{.Surrogate}}), 0) AS n FROM {{.Table}}) base
+WHERE NOT f.{{.Deleted}}
+ORDER BY d.id
+{{- end}}
+
+{{/* dimensionDeleted: flag the rows of dimension $1's ids in the
+     deletions; they keep their values. */}}
+{{define "dimensionDeleted" -}}
+UPDATE {{.Table}} AS t SET {{.Deleted}} = true
+FROM (SELECT DISTINCT id FROM {{.DeletedStage}} WHERE star_table = $1) d
+WHERE t.{{index .Key 0}} = d.id AND NOT t.{{.Deleted}}
+{{- end}}
+
+{{/* factFull: the fact insert of a full batch (lake.Manifest.Full), which
+     holds every row of the source: a version is added unless it is there
+     already, or the id's newest version has the same values but where it
+     came from (source_xmin, batch_id: a source restored from a dump has
+     other transaction ids). A row that came back after its deletion
+     differs from the deletion version (is_deleted), so it is added. */}}
+{{define "factFull" -}}
+INSERT INTO {{.Table}} ({{.Surrogate}}, {{list "" .Columns}})
+SELECT base.n + row_number() OVER (ORDER BY {{list "s." .Key}}), {{list "s." .Columns}}
+FROM (
+    SELECT DISTINCT ON ({{list "" .Key}}) {{list "" .Columns}}
+    FROM {{.Stage}}
+    ORDER BY {{list "" .Key}}, tote_ordinal DESC
+) s
+CROSS JOIN (SELECT coalesce(max({{.Surrogate}}), 0) AS n FROM {{.Table}}) base
+WHERE NOT EXISTS (SELECT FROM {{.Table}} f WHERE {{same "f" "s" .Key}})
+  AND NOT EXISTS (
+    SELECT FROM (SELECT {{list "" .Compare}} FROM {{.Table}} f WHERE f.{{.ID}} = s.{{.ID}} ORDER BY f.{{.Surrogate}} DESC LIMIT 1) n
+    WHERE ({{list "n." .Compare}}) IS NOT DISTINCT FROM ({{list "s." .Compare}}))
+ORDER BY {{list "s." .Key}}
+ON CONFLICT ({{list "" .Key}}) DO NOTHING
+{{- end}}
+
+{{/* factBack: in a full or corrective batch, after the insert, a staged
+     row whose id's newest version is still a deletion came back with the
+     very version it had before (a source restored from a physical
+     backup keeps transaction ids): it is added after the deletion all
+     the same, its source_xmin raised by 2^32 for each version of the id
+     with the same stamps and 32-bit xmin, which keeps the version key
+     unique (star.SourceXmin). */}}
+{{define "factBack" -}}
+INSERT INTO {{.Table}} ({{.Surrogate}}, {{list "" .Columns}})
+SELECT base.n + row_number() OVER (ORDER BY {{list "s." .Key}}), {{join .Back}}
+FROM (
+    SELECT DISTINCT ON ({{list "" .Key}}) {{list "" .Columns}}
+    FROM {{.Stage}}
+    ORDER BY {{list "" .Key}}, tote_ordinal DESC
+) s
+CROSS JOIN LATERAL (
+    SELECT f.{{.Deleted}} FROM {{.Table}} f WHERE f.{{.ID}} = s.{{.ID}} ORDER BY f.{{.Surrogate}} DESC LIMIT 1
+) n
+CROSS JOIN (SELECT coalesce(max({{.Surrogate}}), 0) AS n FROM {{.Table}}) base
+WHERE n.{{.Deleted}}
+ORDER BY {{list "s." .Key}}
+{{- end}}

@@ -81,9 +81,10 @@ func parseMigrations(fsys fs.FS) []migration {
 
 // Migrate brings the warehouse's schema up to date: it applies the
 // migrations not yet recorded in tote.schema_migrations, in order, each in
-// a transaction of its own, Checks the star tables, and gives them the
-// foreign keys and comments the model says (bi.go). Concurrent calls are
-// safe (they take turns); calling it again does nothing.
+// a transaction of its own, then the facts' current views (views.go),
+// Checks the star tables, and gives them the foreign keys and comments the
+// model says (bi.go). Concurrent calls are safe (they take turns); calling
+// it again does nothing.
 func (w *Warehouse) Migrate(ctx context.Context) error {
 	for {
 		done, err := w.migrateNext(ctx)
@@ -93,6 +94,9 @@ func (w *Warehouse) Migrate(ctx context.Context) error {
 		if done {
 			break
 		}
+	}
+	if err := w.MigrateGroup(ctx, currentViews); err != nil {
+		return err
 	}
 	if err := w.Check(ctx); err != nil {
 		return err
@@ -305,6 +309,10 @@ func checkExisting(ctx context.Context, q querier) error {
 	var errs []error
 	for _, t := range star.Tables {
 		if got := found[t.Name]; got != nil {
+			// Migration 0012 adds is_deleted to a table that lacks it.
+			t.Columns = slices.DeleteFunc(slices.Clone(t.Columns), func(c star.Column) bool {
+				return c.Conv == star.Deleted && !slices.ContainsFunc(got.columns, func(g dbColumn) bool { return g.name == c.Name })
+			})
 			if d := differences(t, got); len(d) > 0 {
 				errs = append(errs, fmt.Errorf("table %s already exists and does not match the model: %s", t.Name, strings.Join(d, "; ")))
 			}

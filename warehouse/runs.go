@@ -82,11 +82,23 @@ type Notification struct {
 
 // RunStage is what one stage did over all attempts of a run.
 type RunStage struct {
-	Stage   string           `json:"stage"`
-	Rows    int64            `json:"rows"`
-	Tables  map[string]int64 `json:"tables,omitempty"`
+	Stage  string           `json:"stage"`
+	Rows   int64            `json:"rows"`
+	Tables map[string]int64 `json:"tables,omitempty"`
+	// Deleted counts the source rows deleted that the stage carried, by
+	// table (see pipeline.StageResult.Deleted); none if it carried none.
+	Deleted map[string]int64 `json:"deleted,omitempty"`
 	Elapsed time.Duration    `json:"elapsed_ns"`
 	Error   string           `json:"error,omitempty"`
+}
+
+// DeletedRows is the number of source rows deleted that the stage carried.
+func (s RunStage) DeletedRows() int64 {
+	var n int64
+	for _, d := range s.Deleted {
+		n += d
+	}
+	return n
 }
 
 const (

@@ -44,6 +44,34 @@
 // rebuilt from the lake matches the original id for id. The sequence is
 // moved past the largest id after each batch so that the column's default
 // stays safe to use.
+//
+// # Deletions
+//
+// A processed batch's deletions file (star.Deletions) is loaded in the
+// batch's transaction, after its rows. Each fact id in it gets a deletion
+// version: the values of the id's newest version (the largest surrogate
+// key), last_updated_date and _time when the deletion was seen,
+// source_xmin 0, batch_id this batch, is_deleted true; numbered after the
+// largest surrogate key, in id order, so that a rebuild numbers them the
+// same. Its version key (id, stamp, source_xmin) is unique: 0 is no
+// transaction's id (InvalidTransactionId), so no version read from the
+// source has it, and two deletions of one id are seen by two extractions,
+// at two times. An id whose newest version is a deletion already, or that
+// the table never had, adds nothing. A dimension row of an id in it is
+// flagged is_deleted and keeps its values; the row is upserted as usual if
+// its entity comes back. History is never rewritten: the facts' current
+// views (views.go) pick the newest version of each id, deletions left
+// out.
+//
+// A batch of a full extraction (lake.Manifest.Full) holds every source
+// row: a fact version is added only if the id's newest version differs
+// from it in more than where it came from (a source restored from a dump
+// has other transaction ids). In such a batch, and in a corrective one, a
+// row whose id's newest version is a deletion came back, and is added
+// after it even if it is the very version it had before the deletion (a
+// source restored from a physical copy keeps transaction ids): its
+// source_xmin is then raised by 2^32 for each such version, which keeps
+// the version key unique and the 32-bit xmin in its low bits.
 package warehouse
 
 import (
@@ -155,7 +183,10 @@ type TableResult struct {
 	Inserted int64 `json:"inserted"`
 	// Updated rows are dimension entities that changed. Rows neither
 	// inserted nor updated were already in the warehouse as they are.
-	Updated int64         `json:"updated"`
+	Updated int64 `json:"updated"`
+	// Deleted counts the source rows deleted: a fact's deletion versions
+	// added (besides Inserted), a dimension's rows flagged.
+	Deleted int64         `json:"deleted,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 
 	newest time.Time // a fact's newest last_updated in the file; zero if none
@@ -192,6 +223,25 @@ func (r Result) Updated() int64 {
 	return n
 }
 
+// Deleted is the number of deletions the loaded batches made (see
+// TableResult.Deleted).
+func (r Result) Deleted() int64 {
+	var n int64
+	for _, b := range r.Batches {
+		n += b.Deleted()
+	}
+	return n
+}
+
+// Deleted is the number of deletions the batch made.
+func (b BatchResult) Deleted() int64 {
+	var n int64
+	for _, t := range b.Tables {
+		n += t.Deleted
+	}
+	return n
+}
+
 // Rows is the number of rows in the batch's processed files.
 func (b BatchResult) Rows() int64 {
 	var n int64
@@ -210,9 +260,12 @@ type LedgerEntry struct {
 	// Tables the same per star table.
 	Rows   int64            `json:"rows"`
 	Tables map[string]int64 `json:"tables"`
+	// Deleted is what the batch deleted, per star table (see
+	// TableResult.Deleted).
+	Deleted map[string]int64 `json:"deleted,omitempty"`
 }
 
-const loadedSQL = `SELECT batch_id, seq, loaded_at, rows, tables FROM tote.load_ledger ORDER BY seq`
+const loadedSQL = `SELECT batch_id, seq, loaded_at, rows, tables, deleted FROM tote.load_ledger ORDER BY seq`
 
 // Loaded returns the batches recorded in the warehouse's ledger, in
 // sequence order; none if the warehouse has not been migrated.
@@ -227,13 +280,16 @@ func (w *Warehouse) Loaded(ctx context.Context) ([]LedgerEntry, error) {
 	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (LedgerEntry, error) {
 		var e LedgerEntry
 		var seq int64
-		var tables []byte
-		if err := r.Scan(&e.Batch, &seq, &e.LoadedAt, &e.Rows, &tables); err != nil {
+		var tables, deleted []byte
+		if err := r.Scan(&e.Batch, &seq, &e.LoadedAt, &e.Rows, &tables, &deleted); err != nil {
 			return e, err
 		}
 		e.Seq = uint64(seq)
 		if err := json.Unmarshal(tables, &e.Tables); err != nil {
 			return e, fmt.Errorf("batch %s: tables: %w", e.Batch, err)
+		}
+		if err := json.Unmarshal(deleted, &e.Deleted); err != nil {
+			return e, fmt.Errorf("batch %s: deleted: %w", e.Batch, err)
 		}
 		return e, nil
 	})

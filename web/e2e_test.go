@@ -60,7 +60,8 @@ func serve(t *testing.T, srv *Server) string {
 // TestBrowser runs web/e2e/dashboard.test.mjs in headless Chromium against
 // a real dashboard on a seeded warehouse, with the figures it must show
 // computed here in SQL, and a control endpoint through which the script
-// has a sale inserted in the source and loaded while its page is open.
+// has a sale inserted in the source and loaded while its page is open, and
+// one deleted.
 func TestBrowser(t *testing.T) {
 	browserTest(t)
 	t.Parallel()
@@ -106,8 +107,23 @@ func TestBrowser(t *testing.T) {
 
 	// The control endpoint: a new sale in the source (GBP, today), then a
 	// pipeline run, as the business and tote serve would do; the dashboard
-	// hears of the load and brings its summaries up to date.
+	// hears of the load and brings its summaries up to date. POST /delete
+	// deletes the newest GBP sale instead, and says which.
 	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/delete" {
+			var order int64
+			err := b.src.QueryRow(r.Context(), `DELETE FROM sales_order WHERE sales_order_id = (
+				SELECT max(sales_order_id) FROM sales_order WHERE currency_id = (SELECT currency_id FROM currency WHERE currency_code = 'GBP'))
+				RETURNING sales_order_id`).Scan(&order)
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			b.load(t)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]int64{"order": order})
+			return
+		}
 		_, err := b.src.Exec(r.Context(), `
 			INSERT INTO sales_order (sales_order_id, created_at, last_updated, design_id, staff_id, counterparty_id,
 			    units_sold, unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id)

@@ -307,7 +307,7 @@ func writeCSV(w http.ResponseWriter, t Table) {
 }
 
 // historyColumns are the columns of an order's version history.
-var historyColumns = []Column{{"record", "Fact row", "int"}, {"version", "Version (last_updated)", "text"},
+var historyColumns = []Column{{"record", "Fact row", "int"}, {"change", "Change", "text"}, {"version", "Version (last_updated)", "text"},
 	{"batch", "Batch", "text"}, {"loaded_at", "Loaded", "text"}, {"created", "Created", "text"}, colCurrency,
 	{"design", "Design", "text"}, {"staff", "Staff", "text"}, {"counterparty", "Counterparty", "text"},
 	{"country", "Country", "text"}, {"city", "City", "text"}, {"units", "Units", "int"},

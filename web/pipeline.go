@@ -30,6 +30,7 @@ type Load struct {
 	Seq        int64     `json:"seq"`
 	LoadedAt   time.Time `json:"loaded_at"`
 	Rows       int64     `json:"rows"`
+	Deleted    int64     `json:"deleted"` // source rows deleted: deletion versions and flagged dimension rows
 	LagSeconds *float64  `json:"lag_seconds,omitempty"`
 }
 
@@ -94,7 +95,7 @@ func (s *Server) pipelineView(ctx context.Context) (PipelineView, error) {
 	g.Go(func() (err error) {
 		v.Loads, err = collect(gctx, s.db(), "recent_loads", pgx.NamedArgs{"limit": viewLoads}, func(r pgx.CollectableRow) (Load, error) {
 			var l Load
-			return l, r.Scan(&l.Batch, &l.Seq, &l.LoadedAt, &l.Rows)
+			return l, r.Scan(&l.Batch, &l.Seq, &l.LoadedAt, &l.Rows, &l.Deleted)
 		})
 		return
 	})

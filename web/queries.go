@@ -507,9 +507,11 @@ ORDER BY f.created_date DESC, f.purchase_order_id DESC`
 
 // orderHistory is every version the warehouse holds of sales order
 // @order, in the order they became visible (batch order, as the ledger
-// numbers the batches), with when each was loaded.
+// numbers the batches), with when each was loaded; a deletion version says
+// so (its version is when the deletion was seen).
 var orderHistory = `
-SELECT f.sales_record_id AS record, to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS') AS version,
+SELECT f.sales_record_id AS record, CASE WHEN f.is_deleted THEN 'deleted' ELSE '' END AS change,
+       to_char(f.last_updated_date + f.last_updated_time, 'YYYY-MM-DD HH24:MI:SS.MS') AS version,
        f.batch_id AS batch, coalesce(to_char(l.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), '') AS loaded_at,
        to_char(f.created_date + f.created_time, 'YYYY-MM-DD HH24:MI:SS') AS created, c.currency_code AS currency,
        d.design_name AS design, st.first_name || ' ' || st.last_name AS staff, p.counterparty_legal_name AS counterparty,
@@ -547,10 +549,11 @@ FROM tote_dash.watermark w`
 var newestLoad = `SELECT batch_id, seq, loaded_at FROM tote.load_ledger ORDER BY seq DESC LIMIT 1`
 
 // recentLoads is the @limit most recent batches of the ledger, oldest
-// first: batch, sequence number, when loaded, rows.
+// first: batch, sequence number, when loaded, rows, and the source rows
+// deleted (deletion versions and flagged dimension rows).
 var recentLoads = `
-SELECT batch_id, seq, loaded_at, rows FROM (
-  SELECT batch_id, seq, loaded_at, rows FROM tote.load_ledger ORDER BY seq DESC LIMIT @limit::integer
+SELECT batch_id, seq, loaded_at, rows, (SELECT coalesce(sum(n::bigint), 0) FROM jsonb_each_text(deleted) d(t, n)) FROM (
+  SELECT batch_id, seq, loaded_at, rows, deleted FROM tote.load_ledger ORDER BY seq DESC LIMIT @limit::integer
 ) r ORDER BY seq`
 
 // hasGroups says whether the warehouse is migrated far enough for the

@@ -356,7 +356,9 @@ BEGIN
 
     -- {{.Name}}: one sort, by the ranked value first (it has the most
     -- values, so the sort compares least), makes the running totals and
-    -- the arrays. A day with several versions has an entry for each, all
+    -- the arrays, of the live current versions (a deletion counts nothing,
+    -- and an entry for it would keep a value whose orders are all deleted,
+    -- at zero, among the rankings). A day with several versions has an entry for each, all
     -- with the day's running totals (the window's peers): width_bucket
     -- still finds the day's totals, and a later change makes them one
     -- entry. The arrays are window aggregates over each whole partition,
@@ -368,7 +370,7 @@ BEGIN
                {{- range $f.M}}, array_agg(c_{{.}}) OVER p AS {{.}}{{end}}
         FROM (SELECT {{.Name}} AS key, {{list "" $f.K}}, day{{range $f.M}}, (sum({{.}}) OVER w)::bigint AS c_{{.}}{{end}}
               FROM tote_dash.{{$f.Name}}_versions v
-              WHERE ids = n OR NOT EXISTS (SELECT FROM tote_dash.{{$f.Name}}_next x WHERE x.rec = v.rec)
+              WHERE (ids = n OR NOT EXISTS (SELECT FROM tote_dash.{{$f.Name}}_next x WHERE x.rec = v.rec)) AND v.live
               WINDOW w AS (PARTITION BY {{.Name}}, {{list "" $f.K}} ORDER BY day)) r
         WINDOW p AS (PARTITION BY key, {{list "" $f.K}} ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
     ) a WHERE i = 1;

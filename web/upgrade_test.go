@@ -97,14 +97,25 @@ func oldWarehouse(t *testing.T, from *pgxpool.Pool) *pgxpool.Pool {
 // copier is a pool or a transaction.
 type copier interface {
 	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 // copyRows copies the rows of table (schema.name or name) that match
-// where from one database to the other.
+// where from one database to the other: the columns the other has (the
+// old release's schema lacks those added since).
 func copyRows(t *testing.T, from *pgxpool.Pool, to copier, table, where string, args ...any) {
 	t.Helper()
 	ctx := context.Background()
-	sql := `SELECT * FROM ` + table
+	have, err := to.Query(ctx, `SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
+		ORDER BY attnum`, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(have, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql := `SELECT ` + strings.Join(names, ", ") + ` FROM ` + table
 	if where != "" {
 		sql += ` WHERE ` + where
 	}
@@ -181,7 +192,7 @@ func TestUpgradeInPlace(t *testing.T) {
 		t.Errorf("the summaries reflect batch %d of %d, want %s", w.Seq, w.Newest, want)
 	}
 	refresh(t, old)
-	if got := rowsOf(t, old, `SELECT grp || ' ' || version || ' ' || name FROM tote.group_migrations`); !slices.Equal(got, []string{"dashboard 1 0001_summaries"}) {
+	if got := rowsOf(t, old, `SELECT grp || ' ' || version || ' ' || name FROM tote.group_migrations WHERE grp = 'dashboard'`); !slices.Equal(got, []string{"dashboard 1 0001_summaries"}) {
 		t.Errorf("the dashboard's migrations: %q, want it applied once", got)
 	}
 	checkSummaries(t, old, "after the upgrade")

@@ -91,8 +91,8 @@ processed batches in the lake (one per raw batch).`, usesLake)
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(res)
 	}
-	fmt.Fprintf(e.stdout, "transform: %d raw batches into %d processed batches, %s rows in %.2fs\n",
-		len(res.Batches), len(res.Batches), humanInt(res.Rows()), res.Elapsed.Seconds())
+	fmt.Fprintf(e.stdout, "transform: %d raw batches into %d processed batches, %s rows%s in %.2fs\n",
+		len(res.Batches), len(res.Batches), humanInt(res.Rows()), deletedNote(res.Deleted()), res.Elapsed.Seconds())
 	printQuarantined(e.stdout, pipeline.Result{Transform: &res}.Quarantined())
 	return nil
 }
@@ -160,7 +160,15 @@ func printLoad(w io.Writer, name string, res warehouse.Result, err error, asJSON
 	if asJSON {
 		return json.NewEncoder(w).Encode(res)
 	}
-	fmt.Fprintf(w, "%s: %d processed batches, %s rows in %.2fs\n",
-		name, len(res.Batches), humanInt(res.Rows()), res.Elapsed.Seconds())
+	fmt.Fprintf(w, "%s: %d processed batches, %s rows%s in %.2fs\n",
+		name, len(res.Batches), humanInt(res.Rows()), deletedNote(res.Deleted()), res.Elapsed.Seconds())
 	return nil
+}
+
+// deletedNote says how many source rows deleted a stage carried, if any.
+func deletedNote(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return " and " + humanInt(n) + " deletions"
 }

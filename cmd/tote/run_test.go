@@ -104,3 +104,36 @@ func TestRunBadInput(t *testing.T) {
 		})
 	}
 }
+
+// A deleted row reaches the warehouse through tote run, which says so, as
+// do tote status and tote verify (clean); a row the warehouse has that the
+// source does not, tote verify --repair tombstones.
+func TestRunCarriesDeletions(t *testing.T) {
+	t.Parallel()
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
+		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "warn"}
+	if code, _, errOut := runTote(t, env, "run"); code != 0 {
+		t.Fatalf("run: exit %d: %s", code, errOut)
+	}
+	execSQL(t, source, `DELETE FROM payment WHERE payment_id <= 5`)
+	code, out, errOut := runTote(t, env, "run")
+	if code != 0 || !strings.Contains(out, "load") || !strings.Contains(out, ", 5 deleted") {
+		t.Errorf("run after deleting 5 payments: exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runTote(t, env, "status", "--limit", "1")
+	if code != 0 || !strings.Contains(out, "batches, 5 deletions") {
+		t.Errorf("status: exit %d:\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runTote(t, env, "verify"); code != 0 || !strings.Contains(out, ": 0 rows differ") {
+		t.Errorf("verify after the deletions: exit %d:\n%s%s", code, out, errOut)
+	}
+
+	// A design the warehouse has and the source does not, as if the lake
+	// had missed its deletion.
+	execSQL(t, wh, `INSERT INTO dim_design VALUES (999999, 'Ghost', '/nowhere', 'ghost.json')`)
+	code, out, errOut = runTote(t, env, "verify", "--repair")
+	if code != 0 || !strings.Contains(out, "repair: sent 0 rows again and 1 tombstones in corrective batch") || !strings.Contains(out, ": 0 rows differ") {
+		t.Errorf("verify --repair: exit %d:\n%s%s", code, out, errOut)
+	}
+}

@@ -8,13 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
-	b := newBase(e, "status", "", `Prints the recent runs from the warehouse's history (attempts, where a run
-failed, the alerts sent), how far the warehouse is behind the source (lag: the
+	b := newBase(e, "status", "", `Prints the recent runs from the warehouse's history (attempts, the source rows
+deleted that they carried, where a run failed, the alerts sent), how far the warehouse is behind the source (lag: the
 time since the source was last read in a state the warehouse holds whole), the
 age of the newest source change loaded (by its last_updated stamp), and the
 lake's size.`, usesWarehouse|usesLake)
@@ -79,6 +80,11 @@ func printRuns(w io.Writer, runs []warehouse.Run) {
 			outcome = "running"
 		}
 		fmt.Fprintf(w, "  %6d  %s  %-9s %-9s %8s  %d batches", r.ID, r.StartedAt.UTC().Format(time.RFC3339), r.Trigger, outcome, dur, len(r.Batches))
+		for _, s := range r.Stages {
+			if n := s.DeletedRows(); s.Stage == string(tote.Load) && n > 0 {
+				fmt.Fprintf(w, ", %s deletions", humanInt(n))
+			}
+		}
 		if r.Attempts > 1 {
 			fmt.Fprintf(w, ", %d attempts", r.Attempts)
 		}

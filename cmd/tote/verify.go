@@ -16,16 +16,19 @@ var errDifferent = errors.New("the warehouse differs from the source")
 
 func runVerify(ctx context.Context, e *env, args []string) error {
 	b := newBase(e, "verify", "", `Compares the warehouse with the source without copying whole tables: every
-dimension, and the latest version of every fact, computed from the source as
-the transform makes it, by checksums over ranges of ids narrowed down to the
-rows that differ. Prints the rows missing from the warehouse, those it has
-that the source no longer does, and those that differ, by table and id, and
-exits 1 if there are any. Rows changed since the last extraction the
-warehouse holds, and rows quarantined, are left out: a busy source raises no
-false alarm. With --repair, the missing and differing rows are sent through
-the pipeline again as a corrective batch, and the comparison is made again.`, usesSource|usesWarehouse|usesLake)
+dimension, and the current version of every fact (its <fact>_current view),
+computed from the source as the transform makes it, by checksums over ranges
+of ids narrowed down to the rows that differ. Prints the rows missing from the
+warehouse, those it has live that the source no longer does, and those that
+differ, by table and id, and exits 1 if there are any. A deleted row the
+warehouse carries as deleted is no difference. Rows changed or deleted since
+the last extraction the warehouse holds, and rows quarantined, are left out: a
+busy source raises no false alarm. With --repair, the missing and differing
+rows are sent through the pipeline again, and tombstones for the rows the
+source no longer has, as a corrective batch, and the comparison is made again.`, usesSource|usesWarehouse|usesLake)
 	defer b.close()
-	repair := b.fs.Bool("repair", false, "send the missing and differing rows through the pipeline again, then compare again")
+	repair := b.fs.Bool("repair", false, "send the missing and differing rows through the pipeline again, and tombstones for the rows "+
+		"the source no longer has, then compare again")
 	asJSON := b.jsonFlag("the result")
 	p, err := b.start(ctx, args, 0, usesSource|usesWarehouse)
 	if err != nil {
@@ -46,7 +49,8 @@ the pipeline again as a corrective batch, and the comparison is made again.`, us
 			return err
 		}
 		if pr.Extract != nil && pr.Extract.Committed {
-			fmt.Fprintf(e.stdout, "repair: sent %s rows again in corrective batch %s\n", humanInt(pr.Extract.Rows()), pr.Extract.Batch)
+			fmt.Fprintf(e.stdout, "repair: sent %s rows again and %s tombstones in corrective batch %s\n",
+				humanInt(pr.Extract.Rows()), humanInt(pr.Extract.Deleted()), pr.Extract.Batch)
 		}
 		if res, err = verify.Run(ctx, p, verify.Options{Logger: b.log}); err != nil {
 			return err

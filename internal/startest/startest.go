@@ -91,6 +91,10 @@ func expectedSQL(t testing.TB, table star.Table, iso int) (sql string, names boo
 			exprs = append(exprs, text(c, ident(src.Name)+".xmin::text::bigint"))
 			continue
 		}
+		if c.Conv == star.Deleted {
+			exprs = append(exprs, text(c, "false")) // a row of the source is not deleted
+			continue
+		}
 		st, name := c.FromTable(table.Source)
 		expr := ident(st) + "." + ident(name)
 		switch c.Conv {
@@ -130,12 +134,25 @@ func text(c star.Column, expr string) string {
 // every version.
 func Warehouse(t testing.TB, db Querier, table star.Table) []string {
 	t.Helper()
+	return relation(t, db, table, table.Name)
+}
+
+// Current returns the rows of fact table's current view in the warehouse
+// db: the newest version of every source id, deleted ones left out.
+func Current(t testing.TB, db Querier, table star.Table) []string {
+	t.Helper()
+	return relation(t, db, table, table.CurrentView())
+}
+
+// relation returns the rows of relation name, which has table's columns.
+func relation(t testing.TB, db Querier, table star.Table, name string) []string {
+	t.Helper()
 	var exprs []string
 	for _, c := range Columns(table) {
 		exprs = append(exprs, text(c, ident(c.Name)))
 	}
 	var out []string
-	for _, row := range byID(t, db, fmt.Sprintf("SELECT '', concat_ws('|', %s) FROM %s", strings.Join(exprs, ", "), ident(table.Name))) {
+	for _, row := range byID(t, db, fmt.Sprintf("SELECT '', concat_ws('|', %s) FROM %s", strings.Join(exprs, ", "), ident(name))) {
 		out = append(out, row...)
 	}
 	return out

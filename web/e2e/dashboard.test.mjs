@@ -3,7 +3,8 @@
 // the dashboard on a seeded warehouse and passes, in the environment:
 //   BASE_URL     the dashboard (loopback, no token, run now wired)
 //   GUARDED_URL  the same dashboard with a token, as beyond the loopback
-//   CONTROL_URL  POST /: insert a sale in the source and load it
+//   CONTROL_URL  POST /: insert a sale in the source and load it; POST
+//                /delete: delete the newest GBP sale, load, answer {order}
 //   EXPECT_FILE  the figures the default view must show, computed in SQL
 //   CHROMIUM     the browser; DOWNLOADS a directory for downloads
 import { test, before, after } from 'node:test';
@@ -191,6 +192,28 @@ test('a sale inserted in the source shows in the orders KPI within 15 s, with no
     before + 1, { timeout: 15000 - (Date.now() - start) });
   assert.ok(await page.evaluate(() => window.sameDocument === true), 'the page was not reloaded');
   clean(problems, 'live');
+  await ctx.close();
+});
+
+test('a sale deleted in the source leaves the figures, and its history shows the deletion', async () => {
+  const { page, ctx, problems } = await open(BASE + '/?cur=GBP&preset=all');
+  await loaded(page);
+  await page.waitForSelector('#live.on');
+  const before = Number(await kpi(page, 'orders:GBP'));
+  const r = await fetch(process.env.CONTROL_URL + '/delete', { method: 'POST' });
+  assert.equal(r.status, 200);
+  const { order } = await r.json();
+  await page.waitForFunction((n) => Number(document.querySelector('[data-kpi="orders:GBP"] .value')?.dataset.value) === n,
+    before - 1, { timeout: 15000 });
+  await page.fill('#history-id', String(order));
+  await page.click('#history-form button[type=submit]');
+  await page.waitForSelector('#history-table table');
+  const caption = await page.textContent('#history-table caption');
+  assert.match(caption, new RegExp(`Sales order ${order}: \\d+ version\\(s\\).*deleted`), caption);
+  const changes = await page.$$eval('#history-table tbody tr', (trs) => trs.map((tr) => tr.children[1].textContent));
+  assert.equal(changes[changes.length - 1], 'deleted', 'the last version is the deletion');
+  assert.ok(changes.slice(0, -1).every((c) => c === ''), 'the versions before it are not deletions');
+  clean(problems, 'deletion');
   await ctx.close();
 });
 

@@ -501,9 +501,10 @@ async function showHistory(id) {
     const t = r.versions;
     tables.set('history', t);
     if (!t.rows.length) { box.textContent = `The warehouse has no sales order ${id}.`; return; }
-    box.replaceChildren(el('table', { class: 'data' }, el('caption', {}, `Sales order ${id}: ${t.rows.length} version(s), in the order they were loaded`),
+    const gone = t.rows[t.rows.length - 1].change === 'deleted' ? '; deleted in the source, so no figure counts it' : '';
+    box.replaceChildren(el('table', { class: 'data' }, el('caption', {}, `Sales order ${id}: ${t.rows.length} version(s), in the order they were loaded${gone}`),
       el('thead', {}, el('tr', {}, t.columns.map((c) => el('th', { scope: 'col' }, c.label)))),
-      el('tbody', {}, t.rows.map((row) => el('tr', {}, t.columns.map((c) => el('td', {}, cell(c, row[c.key]))))))));
+      el('tbody', {}, t.rows.map((row) => el('tr', row.change ? { class: 'deleted' } : {}, t.columns.map((c) => el('td', {}, cell(c, row[c.key]))))))));
     $('#history').scrollIntoView({ behavior: 'smooth', block: 'start' });
   } catch (err) {
     box.textContent = 'Could not load the history: ' + err.message;
@@ -717,6 +718,9 @@ function countChart(key, name) {
 }
 // T is a table of rows by column key, as the server sends its own.
 const T = (columns, rows) => ({ columns: columns.map(([key, label, kind]) => ({ key, label, kind: kind || 'text' })), rows });
+// deletedIn is how many source rows deleted run r's load carried into the
+// warehouse (deletion versions and flagged dimension rows).
+const deletedIn = (r) => Object.values(((r.stages || []).find((x) => x.stage === 'load') || {}).deleted || {}).reduce((a, n) => a + n, 0);
 function renderPipeline(v) {
   const runs = v.runs;
   const stage = (r, s) => (r.stages || []).find((x) => x.stage === s) || {};
@@ -724,14 +728,14 @@ function renderPipeline(v) {
   const byRun = [...runs].reverse();
   draw('stage_times', pipelineCharts.stage_times, T([['run', 'Run', 'int'], ['trigger', 'Trigger'], ['started', 'Started (UTC)'], ['outcome', 'Outcome'], ['extract', 'Extract s'], ['transform', 'Transform s'], ['load', 'Load s']],
     byRun.map((r) => ({ run: r.id, trigger: r.trigger, started: stamp(r.started_at), outcome: r.outcome || 'running', extract: secs(stage(r, 'extract').elapsed_ns), transform: secs(stage(r, 'transform').elapsed_ns), load: secs(stage(r, 'load').elapsed_ns) }))));
-  draw('lag', pipelineCharts.lag, T([['batch', 'Batch'], ['loaded', 'Loaded (UTC)'], ['rows', 'Rows', 'int'], ['lag', 'Lag s']],
-    v.loads.map((l) => ({ batch: l.batch, loaded: stamp(l.loaded_at), rows: l.rows, lag: l.lag_seconds === undefined || l.lag_seconds === null ? '' : l.lag_seconds.toFixed(1) }))));
+  draw('lag', pipelineCharts.lag, T([['batch', 'Batch'], ['loaded', 'Loaded (UTC)'], ['rows', 'Rows', 'int'], ['deleted', 'Deleted', 'int'], ['lag', 'Lag s']],
+    v.loads.map((l) => ({ batch: l.batch, loaded: stamp(l.loaded_at), rows: l.rows, deleted: l.deleted, lag: l.lag_seconds === undefined || l.lag_seconds === null ? '' : l.lag_seconds.toFixed(1) }))));
   const moved = runs.find((r) => (r.stages || []).some((s) => s.rows > 0));
   const tr = [];
   if (moved) for (const s of moved.stages) for (const [name, n] of Object.entries(s.tables || {})) tr.push({ stage: s.stage, table: name, rows: n });
   draw('table_rows', pipelineCharts.table_rows, T([['stage', 'Stage'], ['table', 'Table'], ['rows', 'Rows', 'int']], tr));
-  draw('runs', pipelineCharts.runs, T([['run', 'Run', 'int'], ['trigger', 'Trigger'], ['started', 'Started (UTC)'], ['outcome', 'Outcome'], ['seconds', 'Seconds'], ['attempts', 'Attempts', 'int'], ['batches', 'Batches', 'int'], ['error', 'Error']],
-    runs.map((r) => ({ run: r.id, trigger: r.trigger, started: stamp(r.started_at), outcome: r.outcome || 'running', seconds: dur(r), attempts: r.attempts, batches: (r.batches || []).length, error: r.error || '' }))));
+  draw('runs', pipelineCharts.runs, T([['run', 'Run', 'int'], ['trigger', 'Trigger'], ['started', 'Started (UTC)'], ['outcome', 'Outcome'], ['seconds', 'Seconds'], ['attempts', 'Attempts', 'int'], ['batches', 'Batches', 'int'], ['deleted', 'Deleted', 'int'], ['error', 'Error']],
+    runs.map((r) => ({ run: r.id, trigger: r.trigger, started: stamp(r.started_at), outcome: r.outcome || 'running', seconds: dur(r), attempts: r.attempts, batches: (r.batches || []).length, deleted: deletedIn(r), error: r.error || '' }))));
   const failed = runs.filter((r) => r.error);
   draw('failures', pipelineCharts.failures, T([['run', 'Run', 'int'], ['started', 'Started (UTC)'], ['stage', 'Stage'], ['table', 'Table'], ['batch', 'Batch'], ['error', 'Error']],
     failed.map((r) => ({ run: r.id, started: stamp(r.started_at), stage: (r.where || {}).stage || '', table: (r.where || {}).table || '', batch: (r.where || {}).batch || '', error: r.error }))));
@@ -750,6 +754,7 @@ function renderPipeline(v) {
     card('Runs, last 24 h', `${day.filter((r) => r.outcome === 'success').length} ok · ${day.filter((r) => r.outcome === 'failure').length} failed`),
     card('Lag now', v.freshness.as_of ? ago(v.freshness.lag_ns / 1e9) : '—', v.freshness.basis),
     card('Open rejects', fmtInt(open)),
+    card('Deleted, last 24 h', fmtInt(day.reduce((a, r) => a + deletedIn(r), 0)), 'source rows deleted, carried as deletions'),
     card('Lake', v.lake ? `${(v.lake.bytes / 1048576).toFixed(1)} MiB` : '—', v.lake ? `${fmtInt(v.lake.objects)} objects` : 'no lake given'),
   );
 }

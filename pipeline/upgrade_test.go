@@ -1,0 +1,267 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/seed"
+	"github.com/terrifictotes/tote/simulate"
+	"github.com/terrifictotes/tote/star"
+	"github.com/terrifictotes/tote/totesys"
+	"github.com/terrifictotes/tote/verify"
+	"github.com/terrifictotes/tote/warehouse"
+)
+
+// lastBeforeDeletions is the newest warehouse migration of the release
+// before deletions were carried: migrations are never edited once
+// released, so the tree's files up to it are that release's schema.
+const lastBeforeDeletions = 11
+
+// oldWarehouse makes, in a new database, the warehouse the release before
+// deletions would have made of what warehouse from holds: its schema
+// (migrations 1 to 11), and the rows and ledger of from, less what that
+// release did not have (no row was a deletion).
+func oldWarehouse(t *testing.T, from *pgxpool.Pool) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	to := pgtest.Pool(t, pgtest.NewDB(t))
+	if _, err := to.Exec(ctx, `CREATE SCHEMA tote; CREATE TABLE tote.schema_migrations (
+    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join("..", "warehouse", "migrations", "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(files)
+	for _, f := range files {
+		name := filepath.Base(f)
+		if v, _ := strconv.Atoi(name[:4]); v <= lastBeforeDeletions {
+			sql, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := to.Exec(ctx, string(sql)); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if _, err := to.Exec(ctx, `INSERT INTO tote.schema_migrations (version, name) VALUES ($1, $2)`, v, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tables := []string{"tote.load_ledger"}
+	for _, tb := range star.Tables {
+		tables = append(tables, tb.Name)
+	}
+	for _, table := range tables {
+		copyColumns(t, from, to, table)
+	}
+	for _, tb := range star.Tables {
+		if tb.Kind == star.Fact {
+			if _, err := to.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%[1]s', '%[2]s'), max(%[2]s)) FROM %[1]s`,
+				tb.Name, tb.Surrogate)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return to
+}
+
+// copyColumns copies the rows of table (schema.name or name) from one
+// database to the other: the columns the other has.
+func copyColumns(t *testing.T, from, to *pgxpool.Pool, table string) {
+	t.Helper()
+	ctx := context.Background()
+	cols := query(t, to, fmt.Sprintf(`SELECT attname FROM pg_attribute WHERE attrelid = '%s'::regclass AND attnum > 0 AND NOT attisdropped
+		ORDER BY attnum`, table))
+	id := pgx.Identifier(strings.Split(table, "."))
+	rows, err := from.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s`, strings.Join(cols, ", "), id.Sanitize()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals [][]any
+	for rows.Next() {
+		v, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals = append(vals, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.CopyFrom(ctx, id, cols, pgx.CopyFromRows(vals)); err != nil {
+		t.Fatalf("copy %s: %v", table, err)
+	}
+}
+
+// lakeBeforeDeletions makes the raw batches of the lake in dir what the
+// release before deletions wrote: no sets of live ids (and no tombstones,
+// which it did not make), and states that name none.
+func lakeBeforeDeletions(t *testing.T, dir string) {
+	t.Helper()
+	manifests, err := filepath.Glob(filepath.Join(dir, "manifests", "raw", "*.json"))
+	if err != nil || len(manifests) == 0 {
+		t.Fatalf("raw manifests: %v, %v", manifests, err)
+	}
+	for _, path := range manifests {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var manifest map[string]any
+		if err := json.Unmarshal(raw, &manifest); err != nil {
+			t.Fatal(err)
+		}
+		var kept []any
+		for _, f := range manifest["files"].([]any) {
+			f := f.(map[string]any)
+			switch f["table"] {
+			case extract.IDsTable:
+				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(f["path"].(string)))); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			case extract.DeletedTable:
+				t.Fatalf("%s: the lake to make old holds tombstones", path)
+			}
+			kept = append(kept, f)
+		}
+		manifest["files"] = kept
+		for _, ts := range manifest["state"].(map[string]any)["tables"].(map[string]any) {
+			delete(ts.(map[string]any), "ids")
+		}
+		if raw, err = json.Marshal(manifest); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A warehouse and a lake the release before deletions wrote carry on in
+// place: the migrations add is_deleted (false everywhere) and the current
+// views, the next run reads only what is new (the extraction builds its
+// sets of live ids in its own snapshot), nothing is lost or doubled. A
+// deletion made before the upgrade the lake cannot tell: verify finds it,
+// and --repair makes it a deletion version. Deletions after are carried as
+// usual, and a rebuild from the lake is the upgraded warehouse.
+func TestUpgradeInPlace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := pgtest.Pool(t, pgtest.NewDB(t))
+	if _, err := seed.Generate(ctx, src, seed.Options{Scale: 1, Seed: 61}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	lk, err := lake.Open(ctx, "file://"+dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lk.Close() })
+	made := pgtest.Pool(t, pgtest.NewDB(t))
+	parts := pipeline.Parts{Source: src, Warehouse: warehouse.New(made, nil), Lake: lk}
+	versions := map[string]map[string]bool{}
+	capture(t, src, versions)
+	pass(t, parts)
+	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 100_000, Events: 200, Seed: 61}); err != nil {
+		t.Fatal(err)
+	}
+	capture(t, src, versions)
+	pass(t, parts)
+	old := oldWarehouse(t, made)
+	lakeBeforeDeletions(t, dir)
+	parts.Warehouse = warehouse.New(old, nil)
+
+	// Before the upgrade: a deletion the lake cannot tell, and changes.
+	before := sourceVersions(t, src)
+	srcExec(t, src, `DELETE FROM payment WHERE payment_id = 3`)
+	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 100_000, Events: 200, Seed: 62}); err != nil {
+		t.Fatal(err)
+	}
+	capture(t, src, versions)
+	res := pass(t, parts)
+	if v := one(t, old, `SELECT max(version) FROM tote.schema_migrations`); v <= lastBeforeDeletions {
+		t.Fatalf("the warehouse is at migration %d after the run", v)
+	}
+	for _, tb := range star.Tables {
+		if tb.Source == "" {
+			continue
+		}
+		if n := one(t, old, fmt.Sprintf(`SELECT count(*) FROM %s WHERE is_deleted`, tb.Name)); n != 0 {
+			t.Errorf("%s has %d rows flagged deleted after the upgrade", tb.Name, n)
+		}
+	}
+	if res.Extract.Deleted() != 0 || res.Extract.IDSetBytes == 0 {
+		t.Errorf("the first extraction after the upgrade: %d deletions, %d bytes of live ids; want none and every table's set",
+			res.Extract.Deleted(), res.Extract.IDSetBytes)
+	}
+	// Every version the source ever had, once: none lost, none doubled, and
+	// the batches before the upgrade not read again.
+	compare(t, src, old, versions)
+	written := 0
+	for v := range sourceVersions(t, src) {
+		if !before[v] {
+			written++
+		}
+	}
+	if n := res.Extract.Rows(); n != int64(written) || n == 0 {
+		t.Errorf("the first extraction after the upgrade read %d versions, want the %d written since the last", n, written)
+	}
+
+	vr := verifyOK(t, parts)
+	if got := diffs(vr); fmt.Sprint(got) != fmt.Sprint(map[string]string{"fact_payment": "missing [] extra [3] different []"}) {
+		t.Fatalf("verify after the upgrade found %v; want the payment deleted before it", got)
+	}
+	rr, err := verify.Repair(ctx, parts, vr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := versions3(t, old)
+	if len(vs) != 2 || !vs[1].Deleted || vs[1].Values != vs[0].Values || vs[1].Batch != processedBatch(t, rr) {
+		t.Errorf("payment 3 after the repair: %+v; want its version and the deletion, made by the corrective batch", vs)
+	}
+	verifyClean(t, parts)
+
+	// After the upgrade, deletions are found as they happen.
+	srcExec(t, src, `DELETE FROM payment WHERE payment_id = 4`)
+	res = pass(t, parts)
+	checkDeleted(t, old, "fact_payment", 4, 1, processedBatch(t, res), seenAt(t, parts, res))
+	checkCurrent(t, src, old)
+	verifyClean(t, parts)
+	sameWarehouse(t, "rebuilt against upgraded", rebuild(t, parts), old)
+}
+
+// sourceVersions returns the row versions the source holds now, as
+// "table id xmin".
+func sourceVersions(t *testing.T, src *pgxpool.Pool) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, tb := range totesys.Tables {
+		for _, v := range query(t, src, fmt.Sprintf(`SELECT '%s ' || %s || ' ' || xmin FROM %s`, tb.Name, tb.Key(), pgx.Identifier{tb.Name}.Sanitize())) {
+			out[v] = true
+		}
+	}
+	return out
+}
+
+// versions3 is payment 3's versions.
+func versions3(t *testing.T, wh *pgxpool.Pool) []factVersion {
+	t.Helper()
+	return versions(t, wh, "fact_payment", 3)
+}
