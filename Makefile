@@ -59,7 +59,7 @@ WAREHOUSE ?= $(TOTE_WAREHOUSE_URL)
 LAKE      ?=
 bench-dashboard:
 	cd web/e2e && npm ci --no-audit --no-fund --loglevel=error
-	$(GO) run ./web/dashbench -warehouse "$(WAREHOUSE)" $(if $(LAKE),-lake "$(LAKE)")
+	$(GO) run ./cmd/dashbench -warehouse "$(WAREHOUSE)" $(if $(LAKE),-lake "$(LAKE)")
 
 # The AWS deployment's checks alone: terraform fmt/validate/test (mock AWS) and actionlint.
 deploy-check:

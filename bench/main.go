@@ -14,7 +14,7 @@
 //  4. an incremental `tote run` after about 1,000 simulated changes;
 //  5. a `tote run` with nothing new;
 //  6. `tote serve` while idle: the CPU it uses between runs;
-//  7. the dashboard on the loaded warehouse (web/dashbench: every view's
+//  7. the dashboard on the loaded warehouse (cmd/dashbench: every view's
 //     queries against 200 ms, the first paint against 1 s), unless
 //     -dashboard=false; a dashboard that cannot be measured (an older
 //     binary's warehouse) is reported and skipped.
@@ -169,7 +169,7 @@ func run(ctx context.Context) error {
 		keepLake  = flag.Bool("keep-lake", false, "keep the lake directory")
 		logLevel  = flag.String("log-level", "warn", "log level")
 		debugLogs = flag.Bool("v", false, "log progress")
-		dashboard = flag.Bool("dashboard", true, "measure the dashboard on each loaded warehouse (web/dashbench)")
+		dashboard = flag.Bool("dashboard", true, "measure the dashboard on each loaded warehouse (cmd/dashbench)")
 	)
 	flag.Parse()
 	list := []int{*scale}
@@ -381,7 +381,7 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 	rep.IdleSeconds = idleWindow.Seconds()
 	fmt.Printf("  %.0f ms of CPU\n", rep.IdleCPUMillis)
 	if o.dashboard {
-		fmt.Println("the dashboard on this warehouse (web/dashbench)")
+		fmt.Println("the dashboard on this warehouse (cmd/dashbench)")
 		if err := dashbench(ctx, dbs["wh"], "file://"+lakeDir); err != nil {
 			fmt.Printf("  not measured: %v\n", err)
 		}
@@ -401,11 +401,11 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 	return rep, nil
 }
 
-// dashbench runs web/dashbench against the warehouse at whURL, its report
+// dashbench runs cmd/dashbench against the warehouse at whURL, its report
 // on standard output. The first paint needs Chromium and web/e2e's
 // packages: without them only the queries are measured.
 func dashbench(ctx context.Context, whURL, lakeURL string) error {
-	args := []string{"run", "./web/dashbench", "-warehouse", whURL, "-lake", lakeURL, "-runs", "3"}
+	args := []string{"run", "./cmd/dashbench", "-warehouse", whURL, "-lake", lakeURL, "-runs", "3"}
 	if _, err := os.Stat(filepath.Join("web", "e2e", "node_modules", "playwright-core")); err != nil {
 		fmt.Println("  (no web/e2e/node_modules: queries only; npm ci there for the first paint)")
 		args = append(args, "-paint=false")
