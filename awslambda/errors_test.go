@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/jackc/pgx/v5"
@@ -49,6 +50,24 @@ func TestClassify(t *testing.T) {
 	// A refused connection.
 	_, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=5")
 	add("connection refused", err, awslambda.Transient)
+
+	// A server that hangs up while the connection starts.
+	hangup, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hangup.Close()
+	go func() {
+		for {
+			c, err := hangup.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, err = pgx.Connect(ctx, "postgres://postgres@"+hangup.Addr().String()+"/x?sslmode=disable&connect_timeout=5")
+	add("hung up while connecting", err, awslambda.Transient)
 
 	// Errors the server sends, with the codes that matter.
 	conn, err := pgx.Connect(ctx, db)
@@ -163,6 +182,13 @@ func TestClassify(t *testing.T) {
 		"AccessDeniedException": awslambda.Fatal,
 	} {
 		add("AWS "+code, &smithy.GenericAPIError{Code: code, Message: "test"}, want)
+	}
+	// tote's list of throttling and service-side codes holds every code
+	// the AWS SDK retries.
+	for _, codes := range []map[string]struct{}{retry.DefaultThrottleErrorCodes, retry.DefaultRetryableErrorCodes} {
+		for code := range codes {
+			add("AWS SDK retries "+code, &smithy.GenericAPIError{Code: code, Message: "test"}, awslambda.Transient)
+		}
 	}
 	for status, want := range map[int]string{503: awslambda.Transient, 500: awslambda.Transient, 429: awslambda.Transient, 403: awslambda.Fatal} {
 		add(fmt.Sprintf("HTTP %d", status), &smithyhttp.ResponseError{

@@ -6,7 +6,12 @@
 //
 // A run retries the whole pass: every stage carries on from what earlier
 // attempts committed, so a retry redoes only the stage that failed and
-// those after it (extract may also pick up changes made meanwhile).
+// those after it (extract may also pick up changes made meanwhile). Only
+// an error that trying again may cure is retried (tote.Retryable, the
+// policy the Lambda functions follow too): a drifted source schema,
+// another source, a corrupt lake object, a bad value in strict mode or a
+// wrong password fails the run at once, with its alert, and the next
+// scheduled run tries again.
 package daemon
 
 import (
@@ -55,7 +60,8 @@ func (e Every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
 type Config struct {
 	Parts    pipeline.Parts
 	Schedule Schedule
-	// Retries is how many times a failed run is retried before it fails.
+	// Retries is how many times a failed run is retried before it fails;
+	// a run whose error is not tote.Retryable is not.
 	Retries int
 	// Backoff is the delay before the first retry; it doubles for each
 	// further one, up to MaxBackoff, and is jittered. Zero means 1s and 1m.
@@ -248,6 +254,11 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, er
 			break
 		}
 		if ctx.Err() != nil || attempt > d.cfg.Retries {
+			break
+		}
+		if !tote.Retryable(err) {
+			log.Warn("run attempt failed; not retried: trying again cannot help", "stage", tote.Locate(err).Stage,
+				"attempt", attempt, "kind", tote.KindOf(err), "err", err)
 			break
 		}
 		delay := d.backoff(attempt)

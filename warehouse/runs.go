@@ -3,7 +3,6 @@ package warehouse
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -17,8 +16,8 @@ import (
 const runLock int64 = 0x746f746572756e21
 
 // ErrRunInProgress is returned by LockRun when another session, in this
-// process or another, holds the run lock.
-var ErrRunInProgress = errors.New("another tote run is in progress on this warehouse")
+// process or another, holds the run lock. It is tote.Busy.
+var ErrRunInProgress = tote.Sentinel(tote.Busy, "another tote run is in progress on this warehouse")
 
 // LockRun takes the warehouse's run lock without waiting, so that two
 // daemons, or a daemon and `tote run`, never run the pipeline at once. The
