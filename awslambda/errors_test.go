@@ -22,6 +22,7 @@ import (
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
@@ -139,11 +140,11 @@ func TestClassify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wh.Close()
-	release, err := wh.LockRun(ctx)
+	release, err := pipeline.LockRun(ctx, wh)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = wh.LockRun(ctx)
+	_, err = pipeline.LockRun(ctx, wh)
 	release()
 	add("run lock held", err, awslambda.RunInProgress)
 

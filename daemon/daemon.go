@@ -30,7 +30,6 @@ import (
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/verify"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 // Triggers, as the run history records them.
@@ -222,23 +221,23 @@ func (d *Daemon) loop(ctx context.Context) {
 
 // RunOnce makes one run now: it takes the warehouse's run lock, runs the
 // pipeline with retries, records the run and alerts. If another process
-// holds the lock it returns an error wrapping warehouse.ErrRunInProgress
+// holds the lock it returns an error wrapping pipeline.ErrRunInProgress
 // and records nothing.
-func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, error) {
+func (d *Daemon) RunOnce(ctx context.Context, trigger string) (pipeline.Record, error) {
 	d.running.Lock()
 	defer d.running.Unlock()
 	d.takeDeliveries() // those of a run that could not start are in the log only
 	rec, err := pipeline.Begin(ctx, d.cfg.Parts, trigger, d.log)
 	if err != nil {
-		if errors.Is(err, warehouse.ErrRunInProgress) {
+		if errors.Is(err, pipeline.ErrRunInProgress) {
 			d.metrics.runs.WithLabelValues(Skipped).Inc()
 			d.log.Info("skipping run: another process holds the warehouse's run lock", "trigger", trigger)
-			return warehouse.Run{Outcome: Skipped}, err
+			return pipeline.Record{Outcome: Skipped}, err
 		}
 		d.metrics.runs.WithLabelValues(pipeline.Failure).Inc()
 		d.log.Error("cannot start run", "trigger", trigger, "err", err)
-		d.alertFailure(ctx, warehouse.Run{}, err)
-		return warehouse.Run{}, err
+		d.alertFailure(ctx, pipeline.Record{}, err)
+		return pipeline.Record{}, err
 	}
 	log := rec.Logger()
 	d.metrics.inProgress.Set(1)
@@ -299,16 +298,16 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, er
 
 // recordDeliveries adds the alerts sent since the last call to run's record.
 func (d *Daemon) recordDeliveries(ctx context.Context, log *slog.Logger, run int64) {
-	var ns []warehouse.Notification
+	var ns []pipeline.Notification
 	for _, dl := range d.takeDeliveries() {
-		ns = append(ns, warehouse.Notification{Notifier: dl.Notifier, Kind: string(dl.Kind), At: dl.At, Error: dl.Error})
+		ns = append(ns, pipeline.Notification{Notifier: dl.Notifier, Kind: string(dl.Kind), At: dl.At, Error: dl.Error})
 	}
-	if err := d.cfg.Parts.Warehouse.RecordNotifications(ctx, run, ns); err != nil {
+	if err := pipeline.RecordNotifications(ctx, d.cfg.Parts.Warehouse, run, ns); err != nil {
 		log.Warn("cannot record the run's alerts", "err", err)
 	}
 }
 
-func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, err error) {
+func (d *Daemon) alertFailure(ctx context.Context, run pipeline.Record, err error) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	a := alert.Alert{Run: run.ID, Where: tote.Locate(err), Error: err.Error(), Time: time.Now()}

@@ -153,10 +153,10 @@ func get(t *testing.T, u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func runs(t *testing.T, base string) []warehouse.Run {
+func runs(t *testing.T, base string) []pipeline.Record {
 	t.Helper()
 	code, body := get(t, base+"/runs?limit=100")
-	var rs []warehouse.Run
+	var rs []pipeline.Record
 	if code != 200 || json.Unmarshal([]byte(body), &rs) != nil {
 		t.Fatalf("GET /runs: %d %s", code, body)
 	}
@@ -367,7 +367,7 @@ func TestTwoDaemonsNeverOverlap(t *testing.T) {
 	eventually(t, "ten runs", func() bool { return len(runs(t, baseA)) >= 10 })
 	stopA()
 	stopB()
-	rs, err := warehouse.New(pgtest.Pool(t, wh), nil).Runs(context.Background(), 1000)
+	rs, err := pipeline.Runs(context.Background(), warehouse.New(pgtest.Pool(t, wh), nil), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestQuarantineAlertNamesTheRows(t *testing.T) {
 			t.Errorf("the alert does not name %q: %q", want, h.texts)
 		}
 	}
-	recs, err := p.Warehouse.Runs(ctx, 1)
+	recs, err := pipeline.Runs(ctx, p.Warehouse, 1)
 	if err != nil || len(recs) != 1 || recs[0].Attempts != 1 || len(recs[0].Notifications) != 1 ||
 		recs[0].Notifications[0].Kind != string(alert.Quarantine) || recs[0].Notifications[0].Error != "" {
 		t.Errorf("the run's record: %+v (%v)", recs, err)

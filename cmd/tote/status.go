@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote/pipeline"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -25,7 +24,7 @@ lake's size.`, usesWarehouse|usesLake)
 	if err != nil {
 		return err
 	}
-	runs, err := p.Warehouse.Runs(ctx, *limit)
+	runs, err := pipeline.Runs(ctx, p.Warehouse, *limit)
 	if err != nil {
 		return err
 	}
@@ -40,7 +39,7 @@ lake's size.`, usesWarehouse|usesLake)
 	}
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(struct {
-			Runs        []warehouse.Run    `json:"runs"`
+			Runs        []pipeline.Record  `json:"runs"`
 			Freshness   pipeline.Freshness `json:"freshness"`
 			LakeObjects int                `json:"lake_objects"`
 			LakeBytes   int64              `json:"lake_bytes"`
@@ -65,7 +64,7 @@ lake's size.`, usesWarehouse|usesLake)
 	return nil
 }
 
-func printRuns(w io.Writer, runs []warehouse.Run) {
+func printRuns(w io.Writer, runs []pipeline.Record) {
 	fmt.Fprintf(w, "recent runs:\n")
 	if len(runs) == 0 {
 		fmt.Fprintf(w, "  none\n")
