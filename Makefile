@@ -44,13 +44,13 @@ clean:
 
 # Benchmarks against the floor (plain COPY to COPY) on a throwaway server:
 #   make bench [SCALE=20 | SCALES="20 100 400"] [SEED=1]
-# prints a table per scale (and one across scales) and writes bench/results/*.json
+# prints a table per scale (and one across scales) and writes cmd/bench/results/*.json
 SCALE     ?= 20
 SCALES    ?= $(SCALE)
 SEED      ?= 1
 BENCHFLAGS ?=
 bench: build
-	$(GO) run ./bench -tote $(BIN) -scales "$(SCALES)" -seed $(SEED) $(BENCHFLAGS)
+	$(GO) run ./cmd/bench -tote $(BIN) -scales "$(SCALES)" -seed $(SEED) $(BENCHFLAGS)
 
 # The dashboard's queries and first paint against a loaded warehouse (make
 # bench measures them too, on the warehouse it loads at each scale):
@@ -80,12 +80,12 @@ lambda:
 	@mkdir -p $(LAMBDA_DIR)/lambda-$(ARCH)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -tags lambda.norpc -trimpath -buildvcs=false \
 		-ldflags "-s -w -buildid= $(LDFLAGS)" -o $(LAMBDA_DIR)/lambda-$(ARCH)/bootstrap ./cmd/tote-lambda
-	$(GO) run ./internal/lambdazip -o $(LAMBDA_DIR)/tote-lambda-$(ARCH).zip $(LAMBDA_DIR)/lambda-$(ARCH)/bootstrap
+	$(GO) run ./cmd/lambdazip -o $(LAMBDA_DIR)/tote-lambda-$(ARCH).zip $(LAMBDA_DIR)/lambda-$(ARCH)/bootstrap
 	@ls -l $(LAMBDA_DIR)/tote-lambda-$(ARCH).zip
 
 # Optional and heavy (not part of make test): applies the Terraform against a
 # local AWS emulator, runs the pipeline through it and destroys it.
-# See tools/e2e-aws/README.md.
+# See cmd/e2e-aws/README.md.
 e2e-aws:
 	$(MAKE) lambda ARCH=amd64
-	cd tools/e2e-aws && $(GO) run . -repo $(CURDIR) -zip $(CURDIR)/bin/tote-lambda-amd64.zip
+	cd cmd/e2e-aws && $(GO) run . -repo $(CURDIR) -zip $(CURDIR)/bin/tote-lambda-amd64.zip

@@ -22,9 +22,9 @@
 // Each tote run is the built binary in a child process of its own, so its
 // peak RSS (wait4's ru_maxrss) is tote's alone, not the seeding's. Results
 // are printed as a table per scale, then a line per scale to compare them,
-// and written as JSON under bench/results/.
+// and written as JSON under cmd/bench/results/.
 //
-//	go run ./bench -tote bin/tote -scales "20 100"
+//	go run ./cmd/bench -tote bin/tote -scales "20 100"
 package main
 
 import (
@@ -161,7 +161,7 @@ func run(ctx context.Context) error {
 		seedN     = flag.Uint64("seed", 1, "seed for the generated rows and the simulated changes")
 		changes   = flag.Int("changes", 1000, "simulated changes before the incremental run")
 		toteBin   = flag.String("tote", "bin/tote", "the tote binary to measure")
-		outDir    = flag.String("out", "bench/results", "directory for the JSON results")
+		outDir    = flag.String("out", "cmd/bench/results", "directory for the JSON results")
 		adminURL  = flag.String("database", os.Getenv("TOTE_BENCH_DATABASE_URL"), "server `URL` to create the source database on (env TOTE_BENCH_DATABASE_URL; default: a throwaway server)")
 		whURL     = flag.String("warehouse-database", os.Getenv("TOTE_BENCH_WAREHOUSE_URL"), "server `URL` to create the warehouse databases on (env TOTE_BENCH_WAREHOUSE_URL; default: -database if given, else a second throwaway server)")
 		cpuprof   = flag.String("cpuprofile", "", "pass to the full run: write its CPU profile to `FILE`")
