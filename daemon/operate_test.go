@@ -10,7 +10,7 @@ import (
 
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/extract"
-	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/verify"
 )
@@ -29,7 +29,7 @@ func webhookIncidents(t *testing.T) (*hook, *alert.Incidents) {
 func TestQuarantineAlertNamesTheRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), pgtest.NewDB(t)
+	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
 	h, inc := webhookIncidents(t)
 	p := parts(t, source, wh)
 	d := New(Config{Parts: p, Incidents: inc})
@@ -77,7 +77,7 @@ func TestQuarantineAlertNamesTheRows(t *testing.T) {
 func TestLagIsNotAge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), pgtest.NewDB(t)
+	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
 	h, inc := webhookIncidents(t)
 	px := startProxy(t, mustHost(t, source))
 	p := parts(t, px.via(t, source), wh)
@@ -118,7 +118,7 @@ func TestLagIsNotAge(t *testing.T) {
 func TestVerifyAlertsOnADifference(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), pgtest.NewDB(t)
+	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
 	h, inc := webhookIncidents(t)
 	p := parts(t, source, wh)
 	d := New(Config{Parts: p, Incidents: inc})
@@ -157,7 +157,7 @@ func TestVerifyAlertsOnADifference(t *testing.T) {
 func TestDriftIsNotRetried(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), pgtest.NewDB(t)
+	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
 	h, inc := webhookIncidents(t)
 	p := parts(t, source, wh)
 	d := New(Config{Parts: p, Incidents: inc, Retries: 3, Backoff: 10 * time.Millisecond})

@@ -65,7 +65,7 @@ func TestStraightCopy(t *testing.T) {
 			// The same batch, claiming key order and not, in two warehouses.
 			claimed := memLake(t)
 			commitClaiming(t, claimed, 1, c.b, true)
-			got, _ := newWarehouse(t)
+			got, _ := migratedWarehouse(t)
 			var logs bytes.Buffer
 			w := warehouse.New(got, nil).WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			res, err := w.Load(ctx, claimed)
@@ -82,7 +82,7 @@ func TestStraightCopy(t *testing.T) {
 			} else {
 				plain := memLake(t)
 				commit(t, plain, 1, c.b)
-				want, _ := newWarehouse(t)
+				want, _ := migratedWarehouse(t)
 				loadOK(t, want, plain)
 				sameTables(t, "claiming key order", dumpAll(t, got), dumpAll(t, want))
 			}
@@ -101,10 +101,7 @@ func TestStraightCopy(t *testing.T) {
 			}
 			// The keys and indexes the large load dropped are back, as they
 			// were: those of a warehouse that loaded nothing.
-			fresh, _ := newWarehouse(t)
-			if err := warehouse.New(fresh, nil).Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			fresh, _ := migratedWarehouse(t)
 			if g, w := indexes(t, got), indexes(t, fresh); g != w {
 				t.Errorf("fact_sales_order's indexes after the load:\n%s\nwant\n%s", g, w)
 			}
