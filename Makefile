@@ -5,9 +5,9 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/terrifictotes/tote.version=$(VERSION)
 BIN       := bin/tote
-STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
+TOOLS     := bin/tools
 
-.PHONY: all build demo test test-short lint fmt vet staticcheck clean bench deploy-check validate-asl lambda e2e-aws bench-dashboard
+.PHONY: all build demo test test-short tools lint fmt vet staticcheck clean bench deploy-check validate-asl lambda e2e-aws bench-dashboard
 
 all: build
 
@@ -18,6 +18,8 @@ demo: build
 	./$(BIN) demo --log-level warn
 
 # Every test, with the race detector; fails on unformatted code or vet findings.
+# go test downloads and builds no tools: the tests that need one (the Lambda
+# emulator, actionlint) skip without bin/tools, saying to run make tools.
 test: vet
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test -race -count=1 ./...
@@ -28,9 +30,17 @@ test-short:
 vet:
 	$(GO) vet ./...
 
-staticcheck:
-	@test -x "$(STATICCHECK)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
-	$(STATICCHECK) ./...
+# The tools the tests and lint run, at the versions pinned in tools/go.mod (a
+# module of its own, so that their dependencies stay out of tote's), built into
+# bin/tools: actionlint, the Lambda Runtime Interface Emulator, staticcheck.
+# Rebuilt when tools/go.mod changes.
+tools: $(TOOLS)/.built
+$(TOOLS)/.built: tools/go.mod tools/go.sum
+	cd tools && CGO_ENABLED=0 $(GO) build -o ../$(TOOLS)/ tool
+	@touch $@
+
+staticcheck: tools
+	$(TOOLS)/staticcheck ./...
 
 lint: vet staticcheck
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
