@@ -22,10 +22,12 @@ demo: build
 # emulator, actionlint) skip without bin/tools, saying to run make tools.
 # go test runs packages in the order given, two at a time on two cores: the
 # slowest go first, so that none of them starts last and runs alone.
+# The test binaries are linked without DWARF (-w), a third of each link:
+# stack traces and race reports read the symbol table, which stays.
 SLOWEST := ./awslambda ./web ./pipeline ./cmd/tote ./extract ./warehouse ./daemon ./deploy ./transform
 test: vet
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) test -race -count=1 $(SLOWEST) ./...
+	$(GO) test -race -count=1 -ldflags=-w $(SLOWEST) ./...
 
 test-short:
 	$(GO) test -short ./...
