@@ -5,9 +5,9 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/terrifictotes/tote.version=$(VERSION)
 BIN       := bin/tote
-STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
+TOOLS     := bin/tools
 
-.PHONY: all build demo test test-short lint fmt vet staticcheck clean bench deploy-check validate-asl lambda e2e-aws bench-dashboard
+.PHONY: all build demo test test-short tools lint fmt vet staticcheck clean bench deploy-check validate-asl lambda e2e-aws bench-dashboard
 
 all: build
 
@@ -18,9 +18,16 @@ demo: build
 	./$(BIN) demo --log-level warn
 
 # Every test, with the race detector; fails on unformatted code or vet findings.
+# go test downloads and builds no tools: the tests that need one (the Lambda
+# emulator, actionlint) skip without bin/tools, saying to run make tools.
+# go test runs packages in the order given, two at a time on two cores: the
+# slowest go first, so that none of them starts last and runs alone.
+# The test binaries are linked without DWARF (-w), a third of each link:
+# stack traces and race reports read the symbol table, which stays.
+SLOWEST := ./awslambda ./web ./pipeline ./cmd/tote ./extract ./warehouse ./daemon ./deploy ./transform
 test: vet
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -ldflags=-w $(SLOWEST) ./...
 
 test-short:
 	$(GO) test -short ./...
@@ -28,9 +35,17 @@ test-short:
 vet:
 	$(GO) vet ./...
 
-staticcheck:
-	@test -x "$(STATICCHECK)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
-	$(STATICCHECK) ./...
+# The tools the tests and lint run, at the versions pinned in tools/go.mod (a
+# module of its own, so that their dependencies stay out of tote's), built into
+# bin/tools: actionlint, the Lambda Runtime Interface Emulator, staticcheck.
+# Rebuilt when tools/go.mod changes.
+tools: $(TOOLS)/.built
+$(TOOLS)/.built: tools/go.mod tools/go.sum
+	cd tools && CGO_ENABLED=0 $(GO) build -o ../$(TOOLS)/ tool
+	@touch $@
+
+staticcheck: tools
+	$(TOOLS)/staticcheck ./...
 
 lint: vet staticcheck
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
@@ -44,13 +59,13 @@ clean:
 
 # Benchmarks against the floor (plain COPY to COPY) on a throwaway server:
 #   make bench [SCALE=20 | SCALES="20 100 400"] [SEED=1]
-# prints a table per scale (and one across scales) and writes bench/results/*.json
+# prints a table per scale (and one across scales) and writes cmd/bench/results/*.json
 SCALE     ?= 20
 SCALES    ?= $(SCALE)
 SEED      ?= 1
 BENCHFLAGS ?=
 bench: build
-	$(GO) run ./bench -tote $(BIN) -scales "$(SCALES)" -seed $(SEED) $(BENCHFLAGS)
+	$(GO) run ./cmd/bench -tote $(BIN) -scales "$(SCALES)" -seed $(SEED) $(BENCHFLAGS)
 
 # The dashboard's queries and first paint against a loaded warehouse (make
 # bench measures them too, on the warehouse it loads at each scale):
@@ -59,7 +74,7 @@ WAREHOUSE ?= $(TOTE_WAREHOUSE_URL)
 LAKE      ?=
 bench-dashboard:
 	cd web/e2e && npm ci --no-audit --no-fund --loglevel=error
-	$(GO) run ./web/dashbench -warehouse "$(WAREHOUSE)" $(if $(LAKE),-lake "$(LAKE)")
+	$(GO) run ./cmd/dashbench -warehouse "$(WAREHOUSE)" $(if $(LAKE),-lake "$(LAKE)")
 
 # The AWS deployment's checks alone: terraform fmt/validate/test (mock AWS) and actionlint.
 deploy-check:
@@ -80,12 +95,12 @@ lambda:
 	@mkdir -p $(LAMBDA_DIR)/lambda-$(ARCH)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -tags lambda.norpc -trimpath -buildvcs=false \
 		-ldflags "-s -w -buildid= $(LDFLAGS)" -o $(LAMBDA_DIR)/lambda-$(ARCH)/bootstrap ./cmd/tote-lambda
-	$(GO) run ./internal/lambdazip -o $(LAMBDA_DIR)/tote-lambda-$(ARCH).zip $(LAMBDA_DIR)/lambda-$(ARCH)/bootstrap
+	$(GO) run ./cmd/lambdazip -o $(LAMBDA_DIR)/tote-lambda-$(ARCH).zip $(LAMBDA_DIR)/lambda-$(ARCH)/bootstrap
 	@ls -l $(LAMBDA_DIR)/tote-lambda-$(ARCH).zip
 
 # Optional and heavy (not part of make test): applies the Terraform against a
 # local AWS emulator, runs the pipeline through it and destroys it.
-# See tools/e2e-aws/README.md.
+# See cmd/e2e-aws/README.md.
 e2e-aws:
 	$(MAKE) lambda ARCH=amd64
-	cd tools/e2e-aws && $(GO) run . -repo $(CURDIR) -zip $(CURDIR)/bin/tote-lambda-amd64.zip
+	cd cmd/e2e-aws && $(GO) run . -repo $(CURDIR) -zip $(CURDIR)/bin/tote-lambda-amd64.zip

@@ -1,9 +1,14 @@
 package tote
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -50,6 +55,10 @@ type Where struct {
 // agreed_delivery_date "soon" is not a date (YYYY-MM-DD)`.
 type Error struct {
 	Where
+	// Kind says what trying again can do about the error, where the code
+	// that made it knows (ValueError: Fatal); zero leaves it to Err (see
+	// KindOf).
+	Kind Kind
 	// Err is what went wrong, in words that do not repeat the fields.
 	// For a Value, it reads on from the value: "is not a date".
 	Err error
@@ -155,8 +164,10 @@ func At(err error, w Where) error {
 // ValueError reports that value, in column, is wrong: reason reads on from
 // the value ("is not a date (YYYY-MM-DD)"). The layers above add the table,
 // id, batch and stage with At.
+// A bad value is Fatal: the same row gives the same error until the
+// source is fixed.
 func ValueError(column, value, reason string) error {
-	return &Error{Where: Where{Column: column, Value: &value}, Err: errors.New(reason)}
+	return &Error{Where: Where{Column: column, Value: &value}, Kind: Fatal, Err: errors.New(reason)}
 }
 
 // Locate returns where err happened, as far as it says: the fields of the
@@ -175,4 +186,206 @@ func quote(v string) string {
 		return v
 	}
 	return strconv.Quote(v)
+}
+
+// Kind says what trying again can do about an error. KindOf gives the kind
+// of any error: it is the one retry policy, which the daemon (tote serve)
+// and the Lambda functions (their errorType) both follow.
+type Kind uint8
+
+// The kinds of error. The zero Kind is none: no error, or (in an Error's
+// Kind field) nothing said.
+const (
+	// Transient errors may pass by themselves: a dropped connection, a
+	// deadlock, a server starting up, throttling. Try again with backoff.
+	Transient Kind = iota + 1
+	// Busy means another run got there first: it holds the warehouse's
+	// run lock, or committed the batch this one was making. Nothing was
+	// doubled; try again a little later.
+	Busy
+	// Fatal errors need a person: a drifted source schema, another source
+	// than the lake's, a lake object that does not match its manifest, a
+	// bad value in strict mode, a wrong password. Trying again gives the
+	// same error, so alert at once and let the next scheduled run try.
+	Fatal
+)
+
+// String names the kind, as logs and the Lambda's errorType say it.
+func (k Kind) String() string {
+	switch k {
+	case Transient:
+		return "Transient"
+	case Busy:
+		return "Busy"
+	case Fatal:
+		return "Fatal"
+	}
+	return ""
+}
+
+// Retryable reports whether trying again may help: err is Transient or
+// Busy.
+func Retryable(err error) bool {
+	k := KindOf(err)
+	return k == Transient || k == Busy
+}
+
+// kinded is an error that says its own Kind: a sentinel made by Sentinel,
+// or a package's error type (extract's drift and identity errors).
+type kinded interface {
+	error
+	ErrorKind() Kind
+}
+
+// Sentinel returns a new error with text msg that says it is of kind k,
+// for a package's sentinel errors (compared with errors.Is):
+//
+//	var ErrCorrupt = tote.Sentinel(tote.Fatal, "lake: object does not match its manifest")
+func Sentinel(k Kind, msg string) error { return &sentinel{kind: k, msg: msg} }
+
+type sentinel struct {
+	kind Kind
+	msg  string
+}
+
+func (e *sentinel) Error() string   { return e.msg }
+func (e *sentinel) ErrorKind() Kind { return e.kind }
+
+// KindOf returns the kind of err, 0 if err is nil. The first of these
+// that applies decides:
+//
+//  1. What the error says of itself: the first error in its chain (as
+//     errors.As walks it) that has a kind, an *Error with Kind set or an
+//     error with an ErrorKind method.
+//  2. The server's word, when one answered: a database error's SQLSTATE
+//     (an error with a SQLState method, as pgx's and lib/pq's have) is
+//     Transient for a connection exception (class 08), a serialization
+//     failure or deadlock (40001, 40P01), a lock not available (55P03),
+//     a server shutting down or starting up (57P01-57P03) or too many
+//     connections (53300), and Fatal otherwise, among them a failed
+//     authentication (class 28). An API error (an ErrorCode method, as
+//     AWS's have) is Transient for throttling or a failure on the
+//     service's side (its code, or an HTTP status of 429 or 5xx), and
+//     Fatal otherwise (access denied, no such bucket).
+//  3. The way there: a deadline or cancellation reached downstream, a
+//     network error (refused, reset, timed out, DNS), a connection that
+//     dropped mid-message, or an error that says it failed before
+//     anything was sent (a SafeToRetry method, as pgconn's have) or that
+//     it may be retried (a RetryableError method, as AWS's have): all
+//     Transient.
+//  4. Anything else is Fatal: what no rule knows, a retry most likely
+//     repeats, and the schedule tries again anyway.
+//
+// The rules see libraries' errors through the methods above, so that this
+// package imports nothing but the standard library.
+func KindOf(err error) Kind {
+	if err == nil {
+		return 0
+	}
+	var k Kind
+	walk(err, func(e error) bool {
+		switch e := e.(type) {
+		case *Error:
+			k = e.Kind
+		case kinded:
+			k = e.ErrorKind()
+		}
+		return k != 0
+	})
+	if k != 0 {
+		return k
+	}
+	var sql interface{ SQLState() string }
+	if errors.As(err, &sql) {
+		return sqlStateKind(sql.SQLState())
+	}
+	var api interface{ ErrorCode() string }
+	if errors.As(err, &api) && slices.Contains(transientAPICodes, api.ErrorCode()) {
+		return Transient
+	}
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && (status.HTTPStatusCode() == 429 || status.HTTPStatusCode() >= 500) {
+		return Transient
+	}
+	if api != nil {
+		return Fatal
+	}
+	// Not net.Error: every syscall.Errno is one, a full disk included.
+	var op *net.OpError
+	var dns *net.DNSError
+	var timeout interface{ Timeout() bool }
+	var safe interface{ SafeToRetry() bool }
+	var retryable interface{ RetryableError() bool }
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.As(err, &op), errors.As(err, &dns), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.As(err, &timeout) && timeout.Timeout(),
+		errors.As(err, &safe) && safe.SafeToRetry(),
+		errors.As(err, &retryable) && retryable.RetryableError():
+		return Transient
+	}
+	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED,
+		syscall.EPIPE, syscall.ETIMEDOUT, syscall.EHOSTUNREACH, syscall.ENETUNREACH} {
+		if errors.Is(err, errno) {
+			return Transient
+		}
+	}
+	return Fatal
+}
+
+// sqlStateKind is the kind of a database error by its SQLSTATE.
+func sqlStateKind(code string) Kind {
+	switch code {
+	case "40001", // serialization_failure
+		"40P01", // deadlock_detected
+		"55P03", // lock_not_available
+		"57P01", // admin_shutdown
+		"57P02", // crash_shutdown
+		"57P03", // cannot_connect_now
+		"53300": // too_many_connections
+		return Transient
+	}
+	if strings.HasPrefix(code, "08") { // connection_exception
+		return Transient
+	}
+	return Fatal
+}
+
+// transientAPICodes are the error codes of throttling and of failures on
+// the service's side: those AWS's SDK retries (its retry package's
+// DefaultThrottleErrorCodes and DefaultRetryableErrorCodes; a test in
+// awslambda keeps the two lists together) and S3's own.
+var transientAPICodes = []string{
+	// Throttling.
+	"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+	"TooManyRequestsException", "ProvisionedThroughputExceededException", "TransactionInProgressException",
+	"RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled",
+	"SlowDown", "PriorRequestNotComplete", "EC2ThrottledException",
+	// Timeouts and failures on the service's side.
+	"RequestTimeout", "RequestTimeoutException", "InternalError", "InternalServerError",
+	"InternalServiceError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException",
+}
+
+// walk calls fn on err and the errors it wraps, depth first in the order
+// errors.As tries them, until fn returns true.
+func walk(err error, fn func(error) bool) bool {
+	for err != nil {
+		if fn(err) {
+			return true
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if walk(e, fn) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
 }

@@ -1,9 +1,13 @@
 package tote_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,5 +70,84 @@ func TestAtAddsEachFieldOnce(t *testing.T) {
 	wrapped := tote.At(io.ErrUnexpectedEOF, tote.Where{Stage: tote.Extract, Table: "staff"})
 	if !errors.Is(wrapped, io.ErrUnexpectedEOF) || wrapped.Error() != "extract: staff: unexpected EOF" {
 		t.Errorf("wrapped = %v", wrapped)
+	}
+}
+
+// sqlError stands for a database driver's error (pgx's *pgconn.PgError).
+type sqlError struct{ code string }
+
+func (e *sqlError) Error() string    { return "ERROR: test (SQLSTATE " + e.code + ")" }
+func (e *sqlError) SQLState() string { return e.code }
+
+// apiError stands for an AWS SDK error (smithy.APIError).
+type apiError struct{ code string }
+
+func (e *apiError) Error() string     { return "api error " + e.code }
+func (e *apiError) ErrorCode() string { return e.code }
+
+// dialError stands for a driver's connection error that wraps both what
+// the server said, if it said anything, and the way there.
+type dialError struct{ errs []error }
+
+func (e *dialError) Error() string   { return "failed to connect" }
+func (e *dialError) Unwrap() []error { return e.errs }
+
+// TestKindOf: an error's kind comes from what it says of itself, then the
+// server's word, then the way there; anything else is Fatal. The cases are
+// each tried bare, as a stage returns them (in a *tote.Error, wrapped below
+// and above), and joined with an error of no kind.
+func TestKindOf(t *testing.T) {
+	busy := tote.Sentinel(tote.Busy, "another run holds the lock")
+	corrupt := tote.Sentinel(tote.Fatal, "object does not match its manifest")
+	for _, c := range []struct {
+		name string
+		err  error
+		want tote.Kind
+	}{
+		{"a sentinel", busy, tote.Busy},
+		{"a sentinel wrapped with its context", fmt.Errorf("raw/x.parquet: %w: 3 rows, the manifest says 4", corrupt), tote.Fatal},
+		{"corruption found while the network failed too", errors.Join(corrupt, syscall.ECONNRESET), tote.Fatal},
+		{"a bad value", tote.ValueError("agreed_delivery_date", "soon", "is not a date (YYYY-MM-DD)"), tote.Fatal},
+		{"an Error that says its kind over a transient cause", &tote.Error{Kind: tote.Fatal, Err: context.DeadlineExceeded}, tote.Fatal},
+		{"serialization failure", &sqlError{"40001"}, tote.Transient},
+		{"deadlock", &sqlError{"40P01"}, tote.Transient},
+		{"lock not available", &sqlError{"55P03"}, tote.Transient},
+		{"server shutting down", &sqlError{"57P01"}, tote.Transient},
+		{"server starting up", &sqlError{"57P03"}, tote.Transient},
+		{"too many connections", &sqlError{"53300"}, tote.Transient},
+		{"connection failure", &sqlError{"08006"}, tote.Transient},
+		{"wrong password", &sqlError{"28P01"}, tote.Fatal},
+		{"no such role", &sqlError{"28000"}, tote.Fatal},
+		{"undefined table", &sqlError{"42P01"}, tote.Fatal},
+		{"a wrong password, said while connecting", &dialError{[]error{&sqlError{"28P01"}, io.ErrUnexpectedEOF}}, tote.Fatal},
+		{"a connection dropped while connecting", &dialError{[]error{io.ErrUnexpectedEOF}}, tote.Transient},
+		{"throttled", &apiError{"SlowDown"}, tote.Transient},
+		{"the service failed", &apiError{"InternalError"}, tote.Transient},
+		{"access denied", &apiError{"AccessDenied"}, tote.Fatal},
+		{"deadline", context.DeadlineExceeded, tote.Transient},
+		{"cancelled downstream", context.Canceled, tote.Transient},
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, tote.Transient},
+		{"DNS", &net.DNSError{Err: "no such host", Name: "db.example", IsNotFound: true}, tote.Transient},
+		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), tote.Transient},
+		{"a full disk", fmt.Errorf("write: %w", syscall.ENOSPC), tote.Fatal},
+		{"anything else", errors.New("the totesys tables are missing"), tote.Fatal},
+	} {
+		staged := fmt.Errorf("%w (noted)", tote.At(fmt.Errorf("query: %w", c.err), tote.Where{Stage: tote.Load, Table: "fact_sales_order"}))
+		joined := errors.Join(errors.New("and then"), c.err)
+		for _, err := range []error{c.err, staged, joined} {
+			if got := tote.KindOf(err); got != c.want {
+				t.Errorf("%s: KindOf(%v) = %v, want %v", c.name, err, got, c.want)
+			}
+			if got, want := tote.Retryable(err), c.want != tote.Fatal; got != want {
+				t.Errorf("%s: Retryable(%v) = %v, want %v", c.name, err, got, want)
+			}
+		}
+	}
+	if k := tote.KindOf(nil); k != 0 || tote.Retryable(nil) {
+		t.Errorf("KindOf(nil) = %v, Retryable(nil) = %v", k, tote.Retryable(nil))
+	}
+	// At keeps the kind of the Error it fills in.
+	if err := tote.At(tote.ValueError("c", "v", "is bad"), tote.Where{Stage: tote.Transform}); tote.KindOf(err) != tote.Fatal {
+		t.Errorf("KindOf(%v) = %v after At", err, tote.KindOf(err))
 	}
 }

@@ -3,7 +3,8 @@
 //
 // The root package holds the few domain types every part shares and that
 // depend on nothing: the stages (Stage), the one error type that says where
-// in the pipeline something went wrong (Error), and the tool's version.
+// in the pipeline something went wrong (Error), whether trying again can
+// help (KindOf, the one retry policy), and the tool's version.
 // Everything else has a package of its own, named after what it owns: the
 // source model (totesys) and the warehouse model (star), the lake, the
 // stages (extract, transform, warehouse for the load), one pass of them

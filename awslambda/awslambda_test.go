@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/terrifictotes/tote/awslambda"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
-	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
 )
 
@@ -118,11 +118,8 @@ func TestConfig(t *testing.T) {
 // work, and stop, publishing the lag, only when everything is loaded.
 func TestNew(t *testing.T) {
 	t.Parallel()
-	src, wh := pgtest.NewDB(t), pgtest.NewDB(t)
+	src, wh := fixture.Source(1, 1).NewDB(t), pgtest.NewDB(t)
 	pool := pgtest.Pool(t, src)
-	if _, err := seed.Generate(t.Context(), pool, seed.Options{Scale: 1, Seed: 2}); err != nil {
-		t.Fatal(err)
-	}
 	lakeURL := "file://" + t.TempDir()
 	env := func(stage string) map[string]string {
 		return map[string]string{"TOTE_STAGE": stage, "TOTE_LAKE_URL": lakeURL, "TOTE_SOURCE_URL": src, "TOTE_WAREHOUSE_URL": wh}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/jackc/pgx/v5"
@@ -23,6 +24,7 @@ import (
 	"github.com/terrifictotes/tote/internal/hangtest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -52,6 +54,24 @@ func TestClassify(t *testing.T) {
 	// A refused connection.
 	_, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=5")
 	add("connection refused", err, awslambda.Transient)
+
+	// A server that hangs up while the connection starts.
+	hangup, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hangup.Close()
+	go func() {
+		for {
+			c, err := hangup.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, err = pgx.Connect(ctx, "postgres://postgres@"+hangup.Addr().String()+"/x?sslmode=disable&connect_timeout=5")
+	add("hung up while connecting", err, awslambda.Transient)
 
 	// Errors the server sends, with the codes that matter.
 	conn, err := pgx.Connect(ctx, db)
@@ -123,11 +143,11 @@ func TestClassify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wh.Close()
-	release, err := wh.LockRun(ctx)
+	release, err := pipeline.LockRun(ctx, wh)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = wh.LockRun(ctx)
+	_, err = pipeline.LockRun(ctx, wh)
 	release()
 	add("run lock held", err, awslambda.RunInProgress)
 
@@ -183,6 +203,13 @@ func TestClassify(t *testing.T) {
 		"AccessDeniedException": awslambda.Fatal,
 	} {
 		add("AWS "+code, &smithy.GenericAPIError{Code: code, Message: "test"}, want)
+	}
+	// tote's list of throttling and service-side codes holds every code
+	// the AWS SDK retries.
+	for _, codes := range []map[string]struct{}{retry.DefaultThrottleErrorCodes, retry.DefaultRetryableErrorCodes} {
+		for code := range codes {
+			add("AWS SDK retries "+code, &smithy.GenericAPIError{Code: code, Message: "test"}, awslambda.Transient)
+		}
 	}
 	for status, want := range map[int]string{503: awslambda.Transient, 500: awslambda.Transient, 429: awslambda.Transient, 403: awslambda.Fatal} {
 		add(fmt.Sprintf("HTTP %d", status), &smithyhttp.ResponseError{

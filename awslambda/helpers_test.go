@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,13 +23,13 @@ import (
 
 	"github.com/terrifictotes/tote/awslambda"
 	"github.com/terrifictotes/tote/internal/awstest"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/lambdatest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/internal/s3test"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
-	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -53,7 +54,7 @@ type bundle struct {
 // may be.
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	lambdatest.RIE(t) // skips now if the emulator cannot be had
+	lambdatest.RIE(t) // skips now without make tools
 	// The host's architecture: the emulator runs the binary natively.
 	bootstrap := lambdatest.BuildBootstrap(t, "github.com/terrifictotes/tote/cmd/tote-lambda", runtime.GOARCH)
 	return &bundle{bootstrap: bootstrap, s3: s3test.Start(t)}
@@ -71,22 +72,21 @@ type stack struct {
 	env          map[string]string // every function's, beside its own
 }
 
-// newStack seeds a source at scale (0: leave it empty) and starts its
-// Secrets Manager.
+// newStack gives the stack a source seeded at scale with seed 1 (0: an
+// empty one) and starts its Secrets Manager.
 func newStack(t *testing.T, b *bundle, scale int) *stack {
 	t.Helper()
+	source := pgtest.NewDB(t)
+	if scale > 0 {
+		source = fixture.Source(scale, 1).NewDB(t)
+	}
 	s := &stack{
 		b:            b,
 		prefix:       strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()),
-		sourceURL:    withPassword(t, pgtest.NewDB(t)),
+		sourceURL:    withPassword(t, source),
 		warehouseURL: withPassword(t, pgtest.NewDB(t)),
 	}
 	s.source = pgtest.Pool(t, s.sourceURL)
-	if scale > 0 {
-		if _, err := seed.Generate(t.Context(), s.source, seed.Options{Scale: scale, Seed: 1}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	s.secrets = awstest.SecretsManager(t, map[string]string{"tote/source-url": s.sourceURL})
 	s.env = map[string]string{
 		"TOTE_LAKE_URL":                    "s3://" + b.s3.Bucket + "/" + s.prefix,
@@ -128,25 +128,42 @@ func (s *stack) lake(t *testing.T) *lake.Lake {
 	return lk
 }
 
-// reference builds, with pipeline.Run on the stack's source into a lake
-// and warehouse of its own, the warehouse the functions must match.
-func (s *stack) reference(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	u := pgtest.NewDB(t)
-	wh, err := warehouse.Open(t.Context(), u, nil)
+// reference is the warehouse the functions must match on a stack seeded at
+// scale 1: what pipeline.Run builds from the same seeded source, into a
+// lake and warehouse of its own. It is built once, for every test that
+// compares with it.
+var reference = &pgtest.Template{Name: "reference", Setup: func(ctx context.Context, url string) error {
+	src, drop, err := fixture.Source(1, 1).Copy(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return err
+	}
+	defer drop()
+	pool, err := pgxpool.New(ctx, src)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	wh, err := warehouse.Open(ctx, url, nil)
+	if err != nil {
+		return err
 	}
 	defer wh.Close()
-	lk, err := lake.Open(t.Context(), "mem://", lake.Options{})
+	lk, err := lake.Open(ctx, "mem://", lake.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer lk.Close()
-	if _, err := pipeline.Run(t.Context(), pipeline.Parts{Source: s.source, Warehouse: wh, Lake: lk}, pipeline.Options{}); err != nil {
-		t.Fatalf("reference pipeline.Run: %v", err)
+	if _, err := pipeline.Run(ctx, pipeline.Parts{Source: pool, Warehouse: wh, Lake: lk}, pipeline.Options{}); err != nil {
+		return fmt.Errorf("reference pipeline.Run: %w", err)
 	}
-	return pgtest.Pool(t, u)
+	return nil
+}}
+
+// reference returns the warehouse the functions must match; the stack
+// must have been seeded at scale 1, and its source left as seeded.
+func (s *stack) reference(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	return pgtest.Pool(t, reference.NewDB(t))
 }
 
 // sameWarehouse compares every star table of got with want, row for row,

@@ -16,6 +16,7 @@ import (
 	"github.com/terrifictotes/tote/internal/lambdatest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/totesys"
 	"github.com/terrifictotes/tote/warehouse"
@@ -400,7 +401,7 @@ func testWarehouse(t *testing.T, b *bundle) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := wh.LockRun(t.Context())
+	unlock, err := pipeline.LockRun(t.Context(), wh)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/transform"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 // LoadStatusName is the lake status object (see lake.PutStatus) in which
@@ -118,8 +117,8 @@ func (h *Handler) load(ctx context.Context, log *slog.Logger) (Output, error) {
 	// The lock tote run and tote serve take: an overlapping execution, or
 	// a run from a terminal, is reported (RunInProgress) rather than
 	// queued behind the load's own per-batch lock.
-	release, err := wh.LockRun(ctx)
-	if errors.Is(err, warehouse.ErrRunInProgress) {
+	release, err := pipeline.LockRun(ctx, wh)
+	if errors.Is(err, pipeline.ErrRunInProgress) {
 		return Output{}, fmt.Errorf("nothing loaded: %w (another execution, tote run or tote serve)", err)
 	}
 	if err != nil {

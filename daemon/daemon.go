@@ -6,7 +6,12 @@
 //
 // A run retries the whole pass: every stage carries on from what earlier
 // attempts committed, so a retry redoes only the stage that failed and
-// those after it (extract may also pick up changes made meanwhile).
+// those after it (extract may also pick up changes made meanwhile). Only
+// an error that trying again may cure is retried (tote.Retryable, the
+// policy the Lambda functions follow too): a drifted source schema,
+// another source, a corrupt lake object, a bad value in strict mode or a
+// wrong password fails the run at once, with its alert, and the next
+// scheduled run tries again.
 package daemon
 
 import (
@@ -26,7 +31,6 @@ import (
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/verify"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 // Triggers, as the run history records them.
@@ -56,7 +60,8 @@ func (e Every) Next(t time.Time) time.Time { return t.Add(time.Duration(e)) }
 type Config struct {
 	Parts    pipeline.Parts
 	Schedule Schedule
-	// Retries is how many times a failed run is retried before it fails.
+	// Retries is how many times a failed run is retried before it fails;
+	// a run whose error is not tote.Retryable is not.
 	Retries int
 	// Backoff is the delay before the first retry; it doubles for each
 	// further one, up to MaxBackoff, and is jittered. Zero means 1s and 1m.
@@ -228,23 +233,23 @@ func (d *Daemon) loop(ctx context.Context) {
 
 // RunOnce makes one run now: it takes the warehouse's run lock, runs the
 // pipeline with retries, records the run and alerts. If another process
-// holds the lock it returns an error wrapping warehouse.ErrRunInProgress
+// holds the lock it returns an error wrapping pipeline.ErrRunInProgress
 // and records nothing.
-func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, error) {
+func (d *Daemon) RunOnce(ctx context.Context, trigger string) (pipeline.Record, error) {
 	d.running.Lock()
 	defer d.running.Unlock()
 	d.takeDeliveries() // those of a run that could not start are in the log only
 	rec, err := pipeline.Begin(ctx, d.cfg.Parts, trigger, d.log)
 	if err != nil {
-		if errors.Is(err, warehouse.ErrRunInProgress) {
+		if errors.Is(err, pipeline.ErrRunInProgress) {
 			d.metrics.runs.WithLabelValues(Skipped).Inc()
 			d.log.Info("skipping run: another process holds the warehouse's run lock", "trigger", trigger)
-			return warehouse.Run{Outcome: Skipped}, err
+			return pipeline.Record{Outcome: Skipped}, err
 		}
 		d.metrics.runs.WithLabelValues(pipeline.Failure).Inc()
 		d.log.Error("cannot start run", "trigger", trigger, "err", err)
-		d.alertFailure(ctx, warehouse.Run{}, err)
-		return warehouse.Run{}, err
+		d.alertFailure(ctx, pipeline.Record{}, err)
+		return pipeline.Record{}, err
 	}
 	log := rec.Logger()
 	d.metrics.inProgress.Set(1)
@@ -260,6 +265,11 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, er
 			break
 		}
 		if ctx.Err() != nil || attempt > d.cfg.Retries {
+			break
+		}
+		if !tote.Retryable(err) {
+			log.Warn("run attempt failed; not retried: trying again cannot help", "stage", tote.Locate(err).Stage,
+				"attempt", attempt, "kind", tote.KindOf(err), "err", err)
 			break
 		}
 		delay := d.backoff(attempt)
@@ -302,16 +312,16 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (warehouse.Run, er
 
 // recordDeliveries adds the alerts sent since the last call to run's record.
 func (d *Daemon) recordDeliveries(ctx context.Context, log *slog.Logger, run int64) {
-	var ns []warehouse.Notification
+	var ns []pipeline.Notification
 	for _, dl := range d.takeDeliveries() {
-		ns = append(ns, warehouse.Notification{Notifier: dl.Notifier, Kind: string(dl.Kind), At: dl.At, Error: dl.Error})
+		ns = append(ns, pipeline.Notification{Notifier: dl.Notifier, Kind: string(dl.Kind), At: dl.At, Error: dl.Error})
 	}
-	if err := d.cfg.Parts.Warehouse.RecordNotifications(ctx, run, ns); err != nil {
+	if err := pipeline.RecordNotifications(ctx, d.cfg.Parts.Warehouse, run, ns); err != nil {
 		log.Warn("cannot record the run's alerts", "err", err)
 	}
 }
 
-func (d *Daemon) alertFailure(ctx context.Context, run warehouse.Run, err error) {
+func (d *Daemon) alertFailure(ctx context.Context, run pipeline.Record, err error) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	a := alert.Alert{Run: run.ID, Where: tote.Locate(err), Error: postgres.Reword(err).Error(), Time: time.Now()}

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 // Handler serves the daemon's endpoints:
@@ -127,14 +127,14 @@ func (d *Daemon) listRuns(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	runs, err := d.cfg.Parts.Warehouse.Runs(r.Context(), limit)
+	runs, err := pipeline.Runs(r.Context(), d.cfg.Parts.Warehouse, limit)
 	if err != nil {
 		d.log.Error("GET /runs", "err", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	if runs == nil {
-		runs = []warehouse.Run{}
+		runs = []pipeline.Record{}
 	}
 	writeJSON(w, http.StatusOK, runs)
 }

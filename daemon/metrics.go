@@ -5,7 +5,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/terrifictotes/tote/pipeline"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 type metrics struct {
@@ -97,7 +96,7 @@ func (m *metrics) up(problems map[string]string) {
 	}
 }
 
-func (d *Daemon) observe(run warehouse.Run) {
+func (d *Daemon) observe(run pipeline.Record) {
 	m := d.metrics
 	m.runs.WithLabelValues(run.Outcome).Inc()
 	for _, s := range run.Stages {

@@ -2,13 +2,15 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/terrifictotes/tote/alert"
-	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/verify"
 )
@@ -27,7 +29,7 @@ func webhookIncidents(t *testing.T) (*hook, *alert.Incidents) {
 func TestQuarantineAlertNamesTheRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), pgtest.NewDB(t)
+	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
 	h, inc := webhookIncidents(t)
 	p := parts(t, source, wh)
 	d := New(Config{Parts: p, Incidents: inc})
@@ -54,7 +56,7 @@ func TestQuarantineAlertNamesTheRows(t *testing.T) {
 			t.Errorf("the alert does not name %q: %q", want, h.texts)
 		}
 	}
-	recs, err := p.Warehouse.Runs(ctx, 1)
+	recs, err := pipeline.Runs(ctx, p.Warehouse, 1)
 	if err != nil || len(recs) != 1 || recs[0].Attempts != 1 || len(recs[0].Notifications) != 1 ||
 		recs[0].Notifications[0].Kind != string(alert.Quarantine) || recs[0].Notifications[0].Error != "" {
 		t.Errorf("the run's record: %+v (%v)", recs, err)
@@ -75,7 +77,7 @@ func TestQuarantineAlertNamesTheRows(t *testing.T) {
 func TestLagIsNotAge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), pgtest.NewDB(t)
+	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
 	h, inc := webhookIncidents(t)
 	px := startProxy(t, mustHost(t, source))
 	p := parts(t, px.via(t, source), wh)
@@ -116,7 +118,7 @@ func TestLagIsNotAge(t *testing.T) {
 func TestVerifyAlertsOnADifference(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), pgtest.NewDB(t)
+	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
 	h, inc := webhookIncidents(t)
 	p := parts(t, source, wh)
 	d := New(Config{Parts: p, Incidents: inc})
@@ -148,5 +150,33 @@ func TestVerifyAlertsOnADifference(t *testing.T) {
 	}
 	if h.count("matches the source again") != 1 {
 		t.Errorf("want one match alert: %q", h.texts)
+	}
+}
+
+// A drifted source schema is not retried with backoff (trying again cannot
+// help): the run fails after one attempt and alerts at once, and the next
+// scheduled run, failing the same way, sends nothing more.
+func TestDriftIsNotRetried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
+	h, inc := webhookIncidents(t)
+	p := parts(t, source, wh)
+	d := New(Config{Parts: p, Incidents: inc, Retries: 3, Backoff: 10 * time.Millisecond})
+	if _, err := p.Source.Exec(ctx, `ALTER TABLE staff RENAME COLUMN email_address TO email`); err != nil {
+		t.Fatal(err)
+	}
+	for _, trigger := range []string{TriggerStartup, TriggerSchedule} {
+		run, err := d.RunOnce(ctx, trigger)
+		var drift *extract.DriftError
+		if !errors.As(err, &drift) || run.Outcome != pipeline.Failure || run.Attempts != 1 {
+			t.Fatalf("%s run: %v, outcome %q after %d attempts; want the drift, a failure, 1 attempt", trigger, err, run.Outcome, run.Attempts)
+		}
+	}
+	if n := h.count("failed in extract"); n != 1 {
+		t.Errorf("%d failure alerts for one drift, want 1: %q", n, h.texts)
+	}
+	if n := h.count("staff.email_address: column dropped"); n != 1 {
+		t.Errorf("the alert does not name the dropped column: %q", h.texts)
 	}
 }

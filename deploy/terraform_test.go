@@ -6,7 +6,6 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,15 +18,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/terrifictotes/tote/internal/tooltest"
 )
 
 // pluginMirror holds the AWS provider unpacked, for machines that cannot reach
 // the Terraform registry. init links to it rather than copying its 700 MB.
 const pluginMirror = "/opt/tf-plugins"
-
-// actionlintVersion is the actionlint that TestWorkflowsLint builds once and
-// keeps in the user's cache directory.
-const actionlintVersion = "v1.7.12"
 
 // TestTerraform runs what CI's terraform job runs: fmt -check over
 // terraform/, then init and validate for the module and the example, and the
@@ -104,7 +101,8 @@ func TestTerraformKeepsSecretValuesOut(t *testing.T) {
 }
 
 // TestWorkflowsLint checks .github/workflows with actionlint (and shellcheck,
-// when it is on PATH, for the run: scripts).
+// when it is on PATH, for the run: scripts), the version tools/go.mod pins,
+// which make tools builds.
 func TestWorkflowsLint(t *testing.T) {
 	t.Parallel()
 	root := repoRoot(t)
@@ -115,7 +113,7 @@ func TestWorkflowsLint(t *testing.T) {
 	if len(workflows) == 0 {
 		t.Fatal("no workflows in .github/workflows")
 	}
-	bin := actionlint(t)
+	bin := tooltest.Path(t, "actionlint")
 	for i, w := range workflows {
 		workflows[i], _ = filepath.Rel(root, w)
 	}
@@ -261,45 +259,6 @@ func copyTree(t *testing.T, src, dst string) {
 	if err != nil {
 		t.Fatalf("copy %s: %v", src, err)
 	}
-}
-
-// actionlint returns the path of actionlint, building it into the user's
-// cache directory the first time. It skips the test if the go command cannot
-// fetch the module (no module proxy).
-func actionlint(t *testing.T) string {
-	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	gobin := filepath.Join(cache, "tote", "actionlint-"+actionlintVersion)
-	bin := filepath.Join(gobin, "actionlint")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command to build actionlint with: %v", err)
-	}
-	const mod = "github.com/rhysd/actionlint"
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	dl := exec.CommandContext(ctx, gocmd, "mod", "download", mod+"@"+actionlintVersion)
-	dl.Dir = os.TempDir() // outside this module: its go.mod must not change
-	if out, err := dl.CombinedOutput(); err != nil {
-		t.Skipf("cannot fetch %s@%s, so the workflows are not linted: %v\n%s", mod, actionlintVersion, err, out)
-	}
-	install := exec.CommandContext(ctx, gocmd, "install", mod+"/cmd/actionlint@"+actionlintVersion)
-	install.Dir = os.TempDir()
-	install.Env = append(os.Environ(), "GOBIN="+gobin, "CGO_ENABLED=0")
-	var out bytes.Buffer
-	install.Stdout, install.Stderr = &out, &out
-	start := time.Now()
-	if err := install.Run(); err != nil {
-		t.Fatalf("go install %s/cmd/actionlint@%s: %v\n%s", mod, actionlintVersion, err, out.Bytes())
-	}
-	t.Logf("built actionlint %s into %s in %.1fs", actionlintVersion, gobin, time.Since(start).Seconds())
-	return bin
 }
 
 // repoRoot is the repository's root: the test runs in deploy/.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/totesys"
 )
 
@@ -14,6 +15,9 @@ import (
 type DriftError struct {
 	Changes []string // one per difference, e.g. "sales_order.discount: new column numeric"
 }
+
+// ErrorKind is tote.Fatal: the schema stays drifted until a person acts.
+func (e *DriftError) ErrorKind() tote.Kind { return tote.Fatal }
 
 func (e *DriftError) Error() string {
 	return "the source schema has drifted from the totesys model, nothing was committed: " + strings.Join(e.Changes, "; ")

@@ -20,6 +20,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/internal/s3test"
@@ -76,18 +77,12 @@ type version struct {
 	lu    int64 // Unix microseconds
 }
 
+// seeded returns a source of the test's own, seeded at scale with seed 11,
+// and its URL.
 func seeded(t *testing.T, scale int) (*pgxpool.Pool, string) {
 	t.Helper()
-	url := pgtest.NewDB(t)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := seed.Generate(context.Background(), pool, seed.Options{Scale: scale, Seed: 11}); err != nil {
-		t.Fatal(err)
-	}
-	return pool, url
+	url := fixture.Source(scale, 11).NewDB(t)
+	return pgtest.Pool(t, url), url
 }
 
 func run(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake) extract.Result {

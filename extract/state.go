@@ -280,6 +280,10 @@ type IdentityError struct {
 	Lake, Source Source
 }
 
+// ErrorKind is tote.Fatal: the source stays another until a person acts
+// (tote lake move-source, or another lake).
+func (e *IdentityError) ErrorKind() tote.Kind { return tote.Fatal }
+
 func (e *IdentityError) Error() string {
 	return fmt.Sprintf("this lake was extracted from database %q of PostgreSQL system %s, and this source is database %q of system %s: "+
 		"nothing was extracted. If the source has moved (dump and restore, a new cluster) and holds what the lake does, accept it with "+

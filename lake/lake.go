@@ -45,8 +45,9 @@ package lake
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
+
+	"github.com/terrifictotes/tote"
 )
 
 // Zone is one area of the lake.
@@ -68,12 +69,14 @@ const (
 const RejectsTable = "rejects"
 
 // ErrConflict is returned by Commit when another writer has already
-// committed a batch with the same sequence number.
-var ErrConflict = errors.New("lake: another batch was committed with this sequence number")
+// committed a batch with the same sequence number. It is tote.Busy: the
+// other writer got there first, and nothing was doubled.
+var ErrConflict = tote.Sentinel(tote.Busy, "lake: another batch was committed with this sequence number")
 
 // ErrCorrupt is returned when a file read back does not match its manifest,
-// or a manifest cannot be decoded.
-var ErrCorrupt = errors.New("lake: object does not match its manifest")
+// or a manifest cannot be decoded. It is tote.Fatal: reading it again
+// reads the same bytes.
+var ErrCorrupt = tote.Sentinel(tote.Fatal, "lake: object does not match its manifest")
 
 // FormatVersion is the manifest format this package writes and reads.
 const FormatVersion = 1

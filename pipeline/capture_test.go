@@ -10,21 +10,26 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
-	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
-// setup seeds a source and returns it, the warehouse and the parts of a pass.
-func setup(t *testing.T, seedValue uint64) (src, wh *pgxpool.Pool, parts pipeline.Parts) {
+// setup returns a source seeded at scale 1 (a copy of one template, seeded
+// with seed 31), a migrated warehouse, and the parts of a pass over them
+// with a lake in memory.
+func setup(t *testing.T) (src, wh *pgxpool.Pool, parts pipeline.Parts) {
+	t.Helper()
+	return setupWith(t, fixture.Source(1, 31).NewDB(t))
+}
+
+// setupWith is setup with the source at srcURL.
+func setupWith(t *testing.T, srcURL string) (src, wh *pgxpool.Pool, parts pipeline.Parts) {
 	t.Helper()
 	ctx := context.Background()
-	src, wh = pgtest.Pool(t, pgtest.NewDB(t)), pgtest.Pool(t, pgtest.NewDB(t))
-	if _, err := seed.Generate(ctx, src, seed.Options{Scale: 1, Seed: seedValue}); err != nil {
-		t.Fatal(err)
-	}
+	src, wh = pgtest.Pool(t, srcURL), pgtest.Pool(t, fixture.Warehouse().NewDB(t))
 	lk, err := lake.Open(ctx, "mem://", lake.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +52,7 @@ func pass(t *testing.T, parts pipeline.Parts) pipeline.Result {
 func TestWriterInAnotherTimeZone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, wh, parts := setup(t, 31)
+	src, wh, parts := setup(t)
 	versions := map[string]map[string]bool{}
 	capture(t, src, versions)
 	pass(t, parts)
@@ -96,7 +101,7 @@ func TestWritersWithSlowClocks(t *testing.T) {
 		t.Skip("runs writers and passes for seconds")
 	}
 	ctx := context.Background()
-	src, wh, parts := setup(t, 32)
+	src, wh, parts := setup(t)
 	versions := map[string]map[string]bool{}
 	capture(t, src, versions)
 	pass(t, parts)
@@ -172,7 +177,7 @@ func TestWritersWithSlowClocks(t *testing.T) {
 func TestRewriteWithoutALaterStamp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, wh, parts := setup(t, 33)
+	src, wh, parts := setup(t)
 	versions := map[string]map[string]bool{}
 	capture(t, src, versions)
 	pass(t, parts)

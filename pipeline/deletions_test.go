@@ -199,7 +199,7 @@ func verifyClean(t *testing.T, parts pipeline.Parts) {
 // current view leaves it out; what the payment referred to stays.
 func TestDeletedPayment(t *testing.T) {
 	t.Parallel()
-	src, wh, parts := setup(t, 51)
+	src, wh, parts := setup(t)
 	pass(t, parts)
 	srcExec(t, src, `UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id = 5`)
 	pass(t, parts)
@@ -237,7 +237,7 @@ func TestDeletedPayment(t *testing.T) {
 // versions that refer to it.
 func TestDeletedSalesOrderWithItsTransaction(t *testing.T) {
 	t.Parallel()
-	src, wh, parts := setup(t, 52)
+	src, wh, parts := setup(t)
 	pass(t, parts)
 	var order, transaction, payment int64
 	if err := src.QueryRow(context.Background(), `SELECT t.sales_order_id, t.transaction_id, p.payment_id
@@ -271,7 +271,7 @@ func TestDeletedSalesOrderWithItsTransaction(t *testing.T) {
 // flagged, with the values it had.
 func TestDeletedDesignNeverReferenced(t *testing.T) {
 	t.Parallel()
-	src, wh, parts := setup(t, 53)
+	src, wh, parts := setup(t)
 	pass(t, parts)
 	design := one(t, src, `INSERT INTO design (design_name, file_location, file_name, last_updated)
 		VALUES ('Unsold', '/designs', 'unsold.json', now()) RETURNING design_id`)
@@ -299,7 +299,7 @@ func TestDeletedDesignNeverReferenced(t *testing.T) {
 func TestDeleteAndInsertAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, wh, parts := setup(t, 54)
+	src, wh, parts := setup(t)
 	pass(t, parts)
 	var transaction int64
 	if err := src.QueryRow(ctx, `SELECT transaction_id FROM payment WHERE payment_id = 8`).Scan(&transaction); err != nil {
@@ -330,7 +330,7 @@ func TestDeleteAndInsertAgain(t *testing.T) {
 // A row inserted and deleted between two runs never appears.
 func TestInsertedAndDeletedBetweenRuns(t *testing.T) {
 	t.Parallel()
-	src, wh, parts := setup(t, 55)
+	src, wh, parts := setup(t)
 	pass(t, parts)
 	design := one(t, src, `INSERT INTO design (design_name, file_location, file_name, last_updated)
 		VALUES ('Fleeting', '/d', 'fleeting.json', now()) RETURNING design_id`)
@@ -357,7 +357,7 @@ func TestInsertedAndDeletedBetweenRuns(t *testing.T) {
 func TestTruncateHeldBackThenAccepted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, wh, parts := setup(t, 56)
+	src, wh, parts := setup(t)
 	pass(t, parts)
 	rows := one(t, wh, `SELECT count(*) FROM fact_payment`)
 	srcExec(t, src, `TRUNCATE payment`)
@@ -390,7 +390,7 @@ func TestTruncateHeldBackThenAccepted(t *testing.T) {
 func TestDeletionUnderConcurrentWriter(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, wh, parts := setup(t, 57)
+	src, wh, parts := setup(t)
 	pass(t, parts)
 	conn, err := src.Acquire(ctx)
 	if err != nil {
@@ -481,7 +481,7 @@ func rebuild(t *testing.T, parts pipeline.Parts) *pgxpool.Pool {
 func TestRebuildWithDeletions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, wh, parts := setup(t, 58)
+	src, wh, parts := setup(t)
 	pass(t, parts)
 	for i := range 4 {
 		if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 100_000, Events: 200, Seed: 580 + uint64(i), Deletions: 0.2}); err != nil {

@@ -1,9 +1,11 @@
 // Package pipeline owns one pass of tote: extract, then transform, then
 // load, each stage carrying on from what the previous passes committed;
 // and a run, the unit the run history (tote.runs) records: one or more
-// passes under the warehouse's run lock. `tote run` makes a run of one
-// pass; the daemon makes runs that retry a failed pass; the Lambda
-// functions call the stages one at a time.
+// passes under the warehouse's run lock. It owns both: the history's
+// records (Record, Runs) and the lock (LockRun), which the warehouse's
+// migrations only make room for. `tote run` makes a run of one pass; the
+// daemon makes runs that retry a failed pass; the Lambda functions call
+// the stages one at a time, the load under the same lock.
 //
 // It adds no logic of its own to the stages: each one reads its starting
 // point from the lake (or the warehouse's ledger), so a pass that fails in

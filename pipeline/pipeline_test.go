@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/internal/startest"
 	"github.com/terrifictotes/tote/lake"
@@ -115,11 +116,9 @@ func compare(t *testing.T, src, wh *pgxpool.Pool, versions map[string]map[string
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, whURL := pgtest.NewDB(t), pgtest.NewDB(t)
+	// From an empty warehouse: the first pass migrates it.
+	srcURL, whURL := fixture.Source(1, 31).NewDB(t), pgtest.NewDB(t)
 	src, wh := pgtest.Pool(t, srcURL), pgtest.Pool(t, whURL)
-	if _, err := seed.Generate(ctx, src, seed.Options{Scale: 1, Seed: 21}); err != nil {
-		t.Fatal(err)
-	}
 	lk, err := lake.Open(ctx, "file://"+t.TempDir(), lake.Options{})
 	if err != nil {
 		t.Fatal(err)

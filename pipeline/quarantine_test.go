@@ -18,7 +18,7 @@ import (
 func TestQuarantineThenFix(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, wh, parts := setup(t, 34)
+	src, wh, parts := setup(t)
 	versions := map[string]map[string]bool{}
 	capture(t, src, versions)
 	pass(t, parts)

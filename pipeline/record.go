@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 // Outcomes of a run, as the history records them.
@@ -26,14 +25,14 @@ type Recorded struct {
 	parts   Parts
 	log     *slog.Logger
 	release func()
-	run     warehouse.Run
+	run     Record
 	acc     accumulator
 }
 
 // Begin migrates the warehouse (a failure is the load stage's), takes its
-// run lock without waiting, and records the start of a run in the history. If another run holds the lock it returns
-// an error wrapping warehouse.ErrRunInProgress and records nothing. The
-// caller must call Finish.
+// run lock without waiting (LockRun), and records the start of a run in
+// the history. If another run holds the lock it returns an error wrapping
+// ErrRunInProgress and records nothing. The caller must call Finish.
 func Begin(ctx context.Context, p Parts, trigger string, log *slog.Logger) (*Recorded, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -42,17 +41,17 @@ func Begin(ctx context.Context, p Parts, trigger string, log *slog.Logger) (*Rec
 	if err := p.Warehouse.Migrate(ctx); err != nil {
 		return nil, tote.At(err, tote.Where{Stage: tote.Load})
 	}
-	release, err := p.Warehouse.LockRun(ctx)
+	release, err := LockRun(ctx, p.Warehouse)
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorded{parts: p, release: release, run: warehouse.Run{Trigger: trigger, StartedAt: time.Now()}}
+	r := &Recorded{parts: p, release: release, run: Record{Trigger: trigger, StartedAt: time.Now()}}
 	// Recorded whatever ctx does: a cancellation that arrives as the row is
 	// inserted would otherwise leave it in the history, never finished. A
 	// cancelled run then ends in Finish, as abandoned.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if r.run.ID, err = p.Warehouse.StartRun(sctx, trigger, r.run.StartedAt); err != nil {
+	if r.run.ID, err = startRun(sctx, p.Warehouse, trigger, r.run.StartedAt); err != nil {
 		release()
 		return nil, err
 	}
@@ -86,7 +85,7 @@ func (r *Recorded) Pass(ctx context.Context, opts Options) (Result, error) {
 // releases the run lock. It records the run even when ctx is cancelled
 // (the run is then abandoned). The returned Run is what was recorded; the
 // error says if recording failed.
-func (r *Recorded) Finish(ctx context.Context, err error) (warehouse.Run, error) {
+func (r *Recorded) Finish(ctx context.Context, err error) (Record, error) {
 	defer r.release()
 	finished := time.Now()
 	run := r.run
@@ -108,7 +107,7 @@ func (r *Recorded) Finish(ctx context.Context, err error) (warehouse.Run, error)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if ferr := r.parts.Warehouse.FinishRun(rctx, run); ferr != nil {
+	if ferr := finishRun(rctx, r.parts.Warehouse, run); ferr != nil {
 		r.log.Error("cannot record run", "err", ferr)
 		return run, ferr
 	}
@@ -117,17 +116,17 @@ func (r *Recorded) Finish(ctx context.Context, err error) (warehouse.Run, error)
 
 // accumulator sums what the passes of a run did, stage by stage.
 type accumulator struct {
-	byStage map[tote.Stage]*warehouse.RunStage
+	byStage map[tote.Stage]*StageRecord
 	batches []string
 }
 
-func (a *accumulator) stage(name tote.Stage) *warehouse.RunStage {
+func (a *accumulator) stage(name tote.Stage) *StageRecord {
 	if a.byStage == nil {
-		a.byStage = map[tote.Stage]*warehouse.RunStage{}
+		a.byStage = map[tote.Stage]*StageRecord{}
 	}
 	s, ok := a.byStage[name]
 	if !ok {
-		s = &warehouse.RunStage{Stage: string(name), Tables: map[string]int64{}}
+		s = &StageRecord{Stage: string(name), Tables: map[string]int64{}}
 		a.byStage[name] = s
 	}
 	return s
@@ -170,7 +169,7 @@ func (a *accumulator) add(res Result) {
 }
 
 // addDeleted adds n deletions of table to what stage s carried.
-func addDeleted(s *warehouse.RunStage, table string, n int64) {
+func addDeleted(s *StageRecord, table string, n int64) {
 	if n == 0 {
 		return
 	}
@@ -189,8 +188,8 @@ func (a *accumulator) fail(err error) {
 }
 
 // stages returns the stages in pipeline order.
-func (a *accumulator) stages() []warehouse.RunStage {
-	out := []warehouse.RunStage{}
+func (a *accumulator) stages() []StageRecord {
+	out := []StageRecord{}
 	for _, name := range []tote.Stage{tote.Extract, tote.Transform, tote.Load} {
 		if s, ok := a.byStage[name]; ok {
 			out = append(out, *s)

@@ -98,7 +98,7 @@ func TestRestoredSourceAndFull(t *testing.T) {
 func TestFullAfterALogicalCopy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, wh, parts := setup(t, 64)
+	src, wh, parts := setup(t)
 	pass(t, parts)
 
 	moved := pgtest.Pool(t, pgtest.NewDB(t))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/verify"
 )
@@ -40,7 +41,7 @@ func diffs(res verify.Result) map[string]string {
 func TestVerifyFindsAndRepairs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, wh, parts := setup(t, 35)
+	src, wh, parts := setup(t)
 	versions := map[string]map[string]bool{}
 	capture(t, src, versions)
 	pass(t, parts)
@@ -96,7 +97,7 @@ func TestVerifyFindsAndRepairs(t *testing.T) {
 func TestVerifyOnABusySource(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	src, _, parts := setup(t, 36)
+	src, _, parts := setup(t)
 	pass(t, parts)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -147,7 +148,13 @@ func TestRepairUnderAHeldBackHorizon(t *testing.T) {
 	if _, err := hold.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
 		t.Fatal(err)
 	}
-	src, wh, parts := setup(t, 37) // seeded after the held transaction began
+	// Seeded after the held transaction began: not a copy of a template,
+	// whose rows were written before it.
+	srcURL := pgtest.NewDB(t)
+	if _, err := seed.Generate(ctx, pgtest.Pool(t, srcURL), seed.Options{Scale: 1, Seed: 37}); err != nil {
+		t.Fatal(err)
+	}
+	src, wh, parts := setupWith(t, srcURL)
 	versions := map[string]map[string]bool{}
 	capture(t, src, versions)
 	pass(t, parts)

@@ -8,21 +8,20 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
-	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// seeded returns a source of the test's own, seeded at scale 1 with seed 3,
+// its pool connected: TestRunStopsCleanlyWhenCancelled gives simulate 300 ms
+// to start, which the first connection would eat into on a busy machine.
 func seeded(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	pool, err := pgxpool.New(context.Background(), pgtest.NewDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := seed.Generate(context.Background(), pool, seed.Options{Scale: 1, Seed: 3}); err != nil {
+	pool := pgtest.Pool(t, fixture.Source(1, 3).NewDB(t))
+	if err := pool.Ping(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return pool

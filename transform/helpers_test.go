@@ -8,11 +8,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/internal/startest"
 	"github.com/terrifictotes/tote/lake"
-	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/transform"
 )
@@ -22,18 +22,11 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // record is one row read back from a Parquet file, by column name.
 type record = laketest.Record
 
-func seeded(t *testing.T, seedNo uint64) *pgxpool.Pool {
+// seeded returns a source of the test's own, seeded at scale 1 with seed
+// 21: a copy of one template, seeded once for every test.
+func seeded(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := pgtest.NewDB(t)
-	pool, err := pgxpool.New(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := seed.Generate(context.Background(), pool, seed.Options{Scale: 1, Seed: seedNo}); err != nil {
-		t.Fatal(err)
-	}
-	return pool
+	return pgtest.Pool(t, fixture.Source(1, 21).NewDB(t))
 }
 
 func extractRun(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake) extract.Result {

@@ -81,7 +81,7 @@ func checkAgainstRaw(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, raw, proce
 
 func TestFirstBatch(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t, 21)
+	pool := seeded(t)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	res := transformRun(t, lk)
@@ -200,7 +200,7 @@ func queryIDs(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) []strin
 
 func TestIncrementalFollowsJoinedTables(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t, 22)
+	pool := seeded(t)
 	lk := laketest.Mem(t)
 	ctx := context.Background()
 	extractRun(t, pool, lk)
@@ -320,7 +320,7 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 // batch, in order.
 func TestCatchesUpSeveralRawBatches(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t, 23)
+	pool := seeded(t)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	for i := range 3 {
@@ -345,7 +345,7 @@ func TestCatchesUpSeveralRawBatches(t *testing.T) {
 // In strict mode a bad value fails its batch, which stays unconsumed.
 func TestBadDateStopsTheBatchInStrictMode(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t, 24)
+	pool := seeded(t)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	transformRun(t, lk)
@@ -372,7 +372,7 @@ func TestBadDateStopsTheBatchInStrictMode(t *testing.T) {
 
 func TestUnknownCurrencyStopsTheBatchInStrictMode(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t, 25)
+	pool := seeded(t)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	transformRun(t, lk)
@@ -395,7 +395,7 @@ func TestUnknownCurrencyStopsTheBatchInStrictMode(t *testing.T) {
 
 func TestCorruptRawFile(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t, 26)
+	pool := seeded(t)
 	dir := t.TempDir()
 	lk, err := lake.Open(context.Background(), "file://"+dir, lake.Options{})
 	if err != nil {
@@ -438,7 +438,7 @@ func TestCorruptRawFile(t *testing.T) {
 
 func TestConcurrentTransformsCommitEachBatchOnce(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t, 27)
+	pool := seeded(t)
 	lk := laketest.Mem(t)
 	extractRun(t, pool, lk)
 	if _, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 100, Seed: 1}); err != nil {

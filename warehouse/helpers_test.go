@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
@@ -75,6 +76,15 @@ func newWarehouse(t *testing.T) (*pgxpool.Pool, string) {
 	}
 	t.Cleanup(pool.Close)
 	return pool, url
+}
+
+// migratedWarehouse returns a pool on a new warehouse with every migration
+// applied, as a first load leaves it before it loads a batch (a copy of
+// one template), and its URL.
+func migratedWarehouse(t *testing.T) (*pgxpool.Pool, string) {
+	t.Helper()
+	url := fixture.Warehouse().NewDB(t)
+	return pgtest.Pool(t, url), url
 }
 
 func memLake(t *testing.T) *lake.Lake {

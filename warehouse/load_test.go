@@ -173,7 +173,7 @@ func after2() map[string][]string {
 func TestLoad(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := newWarehouse(t)
+	db, _ := migratedWarehouse(t)
 	lk := memLake(t)
 	m1 := commit(t, lk, 1, batch1())
 	res := loadOK(t, db, lk)
@@ -281,7 +281,7 @@ func TestConcurrentLoads(t *testing.T) {
 // still loaded.
 func TestLoadsLateBatch(t *testing.T) {
 	t.Parallel()
-	db, _ := newWarehouse(t)
+	db, _ := migratedWarehouse(t)
 	lk := memLake(t)
 	m1 := commit(t, lk, 1, batch1())
 	m3 := commit(t, lk, 3, batch{"dim_currency": {row{"currency_id": 3, "currency_code": "EUR", "currency_name": "Euro"}}})
@@ -310,7 +310,7 @@ func TestLoadsLateBatch(t *testing.T) {
 // time, and the last row of each entity wins.
 func TestLoadManyRowGroups(t *testing.T) {
 	t.Parallel()
-	db, _ := newWarehouse(t)
+	db, _ := migratedWarehouse(t)
 	lk := memLake(t)
 	const n, ids = 5000, 700
 	var rows []row
@@ -348,7 +348,7 @@ func TestCrashBeforeCommit(t *testing.T) {
 		t.Skip("kills a load in a child process")
 	}
 	ctx := context.Background()
-	db, url := newWarehouse(t)
+	db, url := migratedWarehouse(t)
 	lk, dir := fileLake(t)
 	m1 := commit(t, lk, 1, batch1())
 	loadOK(t, db, lk)
@@ -396,7 +396,7 @@ func TestCrashBeforeCommit(t *testing.T) {
 
 func TestCorruptBatchLoadsNothingOfIt(t *testing.T) {
 	t.Parallel()
-	db, _ := newWarehouse(t)
+	db, _ := migratedWarehouse(t)
 	lk, dir := fileLake(t)
 	m1 := commit(t, lk, 1, batch1())
 	m2 := commit(t, lk, 2, batch2())
@@ -480,7 +480,7 @@ func TestBadProcessedFiles(t *testing.T) {
 			`dim_staff: processed/dim_staff/%s.parquet: row 1: column last_name: text "Fra\x00ney" holds a NUL byte`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			db, _ := newWarehouse(t)
+			db, _ := migratedWarehouse(t)
 			lk := memLake(t)
 			w := lk.NewBatch(lake.Processed, 1, testNow())
 			writeFile(t, w, "dim_date", mustSchema(t, "dim_date"), []row{date1})
@@ -507,7 +507,7 @@ func TestBadProcessedFiles(t *testing.T) {
 
 func TestUnknownTableInBatch(t *testing.T) {
 	t.Parallel()
-	db, _ := newWarehouse(t)
+	db, _ := migratedWarehouse(t)
 	lk := memLake(t)
 	w := lk.NewBatch(lake.Processed, 1, testNow())
 	writeFile(t, w, "dim_weather", mustSchema(t, "dim_design"), []row{design8})
@@ -524,7 +524,7 @@ func TestRebuildRefusesNonEmptyWarehouse(t *testing.T) {
 	lk := memLake(t)
 	commit(t, lk, 1, batch1())
 
-	loaded, _ := newWarehouse(t)
+	loaded, _ := migratedWarehouse(t)
 	loadOK(t, loaded, lk)
 	_, err := warehouse.New(loaded, nil).Rebuild(ctx, lk, false)
 	if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), "1 loaded batches") ||
@@ -557,7 +557,7 @@ func TestLoadedBeforeMigration(t *testing.T) {
 // ids) is refused: the warehouse must be rebuilt from it.
 func TestRewrittenProcessedZone(t *testing.T) {
 	t.Parallel()
-	db, _ := newWarehouse(t)
+	db, _ := migratedWarehouse(t)
 	old := memLake(t)
 	commit(t, old, 1, batch1())
 	loadOK(t, db, old)
@@ -575,7 +575,7 @@ func TestRewrittenProcessedZone(t *testing.T) {
 func TestLoadNotifies(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, url := newWarehouse(t)
+	db, url := migratedWarehouse(t)
 	lk := memLake(t)
 	listener, err := pgx.Connect(ctx, url)
 	if err != nil {

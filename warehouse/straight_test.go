@@ -65,7 +65,7 @@ func TestStraightCopy(t *testing.T) {
 			// The same batch, claiming key order and not, in two warehouses.
 			claimed := memLake(t)
 			commitClaiming(t, claimed, 1, c.b, true)
-			got, _ := newWarehouse(t)
+			got, _ := migratedWarehouse(t)
 			withIndex(t, got)
 			var logs bytes.Buffer
 			w := warehouse.New(got, nil).WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -83,7 +83,7 @@ func TestStraightCopy(t *testing.T) {
 			} else {
 				plain := memLake(t)
 				commit(t, plain, 1, c.b)
-				want, _ := newWarehouse(t)
+				want, _ := migratedWarehouse(t)
 				loadOK(t, want, plain)
 				sameTables(t, "claiming key order", dumpAll(t, got), dumpAll(t, want))
 			}
@@ -102,7 +102,7 @@ func TestStraightCopy(t *testing.T) {
 			}
 			// The keys and indexes the large load dropped are back, as they
 			// were: those of a warehouse that loaded nothing.
-			fresh, _ := newWarehouse(t)
+			fresh, _ := migratedWarehouse(t)
 			withIndex(t, fresh)
 			if g, w := indexes(t, got), indexes(t, fresh); g != w {
 				t.Errorf("fact_sales_order's indexes after the load:\n%s\nwant\n%s", g, w)

@@ -4,7 +4,9 @@
 //
 // It does not transform rows (see transform) and knows nothing of the
 // source: what the tables hold is the star package's model, and the rows
-// come from the processed zone of the lake.
+// come from the processed zone of the lake. Nor does it own runs: its
+// migrations create the run history's table, which package pipeline
+// writes and reads, with the run lock.
 //
 // # Schema
 //
@@ -147,7 +149,8 @@ func (w *Warehouse) Close() {
 }
 
 // Pool is the warehouse's connection pool, for readers with queries of
-// their own (tote verify, the dashboard): they read, they do not write.
+// their own (tote verify, the dashboard), which do not write the star
+// schema, and for the run history and run lock (package pipeline).
 func (w *Warehouse) Pool() *pgxpool.Pool { return w.pool }
 
 // Ping checks that the warehouse database answers.
@@ -299,6 +302,11 @@ func (w *Warehouse) Loaded(ctx context.Context) ([]LedgerEntry, error) {
 	return entries, nil
 }
 
+// Migrated reports whether the warehouse has every migration this tote
+// knows (false before its first load), for readers of tote's tables kept by
+// other packages (the run history, pipeline's).
+func (w *Warehouse) Migrated(ctx context.Context) (bool, error) { return w.migrated(ctx) }
+
 // migrated reports whether the warehouse has every migration this tote
 // knows: readers of the ledger and the run history ask first, so that a
 // warehouse not yet migrated (by a load) reads as empty rather than failing.
@@ -329,4 +337,27 @@ func schemaVersion(ctx context.Context, q querier) (int, error) {
 		return 0, fmt.Errorf("warehouse: read tote.schema_migrations: %w", err)
 	}
 	return v, nil
+}
+
+// freshnessSQL is the newest change any loaded batch brought, from the
+// ledger (and that of lakes followed before: the rows they loaded are
+// still here), which the load records (migration 0010).
+const freshnessSQL = `SELECT max(t) AT TIME ZONE 'UTC' FROM (
+    SELECT max(newest_change) AS t FROM tote.load_ledger
+    UNION ALL SELECT max(newest_change) FROM tote.load_ledger_history) f`
+
+// NewestChange returns the time of the newest source change loaded into
+// the warehouse, and false if nothing is loaded yet.
+func (w *Warehouse) NewestChange(ctx context.Context) (time.Time, bool, error) {
+	if ok, err := w.migrated(ctx); !ok || err != nil {
+		return time.Time{}, false, err
+	}
+	var t *time.Time
+	if err := w.pool.QueryRow(ctx, freshnessSQL).Scan(&t); err != nil {
+		return time.Time{}, false, fmt.Errorf("freshness: %w", err)
+	}
+	if t == nil {
+		return time.Time{}, false, nil
+	}
+	return *t, true, nil
 }

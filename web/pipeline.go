@@ -15,7 +15,6 @@ import (
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/transform"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 // readFreshness is pipeline.ReadFreshness: the lag as tote status and
@@ -37,12 +36,12 @@ type Load struct {
 // Alert is one alert sent about a run.
 type Alert struct {
 	Run int64 `json:"run"`
-	warehouse.Notification
+	pipeline.Notification
 }
 
 // PipelineView is the pipeline view's data.
 type PipelineView struct {
-	Runs      []warehouse.Run    `json:"runs"`
+	Runs      []pipeline.Record  `json:"runs"`
 	Loads     []Load             `json:"loads"`
 	Rejects   []tote.Reject      `json:"rejects"`
 	Alerts    []Alert            `json:"alerts"`
@@ -90,7 +89,7 @@ func (s *Server) pipelineView(ctx context.Context) (PipelineView, error) {
 	}
 	wh := s.cfg.Warehouse
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(timed("runs", func() (err error) { v.Runs, err = wh.Runs(gctx, viewRuns); return }))
+	g.Go(timed("runs", func() (err error) { v.Runs, err = pipeline.Runs(gctx, wh, viewRuns); return }))
 	g.Go(timed("rejects", func() (err error) { v.Rejects, err = wh.Rejects(gctx, true, viewRejects); return }))
 	g.Go(func() (err error) {
 		v.Loads, err = collect(gctx, s.db(), "recent_loads", pgx.NamedArgs{"limit": viewLoads}, func(r pgx.CollectableRow) (Load, error) {
@@ -111,7 +110,7 @@ func (s *Server) pipelineView(ctx context.Context) (PipelineView, error) {
 		return v, err
 	}
 	if v.Runs == nil {
-		v.Runs = []warehouse.Run{}
+		v.Runs = []pipeline.Record{}
 	}
 	if v.Rejects == nil {
 		v.Rejects = []tote.Reject{}

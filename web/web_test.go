@@ -17,10 +17,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
-	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -42,11 +42,8 @@ type bundle struct {
 func newBundle(t *testing.T) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	srcURL, whURL := pgtest.NewDB(t), pgtest.NewDB(t)
+	srcURL, whURL := fixture.Source(1, 7).NewDB(t), pgtest.NewDB(t)
 	b := &bundle{src: pgtest.Pool(t, srcURL), wh: pgtest.Pool(t, whURL), whURL: whURL}
-	if _, err := seed.Generate(ctx, b.src, seed.Options{Scale: 1, Seed: 7}); err != nil {
-		t.Fatal(err)
-	}
 	lk, err := lake.Open(ctx, "file://"+t.TempDir(), lake.Options{})
 	if err != nil {
 		t.Fatal(err)

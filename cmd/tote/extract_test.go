@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,13 +18,20 @@ import (
 	"github.com/terrifictotes/tote/lake"
 )
 
+// seeded is a source seeded by `tote seed` with its defaults, made once;
+// seededSource gives each test a copy.
+var seeded = &pgtest.Template{Name: "source_tote_seed", Setup: func(ctx context.Context, url string) error {
+	var stderr bytes.Buffer
+	e := &env{stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
+	if code := run(ctx, []string{"seed", "--source", url, "--log-level", "warn"}, e); code != 0 {
+		return fmt.Errorf("tote seed: exit %d: %s", code, stderr.String())
+	}
+	return nil
+}}
+
 func seededSource(t *testing.T) string {
 	t.Helper()
-	source := pgtest.NewDB(t)
-	if code, _, errOut := runTote(t, nil, "seed", "--source", source, "--log-level", "warn"); code != 0 {
-		t.Fatalf("seed: %s", errOut)
-	}
-	return source
+	return seeded.NewDB(t)
 }
 
 func TestExtractAndInspectTheLake(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/pipeline"
-	"github.com/terrifictotes/tote/warehouse"
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -26,7 +25,7 @@ lake's size.`, usesWarehouse|usesLake)
 	if err != nil {
 		return err
 	}
-	runs, err := p.Warehouse.Runs(ctx, *limit)
+	runs, err := pipeline.Runs(ctx, p.Warehouse, *limit)
 	if err != nil {
 		return err
 	}
@@ -41,7 +40,7 @@ lake's size.`, usesWarehouse|usesLake)
 	}
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(struct {
-			Runs        []warehouse.Run    `json:"runs"`
+			Runs        []pipeline.Record  `json:"runs"`
 			Freshness   pipeline.Freshness `json:"freshness"`
 			LakeObjects int                `json:"lake_objects"`
 			LakeBytes   int64              `json:"lake_bytes"`
@@ -66,7 +65,7 @@ lake's size.`, usesWarehouse|usesLake)
 	return nil
 }
 
-func printRuns(w io.Writer, runs []warehouse.Run) {
+func printRuns(w io.Writer, runs []pipeline.Record) {
 	fmt.Fprintf(w, "recent runs:\n")
 	if len(runs) == 0 {
 		fmt.Fprintf(w, "  none\n")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/verify"
 )
 
@@ -39,7 +40,7 @@ source no longer has, as a corrective batch, and the comparison is made again.`,
 		return err
 	}
 	if *repair && res.Differences() > 0 {
-		release, err := p.Warehouse.LockRun(ctx) // not alongside a run
+		release, err := pipeline.LockRun(ctx, p.Warehouse) // not alongside a run
 		if err != nil {
 			return err
 		}

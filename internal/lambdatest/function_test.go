@@ -17,7 +17,7 @@ import (
 // fixture returns the test Lambda (testdata/fixture), built once.
 func fixture(t *testing.T) string {
 	t.Helper()
-	RIE(t) // skips here when the emulator's module cannot be fetched
+	RIE(t) // skips here without make tools
 	return BuildBootstrap(t, "./testdata/fixture", runtime.GOARCH)
 }
 

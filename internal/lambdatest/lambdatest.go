@@ -1,8 +1,9 @@
 // Package lambdatest is the test helper for tote on AWS Lambda and Step
 // Functions. It owns three things: running a Lambda binary (bootstrap)
-// under the real AWS Lambda Runtime Interface Emulator (RIE), built from
-// its Go module at a pinned version and cached; building such a binary; and
-// running the real state machine definition
+// under the real AWS Lambda Runtime Interface Emulator (RIE), which make
+// tools builds at the version pinned in tools/go.mod; building such a
+// binary (from this module's packages: no download); and running the real
+// state machine definition
 // (deploy/terraform/modules/tote/statemachine.asl.json) locally with
 // aws-local-stepfunctions (deploy/stepfunctions/run.mjs), its Lambda Tasks
 // routed to emulated functions.
@@ -26,85 +27,19 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/terrifictotes/tote/internal/tooltest"
 )
 
-// RIEModule and RIEVersion pin the emulator that Start runs. The module
-// proxy serves this pseudo-version; tagged releases of the module are not
-// served.
-const (
-	RIEModule  = "github.com/aws/aws-lambda-runtime-interface-emulator"
-	RIEVersion = "v0.0.0-20261030222936-bef5c4ba774d"
-	riePackage = RIEModule + "/cmd/aws-lambda-rie"
-)
-
-var rieBuild struct {
-	mu   sync.Mutex
-	path string
-	skip string // why tests cannot have the emulator
-	err  error
-}
-
-// RIE returns the path of the emulator binary, built on first use into
-// the user cache directory (keyed by version, reused across runs). It
-// skips the test, saying why, if the go command cannot fetch the module.
+// RIE returns the path of the emulator binary, which make tools builds
+// into bin/tools at the version pinned in tools/go.mod. It skips the test,
+// saying to run make tools, where it is not built (see tooltest.Path).
 func RIE(t testing.TB) string {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("lambdatest: the Lambda Runtime Interface Emulator runs only on Linux")
 	}
-	rieBuild.mu.Lock()
-	defer rieBuild.mu.Unlock()
-	if rieBuild.path == "" && rieBuild.skip == "" && rieBuild.err == nil {
-		rieBuild.path, rieBuild.skip, rieBuild.err = buildRIE()
-	}
-	switch {
-	case rieBuild.skip != "":
-		t.Skip(rieBuild.skip)
-	case rieBuild.err != nil:
-		t.Fatal(rieBuild.err)
-	}
-	return rieBuild.path
-}
-
-// buildRIE installs the emulator with `go install module/cmd@version`,
-// outside any module so this repository's go.mod is not touched. Test
-// binaries of several packages may build it at once: each builds into its
-// own temporary directory and renames the result into place, which is
-// atomic, and the results are identical.
-func buildRIE() (path, skip string, err error) {
-	dir := filepath.Join(cacheDir(), "aws-lambda-rie", RIEVersion+"-"+runtime.GOOS+"-"+runtime.GOARCH)
-	path = filepath.Join(dir, "aws-lambda-rie")
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o100 != 0 {
-		return path, "", nil
-	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		return "", "lambdatest: no go command to build the Lambda Runtime Interface Emulator with: " + err.Error(), nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", fmt.Errorf("lambdatest: emulator cache: %w", err)
-	}
-	work, err := os.MkdirTemp(dir, "build-")
-	if err != nil {
-		return "", "", fmt.Errorf("lambdatest: emulator cache: %w", err)
-	}
-	defer os.RemoveAll(work)
-	env := goEnv(map[string]string{
-		"GOFLAGS": "-mod=mod", "GOWORK": "off", "CGO_ENABLED": "0",
-		"GOOS": runtime.GOOS, "GOARCH": runtime.GOARCH, "GOBIN": filepath.Join(work, "bin"),
-	})
-	// Fetch first, so that a module that cannot be had (no network, no
-	// proxy) skips the tests while a build failure fails them.
-	if out, err := runGo(goCmd, work, env, "mod", "download", "-json", RIEModule+"@"+RIEVersion); err != nil {
-		return "", fmt.Sprintf("lambdatest: the go command cannot fetch %s@%s, so the Lambda emulator tests cannot run: %v\n%s", RIEModule, RIEVersion, err, out), nil
-	}
-	if out, err := runGo(goCmd, work, env, "install", riePackage+"@"+RIEVersion); err != nil {
-		return "", "", fmt.Errorf("lambdatest: go install %s@%s: %w\n%s", riePackage, RIEVersion, err, out)
-	}
-	if err := os.Rename(filepath.Join(work, "bin", "aws-lambda-rie"), path); err != nil {
-		return "", "", fmt.Errorf("lambdatest: emulator cache: %w", err)
-	}
-	return path, "", nil
+	return tooltest.Path(t, "aws-lambda-rie")
 }
 
 var bootstraps struct {

@@ -12,9 +12,14 @@
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 //
+// A fixture that many tests of a package start from (a migrated warehouse,
+// a seeded source) is made once per test binary as a Template, and each
+// test gets a copy of it: a CREATE DATABASE … TEMPLATE, not the migrations
+// or the seed again.
+//
 // The package does not own schemas, migrations or fixtures (tests apply
-// their own to the database they get), nor connection pools: tests connect
-// to the returned URL themselves.
+// their own, or give a Template the function that does), nor connection
+// pools beyond Pool: tests connect to the returned URL themselves.
 package pgtest
 
 import (
@@ -78,6 +83,15 @@ var (
 func Main(m *testing.M) {
 	mainCalled.Store(true)
 	code := m.Run()
+	if madeTemplates() { // then the server was decided on
+		srv, _ := getServer()
+		if err := dropTemplates(srv.adminURL); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: drop template databases: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
 	if c := cluster.Load(); c != nil {
 		if err := c.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: stop private PostgreSQL server: %v\n", err)
@@ -100,8 +114,9 @@ func AdminURL(t testing.TB) string {
 
 // NewDB creates an empty database for the test, drops it (disconnecting any
 // sessions left in it) when the test and its subtests end, and returns its
-// URL: the admin URL with the database name replaced. It fails the test if
-// the server cannot be reached or started.
+// URL: the admin URL with the database name replaced. The database commits
+// asynchronously (see createDatabase). It fails the test if the server
+// cannot be reached or started.
 func NewDB(t testing.TB) string {
 	t.Helper()
 	srv := mustServer(t)
@@ -109,7 +124,7 @@ func NewDB(t testing.TB) string {
 	name := databaseName(t.Name())
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	u, err := postgres.CreateDatabase(ctx, srv.adminURL, name)
+	u, err := createDatabase(ctx, srv.adminURL, name, "")
 	if err != nil {
 		t.Fatalf("pgtest: %v (server %s)", err, srv.source)
 	}

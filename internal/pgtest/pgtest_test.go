@@ -2,9 +2,13 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +41,9 @@ func TestNewDB(t *testing.T) {
 				t.Fatalf("database URL %s does not match admin URL %s", u.Redacted(), admin.Redacted())
 			}
 			names = append(names, name)
+			if got := show(t, dbURL, "synchronous_commit"); got != "off" {
+				t.Errorf("%s: synchronous_commit %s, want off", name, got)
+			}
 		}
 
 		// The databases are separate.
@@ -123,4 +130,85 @@ func currentDatabase(t *testing.T, dbURL string) string {
 		t.Fatal(err)
 	}
 	return name
+}
+
+// A template is made once, however many tests ask for copies at once; each
+// copy holds what Setup made and is a database of its own; no one can
+// connect to the template itself.
+func TestTemplate(t *testing.T) {
+	ctx := context.Background()
+	var setups atomic.Int32
+	tmpl := &Template{Name: "test_fixture", Setup: func(ctx context.Context, url string) error {
+		setups.Add(1)
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, `CREATE TABLE fixture (id int); INSERT INTO fixture VALUES (1), (2), (3)`)
+		return err
+	}}
+	var names []string
+	var mu sync.Mutex
+	t.Run("copies", func(t *testing.T) {
+		for i := range 4 {
+			t.Run(strconv.Itoa(i), func(t *testing.T) {
+				t.Parallel()
+				u := tmpl.NewDB(t)
+				conn := connect(t, u)
+				if _, err := conn.Exec(ctx, `INSERT INTO fixture VALUES ($1)`, 10+i); err != nil {
+					t.Fatal(err)
+				}
+				var n, sum int
+				if err := conn.QueryRow(ctx, `SELECT count(*), sum(id) FROM fixture`).Scan(&n, &sum); err != nil {
+					t.Fatal(err)
+				}
+				if n != 4 || sum != 6+10+i {
+					t.Errorf("copy %d holds %d rows summing to %d; want the template's 3 and its own", i, n, sum)
+				}
+				if got := show(t, u, "synchronous_commit"); got != "off" {
+					t.Errorf("copy %d: synchronous_commit %s, want off", i, got)
+				}
+				mu.Lock()
+				names = append(names, currentDatabase(t, u))
+				mu.Unlock()
+			})
+		}
+	})
+	if n := setups.Load(); n != 1 {
+		t.Errorf("Setup ran %d times, want once", n)
+	}
+	admin := connect(t, AdminURL(t))
+	var allow bool
+	if err := admin.QueryRow(ctx, `SELECT datallowconn FROM pg_database WHERE datname = $1`, tmpl.db).Scan(&allow); err != nil || allow {
+		t.Errorf("template %s: allows connections %v (%v); want it closed to them", tmpl.db, allow, err)
+	}
+	for _, name := range names {
+		var exists bool
+		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil || exists {
+			t.Errorf("copy %s still exists after its test ended (%v)", name, err)
+		}
+	}
+
+	// A Setup that fails fails every test that asks, with its error, and
+	// leaves its database for Main to drop.
+	bad := &Template{Name: "test_broken", Setup: func(ctx context.Context, url string) error {
+		return errors.New("no fixture today")
+	}}
+	if _, err := bad.make(mustServer(t)); err == nil || !strings.Contains(err.Error(), "template test_broken: setup: no fixture today") {
+		t.Errorf("a failed setup: %v", err)
+	}
+	if _, err := (&Template{Name: "Not A Name", Setup: bad.Setup}).make(mustServer(t)); err == nil {
+		t.Error("a template named with spaces and capitals was made")
+	}
+}
+
+// show returns a setting of the database at dbURL, as a new session sees it.
+func show(t *testing.T, dbURL, setting string) string {
+	t.Helper()
+	var v string
+	if err := connect(t, dbURL).QueryRow(context.Background(), "SELECT current_setting($1)", setting).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

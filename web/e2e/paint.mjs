@@ -1,7 +1,7 @@
 // Measures the first paint of the dashboard's pages in Debian's headless
 // Chromium: first-contentful-paint, and the time until every chart is
 // drawn (the module marks body[data-loaded]), cold and with cached assets.
-// Prints JSON. Used by web/dashbench: node web/e2e/paint.mjs BASE_URL
+// Prints JSON. Used by cmd/dashbench: node web/e2e/paint.mjs BASE_URL
 import { chromium } from 'playwright-core';
 
 const base = process.argv[2];

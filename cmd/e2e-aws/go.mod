@@ -1,4 +1,4 @@
-module github.com/terrifictotes/tote/tools/e2e-aws
+module github.com/terrifictotes/tote/cmd/e2e-aws
 
 go 1.26.0
 

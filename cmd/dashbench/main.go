@@ -11,7 +11,7 @@
 // pipeline pages in headless Chromium (web/e2e/paint.mjs): first
 // contentful paint, and every chart drawn, cold and with cached assets.
 //
-//	go run ./web/dashbench -warehouse postgres://…/warehouse [-lake file://…] [-runs 5]
+//	go run ./cmd/dashbench -warehouse postgres://…/warehouse [-lake file://…] [-runs 5]
 package main
 
 import (

@@ -1,31 +1,36 @@
-package warehouse
+package pipeline
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/warehouse"
 )
+
+// The run history is a table of the warehouse (tote.runs, created by its
+// migrations), and the run lock a session lock on the warehouse's
+// database: runs are serialized where they load, whichever process makes
+// them. This file owns both; the warehouse package only creates the table.
 
 // runLock is the advisory lock key that serializes pipeline runs across
 // processes: "toterun!" in ASCII.
 const runLock int64 = 0x746f746572756e21
 
 // ErrRunInProgress is returned by LockRun when another session, in this
-// process or another, holds the run lock.
-var ErrRunInProgress = errors.New("another tote run is in progress on this warehouse")
+// process or another, holds the run lock. It is tote.Busy.
+var ErrRunInProgress = tote.Sentinel(tote.Busy, "another tote run is in progress on this warehouse")
 
 // LockRun takes the warehouse's run lock without waiting, so that two
 // daemons, or a daemon and `tote run`, never run the pipeline at once. The
 // lock is held by one pooled connection until release is called, or until
 // that connection is lost.
-func (w *Warehouse) LockRun(ctx context.Context) (release func(), err error) {
-	conn, err := w.pool.Acquire(ctx)
+func LockRun(ctx context.Context, wh *warehouse.Warehouse) (release func(), err error) {
+	conn, err := wh.Pool().Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("run lock: %w", err)
 	}
@@ -50,22 +55,22 @@ func (w *Warehouse) LockRun(ctx context.Context) (release func(), err error) {
 	}, nil
 }
 
-// Run is one pipeline run as the history (tote.runs) records it.
-type Run struct {
+// Record is one run as the history (tote.runs) records it.
+type Record struct {
 	ID int64 `json:"id"`
 	// Trigger says what started the run: "startup", "schedule" or "http"
 	// for the daemon's runs, "manual" for tote run.
 	Trigger    string     `json:"trigger"`
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	// Outcome is "success", "failure" or "abandoned" (stopped by shutdown);
+	// Outcome is Success, Failure or Abandoned (stopped by shutdown);
 	// empty while the run is in progress.
 	Outcome string `json:"outcome,omitempty"`
 	Error   string `json:"error,omitempty"`
 	// Where says where a failed run failed, as its error says it.
-	Where   tote.Where `json:"where,omitzero"`
-	Stages  []RunStage `json:"stages"`
-	Batches []string   `json:"batches"`
+	Where   tote.Where    `json:"where,omitzero"`
+	Stages  []StageRecord `json:"stages"`
+	Batches []string      `json:"batches"`
 	// Attempts is how many times the pass was tried.
 	Attempts int `json:"attempts"`
 	// Notifications are the alerts sent about the run, one per notifier.
@@ -80,20 +85,20 @@ type Notification struct {
 	Error    string    `json:"error,omitempty"` // empty if delivered
 }
 
-// RunStage is what one stage did over all attempts of a run.
-type RunStage struct {
+// StageRecord is what one stage did over all attempts of a run.
+type StageRecord struct {
 	Stage  string           `json:"stage"`
 	Rows   int64            `json:"rows"`
 	Tables map[string]int64 `json:"tables,omitempty"`
 	// Deleted counts the source rows deleted that the stage carried, by
-	// table (see pipeline.StageResult.Deleted); none if it carried none.
+	// table (see StageResult.Deleted); none if it carried none.
 	Deleted map[string]int64 `json:"deleted,omitempty"`
 	Elapsed time.Duration    `json:"elapsed_ns"`
 	Error   string           `json:"error,omitempty"`
 }
 
 // DeletedRows is the number of source rows deleted that the stage carried.
-func (s RunStage) DeletedRows() int64 {
+func (s StageRecord) DeletedRows() int64 {
 	var n int64
 	for _, d := range s.Deleted {
 		n += d
@@ -111,18 +116,18 @@ const (
 FROM tote.runs ORDER BY id DESC LIMIT $1`
 )
 
-// StartRun records the start of a run and returns its id. The warehouse
+// startRun records the start of a run and returns its id. The warehouse
 // must have been migrated.
-func (w *Warehouse) StartRun(ctx context.Context, trigger string, started time.Time) (int64, error) {
+func startRun(ctx context.Context, wh *warehouse.Warehouse, trigger string, started time.Time) (int64, error) {
 	var id int64
-	if err := w.pool.QueryRow(ctx, startRunSQL, trigger, started).Scan(&id); err != nil {
+	if err := wh.Pool().QueryRow(ctx, startRunSQL, trigger, started).Scan(&id); err != nil {
 		return 0, fmt.Errorf("record run start: %w", err)
 	}
 	return id, nil
 }
 
-// FinishRun records how run r ended.
-func (w *Warehouse) FinishRun(ctx context.Context, r Run) error {
+// finishRun records how run r ended.
+func finishRun(ctx context.Context, wh *warehouse.Warehouse, r Record) error {
 	stages, err := json.Marshal(r.Stages)
 	if err != nil {
 		return fmt.Errorf("record run %d: %w", r.ID, err)
@@ -139,14 +144,14 @@ func (w *Warehouse) FinishRun(ctx context.Context, r Run) error {
 			return fmt.Errorf("record run %d: %w", r.ID, err)
 		}
 	}
-	if _, err := w.pool.Exec(ctx, finishRunSQL, r.ID, r.FinishedAt, r.Outcome, errText, stages, batches, where, max(r.Attempts, 1)); err != nil {
+	if _, err := wh.Pool().Exec(ctx, finishRunSQL, r.ID, r.FinishedAt, r.Outcome, errText, stages, batches, where, max(r.Attempts, 1)); err != nil {
 		return fmt.Errorf("record run %d: %w", r.ID, err)
 	}
 	return nil
 }
 
 // RecordNotifications adds the alerts sent about run to its record.
-func (w *Warehouse) RecordNotifications(ctx context.Context, run int64, ns []Notification) error {
+func RecordNotifications(ctx context.Context, wh *warehouse.Warehouse, run int64, ns []Notification) error {
 	if len(ns) == 0 {
 		return nil
 	}
@@ -154,24 +159,24 @@ func (w *Warehouse) RecordNotifications(ctx context.Context, run int64, ns []Not
 	if err != nil {
 		return fmt.Errorf("record run %d's alerts: %w", run, err)
 	}
-	if _, err := w.pool.Exec(ctx, notifySQL, run, b); err != nil {
+	if _, err := wh.Pool().Exec(ctx, notifySQL, run, b); err != nil {
 		return fmt.Errorf("record run %d's alerts: %w", run, err)
 	}
 	return nil
 }
 
-// Runs returns the most recent runs, newest first; none if the warehouse
-// has not been migrated.
-func (w *Warehouse) Runs(ctx context.Context, limit int) ([]Run, error) {
-	if ok, err := w.migrated(ctx); !ok || err != nil {
+// Runs returns the most recent runs in wh's history, newest first; none if
+// the warehouse has not been migrated.
+func Runs(ctx context.Context, wh *warehouse.Warehouse, limit int) ([]Record, error) {
+	if ok, err := wh.Migrated(ctx); !ok || err != nil {
 		return nil, err
 	}
-	rows, err := w.pool.Query(ctx, runsSQL, limit)
+	rows, err := wh.Pool().Query(ctx, runsSQL, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read run history: %w", err)
 	}
-	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) {
-		var r Run
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Record, error) {
+		var r Record
 		var stages, batches, where, notifications []byte
 		if err := row.Scan(&r.ID, &r.Trigger, &r.StartedAt, &r.FinishedAt, &r.Outcome, &r.Error, &stages, &batches, &where,
 			&r.Attempts, &notifications); err != nil {
@@ -195,32 +200,4 @@ func (w *Warehouse) Runs(ctx context.Context, limit int) ([]Run, error) {
 		return nil, fmt.Errorf("read run history: %w", err)
 	}
 	return runs, nil
-}
-
-// freshnessSQL is the newest source change loaded into any fact table:
-// the largest last_updated_date + last_updated_time, taken as UTC (the
-// source's last_updated is a timestamp without time zone, written in UTC).
-// Facts keep every row version, so their newest version is the newest
-// change loaded; dimensions keep no last_updated.
-// freshnessSQL is the newest change any loaded batch brought, from the
-// ledger (and that of lakes followed before: the rows they loaded are
-// still here), which the load records (migration 0010).
-const freshnessSQL = `SELECT max(t) AT TIME ZONE 'UTC' FROM (
-    SELECT max(newest_change) AS t FROM tote.load_ledger
-    UNION ALL SELECT max(newest_change) FROM tote.load_ledger_history) f`
-
-// NewestChange returns the time of the newest source change loaded into
-// the warehouse, and false if nothing is loaded yet.
-func (w *Warehouse) NewestChange(ctx context.Context) (time.Time, bool, error) {
-	if ok, err := w.migrated(ctx); !ok || err != nil {
-		return time.Time{}, false, err
-	}
-	var t *time.Time
-	if err := w.pool.QueryRow(ctx, freshnessSQL).Scan(&t); err != nil {
-		return time.Time{}, false, fmt.Errorf("freshness: %w", err)
-	}
-	if t == nil {
-		return time.Time{}, false, nil
-	}
-	return *t, true, nil
 }

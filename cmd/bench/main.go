@@ -19,7 +19,7 @@
 //     tombstones (what capturing deletions costs the lake);
 //  6. a `tote run` with nothing new;
 //  7. `tote serve` while idle: the CPU it uses between runs;
-//  8. the dashboard on the loaded warehouse (web/dashbench: every view's
+//  8. the dashboard on the loaded warehouse (cmd/dashbench: every view's
 //     queries against 200 ms, the first paint against 1 s), unless
 //     -dashboard=false; a dashboard that cannot be measured (an older
 //     binary's warehouse) is reported and skipped.
@@ -27,9 +27,9 @@
 // Each tote run is the built binary in a child process of its own, so its
 // peak RSS (wait4's ru_maxrss) is tote's alone, not the seeding's. Results
 // are printed as a table per scale, then a line per scale to compare them,
-// and written as JSON under bench/results/.
+// and written as JSON under cmd/bench/results/.
 //
-//	go run ./bench -tote bin/tote -scales "20 100"
+//	go run ./cmd/bench -tote bin/tote -scales "20 100"
 package main
 
 import (
@@ -188,7 +188,7 @@ func run(ctx context.Context) error {
 		changes   = flag.Int("changes", 1000, "simulated changes before the incremental run")
 		deletions = flag.Float64("deletions", 0.1, "the share of the simulated changes that delete")
 		toteBin   = flag.String("tote", "bin/tote", "the tote binary to measure")
-		outDir    = flag.String("out", "bench/results", "directory for the JSON results")
+		outDir    = flag.String("out", "cmd/bench/results", "directory for the JSON results")
 		adminURL  = flag.String("database", os.Getenv("TOTE_BENCH_DATABASE_URL"), "server `URL` to create the source database on (env TOTE_BENCH_DATABASE_URL; default: a throwaway server)")
 		whURL     = flag.String("warehouse-database", os.Getenv("TOTE_BENCH_WAREHOUSE_URL"), "server `URL` to create the warehouse databases on (env TOTE_BENCH_WAREHOUSE_URL; default: -database if given, else a second throwaway server)")
 		cpuprof   = flag.String("cpuprofile", "", "pass to the full run: write its CPU profile to `FILE`")
@@ -196,7 +196,7 @@ func run(ctx context.Context) error {
 		keepLake  = flag.Bool("keep-lake", false, "keep the lake directory")
 		logLevel  = flag.String("log-level", "warn", "log level")
 		debugLogs = flag.Bool("v", false, "log progress")
-		dashboard = flag.Bool("dashboard", true, "measure the dashboard on each loaded warehouse (web/dashbench)")
+		dashboard = flag.Bool("dashboard", true, "measure the dashboard on each loaded warehouse (cmd/dashbench)")
 	)
 	flag.Parse()
 	list := []int{*scale}
@@ -421,7 +421,7 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 	rep.IdleSeconds = idleWindow.Seconds()
 	fmt.Printf("  %.0f ms of CPU\n", rep.IdleCPUMillis)
 	if o.dashboard {
-		fmt.Println("the dashboard on this warehouse (web/dashbench)")
+		fmt.Println("the dashboard on this warehouse (cmd/dashbench)")
 		if err := dashbench(ctx, dbs["wh"], "file://"+lakeDir); err != nil {
 			fmt.Printf("  not measured: %v\n", err)
 		}
@@ -441,11 +441,11 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 	return rep, nil
 }
 
-// dashbench runs web/dashbench against the warehouse at whURL, its report
+// dashbench runs cmd/dashbench against the warehouse at whURL, its report
 // on standard output. The first paint needs Chromium and web/e2e's
 // packages: without them only the queries are measured.
 func dashbench(ctx context.Context, whURL, lakeURL string) error {
-	args := []string{"run", "./web/dashbench", "-warehouse", whURL, "-lake", lakeURL, "-runs", "3"}
+	args := []string{"run", "./cmd/dashbench", "-warehouse", whURL, "-lake", lakeURL, "-runs", "3"}
 	if _, err := os.Stat(filepath.Join("web", "e2e", "node_modules", "playwright-core")); err != nil {
 		fmt.Println("  (no web/e2e/node_modules: queries only; npm ci there for the first paint)")
 		args = append(args, "-paint=false")

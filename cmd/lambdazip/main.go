@@ -3,7 +3,7 @@
 // else, so that the same binary always gives the same bytes (and so the
 // same SHA-256, which Terraform compares). `make lambda` runs it:
 //
-//	go run ./internal/lambdazip -o bin/tote-lambda-arm64.zip bin/lambda-arm64/bootstrap
+//	go run ./cmd/lambdazip -o bin/tote-lambda-arm64.zip bin/lambda-arm64/bootstrap
 package main
 
 import (
