@@ -85,8 +85,8 @@
 // N, and a probe of the primary key finds it gone. Otherwise it counts the
 // rows of each range of 2^rangeBits ids through the primary key (an
 // index-only scan), and reads the ids only of the ranges whose count is
-// below what L ∪ N says, to name the deleted ones. The new set is (L − deleted) ∪ N: the
-// ids live at S(k). A row inserted and deleted between two extractions is
+// below what L ∪ N says, to name the deleted ones. The new set is
+// (L − deleted) ∪ N: the ids live at S(k). A row inserted and deleted between two extractions is
 // in neither and leaves no trace; a row deleted and inserted again with
 // the same id is a new version. A range that holds more rows than L ∪ N
 // says has rows that came back without a new version (a source restored
