@@ -75,20 +75,26 @@
 //	count(source ∩ r) = |(L ∪ N) ∩ r| − |deleted ∩ r|
 //
 // exactly, in one snapshot, for r a range of ids or the whole table. The
-// extraction's one pass over each table counts its rows and lists the ids
-// of the new versions (SELECT count(*), array_agg(id) FILTER (WHERE <the
-// xmin filter>)), and reads those versions through the primary key. If
-// the count is |L ∪ N|, nothing was deleted: the common case costs a count
-// in the pass that was made anyway. Otherwise it counts the rows of each
-// range of 2^rangeBits ids through the primary key (an index-only scan),
-// and reads the ids only of the ranges whose count is below what L ∪ N
-// says, to name the deleted ones. The new set is (L − deleted) ∪ N: the
-// ids live at S(k). A row inserted and deleted between two extractions is
+// extraction's one pass over each table counts its rows, sums their ids
+// and lists the ids of the new versions (SELECT count(*), sum(id),
+// array_agg(id) FILTER (WHERE <the xmin filter>)), and reads those
+// versions through the primary key. If the count is |L ∪ N|, nothing was
+// deleted: the common case costs a count in the pass that was made anyway.
+// If it is one less, the one id deleted is the difference between the
+// sums of L ∪ N and of the source: it is taken if it is in L ∪ N, not in
+// N, and a probe of the primary key finds it gone. Otherwise it counts the
+// rows of each range of 2^rangeBits ids through the primary key (an
+// index-only scan), and reads the ids only of the ranges whose count is
+// below what L ∪ N says, to name the deleted ones. The new set is
+// (L − deleted) ∪ N: the ids live at S(k). A row inserted and deleted between two extractions is
 // in neither and leaves no trace; a row deleted and inserted again with
 // the same id is a new version. A range that holds more rows than L ∪ N
 // says has rows that came back without a new version (a source restored
 // from a backup): they are counted (TableResult.Reappeared) and put in the
-// new set, and a full extraction reads them.
+// new set, and a full extraction reads them. (As many rows back as gone
+// leave the count equal, and one more gone than back can leave the sums
+// naming one of the gone only: either way a full extraction, which a
+// restore calls for, sets it right.)
 //
 // Rows in flight are never taken for deleted: a deletion not committed
 // when the snapshot was taken leaves the row visible, and an insertion not
@@ -116,8 +122,9 @@
 // last extraction read) is detected by its WAL position, recorded in each
 // manifest: the extraction commits nothing and says why, and the next one
 // carries on. The cost of all this is one sequential scan of each table
-// per extraction, with a cheap filter on xmin (xmin cannot be indexed) and
-// a count; and a pass over the primary key of a table that lost rows.
+// per extraction, with a cheap filter on xmin (xmin cannot be indexed), a
+// count and a sum; and a pass over the primary key of a table that lost
+// more than one row.
 //
 // Manifests written by the last_updated design (format 1) are carried on
 // from by one extraction that applies their rule (last_updated at or after

@@ -131,6 +131,25 @@ func bounds(ranges []int32) (lo, hi []int64) {
 	return lo, hi
 }
 
+// missingID returns the id that known holds beyond a set of ids whose sum
+// is sum, if that set is known less one of its ids: the difference between
+// the sums, if it is a member of known.
+func missingID(known *roaring.Bitmap, sum int64) (int32, bool) {
+	var all int64
+	it := known.ManyIterator()
+	buf := make([]uint32, 4096)
+	for n := it.NextMany(buf); n > 0; n = it.NextMany(buf) {
+		for _, m := range buf[:n] {
+			all += int64(idOf(m))
+		}
+	}
+	x := all - sum
+	if x < math.MinInt32 || x > math.MaxInt32 || !known.Contains(member(int32(x))) {
+		return 0, false
+	}
+	return int32(x), true
+}
+
 // maxFetchByID is the most new versions read one by one through the
 // primary key; more are read in a second pass over the table, filtered on
 // xmin.

@@ -314,3 +314,61 @@ func FuzzDecodeIDs(f *testing.F) {
 		}
 	})
 }
+
+// The one id missing from a set is named by the sums; anything else (none
+// missing, two, an id that is not the set's) is not.
+func TestMissingID(t *testing.T) {
+	t.Parallel()
+	sum := func(s *roaring.Bitmap) int64 {
+		var n int64
+		s.Iterate(func(m uint32) bool { n += int64(idOf(m)); return true })
+		return n
+	}
+	known := setOf(-7, 1, 2, 3, 1000, math.MaxInt32, math.MinInt32)
+	for i := range int32(200_000) {
+		known.Add(member(50_000 + i))
+	}
+	total := sum(known)
+	cases := []struct {
+		name string
+		sum  int64
+		id   int32
+		ok   bool
+	}{
+		{"one gone", total - 2, 2, true},
+		{"a negative id gone", total + 7, -7, true},
+		{"the largest id gone", total - math.MaxInt32, math.MaxInt32, true},
+		{"the smallest id gone", total - math.MinInt32, math.MinInt32, true},
+		{"an id of the dense run gone", total - 123_456, 123_456, true},
+		{"none gone", total, 0, false},
+		{"two gone, their sum no member", total - 1000 - 3, 0, false},
+		{"beyond an int4", total - 1<<40, 0, false},
+	}
+	for _, c := range cases {
+		id, ok := missingID(known, c.sum)
+		if id != c.id || ok != c.ok {
+			t.Errorf("%s: missingID = %d, %v; want %d, %v", c.name, id, ok, c.id, c.ok)
+		}
+	}
+	if id, ok := missingID(roaring.New(), 0); ok {
+		t.Errorf("an empty set misses %d", id)
+	}
+	// Random sets, one member removed.
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 50 {
+		s := roaring.New()
+		for range 1 + rng.IntN(5000) {
+			s.Add(member(int32(rng.Uint32())))
+		}
+		m, err := s.Select(uint32(rng.IntN(int(s.GetCardinality()))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone := idOf(m)
+		rest := s.Clone()
+		rest.Remove(member(gone))
+		if id, ok := missingID(s, sum(rest)); !ok || id != gone {
+			t.Fatalf("missingID = %d, %v; want %d", id, ok, gone)
+		}
+	}
+}

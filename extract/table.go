@@ -123,9 +123,10 @@ func readTable(ctx context.Context, q pgx.Tx, batch *lake.BatchWriter, r *tableR
 // quoted) and the filter on xmin that picks the versions new since the
 // last extraction (our own numbers).
 const (
-	// countFreshSQL counts the rows and lists the ids of the new versions,
-	// in one pass over a part of the table (%[4]s: a condition on ctid).
-	countFreshSQL = `SELECT count(*), array_agg(%[1]s) FILTER (WHERE %[3]s) FROM %[2]s WHERE %[4]s`
+	// countFreshSQL counts the rows, sums their ids and lists the ids of
+	// the new versions, in one pass over a part of the table (%[4]s: a
+	// condition on ctid). The sum of int4 is a bigint.
+	countFreshSQL = `SELECT count(*), coalesce(sum(%[1]s), 0), array_agg(%[1]s) FILTER (WHERE %[3]s) FROM %[2]s WHERE %[4]s`
 	// rangeRowsSQL counts the rows of each range, through the primary key.
 	rangeRowsSQL = `SELECT r.lo >> %[3]d, (SELECT count(*) FROM %[2]s WHERE %[1]s >= r.lo AND %[1]s < r.hi)
 FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi)`
@@ -166,16 +167,17 @@ func (p *tablePlan) freshFilter(xmin string, n int) (string, []any) {
 }
 
 // capture reads an incremental extraction's part of the table. One pass
-// over it counts its rows and lists the ids of the new versions, which are
-// then read through the primary key (or in a second pass, filtered on
-// xmin, when they are many). If the rows are as many as the last live ids
-// and the new versions' together, nothing was deleted. Otherwise the rows
-// of each range of ids are counted through the primary key, and the ids
-// read of the ranges whose count is off, to name the deleted ones.
+// over it counts its rows, sums their ids and lists the ids of the new
+// versions, which are then read through the primary key (or in a second
+// pass, filtered on xmin, when they are many). If the rows are as many as
+// the last live ids and the new versions' together, nothing was deleted.
+// If one is missing, the sums name it (see oneGone). Otherwise the rows of
+// each range of ids are counted through the primary key, and the ids read
+// of the ranges whose count is off, to name the deleted ones.
 func (t *tableReader) capture(ctx context.Context, q pgx.Tx, r *tableRead) error {
 	p := t.p
 	filter, args := p.freshFilter(t.xmin(), 1)
-	rows, fresh, err := t.countFresh(ctx, q, filter, args)
+	rows, sum, fresh, err := t.countFresh(ctx, q, filter, args)
 	if err != nil {
 		return err
 	}
@@ -198,11 +200,23 @@ func (t *tableReader) capture(ctx context.Context, q pgx.Tx, r *tableRead) error
 	}
 
 	known := roaring.Or(p.live, seen)
-	if uint64(rows) == known.GetCardinality() {
+	switch {
+	case uint64(rows) == known.GetCardinality():
 		if !known.Equals(p.live) {
 			r.next = known
 		}
 		return nil
+	case uint64(rows)+1 == known.GetCardinality():
+		id, ok, err := t.oneGone(ctx, q, known, seen, sum)
+		if err != nil {
+			return err
+		}
+		if ok {
+			next := known.Clone()
+			next.Remove(member(id))
+			r.deleted, r.next = []int32{id}, next
+			return nil
+		}
 	}
 	// Deletions (or ids the last set lacked): find where.
 	want := setCounts(known)
@@ -226,12 +240,12 @@ func (t *tableReader) capture(ctx context.Context, q pgx.Tx, r *tableRead) error
 	return nil
 }
 
-// countFresh counts the table's rows and lists the ids of its new
-// versions, in one pass. array_agg has no parallel form before PostgreSQL
+// countFresh counts the table's rows, sums their ids and lists the ids of
+// its new versions, in one pass. array_agg has no parallel form before PostgreSQL
 // 16, so a large table is counted in parts (ranges of its pages, each
 // counted whole by one process), which the server's parallel workers share
 // as they share a filtered scan.
-func (t *tableReader) countFresh(ctx context.Context, q pgx.Tx, filter string, args []any) (int64, []int32, error) {
+func (t *tableReader) countFresh(ctx context.Context, q pgx.Tx, filter string, args []any) (rows, sum int64, fresh []int32, err error) {
 	n := max(t.p.parts, 1)
 	parts := make([]string, n)
 	for i := range n {
@@ -249,21 +263,40 @@ func (t *tableReader) countFresh(ctx context.Context, q pgx.Tx, filter string, a
 		}
 		parts[i] = fmt.Sprintf(countFreshSQL, t.key(), t.name(), filter, where)
 	}
-	rows, err := q.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
+	res, err := q.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
 	if err != nil {
-		return 0, nil, fmt.Errorf("count rows: %w", err)
+		return 0, 0, nil, fmt.Errorf("count rows: %w", err)
 	}
-	var total, count int64
-	var fresh, ids []int32
-	_, err = pgx.ForEachRow(rows, []any{&count, &ids}, func() error {
-		total += count
+	var count, partSum int64
+	var ids []int32
+	_, err = pgx.ForEachRow(res, []any{&count, &partSum, &ids}, func() error {
+		rows, sum = rows+count, sum+partSum
 		fresh = append(fresh, ids...)
 		return nil
 	})
 	if err != nil {
-		return 0, nil, fmt.Errorf("count rows: %w", err)
+		return 0, 0, nil, fmt.Errorf("count rows: %w", err)
 	}
-	return total, fresh, nil
+	return rows, sum, fresh, nil
+}
+
+// oneGone names the row deleted when the table holds one row fewer than
+// known, the last live ids and the new versions' (seen): if that one row
+// is all that went, its id is the difference between known's sum and the
+// source's (sum). It is taken only if it is an id of known that no new
+// version has and that the source does not hold (one probe of the primary
+// key); else (rows deleted and others back from a restore, whose counts
+// offset) ok is false, and the ranges are counted.
+func (t *tableReader) oneGone(ctx context.Context, q pgx.Tx, known, seen *roaring.Bitmap, sum int64) (id int32, ok bool, err error) {
+	x, ok := missingID(known, sum)
+	if !ok || seen.Contains(member(x)) {
+		return 0, false, nil
+	}
+	held, err := collectIDs(ctx, q, fmt.Sprintf(idsInSQL, t.key(), t.name()), []int32{x})
+	if err != nil {
+		return 0, false, err
+	}
+	return x, held.IsEmpty(), nil
 }
 
 // rangeRows counts the rows of the table in each range: through the

@@ -8,7 +8,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -292,6 +294,63 @@ func (w *Warehouse) keepForeignKeys(ctx context.Context, tx pgx.Tx, t star.Table
 	return write(tx)
 }
 
+// checkForeignKeys checks the foreign keys that a first load of batch
+// added back unchecked (NOT VALID), by fact: VALIDATE CONSTRAINT, after
+// the batch committed, so that the load's transaction does not wait on
+// them (they cost a pass over the fact each). It takes only SHARE UPDATE
+// EXCLUSIVE on the fact, which readers and the next load's inserts do not
+// wait on, but which two checks of one table do: the facts are checked at
+// once, each on a connection of its own, and each one's keys one after
+// another. A key the rows break (a dimension row missing) gets its
+// placeholders, as in the load (keepForeignKeys), and is checked again.
+func (w *Warehouse) checkForeignKeys(ctx context.Context, batch string, unchecked map[string][]string) error {
+	if len(unchecked) == 0 {
+		return nil
+	}
+	start := time.Now()
+	errs := make([]error, len(star.Tables))
+	var wg sync.WaitGroup
+	for i, t := range star.Tables {
+		names := unchecked[t.Name]
+		if len(names) == 0 {
+			continue
+		}
+		wg.Go(func() { errs[i] = w.checkFact(ctx, t, batch, names) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	w.log.Debug("checked the facts' foreign keys", "batch", batch, "seconds", time.Since(start).Seconds())
+	return nil
+}
+
+// checkFact validates fact t's foreign keys names, in a transaction.
+func (w *Warehouse) checkFact(ctx context.Context, t star.Table, batch string, names []string) error {
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("check the foreign keys of %s: %w", t.Name, err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := w.keepForeignKeys(ctx, tx, t, false, batch, func(tx pgx.Tx) error { return validateKeys(ctx, tx, t, names) }); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("check the foreign keys of %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// validateKeys checks fact t's foreign keys names (VALIDATE CONSTRAINT).
+func validateKeys(ctx context.Context, tx pgx.Tx, t star.Table, names []string) error {
+	for _, name := range names {
+		if _, err := tx.Exec(ctx, "ALTER TABLE "+ident(t.Name)+" VALIDATE CONSTRAINT "+ident(name)); err != nil {
+			return fmt.Errorf("check %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // PostgreSQL's SQLSTATEs for a row a foreign key refuses, and for a lack
 // of privilege.
 const (
@@ -320,7 +379,7 @@ func resolvePlaceholders(ctx context.Context, tx pgx.Tx, t star.Table, batch str
 }
 
 // dropForeignKeys drops fact t's foreign keys and returns them for
-// addUniqueKeys to add back, validated, in the same transaction.
+// addForeignKeysUnchecked to add back, in the same transaction.
 func dropForeignKeys(ctx context.Context, tx pgx.Tx, t star.Table) ([]uniqueKey, error) {
 	s := biSQL[t.Name]
 	if s.listForeignKeys == "" {
@@ -347,9 +406,10 @@ func dropForeignKeys(ctx context.Context, tx pgx.Tx, t star.Table) ([]uniqueKey,
 
 const (
 	// foreignKeysSQL lists the single-column foreign keys of the named
-	// tables of the current schema: table, column, referenced table.
+	// tables of the current schema: table, column, referenced table,
+	// constraint, whether it is checked (not NOT VALID).
 	foreignKeysSQL = `
-SELECT t.relname::text, a.attname::text, r.relname::text
+SELECT t.relname::text, a.attname::text, r.relname::text, k.conname::text, k.convalidated
 FROM pg_constraint k
 JOIN pg_class t ON t.oid = k.conrelid
 JOIN pg_class r ON r.oid = k.confrelid
@@ -417,7 +477,10 @@ func Comments() []Comment {
 // drift is how the warehouse differs from what applyModel keeps.
 type drift struct {
 	foreignKeys []foreignKey // missing
-	comments    []string     // the statements that make the comments agree
+	// unchecked are the foreign keys there NOT VALID (a first load's,
+	// whose check after its commit did not happen), by fact.
+	unchecked map[string][]string
+	comments  []string // the statements that make the comments agree
 }
 
 // modelDrift compares the warehouse's foreign keys and comments with the
@@ -434,15 +497,23 @@ func modelDrift(ctx context.Context, q querier) (drift, error) {
 	if err != nil {
 		return d, fmt.Errorf("read foreign keys: %w", err)
 	}
-	type fk struct{ Table, Column, Dim string }
+	type fk struct {
+		Table, Column, Dim, Name string
+		Checked                  bool
+	}
 	have, err := pgx.CollectRows(rows, pgx.RowToStructByPos[fk])
 	if err != nil {
 		return d, fmt.Errorf("read foreign keys: %w", err)
 	}
+	d.unchecked = map[string][]string{}
 	for _, name := range facts {
 		for _, k := range biSQL[name].foreignKeys {
-			if !slices.Contains(have, fk{k.fact, k.column, k.dim}) {
+			i := slices.IndexFunc(have, func(h fk) bool { return h.Table == k.fact && h.Column == k.column && h.Dim == k.dim })
+			switch {
+			case i < 0:
 				d.foreignKeys = append(d.foreignKeys, k)
+			case !have[i].Checked:
+				d.unchecked[k.fact] = append(d.unchecked[k.fact], have[i].Name)
 			}
 		}
 	}
@@ -464,11 +535,13 @@ func modelDrift(ctx context.Context, q querier) (drift, error) {
 // applyModel gives the star tables the foreign keys and comments the model
 // says they have and they lack, after the migrations: a missing foreign
 // key after placeholders for the keys its fact refers to that its
-// dimension lacks (an upgraded warehouse's facts may), so that it holds. A
-// warehouse that has them all costs two catalog queries.
+// dimension lacks (an upgraded warehouse's facts may), so that it holds;
+// and checks the foreign keys a first load left unchecked (its process
+// stopped between its commit and checkForeignKeys). A warehouse that has
+// them all costs two catalog queries.
 func (w *Warehouse) applyModel(ctx context.Context) error {
 	d, err := modelDrift(ctx, w.pool)
-	if err != nil || (len(d.foreignKeys) == 0 && len(d.comments) == 0) {
+	if err != nil || (len(d.foreignKeys) == 0 && len(d.unchecked) == 0 && len(d.comments) == 0) {
 		return wrapModel(err)
 	}
 	tx, err := w.pool.Begin(ctx)
@@ -484,6 +557,16 @@ func (w *Warehouse) applyModel(ctx context.Context) error {
 		return wrapModel(err)
 	}
 	var added []string
+	for _, t := range star.Tables {
+		names := d.unchecked[t.Name]
+		if len(names) == 0 {
+			continue
+		}
+		if err := w.keepForeignKeys(ctx, tx, t, false, "", func(tx pgx.Tx) error { return validateKeys(ctx, tx, t, names) }); err != nil {
+			return wrapModel(err)
+		}
+		added = append(added, names...)
+	}
 	for _, t := range star.Tables {
 		i := slices.IndexFunc(d.foreignKeys, func(k foreignKey) bool { return k.fact == t.Name })
 		if i < 0 {
@@ -516,7 +599,7 @@ func (w *Warehouse) applyModel(ctx context.Context) error {
 		return wrapModel(err)
 	}
 	if len(added) > 0 {
-		w.log.Debug("added the facts' foreign keys to their dimensions", "foreign_keys", strings.Join(added, ", "))
+		w.log.Debug("added or checked the facts' foreign keys to their dimensions", "foreign_keys", strings.Join(added, ", "))
 	}
 	if len(d.comments) > 0 {
 		w.log.Debug("comments follow the model", "changed", len(d.comments))

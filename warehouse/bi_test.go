@@ -567,3 +567,64 @@ func TestGrantReaderRefuses(t *testing.T) {
 		t.Errorf("GrantReader on an empty database: %v", err)
 	}
 }
+
+// A first load adds the foreign keys back unchecked (NOT VALID) and checks
+// them after its commit. If its process stops in between, the next
+// migration checks them, after placeholders for the facts that need them.
+func TestUncheckedForeignKeysCheckedByTheNextMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, _ := newWarehouse(t)
+	lk := memLake(t)
+	commit(t, lk, 1, batch1())
+	loadOK(t, db, lk)
+	// As such a stop leaves them: unchecked, over a fact of staff and
+	// design that no dimension has.
+	rows, err := db.Query(ctx, `SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE contype = 'f' AND conrelid = 'fact_sales_order'::regclass`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type fk struct{ Name, Def string }
+	fks, err := pgx.CollectRows(rows, pgx.RowToStructByPos[fk])
+	if err != nil || len(fks) == 0 {
+		t.Fatalf("foreign keys of fact_sales_order: %v, %v", fks, err)
+	}
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, k := range fks {
+		if _, err := tx.Exec(ctx, `ALTER TABLE fact_sales_order DROP CONSTRAINT `+k.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE fact_sales_order SET sales_staff_id = 7, design_id = 99`); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range fks {
+		if _, err := tx.Exec(ctx, `ALTER TABLE fact_sales_order ADD CONSTRAINT `+k.Name+` `+k.Def+` NOT VALID`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := foreignKeys(t, db), modelForeignKeys(); slices.Equal(got, want) {
+		t.Fatal("the foreign keys are checked already: the test would prove nothing")
+	}
+
+	if err := warehouse.New(db, nil).Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := foreignKeys(t, db), modelForeignKeys(); !slices.Equal(got, want) {
+		t.Errorf("foreign keys checked after the migration:\n got %v\nwant %v", got, want)
+	}
+	got := placeholders(t, db)
+	for _, want := range []string{"dim_design 99 fact_sales_order ", "dim_staff 7 fact_sales_order "} {
+		if !slices.ContainsFunc(got, func(p string) bool { return strings.HasPrefix(p, want) }) {
+			t.Errorf("tote.placeholders %v: none starts %q", got, want)
+		}
+	}
+}

@@ -325,6 +325,17 @@ func (w *Warehouse) loadBatch(ctx context.Context, lk *lake.Lake, m lake.Manifes
 	if err := tx.Commit(ctx); err != nil {
 		return BatchResult{}, false, fmt.Errorf("commit: %w", err)
 	}
+	conn.Release() // the checks take connections of their own
+	unchecked := map[string][]string{}
+	for _, tr := range br.Tables {
+		if len(tr.unchecked) > 0 {
+			unchecked[tr.Table] = tr.unchecked
+		}
+	}
+	if err := w.checkForeignKeys(ctx, m.ID, unchecked); err != nil {
+		// The batch is loaded; the next migration checks them again.
+		return br, true, fmt.Errorf("batch %s loaded, but its facts' foreign keys are not checked yet (the next run checks them): %w", m.ID, err)
+	}
 	br.Elapsed = time.Since(start)
 	w.log.Info("loaded processed batch", "batch", m.ID, "seq", m.Seq, "rows", br.Rows(), "deleted", br.Deleted(),
 		"seconds", br.Elapsed.Seconds())
@@ -394,7 +405,7 @@ func (w *Warehouse) loadTable(ctx context.Context, tx pgx.Tx, lk *lake.Lake, m l
 			var err error
 			switch {
 			case empty:
-				tr.Inserted, err = insertFirst(ctx, tx, sql, t, staged)
+				tr.Inserted, tr.unchecked, err = insertFirst(ctx, tx, sql, t, staged)
 			case m.Full:
 				var tag pgconn.CommandTag
 				tag, err = tx.Exec(ctx, sql.full)
@@ -520,7 +531,8 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 	}
 	// The foreign keys come off too: checking them row by row costs many
 	// times the copy, and nothing is staged to find missing dimension rows
-	// in first. Back on, they are checked in one pass each (decision 0013).
+	// in first. They come back unchecked (NOT VALID), and are checked in
+	// one pass each after the batch commits (decisions 0013 and 0021).
 	fks, err := dropForeignKeys(ctx, sp, t)
 	if err != nil {
 		return TableResult{}, false, err
@@ -536,10 +548,8 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 	if err := addUniqueKeys(ctx, sp, sql, keys); err != nil {
 		return TableResult{}, false, err
 	}
-	if len(fks) > 0 {
-		if err := w.keepForeignKeys(ctx, sp, t, false, m.ID, func(tx pgx.Tx) error { return addUniqueKeys(ctx, tx, sql, fks) }); err != nil {
-			return TableResult{}, false, err
-		}
+	if err := addForeignKeysUnchecked(ctx, sp, sql, fks); err != nil {
+		return TableResult{}, false, err
 	}
 	if t.Kind == star.Fact && n > 0 {
 		if _, err := sp.Exec(ctx, sql.sequence); err != nil {
@@ -550,7 +560,7 @@ func (w *Warehouse) copyStraight(ctx context.Context, tx pgx.Tx, lk *lake.Lake, 
 		return TableResult{}, false, fmt.Errorf("release savepoint: %w", err)
 	}
 	w.log.Debug("copied table straight", "table", t.Name, "rows", n, "seconds", time.Since(start).Seconds())
-	tr := TableResult{Table: t.Name, Rows: n, Inserted: n, Elapsed: time.Since(start)}
+	tr := TableResult{Table: t.Name, Rows: n, Inserted: n, Elapsed: time.Since(start), unchecked: keyNames(fks)}
 	tr.newest, _ = src.newest()
 	return tr, true, nil
 }
@@ -561,23 +571,27 @@ const bulkRows = 50_000
 
 // insertFirst inserts the staged rows of fact t into its empty table,
 // without its unique and foreign keys while it does if the batch is large.
-func insertFirst(ctx context.Context, tx pgx.Tx, sql tableSQL, t star.Table, staged int64) (int64, error) {
+// The foreign keys come back unchecked: it returns their names, for
+// checkForeignKeys after the batch commits.
+func insertFirst(ctx context.Context, tx pgx.Tx, sql tableSQL, t star.Table, staged int64) (int64, []string, error) {
 	keys, err := dropUniqueKeys(ctx, tx, sql, staged)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	var fks []uniqueKey
 	if staged >= bulkRows {
-		fks, err := dropForeignKeys(ctx, tx, t)
-		if err != nil {
-			return 0, err
+		if fks, err = dropForeignKeys(ctx, tx, t); err != nil {
+			return 0, nil, err
 		}
-		keys = append(keys, fks...)
 	}
 	tag, err := tx.Exec(ctx, sql.first)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return tag.RowsAffected(), addUniqueKeys(ctx, tx, sql, keys)
+	if err := addUniqueKeys(ctx, tx, sql, keys); err != nil {
+		return 0, nil, err
+	}
+	return tag.RowsAffected(), keyNames(fks), addForeignKeysUnchecked(ctx, tx, sql, fks)
 }
 
 // uniqueKey is a table's unique constraint, or an index that backs no
@@ -637,6 +651,27 @@ func dropUniqueKeys(ctx context.Context, tx pgx.Tx, sql tableSQL, rows int64) ([
 		}
 	}
 	return keys, nil
+}
+
+// addForeignKeysUnchecked adds back the foreign keys dropForeignKeys
+// dropped, NOT VALID: they hold for the rows written from now on, and
+// checkForeignKeys checks the rows already there.
+func addForeignKeysUnchecked(ctx context.Context, tx pgx.Tx, sql tableSQL, fks []uniqueKey) error {
+	for _, k := range fks {
+		if _, err := tx.Exec(ctx, k.add(sql.table)+" NOT VALID"); err != nil {
+			return fmt.Errorf("add %s back: %w", k.name, err)
+		}
+	}
+	return nil
+}
+
+// keyNames returns the keys' names.
+func keyNames(keys []uniqueKey) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.name)
+	}
+	return out
 }
 
 // addUniqueKeys adds back the keys and indexes dropUniqueKeys dropped.

@@ -193,6 +193,9 @@ type TableResult struct {
 	Elapsed time.Duration `json:"elapsed_ns"`
 
 	newest time.Time // a fact's newest last_updated in the file; zero if none
+	// unchecked names the fact's foreign keys that a first load added
+	// back NOT VALID, for checkForeignKeys once the batch commits.
+	unchecked []string
 }
 
 // Rows is the number of rows in the processed files of the loaded batches.
