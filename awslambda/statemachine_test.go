@@ -114,12 +114,12 @@ func testStateMachine(t *testing.T, b *bundle) {
 			t.Fatalf("published %+v, want one alert", e.SNS)
 		}
 		m := e.SNS[0]
-		for _, want := range []string{"tote extract failed with Fatal: extract: ", "payment.fee: new column numeric", "execution arn:aws:states:"} {
+		for _, want := range []string{"tote dev: extract failed with Fatal: extract: ", "payment.fee: new column numeric", "execution arn:aws:states:"} {
 			if !strings.Contains(m.Message, want) {
 				t.Errorf("the alert %q lacks %q", m.Message, want)
 			}
 		}
-		if m.Subject != "tote: extract failed (Fatal)" {
+		if m.Subject != "tote dev: extract failed (Fatal)" {
 			t.Errorf("the alert's subject is %q", m.Subject)
 		}
 	})

@@ -4,7 +4,8 @@
 provider "aws" {
   region = var.region
 
-  # Every resource the module creates carries these tags.
+  # Every resource the module creates carries these tags (and the module's
+  # own: environment, tote).
   default_tags {
     tags = var.tags
   }
@@ -14,6 +15,7 @@ module "tote" {
   source = "../../modules/tote"
 
   name         = var.name
+  environment  = var.environment
   lambda_zip   = var.lambda_zip
   architecture = var.architecture
 

@@ -5,9 +5,15 @@ variable "region" {
 }
 
 variable "name" {
-  description = "Prefix of every resource name; use another (tote-staging) for a second deployment in the same account."
+  description = "First part of every resource name: <name>-<environment>-..."
   type        = string
   default     = "tote"
+}
+
+variable "environment" {
+  description = "This deployment's environment (dev, prod, ...): in every resource name, tag, metric and alert, so that several share an account. ../dev and ../prod are the environments CI deploys."
+  type        = string
+  default     = "dev"
 }
 
 variable "lambda_zip" {

@@ -2,7 +2,9 @@
 # alarm notifies (on alarm and on recovery).
 
 resource "aws_sns_topic" "alerts" {
-  name = "${var.name}-alerts"
+  name = "${local.prefix}-alerts"
+
+  tags = local.tags
 }
 
 resource "aws_sns_topic_subscription" "email" {
@@ -24,8 +26,8 @@ locals {
 resource "aws_cloudwatch_metric_alarm" "executions" {
   for_each = local.execution_alarms
 
-  alarm_name        = "${var.name}-executions-${each.key}"
-  alarm_description = "A ${var.name} pipeline run ended ${replace(each.key, "-", " ")}. See the execution history in the Step Functions console."
+  alarm_name        = "${local.prefix}-executions-${each.key}"
+  alarm_description = "A ${local.prefix} pipeline run ended ${replace(each.key, "-", " ")}. See the execution history in the Step Functions console."
 
   namespace   = "AWS/States"
   metric_name = each.value
@@ -40,13 +42,15 @@ resource "aws_cloudwatch_metric_alarm" "executions" {
 
   alarm_actions = [aws_sns_topic.alerts.arn]
   ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
 }
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
   for_each = local.functions
 
   alarm_name        = "${local.function_names[each.key]}-errors"
-  alarm_description = "The ${var.name} ${each.key} function failed. Its log group ${aws_cloudwatch_log_group.function[each.key].name} says why."
+  alarm_description = "The ${local.prefix} ${each.key} function failed. Its log group ${aws_cloudwatch_log_group.function[each.key].name} says why."
 
   namespace   = "AWS/Lambda"
   metric_name = "Errors"
@@ -61,20 +65,22 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
 
   alarm_actions = [aws_sns_topic.alerts.arn]
   ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
 }
 
 # The freshness promise. Every run publishes LagSeconds (namespace Tote,
-# dimension Stage=load) as an Embedded Metric Format line: the load function
+# dimensions Stage=load and Environment) as an Embedded Metric Format line: the load function
 # after each load, or the extract function when it found nothing new and
 # everything is loaded (the state machine then stops after it). Missing data
 # means runs stopped, which breaks the promise as surely as a high value.
 resource "aws_cloudwatch_metric_alarm" "lag" {
-  alarm_name        = "${var.name}-lag"
-  alarm_description = "The ${var.name} warehouse is more than ${local.lag_threshold} behind the source, or loads stopped reporting."
+  alarm_name        = "${local.prefix}-lag"
+  alarm_description = "The ${local.prefix} warehouse is more than ${local.lag_threshold} behind the source, or loads stopped reporting."
 
   namespace   = "Tote"
   metric_name = "LagSeconds"
-  dimensions  = { Stage = "load" }
+  dimensions  = { Stage = "load", Environment = var.environment }
   statistic   = "Maximum"
   period      = var.alarm_period_seconds
 
@@ -88,4 +94,6 @@ resource "aws_cloudwatch_metric_alarm" "lag" {
 
   alarm_actions = [aws_sns_topic.alerts.arn]
   ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
 }

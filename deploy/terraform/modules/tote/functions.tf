@@ -9,13 +9,16 @@ resource "aws_cloudwatch_log_group" "function" {
   # destroyed with the function.
   name              = "/aws/lambda/${local.function_names[each.key]}"
   retention_in_days = var.log_retention_days
+
+  tags = local.tags
 }
 
 resource "aws_iam_role" "function" {
   for_each = local.functions
 
-  name        = local.function_names[each.key]
-  description = "The ${var.name} ${each.key} Lambda function."
+  name                 = local.function_names[each.key]
+  description          = "The ${local.prefix} ${each.key} Lambda function."
+  permissions_boundary = var.permissions_boundary_arn
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -24,6 +27,8 @@ resource "aws_iam_role" "function" {
       Action    = "sts:AssumeRole"
     }]
   })
+
+  tags = local.tags
 }
 
 locals {
@@ -133,9 +138,10 @@ resource "aws_lambda_function" "stage" {
 
   environment {
     variables = merge(
-      var.environment,
+      var.function_environment,
       {
         TOTE_STAGE         = each.key
+        TOTE_ENVIRONMENT   = var.environment
         TOTE_LAKE_URL      = local.lake_url
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = local.lag_threshold
@@ -167,4 +173,6 @@ resource "aws_lambda_function" "stage" {
   # The log group must exist before Lambda creates its own without retention,
   # and the policy before the first invocation (and the VPC check at create).
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
+
+  tags = local.tags
 }

@@ -6,6 +6,15 @@ resource "aws_s3_bucket" "lake" {
 
   # Can only be set when the bucket is created; changing it replaces the bucket.
   object_lock_enabled = var.object_lock_days > 0
+
+  lifecycle {
+    precondition {
+      condition     = length(local.bucket_name) <= 63
+      error_message = "The lake bucket's name ${local.bucket_name} is longer than S3's 63 characters: shorten name or environment, or set bucket_name."
+    }
+  }
+
+  tags = local.tags
 }
 
 resource "aws_s3_bucket_ownership_controls" "lake" {

@@ -13,7 +13,12 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
 
-  bucket_name = coalesce(var.bucket_name, "${var.name}-lake-${local.account_id}-${local.region}")
+  # Every name starts with <name>-<environment>-, so that environments share
+  # an account without sharing anything else.
+  prefix = "${var.name}-${var.environment}"
+  tags   = merge(var.tags, { environment = var.environment, tote = var.name })
+
+  bucket_name = coalesce(var.bucket_name, "${local.prefix}-lake-${local.account_id}-${local.region}")
   # Built from the name rather than read from the bucket so that policies are
   # known at plan time.
   bucket_arn = "arn:${local.partition}:s3:::${local.bucket_name}"
@@ -88,7 +93,7 @@ locals {
   }
   # The functions the state machine runs, in order; clean runs on its own.
   stages         = ["extract", "transform", "load"]
-  function_names = { for stage in keys(local.functions) : stage => "${var.name}-${stage}" }
+  function_names = { for stage in keys(local.functions) : stage => "${local.prefix}-${stage}" }
 
   # Go calls it amd64, Lambda x86_64.
   lambda_architecture = { arm64 = "arm64", amd64 = "x86_64" }[var.architecture]

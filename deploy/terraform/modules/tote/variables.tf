@@ -1,7 +1,7 @@
 # Naming
 
 variable "name" {
-  description = "Prefix of every resource name (functions, roles, bucket, topic, alarms, schedule); lets two deployments share an account."
+  description = "First part of every resource name (functions, roles, bucket, topic, alarms, schedule): <name>-<environment>-..."
   type        = string
   default     = "tote"
 
@@ -9,6 +9,28 @@ variable "name" {
     condition     = can(regex("^[a-z][a-z0-9-]{0,23}$", var.name))
     error_message = "The name must be 1-24 characters of a-z, 0-9 and '-', starting with a letter (it ends up in bucket and role names)."
   }
+}
+
+variable "environment" {
+  description = "The environment this deployment is (dev, staging, prod, ...): second part of every resource name, the environment tag on every resource, the Environment dimension of every metric (TOTE_ENVIRONMENT) and the name in every alert. Environments side by side in one account differ by it alone."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{0,9}$", var.environment))
+    error_message = "The environment must be 1-10 characters of a-z and 0-9, starting with a letter (dev, prod, ...): it ends up in bucket, role and function names."
+  }
+}
+
+variable "tags" {
+  description = "Tags on every resource that takes tags, beside the module's own (environment = <environment>, tote = <name>). A provider's default_tags add to them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of every role the module creates. Null (the default) sets none. A deploy role made by modules/github-deploy-role may create roles only with its environment's boundary: pass its permissions_boundary_arns output."
+  type        = string
+  default     = null
 }
 
 # Code
@@ -108,7 +130,7 @@ variable "reserved_concurrency" {
   }
 }
 
-variable "environment" {
+variable "function_environment" {
   description = "Extra environment variables for all the functions, e.g. { TOTE_LOG_LEVEL = \"debug\" }. The module's own (TOTE_STAGE, TOTE_LAKE_URL, ...) win over these."
   type        = map(string)
   default     = {}

@@ -6,7 +6,8 @@ mock_provider "aws" {
 }
 
 variables {
-  lambda_zip = "tests/testdata/lambda.zip"
+  lambda_zip  = "tests/testdata/lambda.zip"
+  environment = "dev"
 }
 
 run "defaults" {
@@ -14,7 +15,7 @@ run "defaults" {
 
   # The lake bucket.
   assert {
-    condition     = aws_s3_bucket.lake.bucket == "tote-lake-123456789012-eu-west-2" && output.lake_url == "s3://tote-lake-123456789012-eu-west-2/lake"
+    condition     = aws_s3_bucket.lake.bucket == "tote-dev-lake-123456789012-eu-west-2" && output.lake_url == "s3://tote-dev-lake-123456789012-eu-west-2/lake"
     error_message = "bucket ${aws_s3_bucket.lake.bucket}, lake URL ${output.lake_url}: want tote-lake-<account>-<region> and s3://<bucket>/lake"
   }
 
@@ -71,7 +72,7 @@ run "defaults" {
 
   assert {
     condition = alltrue([for stage, f in aws_lambda_function.stage :
-      f.function_name == "tote-${stage}" && f.runtime == "provided.al2023" && f.handler == "bootstrap"
+      f.function_name == "tote-dev-${stage}" && f.runtime == "provided.al2023" && f.handler == "bootstrap"
     ])
     error_message = "every function must be tote-<stage> on provided.al2023 with handler bootstrap"
   }
@@ -108,28 +109,32 @@ run "defaults" {
       for stage, f in aws_lambda_function.stage : stage => f.environment[0].variables
       } == {
       extract = tomap({
+        TOTE_ENVIRONMENT   = "dev"
         TOTE_STAGE         = "extract"
-        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LAKE_URL      = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = "30m"
-        TOTE_SOURCE_URL    = "secretsmanager://tote/source-url"
+        TOTE_SOURCE_URL    = "secretsmanager://tote/dev/source-url"
       })
       transform = tomap({
+        TOTE_ENVIRONMENT   = "dev"
         TOTE_STAGE         = "transform"
-        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LAKE_URL      = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = "30m"
       })
       load = tomap({
+        TOTE_ENVIRONMENT   = "dev"
         TOTE_STAGE         = "load"
-        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LAKE_URL      = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = "30m"
-        TOTE_WAREHOUSE_URL = "secretsmanager://tote/warehouse-url"
+        TOTE_WAREHOUSE_URL = "secretsmanager://tote/dev/warehouse-url"
       })
       clean = tomap({
+        TOTE_ENVIRONMENT   = "dev"
         TOTE_STAGE         = "clean"
-        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LAKE_URL      = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = "30m"
       })
@@ -144,7 +149,7 @@ run "defaults" {
 
   # Logs.
   assert {
-    condition     = alltrue([for stage, g in aws_cloudwatch_log_group.function : g.name == "/aws/lambda/tote-${stage}" && g.retention_in_days == 30])
+    condition     = alltrue([for stage, g in aws_cloudwatch_log_group.function : g.name == "/aws/lambda/tote-dev-${stage}" && g.retention_in_days == 30])
     error_message = "every function needs its log group /aws/lambda/<function> with 30 days' retention"
   }
 
@@ -160,13 +165,13 @@ run "defaults" {
 
   # Secrets.
   assert {
-    condition     = output.secret_names == { source = "tote/source-url", warehouse = "tote/warehouse-url" }
+    condition     = output.secret_names == { source = "tote/dev/source-url", warehouse = "tote/dev/warehouse-url" }
     error_message = "secret names: ${jsonencode(output.secret_names)}"
   }
 
   # The state machine.
   assert {
-    condition     = aws_sfn_state_machine.pipeline.type == "STANDARD" && aws_sfn_state_machine.pipeline.name == "tote-pipeline"
+    condition     = aws_sfn_state_machine.pipeline.type == "STANDARD" && aws_sfn_state_machine.pipeline.name == "tote-dev-pipeline"
     error_message = "the state machine must be a STANDARD one named tote-pipeline"
   }
 
@@ -220,7 +225,7 @@ run "defaults" {
       aws_scheduler_schedule.clean.schedule_expression == "rate(1 day)" && aws_scheduler_schedule.clean.state == "ENABLED" &&
       aws_scheduler_schedule.clean.target[0].arn == aws_lambda_function.stage["clean"].arn &&
       aws_scheduler_schedule.clean.target[0].role_arn == aws_iam_role.scheduler.arn &&
-      output.clean_schedule_name == "tote-clean"
+      output.clean_schedule_name == "tote-dev-clean"
     )
     error_message = "the clean function must run daily, on a schedule of its own, with the scheduler's role"
   }
@@ -239,7 +244,7 @@ run "defaults" {
     condition = {
       for stage, a in aws_cloudwatch_metric_alarm.function_errors : stage => [a.namespace, a.metric_name, a.dimensions["FunctionName"], a.threshold]
       } == {
-      for stage in ["extract", "transform", "load", "clean"] : stage => ["AWS/Lambda", "Errors", "tote-${stage}", 0]
+      for stage in ["extract", "transform", "load", "clean"] : stage => ["AWS/Lambda", "Errors", "tote-dev-${stage}", 0]
     }
     error_message = "want an Errors alarm on each function"
   }
@@ -248,12 +253,12 @@ run "defaults" {
     condition = (
       aws_cloudwatch_metric_alarm.lag.namespace == "Tote" &&
       aws_cloudwatch_metric_alarm.lag.metric_name == "LagSeconds" &&
-      aws_cloudwatch_metric_alarm.lag.dimensions == tomap({ Stage = "load" }) &&
+      aws_cloudwatch_metric_alarm.lag.dimensions == tomap({ Stage = "load", Environment = "dev" }) &&
       aws_cloudwatch_metric_alarm.lag.statistic == "Maximum" &&
       aws_cloudwatch_metric_alarm.lag.comparison_operator == "GreaterThanThreshold" &&
       aws_cloudwatch_metric_alarm.lag.threshold == 1800
     )
-    error_message = "the lag alarm must watch Tote/LagSeconds{Stage=load}, Maximum > 1800"
+    error_message = "the lag alarm must watch Tote/LagSeconds{Stage=load,Environment=dev}, Maximum > 1800"
   }
 
   assert {

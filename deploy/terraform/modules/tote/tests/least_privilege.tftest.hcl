@@ -10,7 +10,8 @@ mock_provider "aws" {
 }
 
 variables {
-  lambda_zip = "tests/testdata/lambda.zip"
+  lambda_zip  = "tests/testdata/lambda.zip"
+  environment = "dev"
 }
 
 run "policies" {
@@ -48,10 +49,10 @@ run "policies" {
     condition = {
       for s in jsondecode(aws_iam_role_policy.function["extract"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
-      LakeRead   = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
-      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/extract.json", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json"])]
-      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*"])]
-      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+      LakeRead   = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/load.json", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/raw/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/extract.json", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json"])]
+      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/raw/*"])]
+      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
     }
     error_message = "extract's lake access: ${aws_iam_role_policy.function["extract"].policy}"
   }
@@ -61,17 +62,17 @@ run "policies" {
       for s in jsondecode(aws_iam_role_policy.function["transform"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
       LakeRead = [toset(["s3:GetObject"]), toset([
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/load.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
       ])]
-      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
-      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*"])]
-      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/rejects/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
+      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/rejects/*"])]
+      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
     }
     error_message = "transform's lake access: ${aws_iam_role_policy.function["transform"].policy}"
   }
@@ -81,17 +82,17 @@ run "policies" {
       for s in jsondecode(aws_iam_role_policy.function["load"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
       LakeRead = [toset(["s3:GetObject"]), toset([
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/extract.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/rejects/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/extract.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/load.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
       ])]
-      LakeWrite = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json"])]
-      LakeList  = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+      LakeWrite = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/load.json"])]
+      LakeList  = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
     }
     error_message = "load's lake access (its own status the only write): ${aws_iam_role_policy.function["load"].policy}"
   }
@@ -101,15 +102,15 @@ run "policies" {
       for s in jsondecode(aws_iam_role_policy.function["clean"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
       LakeRead = [toset(["s3:GetObject"]), toset([
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*",
       ])]
       LakeDelete = [toset(["s3:DeleteObject"]), toset([
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/rejects/*",
       ])]
-      LakeList = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+      LakeList = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
     }
     error_message = "clean's lake access (read the manifests, delete data files, never write): ${aws_iam_role_policy.function["clean"].policy}"
   }
@@ -140,9 +141,9 @@ run "policies" {
         for s in jsondecode(p.policy).Statement : s.Resource if anytrue([for a in s.Action : startswith(a, "secretsmanager:")])
       ]))
       } == {
-      extract   = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/source-url-AbCdEf"])
+      extract   = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/dev/source-url-AbCdEf"])
       transform = toset([])
-      load      = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/warehouse-url-GhIjKl"])
+      load      = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/dev/warehouse-url-GhIjKl"])
       clean     = toset([])
     }
     error_message = "extract may read only the source secret, load only the warehouse secret, transform and clean none"
@@ -161,7 +162,7 @@ run "policies" {
         for s in jsondecode(p.policy).Statement : s.Resource if anytrue([for a in s.Action : startswith(a, "logs:")])
       ]))
       } == {
-      for stage in ["extract", "transform", "load", "clean"] : stage => toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-${stage}:*"])
+      for stage in ["extract", "transform", "load", "clean"] : stage => toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-dev-${stage}:*"])
     }
     error_message = "each function may write only to its own log group"
   }
@@ -178,20 +179,20 @@ run "policies" {
       } == {
       InvokeStages = [toset(["lambda:InvokeFunction"]), toset(flatten([
         for stage in ["extract", "transform", "load"] : [
-          "arn:aws:lambda:eu-west-2:123456789012:function:tote-${stage}",
-          "arn:aws:lambda:eu-west-2:123456789012:function:tote-${stage}:*",
+          "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-${stage}",
+          "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-${stage}:*",
         ]
       ]))]
-      PublishAlerts = [toset(["sns:Publish"]), toset(["arn:aws:sns:eu-west-2:123456789012:tote-alerts"])]
-      WriteOwnLogs  = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/vendedlogs/states/tote-pipeline:*"])]
+      PublishAlerts = [toset(["sns:Publish"]), toset(["arn:aws:sns:eu-west-2:123456789012:tote-dev-alerts"])]
+      WriteOwnLogs  = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/vendedlogs/states/tote-dev-pipeline:*"])]
     }
     error_message = "the state machine may invoke the three stages' functions (not clean), publish to the topic and write its own log group, nothing else: ${aws_iam_role_policy.state_machine.policy}"
   }
 
   assert {
     condition = [for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : [s.Action, s.Resource]] == [
-      [["states:StartExecution"], ["arn:aws:states:eu-west-2:123456789012:stateMachine:tote-pipeline"]],
-      [["lambda:InvokeFunction"], ["arn:aws:lambda:eu-west-2:123456789012:function:tote-clean"]],
+      [["states:StartExecution"], ["arn:aws:states:eu-west-2:123456789012:stateMachine:tote-dev-pipeline"]],
+      [["lambda:InvokeFunction"], ["arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-clean"]],
     ]
     error_message = "the scheduler may only start the pipeline and invoke the clean function: ${aws_iam_role_policy.scheduler.policy}"
   }
