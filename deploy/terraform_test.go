@@ -1,8 +1,9 @@
 // Package deploy_test checks the AWS deployment as part of `go test ./...`:
-// the Terraform module and example under terraform/ (formatting, validation
-// and the module's own tests against a mock AWS provider) and the GitHub
-// workflows (actionlint). The deployment itself is not Go; this package only
-// runs the tools that check it.
+// the Terraform modules and example roots under terraform/ (formatting,
+// validation and the modules' own tests against a mock AWS provider), the
+// Athena views rendered from the star model, and the GitHub workflows
+// (actionlint). The deployment itself is not Go; this package only runs the
+// tools that check it.
 package deploy_test
 
 import (
@@ -27,8 +28,8 @@ import (
 const pluginMirror = "/opt/tf-plugins"
 
 // TestTerraform runs what CI's terraform job runs: fmt -check over
-// terraform/, then init and validate for the module and the example, and the
-// module's tests (terraform/modules/tote/tests/*.tftest.hcl). It works in a
+// terraform/, then init and validate for each module and example root, and
+// the modules' tests (terraform/modules/*/tests/*.tftest.hcl). It works in a
 // copy of terraform/ so that nothing is written into the repository.
 func TestTerraform(t *testing.T) {
 	t.Parallel()

@@ -49,6 +49,7 @@ const DEFAULT_VARS = {
   extract_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-extract',
   transform_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-transform',
   load_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-load',
+  publish_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-publish',
   alert_topic_arn: 'arn:aws:sns:eu-west-2:123456789012:tote-dev-alerts',
   environment: 'dev',
 };

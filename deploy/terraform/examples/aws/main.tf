@@ -27,6 +27,8 @@ module "tote" {
   force_destroy        = var.force_destroy
   reserved_concurrency = var.reserved_concurrency
 
+  iceberg_enabled = var.iceberg_enabled
+
   subnet_ids         = var.subnet_ids
   security_group_ids = var.security_group_ids
 }

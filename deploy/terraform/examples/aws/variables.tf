@@ -84,3 +84,9 @@ variable "tags" {
     managed-by = "terraform"
   }
 }
+
+variable "iceberg_enabled" {
+  description = "Publish the star as Iceberg tables in Glue, with an Athena workgroup to query them (docs/aws.md, \"The lake as tables\")."
+  type        = bool
+  default     = true
+}

@@ -31,6 +31,7 @@ module "tote" {
   # a lake that `terraform destroy` may empty, no reserved concurrency (a
   # new account's quota of 10 has none to spare).
   schedule              = "rate(15 minutes)"
+  verify_schedule       = "rate(1 day)"
   lag_threshold_seconds = 3600
   force_destroy         = true
   reserved_concurrency  = -1

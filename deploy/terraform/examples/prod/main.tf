@@ -32,6 +32,7 @@ module "tote" {
   # Terraform can never empty, and every object kept for 30 days
   # (Object Lock: set before the first apply, it cannot be added later).
   schedule              = "rate(5 minutes)"
+  verify_schedule       = "rate(6 hours)"
   lag_threshold_seconds = 1800
   force_destroy         = false
   object_lock_days      = var.object_lock_days

@@ -27,3 +27,18 @@ output "start_execution_command" {
   description = "Starts a run by hand."
   value       = module.tote.start_execution_command
 }
+
+output "glue_database" {
+  description = "The Glue database of the Iceberg tables."
+  value       = module.tote.glue_database
+}
+
+output "athena_query_command" {
+  description = "A ready Athena query on the Iceberg tables."
+  value       = module.tote.athena_query_command
+}
+
+output "create_views_command" {
+  description = "Creates the facts' current views in Athena."
+  value       = module.tote.create_views_command
+}

@@ -206,6 +206,7 @@ locals {
             Action = [
               "athena:CreateWorkGroup", "athena:DeleteWorkGroup", "athena:GetWorkGroup", "athena:UpdateWorkGroup",
               "athena:TagResource", "athena:UntagResource", "athena:ListTagsForResource",
+              "athena:CreateNamedQuery", "athena:DeleteNamedQuery", "athena:GetNamedQuery",
             ]
             Resource = [local.arn[e].workgroup]
           },

@@ -97,3 +97,54 @@ resource "aws_cloudwatch_metric_alarm" "lag" {
 
   tags = local.tags
 }
+
+# verify: the function publishes Differences (namespace Tote, dimensions
+# Stage=verify and Environment) after every comparison, 0 when the
+# warehouse matches the source. The alarm fires on the first comparison
+# that finds a difference and recovers on the first that finds none; in
+# between, with no comparison, it keeps its state (missing data ignored).
+resource "aws_cloudwatch_metric_alarm" "verify_differences" {
+  alarm_name        = "${local.prefix}-verify-differences"
+  alarm_description = "tote verify found rows that differ between the ${local.prefix} warehouse and the source. The verify function's log (${aws_cloudwatch_log_group.function["verify"].name}) names the tables and ids; tote verify --repair sends the rows again."
+
+  namespace   = "Tote"
+  metric_name = "Differences"
+  dimensions  = { Stage = "verify", Environment = var.environment }
+  statistic   = "Maximum"
+  period      = var.alarm_period_seconds
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "ignore"
+
+  alarm_actions = [aws_sns_topic.alerts.arn]
+  ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
+}
+
+# A verify that never runs says nothing: this one fires when two whole days
+# pass without a comparison (a failed one publishes no Differences; the
+# function's Errors alarm says why).
+resource "aws_cloudwatch_metric_alarm" "verify_missing" {
+  alarm_name        = "${local.prefix}-verify-missing"
+  alarm_description = "No tote verify of the ${local.prefix} warehouse completed for two days. Is the ${aws_scheduler_schedule.verify.name} schedule enabled? Does the verify function fail (its errors alarm, its log)?"
+
+  namespace   = "Tote"
+  metric_name = "Differences"
+  dimensions  = { Stage = "verify", Environment = var.environment }
+  statistic   = "SampleCount"
+  period      = 86400
+
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+
+  alarm_actions = [aws_sns_topic.alerts.arn]
+  ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
+}

@@ -1,4 +1,4 @@
-# The three stages and clean as Lambda functions, all from one zip: the
+# The three stages, clean and verify as Lambda functions, all from one zip: the
 # bootstrap runs the stage named by TOTE_STAGE. Each has its own role that reaches only its own
 # lake prefixes, its own secret and its own log group.
 
@@ -78,12 +78,27 @@ locals {
           Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
           Resource = [var.kms_key_arn]
         }],
-        fn.secret_arn == null ? [] : [{
+        length(fn.secrets) == 0 ? [] : [{
           Sid      = "ReadOwnSecret"
           Effect   = "Allow"
           Action   = ["secretsmanager:GetSecretValue"]
-          Resource = [fn.secret_arn]
+          Resource = [for secret in values(fn.secrets) : secret.arn]
         }],
+        stage == "publish" && var.iceberg_enabled ? [{
+          # The Iceberg catalog: read and commit the tables of the
+          # environment's database (a commit is an UpdateTable), create
+          # them on the first publish; nothing else in Glue.
+          Sid      = "IcebergCatalog"
+          Effect   = "Allow"
+          Action   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
+          Resource = local.glue_arns
+        }] : [],
+        fn.alerts ? [{
+          Sid      = "PublishAlerts"
+          Effect   = "Allow"
+          Action   = ["sns:Publish"]
+          Resource = [aws_sns_topic.alerts.arn]
+        }] : [],
         [{
           Sid      = "WriteOwnLogs"
           Effect   = "Allow"
@@ -146,7 +161,9 @@ resource "aws_lambda_function" "stage" {
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = local.lag_threshold
       },
-      each.value.secret_env == null ? {} : { (each.value.secret_env) = "secretsmanager://${each.value.secret_name}" },
+      { for env, secret in each.value.secrets : env => "secretsmanager://${secret.name}" },
+      each.value.alerts ? { TOTE_ALERT_SNS_TOPIC = aws_sns_topic.alerts.arn } : {},
+      each.key == "publish" ? { TOTE_ICEBERG_CATALOG = local.iceberg_catalog } : {},
     )
   }
 

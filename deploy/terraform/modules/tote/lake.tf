@@ -80,6 +80,24 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
     }
   }
 
+  # Athena's query results are throwaway copies: gone after a week.
+  rule {
+    id     = "athena-results"
+    status = "Enabled"
+
+    filter {
+      prefix = "athena-results/"
+    }
+
+    expiration {
+      days = var.athena_results_expiration_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
+
   # Lifecycle rules on a versioned bucket need versioning to exist first.
   depends_on = [aws_s3_bucket_versioning.lake]
 }

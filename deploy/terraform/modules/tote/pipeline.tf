@@ -89,6 +89,7 @@ resource "aws_sfn_state_machine" "pipeline" {
     extract_function_arn   = aws_lambda_function.stage["extract"].arn
     transform_function_arn = aws_lambda_function.stage["transform"].arn
     load_function_arn      = aws_lambda_function.stage["load"].arn
+    publish_function_arn   = aws_lambda_function.stage["publish"].arn
     alert_topic_arn        = aws_sns_topic.alerts.arn
     environment            = var.environment
   })
@@ -133,10 +134,10 @@ locals {
         Resource = [aws_sfn_state_machine.pipeline.arn]
       },
       {
-        Sid      = "InvokeClean"
+        Sid      = "InvokeCleanAndVerify"
         Effect   = "Allow"
         Action   = ["lambda:InvokeFunction"]
-        Resource = [aws_lambda_function.stage["clean"].arn]
+        Resource = [aws_lambda_function.stage["clean"].arn, aws_lambda_function.stage["verify"].arn]
       },
     ]
   }
@@ -192,6 +193,36 @@ resource "aws_scheduler_schedule" "clean" {
 
   target {
     arn      = aws_lambda_function.stage["clean"].arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode({ trigger = "schedule" })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 3600
+      maximum_retry_attempts       = 2
+    }
+  }
+}
+
+# The warehouse compared with the source (tote verify) on a schedule of its
+# own, as tote serve's --verify-every: the verify function publishes
+# Differences, which the verify alarms in alarms.tf watch. It takes the
+# warehouse's run lock, so it never runs across a load; if a load holds it,
+# the invocation fails as RunInProgress and Lambda retries the asynchronous
+# invocation (twice, minutes apart).
+resource "aws_scheduler_schedule" "verify" {
+  name        = "${local.prefix}-verify"
+  description = "Compares the ${local.prefix} warehouse with the source."
+
+  schedule_expression = var.verify_schedule
+  state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
+
+  flexible_time_window {
+    mode                      = "FLEXIBLE"
+    maximum_window_in_minutes = 15
+  }
+
+  target {
+    arn      = aws_lambda_function.stage["verify"].arn
     role_arn = aws_iam_role.scheduler.arn
     input    = jsonencode({ trigger = "schedule" })
 

@@ -28,6 +28,8 @@ run "dev" {
         aws_s3_bucket.lake.tags, aws_sns_topic.alerts.tags, aws_sfn_state_machine.pipeline.tags,
         aws_cloudwatch_log_group.state_machine.tags, aws_iam_role.state_machine.tags, aws_iam_role.scheduler.tags,
         aws_secretsmanager_secret.source.tags, aws_secretsmanager_secret.warehouse.tags, aws_cloudwatch_metric_alarm.lag.tags,
+        aws_cloudwatch_metric_alarm.verify_differences.tags, aws_cloudwatch_metric_alarm.verify_missing.tags,
+        aws_glue_catalog_database.iceberg[0].tags, aws_athena_workgroup.lake[0].tags,
       ],
     ) : t["environment"] == "dev" && t["tote"] == "tote"])
     error_message = "every taggable resource must carry environment = dev and tote = tote"
@@ -39,7 +41,7 @@ run "dev" {
   }
 
   assert {
-    condition = alltrue([for a in [aws_cloudwatch_metric_alarm.lag] :
+    condition = alltrue([for a in [aws_cloudwatch_metric_alarm.lag, aws_cloudwatch_metric_alarm.verify_differences, aws_cloudwatch_metric_alarm.verify_missing] :
       a.namespace != "Tote" || a.dimensions["Environment"] == "dev"
     ])
     error_message = "every alarm on tote's own metrics must select the environment's"
@@ -66,7 +68,9 @@ run "prod" {
       length(setintersection(values(output.log_group_names), values(run.dev.log_group_names))) == 0 &&
       output.bucket_name != run.dev.bucket_name &&
       output.schedule_name != run.dev.schedule_name &&
-      output.clean_schedule_name != run.dev.clean_schedule_name
+      output.clean_schedule_name != run.dev.clean_schedule_name &&
+      output.glue_database != run.dev.glue_database &&
+      output.athena_workgroup != run.dev.athena_workgroup
     )
     error_message = "prod's names must differ from dev's: ${jsonencode(output.function_names)}, ${output.bucket_name}"
   }

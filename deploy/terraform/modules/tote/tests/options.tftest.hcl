@@ -111,7 +111,7 @@ run "other_settings" {
   }
 
   assert {
-    condition     = output.function_names == { extract = "tote-staging-extract", transform = "tote-staging-transform", load = "tote-staging-load", clean = "tote-staging-clean" }
+    condition     = output.function_names == { extract = "tote-staging-extract", transform = "tote-staging-transform", load = "tote-staging-load", clean = "tote-staging-clean", verify = "tote-staging-verify", publish = "tote-staging-publish" }
     error_message = "function names must start with <name>-<environment>"
   }
 

@@ -122,3 +122,43 @@ override_resource {
     arn = "arn:aws:logs:eu-west-2:123456789012:log-group:/aws/vendedlogs/states/tote-dev-pipeline"
   }
 }
+
+override_resource {
+  target = aws_lambda_function.stage["verify"]
+  values = {
+    arn = "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-verify"
+  }
+}
+
+override_resource {
+  target = aws_cloudwatch_log_group.function["verify"]
+  values = {
+    arn = "arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-dev-verify"
+  }
+}
+
+override_resource {
+  target = aws_lambda_function.stage["publish"]
+  values = {
+    arn = "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-publish"
+  }
+}
+
+override_resource {
+  target = aws_cloudwatch_log_group.function["publish"]
+  values = {
+    arn = "arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-dev-publish"
+  }
+}
+
+mock_resource "aws_athena_workgroup" {
+  defaults = {
+    arn = "arn:aws:athena:eu-west-2:123456789012:workgroup/tote-dev"
+  }
+}
+
+mock_resource "aws_glue_catalog_database" {
+  defaults = {
+    arn = "arn:aws:glue:eu-west-2:123456789012:database/tote_dev"
+  }
+}
