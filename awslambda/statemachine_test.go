@@ -57,7 +57,7 @@ func testStateMachine(t *testing.T, b *bundle) {
 	// Subtests in order: each carries on from the one before.
 	t.Run("happy path", func(t *testing.T) {
 		e := run(t)
-		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "Publish", "Done")
+		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Publish", "Done")
 		var out awslambda.Output
 		if err := json.Unmarshal(e.Output, &out); err != nil {
 			t.Fatal(err)
@@ -96,7 +96,7 @@ func testStateMachine(t *testing.T, b *bundle) {
 			proxy.refusing.Store(false)
 		}()
 		e := run(t)
-		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "Publish", "Done")
+		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Publish", "Done")
 		if e.Status != "SUCCEEDED" {
 			t.Errorf("%s (%s: %s)", e.Status, e.Error, e.Cause)
 		}

@@ -24,6 +24,7 @@ func DefaultVars() map[string]string {
 		"transform_function_arn": "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-transform",
 		"load_function_arn":      "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-load",
 		"publish_function_arn":   "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-publish",
+		"publish_after":          "load",
 		"alert_topic_arn":        "arn:aws:sns:eu-west-2:123456789012:tote-dev-alerts",
 		"environment":            "dev",
 	}

@@ -30,7 +30,7 @@ func TestDefinitionTemplate(t *testing.T) {
 	}
 	slices.Sort(seen)
 	seen = slices.Compact(seen)
-	want := []string{"alert_topic_arn", "environment", "extract_function_arn", "load_function_arn", "publish_function_arn", "transform_function_arn"}
+	want := []string{"alert_topic_arn", "environment", "extract_function_arn", "load_function_arn", "publish_after", "publish_function_arn", "transform_function_arn"}
 	if !slices.Equal(seen, want) {
 		t.Errorf("template variables %q, want exactly %q", seen, want)
 	}
@@ -184,7 +184,7 @@ func TestStateMachine(t *testing.T) {
 		t.Parallel()
 		sm := stages(t, nil, 5*time.Second)
 		e := sm.run(t)
-		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "Publish", "Done")
+		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Publish", "Done")
 		wantInvocations(t, e, sm, map[string]int{"Extract": 1, "Transform": 1, "Load": 1, "Publish": 1})
 		var out struct {
 			Stage   string
@@ -231,7 +231,7 @@ func TestStateMachine(t *testing.T) {
 		if e.Status != "SUCCEEDED" {
 			t.Errorf("status %s (%s: %s)", e.Status, e.Error, e.Cause)
 		}
-		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "Publish", "Done")
+		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Publish", "Done")
 		wantInvocations(t, e, sm, map[string]int{"Extract": 1, "Transform": 3, "Load": 1, "Publish": 1})
 		if len(e.Retries) != 2 || !slices.Contains(e.Retries[0].ErrorEquals, "Transient") {
 			t.Errorf("retries %+v, want two by the Transient retrier", e.Retries)
@@ -284,12 +284,26 @@ func TestStateMachine(t *testing.T) {
 		const msg = "publish: iceberg fact_payment: glue UpdateTable: AccessDeniedException"
 		sm := stages(t, map[string]string{"Publish": `{"stage":"publish","errorType":"Fatal","errorMessage":` + quote(msg) + `}`}, 5*time.Second)
 		e := sm.run(t)
-		wantStates(t, e, append([]string{"Extract", "AnythingNew", "Transform", "Load", "Publish"}, failurePath("Publish", true)...)...)
+		wantStates(t, e, append([]string{"Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Publish"}, failurePath("Publish", true)...)...)
 		wantInvocations(t, e, sm, map[string]int{"Load": 1, "Publish": 1})
 		if e.Status != "FAILED" || e.Error != "Fatal" || e.Cause != msg {
 			t.Errorf("%s %q %q", e.Status, e.Error, e.Cause)
 		}
 		wantAlert(t, e, "publish", "Fatal", "AccessDeniedException")
+	})
+
+	t.Run("iceberg off", func(t *testing.T) {
+		t.Parallel()
+		// iceberg_enabled = false: Terraform fills in publish_after as off.
+		sm := stages(t, nil, 5*time.Second)
+		sm.opts.Vars = DefaultVars()
+		sm.opts.Vars["publish_after"] = "off"
+		e := sm.run(t)
+		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Done")
+		wantInvocations(t, e, sm, map[string]int{"Load": 1, "Publish": 0})
+		if e.Status != "SUCCEEDED" || len(e.SNS) != 0 {
+			t.Errorf("%s %q %q, published %+v", e.Status, e.Error, e.Cause, e.SNS)
+		}
 	})
 
 	t.Run("task timeout", func(t *testing.T) {

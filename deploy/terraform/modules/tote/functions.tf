@@ -163,7 +163,7 @@ resource "aws_lambda_function" "stage" {
       },
       { for env, secret in each.value.secrets : env => "secretsmanager://${secret.name}" },
       each.value.alerts ? { TOTE_ALERT_SNS_TOPIC = aws_sns_topic.alerts.arn } : {},
-      each.key == "publish" ? { TOTE_ICEBERG_CATALOG = local.iceberg_catalog } : {},
+      each.key == "publish" ? { TOTE_ICEBERG_CATALOG = local.iceberg_catalog, TOTE_ICEBERG_RETAIN = "${var.iceberg_retain_hours}h" } : {},
     )
   }
 

@@ -90,6 +90,7 @@ resource "aws_sfn_state_machine" "pipeline" {
     transform_function_arn = aws_lambda_function.stage["transform"].arn
     load_function_arn      = aws_lambda_function.stage["load"].arn
     publish_function_arn   = aws_lambda_function.stage["publish"].arn
+    publish_after          = var.iceberg_enabled ? "load" : "off"
     alert_topic_arn        = aws_sns_topic.alerts.arn
     environment            = var.environment
   })
@@ -134,10 +135,10 @@ locals {
         Resource = [aws_sfn_state_machine.pipeline.arn]
       },
       {
-        Sid      = "InvokeCleanAndVerify"
+        Sid      = "InvokeOnSchedules"
         Effect   = "Allow"
         Action   = ["lambda:InvokeFunction"]
-        Resource = [aws_lambda_function.stage["clean"].arn, aws_lambda_function.stage["verify"].arn]
+        Resource = concat([aws_lambda_function.stage["clean"].arn, aws_lambda_function.stage["verify"].arn], var.iceberg_enabled ? [aws_lambda_function.stage["publish"].arn] : [])
       },
     ]
   }

@@ -269,6 +269,28 @@ variable "iceberg_enabled" {
   default     = true
 }
 
+variable "iceberg_maintain_schedule" {
+  description = "EventBridge Scheduler expression that runs the Iceberg tables' maintenance: the publish function invoked with the trigger maintain compacts the small files each run's snapshot adds and expires the snapshots older than iceberg_retain_hours."
+  type        = string
+  default     = "rate(1 day)"
+
+  validation {
+    condition     = can(regex("^(rate|cron|at)\\(.+\\)$", var.iceberg_maintain_schedule))
+    error_message = "The maintenance schedule must be a rate(...), cron(...) or at(...) expression."
+  }
+}
+
+variable "iceberg_retain_hours" {
+  description = "How long maintenance keeps a replaced Iceberg snapshot, in hours (TOTE_ICEBERG_RETAIN): how far back \"as of batch\" time travel reaches."
+  type        = number
+  default     = 168
+
+  validation {
+    condition     = var.iceberg_retain_hours >= 1 && floor(var.iceberg_retain_hours) == var.iceberg_retain_hours
+    error_message = "The retention must be a whole number of hours, at least 1."
+  }
+}
+
 variable "athena_results_expiration_days" {
   description = "Days Athena's query results are kept (the athena-results/ prefix of the lake bucket, outside the lake)."
   type        = number

@@ -149,6 +149,7 @@ run "defaults" {
         TOTE_LAG_THRESHOLD   = "30m"
         TOTE_WAREHOUSE_URL   = "secretsmanager://tote/dev/warehouse-url"
         TOTE_ICEBERG_CATALOG = "glue://tote_dev"
+        TOTE_ICEBERG_RETAIN  = "168h"
       })
       verify = tomap({
         TOTE_ENVIRONMENT   = "dev"

@@ -23,8 +23,21 @@ run "iceberg" {
   }
 
   assert {
-    condition     = aws_lambda_function.stage["publish"].environment[0].variables["TOTE_ICEBERG_CATALOG"] == "glue://tote_dev"
-    error_message = "publish must commit to the environment's Glue database"
+    condition = (
+      aws_lambda_function.stage["publish"].environment[0].variables["TOTE_ICEBERG_CATALOG"] == "glue://tote_dev" &&
+      aws_lambda_function.stage["publish"].environment[0].variables["TOTE_ICEBERG_RETAIN"] == "168h"
+    )
+    error_message = "publish must commit to the environment's Glue database and keep a week of snapshots"
+  }
+
+  assert {
+    condition = (
+      aws_scheduler_schedule.iceberg_maintain[0].schedule_expression == "rate(1 day)" &&
+      aws_scheduler_schedule.iceberg_maintain[0].target[0].arn == aws_lambda_function.stage["publish"].arn &&
+      jsondecode(aws_scheduler_schedule.iceberg_maintain[0].target[0].input) == { trigger = "maintain" } &&
+      contains(one([for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : s.Resource if s.Sid == "InvokeOnSchedules"]), aws_lambda_function.stage["publish"].arn)
+    )
+    error_message = "maintenance must invoke publish daily with the trigger maintain, with the scheduler's role"
   }
 
   assert {
@@ -67,7 +80,8 @@ run "iceberg" {
   # The state machine publishes after Load, keeping Load's output.
   assert {
     condition = (
-      jsondecode(aws_sfn_state_machine.pipeline.definition).States.Load.Next == "Publish" &&
+      jsondecode(aws_sfn_state_machine.pipeline.definition).States.Load.Next == "IcebergEnabled" &&
+      jsondecode(aws_sfn_state_machine.pipeline.definition).States.IcebergEnabled.Choices[0].And[2].StringEquals == "load" &&
       jsondecode(aws_sfn_state_machine.pipeline.definition).States.Publish.Resource == aws_lambda_function.stage["publish"].arn &&
       jsondecode(aws_sfn_state_machine.pipeline.definition).States.Publish.ResultPath == "$.publish" &&
       jsondecode(aws_sfn_state_machine.pipeline.definition).States.Publish.Next == "Done" &&
@@ -94,9 +108,11 @@ run "iceberg_off" {
 
   assert {
     condition = (
+      jsondecode(aws_sfn_state_machine.pipeline.definition).States.IcebergEnabled.Choices[0].And[2].StringEquals == "off" &&
+      length(aws_scheduler_schedule.iceberg_maintain) == 0 &&
       aws_lambda_function.stage["publish"].environment[0].variables["TOTE_ICEBERG_CATALOG"] == "off" &&
       !strcontains(aws_iam_role_policy.function["publish"].policy, "glue:")
     )
-    error_message = "without Iceberg, publish finds its catalog off and may not touch Glue"
+    error_message = "without Iceberg the state machine skips Publish (no stage's output is named off), nothing maintains, and publish may not touch Glue"
   }
 }

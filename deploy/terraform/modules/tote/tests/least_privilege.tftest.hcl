@@ -260,9 +260,9 @@ run "policies" {
   assert {
     condition = [for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : [s.Action, s.Resource]] == [
       [["states:StartExecution"], ["arn:aws:states:eu-west-2:123456789012:stateMachine:tote-dev-pipeline"]],
-      [["lambda:InvokeFunction"], ["arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-clean", "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-verify"]],
+      [["lambda:InvokeFunction"], ["arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-clean", "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-verify", "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-publish"]],
     ]
-    error_message = "the scheduler may only start the pipeline and invoke the clean and verify functions: ${aws_iam_role_policy.scheduler.policy}"
+    error_message = "the scheduler may only start the pipeline and invoke the clean, verify and (for maintenance) publish functions: ${aws_iam_role_policy.scheduler.policy}"
   }
 
   assert {
