@@ -36,7 +36,7 @@ variable "permissions_boundary_arn" {
 # Code
 
 variable "lambda_zip" {
-  description = "Path of the Lambda zip built by `make lambda` (one `bootstrap` for all three functions), e.g. bin/tote-lambda-arm64.zip."
+  description = "Path of the Lambda zip built by `make lambda` (one `bootstrap` for all the functions), e.g. bin/tote-lambda-arm64.zip."
   type        = string
 }
 
