@@ -144,6 +144,18 @@ locals {
             Resource = ["*"]
           },
           {
+            # Exception 2: creating or updating a state machine that logs to
+            # CloudWatch Logs sets up a vended log delivery, which AWS
+            # authorizes (for the caller too) only on all resources.
+            Sid    = "StateMachineLogDelivery"
+            Effect = "Allow"
+            Action = [
+              "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+              "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+            ]
+            Resource = ["*"]
+          },
+          {
             Sid    = "Alerts"
             Effect = "Allow"
             Action = [
