@@ -53,10 +53,22 @@ type Alert struct {
 	// Differences is the number of rows that differ, for Difference.
 	Differences int
 	Time        time.Time
+	// Environment names the deployment the alert comes from, on AWS (dev,
+	// prod: TOTE_ENVIRONMENT), so that environments sharing a mailbox are
+	// told apart; "" for none. Run is 0 there: a Lambda stage is not a run.
+	Environment string
 }
 
 // Subject is a one-line summary of the alert.
 func (a Alert) Subject() string {
+	s := a.subject()
+	if a.Environment != "" {
+		s = "tote " + a.Environment + ":" + strings.TrimPrefix(s, "tote:")
+	}
+	return s
+}
+
+func (a Alert) subject() string {
 	switch a.Kind {
 	case Failure:
 		s := fmt.Sprintf("tote: run %d failed", a.Run)
@@ -78,6 +90,9 @@ func (a Alert) Subject() string {
 	case Match:
 		return "tote: the warehouse matches the source again"
 	case Quarantine:
+		if a.Run == 0 {
+			return fmt.Sprintf("tote: quarantined %d rows whose values cannot be transformed", len(a.Rows))
+		}
 		return fmt.Sprintf("tote: run %d quarantined %d rows whose values cannot be transformed", a.Run, len(a.Rows))
 	}
 	return "tote: " + string(a.Kind)
@@ -87,7 +102,9 @@ func (a Alert) Subject() string {
 func (a Alert) Text() string {
 	var b strings.Builder
 	b.WriteString(a.Subject())
-	fmt.Fprintf(&b, "\nrun: %d", a.Run)
+	if a.Run != 0 {
+		fmt.Fprintf(&b, "\nrun: %d", a.Run)
+	}
 	w := a.Where
 	for _, f := range []struct{ name, value string }{
 		{"stage", string(w.Stage)}, {"batch", w.Batch}, {"table", w.Table}, {"id", idText(w.ID)}, {"column", w.Column},

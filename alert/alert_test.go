@@ -158,3 +158,23 @@ func TestStalledNotifier(t *testing.T) {
 		}
 	}
 }
+
+// On AWS an alert names its environment, and a quarantine comes from a
+// Lambda stage, not a numbered run.
+func TestEnvironmentAndNoRun(t *testing.T) {
+	a := Alert{Kind: Quarantine, Environment: "prod", Rows: []string{`currency 4: currency_code "XYZ" is not an ISO 4217 currency code`},
+		Time: time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)}
+	if got, want := a.Subject(), "tote prod: quarantined 1 rows whose values cannot be transformed"; got != want {
+		t.Errorf("subject %q, want %q", got, want)
+	}
+	if text := a.Text(); strings.Contains(text, "run: ") || !strings.Contains(text, `quarantined: currency 4: currency_code "XYZ"`) {
+		t.Errorf("text %q: want the row and no run", text)
+	}
+	f := Alert{Kind: Failure, Run: 3, Environment: "dev", Where: tote.Where{Stage: tote.Load}}
+	if got, want := f.Subject(), "tote dev: run 3 failed in load"; got != want {
+		t.Errorf("subject %q, want %q", got, want)
+	}
+	if got := (Alert{Kind: Quarantine, Run: 9, Rows: []string{"x"}}).Subject(); got != "tote: run 9 quarantined 1 rows whose values cannot be transformed" {
+		t.Errorf("without an environment: %q", got)
+	}
+}

@@ -158,6 +158,8 @@ func (h *Handler) run(ctx context.Context, log *slog.Logger, start time.Time) (O
 		return h.transform(ctx, log)
 	case tote.Load:
 		return h.load(ctx, log)
+	case Verify:
+		return h.verify(ctx, log)
 	case Clean:
 		return h.clean(ctx, log)
 	}

@@ -81,9 +81,11 @@ func TestConfig(t *testing.T) {
 		want []string
 	}{
 		{map[string]string{"TOTE_LAKE_URL": "mem://"}, []string{"configuration: TOTE_STAGE is not set"}},
-		{map[string]string{"TOTE_STAGE": "publish", "TOTE_LAKE_URL": "mem://"}, []string{`TOTE_STAGE="publish": want extract, transform, load or clean`}},
+		{map[string]string{"TOTE_STAGE": "publish", "TOTE_LAKE_URL": "mem://"}, []string{`TOTE_STAGE="publish": want extract, transform, load, verify or clean`}},
 		{map[string]string{"TOTE_STAGE": "extract", "TOTE_LAKE_URL": "mem://"}, []string{"extract: configuration: TOTE_SOURCE_URL is not set"}},
 		{map[string]string{"TOTE_STAGE": "load", "TOTE_LAKE_URL": "mem://"}, []string{"load: configuration: TOTE_WAREHOUSE_URL is not set"}},
+		{map[string]string{"TOTE_STAGE": "verify", "TOTE_LAKE_URL": "mem://", "TOTE_WAREHOUSE_URL": "postgres://wh"},
+			[]string{"verify: configuration: TOTE_SOURCE_URL is not set"}},
 		{map[string]string{"TOTE_STAGE": "transform"}, []string{"TOTE_LAKE_URL is not set"}},
 		{map[string]string{"TOTE_STAGE": "transform", "TOTE_LAKE_URL": "mem://", "TOTE_STRICT": "maybe",
 			"TOTE_S3_PATH_STYLE": "yes please", "TOTE_LAG_THRESHOLD": "-1m", "TOTE_TIMEOUT_MARGIN": "soon",

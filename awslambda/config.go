@@ -14,14 +14,25 @@ import (
 // Config is the function's configuration, read from its environment.
 type Config struct {
 	// Stage is the stage the function runs: TOTE_STAGE, extract,
-	// transform or load, or Clean, the lake's upkeep. Required.
+	// transform or load, or Verify or Clean, which run on schedules of
+	// their own. Required.
 	Stage tote.Stage
 	// SourceURL is TOTE_SOURCE_URL, the source database's URL, or
 	// secretsmanager://NAME for a secret holding it (or empty with
 	// TOTE_SOURCE_URL_FILE naming a file). Required by extract.
 	SourceURL string
 	// WarehouseURL is TOTE_WAREHOUSE_URL, likewise. Required by load.
+	// Verify requires both.
 	WarehouseURL string
+	// Environment is TOTE_ENVIRONMENT, the deployment's environment (dev,
+	// prod): the Environment dimension of every metric and the name in
+	// every alert. Default none, and no such dimension.
+	Environment string
+	// AlertTopic is TOTE_ALERT_SNS_TOPIC, the ARN of the SNS topic the
+	// transform publishes one alert to when it quarantines rows, as tote
+	// serve does. Default none: no alert (the rows are in rejects/ and
+	// tote.rejects all the same).
+	AlertTopic string
 	// LakeURL is TOTE_LAKE_URL, s3://BUCKET/PREFIX (or file://, mem://).
 	// Required: there is no default, a function's disk is not the lake.
 	LakeURL string
@@ -70,6 +81,12 @@ const DefaultLagThreshold = 30 * time.Minute
 // left uncommitted.
 const Clean tote.Stage = "clean"
 
+// Verify is the TOTE_STAGE of the function that compares the warehouse
+// with the source (tote verify, as tote serve's --verify-every does) on a
+// schedule of its own, publishing the Differences metric that an alarm
+// watches.
+const Verify tote.Stage = "verify"
+
 // DefaultCleanGrace is how old a file must be for the clean function to
 // delete it, by default: longer than any invocation.
 const DefaultCleanGrace = time.Hour
@@ -83,6 +100,8 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 		SourceURL:    getenv("TOTE_SOURCE_URL"),
 		WarehouseURL: getenv("TOTE_WAREHOUSE_URL"),
 		LakeURL:      getenv("TOTE_LAKE_URL"),
+		Environment:  strings.TrimSpace(getenv("TOTE_ENVIRONMENT")),
+		AlertTopic:   strings.TrimSpace(getenv("TOTE_ALERT_SNS_TOPIC")),
 		LagThreshold: DefaultLagThreshold,
 		CleanGrace:   DefaultCleanGrace,
 		LogFormat:    "json",
@@ -91,11 +110,11 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
 	switch c.Stage {
-	case tote.Extract, tote.Transform, tote.Load, Clean:
+	case tote.Extract, tote.Transform, tote.Load, Verify, Clean:
 	case "":
-		bad("TOTE_STAGE is not set: want extract, transform, load or clean")
+		bad("TOTE_STAGE is not set: want extract, transform, load, verify or clean")
 	default:
-		bad("TOTE_STAGE=%q: want extract, transform, load or clean", c.Stage)
+		bad("TOTE_STAGE=%q: want extract, transform, load, verify or clean", c.Stage)
 	}
 	if c.LakeURL == "" {
 		bad("TOTE_LAKE_URL is not set: want s3://BUCKET/PREFIX")
@@ -109,6 +128,9 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 	case tote.Extract:
 		secret("TOTE_SOURCE_URL", c.SourceURL, "the source database")
 	case tote.Load:
+		secret("TOTE_WAREHOUSE_URL", c.WarehouseURL, "the warehouse")
+	case Verify:
+		secret("TOTE_SOURCE_URL", c.SourceURL, "the source database")
 		secret("TOTE_WAREHOUSE_URL", c.WarehouseURL, "the warehouse")
 	}
 	boolean := func(env string, p *bool) {
@@ -179,7 +201,7 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 		return c, nil
 	}
 	prefix := "configuration"
-	if c.Stage == tote.Extract || c.Stage == tote.Transform || c.Stage == tote.Load || c.Stage == Clean {
+	if c.Stage == tote.Extract || c.Stage == tote.Transform || c.Stage == tote.Load || c.Stage == Verify || c.Stage == Clean {
 		prefix = string(c.Stage) + ": configuration"
 	}
 	return c, errors.New(prefix + ": " + strings.Join(problems, "; "))

@@ -2,6 +2,7 @@ package awslambda
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/terrifictotes/tote"
@@ -27,6 +28,7 @@ func emfLine(at time.Time, dims map[string]string, metrics []emfMetric, values m
 		names = append(names, k)
 		doc[k] = v
 	}
+	slices.Sort(names)
 	for k, v := range values {
 		doc[k] = v
 	}
@@ -42,11 +44,23 @@ func emfLine(at time.Time, dims map[string]string, metrics []emfMetric, values m
 	return append(b, '\n'), err
 }
 
+// dims returns the dimensions of a metric of stage: Stage, and
+// Environment when the function has one (TOTE_ENVIRONMENT, which the
+// Terraform always sets), so that environments sharing an account and
+// region have metrics and alarms of their own.
+func (h *Handler) dims(stage string) map[string]string {
+	d := map[string]string{"Stage": stage}
+	if h.cfg.Environment != "" {
+		d["Environment"] = h.cfg.Environment
+	}
+	return d
+}
+
 // putMetrics prints a successful invocation's metrics: Rows, Deleted,
-// StageSeconds and Batches by Stage, with the rows and deletions per table
-// as plain fields (a metric per table would cost more than the rest of the
-// deployment: docs/aws.md); and LagSeconds, always with Stage=load
-// whichever stage measured it.
+// StageSeconds and Batches by Stage (and Environment), with the rows and
+// deletions per table as plain fields (a metric per table would cost more
+// than the rest of the deployment: docs/aws.md); and LagSeconds, always
+// with Stage=load whichever stage measured it.
 func (h *Handler) putMetrics(out Output, start time.Time) {
 	stage := string(out.Stage)
 	id := h.reqID.get()
@@ -55,13 +69,18 @@ func (h *Handler) putMetrics(out Output, start time.Time) {
 		dims    map[string]string
 		metrics []emfMetric
 		values  map[string]any
-	}{{start, map[string]string{"Stage": stage},
+	}{{start, h.dims(stage),
 		[]emfMetric{{"Rows", "Count"}, {"Deleted", "Count"}, {"StageSeconds", "Seconds"}, {"Batches", "Count"}},
 		map[string]any{"Rows": out.RowsTotal, "Deleted": out.DeletedTotal, "StageSeconds": out.Seconds,
 			"Batches": len(out.Batches) + out.BatchesOmitted, "Tables": out.Rows, "DeletedTables": out.Deleted, "RequestId": id}}}
+	if out.Differences != nil {
+		// Verify's finding, which the verify alarm watches.
+		docs[0].metrics = append(docs[0].metrics, emfMetric{"Differences", "Count"})
+		docs[0].values["Differences"] = *out.Differences
+	}
 	if out.LagSeconds != nil {
 		docs = append(docs, docs[0])
-		docs[1].at, docs[1].dims = h.env.Now(), map[string]string{"Stage": string(tote.Load)}
+		docs[1].at, docs[1].dims = h.env.Now(), h.dims(string(tote.Load))
 		docs[1].metrics = []emfMetric{{"LagSeconds", "Seconds"}}
 		docs[1].values = map[string]any{"LagSeconds": *out.LagSeconds, "ReportedBy": stage, "RequestId": id}
 	}

@@ -99,6 +99,7 @@ func newStack(t *testing.T, b *bundle, scale int) *stack {
 		"TOTE_WAREHOUSE_URL": s.warehouseURL,
 		"TOTE_LOG_LEVEL":     "debug",
 		"TOTE_LAG_THRESHOLD": "30m",
+		"TOTE_ENVIRONMENT":   "dev", // as Terraform sets it
 	}
 	return s
 }

@@ -34,6 +34,8 @@ func TestLambda(t *testing.T) {
 	t.Run("commit race", func(t *testing.T) { t.Parallel(); testCommitRace(t, b) })
 	t.Run("warehouse", func(t *testing.T) { t.Parallel(); testWarehouse(t, b) })
 	t.Run("state machine", func(t *testing.T) { t.Parallel(); testStateMachine(t, b) })
+	t.Run("quarantine alert", func(t *testing.T) { t.Parallel(); testQuarantineAlert(t, b) })
+	t.Run("verify", func(t *testing.T) { t.Parallel(); testVerify(t, b) })
 }
 
 // testPipeline: extract, transform and load through the handlers build the
@@ -142,9 +144,12 @@ func checkLogs(t *testing.T, r lambdatest.Result) {
 	directive, _ := cw[0].(map[string]any)
 	metrics, _ := json.Marshal(directive["Metrics"])
 	dims, _ := json.Marshal(directive["Dimensions"])
-	if directive["Namespace"] != "Tote" || string(dims) != `[["Stage"]]` ||
+	if directive["Namespace"] != "Tote" || string(dims) != `[["Environment","Stage"]]` ||
 		string(metrics) != `[{"Name":"Rows","Unit":"Count"},{"Name":"Deleted","Unit":"Count"},{"Name":"StageSeconds","Unit":"Seconds"},{"Name":"Batches","Unit":"Count"}]` {
 		t.Errorf("EMF directive %v", directive)
+	}
+	if d["Environment"] != "dev" {
+		t.Errorf("EMF document's Environment is %v, want the function's TOTE_ENVIRONMENT, dev", d["Environment"])
 	}
 	for _, k := range []string{"Stage", "Rows", "Deleted", "StageSeconds", "Batches", "Tables"} {
 		if _, ok := d[k]; !ok {
@@ -153,12 +158,13 @@ func checkLogs(t *testing.T, r lambdatest.Result) {
 	}
 }
 
-// wantLag checks that the invocation published LagSeconds with Stage=load.
+// wantLag checks that the invocation published LagSeconds with Stage=load
+// and the stack's environment.
 func wantLag(t *testing.T, r lambdatest.Result, by string) {
 	t.Helper()
 	for _, d := range emf(t, r.Logs) {
 		if _, ok := d["LagSeconds"]; ok {
-			if d["Stage"] != "load" || d["ReportedBy"] != by {
+			if d["Stage"] != "load" || d["Environment"] != "dev" || d["ReportedBy"] != by {
 				t.Errorf("LagSeconds published as %v", d)
 			}
 			return

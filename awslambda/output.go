@@ -39,6 +39,14 @@ type Output struct {
 	// column, value and reason.
 	Quarantined        []string `json:"quarantined,omitempty"`
 	QuarantinedOmitted int      `json:"quarantined_omitted,omitempty"`
+	// Alerted says that the transform published the alert naming its
+	// quarantined rows to TOTE_ALERT_SNS_TOPIC.
+	Alerted bool `json:"alerted,omitempty"`
+	// Differences is what the verify function found: the rows that
+	// differ between the warehouse and the source, and Different the
+	// tables with differences, one line each (table, counts, some ids).
+	Differences *int     `json:"differences,omitempty"`
+	Different   []string `json:"different,omitempty"`
 	// Removed counts the objects the clean function deleted (see Clean);
 	// its log names them.
 	Removed int    `json:"removed,omitempty"`

@@ -7,8 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/internal/stall"
@@ -32,6 +34,8 @@ type parts struct {
 	cfg      Config
 	log      *slog.Logger
 	resolver secrets.Resolver
+	// sns is the client alerts are published with, made on first use.
+	sns func() (*sns.Client, error)
 
 	// waits records, for each part, the waits on it; opening names the
 	// part being opened, or that failed to open, in this invocation. An
@@ -63,16 +67,30 @@ func newParts(c Config, getenv func(string) string, log *slog.Logger) *parts {
 		source:    database{role: "source", env: "TOTE_SOURCE_URL", setting: c.SourceURL},
 		warehouse: database{role: "warehouse", env: "TOTE_WAREHOUSE_URL", setting: c.WarehouseURL},
 	}
-	// One client for the function's life: it holds no secret, only the
-	// function's own credentials, which the SDK refreshes.
-	client := sync.OnceValues(func() (*secretsmanager.Client, error) {
+	// One client per service for the function's life: they hold no
+	// secret, only the function's own credentials, which the SDK refreshes.
+	awsConfig := sync.OnceValues(func() (aws.Config, error) {
 		cfg, err := config.LoadDefaultConfig(context.Background())
 		if err != nil {
-			return nil, fmt.Errorf("AWS config: %w", err)
+			return cfg, fmt.Errorf("AWS config: %w", err)
+		}
+		return cfg, nil
+	})
+	client := sync.OnceValues(func() (*secretsmanager.Client, error) {
+		cfg, err := awsConfig()
+		if err != nil {
+			return nil, err
 		}
 		return secretsmanager.NewFromConfig(cfg), nil
 	})
 	p.resolver = secrets.Resolver{Getenv: getenv, SecretsManager: func(context.Context) (*secretsmanager.Client, error) { return client() }}
+	p.sns = sync.OnceValues(func() (*sns.Client, error) {
+		cfg, err := awsConfig()
+		if err != nil {
+			return nil, err
+		}
+		return sns.NewFromConfig(cfg), nil
+	})
 	return p
 }
 

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/transform"
+	"github.com/terrifictotes/tote/verify"
 )
 
 // LoadStatusName is the lake status object (see lake.PutStatus) in which
@@ -77,10 +80,19 @@ func (h *Handler) transform(ctx context.Context, log *slog.Logger) (Output, erro
 		return Output{}, err
 	}
 	res, err := transform.Run(ctx, lk, transform.Options{Logger: log, Strict: h.cfg.Strict})
+	// The batches committed before a failure quarantined their rows all
+	// the same: they are alerted either way, once, as tote serve does.
+	var quarantined []string
+	for _, b := range res.Batches {
+		for _, r := range b.Rejects {
+			quarantined = append(quarantined, r.String()+" (raw batch "+r.RawBatch+")")
+		}
+	}
+	alerted := h.alertQuarantined(ctx, log, quarantined)
 	if err != nil {
 		return Output{}, err
 	}
-	out := Output{Rows: map[string]int64{}}
+	out := Output{Rows: map[string]int64{}, Quarantined: quarantined, Alerted: alerted}
 	for _, b := range res.Batches {
 		out.Batches = append(out.Batches, b.Processed)
 		for _, t := range b.Tables {
@@ -89,9 +101,6 @@ func (h *Handler) transform(ctx context.Context, log *slog.Logger) (Output, erro
 				out.RowsTotal += t.Rows
 			}
 			out.deleted(t.Table, t.Deleted)
-		}
-		for _, r := range b.Rejects {
-			out.Quarantined = append(out.Quarantined, r.String()+" (raw batch "+r.RawBatch+")")
 		}
 	}
 	out.New = len(res.Batches) > 0
@@ -217,6 +226,90 @@ func (h *Handler) pending(ctx context.Context, lk *lake.Lake, log *slog.Logger, 
 }
 
 func (p Pending) any() bool { return p.Raw > 0 || p.Processed > 0 || p.Unknown != "" }
+
+// alertQuarantined publishes one alert naming the rows the transform
+// quarantined (alert.Quarantine, as tote serve sends after a run) to
+// TOTE_ALERT_SNS_TOPIC, and reports whether it did. A failure to publish
+// is logged, not the stage's: the rows are in the lake's rejects/ and, after
+// the load, in tote.rejects (tote rejects ls), and failing the stage would
+// not bring the alert back.
+func (h *Handler) alertQuarantined(ctx context.Context, log *slog.Logger, rows []string) bool {
+	if len(rows) == 0 {
+		return false
+	}
+	if h.cfg.AlertTopic == "" {
+		log.Warn("rows quarantined; no alert sent: TOTE_ALERT_SNS_TOPIC is not set", "rows", len(rows))
+		return false
+	}
+	client, err := h.parts.sns()
+	if err == nil {
+		// Even when the stage ran out of time: the margin before the
+		// function's deadline is for this kind of reporting.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), alertTimeout)
+		defer cancel()
+		a := alert.Alert{Kind: alert.Quarantine, Rows: rows, Environment: h.cfg.Environment, Time: h.env.Now()}
+		err = alert.SNS{Client: client, Topic: h.cfg.AlertTopic}.Notify(actx, a)
+	}
+	if err != nil {
+		log.Error("rows quarantined; the alert was not published", "rows", len(rows), "topic", h.cfg.AlertTopic, "err", err)
+		return false
+	}
+	log.Info("rows quarantined; alert published", "rows", len(rows), "topic", h.cfg.AlertTopic)
+	return true
+}
+
+// alertTimeout bounds publishing an alert, as the margin a stage keeps
+// before the function's deadline does (at most 5s).
+const alertTimeout = 5 * time.Second
+
+// verify compares the warehouse with the source (tote verify), under the
+// warehouse's run lock so that no load commits half-way through, and
+// reports the rows that differ; the Differences metric and its alarm
+// alert. It repairs nothing: tote verify --repair does, from a terminal.
+func (h *Handler) verify(ctx context.Context, log *slog.Logger) (Output, error) {
+	lk, err := h.parts.openLake(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	src, err := h.parts.openSource(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	wh, err := h.parts.openWarehouse(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	release, err := pipeline.LockRun(ctx, wh)
+	if errors.Is(err, pipeline.ErrRunInProgress) {
+		return Output{}, fmt.Errorf("nothing verified: %w (a load, tote run or tote serve)", err)
+	}
+	if err != nil {
+		return Output{}, err
+	}
+	defer release()
+	res, err := verify.Run(ctx, pipeline.Parts{Source: src, Warehouse: wh, Lake: lk}, verify.Options{Logger: log})
+	if err != nil {
+		return Output{}, err
+	}
+	n := res.Differences()
+	out := Output{Rows: map[string]int64{}, Differences: &n}
+	for _, t := range res.Tables {
+		out.Rows[t.Table] = t.Rows
+		out.RowsTotal += t.Rows
+		if t.Differences() > 0 {
+			ids := slices.Concat(t.Missing, t.Extra, t.Different)
+			out.Different = append(out.Different, fmt.Sprintf("%s: %d missing, %d extra, %d different (%s ids %v)",
+				t.Table, len(t.Missing), len(t.Extra), len(t.Different), t.Source, ids[:min(10, len(ids))]))
+		}
+	}
+	if n > 0 {
+		log.Warn("the warehouse differs from the source; tote verify --repair sends the rows again",
+			"differences", n, "tables", out.Different)
+	} else {
+		log.Info("the warehouse matches the source", "rows", out.RowsTotal)
+	}
+	return out, nil
+}
 
 // clean deletes what failed invocations left in the lake: the files of
 // batches never committed, in both zones, older than Config.CleanGrace.

@@ -1,8 +1,9 @@
 // Package deploy_test checks the AWS deployment as part of `go test ./...`:
-// the Terraform module and example under terraform/ (formatting, validation
-// and the module's own tests against a mock AWS provider) and the GitHub
-// workflows (actionlint). The deployment itself is not Go; this package only
-// runs the tools that check it.
+// the Terraform modules and example roots under terraform/ (formatting,
+// validation and the modules' own tests against a mock AWS provider), the
+// Athena views rendered from the star model, and the GitHub workflows
+// (actionlint). The deployment itself is not Go; this package only runs the
+// tools that check it.
 package deploy_test
 
 import (
@@ -27,8 +28,8 @@ import (
 const pluginMirror = "/opt/tf-plugins"
 
 // TestTerraform runs what CI's terraform job runs: fmt -check over
-// terraform/, then init and validate for the module and the example, and the
-// module's tests (terraform/modules/tote/tests/*.tftest.hcl). It works in a
+// terraform/, then init and validate for each module and example root, and
+// the modules' tests (terraform/modules/*/tests/*.tftest.hcl). It works in a
 // copy of terraform/ so that nothing is written into the repository.
 func TestTerraform(t *testing.T) {
 	t.Parallel()
@@ -39,28 +40,39 @@ func TestTerraform(t *testing.T) {
 		t.Errorf("terraform fmt -check: %v (run terraform fmt -recursive deploy/terraform)\n%s", err, out)
 	}
 
-	t.Run("module", func(t *testing.T) {
-		t.Parallel()
-		dir := filepath.Join(tf.copy, "modules", "tote")
-		env := tf.initValidate(t, dir)
-		files, err := filepath.Glob(filepath.Join(dir, "tests", "*.tftest.hcl"))
-		if err != nil || len(files) == 0 {
-			t.Fatalf("no tests in %s: %v", filepath.Join(dir, "tests"), err)
-		}
-		// One terraform test per file, in parallel: most of their time goes
-		// into starting the provider, a few times per run block.
-		for _, f := range files {
-			name := filepath.Base(f)
-			t.Run(strings.TrimSuffix(name, ".tftest.hcl"), func(t *testing.T) {
-				t.Parallel()
-				tf.runEnv(t, dir, env, "test", "-filter=tests/"+name)
-			})
-		}
-	})
-	t.Run("example", func(t *testing.T) {
-		t.Parallel()
-		tf.initValidate(t, filepath.Join(tf.copy, "examples", "aws"))
-	})
+	for _, module := range []string{"tote", "github-deploy-role"} {
+		t.Run("module "+module, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(tf.copy, "modules", module)
+			env := tf.initValidate(t, dir)
+			files, err := filepath.Glob(filepath.Join(dir, "tests", "*.tftest.hcl"))
+			if err != nil || len(files) == 0 {
+				t.Fatalf("no tests in %s: %v", filepath.Join(dir, "tests"), err)
+			}
+			// One terraform test per file, in parallel: most of their time
+			// goes into starting the provider, a few times per run block.
+			for _, f := range files {
+				name := filepath.Base(f)
+				t.Run(strings.TrimSuffix(name, ".tftest.hcl"), func(t *testing.T) {
+					t.Parallel()
+					tf.runEnv(t, dir, env, "test", "-filter=tests/"+name)
+				})
+			}
+		})
+	}
+	// Every root: the quick start (aws), the environments CI deploys (dev,
+	// prod) and the deploy role's bootstrap.
+	examples, err := filepath.Glob(filepath.Join(tf.copy, "examples", "*", "main.tf"))
+	if err != nil || len(examples) < 4 {
+		t.Fatalf("examples: %v, %v", examples, err)
+	}
+	for _, main := range examples {
+		dir := filepath.Dir(main)
+		t.Run("example "+filepath.Base(dir), func(t *testing.T) {
+			t.Parallel()
+			tf.initValidate(t, dir)
+		})
+	}
 }
 
 // TestTerraformKeepsSecretValuesOut checks that no Terraform file sets a

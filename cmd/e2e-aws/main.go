@@ -125,7 +125,8 @@ func (r *run) main(ctx context.Context) error {
 	}
 	start := time.Now()
 	if err := r.terraform(ctx, "apply", "-auto-approve", "-input=false", "-var", "lambda_zip="+r.zip, "-var", "architecture=amd64",
-		"-var", "region="+region, "-var", "schedule_enabled=false", "-var", "force_destroy=true", "-var", "reserved_concurrency=-1"); err != nil {
+		"-var", "region="+region, "-var", "schedule_enabled=false", "-var", "force_destroy=true", "-var", "reserved_concurrency=-1",
+		"-var", "iceberg_enabled=false"); err != nil {
 		return err
 	}
 	r.applied = true
@@ -137,7 +138,8 @@ func (r *run) main(ctx context.Context) error {
 
 	// The secrets' values, as an operator puts them (docs/aws.md, step 4).
 	sm := secretsmanager.NewFromConfig(r.cfg)
-	for name, v := range map[string]string{"tote/source-url": source, "tote/warehouse-url": warehouse} {
+	// examples/aws's environment is dev by default (tote/dev/...).
+	for name, v := range map[string]string{"tote/dev/source-url": source, "tote/dev/warehouse-url": warehouse} {
 		if _, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(v)}); err != nil {
 			return fmt.Errorf("put secret %s: %w", name, err)
 		}
@@ -304,7 +306,9 @@ func (r *run) terraform(ctx context.Context, args ...string) error {
 			return err
 		}
 		// Two resources kumo cannot create (README.md): left out of this
-		// copy of the module, and only of it.
+		// copy of the module, and only of it. Nor can it keep Iceberg
+		// tables in Glue (no UpdateTable) or read an Athena workgroup back
+		// (no GetWorkGroup): iceberg_enabled=false above.
 		skip := `resource "aws_s3_bucket_ownership_controls" "lake" {
   count = 0
 }
@@ -507,7 +511,8 @@ func (r *run) cleanup() {
 	defer cancel()
 	if r.applied {
 		if err := r.terraform(ctx, "destroy", "-auto-approve", "-input=false", "-var", "lambda_zip="+r.zip, "-var", "architecture=amd64",
-			"-var", "region="+region, "-var", "schedule_enabled=false", "-var", "force_destroy=true", "-var", "reserved_concurrency=-1"); err != nil {
+			"-var", "region="+region, "-var", "schedule_enabled=false", "-var", "force_destroy=true", "-var", "reserved_concurrency=-1",
+			"-var", "iceberg_enabled=false"); err != nil {
 			log.Printf("destroy: %v", err)
 		}
 	}

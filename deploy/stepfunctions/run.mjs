@@ -1,6 +1,6 @@
 // run.mjs runs tote's state machine definition locally, once.
 //
-// It reads the ASL file Terraform deploys, fills in its four template
+// It reads the ASL file Terraform deploys, fills in its template
 // variables, validates it with asl-validator, and runs one execution with
 // aws-local-stepfunctions. Each Lambda Task is routed to an emulated
 // function (an AWS Lambda Runtime Interface Emulator, or anything that
@@ -46,10 +46,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 // The template variables Terraform passes to templatefile(), and plausible
 // values for a local run.
 const DEFAULT_VARS = {
-  extract_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-extract',
-  transform_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-transform',
-  load_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-load',
-  alert_topic_arn: 'arn:aws:sns:eu-west-2:123456789012:tote-alerts',
+  extract_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-extract',
+  transform_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-transform',
+  load_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-load',
+  publish_function_arn: 'arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-publish',
+  publish_after: 'load',
+  alert_topic_arn: 'arn:aws:sns:eu-west-2:123456789012:tote-dev-alerts',
+  environment: 'dev',
 };
 
 const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
@@ -365,9 +368,10 @@ async function main() {
   // (3.x) that predates some fields, so it is not asked again.
   const machine = new StateMachine(run, { validationOptions: { noValidate: true } });
   const executionName = `local-${randomUUID()}`;
+  const machineName = `tote-${opts.vars.environment}-pipeline`;
   const machineArn = opts.vars.extract_function_arn
     .replace(/:lambda:/, ':states:')
-    .replace(/:function:.*$/, ':stateMachine:tote-pipeline');
+    .replace(/:function:.*$/, `:stateMachine:${machineName}`);
   const execution = machine.run(opts.input, {
     overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides },
     context: {
@@ -375,7 +379,7 @@ async function main() {
         Id: `${machineArn.replace(':stateMachine:', ':execution:')}:${executionName}`,
         Name: executionName,
       },
-      StateMachine: { Id: machineArn, Name: 'tote-pipeline' },
+      StateMachine: { Id: machineArn, Name: machineName },
     },
   });
 

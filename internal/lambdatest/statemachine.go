@@ -16,14 +16,17 @@ import (
 	"time"
 )
 
-// DefaultVars returns plausible values for the four variables Terraform
-// fills into the state machine definition.
+// DefaultVars returns plausible values for the variables Terraform fills
+// into the state machine definition: a deployment whose environment is dev.
 func DefaultVars() map[string]string {
 	return map[string]string{
-		"extract_function_arn":   "arn:aws:lambda:eu-west-2:123456789012:function:tote-extract",
-		"transform_function_arn": "arn:aws:lambda:eu-west-2:123456789012:function:tote-transform",
-		"load_function_arn":      "arn:aws:lambda:eu-west-2:123456789012:function:tote-load",
-		"alert_topic_arn":        "arn:aws:sns:eu-west-2:123456789012:tote-alerts",
+		"extract_function_arn":   "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-extract",
+		"transform_function_arn": "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-transform",
+		"load_function_arn":      "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-load",
+		"publish_function_arn":   "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-publish",
+		"publish_after":          "load",
+		"alert_topic_arn":        "arn:aws:sns:eu-west-2:123456789012:tote-dev-alerts",
+		"environment":            "dev",
 	}
 }
 

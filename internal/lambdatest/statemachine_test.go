@@ -30,7 +30,7 @@ func TestDefinitionTemplate(t *testing.T) {
 	}
 	slices.Sort(seen)
 	seen = slices.Compact(seen)
-	want := []string{"alert_topic_arn", "extract_function_arn", "load_function_arn", "transform_function_arn"}
+	want := []string{"alert_topic_arn", "environment", "extract_function_arn", "load_function_arn", "publish_after", "publish_function_arn", "transform_function_arn"}
 	if !slices.Equal(seen, want) {
 		t.Errorf("template variables %q, want exactly %q", seen, want)
 	}
@@ -52,7 +52,7 @@ func TestDefinitionTemplate(t *testing.T) {
 	if err := json.Unmarshal([]byte(text), &def); err != nil {
 		t.Fatalf("not JSON once filled in: %v", err)
 	}
-	for _, stage := range []string{"Extract", "Transform", "Load"} {
+	for _, stage := range []string{"Extract", "Transform", "Load", "Publish"} {
 		s := def.States[stage]
 		if !strings.HasPrefix(s.Resource, "arn:aws:lambda:") || s.TimeoutSeconds == 0 {
 			t.Errorf("%s: Resource %q, TimeoutSeconds %d; want a function ARN and a timeout", stage, s.Resource, s.TimeoutSeconds)
@@ -86,14 +86,14 @@ func TestDefinitionValid(t *testing.T) {
 	}
 }
 
-// stateMachine is one execution's set-up: the three stages as fixture
+// stateMachine is one execution's set-up: the four stages as fixture
 // functions, each under its own emulator.
 type stateMachine struct {
 	funcs map[string]*Function // by state name
 	opts  StateMachineOptions
 }
 
-// stages starts Extract, Transform and Load, each told how to behave by
+// stages starts Extract, Transform, Load and Publish, each told how to behave by
 // its FIXTURE (stage name → behaviour JSON, default a plain success).
 func stages(t *testing.T, behaviour map[string]string, timeout time.Duration) *stateMachine {
 	t.Helper()
@@ -101,7 +101,7 @@ func stages(t *testing.T, behaviour map[string]string, timeout time.Duration) *s
 	bootstrap := fixture(t)
 	sm := &stateMachine{funcs: map[string]*Function{}, opts: StateMachineOptions{Routes: map[string]string{}}}
 	counters := t.TempDir()
-	for _, state := range []string{"Extract", "Transform", "Load"} {
+	for _, state := range []string{"Extract", "Transform", "Load", "Publish"} {
 		stage := strings.ToLower(state)
 		b := behaviour[state]
 		if b == "" {
@@ -166,7 +166,7 @@ func wantAlert(t *testing.T, e Execution, stage, errorType, message string) {
 	if m.TopicArn != DefaultVars()["alert_topic_arn"] {
 		t.Errorf("published to %q", m.TopicArn)
 	}
-	if want := "tote: " + stage + " failed (" + errorType + ")"; m.Subject != want {
+	if want := "tote dev: " + stage + " failed (" + errorType + ")"; m.Subject != want {
 		t.Errorf("Subject %q, want %q", m.Subject, want)
 	}
 	for _, s := range []string{stage, errorType, message, "execution arn:aws:states:"} {
@@ -184,10 +184,14 @@ func TestStateMachine(t *testing.T) {
 		t.Parallel()
 		sm := stages(t, nil, 5*time.Second)
 		e := sm.run(t)
-		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "Done")
-		wantInvocations(t, e, sm, map[string]int{"Extract": 1, "Transform": 1, "Load": 1})
+		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Publish", "Done")
+		wantInvocations(t, e, sm, map[string]int{"Extract": 1, "Transform": 1, "Load": 1, "Publish": 1})
 		var out struct {
-			Stage string
+			Stage   string
+			Publish struct {
+				Stage string
+				Input struct{ Stage string }
+			}
 			Input struct {
 				Stage string
 				Input struct{ Stage string }
@@ -199,6 +203,10 @@ func TestStateMachine(t *testing.T) {
 		// Each stage's output is the next one's input.
 		if e.Status != "SUCCEEDED" || out.Stage != "load" || out.Input.Stage != "transform" || out.Input.Input.Stage != "extract" {
 			t.Errorf("%s with output %s; want load's output, given transform's, given extract's", e.Status, e.Output)
+		}
+		// Publish's result rides beside load's, which stays the output.
+		if out.Publish.Stage != "publish" || out.Publish.Input.Stage != "load" {
+			t.Errorf("output %s; want publish's result, given load's output, under publish", e.Output)
 		}
 		if len(e.SNS) != 0 {
 			t.Errorf("published %+v", e.SNS)
@@ -223,8 +231,8 @@ func TestStateMachine(t *testing.T) {
 		if e.Status != "SUCCEEDED" {
 			t.Errorf("status %s (%s: %s)", e.Status, e.Error, e.Cause)
 		}
-		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "Done")
-		wantInvocations(t, e, sm, map[string]int{"Extract": 1, "Transform": 3, "Load": 1})
+		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Publish", "Done")
+		wantInvocations(t, e, sm, map[string]int{"Extract": 1, "Transform": 3, "Load": 1, "Publish": 1})
 		if len(e.Retries) != 2 || !slices.Contains(e.Retries[0].ErrorEquals, "Transient") {
 			t.Errorf("retries %+v, want two by the Transient retrier", e.Retries)
 		}
@@ -269,6 +277,33 @@ func TestStateMachine(t *testing.T) {
 			t.Errorf("%s %q %q", e.Status, e.Error, e.Cause)
 		}
 		wantAlert(t, e, "load", "RunInProgress", "another execution holds the warehouse lock")
+	})
+
+	t.Run("publish fails", func(t *testing.T) {
+		t.Parallel()
+		const msg = "publish: iceberg fact_payment: glue UpdateTable: AccessDeniedException"
+		sm := stages(t, map[string]string{"Publish": `{"stage":"publish","errorType":"Fatal","errorMessage":` + quote(msg) + `}`}, 5*time.Second)
+		e := sm.run(t)
+		wantStates(t, e, append([]string{"Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Publish"}, failurePath("Publish", true)...)...)
+		wantInvocations(t, e, sm, map[string]int{"Load": 1, "Publish": 1})
+		if e.Status != "FAILED" || e.Error != "Fatal" || e.Cause != msg {
+			t.Errorf("%s %q %q", e.Status, e.Error, e.Cause)
+		}
+		wantAlert(t, e, "publish", "Fatal", "AccessDeniedException")
+	})
+
+	t.Run("iceberg off", func(t *testing.T) {
+		t.Parallel()
+		// iceberg_enabled = false: Terraform fills in publish_after as off.
+		sm := stages(t, nil, 5*time.Second)
+		sm.opts.Vars = DefaultVars()
+		sm.opts.Vars["publish_after"] = "off"
+		e := sm.run(t)
+		wantStates(t, e, "Extract", "AnythingNew", "Transform", "Load", "IcebergEnabled", "Done")
+		wantInvocations(t, e, sm, map[string]int{"Load": 1, "Publish": 0})
+		if e.Status != "SUCCEEDED" || len(e.SNS) != 0 {
+			t.Errorf("%s %q %q, published %+v", e.Status, e.Error, e.Cause, e.SNS)
+		}
 	})
 
 	t.Run("task timeout", func(t *testing.T) {

@@ -17,14 +17,14 @@
 #    `terraform init -migrate-state`. The lock file in the bucket
 #    (use_lockfile) keeps two applies from running at once; no DynamoDB table.
 #
-# CI (.github/workflows/ci.yml) replaces this file with an empty `backend "s3"
-# {}` block and passes bucket, key and region to `terraform init
-# -backend-config=...`.
+# One state per environment: give each its own key (tote/dev.tfstate). CI
+# deploys ../dev and ../prod instead, whose backend.tf fix the key
+# (.github/workflows/deploy.yml).
 #
 # terraform {
 #   backend "s3" {
 #     bucket       = "tote-tfstate-ACCOUNT_ID"
-#     key          = "tote/production.tfstate"
+#     key          = "tote/dev.tfstate"
 #     region       = "eu-west-2"
 #     encrypt      = true
 #     use_lockfile = true

@@ -4,7 +4,8 @@
 provider "aws" {
   region = var.region
 
-  # Every resource the module creates carries these tags.
+  # Every resource the module creates carries these tags (and the module's
+  # own: environment, tote).
   default_tags {
     tags = var.tags
   }
@@ -14,6 +15,7 @@ module "tote" {
   source = "../../modules/tote"
 
   name         = var.name
+  environment  = var.environment
   lambda_zip   = var.lambda_zip
   architecture = var.architecture
 
@@ -24,6 +26,8 @@ module "tote" {
   object_lock_days     = var.object_lock_days
   force_destroy        = var.force_destroy
   reserved_concurrency = var.reserved_concurrency
+
+  iceberg_enabled = var.iceberg_enabled
 
   subnet_ids         = var.subnet_ids
   security_group_ids = var.security_group_ids

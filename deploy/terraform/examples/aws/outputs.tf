@@ -52,3 +52,18 @@ output "secret_arns" {
   description = "The secrets' ARNs."
   value       = module.tote.secret_arns
 }
+
+output "glue_database" {
+  description = "The Glue database of the Iceberg tables."
+  value       = module.tote.glue_database
+}
+
+output "athena_query_command" {
+  description = "A ready Athena query on the Iceberg tables."
+  value       = module.tote.athena_query_command
+}
+
+output "create_views_command" {
+  description = "Creates the facts' current views in Athena."
+  value       = module.tote.create_views_command
+}

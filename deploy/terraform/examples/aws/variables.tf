@@ -5,9 +5,15 @@ variable "region" {
 }
 
 variable "name" {
-  description = "Prefix of every resource name; use another (tote-staging) for a second deployment in the same account."
+  description = "First part of every resource name: <name>-<environment>-..."
   type        = string
   default     = "tote"
+}
+
+variable "environment" {
+  description = "This deployment's environment (dev, prod, ...): in every resource name, tag, metric and alert, so that several share an account. ../dev and ../prod are the environments CI deploys."
+  type        = string
+  default     = "dev"
 }
 
 variable "lambda_zip" {
@@ -77,4 +83,10 @@ variable "tags" {
     project    = "tote"
     managed-by = "terraform"
   }
+}
+
+variable "iceberg_enabled" {
+  description = "Publish the star as Iceberg tables in Glue, with an Athena workgroup to query them (docs/aws.md, \"The lake as tables\")."
+  type        = bool
+  default     = true
 }

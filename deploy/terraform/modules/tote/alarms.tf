@@ -2,7 +2,9 @@
 # alarm notifies (on alarm and on recovery).
 
 resource "aws_sns_topic" "alerts" {
-  name = "${var.name}-alerts"
+  name = "${local.prefix}-alerts"
+
+  tags = local.tags
 }
 
 resource "aws_sns_topic_subscription" "email" {
@@ -24,8 +26,8 @@ locals {
 resource "aws_cloudwatch_metric_alarm" "executions" {
   for_each = local.execution_alarms
 
-  alarm_name        = "${var.name}-executions-${each.key}"
-  alarm_description = "A ${var.name} pipeline run ended ${replace(each.key, "-", " ")}. See the execution history in the Step Functions console."
+  alarm_name        = "${local.prefix}-executions-${each.key}"
+  alarm_description = "A ${local.prefix} pipeline run ended ${replace(each.key, "-", " ")}. See the execution history in the Step Functions console."
 
   namespace   = "AWS/States"
   metric_name = each.value
@@ -40,13 +42,15 @@ resource "aws_cloudwatch_metric_alarm" "executions" {
 
   alarm_actions = [aws_sns_topic.alerts.arn]
   ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
 }
 
 resource "aws_cloudwatch_metric_alarm" "function_errors" {
   for_each = local.functions
 
   alarm_name        = "${local.function_names[each.key]}-errors"
-  alarm_description = "The ${var.name} ${each.key} function failed. Its log group ${aws_cloudwatch_log_group.function[each.key].name} says why."
+  alarm_description = "The ${local.prefix} ${each.key} function failed. Its log group ${aws_cloudwatch_log_group.function[each.key].name} says why."
 
   namespace   = "AWS/Lambda"
   metric_name = "Errors"
@@ -61,20 +65,22 @@ resource "aws_cloudwatch_metric_alarm" "function_errors" {
 
   alarm_actions = [aws_sns_topic.alerts.arn]
   ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
 }
 
 # The freshness promise. Every run publishes LagSeconds (namespace Tote,
-# dimension Stage=load) as an Embedded Metric Format line: the load function
+# dimensions Stage=load and Environment) as an Embedded Metric Format line: the load function
 # after each load, or the extract function when it found nothing new and
 # everything is loaded (the state machine then stops after it). Missing data
 # means runs stopped, which breaks the promise as surely as a high value.
 resource "aws_cloudwatch_metric_alarm" "lag" {
-  alarm_name        = "${var.name}-lag"
-  alarm_description = "The ${var.name} warehouse is more than ${local.lag_threshold} behind the source, or loads stopped reporting."
+  alarm_name        = "${local.prefix}-lag"
+  alarm_description = "The ${local.prefix} warehouse is more than ${local.lag_threshold} behind the source, or loads stopped reporting."
 
   namespace   = "Tote"
   metric_name = "LagSeconds"
-  dimensions  = { Stage = "load" }
+  dimensions  = { Stage = "load", Environment = var.environment }
   statistic   = "Maximum"
   period      = var.alarm_period_seconds
 
@@ -88,4 +94,57 @@ resource "aws_cloudwatch_metric_alarm" "lag" {
 
   alarm_actions = [aws_sns_topic.alerts.arn]
   ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
+}
+
+# verify: the function publishes Differences (namespace Tote, dimensions
+# Stage=verify and Environment) after every comparison, 0 when the
+# warehouse matches the source. The alarm fires on the first comparison
+# that finds a difference and recovers on the first that finds none; in
+# between, with no comparison, it keeps its state (missing data ignored).
+resource "aws_cloudwatch_metric_alarm" "verify_differences" {
+  alarm_name        = "${local.prefix}-verify-differences"
+  alarm_description = "tote verify found rows that differ between the ${local.prefix} warehouse and the source. The verify function's log (${aws_cloudwatch_log_group.function["verify"].name}) names the tables and ids; tote verify --repair sends the rows again."
+
+  namespace   = "Tote"
+  metric_name = "Differences"
+  dimensions  = { Stage = "verify", Environment = var.environment }
+  statistic   = "Maximum"
+  period      = var.alarm_period_seconds
+
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "ignore"
+
+  alarm_actions = [aws_sns_topic.alerts.arn]
+  ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
+}
+
+# A verify that never runs says nothing: this one fires when two whole days
+# pass without a comparison (a failed one publishes no Differences; the
+# function's Errors alarm says why).
+resource "aws_cloudwatch_metric_alarm" "verify_missing" {
+  alarm_name        = "${local.prefix}-verify-missing"
+  alarm_description = "No tote verify of the ${local.prefix} warehouse completed for two days. Is the ${aws_scheduler_schedule.verify.name} schedule enabled? Does the verify function fail (its errors alarm, its log)?"
+
+  namespace   = "Tote"
+  metric_name = "Differences"
+  dimensions  = { Stage = "verify", Environment = var.environment }
+  statistic   = "SampleCount"
+  period      = 86400
+
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+
+  alarm_actions = [aws_sns_topic.alerts.arn]
+  ok_actions    = [aws_sns_topic.alerts.arn]
+
+  tags = local.tags
 }

@@ -1,4 +1,4 @@
-# The three stages and clean as Lambda functions, all from one zip: the
+# The three stages, clean and verify as Lambda functions, all from one zip: the
 # bootstrap runs the stage named by TOTE_STAGE. Each has its own role that reaches only its own
 # lake prefixes, its own secret and its own log group.
 
@@ -9,13 +9,16 @@ resource "aws_cloudwatch_log_group" "function" {
   # destroyed with the function.
   name              = "/aws/lambda/${local.function_names[each.key]}"
   retention_in_days = var.log_retention_days
+
+  tags = local.tags
 }
 
 resource "aws_iam_role" "function" {
   for_each = local.functions
 
-  name        = local.function_names[each.key]
-  description = "The ${var.name} ${each.key} Lambda function."
+  name                 = local.function_names[each.key]
+  description          = "The ${local.prefix} ${each.key} Lambda function."
+  permissions_boundary = var.permissions_boundary_arn
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -24,6 +27,8 @@ resource "aws_iam_role" "function" {
       Action    = "sts:AssumeRole"
     }]
   })
+
+  tags = local.tags
 }
 
 locals {
@@ -73,12 +78,27 @@ locals {
           Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
           Resource = [var.kms_key_arn]
         }],
-        fn.secret_arn == null ? [] : [{
+        length(fn.secrets) == 0 ? [] : [{
           Sid      = "ReadOwnSecret"
           Effect   = "Allow"
           Action   = ["secretsmanager:GetSecretValue"]
-          Resource = [fn.secret_arn]
+          Resource = [for secret in values(fn.secrets) : secret.arn]
         }],
+        stage == "publish" && var.iceberg_enabled ? [{
+          # The Iceberg catalog: read and commit the tables of the
+          # environment's database (a commit is an UpdateTable), create
+          # them on the first publish; nothing else in Glue.
+          Sid      = "IcebergCatalog"
+          Effect   = "Allow"
+          Action   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
+          Resource = local.glue_arns
+        }] : [],
+        fn.alerts ? [{
+          Sid      = "PublishAlerts"
+          Effect   = "Allow"
+          Action   = ["sns:Publish"]
+          Resource = [aws_sns_topic.alerts.arn]
+        }] : [],
         [{
           Sid      = "WriteOwnLogs"
           Effect   = "Allow"
@@ -133,14 +153,17 @@ resource "aws_lambda_function" "stage" {
 
   environment {
     variables = merge(
-      var.environment,
+      var.function_environment,
       {
         TOTE_STAGE         = each.key
+        TOTE_ENVIRONMENT   = var.environment
         TOTE_LAKE_URL      = local.lake_url
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = local.lag_threshold
       },
-      each.value.secret_env == null ? {} : { (each.value.secret_env) = "secretsmanager://${each.value.secret_name}" },
+      { for env, secret in each.value.secrets : env => "secretsmanager://${secret.name}" },
+      each.value.alerts ? { TOTE_ALERT_SNS_TOPIC = aws_sns_topic.alerts.arn } : {},
+      each.key == "publish" ? { TOTE_ICEBERG_CATALOG = local.iceberg_catalog, TOTE_ICEBERG_RETAIN = "${var.iceberg_retain_hours}h" } : {},
     )
   }
 
@@ -167,4 +190,6 @@ resource "aws_lambda_function" "stage" {
   # The log group must exist before Lambda creates its own without retention,
   # and the policy before the first invocation (and the VPC check at create).
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
+
+  tags = local.tags
 }

@@ -6,6 +6,15 @@ resource "aws_s3_bucket" "lake" {
 
   # Can only be set when the bucket is created; changing it replaces the bucket.
   object_lock_enabled = var.object_lock_days > 0
+
+  lifecycle {
+    precondition {
+      condition     = length(local.bucket_name) <= 63
+      error_message = "The lake bucket's name ${local.bucket_name} is longer than S3's 63 characters: shorten name or environment, or set bucket_name."
+    }
+  }
+
+  tags = local.tags
 }
 
 resource "aws_s3_bucket_ownership_controls" "lake" {
@@ -68,6 +77,24 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
 
     expiration {
       expired_object_delete_marker = true
+    }
+  }
+
+  # Athena's query results are throwaway copies: gone after a week.
+  rule {
+    id     = "athena-results"
+    status = "Enabled"
+
+    filter {
+      prefix = "athena-results/"
+    }
+
+    expiration {
+      days = var.athena_results_expiration_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 1
     }
   }
 

@@ -13,7 +13,12 @@ locals {
   region     = data.aws_region.current.name
   partition  = data.aws_partition.current.partition
 
-  bucket_name = coalesce(var.bucket_name, "${var.name}-lake-${local.account_id}-${local.region}")
+  # Every name starts with <name>-<environment>-, so that environments share
+  # an account without sharing anything else.
+  prefix = "${var.name}-${var.environment}"
+  tags   = merge(var.tags, { environment = var.environment, tote = var.name })
+
+  bucket_name = coalesce(var.bucket_name, "${local.prefix}-lake-${local.account_id}-${local.region}")
   # Built from the name rather than read from the bucket so that policies are
   # known at plan time.
   bucket_arn = "arn:${local.partition}:s3:::${local.bucket_name}"
@@ -52,43 +57,82 @@ locals {
       write  = []
       delete = ["raw/*", "processed/*", "rejects/*"]
     }
+    # The Iceberg tables' data and metadata files live under iceberg/, which
+    # only publish touches: it writes them, and its maintenance (compaction,
+    # snapshot expiry) deletes the ones no snapshot needs any more. It reads
+    # the processed manifests to tell a corrective batch from a plain one.
+    publish = {
+      read   = concat(["iceberg/*", "manifests/processed/*"], local.lake_hints)
+      write  = ["iceberg/*"]
+      delete = ["iceberg/*"]
+    }
+    # `tote verify`: what the warehouse holds is as of the newest loaded
+    # batch, whose raw manifest says what extraction took (and its raw files
+    # which ids were live); it writes nothing to the lake.
+    verify = {
+      read   = concat(["raw/*", "manifests/raw/*", "manifests/processed/*", "status/extract.json"], local.lake_hints)
+      write  = []
+      delete = []
+    }
   }
+
+  # The database URLs each function reads, by the variable it reads them
+  # from, each through its secret.
+  source_secret    = { TOTE_SOURCE_URL = { name = aws_secretsmanager_secret.source.name, arn = aws_secretsmanager_secret.source.arn } }
+  warehouse_secret = { TOTE_WAREHOUSE_URL = { name = aws_secretsmanager_secret.warehouse.name, arn = aws_secretsmanager_secret.warehouse.arn } }
+  no_secret        = {}
 
   functions = {
     extract = {
       memory_mb       = var.extract_memory_mb
       timeout_seconds = var.extract_timeout_seconds
-      secret_env      = "TOTE_SOURCE_URL"
-      secret_name     = aws_secretsmanager_secret.source.name
-      secret_arn      = aws_secretsmanager_secret.source.arn
+      secrets         = local.source_secret
+      alerts          = false
     }
+    # The transform publishes one alert per invocation that quarantines
+    # rows, as tote serve does per run (TOTE_ALERT_SNS_TOPIC).
     transform = {
       memory_mb       = var.transform_memory_mb
       timeout_seconds = var.transform_timeout_seconds
-      secret_env      = null
-      secret_name     = null
-      secret_arn      = null
+      secrets         = local.no_secret
+      alerts          = true
     }
     load = {
       memory_mb       = var.load_memory_mb
       timeout_seconds = var.load_timeout_seconds
-      secret_env      = "TOTE_WAREHOUSE_URL"
-      secret_name     = aws_secretsmanager_secret.warehouse.name
-      secret_arn      = aws_secretsmanager_secret.warehouse.arn
+      secrets         = local.warehouse_secret
+      alerts          = false
     }
     # Lists and reads manifests and deletes: little memory, a few minutes
     # for a lake of years.
     clean = {
       memory_mb       = 256
       timeout_seconds = 300
-      secret_env      = null
-      secret_name     = null
-      secret_arn      = null
+      secrets         = local.no_secret
+      alerts          = false
+    }
+    # Publishes every loaded batch to the Iceberg tables in Glue, from the
+    # warehouse (so it reads the warehouse secret), after Load.
+    publish = {
+      memory_mb       = var.publish_memory_mb
+      timeout_seconds = var.publish_timeout_seconds
+      secrets         = local.warehouse_secret
+      alerts          = false
+    }
+    # tote verify on a schedule of its own: compares both databases by
+    # checksums over id ranges, so it is bound by the databases, not by
+    # memory.
+    verify = {
+      memory_mb       = var.verify_memory_mb
+      timeout_seconds = var.verify_timeout_seconds
+      secrets         = merge(local.source_secret, local.warehouse_secret)
+      alerts          = false
     }
   }
-  # The functions the state machine runs, in order; clean runs on its own.
-  stages         = ["extract", "transform", "load"]
-  function_names = { for stage in keys(local.functions) : stage => "${var.name}-${stage}" }
+  # The functions the state machine runs, in order; clean and verify run on
+  # schedules of their own.
+  stages         = ["extract", "transform", "load", "publish"]
+  function_names = { for stage in keys(local.functions) : stage => "${local.prefix}-${stage}" }
 
   # Go calls it amd64, Lambda x86_64.
   lambda_architecture = { arm64 = "arm64", amd64 = "x86_64" }[var.architecture]
@@ -97,4 +141,17 @@ locals {
   lag_threshold = var.lag_threshold_seconds % 60 == 0 ? "${var.lag_threshold_seconds / 60}m" : "${var.lag_threshold_seconds}s"
 
   in_vpc = length(var.subnet_ids) > 0
+
+  # The Iceberg catalog: a Glue database per environment (Glue and Athena
+  # want lower case and underscores), its tables written by publish.
+  glue_database    = "${replace(var.name, "-", "_")}_${var.environment}"
+  iceberg_catalog  = var.iceberg_enabled ? "glue://${local.glue_database}" : "off"
+  glue_catalog_arn = "arn:${local.partition}:glue:${local.region}:${local.account_id}:catalog"
+  glue_arns = [
+    local.glue_catalog_arn,
+    "arn:${local.partition}:glue:${local.region}:${local.account_id}:database/${local.glue_database}",
+    "arn:${local.partition}:glue:${local.region}:${local.account_id}:table/${local.glue_database}/*",
+  ]
+  # Athena writes query results here: in the lake's bucket, outside the lake.
+  athena_results = "s3://${local.bucket_name}/athena-results/"
 }

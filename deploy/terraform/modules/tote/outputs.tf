@@ -62,6 +62,40 @@ output "clean_schedule_name" {
   value       = aws_scheduler_schedule.clean.name
 }
 
+output "verify_schedule_name" {
+  description = "The EventBridge Scheduler schedule of the verify function (in the default group)."
+  value       = aws_scheduler_schedule.verify.name
+}
+
+output "glue_database" {
+  description = "The Glue database that holds the Iceberg tables (null without iceberg_enabled)."
+  value       = var.iceberg_enabled ? aws_glue_catalog_database.iceberg[0].name : null
+}
+
+output "athena_workgroup" {
+  description = "The Athena workgroup for queries on the Iceberg tables (null without iceberg_enabled)."
+  value       = var.iceberg_enabled ? aws_athena_workgroup.lake[0].name : null
+}
+
+output "athena_query_command" {
+  description = "A ready query on the Iceberg tables: units sold and revenue by currency over the orders' current versions (after the views are created: the create_views_command)."
+  value = var.iceberg_enabled ? join(" ", [
+    "aws athena start-query-execution --region ${local.region}",
+    "--work-group ${aws_athena_workgroup.lake[0].name}",
+    "--query-execution-context Database=${aws_glue_catalog_database.iceberg[0].name}",
+    "--query-string \"SELECT c.currency_code, sum(f.units_sold) AS units, sum(f.units_sold * f.unit_price) AS revenue FROM fact_sales_order_current f JOIN dim_currency c ON c.currency_id = f.currency_id GROUP BY c.currency_code ORDER BY revenue DESC\"",
+  ]) : null
+}
+
+output "create_views_command" {
+  description = "Creates (or replaces) the facts' current views in Athena, from the saved named queries."
+  value = var.iceberg_enabled ? join(" ", [
+    "for id in $(aws athena list-named-queries --region ${local.region} --work-group ${aws_athena_workgroup.lake[0].name} --query 'NamedQueryIds[]' --output text); do",
+    "q=$(aws athena get-named-query --region ${local.region} --named-query-id $id --query NamedQuery.QueryString --output text);",
+    "aws athena start-query-execution --region ${local.region} --work-group ${aws_athena_workgroup.lake[0].name} --query-execution-context Database=${aws_glue_catalog_database.iceberg[0].name} --query-string \"$q\"; done",
+  ]) : null
+}
+
 output "start_execution_command" {
   description = "Starts a pipeline run by hand."
   value       = "aws stepfunctions start-execution --region ${local.region} --state-machine-arn ${aws_sfn_state_machine.pipeline.arn} --input '{\"trigger\":\"manual\"}'"

@@ -3,13 +3,16 @@
 
 resource "aws_cloudwatch_log_group" "state_machine" {
   # /aws/vendedlogs/ keeps CloudWatch's resource policy for log delivery short.
-  name              = "/aws/vendedlogs/states/${var.name}-pipeline"
+  name              = "/aws/vendedlogs/states/${local.prefix}-pipeline"
   retention_in_days = var.log_retention_days
+
+  tags = local.tags
 }
 
 resource "aws_iam_role" "state_machine" {
-  name        = "${var.name}-state-machine"
-  description = "The ${var.name} pipeline state machine."
+  name                 = "${local.prefix}-state-machine"
+  description          = "The ${local.prefix} pipeline state machine."
+  permissions_boundary = var.permissions_boundary_arn
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -19,6 +22,8 @@ resource "aws_iam_role" "state_machine" {
       Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
     }]
   })
+
+  tags = local.tags
 }
 
 locals {
@@ -69,22 +74,25 @@ locals {
 }
 
 resource "aws_iam_role_policy" "state_machine" {
-  name   = "${var.name}-state-machine-access"
+  name   = "${local.prefix}-state-machine-access"
   role   = aws_iam_role.state_machine.id
   policy = jsonencode(local.state_machine_policy)
 }
 
 resource "aws_sfn_state_machine" "pipeline" {
-  name     = "${var.name}-pipeline"
+  name     = "${local.prefix}-pipeline"
   type     = "STANDARD"
   role_arn = aws_iam_role.state_machine.arn
 
-  # The definition is written by hand as ASL JSON; these four are all it is given.
+  # The definition is written by hand as ASL JSON; these are all it is given.
   definition = templatefile("${path.module}/statemachine.asl.json", {
     extract_function_arn   = aws_lambda_function.stage["extract"].arn
     transform_function_arn = aws_lambda_function.stage["transform"].arn
     load_function_arn      = aws_lambda_function.stage["load"].arn
+    publish_function_arn   = aws_lambda_function.stage["publish"].arn
+    publish_after          = var.iceberg_enabled ? "load" : "off"
     alert_topic_arn        = aws_sns_topic.alerts.arn
+    environment            = var.environment
   })
 
   logging_configuration {
@@ -95,11 +103,14 @@ resource "aws_sfn_state_machine" "pipeline" {
 
   # Step Functions checks at creation that the role may deliver logs.
   depends_on = [aws_iam_role_policy.state_machine]
+
+  tags = local.tags
 }
 
 resource "aws_iam_role" "scheduler" {
-  name        = "${var.name}-scheduler"
-  description = "Starts the ${var.name} pipeline on its schedule."
+  name                 = "${local.prefix}-scheduler"
+  description          = "Starts the ${local.prefix} pipeline on its schedule."
+  permissions_boundary = var.permissions_boundary_arn
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -109,6 +120,8 @@ resource "aws_iam_role" "scheduler" {
       Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
     }]
   })
+
+  tags = local.tags
 }
 
 locals {
@@ -122,24 +135,24 @@ locals {
         Resource = [aws_sfn_state_machine.pipeline.arn]
       },
       {
-        Sid      = "InvokeClean"
+        Sid      = "InvokeOnSchedules"
         Effect   = "Allow"
         Action   = ["lambda:InvokeFunction"]
-        Resource = [aws_lambda_function.stage["clean"].arn]
+        Resource = concat([aws_lambda_function.stage["clean"].arn, aws_lambda_function.stage["verify"].arn], var.iceberg_enabled ? [aws_lambda_function.stage["publish"].arn] : [])
       },
     ]
   }
 }
 
 resource "aws_iam_role_policy" "scheduler" {
-  name   = "${var.name}-scheduler-access"
+  name   = "${local.prefix}-scheduler-access"
   role   = aws_iam_role.scheduler.id
   policy = jsonencode(local.scheduler_policy)
 }
 
 resource "aws_scheduler_schedule" "pipeline" {
-  name        = "${var.name}-pipeline"
-  description = "Starts a ${var.name} pipeline run."
+  name        = "${local.prefix}-pipeline"
+  description = "Starts a ${local.prefix} pipeline run."
 
   schedule_expression = var.schedule
   state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
@@ -168,8 +181,8 @@ resource "aws_scheduler_schedule" "pipeline" {
 # period (TOTE_CLEAN_GRACE, 1h: longer than any invocation). S3 writes no
 # temporary files; the lifecycle rule in lake.tf aborts incomplete uploads.
 resource "aws_scheduler_schedule" "clean" {
-  name        = "${var.name}-clean"
-  description = "Deletes the ${var.name} lake's uncommitted files."
+  name        = "${local.prefix}-clean"
+  description = "Deletes the ${local.prefix} lake's uncommitted files."
 
   schedule_expression = var.clean_schedule
   state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
@@ -181,6 +194,36 @@ resource "aws_scheduler_schedule" "clean" {
 
   target {
     arn      = aws_lambda_function.stage["clean"].arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode({ trigger = "schedule" })
+
+    retry_policy {
+      maximum_event_age_in_seconds = 3600
+      maximum_retry_attempts       = 2
+    }
+  }
+}
+
+# The warehouse compared with the source (tote verify) on a schedule of its
+# own, as tote serve's --verify-every: the verify function publishes
+# Differences, which the verify alarms in alarms.tf watch. It takes the
+# warehouse's run lock, so it never runs across a load; if a load holds it,
+# the invocation fails as RunInProgress and Lambda retries the asynchronous
+# invocation (twice, minutes apart).
+resource "aws_scheduler_schedule" "verify" {
+  name        = "${local.prefix}-verify"
+  description = "Compares the ${local.prefix} warehouse with the source."
+
+  schedule_expression = var.verify_schedule
+  state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
+
+  flexible_time_window {
+    mode                      = "FLEXIBLE"
+    maximum_window_in_minutes = 15
+  }
+
+  target {
+    arn      = aws_lambda_function.stage["verify"].arn
     role_arn = aws_iam_role.scheduler.arn
     input    = jsonencode({ trigger = "schedule" })
 

@@ -3,13 +3,17 @@
 # `aws secretsmanager put-secret-value`, so they are in neither state nor repo.
 
 resource "aws_secretsmanager_secret" "source" {
-  name                    = coalesce(var.source_secret_name, "${var.name}/source-url")
-  description             = "PostgreSQL URL of the totesys source database, read by the ${var.name} extract function."
+  name                    = coalesce(var.source_secret_name, "${var.name}/${var.environment}/source-url")
+  description             = "PostgreSQL URL of the totesys source database, read by the ${local.prefix} extract function."
   recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = local.tags
 }
 
 resource "aws_secretsmanager_secret" "warehouse" {
-  name                    = coalesce(var.warehouse_secret_name, "${var.name}/warehouse-url")
-  description             = "PostgreSQL URL of the warehouse database, read by the ${var.name} load function."
+  name                    = coalesce(var.warehouse_secret_name, "${var.name}/${var.environment}/warehouse-url")
+  description             = "PostgreSQL URL of the warehouse database, read by the ${local.prefix} load function."
   recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = local.tags
 }

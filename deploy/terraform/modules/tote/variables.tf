@@ -1,7 +1,7 @@
 # Naming
 
 variable "name" {
-  description = "Prefix of every resource name (functions, roles, bucket, topic, alarms, schedule); lets two deployments share an account."
+  description = "First part of every resource name (functions, roles, bucket, topic, alarms, schedule): <name>-<environment>-..."
   type        = string
   default     = "tote"
 
@@ -11,10 +11,32 @@ variable "name" {
   }
 }
 
+variable "environment" {
+  description = "The environment this deployment is (dev, staging, prod, ...): second part of every resource name, the environment tag on every resource, the Environment dimension of every metric (TOTE_ENVIRONMENT) and the name in every alert. Environments side by side in one account differ by it alone."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{0,9}$", var.environment))
+    error_message = "The environment must be 1-10 characters of a-z and 0-9, starting with a letter (dev, prod, ...): it ends up in bucket, role and function names."
+  }
+}
+
+variable "tags" {
+  description = "Tags on every resource that takes tags, beside the module's own (environment = <environment>, tote = <name>). A provider's default_tags add to them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of every role the module creates. Null (the default) sets none. A deploy role made by modules/github-deploy-role may create roles only with its environment's boundary: pass its permissions_boundary_arns output."
+  type        = string
+  default     = null
+}
+
 # Code
 
 variable "lambda_zip" {
-  description = "Path of the Lambda zip built by `make lambda` (one `bootstrap` for all three functions), e.g. bin/tote-lambda-arm64.zip."
+  description = "Path of the Lambda zip built by `make lambda` (one `bootstrap` for all the functions), e.g. bin/tote-lambda-arm64.zip."
   type        = string
 }
 
@@ -97,6 +119,50 @@ variable "load_timeout_seconds" {
   }
 }
 
+variable "publish_memory_mb" {
+  description = "Memory of the publish function, which writes the Iceberg tables' Parquet files, in MB."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.publish_memory_mb >= 128 && var.publish_memory_mb <= 10240
+    error_message = "Lambda memory must be between 128 and 10240 MB."
+  }
+}
+
+variable "publish_timeout_seconds" {
+  description = "Timeout of the publish function, in seconds."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.publish_timeout_seconds >= 1 && var.publish_timeout_seconds <= 900
+    error_message = "Lambda timeouts must be between 1 and 900 seconds."
+  }
+}
+
+variable "verify_memory_mb" {
+  description = "Memory of the verify function, in MB."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.verify_memory_mb >= 128 && var.verify_memory_mb <= 10240
+    error_message = "Lambda memory must be between 128 and 10240 MB."
+  }
+}
+
+variable "verify_timeout_seconds" {
+  description = "Timeout of the verify function, in seconds."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.verify_timeout_seconds >= 1 && var.verify_timeout_seconds <= 900
+    error_message = "Lambda timeouts must be between 1 and 900 seconds."
+  }
+}
+
 variable "reserved_concurrency" {
   description = "Reserved concurrency of each function: 1 keeps two runs of a stage from overlapping. -1 reserves none (for accounts whose Lambda concurrency quota is still the new-account 10, where reserving fails); the lake's create-if-absent manifests and the warehouse's advisory lock still keep overlapping runs correct."
   type        = number
@@ -108,7 +174,7 @@ variable "reserved_concurrency" {
   }
 }
 
-variable "environment" {
+variable "function_environment" {
   description = "Extra environment variables for all the functions, e.g. { TOTE_LOG_LEVEL = \"debug\" }. The module's own (TOTE_STAGE, TOTE_LAKE_URL, ...) win over these."
   type        = map(string)
   default     = {}
@@ -195,6 +261,53 @@ variable "force_destroy" {
   default     = false
 }
 
+# Iceberg
+
+variable "iceberg_enabled" {
+  description = "Publish the star as Iceberg tables in a Glue database (<name>_<environment>) that Athena reads through a workgroup of its own. False creates neither, and the publish step finds its catalog off (TOTE_ICEBERG_CATALOG=off) and does nothing."
+  type        = bool
+  default     = true
+}
+
+variable "iceberg_maintain_schedule" {
+  description = "EventBridge Scheduler expression that runs the Iceberg tables' maintenance: the publish function invoked with the trigger maintain compacts the small files each run's snapshot adds and expires the snapshots older than iceberg_retain_hours."
+  type        = string
+  default     = "rate(1 day)"
+
+  validation {
+    condition     = can(regex("^(rate|cron|at)\\(.+\\)$", var.iceberg_maintain_schedule))
+    error_message = "The maintenance schedule must be a rate(...), cron(...) or at(...) expression."
+  }
+}
+
+variable "iceberg_retain_hours" {
+  description = "How long maintenance keeps a replaced Iceberg snapshot, in hours (TOTE_ICEBERG_RETAIN): how far back \"as of batch\" time travel reaches."
+  type        = number
+  default     = 168
+
+  validation {
+    condition     = var.iceberg_retain_hours >= 1 && floor(var.iceberg_retain_hours) == var.iceberg_retain_hours
+    error_message = "The retention must be a whole number of hours, at least 1."
+  }
+}
+
+variable "athena_results_expiration_days" {
+  description = "Days Athena's query results are kept (the athena-results/ prefix of the lake bucket, outside the lake)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.athena_results_expiration_days >= 1
+    error_message = "Athena results must be kept at least a day."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "A query of the workgroup that would scan more bytes than this is cancelled (Athena bills by the byte scanned). Null for no limit."
+  type        = number
+  default     = 10737418240 # 10 GiB: $0.05 a query at most
+}
+
 # Secrets
 
 variable "source_secret_name" {
@@ -244,8 +357,19 @@ variable "clean_schedule" {
   }
 }
 
+variable "verify_schedule" {
+  description = "EventBridge Scheduler expression that runs the verify function, which compares the warehouse with the source (tote verify). At least daily: the verify-missing alarm fires when two whole days pass without a verify."
+  type        = string
+  default     = "rate(1 day)"
+
+  validation {
+    condition     = can(regex("^(rate|cron|at)\\(.+\\)$", var.verify_schedule))
+    error_message = "The verify schedule must be a rate(...), cron(...) or at(...) expression."
+  }
+}
+
 variable "schedule_enabled" {
-  description = "Whether the schedules start runs (the pipeline's and the clean function's). Turn it off to pause the pipeline without tearing anything down."
+  description = "Whether the schedules start runs (the pipeline's, the clean and the verify function's). Turn it off to pause the pipeline without tearing anything down."
   type        = bool
   default     = true
 }

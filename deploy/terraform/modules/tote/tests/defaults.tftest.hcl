@@ -6,7 +6,8 @@ mock_provider "aws" {
 }
 
 variables {
-  lambda_zip = "tests/testdata/lambda.zip"
+  lambda_zip  = "tests/testdata/lambda.zip"
+  environment = "dev"
 }
 
 run "defaults" {
@@ -14,7 +15,7 @@ run "defaults" {
 
   # The lake bucket.
   assert {
-    condition     = aws_s3_bucket.lake.bucket == "tote-lake-123456789012-eu-west-2" && output.lake_url == "s3://tote-lake-123456789012-eu-west-2/lake"
+    condition     = aws_s3_bucket.lake.bucket == "tote-dev-lake-123456789012-eu-west-2" && output.lake_url == "s3://tote-dev-lake-123456789012-eu-west-2/lake"
     error_message = "bucket ${aws_s3_bucket.lake.bucket}, lake URL ${output.lake_url}: want tote-lake-<account>-<region> and s3://<bucket>/lake"
   }
 
@@ -65,13 +66,13 @@ run "defaults" {
 
   # The functions.
   assert {
-    condition     = keys(aws_lambda_function.stage) == ["clean", "extract", "load", "transform"]
-    error_message = "want four functions (extract, transform, load, and clean)"
+    condition     = keys(aws_lambda_function.stage) == ["clean", "extract", "load", "publish", "transform", "verify"]
+    error_message = "want six functions (extract, transform, load, publish, clean and verify)"
   }
 
   assert {
     condition = alltrue([for stage, f in aws_lambda_function.stage :
-      f.function_name == "tote-${stage}" && f.runtime == "provided.al2023" && f.handler == "bootstrap"
+      f.function_name == "tote-dev-${stage}" && f.runtime == "provided.al2023" && f.handler == "bootstrap"
     ])
     error_message = "every function must be tote-<stage> on provided.al2023 with handler bootstrap"
   }
@@ -94,6 +95,8 @@ run "defaults" {
       transform = [1024, 900]
       load      = [1024, 900]
       clean     = [256, 300]
+      verify    = [512, 900]
+      publish   = [1024, 900]
     }
     error_message = "memory and timeouts: ${jsonencode({ for stage, f in aws_lambda_function.stage : stage => [f.memory_size, f.timeout] })}"
   }
@@ -108,30 +111,54 @@ run "defaults" {
       for stage, f in aws_lambda_function.stage : stage => f.environment[0].variables
       } == {
       extract = tomap({
+        TOTE_ENVIRONMENT   = "dev"
         TOTE_STAGE         = "extract"
-        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LAKE_URL      = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = "30m"
-        TOTE_SOURCE_URL    = "secretsmanager://tote/source-url"
+        TOTE_SOURCE_URL    = "secretsmanager://tote/dev/source-url"
       })
       transform = tomap({
-        TOTE_STAGE         = "transform"
-        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
-        TOTE_LOG_FORMAT    = "json"
-        TOTE_LAG_THRESHOLD = "30m"
+        TOTE_ENVIRONMENT     = "dev"
+        TOTE_STAGE           = "transform"
+        TOTE_LAKE_URL        = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
+        TOTE_LOG_FORMAT      = "json"
+        TOTE_LAG_THRESHOLD   = "30m"
+        TOTE_ALERT_SNS_TOPIC = "arn:aws:sns:eu-west-2:123456789012:tote-dev-alerts"
       })
       load = tomap({
+        TOTE_ENVIRONMENT   = "dev"
         TOTE_STAGE         = "load"
-        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LAKE_URL      = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = "30m"
-        TOTE_WAREHOUSE_URL = "secretsmanager://tote/warehouse-url"
+        TOTE_WAREHOUSE_URL = "secretsmanager://tote/dev/warehouse-url"
       })
       clean = tomap({
+        TOTE_ENVIRONMENT   = "dev"
         TOTE_STAGE         = "clean"
-        TOTE_LAKE_URL      = "s3://tote-lake-123456789012-eu-west-2/lake"
+        TOTE_LAKE_URL      = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
         TOTE_LOG_FORMAT    = "json"
         TOTE_LAG_THRESHOLD = "30m"
+      })
+      publish = tomap({
+        TOTE_ENVIRONMENT     = "dev"
+        TOTE_STAGE           = "publish"
+        TOTE_LAKE_URL        = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
+        TOTE_LOG_FORMAT      = "json"
+        TOTE_LAG_THRESHOLD   = "30m"
+        TOTE_WAREHOUSE_URL   = "secretsmanager://tote/dev/warehouse-url"
+        TOTE_ICEBERG_CATALOG = "glue://tote_dev"
+        TOTE_ICEBERG_RETAIN  = "168h"
+      })
+      verify = tomap({
+        TOTE_ENVIRONMENT   = "dev"
+        TOTE_STAGE         = "verify"
+        TOTE_LAKE_URL      = "s3://tote-dev-lake-123456789012-eu-west-2/lake"
+        TOTE_LOG_FORMAT    = "json"
+        TOTE_LAG_THRESHOLD = "30m"
+        TOTE_SOURCE_URL    = "secretsmanager://tote/dev/source-url"
+        TOTE_WAREHOUSE_URL = "secretsmanager://tote/dev/warehouse-url"
       })
     }
     error_message = "environment: ${jsonencode({ for stage, f in aws_lambda_function.stage : stage => f.environment[0].variables })}"
@@ -144,7 +171,7 @@ run "defaults" {
 
   # Logs.
   assert {
-    condition     = alltrue([for stage, g in aws_cloudwatch_log_group.function : g.name == "/aws/lambda/tote-${stage}" && g.retention_in_days == 30])
+    condition     = alltrue([for stage, g in aws_cloudwatch_log_group.function : g.name == "/aws/lambda/tote-dev-${stage}" && g.retention_in_days == 30])
     error_message = "every function needs its log group /aws/lambda/<function> with 30 days' retention"
   }
 
@@ -160,13 +187,13 @@ run "defaults" {
 
   # Secrets.
   assert {
-    condition     = output.secret_names == { source = "tote/source-url", warehouse = "tote/warehouse-url" }
+    condition     = output.secret_names == { source = "tote/dev/source-url", warehouse = "tote/dev/warehouse-url" }
     error_message = "secret names: ${jsonencode(output.secret_names)}"
   }
 
   # The state machine.
   assert {
-    condition     = aws_sfn_state_machine.pipeline.type == "STANDARD" && aws_sfn_state_machine.pipeline.name == "tote-pipeline"
+    condition     = aws_sfn_state_machine.pipeline.type == "STANDARD" && aws_sfn_state_machine.pipeline.name == "tote-dev-pipeline"
     error_message = "the state machine must be a STANDARD one named tote-pipeline"
   }
 
@@ -176,10 +203,10 @@ run "defaults" {
   }
 
   assert {
-    condition = alltrue([for arn in concat([for stage in ["extract", "transform", "load"] : output.function_arns[stage]], [output.alert_topic_arn]) :
+    condition = alltrue([for arn in concat([for stage in ["extract", "transform", "load", "publish"] : output.function_arns[stage]], [output.alert_topic_arn]) :
       strcontains(aws_sfn_state_machine.pipeline.definition, arn)
     ]) && !strcontains(aws_sfn_state_machine.pipeline.definition, output.function_arns["clean"])
-    error_message = "the definition must use the three stages' function ARNs and the topic ARN, and not clean's"
+    error_message = "the definition must use the four stages' function ARNs and the topic ARN, and not clean's"
   }
 
   assert {
@@ -220,7 +247,7 @@ run "defaults" {
       aws_scheduler_schedule.clean.schedule_expression == "rate(1 day)" && aws_scheduler_schedule.clean.state == "ENABLED" &&
       aws_scheduler_schedule.clean.target[0].arn == aws_lambda_function.stage["clean"].arn &&
       aws_scheduler_schedule.clean.target[0].role_arn == aws_iam_role.scheduler.arn &&
-      output.clean_schedule_name == "tote-clean"
+      output.clean_schedule_name == "tote-dev-clean"
     )
     error_message = "the clean function must run daily, on a schedule of its own, with the scheduler's role"
   }
@@ -239,7 +266,7 @@ run "defaults" {
     condition = {
       for stage, a in aws_cloudwatch_metric_alarm.function_errors : stage => [a.namespace, a.metric_name, a.dimensions["FunctionName"], a.threshold]
       } == {
-      for stage in ["extract", "transform", "load", "clean"] : stage => ["AWS/Lambda", "Errors", "tote-${stage}", 0]
+      for stage in ["extract", "transform", "load", "publish", "clean", "verify"] : stage => ["AWS/Lambda", "Errors", "tote-dev-${stage}", 0]
     }
     error_message = "want an Errors alarm on each function"
   }
@@ -248,12 +275,12 @@ run "defaults" {
     condition = (
       aws_cloudwatch_metric_alarm.lag.namespace == "Tote" &&
       aws_cloudwatch_metric_alarm.lag.metric_name == "LagSeconds" &&
-      aws_cloudwatch_metric_alarm.lag.dimensions == tomap({ Stage = "load" }) &&
+      aws_cloudwatch_metric_alarm.lag.dimensions == tomap({ Stage = "load", Environment = "dev" }) &&
       aws_cloudwatch_metric_alarm.lag.statistic == "Maximum" &&
       aws_cloudwatch_metric_alarm.lag.comparison_operator == "GreaterThanThreshold" &&
       aws_cloudwatch_metric_alarm.lag.threshold == 1800
     )
-    error_message = "the lag alarm must watch Tote/LagSeconds{Stage=load}, Maximum > 1800"
+    error_message = "the lag alarm must watch Tote/LagSeconds{Stage=load,Environment=dev}, Maximum > 1800"
   }
 
   assert {
@@ -261,8 +288,46 @@ run "defaults" {
     error_message = "no lag data means loads stopped: the lag alarm must treat missing data as breaching"
   }
 
+  # verify: on a schedule, with an alarm on what it finds and one on its
+  # silence.
   assert {
-    condition = alltrue([for a in concat(values(aws_cloudwatch_metric_alarm.executions), values(aws_cloudwatch_metric_alarm.function_errors), [aws_cloudwatch_metric_alarm.lag]) :
+    condition = (
+      aws_scheduler_schedule.verify.schedule_expression == "rate(1 day)" && aws_scheduler_schedule.verify.state == "ENABLED" &&
+      aws_scheduler_schedule.verify.target[0].arn == aws_lambda_function.stage["verify"].arn &&
+      aws_scheduler_schedule.verify.target[0].role_arn == aws_iam_role.scheduler.arn &&
+      output.verify_schedule_name == "tote-dev-verify"
+    )
+    error_message = "the verify function must run daily, on a schedule of its own, with the scheduler's role"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.verify_differences.namespace == "Tote" &&
+      aws_cloudwatch_metric_alarm.verify_differences.metric_name == "Differences" &&
+      aws_cloudwatch_metric_alarm.verify_differences.dimensions == tomap({ Stage = "verify", Environment = "dev" }) &&
+      aws_cloudwatch_metric_alarm.verify_differences.statistic == "Maximum" &&
+      aws_cloudwatch_metric_alarm.verify_differences.comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.verify_differences.threshold == 0 &&
+      aws_cloudwatch_metric_alarm.verify_differences.treat_missing_data == "ignore"
+    )
+    error_message = "the verify alarm must fire on Tote/Differences{Stage=verify,Environment=dev} > 0 and keep its state between comparisons"
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.verify_missing.metric_name == "Differences" &&
+      aws_cloudwatch_metric_alarm.verify_missing.dimensions == tomap({ Stage = "verify", Environment = "dev" }) &&
+      aws_cloudwatch_metric_alarm.verify_missing.statistic == "SampleCount" &&
+      aws_cloudwatch_metric_alarm.verify_missing.period == 86400 &&
+      aws_cloudwatch_metric_alarm.verify_missing.evaluation_periods == 2 &&
+      aws_cloudwatch_metric_alarm.verify_missing.comparison_operator == "LessThanThreshold" &&
+      aws_cloudwatch_metric_alarm.verify_missing.treat_missing_data == "breaching"
+    )
+    error_message = "an alarm must fire when two days pass without a verify"
+  }
+
+  assert {
+    condition = alltrue([for a in concat(values(aws_cloudwatch_metric_alarm.executions), values(aws_cloudwatch_metric_alarm.function_errors), [aws_cloudwatch_metric_alarm.lag, aws_cloudwatch_metric_alarm.verify_differences, aws_cloudwatch_metric_alarm.verify_missing]) :
       a.alarm_actions == toset([aws_sns_topic.alerts.arn]) && a.ok_actions == toset([aws_sns_topic.alerts.arn])
     ])
     error_message = "every alarm must notify the alert topic, on alarm and on recovery"

@@ -10,7 +10,8 @@ mock_provider "aws" {
 }
 
 variables {
-  lambda_zip = "tests/testdata/lambda.zip"
+  lambda_zip  = "tests/testdata/lambda.zip"
+  environment = "dev"
 }
 
 run "policies" {
@@ -48,10 +49,10 @@ run "policies" {
     condition = {
       for s in jsondecode(aws_iam_role_policy.function["extract"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
-      LakeRead   = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
-      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/extract.json", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json"])]
-      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*"])]
-      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+      LakeRead   = [toset(["s3:GetObject"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/load.json", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/raw/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/extract.json", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json"])]
+      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/raw/*"])]
+      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
     }
     error_message = "extract's lake access: ${aws_iam_role_policy.function["extract"].policy}"
   }
@@ -61,17 +62,17 @@ run "policies" {
       for s in jsondecode(aws_iam_role_policy.function["transform"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
       LakeRead = [toset(["s3:GetObject"]), toset([
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/load.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
       ])]
-      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
-      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*"])]
-      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/rejects/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json"])]
+      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*", "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/rejects/*"])]
+      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
     }
     error_message = "transform's lake access: ${aws_iam_role_policy.function["transform"].policy}"
   }
@@ -81,17 +82,17 @@ run "policies" {
       for s in jsondecode(aws_iam_role_policy.function["load"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
       LakeRead = [toset(["s3:GetObject"]), toset([
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/extract.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/rejects/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/extract.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/load.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
       ])]
-      LakeWrite = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/status/load.json"])]
-      LakeList  = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+      LakeWrite = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/load.json"])]
+      LakeList  = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
     }
     error_message = "load's lake access (its own status the only write): ${aws_iam_role_policy.function["load"].policy}"
   }
@@ -101,17 +102,72 @@ run "policies" {
       for s in jsondecode(aws_iam_role_policy.function["clean"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
       } == {
       LakeRead = [toset(["s3:GetObject"]), toset([
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*",
       ])]
       LakeDelete = [toset(["s3:DeleteObject"]), toset([
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/raw/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/processed/*",
-        "arn:aws:s3:::tote-lake-123456789012-eu-west-2/lake/rejects/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/rejects/*",
       ])]
-      LakeList = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-lake-123456789012-eu-west-2"])]
+      LakeList = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
     }
     error_message = "clean's lake access (read the manifests, delete data files, never write): ${aws_iam_role_policy.function["clean"].policy}"
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.function["verify"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
+      } == {
+      LakeRead = [toset(["s3:GetObject"]), toset([
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/raw/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/extract.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
+      ])]
+      LakeList = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
+    }
+    error_message = "verify's lake access (read what extraction took, write nothing): ${aws_iam_role_policy.function["verify"].policy}"
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(aws_iam_role_policy.function["publish"].policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if startswith(s.Sid, "Lake")
+      } == {
+      LakeRead = [toset(["s3:GetObject"]), toset([
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/iceberg/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/manifests/processed/*",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_raw.json",
+        "arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/status/latest_processed.json",
+      ])]
+      LakeWrite  = [toset(["s3:PutObject", "s3:AbortMultipartUpload"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/iceberg/*"])]
+      LakeDelete = [toset(["s3:DeleteObject"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2/lake/iceberg/*"])]
+      LakeList   = [toset(["s3:ListBucket"]), toset(["arn:aws:s3:::tote-dev-lake-123456789012-eu-west-2"])]
+    }
+    error_message = "publish's lake access (the Iceberg files, and the processed manifests to read): ${aws_iam_role_policy.function["publish"].policy}"
+  }
+
+  assert {
+    condition = {
+      for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : [s.Action, s.Resource] if strcontains(jsonencode(s.Action), "glue:")]
+      } == {
+      extract   = []
+      transform = []
+      load      = []
+      clean     = []
+      verify    = []
+      publish = [[
+        ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"],
+        [
+          "arn:aws:glue:eu-west-2:123456789012:catalog",
+          "arn:aws:glue:eu-west-2:123456789012:database/tote_dev",
+          "arn:aws:glue:eu-west-2:123456789012:table/tote_dev/*",
+        ],
+      ]]
+    }
+    error_message = "only publish reaches Glue, and only the environment's database: ${aws_iam_role_policy.function["publish"].policy}"
   }
 
   assert {
@@ -122,6 +178,8 @@ run "policies" {
       transform = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*", "lake/processed/*", "lake/manifests/processed/*", "lake/rejects/*"])
       load      = toset(["lake/", "lake/processed/*", "lake/manifests/processed/*", "lake/rejects/*", "lake/manifests/raw/*"])
       clean     = toset(["lake/", "lake/raw/*", "lake/processed/*", "lake/rejects/*", "lake/manifests/raw/*", "lake/manifests/processed/*"])
+      verify    = toset(["lake/", "lake/raw/*", "lake/manifests/raw/*", "lake/manifests/processed/*"])
+      publish   = toset(["lake/", "lake/iceberg/*", "lake/manifests/processed/*"])
     }
     error_message = "each function may list the lake root (lake.Open lists one key there) and the prefixes it reads or writes, not the status objects, nothing else: ${jsonencode({ for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : s.Condition if s.Sid == "LakeList"] })}"
   }
@@ -140,12 +198,14 @@ run "policies" {
         for s in jsondecode(p.policy).Statement : s.Resource if anytrue([for a in s.Action : startswith(a, "secretsmanager:")])
       ]))
       } == {
-      extract   = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/source-url-AbCdEf"])
+      extract   = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/dev/source-url-AbCdEf"])
       transform = toset([])
-      load      = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/warehouse-url-GhIjKl"])
+      load      = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/dev/warehouse-url-GhIjKl"])
       clean     = toset([])
+      verify    = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/dev/source-url-AbCdEf", "arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/dev/warehouse-url-GhIjKl"])
+      publish   = toset(["arn:aws:secretsmanager:eu-west-2:123456789012:secret:tote/dev/warehouse-url-GhIjKl"])
     }
-    error_message = "extract may read only the source secret, load only the warehouse secret, transform and clean none"
+    error_message = "extract may read only the source secret, load and publish only the warehouse secret, verify both, transform and clean none"
   }
 
   assert {
@@ -161,14 +221,23 @@ run "policies" {
         for s in jsondecode(p.policy).Statement : s.Resource if anytrue([for a in s.Action : startswith(a, "logs:")])
       ]))
       } == {
-      for stage in ["extract", "transform", "load", "clean"] : stage => toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-${stage}:*"])
+      for stage in ["extract", "transform", "load", "publish", "clean", "verify"] : stage => toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/lambda/tote-dev-${stage}:*"])
     }
     error_message = "each function may write only to its own log group"
   }
 
   assert {
-    condition     = !anytrue([for p in values(aws_iam_role_policy.function) : strcontains(p.policy, "sns:")])
-    error_message = "functions must not publish to SNS (the state machine does)"
+    condition = {
+      for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : [s.Action, s.Resource] if strcontains(jsonencode(s.Action), "sns:")]
+      } == {
+      extract   = []
+      transform = [[["sns:Publish"], ["arn:aws:sns:eu-west-2:123456789012:tote-dev-alerts"]]]
+      load      = []
+      clean     = []
+      verify    = []
+      publish   = []
+    }
+    error_message = "only the transform may publish, to the alert topic alone (its quarantine alert); the state machine publishes failures"
   }
 
   # The state machine and the scheduler.
@@ -177,23 +246,23 @@ run "policies" {
       for s in jsondecode(aws_iam_role_policy.state_machine.policy).Statement : s.Sid => [toset(s.Action), toset(s.Resource)] if s.Sid != "LogDelivery"
       } == {
       InvokeStages = [toset(["lambda:InvokeFunction"]), toset(flatten([
-        for stage in ["extract", "transform", "load"] : [
-          "arn:aws:lambda:eu-west-2:123456789012:function:tote-${stage}",
-          "arn:aws:lambda:eu-west-2:123456789012:function:tote-${stage}:*",
+        for stage in ["extract", "transform", "load", "publish"] : [
+          "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-${stage}",
+          "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-${stage}:*",
         ]
       ]))]
-      PublishAlerts = [toset(["sns:Publish"]), toset(["arn:aws:sns:eu-west-2:123456789012:tote-alerts"])]
-      WriteOwnLogs  = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/vendedlogs/states/tote-pipeline:*"])]
+      PublishAlerts = [toset(["sns:Publish"]), toset(["arn:aws:sns:eu-west-2:123456789012:tote-dev-alerts"])]
+      WriteOwnLogs  = [toset(["logs:CreateLogStream", "logs:PutLogEvents"]), toset(["arn:aws:logs:eu-west-2:123456789012:log-group:/aws/vendedlogs/states/tote-dev-pipeline:*"])]
     }
-    error_message = "the state machine may invoke the three stages' functions (not clean), publish to the topic and write its own log group, nothing else: ${aws_iam_role_policy.state_machine.policy}"
+    error_message = "the state machine may invoke the four stages' functions (not clean or verify), publish to the topic and write its own log group, nothing else: ${aws_iam_role_policy.state_machine.policy}"
   }
 
   assert {
     condition = [for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : [s.Action, s.Resource]] == [
-      [["states:StartExecution"], ["arn:aws:states:eu-west-2:123456789012:stateMachine:tote-pipeline"]],
-      [["lambda:InvokeFunction"], ["arn:aws:lambda:eu-west-2:123456789012:function:tote-clean"]],
+      [["states:StartExecution"], ["arn:aws:states:eu-west-2:123456789012:stateMachine:tote-dev-pipeline"]],
+      [["lambda:InvokeFunction"], ["arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-clean", "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-verify", "arn:aws:lambda:eu-west-2:123456789012:function:tote-dev-publish"]],
     ]
-    error_message = "the scheduler may only start the pipeline and invoke the clean function: ${aws_iam_role_policy.scheduler.policy}"
+    error_message = "the scheduler may only start the pipeline and invoke the clean, verify and (for maintenance) publish functions: ${aws_iam_role_policy.scheduler.policy}"
   }
 
   assert {
@@ -205,6 +274,8 @@ run "policies" {
       transform     = "lambda.amazonaws.com"
       load          = "lambda.amazonaws.com"
       clean         = "lambda.amazonaws.com"
+      verify        = "lambda.amazonaws.com"
+      publish       = "lambda.amazonaws.com"
       state_machine = "states.amazonaws.com"
       scheduler     = "scheduler.amazonaws.com"
     }
@@ -272,7 +343,7 @@ run "kms" {
     condition = {
       for stage, p in aws_iam_role_policy.function : stage => [for s in jsondecode(p.policy).Statement : s.Resource if s.Sid == "LakeKey"]
       } == {
-      for stage in ["extract", "transform", "load", "clean"] : stage => [["arn:aws:kms:eu-west-2:123456789012:key/11111111-2222-3333-4444-555555555555"]]
+      for stage in ["extract", "transform", "load", "publish", "clean", "verify"] : stage => [["arn:aws:kms:eu-west-2:123456789012:key/11111111-2222-3333-4444-555555555555"]]
     }
     error_message = "each function may use the lake's key, and only it"
   }

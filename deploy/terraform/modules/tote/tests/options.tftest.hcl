@@ -5,7 +5,8 @@ mock_provider "aws" {
 }
 
 variables {
-  lambda_zip = "tests/testdata/lambda.zip"
+  lambda_zip  = "tests/testdata/lambda.zip"
+  environment = "dev"
 }
 
 run "options" {
@@ -87,7 +88,7 @@ run "other_settings" {
   command = apply
 
   variables {
-    name                  = "tote-staging"
+    environment           = "staging"
     bucket_name           = "staging-lake"
     lake_prefix           = "v1/lake"
     source_secret_name    = "staging/totesys"
@@ -95,7 +96,7 @@ run "other_settings" {
     log_retention_days    = 90
     reserved_concurrency  = -1
     lag_threshold_seconds = 90
-    environment           = { TOTE_LOG_LEVEL = "debug", TOTE_STAGE = "overridden?" }
+    function_environment  = { TOTE_LOG_LEVEL = "debug", TOTE_STAGE = "overridden?" }
     warehouse_secret_name = null
   }
 
@@ -105,13 +106,13 @@ run "other_settings" {
   }
 
   assert {
-    condition     = output.secret_names == { source = "staging/totesys", warehouse = "tote-staging/warehouse-url" }
+    condition     = output.secret_names == { source = "staging/totesys", warehouse = "tote/staging/warehouse-url" }
     error_message = "secret names: ${jsonencode(output.secret_names)}"
   }
 
   assert {
-    condition     = output.function_names == { extract = "tote-staging-extract", transform = "tote-staging-transform", load = "tote-staging-load", clean = "tote-staging-clean" }
-    error_message = "function names must start with var.name"
+    condition     = output.function_names == { extract = "tote-staging-extract", transform = "tote-staging-transform", load = "tote-staging-load", clean = "tote-staging-clean", verify = "tote-staging-verify", publish = "tote-staging-publish" }
+    error_message = "function names must start with <name>-<environment>"
   }
 
   assert {
