@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/pgcluster"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
@@ -141,7 +142,7 @@ func demoSource(ctx context.Context, w io.Writer, b *base, pool *pgxpool.Pool, s
 	}
 	fmt.Fprintln(w, "source row counts now:")
 	for _, c := range counts {
-		fmt.Fprintf(w, "  %-15s %12s\n", c.Table, humanInt(c.Rows))
+		fmt.Fprintf(w, "  %-15s %12s\n", c.Table, human.Int(c.Rows))
 	}
 	return nil
 }
@@ -173,7 +174,7 @@ func printSales(ctx context.Context, w io.Writer, wh *warehouse.Warehouse) error
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "  month\tcurrency\torders\tunits\tvalue\t")
 	for _, m := range sales {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t\n", m.Month, m.Currency, humanInt(m.Orders), humanInt(m.Units), m.Value)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t\n", m.Month, m.Currency, human.Int(m.Orders), human.Int(m.Units), m.Value)
 	}
 	return tw.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/totesys"
 )
 
@@ -106,11 +107,11 @@ func printExtract(w io.Writer, res extract.Result) {
 		}
 		if t.Reappeared > 0 {
 			fmt.Fprintf(w, "extract: %s: %s rows are back in the source without a new version (restored from a backup?): tote extract --full reads them\n",
-				t.Table, humanInt(t.Reappeared))
+				t.Table, human.Int(t.Reappeared))
 		}
 		if t.Late > 0 {
 			fmt.Fprintf(w, "extract: %s: %s versions stamped up to %s before the last extraction read the source (see the log)\n",
-				t.Table, humanInt(t.Late), t.MaxLate.Round(time.Millisecond))
+				t.Table, human.Int(t.Late), t.MaxLate.Round(time.Millisecond))
 		}
 	}
 	kind := ""
@@ -118,16 +119,16 @@ func printExtract(w io.Writer, res extract.Result) {
 		kind = " (full: every row)"
 	}
 	fmt.Fprintf(w, "extract: batch %s%s: %s row versions from %d tables in %.2fs (%s rows/s); read %.1f MB (%.1f MB/s), wrote %.1f MB of Parquet\n",
-		res.Batch, kind, humanInt(res.Rows()), tables, secs, humanInt(int64(float64(res.Rows())/secs)),
+		res.Batch, kind, human.Int(res.Rows()), tables, secs, human.Int(int64(float64(res.Rows())/secs)),
 		float64(res.SourceBytes())/1e6, float64(res.SourceBytes())/1e6/secs, float64(res.Bytes())/1e6)
 	if res.Deleted() > 0 {
 		var by []string
 		for _, t := range res.Tables {
 			if t.Deleted > 0 {
-				by = append(by, t.Table+" "+humanInt(t.Deleted))
+				by = append(by, t.Table+" "+human.Int(t.Deleted))
 			}
 		}
-		fmt.Fprintf(w, "extract: %s rows deleted in the source: %s\n", humanInt(res.Deleted()), strings.Join(by, ", "))
+		fmt.Fprintf(w, "extract: %s rows deleted in the source: %s\n", human.Int(res.Deleted()), strings.Join(by, ", "))
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +22,8 @@ type flags struct {
 	summary string
 	envs    map[string]string
 	err     error // an environment value that did not parse
+	// positional holds the arguments that are not flags, once parsed.
+	positional []string
 
 	secrets []secretFlag // flags whose values may come from NAME_FILE or Secrets Manager
 }
@@ -98,21 +99,53 @@ func (f *flags) envDuration(p *time.Duration, name, env string, def time.Duratio
 	f.fs.Lookup(name).DefValue = def.String()
 }
 
-// parse parses args; extra positional arguments are a usage error unless
-// want is non-negative and matches their number.
+// parseInterleaved parses args as the flag package does, but lets flags
+// follow positional arguments (`tote lake show 1 --lake L`), as every
+// modern command line does; after "--" everything is positional. It
+// returns the positional arguments in their order.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		// The flag package stops at the first non-flag or after "--",
+		// which it consumes: everything after "--" is positional.
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// arg returns the i'th positional argument, or "".
+func (f *flags) arg(i int) string {
+	if i < len(f.positional) {
+		return f.positional[i]
+	}
+	return ""
+}
+
+// parse parses args, flags and positional arguments in any order; extra
+// positional arguments are a usage error unless want is non-negative and
+// matches their number.
 func (f *flags) parse(args []string, want int) error {
-	if err := f.fs.Parse(args); err != nil {
+	positional, err := parseInterleaved(f.fs, args)
+	f.positional = positional
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			f.usage(f.e.stdout, f.summary)
 			return flag.ErrHelp
 		}
-		fmt.Fprintf(f.e.stderr, "tote %s: %v\n", f.cmd, err)
-		f.usage(f.e.stderr, f.summary)
-		return errUsage
+		return f.usageErr("%v", err)
 	}
 	if f.err != nil {
-		fmt.Fprintf(f.e.stderr, "tote %s: %v\n", f.cmd, f.err)
-		return errUsage
+		return f.usageErr("%v", f.err)
 	}
 	if len(f.secrets) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -126,16 +159,19 @@ func (f *flags) parse(args []string, want int) error {
 			*sf.p = v
 		}
 	}
-	if n := f.fs.NArg(); n != max(want, 0) {
-		fmt.Fprintf(f.e.stderr, "tote %s: unexpected arguments: %s\n", f.cmd, strings.Join(f.fs.Args(), " "))
-		return errUsage
+	if n := len(f.positional); n != max(want, 0) {
+		if n < want {
+			return f.usageErr("missing %s", f.args)
+		}
+		return f.usageErr("unexpected arguments: %s", strings.Join(f.positional[max(want, 0):], " "))
 	}
 	return nil
 }
 
-// usageErr reports a bad flag value and returns errUsage.
+// usageErr reports a mistake on the command line in one line, then where
+// the flags are listed, and returns errUsage (exit status 2).
 func (f *flags) usageErr(format string, a ...any) error {
-	fmt.Fprintf(f.e.stderr, "tote %s: %s\n", f.cmd, fmt.Sprintf(format, a...))
+	fmt.Fprintf(f.e.stderr, "tote %s: %s\nRun 'tote %s --help' for usage.\n", f.cmd, fmt.Sprintf(format, a...), f.cmd)
 	return errUsage
 }
 
@@ -160,22 +196,4 @@ func (c logConfig) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", c.format)
-}
-
-// humanInt formats n with thousands separators.
-func humanInt(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }

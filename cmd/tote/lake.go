@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/lake"
 )
 
@@ -81,12 +82,12 @@ func runLakeLs(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(tw, "seq\tbatch\tcreated\tfiles\trows\tbytes\t")
 	for _, m := range batches {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t\n", m.Seq, m.ID, m.CreatedAt.UTC().Format(time.DateTime),
-			len(m.Files), humanInt(m.Rows()), humanInt(m.Bytes()))
+			len(m.Files), human.Int(m.Rows()), human.Int(m.Bytes()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%d committed %s batches in %s\n", len(batches), zone, lk.URL())
+	fmt.Fprintf(e.stdout, "%s in %s\n", human.Count(len(batches), "committed "+string(zone)+" batch"), lk.URL())
 	return nil
 }
 
@@ -97,7 +98,7 @@ func runLakeShow(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := lk.Batch(ctx, zone, b.fs.Arg(0))
+	m, err := lk.Batch(ctx, zone, b.arg(0))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/transform"
@@ -92,7 +93,7 @@ processed batches in the lake (one per raw batch).`, usesLake)
 		return json.NewEncoder(e.stdout).Encode(res)
 	}
 	fmt.Fprintf(e.stdout, "transform: %d raw batches into %d processed batches, %s rows%s in %.2fs\n",
-		len(res.Batches), len(res.Batches), humanInt(res.Rows()), deletedNote(res.Deleted()), res.Elapsed.Seconds())
+		len(res.Batches), len(res.Batches), human.Int(res.Rows()), deletedNote(res.Deleted()), res.Elapsed.Seconds())
 	printQuarantined(e.stdout, pipeline.Result{Transform: &res}.Quarantined())
 	return nil
 }
@@ -161,7 +162,7 @@ func printLoad(w io.Writer, name string, res warehouse.Result, err error, asJSON
 		return json.NewEncoder(w).Encode(res)
 	}
 	fmt.Fprintf(w, "%s: %d processed batches, %s rows%s in %.2fs\n",
-		name, len(res.Batches), humanInt(res.Rows()), deletedNote(res.Deleted()), res.Elapsed.Seconds())
+		name, len(res.Batches), human.Int(res.Rows()), deletedNote(res.Deleted()), res.Elapsed.Seconds())
 	return nil
 }
 
@@ -170,5 +171,5 @@ func deletedNote(n int64) string {
 	if n == 0 {
 		return ""
 	}
-	return " and " + humanInt(n) + " deletions"
+	return " and " + human.Int(n) + " deletions"
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/seed"
 )
@@ -37,7 +38,7 @@ unless --force.`, usesSource)
 		return b.usageErr("--until %q: want a time like 2024-11-15T14:40:10", until)
 	}
 	if err := seed.CheckScale(scale); err != nil {
-		return err
+		return b.usageErr("--scale %d: want a whole number from 1 to %d", scale, seed.MaxScale)
 	}
 	pool, err := b.openSource(ctx)
 	if err != nil {
@@ -62,9 +63,9 @@ unless --force.`, usesSource)
 
 func printSeed(w io.Writer, res seed.Result) {
 	for _, t := range res.Tables {
-		fmt.Fprintf(w, "  %-15s %12s rows\n", t.Table, humanInt(t.Rows))
+		fmt.Fprintf(w, "  %-15s %12s rows\n", t.Table, human.Int(t.Rows))
 	}
 	secs := res.Elapsed.Seconds()
 	fmt.Fprintf(w, "seeded %s rows into %d tables in %.1fs (%s rows/s)\n",
-		humanInt(res.Rows()), len(res.Tables), secs, humanInt(int64(float64(res.Rows())/max(secs, 1e-9))))
+		human.Int(res.Rows()), len(res.Tables), secs, human.Int(int64(float64(res.Rows())/max(secs, 1e-9))))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/pipeline"
 )
 
@@ -61,7 +62,7 @@ lake's size.`, usesWarehouse|usesLake)
 		fmt.Fprintf(w, "freshness: newest source change loaded %s, %s ago (by its last_updated stamp)\n",
 			fresh.NewestChange.UTC().Format(time.RFC3339), now.Sub(fresh.NewestChange).Round(time.Second))
 	}
-	fmt.Fprintf(w, "lake: %s objects, %s bytes\n", humanInt(int64(objects)), humanInt(bytes))
+	fmt.Fprintf(w, "lake: %s objects, %s bytes\n", human.Int(int64(objects)), human.Int(bytes))
 	return nil
 }
 
@@ -81,7 +82,7 @@ func printRuns(w io.Writer, runs []pipeline.Record) {
 		fmt.Fprintf(w, "  %6d  %s  %-9s %-9s %8s  %d batches", r.ID, r.StartedAt.UTC().Format(time.RFC3339), r.Trigger, outcome, dur, len(r.Batches))
 		for _, s := range r.Stages {
 			if n := s.DeletedRows(); s.Stage == string(tote.Load) && n > 0 {
-				fmt.Fprintf(w, ", %s deletions", humanInt(n))
+				fmt.Fprintf(w, ", %s deletions", human.Int(n))
 			}
 		}
 		if r.Attempts > 1 {

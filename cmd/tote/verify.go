@@ -8,6 +8,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/verify"
 )
@@ -51,7 +52,7 @@ source no longer has, as a corrective batch, and the comparison is made again.`,
 		}
 		if pr.Extract != nil && pr.Extract.Committed {
 			fmt.Fprintf(e.stdout, "repair: sent %s rows again and %s tombstones in corrective batch %s\n",
-				humanInt(pr.Extract.Rows()), humanInt(pr.Extract.Deleted()), pr.Extract.Batch)
+				human.Int(pr.Extract.Rows()), human.Int(pr.Extract.Deleted()), pr.Extract.Batch)
 		}
 		if res, err = verify.Run(ctx, p, verify.Options{Logger: b.log}); err != nil {
 			return err
@@ -75,7 +76,7 @@ func printVerify(w io.Writer, res verify.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "table\trows\tmissing\textra\tdifferent\tin flight\tquarantined\t")
 	for _, t := range res.Tables {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", t.Table, humanInt(t.Rows), len(t.Missing), len(t.Extra), len(t.Different),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", t.Table, human.Int(t.Rows), len(t.Missing), len(t.Extra), len(t.Different),
 			t.InFlight, t.Quarantined)
 	}
 	_ = tw.Flush()

@@ -43,7 +43,7 @@ CREATE ROLE bi_reader LOGIN PASSWORD '…'.`, usesWarehouse)
 	if err != nil {
 		return err
 	}
-	r, err := p.Warehouse.GrantReader(ctx, b.fs.Arg(0))
+	r, err := p.Warehouse.GrantReader(ctx, b.arg(0))
 	if err != nil {
 		return err
 	}
