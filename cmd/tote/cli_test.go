@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -56,11 +57,11 @@ func TestFlagsAnywhere(t *testing.T) {
 		t.Errorf("lake ls: exit %d: %s %s", code, out, errOut)
 	}
 	code, _, errOut = runTote(t, nil, "lake", "show", "--lake", lake)
-	if code != 2 || !strings.HasPrefix(errOut, "tote lake show: missing BATCH\n") {
+	if code != 2 || !strings.HasPrefix(errOut, "tote lake show: missing BATCH (see tote lake show --help)\n") {
 		t.Errorf("lake show without a batch: exit %d: %q", code, errOut)
 	}
 	code, _, errOut = runTote(t, nil, "lake", "show", "1", "2", "--lake", lake)
-	if code != 2 || !strings.HasPrefix(errOut, "tote lake show: unexpected arguments: 2\n") {
+	if code != 2 || !strings.HasPrefix(errOut, "tote lake show: unexpected arguments: 2 (see tote lake show --help)\n") {
 		t.Errorf("lake show 1 2: exit %d: %q", code, errOut)
 	}
 }
@@ -147,5 +148,124 @@ func TestSignalExitStatus(t *testing.T) {
 				t.Errorf("exit %d (want %d); stderr after the signal %q, want only %q", code, c.code, after, want)
 			}
 		})
+	}
+}
+
+// runToteIn runs tote as a process of its own in dir, with the given
+// environment instead of tote's settings in this one, and returns its exit
+// status and output.
+func runToteIn(t *testing.T, dir string, environ map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"TOTE_TEST_BE_TOTE=1"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TOTE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for k, v := range environ {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// entries lists what dir holds.
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+// A command that reads creates nothing: not the default lake, not a lake
+// where a mistyped URL points. tote status works from the warehouse alone.
+func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	t.Parallel()
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	lake := "file://" + t.TempDir()
+	if code, _, errOut := runTote(t, nil, "run", "--source", source, "--warehouse", wh, "--lake", lake, "--log-level", "warn"); code != 0 {
+		t.Fatalf("run: %s", errOut)
+	}
+	dir := t.TempDir()
+	code, out, errOut := runToteIn(t, dir, nil, "status", "--warehouse", wh)
+	if code != 0 {
+		t.Fatalf("status without a lake: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"recent runs:", "manual    success", "2 batches", "loaded: 1 processed batch, the newest ",
+		"lag: unknown without the lake (give --lake or TOTE_LAKE_URL)", "freshness: newest source change loaded "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status without a lake lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "h ago") && strings.Contains(out, "m ago") {
+		t.Errorf("status prints an age in hours past two days:\n%s", out)
+	}
+	for _, c := range [][]string{
+		{"lake", "ls", "--lake", "file://./data/laek"},
+		{"lake", "show", "1", "--lake", "file://./data/laek"},
+		{"status", "--warehouse", wh, "--lake", "file://./data/laek"},
+		{"transform", "--lake", "file://./data/laek"},
+		{"lake", "ls"},
+	} {
+		code, _, errOut := runToteIn(t, dir, nil, c...)
+		if code != 1 || !strings.Contains(errOut, "no lake at "+dir+"/data/la") || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%q: exit %d: %q", c, code, errOut)
+		}
+	}
+	if got := entries(t, dir); len(got) != 0 {
+		t.Errorf("read-only commands left %q behind", got)
+	}
+	// With the lake, the lag and its size too.
+	code, out, errOut = runToteIn(t, dir, nil, "status", "--warehouse", wh, "--lake", lake)
+	if code != 0 || !strings.Contains(out, "lag: ") || strings.Contains(out, "lag: unknown") || !strings.Contains(out, "lake: ") {
+		t.Errorf("status with the lake: exit %d: %s %s", code, out, errOut)
+	}
+}
+
+// The demo writes made-up changes into its source: it refuses a database
+// whose totesys tables tote seed did not write, unless --force, and leaves
+// no temporary lake behind.
+func TestDemoRefusesDataItDidNotSeed(t *testing.T) {
+	t.Parallel()
+	source := seededSource(t)
+	execSQL(t, source, "COMMENT ON TABLE sales_order IS 'the real thing'")
+	newest := func() string {
+		var s string
+		if err := pgtest.Pool(t, source).QueryRow(t.Context(), "SELECT max(last_updated)::text || count(*) FROM payment").Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := newest()
+	tmp := t.TempDir()
+	environ := map[string]string{"TMPDIR": tmp, "TOTE_LOG_LEVEL": "warn"}
+	code, _, errOut := runToteIn(t, tmp, environ, "demo", "--source", source, "--warehouse", pgtest.NewDB(t), "--changes", "5")
+	if code != 1 || !strings.Contains(errOut, "holds totesys tables that tote seed did not write (real data?)") ||
+		!strings.Contains(errOut, "--force") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("demo on data it did not seed: exit %d: %q", code, errOut)
+	}
+	if newest() != before {
+		t.Error("the refused demo changed the source")
+	}
+	code, out, errOut := runToteIn(t, tmp, environ, "demo", "--source", source, "--warehouse", pgtest.NewDB(t), "--changes", "5", "--force")
+	if code != 0 || !strings.Contains(out, "simulated 5 changes") || !strings.Contains(out, "is removed now; give --lake file://DIR to keep one") {
+		t.Errorf("demo --force: exit %d: %s\n%s", code, out, errOut)
+	}
+	if got := entries(t, tmp); len(got) != 0 {
+		t.Errorf("the demo left %q behind", got)
 	}
 }

@@ -28,6 +28,7 @@ without it, the badge says when the newest batch was loaded.
 
 On an address other than the loopback it needs --dashboard-token, which
 every page then asks for once (visit any page with ?token=TOKEN).`, usesWarehouse)
+	b.logs.printsSummary = false
 	defer b.close()
 	var addr, lakeURL, token string
 	var threshold time.Duration

@@ -56,7 +56,7 @@ func TestExtractAndInspectTheLake(t *testing.T) {
 	}
 
 	code, out, _ = runTote(t, env, "lake", "ls")
-	if code != 0 || !strings.Contains(out, res.Batch) || !strings.Contains(out, "1 committed raw batches") {
+	if code != 0 || !strings.Contains(out, res.Batch) || !strings.Contains(out, "1 committed raw batch in") {
 		t.Errorf("lake ls: exit %d:\n%s", code, out)
 	}
 	code, out, _ = runTote(t, env, "lake", "show", "1")

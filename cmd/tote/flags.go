@@ -168,10 +168,10 @@ func (f *flags) parse(args []string, want int) error {
 	return nil
 }
 
-// usageErr reports a mistake on the command line in one line, then where
-// the flags are listed, and returns errUsage (exit status 2).
+// usageErr reports a mistake on the command line in one line that ends
+// saying where the flags are listed, and returns errUsage (exit status 2).
 func (f *flags) usageErr(format string, a ...any) error {
-	fmt.Fprintf(f.e.stderr, "tote %s: %s\nRun 'tote %s --help' for usage.\n", f.cmd, fmt.Sprintf(format, a...), f.cmd)
+	fmt.Fprintf(f.e.stderr, "tote %s: %s (see tote %s --help)\n", f.cmd, fmt.Sprintf(format, a...), f.cmd)
 	return errUsage
 }
 
@@ -179,6 +179,43 @@ func (f *flags) usageErr(format string, a ...any) error {
 type logConfig struct {
 	format string
 	level  string
+	// printsSummary says the command prints what it did on standard
+	// output: the parts' summary logs would say it twice, so they are
+	// logged at debug level instead.
+	printsSummary bool
+}
+
+// summaryLogs are the parts' info logs that a command's own output says
+// too (see logConfig.printsSummary).
+var summaryLogs = map[string]bool{
+	"pass complete":            true,
+	"transformed raw batches":  true,
+	"transformed raw batch":    true,
+	"loaded processed batches": true,
+	"loaded processed batch":   true,
+	"committed batch":          true,
+	"run started":              true,
+}
+
+// summaryAsDebug logs summaryLogs' messages at debug level.
+type summaryAsDebug struct{ slog.Handler }
+
+func (h summaryAsDebug) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo && summaryLogs[r.Message] {
+		if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h summaryAsDebug) WithAttrs(as []slog.Attr) slog.Handler {
+	return summaryAsDebug{h.Handler.WithAttrs(as)}
+}
+
+func (h summaryAsDebug) WithGroup(name string) slog.Handler {
+	return summaryAsDebug{h.Handler.WithGroup(name)}
 }
 
 // logger builds the logger that the command's parts share. Logs go to
@@ -189,11 +226,17 @@ func (c logConfig) logger(w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.level)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch c.format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", c.format)
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", c.format)
+	if c.printsSummary {
+		h = summaryAsDebug{h}
+	}
+	return slog.New(h), nil
 }

@@ -146,7 +146,7 @@ func TestSeedBadInput(t *testing.T) {
 	}{
 		{"no source", []string{"seed"}, 2, []string{"no source database", "TOTE_SOURCE_URL"}},
 		{"negative scale", []string{"seed", "--source", seeded, "--scale", "-3"}, 2, []string{"--scale -3: want a whole number from 1 to"}},
-		{"zero scale", []string{"seed", "--source", seeded, "--scale", "0"}, 2, []string{"--scale 0: want a whole number from 1 to", "Run 'tote seed --help' for usage."}},
+		{"zero scale", []string{"seed", "--source", seeded, "--scale", "0"}, 2, []string{"--scale 0: want a whole number from 1 to", "(see tote seed --help)\n"}},
 		{"unreachable server", []string{"seed", "--source", "postgres://postgres@" + closedPort + "/totesys"}, 1,
 			[]string{"source database postgres://postgres@" + closedPort + "/totesys", "server unreachable"}},
 		{"already holds totesys", []string{"seed", "--source", seeded}, 1, []string{"already holds totesys tables", "sales_order", "--force"}},
@@ -222,15 +222,15 @@ func TestDemoOnAThrowawayServer(t *testing.T) {
 	}
 }
 
-// A flag that does not exist is one line saying so, then where the usage
-// is, on stderr, with exit status 2.
+// A flag that does not exist is one line saying so and where the flags
+// are listed, on stderr, with exit status 2.
 func TestUnknownFlag(t *testing.T) {
 	t.Parallel()
 	code, out, errOut := runTote(t, nil, "load", "--no-such-flag")
 	if code != 2 || out != "" {
 		t.Errorf("exit %d, stdout %q", code, out)
 	}
-	if errOut != "tote load: flag provided but not defined: -no-such-flag\nRun 'tote load --help' for usage.\n" {
+	if errOut != "tote load: flag provided but not defined: -no-such-flag (see tote load --help)\n" {
 		t.Errorf("stderr: %q", errOut)
 	}
 }

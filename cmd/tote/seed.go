@@ -44,7 +44,11 @@ unless --force.`, usesSource)
 	if err != nil {
 		return err
 	}
-	b.log.Info("seeding", "source", postgres.Redact(b.sourceURL), "scale", scale, "seed", seedValue, "from", from)
+	if from != "" {
+		b.log.Info("seeding", "source", postgres.Redact(b.sourceURL), "from", from)
+	} else {
+		b.log.Info("seeding", "source", postgres.Redact(b.sourceURL), "scale", scale, "seed", seedValue)
+	}
 	var res seed.Result
 	if from != "" {
 		res, err = seed.LoadSnapshot(ctx, pool, from, force, b.log)
@@ -66,6 +70,6 @@ func printSeed(w io.Writer, res seed.Result) {
 		fmt.Fprintf(w, "  %-15s %12s rows\n", t.Table, human.Int(t.Rows))
 	}
 	secs := res.Elapsed.Seconds()
-	fmt.Fprintf(w, "seeded %s rows into %d tables in %.1fs (%s rows/s)\n",
-		human.Int(res.Rows()), len(res.Tables), secs, human.Int(int64(float64(res.Rows())/max(secs, 1e-9))))
+	fmt.Fprintf(w, "seeded %s into %s in %s (%s rows/s)\n",
+		human.Count(res.Rows(), "row"), human.Count(len(res.Tables), "table"), human.Duration(res.Elapsed), human.Int(int64(float64(res.Rows())/max(secs, 1e-9))))
 }

@@ -77,6 +77,9 @@ func printSimulate(w io.Writer, s simulate.Stats) {
 	for _, k := range kinds {
 		fmt.Fprintf(w, "  %-20s %8s\n", k, human.Int(int64(s.Events[k])))
 	}
-	fmt.Fprintf(w, "simulated %s changes in %.1fs (%d skipped: nothing to act on)\n",
-		human.Int(int64(s.Total())), s.Elapsed.Seconds(), s.Skipped)
+	fmt.Fprintf(w, "simulated %s in %s", human.Count(s.Total(), "change"), human.Duration(s.Elapsed))
+	if s.Skipped > 0 {
+		fmt.Fprintf(w, " (%s skipped: nothing to act on)", human.Int(s.Skipped))
+	}
+	fmt.Fprintln(w)
 }

@@ -51,8 +51,8 @@ source no longer has, as a corrective batch, and the comparison is made again.`,
 			return err
 		}
 		if pr.Extract != nil && pr.Extract.Committed {
-			fmt.Fprintf(e.stdout, "repair: sent %s rows again and %s tombstones in corrective batch %s\n",
-				human.Int(pr.Extract.Rows()), human.Int(pr.Extract.Deleted()), pr.Extract.Batch)
+			fmt.Fprintf(e.stdout, "repair: sent %s again and %s in corrective batch %s\n",
+				human.Count(pr.Extract.Rows(), "row"), human.Count(pr.Extract.Deleted(), "tombstone"), pr.Extract.Batch)
 		}
 		if res, err = verify.Run(ctx, p, verify.Options{Logger: b.log}); err != nil {
 			return err
@@ -66,7 +66,7 @@ source no longer has, as a corrective batch, and the comparison is made again.`,
 		printVerify(e.stdout, res)
 	}
 	if n := res.Differences(); n > 0 {
-		fmt.Fprintf(e.stderr, "tote verify: %d rows differ between the warehouse and the source\n", n)
+		fmt.Fprintf(e.stderr, "tote verify: %s between the warehouse and the source\n", differ(n))
 		return errDifferent
 	}
 	return nil
@@ -90,14 +90,22 @@ func printVerify(w io.Writer, res verify.Result) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "verified in %.2fs: %d rows differ\n", res.Elapsed.Seconds(), res.Differences())
+	fmt.Fprintf(w, "verified in %s: %s\n", human.Duration(res.Elapsed), differ(res.Differences()))
+}
+
+// differ says how many rows differ, agreeing in number.
+func differ[N ~int | ~int64](n N) string {
+	if n == 1 {
+		return "1 row differs"
+	}
+	return human.Count(n, "row") + " differ"
 }
 
 // idList formats at most n ids, saying how many more there are.
 func idList(ids []int64, n int) string {
 	s := fmt.Sprint(ids[:min(n, len(ids))])
 	if len(ids) > n {
-		s += fmt.Sprintf(" and %d more", len(ids)-n)
+		s += " and " + human.Int(len(ids)-n) + " more"
 	}
 	return s
 }

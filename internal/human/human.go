@@ -27,6 +27,25 @@ func Int[N ~int | ~int64 | ~int32 | ~uint64 | ~uint32](n N) string {
 	return b.String()
 }
 
+// Decimal puts thousands separators into the whole part of a decimal
+// number written out ("1435403.63" is "1,435,403.63"); anything else is
+// returned as it is.
+func Decimal(s string) string {
+	whole, frac, dot := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		return s
+	}
+	out := Int(n)
+	if whole == "-0" {
+		out = "-0"
+	}
+	if dot {
+		out += "." + frac
+	}
+	return out
+}
+
 // Count formats n and noun, the noun in the plural unless n is 1 or -1:
 // Count(1, "batch") is "1 batch", Count(50634, "row") is "50,634 rows".
 // A noun of several words takes the plural on its last word:

@@ -51,3 +51,12 @@ func TestDuration(t *testing.T) {
 		t.Errorf("Ago of the future = %q", got)
 	}
 }
+
+func TestDecimal(t *testing.T) {
+	for in, want := range map[string]string{"1435403.63": "1,435,403.63", "12.5": "12.5", "-1234.00": "-1,234.00",
+		"1000": "1,000", "NaN": "NaN", "": "", "-0.50": "-0.50"} {
+		if got := Decimal(in); got != want {
+			t.Errorf("Decimal(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
