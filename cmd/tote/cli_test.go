@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"errors"
 	"flag"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"reflect"
@@ -160,7 +162,7 @@ func runToteIn(t *testing.T, dir string, environ map[string]string, args ...stri
 	cmd.Dir = dir
 	cmd.Env = []string{"TOTE_TEST_BE_TOTE=1"}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TOTE_") {
+		if !strings.HasPrefix(kv, "TOTE_") && !strings.HasPrefix(kv, "AWS_") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
@@ -267,5 +269,85 @@ func TestDemoRefusesDataItDidNotSeed(t *testing.T) {
 	}
 	if got := entries(t, tmp); len(got) != 0 {
 		t.Errorf("the demo left %q behind", got)
+	}
+}
+
+// Each mistake in a setting is one line that says what to fix.
+func TestErrorsSayWhatToFix(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// No AWS settings but these: no shared files, no instance metadata.
+	noAWS := map[string]string{"HOME": dir, "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": dir + "/none",
+		"AWS_SHARED_CREDENTIALS_FILE": dir + "/none"}
+	withRegion := map[string]string{"AWS_REGION": "eu-west-2"}
+	for k, v := range noAWS {
+		withRegion[k] = v
+	}
+	for _, c := range []struct {
+		name    string
+		environ map[string]string
+		args    []string
+		want    string
+	}{
+		{"another database's URL", nil, []string{"seed", "--source", "mysql://u:secret@h/db"},
+			"tote: source database: the URL must be postgres://USER:PASSWORD@HOST:PORT/DATABASE, not mysql://…\n"},
+		{"not a URL", nil, []string{"run", "--source", "notaurl", "--warehouse", "postgres://h/w", "--lake", "mem://"},
+			"tote: source database: the URL must be postgres://USER:PASSWORD@HOST:PORT/DATABASE, not \"notaurl\"\n"},
+		{"a host that does not exist", nil, []string{"seed", "--source", "postgres://u@nosuchhost.invalid/db"},
+			"tote: source database postgres://u@nosuchhost.invalid/db: host nosuchhost.invalid not found (DNS): check the host in the URL\n"},
+		{"no region", noAWS, []string{"lake", "ls", "--lake", "s3://nobucket"},
+			"tote: lake s3://nobucket: no AWS region: set AWS_REGION, or add ?region=REGION to the lake URL\n"},
+		{"no credentials", withRegion, []string{"lake", "ls", "--lake", "s3://nobucket"},
+			"tote: lake s3://nobucket: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, " +
+				"or run where a role provides them (add ?anonymous=true to the lake URL for a public bucket)\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runToteIn(t, dir, c.environ, c.args...)
+			if code != 1 || out != "" || errOut != c.want {
+				t.Errorf("exit %d, stdout %q\nstderr %q\nwant   %q", code, out, errOut, c.want)
+			}
+		})
+	}
+}
+
+// tote dashboard answers /healthz, without its token, for a load balancer,
+// and stops on SIGTERM with status 0: stopping is its normal end.
+func TestDashboardHealthz(t *testing.T) {
+	t.Parallel()
+	wh := pgtest.NewDB(t)
+	if code, _, errOut := runTote(t, nil, "load", "--warehouse", wh, "--lake", "mem://", "--log-level", "warn"); code != 0 {
+		t.Fatalf("load: %s", errOut)
+	}
+	cmd, lines := toteProcess(t, "dashboard", "--warehouse", wh, "--addr", "127.0.0.1:0", "--dashboard-token", "sesame")
+	var url string
+	for l := range lines {
+		if _, after, ok := strings.Cut(l, " url="); ok {
+			url, _, _ = strings.Cut(after, " ")
+			break
+		}
+	}
+	if url == "" {
+		t.Fatal("the dashboard never said where it serves")
+	}
+	resp, err := http.Get(url + "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok\n" {
+		t.Errorf("GET /healthz: %s %q", resp.Status, body)
+	}
+	if resp, err := http.Get(url + "api/pipeline"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the rest still asks for the token: %v %v", resp, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for range lines {
+	}
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("dashboard stopped by SIGTERM: exit %d", code)
 	}
 }

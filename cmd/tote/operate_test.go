@@ -86,7 +86,7 @@ func TestWarehouseFollowsOneLake(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "--replace") {
 		t.Errorf("rebuild into a loaded warehouse: exit %d: %s", code, errOut)
 	}
-	if code, out, errOut := runTote(t, env, "rebuild", "--lake", second, "--replace"); code != 0 || !strings.Contains(out, "rebuild: 1 processed batches") {
+	if code, out, errOut := runTote(t, env, "rebuild", "--lake", second, "--replace"); code != 0 || !strings.Contains(out, "rebuild: 1 processed batch,") {
 		t.Fatalf("rebuild --replace: exit %d: %s%s", code, out, errOut)
 	}
 	if m := facts(wh); m != n {
