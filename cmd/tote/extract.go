@@ -92,6 +92,7 @@ func (d *deletions) apply(b *base, opts *extract.Options) error {
 
 func printExtract(w io.Writer, res extract.Result) {
 	fmt.Fprintf(w, "extract: read %s\n", describeSource(res.Source))
+	printNewColumns(w, &res)
 	switch {
 	case res.Behind:
 		fmt.Fprintf(w, "extract: the source is behind the last extraction, nothing extracted (%s)\n", human.Duration(res.Elapsed))
@@ -158,4 +159,15 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// printNewColumns names the source columns beyond the model that the
+// extraction carries for the first time.
+func printNewColumns(w io.Writer, res *extract.Result) {
+	if res == nil {
+		return
+	}
+	for _, c := range res.NewColumns {
+		fmt.Fprintf(w, "extract: new column %s: the raw zone carries it as text, the star schema does not read it\n", c)
+	}
 }

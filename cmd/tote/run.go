@@ -65,6 +65,7 @@ func printRun(w io.Writer, res pipeline.Result, err error) {
 	for _, s := range res.Stages {
 		fmt.Fprintf(w, "  %s\n", s)
 	}
+	printNewColumns(w, res.Extract)
 	printQuarantined(w, res.Quarantined())
 	if err != nil {
 		if stage := tote.Locate(err).Stage; stage != "" {
