@@ -199,6 +199,9 @@ type Options struct {
 	// lake holds live that the source does not; the sets of live ids are
 	// rebuilt from what is read. For a re-baseline, e.g. after a restore.
 	Full bool
+	// Force makes MoveSource accept a source without comparing a sample
+	// of its rows with the lake's.
+	Force bool
 }
 
 // validate checks the options and fills in the defaults.
@@ -328,7 +331,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 // new source's current rows already extracted (they are the ones the lake
 // holds, if nothing was written between the last extraction and the move:
 // tote verify checks that) and extractions carry on from it. It refuses a
-// source that is the lake's already.
+// source that is the lake's already, and, unless opts.Force, a source
+// that does not hold the rows the lake has, by a sample of ids per table
+// (MoveMismatchError).
 func MoveSource(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
 	return run(ctx, pool, lk, opts, job{kind: move})
 }
@@ -449,6 +454,11 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 	carried, err := checkDrift(ctx, tx)
 	if err != nil {
 		return Result{}, err
+	}
+	if j.kind == move && !opts.Force {
+		if err := checkMove(ctx, tx, lk, prev); err != nil {
+			return Result{}, err
+		}
 	}
 
 	p, next, err := j.plan(prev, snap)

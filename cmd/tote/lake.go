@@ -155,13 +155,17 @@ refuses because its system identifier or database differs from the one the
 lake was extracted from. It commits a raw batch with no rows that declares the
 source's current rows extracted already, and extraction carries on from there.
 That is right if nothing was written to the old source after its last
-extraction; check with tote verify (and --repair) afterwards.`, usesSource|usesLake)
+extraction; check with tote verify (and --repair) afterwards. First it
+compares a sample of ids per table: the lake's latest version of each with
+the source's row; a source that holds other values (another database), or
+lacks most of the rows, is refused unless --force.`, usesSource|usesLake)
+	force := b.fs.Bool("force", false, "accept the source even if a sample of its rows differs from the lake's")
 	defer b.close()
 	p, err := b.start(ctx, args, 0, usesSource)
 	if err != nil {
 		return err
 	}
-	res, err := extract.MoveSource(ctx, p.Source, p.Lake, extract.Options{Logger: b.log})
+	res, err := extract.MoveSource(ctx, p.Source, p.Lake, extract.Options{Logger: b.log, Force: *force})
 	if err != nil {
 		return err
 	}
