@@ -370,3 +370,30 @@ func TestRunSaysANewColumnIsCarried(t *testing.T) {
 		t.Errorf("the next run: exit %d, says it again:\n%s", code, out)
 	}
 }
+
+// At the default log level a command's summary is printed once, on
+// standard output, not logged again; seed logs no empty setting.
+func TestSummaryOnce(t *testing.T) {
+	t.Parallel()
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh, "TOTE_LAKE_URL": "file://" + t.TempDir()}
+	code, out, errOut := runTote(t, env, "run")
+	if code != 0 || !strings.Contains(out, "run complete in ") || !strings.Contains(out, " rows ") {
+		t.Fatalf("run: exit %d:\n%s%s", code, out, errOut)
+	}
+	for _, logged := range []string{"pass complete", "loaded processed batch", "transformed raw batch", "committed batch", "run started"} {
+		if strings.Contains(errOut, logged) {
+			t.Errorf("run logs %q at the default level too:\n%s", logged, errOut)
+		}
+	}
+	if code, out, errOut := runTote(t, env, "extract"); code != 0 || errOut != "" || !strings.Contains(out, "nothing new in the source") {
+		t.Errorf("extract with nothing new: exit %d, stderr %q", code, errOut)
+	}
+	if _, _, errOut := runTote(t, env, "extract", "--log-level", "debug"); !strings.Contains(errOut, "level=DEBUG msg=\"nothing new in the source") {
+		t.Errorf("at debug level the summary is logged, at debug: %q", errOut)
+	}
+	_, _, errOut = runTote(t, nil, "seed", "--source", pgtest.NewDB(t))
+	if !strings.Contains(errOut, "msg=seeding") || strings.Contains(errOut, "from=") {
+		t.Errorf("seed logs: %q", errOut)
+	}
+}

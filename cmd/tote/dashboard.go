@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/web"
 )
@@ -98,6 +99,6 @@ dashboard does after every load. Several at once take turns.`, usesWarehouse)
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(map[string]any{"summaries": w, "seconds": took.Seconds()})
 	}
-	fmt.Fprintf(e.stdout, "dashboard summaries as of batch %d (%s) in %.2fs\n", w.Seq, w.Batch, took.Seconds())
+	fmt.Fprintf(e.stdout, "dashboard summaries as of batch %d (%s) in %s\n", w.Seq, w.Batch, human.Duration(took))
 	return nil
 }

@@ -167,7 +167,7 @@ func demoSource(ctx context.Context, w io.Writer, b *base, pool *pgxpool.Pool, s
 		printSeed(w, res)
 	}
 	if changes > 0 {
-		fmt.Fprintf(w, "simulating %d live changes\n", changes)
+		fmt.Fprintf(w, "simulating %s\n", human.Count(changes, "live change"))
 		stats, err := simulate.Run(ctx, pool, simulate.Options{Rate: 1000, Events: changes, Seed: uint64(time.Now().UnixNano()), Logger: b.log})
 		if err != nil {
 			return err
@@ -196,7 +196,7 @@ func demoPasses(ctx context.Context, w io.Writer, b *base, parts pipeline.Parts,
 	if _, err := simulate.Run(ctx, parts.Source, simulate.Options{Rate: 1000, Events: changes / 2, Seed: 7, Logger: b.log}); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "after %d more live changes, an incremental pass:\n", changes/2)
+	fmt.Fprintf(w, "after %s more, an incremental pass:\n", human.Count(changes/2, "live change"))
 	res, err = pipeline.Run(ctx, parts, pipeline.Options{Logger: b.log})
 	printRun(w, res, err)
 	return err

@@ -69,7 +69,7 @@ func TestExtractAndInspectTheLake(t *testing.T) {
 		t.Errorf("lake show 7: exit %d: %q", code, errOut)
 	}
 	code, out, _ = runTote(t, env, "lake", "clean", "--grace", "0s")
-	if code != 0 || out != "removed 0 orphaned and temporary files from "+lakeURL+"\n" {
+	if code != 0 || out != "removed 0 orphaned or temporary files from "+lakeURL+"\n" {
 		t.Errorf("lake clean: exit %d: %q", code, out)
 	}
 	// What a stage killed while writing a status object leaves.

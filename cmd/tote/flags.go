@@ -188,13 +188,14 @@ type logConfig struct {
 // summaryLogs are the parts' info logs that a command's own output says
 // too (see logConfig.printsSummary).
 var summaryLogs = map[string]bool{
-	"pass complete":            true,
-	"transformed raw batches":  true,
-	"transformed raw batch":    true,
-	"loaded processed batches": true,
-	"loaded processed batch":   true,
-	"committed batch":          true,
-	"run started":              true,
+	"pass complete":                                 true,
+	"transformed raw batches":                       true,
+	"transformed raw batch":                         true,
+	"loaded processed batches":                      true,
+	"loaded processed batch":                        true,
+	"committed batch":                               true,
+	"run started":                                   true,
+	"nothing new in the source: no batch committed": true,
 }
 
 // summaryAsDebug logs summaryLogs' messages at debug level.

@@ -144,7 +144,7 @@ every kind (beside data files, manifests and status objects), older than
 		}
 		total += len(removed)
 	}
-	fmt.Fprintf(e.stdout, "removed %d orphaned and temporary files from %s\n", total, lk.URL())
+	fmt.Fprintf(e.stdout, "removed %s from %s\n", human.Count(total, "orphaned or temporary file"), lk.URL())
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/terrifictotes/tote/internal/human"
 )
 
 func runRejects(ctx context.Context, e *env, args []string) error {
@@ -53,10 +55,10 @@ unless --all.`, usesWarehouse)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	what := "open"
+	what := "open reject"
 	if *all {
-		what = "open or resolved"
+		what = "open or resolved reject"
 	}
-	fmt.Fprintf(e.stdout, "%d %s rejects (as of %s)\n", len(rejects), what, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "%s (as of %s)\n", human.Count(len(rejects), what), time.Now().UTC().Format(time.RFC3339))
 	return nil
 }

@@ -76,8 +76,8 @@ func printVerify(w io.Writer, res verify.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "table\trows\tmissing\textra\tdifferent\tin flight\tquarantined\t")
 	for _, t := range res.Tables {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", t.Table, human.Int(t.Rows), len(t.Missing), len(t.Extra), len(t.Different),
-			t.InFlight, t.Quarantined)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Table, human.Int(t.Rows), human.Int(len(t.Missing)), human.Int(len(t.Extra)),
+			human.Int(len(t.Different)), human.Int(t.InFlight), human.Int(t.Quarantined))
 	}
 	_ = tw.Flush()
 	for _, t := range res.Tables {
