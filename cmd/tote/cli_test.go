@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,6 +41,51 @@ func TestParseInterleaved(t *testing.T) {
 			t.Errorf("%q: positional %q, lake %q, json %v, err %v; want %q, %q, %v", c.args, got, *lake, *asJSON, err, c.positional, c.lake, c.json)
 		}
 	}
+}
+
+// parseInterleaved returns the arguments that are not flags, in their
+// order, and sets the flags as the flag package would with those
+// arguments left out.
+func FuzzParseInterleaved(f *testing.F) {
+	for _, s := range []string{"1 --lake L", "--json 1 2 --lake=L", "1 -- --lake", "--lake", "- -- -", "--json=false x --lake -5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		args := strings.Fields(s)
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		lake := fs.String("lake", "", "")
+		asJSON := fs.Bool("json", false, "")
+		positional, err := parseInterleaved(fs, args)
+		if err != nil {
+			return
+		}
+		i := 0
+		for _, p := range positional { // a subsequence of args
+			for i < len(args) && args[i] != p {
+				i++
+			}
+			if i == len(args) {
+				t.Fatalf("%q: positional %q out of order or not given", args, positional)
+			}
+			i++
+		}
+		// The flags alone, parsed by the flag package, agree.
+		var flagsOnly []string
+		rest := slices.Clone(args)
+		for _, p := range positional {
+			j := slices.Index(rest, p)
+			flagsOnly, rest = append(flagsOnly, rest[:j]...), rest[j+1:]
+		}
+		flagsOnly = slices.DeleteFunc(append(flagsOnly, rest...), func(a string) bool { return a == "--" })
+		fs2 := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs2.SetOutput(io.Discard)
+		lake2 := fs2.String("lake", "", "")
+		asJSON2 := fs2.Bool("json", false, "")
+		if err := fs2.Parse(flagsOnly); err == nil && fs2.NArg() == 0 && (*lake2 != *lake || *asJSON2 != *asJSON) {
+			t.Errorf("%q: lake %q json %v; the flags alone give %q %v", args, *lake, *asJSON, *lake2, *asJSON2)
+		}
+	})
 }
 
 // Flags may follow positional arguments, on every command and subcommand.

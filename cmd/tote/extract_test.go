@@ -86,7 +86,7 @@ func TestExtractAndInspectTheLake(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ = runTote(t, env, "lake", "clean")
-	if want := "removed " + stray + "\nremoved 1 orphaned and temporary files from " + lakeURL + "\n"; code != 0 || out != want {
+	if want := "removed " + stray + "\nremoved 1 orphaned or temporary file from " + lakeURL + "\n"; code != 0 || out != want {
 		t.Errorf("lake clean: exit %d: %q, want %q", code, out, want)
 	}
 	if code, _, errOut := runTote(t, env, "lake", "clean", "--zone", "rejects"); code != 2 || !strings.Contains(errOut, `--zone "rejects": want raw, processed or all`) {

@@ -13,13 +13,17 @@ import (
 
 // Int formats n with thousands separators: 50634 is "50,634".
 func Int[N ~int | ~int64 | ~int32 | ~uint64 | ~uint32](n N) string {
-	s := strconv.FormatInt(int64(n), 10)
 	if n < 0 {
-		return "-" + Int(-n)
+		return "-" + group(strconv.FormatInt(-int64(n), 10))
 	}
+	return group(strconv.FormatUint(uint64(n), 10))
+}
+
+// group puts a comma between every three digits of digits, from the right.
+func group(digits string) string {
 	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
+	for i, c := range digits {
+		if i > 0 && (len(digits)-i)%3 == 0 {
 			b.WriteByte(',')
 		}
 		b.WriteRune(c)
@@ -28,23 +32,25 @@ func Int[N ~int | ~int64 | ~int32 | ~uint64 | ~uint32](n N) string {
 }
 
 // Decimal puts thousands separators into the whole part of a decimal
-// number written out ("1435403.63" is "1,435,403.63"); anything else is
-// returned as it is.
+// number written out ("1435403.63" is "1,435,403.63", "-1234" is
+// "-1,234"); anything else is returned as it is.
 func Decimal(s string) string {
 	whole, frac, dot := strings.Cut(s, ".")
-	n, err := strconv.ParseInt(whole, 10, 64)
-	if err != nil {
+	sign := ""
+	if rest, ok := strings.CutPrefix(whole, "-"); ok {
+		sign, whole = "-", rest
+	}
+	if whole == "" || !digits(whole) || !digits(frac) {
 		return s
 	}
-	out := Int(n)
-	if whole == "-0" {
-		out = "-0"
-	}
+	out := sign + group(whole)
 	if dot {
 		out += "." + frac
 	}
 	return out
 }
+
+func digits(s string) bool { return strings.Trim(s, "0123456789") == "" }
 
 // Count formats n and noun, the noun in the plural unless n is 1 or -1:
 // Count(1, "batch") is "1 batch", Count(50634, "row") is "50,634 rows".

@@ -1,6 +1,7 @@
 package human
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,4 +60,24 @@ func TestDecimal(t *testing.T) {
 			t.Errorf("Decimal(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// Decimal only ever adds separators to a number, and leaves anything
+// else alone.
+func FuzzDecimal(f *testing.F) {
+	for _, s := range []string{"1435403.63", "-0.5", "12", "", "abc", "1.2.3", "+5", "9223372036854775807123.1", "007"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Decimal(s)
+		if strings.Contains(s, ",") {
+			return
+		}
+		if strings.ReplaceAll(got, ",", "") != s {
+			t.Errorf("Decimal(%q) = %q: not the same number", s, got)
+		}
+		if whole, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), "."); len(whole) > 3 && digits(whole) && digits(frac) && !strings.Contains(got, ",") {
+			t.Errorf("Decimal(%q) = %q: no separator", s, got)
+		}
+	})
 }
