@@ -104,6 +104,11 @@ func TestFlagsAnywhere(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "1 committed raw batch in") {
 		t.Errorf("lake ls: exit %d: %s %s", code, out, errOut)
 	}
+	// Flags before a subcommand, too.
+	code, out, errOut = runTote(t, nil, "lake", "--lake", lake, "--zone", "raw", "show", "--log-level", "warn", "1")
+	if code != 0 || !strings.Contains(out, `"seq": 1`) {
+		t.Errorf("lake --lake L show 1: exit %d: %s %s", code, out, errOut)
+	}
 	code, _, errOut = runTote(t, nil, "lake", "show", "--lake", lake)
 	if code != 2 || !strings.HasPrefix(errOut, "tote lake show: missing BATCH (see tote lake show --help)\n") {
 		t.Errorf("lake show without a batch: exit %d: %q", code, errOut)

@@ -13,6 +13,7 @@ import (
 )
 
 func runDashboard(ctx context.Context, e *env, args []string) error {
+	args = subcommandFirst(args, "refresh")
 	if len(args) > 0 && args[0] == "refresh" {
 		return runDashboardRefresh(ctx, e, args[1:])
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -240,4 +241,22 @@ func (c logConfig) logger(w io.Writer) (*slog.Logger, error) {
 		h = summaryAsDebug{h}
 	}
 	return slog.New(h), nil
+}
+
+// subcommandFirst moves a command's subcommand (the first argument that
+// is one of names) to the front when flags come before it, as in
+// `tote lake --lake L ls`; the subcommand's own parse takes the flags.
+func subcommandFirst(args []string, names ...string) []string {
+	if len(args) == 0 || !strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "--help" {
+		return args
+	}
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if slices.Contains(names, a) {
+			return append(append([]string{a}, args[:i]...), args[i+1:]...)
+		}
+	}
+	return args
 }

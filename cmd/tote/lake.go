@@ -13,6 +13,7 @@ import (
 )
 
 func runLake(ctx context.Context, e *env, args []string) error {
+	args = subcommandFirst(args, "ls", "show", "clean", "move-source")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(e.stdout, `Usage: tote lake ls|show|clean [flags]
 

@@ -11,6 +11,7 @@ import (
 )
 
 func runRejects(ctx context.Context, e *env, args []string) error {
+	args = subcommandFirst(args, "ls")
 	if len(args) == 0 || args[0] != "ls" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			fmt.Fprintln(e.stdout, "Usage: tote rejects ls [flags]\n\n  ls   list the quarantined rows (open ones unless --all)")

@@ -8,6 +8,7 @@ import (
 )
 
 func runWarehouse(ctx context.Context, e *env, args []string) error {
+	args = subcommandFirst(args, "grant-reader")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(e.stdout, `Usage: tote warehouse grant-reader ROLE [flags]
 
