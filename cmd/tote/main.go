@@ -77,15 +77,16 @@ func signalName(sig syscall.Signal) string {
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 2)
+	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		s := signalled{(<-sigs).(syscall.Signal)}
-		cancel(s)
-		// A second signal stops at once, as a second Ctrl-C does elsewhere.
-		s = signalled{(<-sigs).(syscall.Signal)}
-		fmt.Fprintf(os.Stderr, "tote: %v again: stopping now\n", s)
-		os.Exit(s.code())
+		// The first signal stops the command; later ones are ignored
+		// (still caught), so that what it cleans up on the way out (a
+		// half-seeded database, a throwaway server, a temporary lake)
+		// is cleaned up.
+		cancel(signalled{(<-sigs).(syscall.Signal)})
+		for range sigs {
+		}
 	}()
 	stopProfiles := startProfiles(os.Getenv, os.Stderr)
 	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
