@@ -30,6 +30,10 @@ const (
 	// Quarantine reports rows a run quarantined: values that cannot be
 	// transformed. Each run that quarantines rows is an incident of its own.
 	Quarantine Kind = "quarantine"
+	// NewColumn reports a column added to a source table, which the star
+	// schema does not read and the raw zone carries: one alert per column,
+	// when the first batch carries it.
+	NewColumn Kind = "new_column"
 	// Difference opens an incident when tote verify finds rows that differ
 	// between the warehouse and the source; Match closes it.
 	Difference Kind = "difference"
@@ -52,7 +56,9 @@ type Alert struct {
 	Rows []string
 	// Differences is the number of rows that differ, for Difference.
 	Differences int
-	Time        time.Time
+	// Column is the new column, for NewColumn: table.column and its type.
+	Column string
+	Time   time.Time
 	// Environment names the deployment the alert comes from, on AWS (dev,
 	// prod: TOTE_ENVIRONMENT), so that environments sharing a mailbox are
 	// told apart; "" for none. Run is 0 there: a Lambda stage is not a run.
@@ -89,6 +95,8 @@ func (a Alert) subject() string {
 		return fmt.Sprintf("tote: verify found %d rows that differ between the warehouse and the source", a.Differences)
 	case Match:
 		return "tote: the warehouse matches the source again"
+	case NewColumn:
+		return fmt.Sprintf("tote: the source has a new column, %s: the raw zone carries it, the star schema does not read it", a.Column)
 	case Quarantine:
 		if a.Run == 0 {
 			return fmt.Sprintf("tote: quarantined %d rows whose values cannot be transformed", len(a.Rows))
@@ -201,6 +209,16 @@ func (in *Incidents) Lag(ctx context.Context, run int64, lag, threshold time.Dur
 		k = Stale
 	}
 	return in.send(ctx, Alert{Kind: k, Run: run, Lag: lag, Threshold: threshold, Time: now})
+}
+
+// NewColumns reports the source columns beyond the model that run's
+// extraction carries for the first time, one alert each.
+func (in *Incidents) NewColumns(ctx context.Context, run int64, columns []string, now time.Time) error {
+	var errs []error
+	for _, c := range columns {
+		errs = append(errs, in.send(ctx, Alert{Kind: NewColumn, Run: run, Column: c, Time: now}))
+	}
+	return errors.Join(errs...)
 }
 
 // Quarantined reports the rows run quarantined, in one alert.

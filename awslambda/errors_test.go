@@ -185,7 +185,7 @@ func TestClassify(t *testing.T) {
 	add("S3 stall timeout", err, awslambda.Transient)
 
 	// Stand-ins for what this machine cannot provoke.
-	add("drift", &extract.DriftError{Changes: []string{"sales_order.discount: new column numeric NULL"}}, awslambda.Fatal)
+	add("drift", &extract.DriftError{Changes: []string{"address.phone: column dropped (was text NOT NULL)"}}, awslambda.Fatal)
 	add("bad value", tote.ValueError("agreed_delivery_date", "soon", "is not a date (YYYY-MM-DD)"), awslambda.Fatal)
 	add("secret not found", errors.New(`TOTE_SOURCE_URL: secret "tote/source-url" not found in AWS Secrets Manager`), awslambda.Fatal)
 	add("reset", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, awslambda.Transient)

@@ -336,15 +336,16 @@ func testErrors(t *testing.T, b *bundle) {
 		t.Errorf("misconfigured: %q %q", r.ErrorType, r.ErrorMessage)
 	}
 
-	// A source table that gained a column: Fatal, naming table and column.
+	// A source column the star reads, retyped: Fatal, naming table and
+	// column. (A new column is carried instead: decision 0018.)
 	ext := s.start(t, "extract", time.Minute, nil)
-	if _, err := s.source.Exec(t.Context(), `ALTER TABLE sales_order ADD COLUMN discount numeric`); err != nil {
+	if _, err := s.source.Exec(t.Context(), `ALTER TABLE sales_order ALTER COLUMN units_sold TYPE bigint`); err != nil {
 		t.Fatal(err)
 	}
 	r, _ = invoke(t, ext, `{}`)
 	if r.ErrorType != awslambda.Fatal || !strings.HasPrefix(r.ErrorMessage, "extract: ") ||
-		!strings.Contains(r.ErrorMessage, "sales_order.discount: new column") {
-		t.Errorf("drifted source: %q %q; want Fatal naming sales_order.discount", r.ErrorType, r.ErrorMessage)
+		!strings.Contains(r.ErrorMessage, "sales_order.units_sold: type changed from integer NOT NULL to bigint NOT NULL") {
+		t.Errorf("drifted source: %q %q; want Fatal naming sales_order.units_sold", r.ErrorType, r.ErrorMessage)
 	}
 	if m, err := s.lake(t).Latest(t.Context(), lake.Raw); err != nil || m != nil {
 		t.Errorf("the drifted extraction committed %v (%v)", m, err)

@@ -109,19 +109,19 @@ func testStateMachine(t *testing.T, b *bundle) {
 	})
 
 	t.Run("fatal caught", func(t *testing.T) {
-		if _, err := s.source.Exec(t.Context(), `ALTER TABLE payment ADD COLUMN fee numeric`); err != nil {
+		if _, err := s.source.Exec(t.Context(), `ALTER TABLE payment ALTER COLUMN payment_amount TYPE numeric(12,2)`); err != nil {
 			t.Fatal(err)
 		}
 		e := run(t)
 		wantStates(t, e, "Extract", "ExtractFailed", "Describe", "ParseCause", "UseMessage", "Notify", "Failed")
-		if e.Status != "FAILED" || e.Error != awslambda.Fatal || !strings.Contains(e.Cause, "payment.fee: new column") {
-			t.Errorf("%s %q %q; want FAILED, Fatal, naming payment.fee", e.Status, e.Error, e.Cause)
+		if e.Status != "FAILED" || e.Error != awslambda.Fatal || !strings.Contains(e.Cause, "payment.payment_amount: type changed") {
+			t.Errorf("%s %q %q; want FAILED, Fatal, naming payment.payment_amount", e.Status, e.Error, e.Cause)
 		}
 		if len(e.SNS) != 1 {
 			t.Fatalf("published %+v, want one alert", e.SNS)
 		}
 		m := e.SNS[0]
-		for _, want := range []string{"tote dev: extract failed with Fatal: extract: ", "payment.fee: new column numeric", "execution arn:aws:states:"} {
+		for _, want := range []string{"tote dev: extract failed with Fatal: extract: ", "payment.payment_amount: type changed from numeric(10,2) NOT NULL to numeric(12,2) NOT NULL", "execution arn:aws:states:"} {
 			if !strings.Contains(m.Message, want) {
 				t.Errorf("the alert %q lacks %q", m.Message, want)
 			}

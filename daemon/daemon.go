@@ -255,12 +255,17 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (pipeline.Record, 
 	d.metrics.inProgress.Set(1)
 	defer d.metrics.inProgress.Set(0)
 
-	var quarantined []string
+	var quarantined, newColumns []string
 	for attempt := 1; ; attempt++ {
 		var res pipeline.Result
 		res, err = rec.Pass(ctx, pipeline.Options{Strict: d.cfg.Strict})
 		d.observeExtract(res)
 		quarantined = append(quarantined, res.Quarantined()...)
+		if res.Extract != nil {
+			for _, c := range res.Extract.NewColumns {
+				newColumns = append(newColumns, c.String())
+			}
+		}
 		if err == nil {
 			break
 		}
@@ -304,6 +309,9 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (pipeline.Record, 
 		if aerr := d.cfg.Incidents.Quarantined(actx, run.ID, quarantined, time.Now()); aerr != nil {
 			log.Warn("quarantine alert not fully delivered", "err", aerr)
 		}
+	}
+	if aerr := d.cfg.Incidents.NewColumns(actx, run.ID, newColumns, time.Now()); aerr != nil {
+		log.Warn("new column alert not fully delivered", "err", aerr)
 	}
 	d.checkFreshness(actx, log, run.ID)
 	d.recordDeliveries(actx, log, run.ID)

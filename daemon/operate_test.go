@@ -70,6 +70,48 @@ func TestQuarantineAlertNamesTheRows(t *testing.T) {
 	}
 }
 
+// A column added to a source table does not stop the pipeline: the run
+// succeeds, the warehouse gets the rows changed since, and one alert names
+// each new column, once, not on every run.
+func TestNewColumnAlertsOnceAndTheRunGoesOn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
+	h, inc := webhookIncidents(t)
+	p := parts(t, source, wh)
+	d := New(Config{Parts: p, Incidents: inc})
+	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`ALTER TABLE sales_order ADD COLUMN discount numeric(5,2)`,
+		`ALTER TABLE design ADD COLUMN colour text`,
+		`UPDATE sales_order SET discount = 5, units_sold = 4242, last_updated = now() WHERE sales_order_id = 7`,
+	} {
+		if _, err := p.Source.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		run, err := d.RunOnce(ctx, TriggerSchedule)
+		if err != nil || run.Outcome != pipeline.Success {
+			t.Fatalf("run %d after the new columns: %v, %+v", i, err, run)
+		}
+	}
+	var units int
+	if err := p.Warehouse.Pool().QueryRow(ctx, `SELECT units_sold FROM fact_sales_order_current WHERE sales_order_id = 7`).Scan(&units); err != nil || units != 4242 {
+		t.Errorf("the warehouse has units_sold %d (%v) for the order changed with the new column, want 4242", units, err)
+	}
+	for _, want := range []string{"new column, design.colour text NULL:", "new column, sales_order.discount numeric(5,2) NULL:"} {
+		if n := h.count(want); n != 1 {
+			t.Errorf("%d alerts naming %q, want 1: %q", n, want, h.texts)
+		}
+	}
+	if n := h.count("new column"); n != 2 {
+		t.Errorf("%d new column alerts, want 2: %q", n, h.texts)
+	}
+}
+
 // A freshly seeded source, whose newest change is years old, is not stale:
 // lag is measured from the last read of the source, not from stamps. When
 // extraction keeps failing past the threshold, one stale alert is sent,

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
@@ -823,4 +824,50 @@ func TestOneRowShort(t *testing.T) {
 		t.Errorf("after the restore: tombstones %s, want payment 10 and 11", brief(got))
 	}
 	liveMatchesSource(t, pool, lk)
+}
+
+// A move is refused when the new source does not hold the rows the lake
+// has (another database: other values, or no rows), naming rows that
+// differ, and nothing is committed; Force accepts it. A moved copy with a
+// few rows changed since is accepted.
+func TestMoveSourceChecksASample(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, _ := seeded(t, 1)
+	lk := laketest.Mem(t)
+	run(t, a, lk)
+	other := pgtest.Pool(t, fixture.Source(1, 12).NewDB(t)) // seeded with another seed
+	empty := pgtest.Pool(t, pgtest.NewDB(t))
+	if err := totesys.CreateTables(ctx, empty); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		source *pgxpool.Pool
+		want   string
+	}{
+		{"another database", other, "differ as of the same or an older last_updated (address "},
+		{"empty tables", empty, " match the lake's latest version, "},
+	} {
+		_, err := extract.MoveSource(ctx, c.source, lk, extract.Options{})
+		var mm *extract.MoveMismatchError
+		if !errors.As(err, &mm) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "is it the right database? If it is, accept it with --force") {
+			t.Errorf("%s: %v; want a MoveMismatchError saying %q", c.name, err, c.want)
+		} else if mm.Matched*2 >= mm.Sampled && len(mm.Differ) == 0 {
+			t.Errorf("%s: %+v", c.name, mm)
+		}
+		if m := latest(t, lk); m.Seq != 1 {
+			t.Errorf("%s: a refused move committed batch %d", c.name, m.Seq)
+		}
+	}
+	moved, _ := seeded(t, 1)
+	execSQL(t, moved, `UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id IN (1, 2, 3)`)
+	if _, err := extract.MoveSource(ctx, moved, lk, extract.Options{}); err != nil {
+		t.Fatalf("a moved copy with three rows changed since: %v", err)
+	}
+	lk2 := laketest.Mem(t)
+	run(t, a, lk2)
+	if _, err := extract.MoveSource(ctx, other, lk2, extract.Options{Force: true}); err != nil {
+		t.Errorf("Force: %v", err)
+	}
 }

@@ -135,9 +135,12 @@
 //
 // All tables are read in one REPEATABLE READ, READ ONLY transaction, so a
 // batch is one instant of the source. Before reading, every table's columns
-// are compared with the totesys model: a new, dropped or retyped column, or
-// a missing table, stops the extraction with a message naming each
-// difference, and nothing is committed.
+// are compared with the totesys model: a dropped or retyped model column,
+// or a missing table, stops the extraction with a message naming each
+// difference and the fix, and nothing is committed. A column the model
+// lacks is carried instead, as its text, in a nullable column of the same
+// name beside the model's, and reported once (Result.NewColumns):
+// docs/decisions/0018-schema-evolution.md.
 //
 // # Batches
 //
@@ -159,6 +162,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -202,6 +206,9 @@ type Options struct {
 	// lake holds live that the source does not; the sets of live ids are
 	// rebuilt from what is read. For a re-baseline, e.g. after a restore.
 	Full bool
+	// Force makes MoveSource accept a source without comparing a sample
+	// of its rows with the lake's.
+	Force bool
 }
 
 // validate checks the options and fills in the defaults.
@@ -266,6 +273,11 @@ type Result struct {
 	Behind bool `json:"behind,omitempty"`
 	// Full says the batch holds every row of the source (Options.Full).
 	Full bool `json:"full,omitempty"`
+	// NewColumns are the source columns beyond the model that this batch
+	// is the first to carry (a column added to a source table): the raw
+	// zone keeps them, the star schema does not read them. Each is
+	// reported once, by the batch that first carries it.
+	NewColumns []Carried `json:"new_columns,omitempty"`
 	// IDSetBytes and DeletedBytes are the sizes of the batch's IDsTable
 	// and DeletedTable files (0 when it has none).
 	IDSetBytes   int64         `json:"id_set_bytes,omitempty"`
@@ -326,7 +338,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (
 // new source's current rows already extracted (they are the ones the lake
 // holds, if nothing was written between the last extraction and the move:
 // tote verify checks that) and extractions carry on from it. It refuses a
-// source that is the lake's already.
+// source that is the lake's already, and, unless opts.Force, a source
+// that does not hold the rows the lake has, by a sample of ids per table
+// (MoveMismatchError).
 func MoveSource(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
 	return run(ctx, pool, lk, opts, job{kind: move})
 }
@@ -444,8 +458,14 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 			"nothing extracted; the next extraction carries on", "source_lsn", snap.source.LSN, "last_extraction_lsn", prev.Source.LSN)
 		return res, nil
 	}
-	if err := checkDrift(ctx, tx); err != nil {
+	carried, err := checkDrift(ctx, tx)
+	if err != nil {
 		return Result{}, err
+	}
+	if j.kind == move && !opts.Force {
+		if err := checkMove(ctx, tx, lk, prev); err != nil {
+			return Result{}, err
+		}
 	}
 
 	p, next, err := j.plan(prev, snap)
@@ -496,7 +516,7 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		if tp.weight >= minPartPages*int64(parts) {
 			tp.parts = parts
 		}
-		reads = append(reads, tableRead{table: table, plan: tp})
+		reads = append(reads, tableRead{table: table, plan: tp, carry: carried[table.Name]})
 	}
 	if err := readTables(ctx, pool, tx, batch, reads, opts, p, newProgress(opts.Progress)); err != nil {
 		if errors.Is(err, lake.ErrConflict) {
@@ -513,6 +533,13 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 	for _, r := range reads {
 		res.Tables = append(res.Tables, r.result)
 		if j.kind != correct {
+			for _, c := range r.carry {
+				if !slices.Contains(r.plan.prev.Carried, c.Column) {
+					res.NewColumns = append(res.NewColumns, c)
+					log.Warn("the source has a column the totesys model lacks: the raw zone carries it as text from this batch on, "+
+						"the star schema does not read it", "table", c.Table, "column", c.Column, "type", c.Type)
+				}
+			}
 			next.Tables[r.table.Name] = r.state
 			if r.next != nil {
 				sets[r.table.Name] = r.next
@@ -544,7 +571,9 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		return Result{}, tote.At(&MassDeletionError{Batch: batch.ID(), Tables: held}, tote.Where{Batch: batch.ID()})
 	}
 
-	if res.Rows() == 0 && len(deleted) == 0 && len(sets) == 0 && j.kind != move {
+	// A new column commits a batch even without rows: the lake records
+	// from which batch on its files carry it, and it is reported once.
+	if res.Rows() == 0 && len(deleted) == 0 && len(sets) == 0 && j.kind != move && len(res.NewColumns) == 0 {
 		res.Elapsed = time.Since(start)
 		log.Info("nothing new in the source: no batch committed", "source", snap.source.Role)
 		if latest != nil && j.kind == normal {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -441,7 +442,10 @@ func TestDriftStopsTheBatch(t *testing.T) {
 	cases := []struct {
 		name, sql, want string
 	}{
-		{"new column", `ALTER TABLE sales_order ADD COLUMN discount numeric(5,2)`, "sales_order.discount: new column numeric(5,2) NULL"},
+		{"renamed column", `ALTER TABLE staff RENAME COLUMN email_address TO email`,
+			"staff.email_address: column dropped (was text NOT NULL), or renamed to email"},
+		{"nullable mapped column", `ALTER TABLE address ALTER COLUMN phone DROP NOT NULL`,
+			"address.phone: type changed from text NOT NULL to text NULL"},
 		{"dropped column", `ALTER TABLE address DROP COLUMN phone`, "address.phone: column dropped (was text NOT NULL)"},
 		{"changed type", `ALTER TABLE payment ALTER COLUMN payment_amount TYPE numeric(12,4)`,
 			"payment.payment_amount: type changed from numeric(10,2) NOT NULL to numeric(12,4) NOT NULL"},
@@ -460,7 +464,8 @@ func TestDriftStopsTheBatch(t *testing.T) {
 			}
 			_, err := extract.Run(context.Background(), pool, lk, extract.Options{})
 			var drift *extract.DriftError
-			if !errors.As(err, &drift) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "nothing was committed") {
+			if !errors.As(err, &drift) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "nothing was committed") ||
+				!strings.Contains(err.Error(), "Put the columns back as the model has them, or run a release of tote whose model") {
 				t.Fatalf("err = %v\nwant a DriftError containing %q", err, c.want)
 			}
 			if batches, _ := lk.Batches(context.Background(), lake.Raw); len(batches) != 1 {
@@ -468,6 +473,63 @@ func TestDriftStopsTheBatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A column the model lacks does not stop extraction: the raw zone carries
+// it as text from the batch that first sees it, which reports it once,
+// and commits even without rows; a NOT NULL column with a default too.
+func TestNewColumnIsCarried(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := seeded(t, 1)
+	lk := laketest.Mem(t)
+	run(t, pool, lk)
+	for _, sql := range []string{
+		`ALTER TABLE sales_order ADD COLUMN discount numeric(5,2)`,
+		`ALTER TABLE staff ADD COLUMN "Badge No" text NOT NULL DEFAULT 'B-1'`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := run(t, pool, lk)
+	want := []extract.Carried{{Table: "staff", Column: "Badge No", Type: "text NOT NULL"},
+		{Table: "sales_order", Column: "discount", Type: "numeric(5,2) NULL"}}
+	if !res.Committed || !slices.Equal(res.NewColumns, want) || res.Rows() != 0 {
+		t.Fatalf("extraction after two columns were added: committed %v, %d rows, new columns %v; want a batch without rows reporting %v",
+			res.Committed, res.Rows(), res.NewColumns, want)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE sales_order SET discount = 12.5, last_updated = now() WHERE sales_order_id IN (1, 2);
+		UPDATE sales_order SET last_updated = now() WHERE sales_order_id = 3`); err != nil {
+		t.Fatal(err)
+	}
+	res = run(t, pool, lk)
+	if !res.Committed || res.Rows() != 3 || len(res.NewColumns) != 0 {
+		t.Fatalf("next extraction: committed %v, %d rows, new columns %v; want 3 rows and none reported again", res.Committed, res.Rows(), res.NewColumns)
+	}
+	m, err := lk.Batch(ctx, lake.Raw, res.Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]string{}
+	for _, f := range m.Files {
+		if f.Table != "sales_order" {
+			continue
+		}
+		rows, _ := laketest.ReadFile(t, lk, m, f)
+		for _, r := range rows {
+			v := r["discount"]
+			got[r["sales_order_id"].Int32()] = map[bool]string{true: "NULL", false: v.String()}[v.IsNull()]
+		}
+	}
+	if want := map[int32]string{1: "12.50", 2: "12.50", 3: "NULL"}; !maps.Equal(got, want) {
+		t.Errorf("the raw file carries discount as %v, want %v", got, want)
+	}
+	// Nothing new since: nothing committed, nothing reported.
+	if res := run(t, pool, lk); res.Committed || len(res.NewColumns) != 0 {
+		t.Errorf("an extraction with nothing new: committed %v, new columns %v", res.Committed, res.NewColumns)
+	}
+	exactlyOnce(t, pool, lk, allVersions(t, lk))
 }
 
 func TestCorruptManifestStopsExtraction(t *testing.T) {

@@ -19,8 +19,10 @@ import (
 // tableRead is one table's part of an extraction: what to read, and what
 // came of it.
 type tableRead struct {
-	table  totesys.Table
-	plan   *tablePlan
+	table totesys.Table
+	plan  *tablePlan
+	// carry is the columns beyond the model that the table's file carries.
+	carry  []Carried
 	result TableResult
 	state  TableState
 	// next is the table's set of live ids at this snapshot, if it differs

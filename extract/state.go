@@ -60,6 +60,9 @@ type TableState struct {
 	// holds none yet (a lake written before tote kept them: the next
 	// extraction reads them).
 	IDs uint64 `json:"ids,omitempty"`
+	// Carried names the columns beyond the model that the table's raw
+	// files carry, as text, from this batch on (see Carried).
+	Carried []string `json:"carried,omitempty"`
 
 	lateIDs []int64 // a few ids of late versions, for the warning
 }

@@ -54,11 +54,14 @@ type tableReader struct {
 	p      *tablePlan
 	schema *parquet.Schema
 	cols   []column
-	w      *lakefile.Writer
-	tick   func(rows, bytes int64)
-	res    TableResult
-	state  TableState
-	raw    int64 // bytes of values read from the source
+	// carry is the leaves of the columns beyond the model, in the order
+	// selectSQL reads them.
+	carry []column
+	w     *lakefile.Writer
+	tick  func(rows, bytes int64)
+	res   TableResult
+	state TableState
+	raw   int64 // bytes of values read from the source
 }
 
 // readTable reads table's part of the extraction on q: the row versions p
@@ -69,6 +72,18 @@ func readTable(ctx context.Context, q pgx.Tx, batch *lake.BatchWriter, r *tableR
 	p := r.plan
 	t := &tableReader{table: r.table, p: p, schema: r.table.Schema(), res: TableResult{Table: r.table.Name},
 		state: TableState{Watermark: p.prev.Watermark, IDs: p.prev.IDs}}
+	if len(r.carry) > 0 {
+		names := make([]string, len(r.carry))
+		for i, c := range r.carry {
+			names[i] = c.Column
+		}
+		t.schema, t.state.Carried = r.table.SchemaCarrying(names), names
+		for _, name := range names {
+			leaf, _ := t.schema.Lookup(name)
+			t.carry = append(t.carry, column{model: totesys.Column{Name: name, Type: totesys.Text, Nullable: true},
+				leaf: leaf.ColumnIndex, def: leaf.MaxDefinitionLevel})
+		}
+	}
 	if p.skip {
 		t.state.Taken = p.prev.Taken
 		r.result, r.state = t.res, t.state
@@ -147,14 +162,18 @@ func (t *tableReader) name() string { return pgx.Identifier{t.table.Name}.Saniti
 // xmin is the table's xmin, qualified: a join leaves it unresolved otherwise.
 func (t *tableReader) xmin() string { return t.name() + ".xmin" }
 
-// selectSQL reads the table's model columns and xmin, then from (a join or
-// a WHERE clause).
+// selectSQL reads the table's model columns, xmin and the columns it
+// carries beyond the model (as text), then from (a join or a WHERE clause).
 func (t *tableReader) selectSQL(then string) string {
-	names := make([]string, len(t.cols))
+	names := make([]string, len(t.cols), len(t.cols)+1+len(t.carry))
 	for i, c := range t.cols {
 		names[i] = pgx.Identifier{c.model.Name}.Sanitize()
 	}
-	return fmt.Sprintf("SELECT %s, %s FROM %s", strings.Join(names, ", "), t.xmin(), t.name()) + then
+	names = append(names, t.xmin())
+	for _, c := range t.carry {
+		names = append(names, t.name()+"."+pgx.Identifier{c.model.Name}.Sanitize()+"::text")
+	}
+	return fmt.Sprintf("SELECT %s FROM %s", strings.Join(names, ", "), t.name()) + then
 }
 
 // freshFilter returns the condition on xmin that passes the versions new
@@ -410,7 +429,7 @@ func (t *tableReader) stream(ctx context.Context, q pgx.Tx, sql string, args []a
 		if p.noRows {
 			continue
 		}
-		row := make(parquet.Row, len(cols)+1)
+		row := make(parquet.Row, len(cols)+1+len(t.carry))
 		for i, c := range cols {
 			b := raw[i]
 			t.raw += int64(len(b))
@@ -425,6 +444,16 @@ func (t *tableReader) stream(ctx context.Context, q pgx.Tx, sql string, args []a
 			}
 		}
 		row[xidLeaf.ColumnIndex] = parquet.Int64Value(xid).Level(0, 0, xidLeaf.ColumnIndex)
+		for i, c := range t.carry {
+			b := raw[xminCol+1+i]
+			t.raw += int64(len(b))
+			val, _ := decode(c.model, b, &arena) // text, nullable: cannot fail
+			if val.IsNull() {
+				row[c.leaf] = val.Level(0, 0, c.leaf)
+			} else {
+				row[c.leaf] = val.Level(0, c.def, c.leaf)
+			}
+		}
 		chunk = append(chunk, row)
 		if len(chunk) == chunkRows {
 			if err := t.w.Write(ctx, chunk); err != nil {

@@ -679,6 +679,24 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// A lake opened to be read only is not created where it is missing.
+func TestOpenMustExist(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "lake")
+	_, err := Open(t.Context(), "file://"+dir, Options{MustExist: true})
+	if err == nil || err.Error() != "lake file://"+dir+": no lake at "+dir+": the directory does not exist (is the URL right? extraction creates a lake)" {
+		t.Errorf("Open of a missing directory: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("Open created %s: %v", dir, err)
+	}
+	mustOpen(t, "file://"+dir) // creates it
+	l, err := Open(t.Context(), "file://"+dir, Options{MustExist: true})
+	if err != nil {
+		t.Fatalf("Open of a lake that exists: %v", err)
+	}
+	l.Close()
+}
+
 func TestFileUnwritable(t *testing.T) {
 	// Tests may run as root, which ignores permissions: break the lake
 	// by putting regular files where its directories go.

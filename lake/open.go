@@ -41,6 +41,10 @@ type Options struct {
 	// Lazy skips Open's check that an s3:// bucket answers: a lake that
 	// does not fails its first use instead (tote serve starts so).
 	Lazy bool
+	// MustExist makes Open fail on a file:// directory that does not
+	// exist instead of creating it: a command that only reads the lake
+	// must not leave an empty lake where a mistyped URL pointed.
+	MustExist bool
 }
 
 func (o Options) connect() time.Duration {
@@ -86,7 +90,8 @@ type Lake struct {
 
 // Open opens the lake at rawURL:
 //
-//   - file://DIR: a local directory, created if missing. file:///abs/path
+//   - file://DIR: a local directory, created if missing (unless
+//     Options.MustExist). file:///abs/path
 //     is absolute; file://./rel and file://rel/path are relative to the
 //     working directory.
 //   - s3://BUCKET/PREFIX: an S3 bucket, or any S3-compatible server. The
@@ -113,7 +118,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Lake, error) {
 	l := &Lake{url: rawURL, name: name.String(), logger: logger.With("lake", name.String())}
 	switch u.Scheme {
 	case "file":
-		err = l.openDir(u)
+		err = l.openDir(u, opts.MustExist)
 	case "s3":
 		err = l.openS3(ctx, u, opts)
 	case "mem":
@@ -129,7 +134,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Lake, error) {
 	return l, nil
 }
 
-func (l *Lake) openDir(u *url.URL) error {
+func (l *Lake) openDir(u *url.URL, mustExist bool) error {
 	if u.RawQuery != "" {
 		return fmt.Errorf("file:// lake URLs take no query parameters")
 	}
@@ -149,7 +154,11 @@ func (l *Lake) openDir(u *url.URL) error {
 	if err != nil {
 		return fmt.Errorf("cannot resolve directory: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o777); err != nil {
+	if mustExist {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("no lake at %s: the directory does not exist (is the URL right? extraction creates a lake)", dir)
+		}
+	} else if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("cannot create directory: %w", err)
 	}
 	// Temporary files go next to their final name, not to os.TempDir, which

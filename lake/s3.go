@@ -16,8 +16,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/logging"
 	gcaws "gocloud.dev/aws"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/s3blob"
@@ -87,6 +89,14 @@ func openS3Bucket(ctx context.Context, u *url.URL, opts Options) (*blob.Bucket, 
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Region == "" {
+		return nil, errors.New("no AWS region: set AWS_REGION, or add ?region=REGION to the lake URL")
+	}
+	if anonymous, _ := strconv.ParseBool(q.Get("anonymous")); !opts.Lazy && !anonymous && q.Get("role") == "" {
+		if err := checkCredentials(ctx, q.Get("profile")); err != nil {
+			return nil, err
+		}
+	}
 	cfg.HTTPClient = httpClient(opts)
 	if base := cfg.Retryer; base != nil {
 		cfg.Retryer = func() aws.Retryer { return stallRetryer{base()} }
@@ -94,6 +104,27 @@ func openS3Bucket(ctx context.Context, u *url.URL, opts Options) (*blob.Bucket, 
 	client := s3.NewFromConfig(cfg, s3opts...)
 	bopts.RequestChecksumCalculation = cfg.RequestChecksumCalculation
 	return s3blob.OpenBucket(ctx, client, u.Host, &bopts)
+}
+
+// checkCredentials fails, in one line that says what to set, when the
+// AWS SDK finds no credentials. The SDK would fail the first request with
+// every provider it tried in a chain, after a warning of its own on
+// standard error (an instance metadata fallback), which the check's quiet
+// configuration does not print.
+func checkCredentials(ctx context.Context, profile string) error {
+	lopts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
+	if profile != "" {
+		lopts = append(lopts, config.WithSharedConfigProfile(profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, lopts...)
+	if err != nil {
+		return fmt.Errorf("AWS config: %w", err)
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, " +
+			"or run where a role provides them (add ?anonymous=true to the lake URL for a public bucket)")
+	}
+	return nil
 }
 
 // httpClient is the S3 client's HTTP client: the SDK's defaults, with

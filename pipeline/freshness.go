@@ -43,7 +43,8 @@ func (f Freshness) Loaded() bool { return !f.AsOf.IsZero() }
 
 // ReadFreshness works out how far the warehouse is behind the source from
 // the warehouse's ledger, the lake's manifests and the last extraction's
-// status (see extract.Status).
+// status (see extract.Status). Without the lake (lk nil) it gives only what
+// the warehouse knows: the newest change loaded.
 func ReadFreshness(ctx context.Context, lk *lake.Lake, wh *warehouse.Warehouse, now time.Time) (Freshness, error) {
 	var f Freshness
 	newest, ok, err := wh.NewestChange(ctx)
@@ -52,6 +53,9 @@ func ReadFreshness(ctx context.Context, lk *lake.Lake, wh *warehouse.Warehouse, 
 	}
 	if ok {
 		f.NewestChange = newest
+	}
+	if lk == nil {
+		return f, nil
 	}
 	processed, ok, err := loadedThrough(ctx, wh)
 	if err != nil || !ok {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/transform"
 	"github.com/terrifictotes/tote/warehouse"
@@ -142,9 +143,10 @@ func (r Result) Quarantined() []string {
 
 // String is a one-line summary of a stage.
 func (s StageResult) String() string {
-	out := fmt.Sprintf("%-9s %12d rows %8.2fs  %d batches", s.Stage, s.Rows, s.Elapsed.Seconds(), len(s.Batches))
+	out := fmt.Sprintf("%-9s %12s %-4s %6s  %s", s.Stage, human.Int(s.Rows), human.Plural(s.Rows, "row"),
+		human.Duration(s.Elapsed), human.Count(len(s.Batches), "batch"))
 	if s.Deleted > 0 {
-		out += fmt.Sprintf(", %d deleted", s.Deleted)
+		out += ", " + human.Int(s.Deleted) + " deleted"
 	}
 	return out
 }

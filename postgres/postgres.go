@@ -93,6 +93,9 @@ func OpenWith(ctx context.Context, role, rawURL string, opts Options) (*pgxpool.
 	if rawURL == "" {
 		return nil, fmt.Errorf("%s database: no URL configured", role)
 	}
+	if err := checkURL(rawURL); err != nil {
+		return nil, fmt.Errorf("%s database: %w", role, err)
+	}
 	cfg, err := pgxpool.ParseConfig(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("%s database: invalid URL %s: %w", role, Redact(rawURL), unwrapParse(err))
@@ -249,6 +252,7 @@ func explainAt(db string, err error, connect time.Duration) error {
 		return &explained{msg: msg, cause: pgErr}
 	}
 	first := firstAttempt(err)
+	var dnsErr *net.DNSError
 	var opErr *net.OpError
 	var netErr net.Error
 	within := ""
@@ -262,6 +266,11 @@ func explainAt(db string, err error, connect time.Duration) error {
 	case errors.Is(first, context.DeadlineExceeded) || pgconn.Timeout(first) || (errors.As(first, &netErr) && netErr.Timeout()):
 		return &TimeoutError{msg: fmt.Sprintf("%s: the server did not answer as PostgreSQL%s (connect timeout): is this the right port?",
 			db, within), cause: err}
+	case errors.As(first, &dnsErr) && dnsErr.IsNotFound:
+		return &explained{msg: fmt.Sprintf("%s: host %s not found (DNS): check the host in the URL", db, dnsErr.Name), cause: err}
+	case errors.As(first, &dnsErr):
+		return &explained{msg: fmt.Sprintf("%s: cannot look up host %s (DNS: %s): check the host in the URL, and this machine's DNS",
+			db, dnsErr.Name, dnsErr.Err), cause: err}
 	case errors.As(first, &opErr) || errors.As(first, &netErr):
 		return &explained{msg: fmt.Sprintf("%s: server unreachable: is PostgreSQL running and listening there? (%v)", db, rootCause(first)), cause: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -373,6 +382,23 @@ func rootCause(err error) error {
 		}
 		err = next
 	}
+}
+
+// wantURL is the form of a database URL, as errors show it.
+const wantURL = "postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+
+// checkURL refuses what is not a PostgreSQL URL (another database's,
+// a path, a word) before pgconn does so in words that do not say what it
+// wants. Keyword/value settings ("host=h dbname=d") pass.
+func checkURL(rawURL string) error {
+	scheme, _, isURL := strings.Cut(rawURL, "://")
+	switch {
+	case isURL && scheme != "postgres" && scheme != "postgresql":
+		return fmt.Errorf("the URL must be %s, not %s://…", wantURL, scheme)
+	case !isURL && !strings.Contains(rawURL, "="):
+		return fmt.Errorf("the URL must be %s, not %q", wantURL, rawURL)
+	}
+	return nil
 }
 
 // unwrapParse drops pgconn's ParseConfigError wrapper, which repeats the URL

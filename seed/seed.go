@@ -33,6 +33,26 @@ import (
 	"github.com/terrifictotes/tote/totesys"
 )
 
+// Marker is the comment seeding puts on the sales_order table: it tells a
+// database tote seeded (whose rows may be changed at will, by the demo)
+// from one it did not, which may hold real data. Dropping and recreating
+// the tables, as a restore does, removes it.
+const Marker = "seeded by tote seed: not real data"
+
+const markSQL = `COMMENT ON TABLE public.sales_order IS '` + Marker + `'`
+
+const seededSQL = `SELECT coalesce(obj_description(to_regclass('public.sales_order'), 'pg_class'), '') = '` + Marker + `'`
+
+// Seeded reports whether the database's totesys tables were written by
+// tote seed (see Marker).
+func Seeded(ctx context.Context, db *pgxpool.Pool) (bool, error) {
+	var ok bool
+	if err := db.QueryRow(ctx, seededSQL).Scan(&ok); err != nil {
+		return false, fmt.Errorf("seed: read the seed marker: %w", err)
+	}
+	return ok, nil
+}
+
 // ErrNotEmpty is returned when the database already holds totesys tables
 // and Force is not set.
 var ErrNotEmpty = errors.New("the source database already holds totesys tables")
@@ -167,6 +187,9 @@ func fill(ctx context.Context, pool *pgxpool.Pool, force bool, log *slog.Logger,
 	log.Debug("foreign keys checked", "seconds", time.Since(start).Seconds())
 	if err := totesys.ResetSequences(ctx, pool); err != nil {
 		return Result{}, fmt.Errorf("seed: %w", err)
+	}
+	if _, err := pool.Exec(ctx, markSQL); err != nil {
+		return Result{}, fmt.Errorf("seed: mark the tables seeded: %w", err)
 	}
 	if _, err := pool.Exec(ctx, "ANALYZE"); err != nil {
 		return Result{}, fmt.Errorf("seed: analyze: %w", err)

@@ -178,6 +178,29 @@ func TestGenerateRefusesADatabaseWithTotesys(t *testing.T) {
 	}
 }
 
+// A seeded database says so; the same tables created by anything else
+// (the real system, a restore) do not.
+func TestSeededMarker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	if ok, err := seed.Seeded(ctx, pool); ok || err != nil {
+		t.Errorf("an empty database: seeded %v, %v", ok, err)
+	}
+	if err := totesys.CreateTables(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := seed.Seeded(ctx, pool); ok || err != nil {
+		t.Errorf("tables tote seed did not write: seeded %v, %v", ok, err)
+	}
+	if _, err := seed.Generate(ctx, pool, seed.Options{Scale: 1, Seed: 1, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := seed.Seeded(ctx, pool); !ok || err != nil {
+		t.Errorf("after seeding: seeded %v, %v", ok, err)
+	}
+}
+
 func TestGenerateRejectsBadScale(t *testing.T) {
 	t.Parallel()
 	for _, scale := range []int{-3, 0, seed.MaxScale + 1} {

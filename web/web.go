@@ -166,6 +166,11 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/options", s.authed(s.apiOptions))
 	m.HandleFunc("GET /events", s.authed(s.events))
 	m.HandleFunc("POST /api/run", s.runNow)
+	// For a load balancer or an orchestrator: 200 while the process is
+	// alive, without the token (tote serve answers it the same way).
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found: the dashboard is at / and /pipeline", http.StatusNotFound)
 	})

@@ -194,9 +194,10 @@ func (r *run) main(ctx context.Context) error {
 		return err
 	}
 
-	// A failure: the source gains a column. On AWS the execution fails
+	// A failure: a source column the star reads changes type (a new
+	// column would be carried: decision 0018). On AWS the execution fails
 	// through Catch and publishes an alert; see README.md for kumo.
-	if _, err := r.psql(ctx, source, `ALTER TABLE sales_order ADD COLUMN discount numeric`); err != nil {
+	if _, err := r.psql(ctx, source, `ALTER TABLE sales_order ALTER COLUMN units_sold TYPE bigint`); err != nil {
 		return err
 	}
 	failed, err := r.execute(ctx, machine, "third run (drifted source)")
@@ -210,10 +211,10 @@ func (r *run) main(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !strings.Contains(string(b), `"error_type":"Fatal"`) || !strings.Contains(string(b), "sales_order.discount: new column") {
-		return fmt.Errorf("the extract function did not fail Fatal naming sales_order.discount; its log:\n%s", tail(b, 4000))
+	if !strings.Contains(string(b), `"error_type":"Fatal"`) || !strings.Contains(string(b), "sales_order.units_sold: type changed") {
+		return fmt.Errorf("the extract function did not fail Fatal naming sales_order.units_sold; its log:\n%s", tail(b, 4000))
 	}
-	log.Print("the extract function failed Fatal, naming sales_order.discount")
+	log.Print("the extract function failed Fatal, naming sales_order.units_sold")
 	return nil
 }
 

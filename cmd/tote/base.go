@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -43,15 +44,21 @@ type base struct {
 	sourceURL, warehouseURL, lake string
 	s3PathStyle                   bool
 	bounds                        bounds
-	logs                          logConfig
-	log                           *slog.Logger
-	closers                       []func()
+	// createsLake lets the command create a file:// lake that does not
+	// exist (the commands that extract); every other command only reads
+	// what is there, and a mistyped URL is an error, not a new lake.
+	createsLake bool
+	logs        logConfig
+	log         *slog.Logger
+	closers     []func()
 }
 
 // newBase starts command cmd: its flag set with the flags of the parts it
 // uses and of logging. The command adds its own flags, then calls parse.
 func newBase(e *env, cmd, args, summary string, u uses) *base {
-	b := &base{flags: newFlags(e, cmd, args, summary), uses: u}
+	// Commands print what they did; the daemon and the dashboard, whose
+	// logs are their output, set printsSummary back to false.
+	b := &base{flags: newFlags(e, cmd, args, summary), uses: u, logs: logConfig{printsSummary: true}}
 	if u&usesSource != 0 {
 		b.secretString(&b.sourceURL, "source", "TOTE_SOURCE_URL",
 			"totesys (source) PostgreSQL `URL`; also TOTE_SOURCE_URL_FILE, or secretsmanager://NAME")
@@ -120,6 +127,14 @@ func (b *base) jsonFlag(what string) *bool {
 	return b.fs.Bool("json", false, "print "+what+" as JSON")
 }
 
+// lakeGiven reports whether the command line or the environment names the
+// lake, rather than leaving it to the default.
+func (b *base) lakeGiven() bool {
+	given := b.e.getenv("TOTE_LAKE_URL") != ""
+	b.fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == "lake" })
+	return given
+}
+
 // close closes what the command opened, last first.
 func (b *base) close() {
 	for i := len(b.closers) - 1; i >= 0; i-- {
@@ -177,7 +192,8 @@ func (b *base) openLake(ctx context.Context) (*lake.Lake, error) {
 
 func (b *base) openLakeAt(ctx context.Context, url string) (*lake.Lake, error) {
 	lk, err := lake.Open(ctx, url, lake.Options{Logger: b.log, S3PathStyle: b.s3PathStyle,
-		ConnectTimeout: b.bounds.connect, StallTimeout: b.bounds.stallOption(), Lazy: b.bounds.lazy})
+		ConnectTimeout: b.bounds.connect, StallTimeout: b.bounds.stallOption(), Lazy: b.bounds.lazy,
+		MustExist: !b.createsLake})
 	if err != nil {
 		return nil, err
 	}

@@ -7,11 +7,13 @@ import (
 	"net"
 	"time"
 
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/web"
 )
 
 func runDashboard(ctx context.Context, e *env, args []string) error {
+	args = subcommandFirst(args, "refresh")
 	if len(args) > 0 && args[0] == "refresh" {
 		return runDashboardRefresh(ctx, e, args[1:])
 	}
@@ -28,6 +30,7 @@ without it, the badge says when the newest batch was loaded.
 
 On an address other than the loopback it needs --dashboard-token, which
 every page then asks for once (visit any page with ?token=TOKEN).`, usesWarehouse)
+	b.logs.printsSummary = false
 	defer b.close()
 	var addr, lakeURL, token string
 	var threshold time.Duration
@@ -97,6 +100,6 @@ dashboard does after every load. Several at once take turns.`, usesWarehouse)
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(map[string]any{"summaries": w, "seconds": took.Seconds()})
 	}
-	fmt.Fprintf(e.stdout, "dashboard summaries as of batch %d (%s) in %.2fs\n", w.Seq, w.Batch, took.Seconds())
+	fmt.Fprintf(e.stdout, "dashboard summaries as of batch %d (%s) in %s\n", w.Seq, w.Batch, human.Duration(took))
 	return nil
 }

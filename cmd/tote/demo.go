@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/pgcluster"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
@@ -27,20 +30,31 @@ it; with --source it seeds that database, or uses the totesys tables already
 there. Then it simulates some live changes, runs the pipeline (extract,
 transform, load) into the warehouse (a database on the throwaway server, or
 --warehouse), makes more changes, runs an incremental pass, and prints sales
-by month from the warehouse.`, usesSource|usesWarehouse)
+by month from the warehouse.
+
+The demo writes made-up changes into its source: it refuses a database whose
+totesys tables tote seed did not write (real data, perhaps), unless --force.
+Without --lake the lake is a temporary directory, removed at the end with the
+throwaway server; give --lake to keep it.`, usesSource|usesWarehouse)
+	b.createsLake = true
 	var (
 		lakeURL        string
 		scale, changes int
+		force          bool
 	)
-	b.envString(&lakeURL, "lake", "TOTE_LAKE_URL", "", "data lake `URL` (default: a new temporary directory, kept after the demo)")
+	b.envString(&lakeURL, "lake", "TOTE_LAKE_URL", "", "data lake `URL`, kept after the demo (default: a new temporary directory, removed at the end)")
 	b.fs.IntVar(&scale, "scale", 1, "size of the seeded source as a multiple of the real system")
 	b.fs.IntVar(&changes, "changes", 200, "live changes to simulate after seeding")
+	b.fs.BoolVar(&force, "force", false, "make changes in a source whose totesys tables tote seed did not write")
 	if err := b.parse(args, 0, 0); err != nil {
 		return err
 	}
 	defer b.close()
 	if err := seed.CheckScale(scale); err != nil {
-		return err
+		return b.usageErr("--scale %d: want a whole number from 1 to %d", scale, seed.MaxScale)
+	}
+	if changes < 0 {
+		return b.usageErr("--changes %d: want 0 or more", changes)
 	}
 	w := e.stdout
 	if b.sourceURL == "" {
@@ -52,14 +66,16 @@ by month from the warehouse.`, usesSource|usesWarehouse)
 	if err != nil {
 		return err
 	}
-	if err := demoSource(ctx, w, b, pool, scale, changes); err != nil {
+	if err := demoSource(ctx, w, b, pool, scale, changes, force); err != nil {
 		return err
 	}
-	if lakeURL == "" {
+	keep := lakeURL != ""
+	if !keep {
 		dir, err := os.MkdirTemp("", "tote-demo-lake-")
 		if err != nil {
 			return err
 		}
+		b.closers = append(b.closers, func() { _ = os.RemoveAll(dir) })
 		lakeURL = "file://" + dir
 	}
 	lk, err := b.openLakeAt(ctx, lakeURL)
@@ -87,8 +103,22 @@ by month from the warehouse.`, usesSource|usesWarehouse)
 	if err := printSales(ctx, w, wh); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "inspect the lake with: tote lake ls --lake %s\n", lk.URL())
+	if keep {
+		fmt.Fprintf(w, "inspect the lake with: %s lake ls --lake %s\n", invokedAs(), lk.URL())
+	} else {
+		fmt.Fprintf(w, "the lake %s is removed now; give --lake file://DIR to keep one, then: %s lake ls --lake file://DIR\n",
+			lk.URL(), invokedAs())
+	}
 	return ctx.Err()
+}
+
+// invokedAs is the command as the user typed it, for hints: bin/tote
+// when run from the source tree (make demo runs ./bin/tote), else tote.
+func invokedAs() string {
+	if arg0 := os.Args[0]; filepath.Base(arg0) == "tote" && !filepath.IsAbs(arg0) && strings.Contains(arg0, "/") {
+		return strings.TrimPrefix(arg0, "./")
+	}
+	return "tote"
 }
 
 // throwawayServer starts a private PostgreSQL server, stopped when the
@@ -110,14 +140,23 @@ func (b *base) throwawayServer(ctx context.Context, w io.Writer) error {
 	return err
 }
 
-// demoSource seeds the source unless it holds totesys already, simulates
-// changes and prints the row counts.
-func demoSource(ctx context.Context, w io.Writer, b *base, pool *pgxpool.Pool, scale, changes int) error {
+// demoSource seeds the source unless it holds totesys already (then only
+// if tote seeded it, or force), simulates changes and prints the row counts.
+func demoSource(ctx context.Context, w io.Writer, b *base, pool *pgxpool.Pool, scale, changes int, force bool) error {
 	existing, err := totesys.Existing(ctx, pool)
 	if err != nil {
 		return err
 	}
 	if len(existing) > 0 {
+		seeded, err := seed.Seeded(ctx, pool)
+		if err != nil {
+			return err
+		}
+		if !seeded && !force {
+			return fmt.Errorf("demo: source %s holds totesys tables that tote seed did not write (real data?), and the demo "+
+				"would write made-up changes into them: give the demo an empty database, or none (a throwaway server), or --force",
+				postgres.Redact(b.sourceURL))
+		}
 		fmt.Fprintf(w, "source %s already holds totesys: using it as it is\n", postgres.Redact(b.sourceURL))
 	} else {
 		fmt.Fprintf(w, "seeding %s at scale %d\n", postgres.Redact(b.sourceURL), scale)
@@ -128,7 +167,7 @@ func demoSource(ctx context.Context, w io.Writer, b *base, pool *pgxpool.Pool, s
 		printSeed(w, res)
 	}
 	if changes > 0 {
-		fmt.Fprintf(w, "simulating %d live changes\n", changes)
+		fmt.Fprintf(w, "simulating %s\n", human.Count(changes, "live change"))
 		stats, err := simulate.Run(ctx, pool, simulate.Options{Rate: 1000, Events: changes, Seed: uint64(time.Now().UnixNano()), Logger: b.log})
 		if err != nil {
 			return err
@@ -141,7 +180,7 @@ func demoSource(ctx context.Context, w io.Writer, b *base, pool *pgxpool.Pool, s
 	}
 	fmt.Fprintln(w, "source row counts now:")
 	for _, c := range counts {
-		fmt.Fprintf(w, "  %-15s %12s\n", c.Table, humanInt(c.Rows))
+		fmt.Fprintf(w, "  %-15s %12s\n", c.Table, human.Int(c.Rows))
 	}
 	return nil
 }
@@ -157,7 +196,7 @@ func demoPasses(ctx context.Context, w io.Writer, b *base, parts pipeline.Parts,
 	if _, err := simulate.Run(ctx, parts.Source, simulate.Options{Rate: 1000, Events: changes / 2, Seed: 7, Logger: b.log}); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "after %d more live changes, an incremental pass:\n", changes/2)
+	fmt.Fprintf(w, "after %s more, an incremental pass:\n", human.Count(changes/2, "live change"))
 	res, err = pipeline.Run(ctx, parts, pipeline.Options{Logger: b.log})
 	printRun(w, res, err)
 	return err
@@ -173,7 +212,7 @@ func printSales(ctx context.Context, w io.Writer, wh *warehouse.Warehouse) error
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "  month\tcurrency\torders\tunits\tvalue\t")
 	for _, m := range sales {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t\n", m.Month, m.Currency, humanInt(m.Orders), humanInt(m.Units), m.Value)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t\n", m.Month, m.Currency, human.Int(m.Orders), human.Int(m.Units), human.Decimal(m.Value))
 	}
 	return tw.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/totesys"
 )
 
@@ -23,6 +24,7 @@ machine can carry on. A batch that would delete more than
 with --accept-deletes TABLE. --full reads every row instead, and tombstones
 the rows the lake holds that the source does not (after a restore, or to
 re-baseline).`, usesSource|usesLake)
+	b.createsLake = true
 	defer b.close()
 	maxDelay := b.fs.Duration("max-replica-delay", extract.DefaultMaxReplicaDelay,
 		"warn when a hot standby source's replay trails the WAL it has received by more than this")
@@ -90,12 +92,13 @@ func (d *deletions) apply(b *base, opts *extract.Options) error {
 
 func printExtract(w io.Writer, res extract.Result) {
 	fmt.Fprintf(w, "extract: read %s\n", describeSource(res.Source))
+	printNewColumns(w, &res)
 	switch {
 	case res.Behind:
-		fmt.Fprintf(w, "extract: the source is behind the last extraction, nothing extracted (%.2fs)\n", res.Elapsed.Seconds())
+		fmt.Fprintf(w, "extract: the source is behind the last extraction, nothing extracted (%s)\n", human.Duration(res.Elapsed))
 		return
 	case !res.Committed:
-		fmt.Fprintf(w, "extract: nothing new in the source, no batch committed (%.2fs)\n", res.Elapsed.Seconds())
+		fmt.Fprintf(w, "extract: nothing new in the source, no batch committed (%s)\n", human.Duration(res.Elapsed))
 		return
 	}
 	secs := max(res.Elapsed.Seconds(), 1e-9)
@@ -105,29 +108,29 @@ func printExtract(w io.Writer, res extract.Result) {
 			tables++
 		}
 		if t.Reappeared > 0 {
-			fmt.Fprintf(w, "extract: %s: %s rows are back in the source without a new version (restored from a backup?): tote extract --full reads them\n",
-				t.Table, humanInt(t.Reappeared))
+			fmt.Fprintf(w, "extract: %s: %s back in the source without a new version (restored from a backup?): tote extract --full reads them\n",
+				t.Table, human.Count(t.Reappeared, "row"))
 		}
 		if t.Late > 0 {
-			fmt.Fprintf(w, "extract: %s: %s versions stamped up to %s before the last extraction read the source (see the log)\n",
-				t.Table, humanInt(t.Late), t.MaxLate.Round(time.Millisecond))
+			fmt.Fprintf(w, "extract: %s: %s stamped up to %s before the last extraction read the source (see the log)\n",
+				t.Table, human.Count(t.Late, "version"), t.MaxLate.Round(time.Millisecond))
 		}
 	}
 	kind := ""
 	if res.Full {
 		kind = " (full: every row)"
 	}
-	fmt.Fprintf(w, "extract: batch %s%s: %s row versions from %d tables in %.2fs (%s rows/s); read %.1f MB (%.1f MB/s), wrote %.1f MB of Parquet\n",
-		res.Batch, kind, humanInt(res.Rows()), tables, secs, humanInt(int64(float64(res.Rows())/secs)),
+	fmt.Fprintf(w, "extract: batch %s%s: %s from %s in %s (%s rows/s); read %.1f MB (%.1f MB/s), wrote %.1f MB of Parquet\n",
+		res.Batch, kind, human.Count(res.Rows(), "row version"), human.Count(tables, "table"), human.Duration(res.Elapsed), human.Int(int64(float64(res.Rows())/secs)),
 		float64(res.SourceBytes())/1e6, float64(res.SourceBytes())/1e6/secs, float64(res.Bytes())/1e6)
 	if res.Deleted() > 0 {
 		var by []string
 		for _, t := range res.Tables {
 			if t.Deleted > 0 {
-				by = append(by, t.Table+" "+humanInt(t.Deleted))
+				by = append(by, t.Table+" "+human.Int(t.Deleted))
 			}
 		}
-		fmt.Fprintf(w, "extract: %s rows deleted in the source: %s\n", humanInt(res.Deleted()), strings.Join(by, ", "))
+		fmt.Fprintf(w, "extract: %s deleted in the source: %s\n", human.Count(res.Deleted(), "row"), strings.Join(by, ", "))
 	}
 }
 
@@ -156,4 +159,15 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// printNewColumns names the source columns beyond the model that the
+// extraction carries for the first time.
+func printNewColumns(w io.Writer, res *extract.Result) {
+	if res == nil {
+		return
+	}
+	for _, c := range res.NewColumns {
+		fmt.Fprintf(w, "extract: new column %s: the raw zone carries it as text, the star schema does not read it\n", c)
+	}
 }

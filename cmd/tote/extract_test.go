@@ -56,7 +56,7 @@ func TestExtractAndInspectTheLake(t *testing.T) {
 	}
 
 	code, out, _ = runTote(t, env, "lake", "ls")
-	if code != 0 || !strings.Contains(out, res.Batch) || !strings.Contains(out, "1 committed raw batches") {
+	if code != 0 || !strings.Contains(out, res.Batch) || !strings.Contains(out, "1 committed raw batch in") {
 		t.Errorf("lake ls: exit %d:\n%s", code, out)
 	}
 	code, out, _ = runTote(t, env, "lake", "show", "1")
@@ -69,7 +69,7 @@ func TestExtractAndInspectTheLake(t *testing.T) {
 		t.Errorf("lake show 7: exit %d: %q", code, errOut)
 	}
 	code, out, _ = runTote(t, env, "lake", "clean", "--grace", "0s")
-	if code != 0 || out != "removed 0 orphaned and temporary files from "+lakeURL+"\n" {
+	if code != 0 || out != "removed 0 orphaned or temporary files from "+lakeURL+"\n" {
 		t.Errorf("lake clean: exit %d: %q", code, out)
 	}
 	// What a stage killed while writing a status object leaves.
@@ -86,7 +86,7 @@ func TestExtractAndInspectTheLake(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ = runTote(t, env, "lake", "clean")
-	if want := "removed " + stray + "\nremoved 1 orphaned and temporary files from " + lakeURL + "\n"; code != 0 || out != want {
+	if want := "removed " + stray + "\nremoved 1 orphaned or temporary file from " + lakeURL + "\n"; code != 0 || out != want {
 		t.Errorf("lake clean: exit %d: %q, want %q", code, out, want)
 	}
 	if code, _, errOut := runTote(t, env, "lake", "clean", "--zone", "rejects"); code != 2 || !strings.Contains(errOut, `--zone "rejects": want raw, processed or all`) {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,6 +23,8 @@ type flags struct {
 	summary string
 	envs    map[string]string
 	err     error // an environment value that did not parse
+	// positional holds the arguments that are not flags, once parsed.
+	positional []string
 
 	secrets []secretFlag // flags whose values may come from NAME_FILE or Secrets Manager
 }
@@ -98,21 +100,53 @@ func (f *flags) envDuration(p *time.Duration, name, env string, def time.Duratio
 	f.fs.Lookup(name).DefValue = def.String()
 }
 
-// parse parses args; extra positional arguments are a usage error unless
-// want is non-negative and matches their number.
+// parseInterleaved parses args as the flag package does, but lets flags
+// follow positional arguments (`tote lake show 1 --lake L`), as every
+// modern command line does; after "--" everything is positional. It
+// returns the positional arguments in their order.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		// The flag package stops at the first non-flag or after "--",
+		// which it consumes: everything after "--" is positional.
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+// arg returns the i'th positional argument, or "".
+func (f *flags) arg(i int) string {
+	if i < len(f.positional) {
+		return f.positional[i]
+	}
+	return ""
+}
+
+// parse parses args, flags and positional arguments in any order; extra
+// positional arguments are a usage error unless want is non-negative and
+// matches their number.
 func (f *flags) parse(args []string, want int) error {
-	if err := f.fs.Parse(args); err != nil {
+	positional, err := parseInterleaved(f.fs, args)
+	f.positional = positional
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			f.usage(f.e.stdout, f.summary)
 			return flag.ErrHelp
 		}
-		fmt.Fprintf(f.e.stderr, "tote %s: %v\n", f.cmd, err)
-		f.usage(f.e.stderr, f.summary)
-		return errUsage
+		return f.usageErr("%v", err)
 	}
 	if f.err != nil {
-		fmt.Fprintf(f.e.stderr, "tote %s: %v\n", f.cmd, f.err)
-		return errUsage
+		return f.usageErr("%v", f.err)
 	}
 	if len(f.secrets) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -126,16 +160,19 @@ func (f *flags) parse(args []string, want int) error {
 			*sf.p = v
 		}
 	}
-	if n := f.fs.NArg(); n != max(want, 0) {
-		fmt.Fprintf(f.e.stderr, "tote %s: unexpected arguments: %s\n", f.cmd, strings.Join(f.fs.Args(), " "))
-		return errUsage
+	if n := len(f.positional); n != max(want, 0) {
+		if n < want {
+			return f.usageErr("missing %s", f.args)
+		}
+		return f.usageErr("unexpected arguments: %s", strings.Join(f.positional[max(want, 0):], " "))
 	}
 	return nil
 }
 
-// usageErr reports a bad flag value and returns errUsage.
+// usageErr reports a mistake on the command line in one line that ends
+// saying where the flags are listed, and returns errUsage (exit status 2).
 func (f *flags) usageErr(format string, a ...any) error {
-	fmt.Fprintf(f.e.stderr, "tote %s: %s\n", f.cmd, fmt.Sprintf(format, a...))
+	fmt.Fprintf(f.e.stderr, "tote %s: %s (see tote %s --help)\n", f.cmd, fmt.Sprintf(format, a...), f.cmd)
 	return errUsage
 }
 
@@ -143,6 +180,44 @@ func (f *flags) usageErr(format string, a ...any) error {
 type logConfig struct {
 	format string
 	level  string
+	// printsSummary says the command prints what it did on standard
+	// output: the parts' summary logs would say it twice, so they are
+	// logged at debug level instead.
+	printsSummary bool
+}
+
+// summaryLogs are the parts' info logs that a command's own output says
+// too (see logConfig.printsSummary).
+var summaryLogs = map[string]bool{
+	"pass complete":                                 true,
+	"transformed raw batches":                       true,
+	"transformed raw batch":                         true,
+	"loaded processed batches":                      true,
+	"loaded processed batch":                        true,
+	"committed batch":                               true,
+	"run started":                                   true,
+	"nothing new in the source: no batch committed": true,
+}
+
+// summaryAsDebug logs summaryLogs' messages at debug level.
+type summaryAsDebug struct{ slog.Handler }
+
+func (h summaryAsDebug) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo && summaryLogs[r.Message] {
+		if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h summaryAsDebug) WithAttrs(as []slog.Attr) slog.Handler {
+	return summaryAsDebug{h.Handler.WithAttrs(as)}
+}
+
+func (h summaryAsDebug) WithGroup(name string) slog.Handler {
+	return summaryAsDebug{h.Handler.WithGroup(name)}
 }
 
 // logger builds the logger that the command's parts share. Logs go to
@@ -153,29 +228,35 @@ func (c logConfig) logger(w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.level)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch c.format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", c.format)
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", c.format)
+	if c.printsSummary {
+		h = summaryAsDebug{h}
+	}
+	return slog.New(h), nil
 }
 
-// humanInt formats n with thousands separators.
-func humanInt(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
+// subcommandFirst moves a command's subcommand (the first argument that
+// is one of names) to the front when flags come before it, as in
+// `tote lake --lake L ls`; the subcommand's own parse takes the flags.
+func subcommandFirst(args []string, names ...string) []string {
+	if len(args) == 0 || !strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "--help" {
+		return args
+	}
+	for i, a := range args {
+		if a == "--" {
+			break
 		}
-		b.WriteRune(c)
+		if slices.Contains(names, a) {
+			return append(append([]string{a}, args[:i]...), args[i+1:]...)
+		}
 	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return args
 }

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/lake"
 )
 
 func runLake(ctx context.Context, e *env, args []string) error {
+	args = subcommandFirst(args, "ls", "show", "clean", "move-source")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(e.stdout, `Usage: tote lake ls|show|clean [flags]
 
@@ -81,12 +83,12 @@ func runLakeLs(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintln(tw, "seq\tbatch\tcreated\tfiles\trows\tbytes\t")
 	for _, m := range batches {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t\n", m.Seq, m.ID, m.CreatedAt.UTC().Format(time.DateTime),
-			len(m.Files), humanInt(m.Rows()), humanInt(m.Bytes()))
+			len(m.Files), human.Int(m.Rows()), human.Int(m.Bytes()))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%d committed %s batches in %s\n", len(batches), zone, lk.URL())
+	fmt.Fprintf(e.stdout, "%s in %s\n", human.Count(len(batches), "committed "+string(zone)+" batch"), lk.URL())
 	return nil
 }
 
@@ -97,7 +99,7 @@ func runLakeShow(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := lk.Batch(ctx, zone, b.fs.Arg(0))
+	m, err := lk.Batch(ctx, zone, b.arg(0))
 	if err != nil {
 		return err
 	}
@@ -143,7 +145,7 @@ every kind (beside data files, manifests and status objects), older than
 		}
 		total += len(removed)
 	}
-	fmt.Fprintf(e.stdout, "removed %d orphaned and temporary files from %s\n", total, lk.URL())
+	fmt.Fprintf(e.stdout, "removed %s from %s\n", human.Count(total, "orphaned or temporary file"), lk.URL())
 	return nil
 }
 
@@ -154,13 +156,17 @@ refuses because its system identifier or database differs from the one the
 lake was extracted from. It commits a raw batch with no rows that declares the
 source's current rows extracted already, and extraction carries on from there.
 That is right if nothing was written to the old source after its last
-extraction; check with tote verify (and --repair) afterwards.`, usesSource|usesLake)
+extraction; check with tote verify (and --repair) afterwards. First it
+compares a sample of ids per table: the lake's latest version of each with
+the source's row; a source that holds other values (another database), or
+lacks most of the rows, is refused unless --force.`, usesSource|usesLake)
+	force := b.fs.Bool("force", false, "accept the source even if a sample of its rows differs from the lake's")
 	defer b.close()
 	p, err := b.start(ctx, args, 0, usesSource)
 	if err != nil {
 		return err
 	}
-	res, err := extract.MoveSource(ctx, p.Source, p.Lake, extract.Options{Logger: b.log})
+	res, err := extract.MoveSource(ctx, p.Source, p.Lake, extract.Options{Logger: b.log, Force: *force})
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,10 @@ type command struct {
 	run     func(ctx context.Context, e *env, args []string) error
 }
 
+// stopsOnSignal names the commands whose normal end is a signal (a daemon,
+// a server, an open-ended simulation): they exit 0 when they stop cleanly.
+var stopsOnSignal = map[string]bool{"serve": true, "dashboard": true, "simulate": true}
+
 var commands = []command{
 	{"seed", "create the totesys schema in a source database and fill it", runSeed},
 	{"simulate", "make live-business changes to a seeded source database", runSimulate},
@@ -53,12 +57,41 @@ type env struct {
 // errUsage marks a mistake in the command line; it exits with status 2.
 var errUsage = errors.New("usage")
 
+// signalled is the cause of the context's cancellation by a signal.
+type signalled struct{ sig syscall.Signal }
+
+func (s signalled) Error() string { return "interrupted by " + signalName(s.sig) }
+
+// code is the exit status shells expect of a process a signal stopped.
+func (s signalled) code() int { return 128 + int(s.sig) }
+
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal stops the command; later ones are ignored
+		// (still caught), so that what it cleans up on the way out (a
+		// half-seeded database, a throwaway server, a temporary lake)
+		// is cleaned up.
+		cancel(signalled{(<-sigs).(syscall.Signal)})
+		for range sigs {
+		}
+	}()
 	stopProfiles := startProfiles(os.Getenv, os.Stderr)
 	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stopProfiles()
-	stop()
+	cancel(nil)
 	os.Exit(code)
 }
 
@@ -79,6 +112,13 @@ func run(ctx context.Context, args []string, e *env) int {
 			continue
 		}
 		err := c.run(ctx, e, args[1:])
+		var sig signalled
+		if errors.As(context.Cause(ctx), &sig) && !(err == nil && stopsOnSignal[c.name]) && !errors.Is(err, errUsage) {
+			// One line, whatever the stage: the stage's own error is
+			// the cancellation the signal caused.
+			fmt.Fprintf(e.stderr, "tote %s: %v\n", c.name, sig)
+			return sig.code()
+		}
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
 )
 
@@ -23,6 +24,13 @@ func TestLakeBelongsToItsSource(t *testing.T) {
 	code, _, errOut := runTote(t, env, "extract", "--source", moved)
 	if code != 1 || !strings.Contains(errOut, "this lake was extracted from database") || !strings.Contains(errOut, "tote lake move-source") {
 		t.Fatalf("extract from another source: exit %d: %s", code, errOut)
+	}
+	// Another database, with other rows, is refused; --force accepts it.
+	other := fixture.Source(1, 12).NewDB(t)
+	code, _, errOut = runTote(t, env, "lake", "move-source", "--source", other)
+	if code != 1 || !strings.Contains(errOut, "the new source does not hold the rows the lake has: of ") ||
+		!strings.Contains(errOut, "If it is, accept it with --force") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("move-source to another database: exit %d: %s", code, errOut)
 	}
 	if code, out, errOut := runTote(t, env, "lake", "move-source", "--source", moved); code != 0 || !strings.Contains(out, "now follows") {
 		t.Fatalf("move-source: exit %d: %s%s", code, out, errOut)
@@ -86,7 +94,7 @@ func TestWarehouseFollowsOneLake(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "--replace") {
 		t.Errorf("rebuild into a loaded warehouse: exit %d: %s", code, errOut)
 	}
-	if code, out, errOut := runTote(t, env, "rebuild", "--lake", second, "--replace"); code != 0 || !strings.Contains(out, "rebuild: 1 processed batches") {
+	if code, out, errOut := runTote(t, env, "rebuild", "--lake", second, "--replace"); code != 0 || !strings.Contains(out, "rebuild: 1 processed batch,") {
 		t.Fatalf("rebuild --replace: exit %d: %s%s", code, out, errOut)
 	}
 	if m := facts(wh); m != n {

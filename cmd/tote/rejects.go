@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/terrifictotes/tote/internal/human"
 )
 
 func runRejects(ctx context.Context, e *env, args []string) error {
+	args = subcommandFirst(args, "ls")
 	if len(args) == 0 || args[0] != "ls" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			fmt.Fprintln(e.stdout, "Usage: tote rejects ls [flags]\n\n  ls   list the quarantined rows (open ones unless --all)")
@@ -53,10 +56,10 @@ unless --all.`, usesWarehouse)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	what := "open"
+	what := "open reject"
 	if *all {
-		what = "open or resolved"
+		what = "open or resolved reject"
 	}
-	fmt.Fprintf(e.stdout, "%d %s rejects (as of %s)\n", len(rejects), what, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "%s (as of %s)\n", human.Count(len(rejects), what), time.Now().UTC().Format(time.RFC3339))
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/transform"
@@ -21,6 +22,7 @@ processed batch into the warehouse. Each stage carries on from what earlier
 passes committed; the exit status says whether the pass succeeded. The run
 is recorded in the warehouse's history (tote.runs, trigger "manual"), and
 never overlaps another run on the same warehouse.`, usesSource|usesWarehouse|usesLake)
+	b.createsLake = true
 	defer b.close()
 	asJSON := b.jsonFlag("the result")
 	strict := strictFlag(b)
@@ -63,15 +65,16 @@ func printRun(w io.Writer, res pipeline.Result, err error) {
 	for _, s := range res.Stages {
 		fmt.Fprintf(w, "  %s\n", s)
 	}
+	printNewColumns(w, res.Extract)
 	printQuarantined(w, res.Quarantined())
 	if err != nil {
 		if stage := tote.Locate(err).Stage; stage != "" {
 			fmt.Fprintf(w, "  %-9s failed\n", stage)
 		}
-		fmt.Fprintf(w, "run failed after %.2fs\n", res.Elapsed.Seconds())
+		fmt.Fprintf(w, "run failed after %s\n", human.Duration(res.Elapsed))
 		return
 	}
-	fmt.Fprintf(w, "run complete in %.2fs\n", res.Elapsed.Seconds())
+	fmt.Fprintf(w, "run complete in %s\n", human.Duration(res.Elapsed))
 }
 
 func runTransform(ctx context.Context, e *env, args []string) error {
@@ -91,8 +94,9 @@ processed batches in the lake (one per raw batch).`, usesLake)
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(res)
 	}
-	fmt.Fprintf(e.stdout, "transform: %d raw batches into %d processed batches, %s rows%s in %.2fs\n",
-		len(res.Batches), len(res.Batches), humanInt(res.Rows()), deletedNote(res.Deleted()), res.Elapsed.Seconds())
+	fmt.Fprintf(e.stdout, "transform: %s into %s, %s%s in %s\n",
+		human.Count(len(res.Batches), "raw batch"), human.Count(len(res.Batches), "processed batch"), human.Count(res.Rows(), "row"),
+		deletedNote(res.Deleted()), human.Duration(res.Elapsed))
 	printQuarantined(e.stdout, pipeline.Result{Transform: &res}.Quarantined())
 	return nil
 }
@@ -107,7 +111,7 @@ func printQuarantined(w io.Writer, rows []string) {
 		fmt.Fprintf(w, "  quarantined: %s\n", r)
 	}
 	if len(rows) > 0 {
-		fmt.Fprintf(w, "%d rows quarantined (tote rejects ls); the rest of their batches went on\n", len(rows))
+		fmt.Fprintf(w, "%s quarantined (tote rejects ls); the rest of their batches went on\n", human.Count(len(rows), "row"))
 	}
 }
 
@@ -160,8 +164,8 @@ func printLoad(w io.Writer, name string, res warehouse.Result, err error, asJSON
 	if asJSON {
 		return json.NewEncoder(w).Encode(res)
 	}
-	fmt.Fprintf(w, "%s: %d processed batches, %s rows%s in %.2fs\n",
-		name, len(res.Batches), humanInt(res.Rows()), deletedNote(res.Deleted()), res.Elapsed.Seconds())
+	fmt.Fprintf(w, "%s: %s, %s%s in %s\n",
+		name, human.Count(len(res.Batches), "processed batch"), human.Count(res.Rows(), "row"), deletedNote(res.Deleted()), human.Duration(res.Elapsed))
 	return nil
 }
 
@@ -170,5 +174,5 @@ func deletedNote(n int64) string {
 	if n == 0 {
 		return ""
 	}
-	return " and " + humanInt(n) + " deletions"
+	return " and " + human.Count(n, "deletion")
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/seed"
 )
@@ -37,13 +38,17 @@ unless --force.`, usesSource)
 		return b.usageErr("--until %q: want a time like 2024-11-15T14:40:10", until)
 	}
 	if err := seed.CheckScale(scale); err != nil {
-		return err
+		return b.usageErr("--scale %d: want a whole number from 1 to %d", scale, seed.MaxScale)
 	}
 	pool, err := b.openSource(ctx)
 	if err != nil {
 		return err
 	}
-	b.log.Info("seeding", "source", postgres.Redact(b.sourceURL), "scale", scale, "seed", seedValue, "from", from)
+	if from != "" {
+		b.log.Info("seeding", "source", postgres.Redact(b.sourceURL), "from", from)
+	} else {
+		b.log.Info("seeding", "source", postgres.Redact(b.sourceURL), "scale", scale, "seed", seedValue)
+	}
 	var res seed.Result
 	if from != "" {
 		res, err = seed.LoadSnapshot(ctx, pool, from, force, b.log)
@@ -62,9 +67,9 @@ unless --force.`, usesSource)
 
 func printSeed(w io.Writer, res seed.Result) {
 	for _, t := range res.Tables {
-		fmt.Fprintf(w, "  %-15s %12s rows\n", t.Table, humanInt(t.Rows))
+		fmt.Fprintf(w, "  %-15s %12s rows\n", t.Table, human.Int(t.Rows))
 	}
 	secs := res.Elapsed.Seconds()
-	fmt.Fprintf(w, "seeded %s rows into %d tables in %.1fs (%s rows/s)\n",
-		humanInt(res.Rows()), len(res.Tables), secs, humanInt(int64(float64(res.Rows())/max(secs, 1e-9))))
+	fmt.Fprintf(w, "seeded %s into %s in %s (%s rows/s)\n",
+		human.Count(res.Rows(), "row"), human.Count(len(res.Tables), "table"), human.Duration(res.Elapsed), human.Int(int64(float64(res.Rows())/max(secs, 1e-9))))
 }

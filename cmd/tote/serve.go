@@ -27,6 +27,8 @@ runs and stale data, and exits 0 on SIGTERM or SIGINT.
 Database and SMTP URLs may also come from a file named by the variable plus
 _FILE (TOTE_SOURCE_URL_FILE, ...) or, given as secretsmanager://NAME, from
 AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
+	b.createsLake = true
+	b.logs.printsSummary = false
 	var (
 		cronExpr, addr, email string
 		dashToken             string

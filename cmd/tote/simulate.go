@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/simulate"
 )
@@ -74,8 +75,11 @@ func printSimulate(w io.Writer, s simulate.Stats) {
 	}
 	slices.Sort(kinds)
 	for _, k := range kinds {
-		fmt.Fprintf(w, "  %-20s %8s\n", k, humanInt(int64(s.Events[k])))
+		fmt.Fprintf(w, "  %-20s %8s\n", k, human.Int(int64(s.Events[k])))
 	}
-	fmt.Fprintf(w, "simulated %s changes in %.1fs (%d skipped: nothing to act on)\n",
-		humanInt(int64(s.Total())), s.Elapsed.Seconds(), s.Skipped)
+	fmt.Fprintf(w, "simulated %s in %s", human.Count(s.Total(), "change"), human.Duration(s.Elapsed))
+	if s.Skipped > 0 {
+		fmt.Fprintf(w, " (%s skipped: nothing to act on)", human.Int(s.Skipped))
+	}
+	fmt.Fprintln(w)
 }

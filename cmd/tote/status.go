@@ -9,63 +9,103 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/pipeline"
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
 	b := newBase(e, "status", "", `Prints the recent runs from the warehouse's history (attempts, the source rows
-deleted that they carried, where a run failed, the alerts sent), how far the warehouse is behind the source (lag: the
-time since the source was last read in a state the warehouse holds whole), the
-age of the newest source change loaded (by its last_updated stamp), and the
-lake's size.`, usesWarehouse|usesLake)
+deleted that they carried, where a run failed, the alerts sent), the batches
+loaded, how far the warehouse is behind the source (lag: the time since the
+source was last read in a state the warehouse holds whole), the age of the
+newest source change loaded (by its last_updated stamp), and the lake's size.
+It reads the warehouse alone when no lake is given and ./data/lake does not
+exist; the lag and the lake's size then need --lake.`, usesWarehouse|usesLake)
 	defer b.close()
 	limit := b.fs.Int("limit", 10, "number of runs to show")
 	asJSON := b.jsonFlag("the status")
-	p, err := b.start(ctx, args, 0, usesWarehouse)
+	if err := b.parse(args, 0, usesWarehouse); err != nil {
+		return err
+	}
+	wh, err := b.openWarehouse(ctx)
 	if err != nil {
 		return err
 	}
-	runs, err := pipeline.Runs(ctx, p.Warehouse, *limit)
+	lk, err := b.openLake(ctx)
+	if err != nil && !b.lakeGiven() {
+		lk, err = nil, nil // the default lake is not here: the warehouse alone
+	}
+	if err != nil {
+		return err
+	}
+	runs, err := pipeline.Runs(ctx, wh, *limit)
+	if err != nil {
+		return err
+	}
+	ledger, err := wh.Loaded(ctx)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	fresh, err := pipeline.ReadFreshness(ctx, p.Lake, p.Warehouse, now)
+	fresh, err := pipeline.ReadFreshness(ctx, lk, wh, now)
 	if err != nil {
 		return err
 	}
-	objects, bytes, err := p.Lake.Size(ctx)
-	if err != nil {
-		return err
+	var size *lakeSize
+	if lk != nil {
+		objects, bytes, err := lk.Size(ctx)
+		if err != nil {
+			return err
+		}
+		size = &lakeSize{lk.Name(), objects, bytes}
 	}
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(struct {
-			Runs        []pipeline.Record  `json:"runs"`
-			Freshness   pipeline.Freshness `json:"freshness"`
-			LakeObjects int                `json:"lake_objects"`
-			LakeBytes   int64              `json:"lake_bytes"`
-		}{runs, fresh, objects, bytes})
+			Runs      []pipeline.Record  `json:"runs"`
+			Loaded    int                `json:"batches_loaded"`
+			Freshness pipeline.Freshness `json:"freshness"`
+			Lake      *lakeSize          `json:"lake,omitempty"`
+		}{runs, len(ledger), fresh, size})
 	}
 	w := e.stdout
-	printRuns(w, runs)
-	if fresh.Loaded() {
-		fmt.Fprintf(w, "lag: %s (the warehouse holds the source as of %s", fresh.Lag.Round(time.Second), fresh.AsOf.UTC().Format(time.RFC3339))
+	printRuns(w, runs, now)
+	if n := len(ledger); n > 0 {
+		last := ledger[n-1]
+		fmt.Fprintf(w, "loaded: %s, the newest %s at %s, %s\n", human.Count(n, "processed batch"), last.Batch,
+			last.LoadedAt.UTC().Format(time.RFC3339), human.Ago(last.LoadedAt, now))
+	} else {
+		fmt.Fprintln(w, "loaded: nothing yet")
+	}
+	switch {
+	case lk == nil:
+		fmt.Fprintln(w, "lag: unknown without the lake (give --lake or TOTE_LAKE_URL)")
+	case fresh.Loaded():
+		fmt.Fprintf(w, "lag: %s (the warehouse holds the source as of %s", human.Duration(fresh.Lag), fresh.AsOf.UTC().Format(time.RFC3339))
 		if fresh.PendingRaw > 0 {
-			fmt.Fprintf(w, "; %d raw batches not yet loaded", fresh.PendingRaw)
+			fmt.Fprintf(w, "; %s not yet loaded", human.Count(fresh.PendingRaw, "raw batch"))
 		}
 		fmt.Fprintln(w, ")")
-	} else {
+	default:
 		fmt.Fprintln(w, "lag: nothing loaded yet")
 	}
 	if !fresh.NewestChange.IsZero() {
-		fmt.Fprintf(w, "freshness: newest source change loaded %s, %s ago (by its last_updated stamp)\n",
-			fresh.NewestChange.UTC().Format(time.RFC3339), now.Sub(fresh.NewestChange).Round(time.Second))
+		fmt.Fprintf(w, "freshness: newest source change loaded %s, %s (by its last_updated stamp)\n",
+			fresh.NewestChange.UTC().Format(time.RFC3339), human.Ago(fresh.NewestChange, now))
 	}
-	fmt.Fprintf(w, "lake: %s objects, %s bytes\n", humanInt(int64(objects)), humanInt(bytes))
+	if size != nil {
+		fmt.Fprintf(w, "lake: %s, %s bytes (%s)\n", human.Count(size.Objects, "object"), human.Int(size.Bytes), size.URL)
+	}
 	return nil
 }
 
-func printRuns(w io.Writer, runs []pipeline.Record) {
+// lakeSize is how much the lake holds, as status reports it.
+type lakeSize struct {
+	URL     string `json:"url"`
+	Objects int    `json:"objects"`
+	Bytes   int64  `json:"bytes"`
+}
+
+func printRuns(w io.Writer, runs []pipeline.Record, now time.Time) {
 	fmt.Fprintf(w, "recent runs:\n")
 	if len(runs) == 0 {
 		fmt.Fprintf(w, "  none\n")
@@ -73,19 +113,19 @@ func printRuns(w io.Writer, runs []pipeline.Record) {
 	for _, r := range runs {
 		dur, outcome := "", r.Outcome
 		if r.FinishedAt != nil {
-			dur = fmt.Sprintf("%.2fs", r.FinishedAt.Sub(r.StartedAt).Seconds())
+			dur = human.Duration(r.FinishedAt.Sub(r.StartedAt))
 		}
 		if outcome == "" {
 			outcome = "running"
 		}
-		fmt.Fprintf(w, "  %6d  %s  %-9s %-9s %8s  %d batches", r.ID, r.StartedAt.UTC().Format(time.RFC3339), r.Trigger, outcome, dur, len(r.Batches))
+		fmt.Fprintf(w, "  %6d  %s  %-9s %-9s %8s  %s", r.ID, r.StartedAt.UTC().Format(time.RFC3339), r.Trigger, outcome, dur, human.Count(len(r.Batches), "batch"))
 		for _, s := range r.Stages {
 			if n := s.DeletedRows(); s.Stage == string(tote.Load) && n > 0 {
-				fmt.Fprintf(w, ", %s deletions", humanInt(n))
+				fmt.Fprintf(w, ", %s", human.Count(n, "deletion"))
 			}
 		}
 		if r.Attempts > 1 {
-			fmt.Fprintf(w, ", %d attempts", r.Attempts)
+			fmt.Fprintf(w, ", %s", human.Count(r.Attempts, "attempt"))
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "\n          failed: %s", r.Error)

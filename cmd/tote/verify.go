@@ -8,6 +8,7 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/verify"
 )
@@ -50,8 +51,8 @@ source no longer has, as a corrective batch, and the comparison is made again.`,
 			return err
 		}
 		if pr.Extract != nil && pr.Extract.Committed {
-			fmt.Fprintf(e.stdout, "repair: sent %s rows again and %s tombstones in corrective batch %s\n",
-				humanInt(pr.Extract.Rows()), humanInt(pr.Extract.Deleted()), pr.Extract.Batch)
+			fmt.Fprintf(e.stdout, "repair: sent %s again and %s in corrective batch %s\n",
+				human.Count(pr.Extract.Rows(), "row"), human.Count(pr.Extract.Deleted(), "tombstone"), pr.Extract.Batch)
 		}
 		if res, err = verify.Run(ctx, p, verify.Options{Logger: b.log}); err != nil {
 			return err
@@ -65,7 +66,7 @@ source no longer has, as a corrective batch, and the comparison is made again.`,
 		printVerify(e.stdout, res)
 	}
 	if n := res.Differences(); n > 0 {
-		fmt.Fprintf(e.stderr, "tote verify: %d rows differ between the warehouse and the source\n", n)
+		fmt.Fprintf(e.stderr, "tote verify: %s between the warehouse and the source\n", differ(n))
 		return errDifferent
 	}
 	return nil
@@ -75,8 +76,8 @@ func printVerify(w io.Writer, res verify.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "table\trows\tmissing\textra\tdifferent\tin flight\tquarantined\t")
 	for _, t := range res.Tables {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", t.Table, humanInt(t.Rows), len(t.Missing), len(t.Extra), len(t.Different),
-			t.InFlight, t.Quarantined)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.Table, human.Int(t.Rows), human.Int(len(t.Missing)), human.Int(len(t.Extra)),
+			human.Int(len(t.Different)), human.Int(t.InFlight), human.Int(t.Quarantined))
 	}
 	_ = tw.Flush()
 	for _, t := range res.Tables {
@@ -89,14 +90,22 @@ func printVerify(w io.Writer, res verify.Result) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "verified in %.2fs: %d rows differ\n", res.Elapsed.Seconds(), res.Differences())
+	fmt.Fprintf(w, "verified in %s: %s\n", human.Duration(res.Elapsed), differ(res.Differences()))
+}
+
+// differ says how many rows differ, agreeing in number.
+func differ[N ~int | ~int64](n N) string {
+	if n == 1 {
+		return "1 row differs"
+	}
+	return human.Count(n, "row") + " differ"
 }
 
 // idList formats at most n ids, saying how many more there are.
 func idList(ids []int64, n int) string {
 	s := fmt.Sprint(ids[:min(n, len(ids))])
 	if len(ids) > n {
-		s += fmt.Sprintf(" and %d more", len(ids)-n)
+		s += " and " + human.Int(len(ids)-n) + " more"
 	}
 	return s
 }

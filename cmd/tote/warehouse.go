@@ -8,6 +8,7 @@ import (
 )
 
 func runWarehouse(ctx context.Context, e *env, args []string) error {
+	args = subcommandFirst(args, "grant-reader")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(e.stdout, `Usage: tote warehouse grant-reader ROLE [flags]
 
@@ -43,7 +44,7 @@ CREATE ROLE bi_reader LOGIN PASSWORD '…'.`, usesWarehouse)
 	if err != nil {
 		return err
 	}
-	r, err := p.Warehouse.GrantReader(ctx, b.fs.Arg(0))
+	r, err := p.Warehouse.GrantReader(ctx, b.arg(0))
 	if err != nil {
 		return err
 	}
