@@ -160,6 +160,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/totesys"
 )
 
@@ -195,6 +196,16 @@ type Options struct {
 	// lake holds live that the source does not; the sets of live ids are
 	// rebuilt from what is read. For a re-baseline, e.g. after a restore.
 	Full bool
+	// Capture is how changes are found: CaptureXmin (the default, "")
+	// by transaction ids in a pass over each table, CaptureLogical from
+	// a logical replication slot (see logical.go).
+	Capture string
+	// Replication names the slot and publication of CaptureLogical.
+	Replication replication.Config
+
+	// Test hooks: called just before and just after a logical batch's
+	// manifest is committed.
+	beforeCommit, afterCommit func()
 }
 
 // validate checks the options and fills in the defaults.
@@ -207,6 +218,9 @@ func (o *Options) validate() error {
 		o.MaxDeleteFraction = DefaultMaxDeleteFraction
 	case o.MaxDeleteFraction < 0 || o.MaxDeleteFraction > 1 || math.IsNaN(o.MaxDeleteFraction):
 		return fmt.Errorf("the share of a table that an extraction may delete must be above 0 and at most 1, not %v", o.MaxDeleteFraction)
+	}
+	if err := CheckCapture(o.Capture); err != nil {
+		return err
 	}
 	for _, t := range o.AcceptDeletes {
 		if _, err := totesys.Lookup(t); err != nil {
@@ -259,6 +273,10 @@ type Result struct {
 	Behind bool `json:"behind,omitempty"`
 	// Full says the batch holds every row of the source (Options.Full).
 	Full bool `json:"full,omitempty"`
+	// Capture is CaptureLogical for a logical capture's extraction, and
+	// LSN the end of the last source transaction the lake then holds.
+	Capture string `json:"capture,omitempty"`
+	LSN     string `json:"lsn,omitempty"`
 	// IDSetBytes and DeletedBytes are the sizes of the batch's IDsTable
 	// and DeletedTable files (0 when it has none).
 	IDSetBytes   int64         `json:"id_set_bytes,omitempty"`
@@ -306,6 +324,9 @@ func (r Result) SourceBytes() int64 {
 // and the rows deleted since, into a new one, and commits it unless nothing
 // changed (see Options.Full for reading everything).
 func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
+	if opts.Capture == CaptureLogical {
+		return runLogical(ctx, pool, lk, opts)
+	}
 	if opts.Full {
 		return run(ctx, pool, lk, opts, job{kind: full})
 	}
@@ -358,6 +379,11 @@ const (
 type job struct {
 	kind jobKind
 	fix  Corrections // correct
+	// snapshot, if set, is an exported snapshot to read in (a replication
+	// slot's), and lsn the slot's consistent point: the batch starts
+	// logical capture there.
+	snapshot string
+	lsn      replication.LSN
 }
 
 func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j job) (_ Result, err error) {
@@ -383,6 +409,13 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 			return Result{}, err
 		}
 		prev, seq = &s, latest.Seq+1
+	}
+	if j.kind == normal && prev != nil && prev.Capture == CaptureLogical {
+		// Back from logical capture: its batches record no xid horizon to
+		// carry on from, so this one reads everything in its own snapshot
+		// (adding only what the lake lacks, tombstoning what it has extra).
+		log.Info("the last extraction was by logical replication: this xmin extraction reads a full batch; drop the slot with tote capture drop")
+		j.kind = full
 	}
 	if (j.kind == move || j.kind == correct) && (prev == nil || prev.Format < 2) {
 		return Result{}, errors.New("the lake has no extraction of tote's current format to carry on from: run tote extract first")
@@ -412,6 +445,11 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		return Result{}, fmt.Errorf("begin snapshot: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	if j.snapshot != "" {
+		if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+j.snapshot+"'"); err != nil { // the server's own name
+			return Result{}, fmt.Errorf("read in the replication slot's snapshot: %w", err)
+		}
+	}
 	snap, err := takeSnapshot(ctx, tx, before)
 	if err != nil {
 		return Result{}, err
@@ -446,6 +484,9 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		return Result{}, err
 	}
 	res.Horizon = p.horizon
+	if j.snapshot != "" {
+		next.Capture, next.LSN = CaptureLogical, j.lsn.String()
+	}
 	batch := lk.NewBatch(lake.Raw, seq, start)
 	switch j.kind {
 	case correct:

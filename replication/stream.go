@@ -124,9 +124,9 @@ type Conn struct {
 
 	streaming  bool
 	rels       map[uint32]*pglogrepl.RelationMessage
-	tx         *Tx    // the transaction being received
-	received   LSN    // every transaction that committed before this has been received
-	confirmed  LSN    // the position last confirmed
+	tx         *Tx // the transaction being received
+	received   LSN // every transaction that committed before this has been received
+	confirmed  LSN // the position last confirmed
 	lastStatus time.Time
 }
 
