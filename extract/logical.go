@@ -83,7 +83,7 @@ func CheckCapture(mode string) error {
 
 // drainWait is how long a drain waits for the server between checks of
 // where it has decoded to.
-const drainWait = 200 * time.Millisecond
+const drainWait = 50 * time.Millisecond
 
 // runLogical is Run for CaptureLogical: a handoff if the lake has no
 // logical state or the slot is gone, else the transactions committed up to
@@ -235,12 +235,13 @@ func (s *streamer) drain(ctx context.Context) (Result, error) {
 	if err := s.conn.Start(ctx, from); err != nil {
 		return Result{}, err
 	}
-	// The insert position can stay ahead of everything decodable: a record
-	// that is not a commit (an abort, another session's unfinished
-	// transaction) is flushed only with whatever comes next. Every commit
-	// before the start is flushed within three wal_writer_delay (an
-	// asynchronous one by the WAL writer), so from then on the flush
-	// position, once reached, also ends the drain.
+	// The write position can be ahead of what the server decodes: it
+	// decodes what is flushed, and a record written after the last commit
+	// (an abort, another session's unfinished transaction) may wait for
+	// the WAL writer, or for what comes next, to be flushed. Every commit
+	// written before the start is flushed within three wal_writer_delay,
+	// so from then on the flush position, once reached, also ends the
+	// drain.
 	var writerDelay time.Duration
 	if err := s.pool.QueryRow(ctx, `SELECT current_setting('wal_writer_delay')::interval`).Scan(&writerDelay); err != nil {
 		return Result{}, fmt.Errorf("read wal_writer_delay: %w", err)

@@ -2,11 +2,13 @@ package extract_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -28,8 +30,12 @@ import (
 	"github.com/terrifictotes/tote/totesys"
 )
 
-// logicalSettings are a throwaway server's settings for logical capture.
-var logicalSettings = map[string]string{"wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10"}
+// logicalSettings are a throwaway server's settings for logical capture,
+// with synchronous commits as PostgreSQL's default has them: a drain
+// takes what was written when it started (an asynchronous commit may come
+// in the next one).
+var logicalSettings = map[string]string{"wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10",
+	"synchronous_commit": "on"}
 
 // logicalSource is a seeded database of its own on c, with a publication
 // "tote" of every totesys table; it returns a pool and the database's URL.
@@ -175,6 +181,39 @@ func writer(t *testing.T, pool *pgxpool.Pool, seed uint64) (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
+// stripIDSets makes raw batches what the release before deletions wrote:
+// no IDsTable file, no "ids" in the state.
+func stripIDSets(t *testing.T, dir string, manifests ...string) {
+	t.Helper()
+	for _, m := range manifests {
+		path := filepath.Join(dir, "manifests", "raw", m)
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var manifest map[string]any
+		if err := json.Unmarshal(raw, &manifest); err != nil {
+			t.Fatal(err)
+		}
+		var kept []any
+		for _, f := range manifest["files"].([]any) {
+			if f.(map[string]any)["table"] != extract.IDsTable {
+				kept = append(kept, f)
+			}
+		}
+		manifest["files"] = kept
+		for _, ts := range manifest["state"].(map[string]any)["tables"].(map[string]any) {
+			delete(ts.(map[string]any), "ids")
+		}
+		if raw, err = json.Marshal(manifest); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func slotExists(t *testing.T, pool *pgxpool.Pool, slot string) bool {
 	t.Helper()
 	return queryInt(t, pool, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, slot) == 1
@@ -226,6 +265,29 @@ func TestLogicalCapture(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 		stop()
+		logical(t, pool, lk, slot)
+		equalsSource(t, pool, lk)
+	})
+
+	// A lake of the release before deletions (no sets of live ids) switches
+	// too: the handoff's full batch builds the sets.
+	t.Run("a lake of an earlier release", func(t *testing.T) {
+		pool, _ := logicalSource(t, c, "seeded")
+		dir := t.TempDir()
+		lk, err := lake.Open(context.Background(), "file://"+dir, lake.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lk.Close()
+		const slot = "tote_old"
+		run(t, pool, lk)
+		execSQL(t, pool, `UPDATE currency SET last_updated = now() WHERE currency_id = 1`)
+		run(t, pool, lk)
+		stripIDSets(t, dir, "000000000001.json", "000000000002.json")
+		if res := logical(t, pool, lk, slot); !res.Full {
+			t.Error("no handoff")
+		}
+		execSQL(t, pool, `UPDATE currency SET last_updated = now() WHERE currency_id = 2; DELETE FROM payment WHERE payment_id = 10`)
 		logical(t, pool, lk, slot)
 		equalsSource(t, pool, lk)
 	})

@@ -268,11 +268,13 @@ func (c *Conn) DropSlot(ctx context.Context) error {
 	return nil
 }
 
-// CurrentLSN returns the server's current WAL insert position: every
-// transaction committed so far ends at or before it (the write position
-// can be behind the commits of asynchronous commits). See Reached.
+// CurrentLSN returns the server's current WAL write position
+// (pg_current_wal_lsn): every transaction whose commit has been written
+// ends at or before it; that is every committed one, but for asynchronous
+// commits (synchronous_commit off) the WAL writer has not written yet. See
+// Reached.
 func (c *Conn) CurrentLSN(ctx context.Context) (LSN, error) {
-	rows, err := c.query(ctx, `SELECT pg_current_wal_insert_lsn()::text`)
+	rows, err := c.query(ctx, `SELECT pg_current_wal_lsn()::text`)
 	if err != nil {
 		return 0, fmt.Errorf("read the source's WAL position: %w", err)
 	}
@@ -355,7 +357,10 @@ func (c *Conn) Next(ctx context.Context, wait time.Duration) (*Tx, error) {
 			if !asked {
 				// Ask the server where it stands, so that a quiet source
 				// still tells how far it has decoded.
-				until = earliest(until, time.Now().Add(wait/2))
+				asked = true
+				if err := c.sendStatus(ctx, true); err != nil {
+					return nil, err
+				}
 			}
 		}
 		rctx, cancel := context.WithDeadline(ctx, until)
@@ -368,12 +373,6 @@ func (c *Conn) Next(ctx context.Context, wait time.Duration) (*Tx, error) {
 			if pgconn.Timeout(err) {
 				if !time.Now().Before(deadline) && c.tx == nil {
 					return nil, nil
-				}
-				if !asked && c.tx == nil {
-					asked = true
-					if err := c.sendStatus(ctx, true); err != nil {
-						return nil, err
-					}
 				}
 				continue
 			}

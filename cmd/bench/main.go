@@ -504,6 +504,12 @@ func measureLogical(ctx context.Context, src *pgxpool.Pool, bin string, args []s
 	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 1e6, Events: o.changes, Seed: o.seed + 1, Deletions: o.deletions, Logger: o.log}); err != nil {
 		return nil, err
 	}
+	// The throwaway server commits asynchronously: a drain takes what
+	// was written when it starts, so write every change first, as
+	// synchronous commits (PostgreSQL's default) would have.
+	if _, err := src.Exec(ctx, "CHECKPOINT"); err != nil {
+		return nil, err
+	}
 	fmt.Println("tote run --capture logical, incremental")
 	if r.Incr, err = toteRun(ctx, bin, largs, nil); err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ func TestRunLogical(t *testing.T) {
 		t.Skip("starts a PostgreSQL server")
 	}
 	ctx := context.Background()
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"wal_level": "logical"}})
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"wal_level": "logical", "synchronous_commit": "on"}})
 	if err != nil {
 		t.Fatal(err)
 	}
