@@ -293,6 +293,13 @@ func (s *streamer) commit(ctx context.Context, txs []*replication.Tx, readAt, st
 	if err != nil {
 		return Result{}, err
 	}
+	if b.empty() {
+		// Only tables beside totesys's, or a row written and deleted
+		// again: nothing to keep (the slot is confirmed all the same).
+		res.Elapsed = time.Since(start)
+		putStatus(ctx, s.lk, s.log, Status{ReadAt: readAt, Seq: s.latest.Seq, Batch: s.latest.ID, Source: Primary})
+		return res, nil
+	}
 	last := txs[len(txs)-1]
 	next := *s.prev
 	next.Format, next.Capture, next.LSN = stateFormat, CaptureLogical, last.EndLSN.String()
@@ -403,6 +410,16 @@ type tableBuild struct {
 type built struct {
 	tables     map[string]*tableBuild
 	sourceTime time.Time // the source's clock (localtimestamp) when the batch was built
+}
+
+// empty says the batch would hold nothing.
+func (b *built) empty() bool {
+	for _, tb := range b.tables {
+		if len(tb.rows) > 0 || len(tb.deleted) > 0 || tb.setChanged {
+			return false
+		}
+	}
+	return true
 }
 
 // build applies txs, in commit order, to the live ids the lake holds.

@@ -412,6 +412,11 @@ func TestLogicalCapture(t *testing.T) {
 		if res := logical(t, pool, lk, slot); !res.Full {
 			t.Error("no full re-read after the slot was dropped")
 		}
+		// A table published beside totesys's is not tote's: no batch.
+		execSQL(t, pool, `CREATE TABLE other (x int PRIMARY KEY); ALTER PUBLICATION tote ADD TABLE other; INSERT INTO other VALUES (1)`)
+		if res := logical(t, pool, lk, slot); res.Committed {
+			t.Errorf("a change to a table beside totesys's committed batch %s", res.Batch)
+		}
 		equalsSource(t, pool, lk)
 	})
 

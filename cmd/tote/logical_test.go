@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/pgcluster"
@@ -57,27 +58,58 @@ func TestRunLogical(t *testing.T) {
 		t.Fatalf("seed: %s", errOut)
 	}
 	execSQL(t, source, `CREATE PUBLICATION tote FOR TABLE `+strings.Join(totesys.TableNames(), ", "))
-	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": pgtest.NewDB(t), "TOTE_LAKE_URL": "file://" + t.TempDir(),
+	environ := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": pgtest.NewDB(t), "TOTE_LAKE_URL": "file://" + t.TempDir(),
 		"TOTE_LOG_LEVEL": "warn", "TOTE_CAPTURE": "logical"}
-	code, out, errOut := runTote(t, env, "run", "--json")
+	code, out, errOut := runTote(t, environ, "run", "--json")
 	if code != 0 || !strings.Contains(out, `"full":true,"capture":"logical"`) {
 		t.Fatalf("first run: exit %d:\n%s%s", code, out, errOut)
 	}
 	execSQL(t, source, `UPDATE currency SET last_updated = now() WHERE currency_id = 1; DELETE FROM payment WHERE payment_id = 5`)
-	code, out, errOut = runTote(t, env, "extract")
+	code, out, errOut = runTote(t, environ, "extract")
 	if code != 0 || !strings.Contains(out, "extract: logical capture, streamed from the replication slot") {
 		t.Fatalf("extract: exit %d:\n%s%s", code, out, errOut)
 	}
-	if code, out, errOut := runTote(t, env, "extract"); code != 0 || !strings.Contains(out, "nothing new in the source") {
+	if code, out, errOut := runTote(t, environ, "extract"); code != 0 || !strings.Contains(out, "nothing new in the source") {
 		t.Errorf("extract with nothing new: exit %d:\n%s%s", code, out, errOut)
 	}
-	code, out, errOut = runTote(t, env, "run")
+	code, out, errOut = runTote(t, environ, "run")
 	if code != 0 {
 		t.Fatalf("second run: exit %d:\n%s%s", code, out, errOut)
 	}
-	var deleted bool
-	if err := pgtest.Pool(t, env["TOTE_WAREHOUSE_URL"]).QueryRow(ctx,
-		`SELECT is_deleted FROM fact_payment WHERE payment_id = 5 ORDER BY payment_record_id DESC LIMIT 1`).Scan(&deleted); err != nil || !deleted {
-		t.Errorf("the streamed deletion of payment 5 in the warehouse: %v, %v\n%s", deleted, err, out)
+	wh := pgtest.Pool(t, environ["TOTE_WAREHOUSE_URL"])
+	deletedIn := func(id int) bool {
+		var deleted bool
+		err := wh.QueryRow(ctx, `SELECT is_deleted FROM fact_payment WHERE payment_id = $1 ORDER BY payment_record_id DESC LIMIT 1`, id).Scan(&deleted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return deleted
 	}
+	if !deletedIn(5) {
+		t.Errorf("the streamed deletion of payment 5 is not in the warehouse\n%s", out)
+	}
+
+	// tote serve --capture logical runs every second: a deletion reaches
+	// the warehouse within seconds.
+	addr := freeAddr(t)
+	var stdout, stderr syncBuf
+	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return environ[k] }}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan int, 1)
+	go func() { done <- run(sctx, []string{"serve", "--addr", addr, "--log-format", "json"}, e) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d:\n%s", code, stderr.String())
+		}
+	}()
+	execSQL(t, source, `DELETE FROM payment WHERE payment_id = 6`)
+	start := time.Now()
+	for !deletedIn(6) {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("the deletion of payment 6 did not reach the warehouse under serve:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("commit to warehouse under serve --capture logical: %s", time.Since(start).Round(time.Millisecond))
 }
