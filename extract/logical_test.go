@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
@@ -330,6 +331,34 @@ func TestLogicalCapture(t *testing.T) {
 		}
 		equalsSource(t, pool, lk)
 
+		// A changed key: the old id is deleted, the new one written.
+		execSQL(t, pool, `INSERT INTO design (design_name, file_location, file_name, last_updated) VALUES ('Keyed', '/tmp', 'k.json', now())`)
+		logical(t, pool, lk, slot)
+		execSQL(t, pool, `UPDATE design SET design_id = design_id + 100000, last_updated = now() WHERE design_name = 'Keyed'`)
+		logical(t, pool, lk, slot)
+		equalsSource(t, pool, lk)
+
+		// Another session streaming from the slot: Busy, nothing committed.
+		rc, err := replication.Connect(context.Background(), &pool.Config().ConnConfig.Config, replication.Config{SlotName: slot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.Start(context.Background(), 0); err != nil {
+			t.Fatal(err)
+		}
+		_, err = logicalErr(pool, lk, slot)
+		if !errors.Is(err, replication.ErrSlotBusy) || tote.KindOf(err) != tote.Busy {
+			t.Errorf("err = %v (kind %v), want ErrSlotBusy, Busy", err, tote.KindOf(err))
+		}
+		_ = rc.Close(context.Background())
+		for deadline := time.Now().Add(30 * time.Second); queryInt(t, pool, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active`, slot) > 0; {
+			if time.Now().After(deadline) {
+				t.Fatal("the other session's slot stays active")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+
+		m = latest(t, lk)
 		payments := sourceIDs(t, pool, "payment").GetCardinality()
 		execSQL(t, pool, `TRUNCATE payment`)
 		execSQL(t, pool, `UPDATE currency SET last_updated = now() WHERE currency_id = 1`)

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/terrifictotes/tote"
 )
 
 // LSN is a WAL position.
@@ -290,6 +292,10 @@ func (c *Conn) Start(ctx context.Context, from LSN) error {
 		PluginArgs: []string{"proto_version '1'", "publication_names " + quote(c.cfg.Publication),
 			"binary 'true'"},
 	})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "55006" { // object_in_use: another session streams from it
+		return fmt.Errorf("start streaming from replication slot %s: %w (%s)", c.cfg.SlotName, ErrSlotBusy, pe.Message)
+	}
 	if err != nil {
 		return fmt.Errorf("start streaming from replication slot %s: %w", c.cfg.SlotName, err)
 	}
@@ -452,6 +458,13 @@ func (c *Conn) decode(data []byte) (*Tx, error) {
 	case *pglogrepl.InsertMessage:
 		return nil, c.add(m.RelationID, Insert, m.Tuple)
 	case *pglogrepl.UpdateMessage:
+		if m.OldTuple != nil {
+			// The key changed (or the replica identity is FULL): the old
+			// row is gone, then the new one is written.
+			if err := c.add(m.RelationID, Delete, m.OldTuple); err != nil {
+				return nil, err
+			}
+		}
 		return nil, c.add(m.RelationID, Update, m.NewTuple)
 	case *pglogrepl.DeleteMessage:
 		return nil, c.add(m.RelationID, Delete, m.OldTuple)
@@ -518,6 +531,10 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// ErrSlotBusy is returned when another session streams from the slot
+// (another extraction): tote.Busy, the next run carries on.
+var ErrSlotBusy = tote.Sentinel(tote.Busy, "another session is streaming from the replication slot")
 
 // ErrNoPublication is returned when the publication does not exist.
 var ErrNoPublication = errors.New("publication does not exist")
