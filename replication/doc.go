@@ -5,21 +5,27 @@
 //
 // It owns:
 //   - the slot's names: Config{SlotName, Publication}, defaults
-//     DefaultSlotName ("tote") and DefaultPublication ("tote");
-//   - creating the slot with an exported snapshot (CreateSlot returns the
-//     snapshot name and the slot's consistent point, so that the first batch
-//     is read in that snapshot and streaming starts where it ends);
-//   - streaming: Stream decodes pgoutput (Relation, Begin, Insert, Update,
-//     Delete, Truncate, Commit) into Tx values: the transaction's xid and
-//     commit LSN, and its Changes (table, Op, the row's values as text in the
-//     totesys model's column order, which columns were unchanged TOAST);
+//     DefaultSlotName ("tote") and DefaultPublication ("tote"), checked by
+//     Config.Validate (lower-case letters, digits and _: the replication
+//     protocol cannot quote them);
+//   - the connection: Connect opens a replication connection with a normal
+//     connection's settings, refuses a server whose wal_level is not
+//     logical and a standby older than PostgreSQL 16 (logical decoding on
+//     a standby needs 16), and identifies the source (SystemID, Database);
+//   - the slot: Slot (its state, or ErrNoSlot / ErrSlotInvalidated when
+//     wal_status is lost), CreateSlot (with an exported snapshot: its name
+//     and the slot's consistent point, so that the first batch is read in
+//     that snapshot and streaming starts where it ends), DropSlot, and
+//     PublishedTables (or ErrNoPublication);
+//   - streaming: Start (pgoutput, proto_version 1, binary values), then Next
+//     returns whole transactions (Tx: xid, commit and end LSN, commit time,
+//     Changes: table, Op, the row's values in PostgreSQL's binary format,
+//     which columns were unchanged TOAST), CurrentLSN and Reached tell a
+//     drain when it is done; another session on the slot is ErrSlotBusy;
 //   - confirming: Confirm sends the standby status update for an LSN. The
 //     caller calls it only after the batch holding everything up to that LSN
 //     is committed (its manifest written): that is what makes capture exactly
 //     once, since a crash replays from the slot's confirmed position.
-//   - refusing what cannot work: a standby on PostgreSQL < 16 (logical
-//     decoding on a standby needs 16), a server with wal_level other than
-//     logical.
 //
 // It does not own: what a batch is, the lake, the manifests or the
 // extraction state (package extract turns Tx values into raw batches and
