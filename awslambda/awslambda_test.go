@@ -90,10 +90,11 @@ func TestConfig(t *testing.T) {
 		{map[string]string{"TOTE_STAGE": "transform", "TOTE_LAKE_URL": "mem://", "TOTE_STRICT": "maybe",
 			"TOTE_S3_PATH_STYLE": "yes please", "TOTE_LAG_THRESHOLD": "-1m", "TOTE_TIMEOUT_MARGIN": "soon",
 			"TOTE_LOG_FORMAT": "xml", "TOTE_LOG_LEVEL": "loud", "TOTE_CONNECT_TIMEOUT": "10", "TOTE_STALL_TIMEOUT": "-1s",
-			"TOTE_CLEAN_GRACE": "daily"},
+			"TOTE_CLEAN_GRACE": "daily", "TOTE_CAPTURE": "wal", "TOTE_SLOT": "Tote-Slot"},
 			[]string{`TOTE_STRICT="maybe"`, `TOTE_S3_PATH_STYLE="yes please"`, `TOTE_LAG_THRESHOLD="-1m"`,
 				`TOTE_TIMEOUT_MARGIN="soon"`, `TOTE_LOG_FORMAT="xml"`, `TOTE_LOG_LEVEL="loud"`,
-				`TOTE_CONNECT_TIMEOUT="10"`, `TOTE_STALL_TIMEOUT="-1s"`, `TOTE_CLEAN_GRACE="daily"`}},
+				`TOTE_CONNECT_TIMEOUT="10"`, `TOTE_STALL_TIMEOUT="-1s"`, `TOTE_CLEAN_GRACE="daily"`,
+				`TOTE_CAPTURE="wal": want xmin or logical`, `replication slot name "Tote-Slot"`}},
 	} {
 		h := newHandler(c.env)
 		for range 2 {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/replication"
 )
 
 // Config is the function's configuration, read from its environment.
@@ -65,6 +67,12 @@ type Config struct {
 	// the longest a stage takes to commit a batch (Lambda's timeout is at
 	// most 15 minutes). Default 1h.
 	CleanGrace time.Duration
+	// Capture is TOTE_CAPTURE, how extract finds changes: xmin (the
+	// default) or logical, from the replication slot TOTE_SLOT (default
+	// tote) of publication TOTE_PUBLICATION (default tote). A logical
+	// extract drains the slot up to the WAL position current at its start.
+	Capture     string
+	Replication replication.Config
 	// LogFormat is TOTE_LOG_FORMAT, json (the default) or text, and
 	// LogLevel TOTE_LOG_LEVEL, debug, info (the default), warn or error.
 	LogFormat string
@@ -184,6 +192,14 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 		} else {
 			c.TimeoutMargin, c.marginSet = d, true
 		}
+	}
+	c.Capture = strings.TrimSpace(getenv("TOTE_CAPTURE"))
+	if err := extract.CheckCapture(c.Capture); err != nil {
+		bad("TOTE_CAPTURE=%q: want xmin or logical", c.Capture)
+	}
+	c.Replication = replication.Config{SlotName: getenv("TOTE_SLOT"), Publication: getenv("TOTE_PUBLICATION")}.WithDefaults()
+	if err := c.Replication.Validate(); err != nil {
+		bad("TOTE_SLOT/TOTE_PUBLICATION: %v", err)
 	}
 	switch v := getenv("TOTE_LOG_FORMAT"); v {
 	case "", "json":

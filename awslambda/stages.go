@@ -39,7 +39,7 @@ func (h *Handler) extract(ctx context.Context, log *slog.Logger, start time.Time
 	if err != nil {
 		return Output{}, err
 	}
-	res, err := extract.Run(ctx, src, lk, extract.Options{Logger: log})
+	res, err := extract.Run(ctx, src, lk, extract.Options{Logger: log, Capture: h.cfg.Capture, Replication: h.cfg.Replication})
 	if err != nil {
 		return Output{}, err
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/alert"
+	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/verify"
@@ -76,6 +77,9 @@ type Config struct {
 	// Strict fails a run on a value that cannot be transformed instead of
 	// quarantining its row (see transform.Options).
 	Strict bool
+	// Extract is the extractions' options (the capture mode); its Logger
+	// defaults to the daemon's.
+	Extract extract.Options
 	// Incidents alerts on failures and stale data; nil sends no alerts.
 	Incidents *alert.Incidents
 	Logger    *slog.Logger
@@ -258,7 +262,7 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (pipeline.Record, 
 	var quarantined, newColumns []string
 	for attempt := 1; ; attempt++ {
 		var res pipeline.Result
-		res, err = rec.Pass(ctx, pipeline.Options{Strict: d.cfg.Strict})
+		res, err = rec.Pass(ctx, pipeline.Options{Strict: d.cfg.Strict, Extract: d.cfg.Extract})
 		d.observeExtract(res)
 		quarantined = append(quarantined, res.Quarantined()...)
 		if res.Extract != nil {

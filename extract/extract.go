@@ -171,6 +171,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/totesys"
 )
 
@@ -209,6 +210,16 @@ type Options struct {
 	// Force makes MoveSource accept a source without comparing a sample
 	// of its rows with the lake's.
 	Force bool
+	// Capture is how changes are found: CaptureXmin (the default, "")
+	// by transaction ids in a pass over each table, CaptureLogical from
+	// a logical replication slot (see logical.go).
+	Capture string
+	// Replication names the slot and publication of CaptureLogical.
+	Replication replication.Config
+
+	// Test hooks: called just before and just after a logical batch's
+	// manifest is committed.
+	beforeCommit, afterCommit func()
 }
 
 // validate checks the options and fills in the defaults.
@@ -221,6 +232,9 @@ func (o *Options) validate() error {
 		o.MaxDeleteFraction = DefaultMaxDeleteFraction
 	case o.MaxDeleteFraction < 0 || o.MaxDeleteFraction > 1 || math.IsNaN(o.MaxDeleteFraction):
 		return fmt.Errorf("the share of a table that an extraction may delete must be above 0 and at most 1, not %v", o.MaxDeleteFraction)
+	}
+	if err := CheckCapture(o.Capture); err != nil {
+		return err
 	}
 	for _, t := range o.AcceptDeletes {
 		if _, err := totesys.Lookup(t); err != nil {
@@ -278,6 +292,10 @@ type Result struct {
 	// zone keeps them, the star schema does not read them. Each is
 	// reported once, by the batch that first carries it.
 	NewColumns []Carried `json:"new_columns,omitempty"`
+	// Capture is CaptureLogical for a logical capture's extraction, and
+	// LSN the end of the last source transaction the lake then holds.
+	Capture string `json:"capture,omitempty"`
+	LSN     string `json:"lsn,omitempty"`
 	// IDSetBytes and DeletedBytes are the sizes of the batch's IDsTable
 	// and DeletedTable files (0 when it has none).
 	IDSetBytes   int64         `json:"id_set_bytes,omitempty"`
@@ -325,6 +343,9 @@ func (r Result) SourceBytes() int64 {
 // and the rows deleted since, into a new one, and commits it unless nothing
 // changed (see Options.Full for reading everything).
 func Run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (Result, error) {
+	if opts.Capture == CaptureLogical {
+		return runLogical(ctx, pool, lk, opts)
+	}
 	if opts.Full {
 		return run(ctx, pool, lk, opts, job{kind: full})
 	}
@@ -379,6 +400,11 @@ const (
 type job struct {
 	kind jobKind
 	fix  Corrections // correct
+	// snapshot, if set, is an exported snapshot to read in (a replication
+	// slot's), and lsn the slot's consistent point: the batch starts
+	// logical capture there.
+	snapshot string
+	lsn      replication.LSN
 }
 
 func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j job) (_ Result, err error) {
@@ -404,6 +430,13 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 			return Result{}, err
 		}
 		prev, seq = &s, latest.Seq+1
+	}
+	if j.kind == normal && prev != nil && prev.Capture == CaptureLogical {
+		// Back from logical capture: its batches record no xid horizon to
+		// carry on from, so this one reads everything in its own snapshot
+		// (adding only what the lake lacks, tombstoning what it has extra).
+		log.Info("the last extraction was by logical replication: this xmin extraction reads a full batch; drop the slot with tote capture drop")
+		j.kind = full
 	}
 	if (j.kind == move || j.kind == correct) && (prev == nil || prev.Format < 2) {
 		return Result{}, errors.New("the lake has no extraction of tote's current format to carry on from: run tote extract first")
@@ -433,6 +466,11 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		return Result{}, fmt.Errorf("begin snapshot: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	if j.snapshot != "" {
+		if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+j.snapshot+"'"); err != nil { // the server's own name
+			return Result{}, fmt.Errorf("read in the replication slot's snapshot: %w", err)
+		}
+	}
 	snap, err := takeSnapshot(ctx, tx, before)
 	if err != nil {
 		return Result{}, err
@@ -473,6 +511,9 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		return Result{}, err
 	}
 	res.Horizon = p.horizon
+	if j.snapshot != "" {
+		next.Capture, next.LSN = CaptureLogical, j.lsn.String()
+	}
 	batch := lk.NewBatch(lake.Raw, seq, start)
 	switch j.kind {
 	case correct:

@@ -64,7 +64,20 @@ func child(source, lakeURL string, killAtStatus bool) int {
 			select {} // SIGKILL cannot be caught: this never returns
 		}
 	}
-	if _, err := extract.Run(ctx, pool, lk, extract.Options{}); err != nil {
+	opts := extract.Options{Capture: os.Getenv("TOTE_EXTRACT_CHILD_CAPTURE")}
+	opts.Replication.SlotName = os.Getenv("TOTE_EXTRACT_CHILD_SLOT")
+	kill := func(at string) func() {
+		if os.Getenv("TOTE_EXTRACT_CHILD_KILL_AT") != at {
+			return nil
+		}
+		return func() {
+			fmt.Fprintln(os.Stderr, "killed "+at+" the commit")
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+	extract.SetCommitHooks(&opts, kill("before"), kill("after"))
+	if _, err := extract.Run(ctx, pool, lk, opts); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -44,6 +44,14 @@ type State struct {
 	// every row stamped at or after Horizon.
 	Horizon     time.Time `json:"horizon,omitzero"`
 	HorizonFrom string    `json:"horizon_from,omitempty"`
+
+	// Capture is CaptureLogical for a batch of logical capture (its
+	// handoff included); empty for xmin's, as earlier releases wrote them.
+	Capture string `json:"capture,omitempty"`
+	// LSN, for logical capture, is the end of the last source transaction
+	// the lake holds: the slot's transactions that end after it are the
+	// next batch's (see logical.go).
+	LSN string `json:"lsn,omitempty"`
 }
 
 // TableState is one table's part of State.

@@ -46,6 +46,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +54,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/pgcluster"
@@ -108,6 +110,22 @@ type Report struct {
 
 	// Deletions is the share of the changes that delete.
 	Deletions float64 `json:"deletions"`
+
+	// Logical is the same lake and warehouse switched to logical capture
+	// (-capture logical), when measured.
+	Logical *LogicalRuns `json:"logical,omitempty"`
+}
+
+// LogicalRuns are the runs with --capture logical, after the xmin ones.
+type LogicalRuns struct {
+	// Handoff is the run that creates the slot and reads a full batch in
+	// its snapshot (adding nothing the warehouse holds).
+	Handoff  Run `json:"handoff"`
+	Incr     Run `json:"incremental"`
+	NoChange Run `json:"no_change"`
+	// WALRetainedIdle is the WAL the slot holds back (current position
+	// less its restart_lsn) after a minute of no change and a drain.
+	WALRetainedIdle int64 `json:"wal_retained_idle_bytes"`
 }
 
 // Machine describes where the bench ran.
@@ -197,6 +215,7 @@ func run(ctx context.Context) error {
 		logLevel  = flag.String("log-level", "warn", "log level")
 		debugLogs = flag.Bool("v", false, "log progress")
 		dashboard = flag.Bool("dashboard", true, "measure the dashboard on each loaded warehouse (cmd/dashbench)")
+		capture   = flag.String("capture", "xmin", "xmin, or logical: also switch each lake to logical capture and measure its incremental and no-change runs (the throwaway source server gets wal_level=logical)")
 	)
 	flag.Parse()
 	list := []int{*scale}
@@ -235,12 +254,19 @@ func run(ctx context.Context) error {
 	if admin != "" && whAdmin == "" {
 		whAdmin = admin
 	}
+	if *capture != "xmin" && *capture != "logical" {
+		return fmt.Errorf("-capture %q: want xmin or logical", *capture)
+	}
 	for _, u := range []*string{&admin, &whAdmin} {
 		if *u != "" {
 			continue
 		}
 		fmt.Println("starting a throwaway PostgreSQL server")
-		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Logger: log})
+		var settings map[string]string
+		if *capture == "logical" && u == &admin {
+			settings = map[string]string{"wal_level": "logical"}
+		}
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Logger: log, Settings: settings})
 		if err != nil {
 			return err
 		}
@@ -248,7 +274,7 @@ func run(ctx context.Context) error {
 		*u = cluster.URL()
 	}
 	o := options{bin: bin, seed: *seedN, changes: *changes, deletions: *deletions, logLevel: *logLevel, cpuprof: *cpuprof,
-		memprof: *memprof, keepLake: *keepLake, dashboard: *dashboard, log: log}
+		memprof: *memprof, keepLake: *keepLake, dashboard: *dashboard, log: log, logical: *capture == "logical"}
 	var reps []Report
 	for _, n := range list {
 		rep, err := measure(ctx, admin, whAdmin, n, o)
@@ -279,6 +305,7 @@ type options struct {
 	cpuprof, memprof string
 	keepLake         bool
 	dashboard        bool
+	logical          bool
 	log              *slog.Logger
 }
 
@@ -427,6 +454,12 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 		}
 	}
 
+	if o.logical {
+		if rep.Logical, err = measureLogical(ctx, src, bin, args, o); err != nil {
+			return Report{}, fmt.Errorf("logical capture: %w", err)
+		}
+	}
+
 	if rep.Floor.Seconds > 0 {
 		rep.Ratio = rep.Full.Seconds / rep.Floor.Seconds
 	}
@@ -439,6 +472,64 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 		{"idle daemon", "no measurable CPU", fmt.Sprintf("%.0f ms in %s", rep.IdleCPUMillis, idleWindow), rep.IdleCPUMillis < 50},
 	}
 	return rep, nil
+}
+
+// measureLogical switches the lake to logical capture (a publication of
+// the totesys tables, then a handoff run) and measures an incremental run
+// after the same number of changes as xmin's, a no-change run, and the WAL
+// the slot holds after an idle minute.
+func measureLogical(ctx context.Context, src *pgxpool.Pool, bin string, args []string, o options) (*LogicalRuns, error) {
+	var level string
+	if err := src.QueryRow(ctx, "SHOW wal_level").Scan(&level); err != nil {
+		return nil, err
+	}
+	if level != "logical" {
+		return nil, fmt.Errorf("the source server's wal_level is %s, not logical", level)
+	}
+	if _, err := src.Exec(ctx, "CREATE PUBLICATION tote FOR TABLE "+strings.Join(totesys.TableNames(), ", ")); err != nil {
+		return nil, err
+	}
+	defer func() {
+		_, _ = src.Exec(context.WithoutCancel(ctx), "SELECT pg_drop_replication_slot('tote') FROM pg_replication_slots WHERE slot_name = 'tote'")
+	}()
+	largs := append(slices.Clone(args), "--capture", "logical")
+	var r LogicalRuns
+	var err error
+	fmt.Println("tote run --capture logical: the handoff (a full batch in the slot's snapshot)")
+	if r.Handoff, err = toteRun(ctx, bin, largs, nil); err != nil {
+		return nil, err
+	}
+	fmt.Printf("  %.2fs\n", r.Handoff.Seconds)
+	fmt.Printf("simulating %d changes, a share of %.2f of them deletions\n", o.changes, o.deletions)
+	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 1e6, Events: o.changes, Seed: o.seed + 1, Deletions: o.deletions, Logger: o.log}); err != nil {
+		return nil, err
+	}
+	// The throwaway server commits asynchronously: a drain takes what
+	// was written when it starts, so write every change first, as
+	// synchronous commits (PostgreSQL's default) would have.
+	if _, err := src.Exec(ctx, "CHECKPOINT"); err != nil {
+		return nil, err
+	}
+	fmt.Println("tote run --capture logical, incremental")
+	if r.Incr, err = toteRun(ctx, bin, largs, nil); err != nil {
+		return nil, err
+	}
+	fmt.Printf("  %.2fs\n", r.Incr.Seconds)
+	fmt.Println("tote run --capture logical, nothing new")
+	if r.NoChange, err = toteRun(ctx, bin, largs, nil); err != nil {
+		return nil, err
+	}
+	fmt.Printf("  %.2fs\n", r.NoChange.Seconds)
+	fmt.Println("WAL the slot holds after an idle minute and a drain")
+	time.Sleep(time.Minute)
+	if _, err := toteRun(ctx, bin, largs, nil); err != nil {
+		return nil, err
+	}
+	if err := src.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = 'tote'`).Scan(&r.WALRetainedIdle); err != nil {
+		return nil, err
+	}
+	fmt.Printf("  %d bytes\n", r.WALRetainedIdle)
+	return &r, nil
 }
 
 // dashbench runs cmd/dashbench against the warehouse at whURL, its report
@@ -782,7 +873,14 @@ func printReport(w io.Writer, r Report) {
 		r.Incr.Deleted, r.Full.IDSetBytes, r.Incr.IDSetBytes, r.Incr.DeletedBytes)
 	fmt.Fprintf(w, "dashboard summaries caught up (tote dashboard refresh): after the full run %.2fs, after the incremental run %.2fs\n",
 		r.RefreshFull.Seconds, r.RefreshIncr.Seconds)
-	fmt.Fprintf(w, "idle daemon: %.0f ms of CPU in %.0fs\n\n", r.IdleCPUMillis, r.IdleSeconds)
+	fmt.Fprintf(w, "idle daemon: %.0f ms of CPU in %.0fs\n", r.IdleCPUMillis, r.IdleSeconds)
+	if l := r.Logical; l != nil {
+		fmt.Fprintf(w, "logical capture: handoff %.2fs; incremental %.2fs (extract %.2fs) against xmin's %.2fs (extract %.2fs) = %.2f×; "+
+			"no change %.2fs against %.2fs; WAL held while idle %d bytes\n",
+			l.Handoff.Seconds, l.Incr.Seconds, l.Incr.Stages[string(tote.Extract)], r.Incr.Seconds, r.Incr.Stages[string(tote.Extract)],
+			l.Incr.Seconds/r.Incr.Seconds, l.NoChange.Seconds, r.NoChange.Seconds, l.WALRetainedIdle)
+	}
+	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "target\tgoal\tgot\tmet")
 	for _, t := range r.Targets {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/human"
+	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/totesys"
 )
 
@@ -30,6 +31,7 @@ re-baseline).`, usesSource|usesLake)
 		"warn when a hot standby source's replay trails the WAL it has received by more than this")
 	full := b.fs.Bool("full", false, "read every row of every table into one batch, and tombstone the rows the lake holds that the source does not")
 	dels := deletionFlags(b)
+	capture := captureModeFlags(b)
 	asJSON := b.jsonFlag("the result")
 	p, err := b.start(ctx, args, 0, usesSource)
 	if err != nil {
@@ -37,6 +39,9 @@ re-baseline).`, usesSource|usesLake)
 	}
 	opts := extract.Options{Logger: b.log, MaxReplicaDelay: *maxDelay, Full: *full}
 	if err := dels.apply(b, &opts); err != nil {
+		return err
+	}
+	if err := capture.apply(b, &opts); err != nil {
 		return err
 	}
 	if !*asJSON && isTerminal(e.stderr) {
@@ -90,9 +95,44 @@ func (d *deletions) apply(b *base, opts *extract.Options) error {
 	return nil
 }
 
+// captureMode is the flags that choose how an extraction finds changes.
+type captureMode struct {
+	mode string
+	cfg  replication.Config
+}
+
+// captureModeFlags registers --capture, --slot and --publication.
+func captureModeFlags(b *base) *captureMode {
+	c := &captureMode{}
+	b.envString(&c.mode, "capture", "TOTE_CAPTURE", extract.CaptureXmin,
+		"how changes are found: `xmin` (transaction ids, a pass over each table; SELECT is enough) or logical (a replication slot; see tote capture setup)")
+	b.envString(&c.cfg.SlotName, "slot", "TOTE_SLOT", replication.DefaultSlotName, "logical capture's replication `slot`")
+	b.envString(&c.cfg.Publication, "publication", "TOTE_PUBLICATION", replication.DefaultPublication, "logical capture's `publication` of the totesys tables")
+	return c
+}
+
+// apply checks the flags and sets them in opts.
+func (c *captureMode) apply(b *base, opts *extract.Options) error {
+	if err := extract.CheckCapture(c.mode); err != nil {
+		return b.usageErr("--capture: %v", err)
+	}
+	if err := c.cfg.Validate(); err != nil {
+		return b.usageErr("%v", err)
+	}
+	opts.Capture, opts.Replication = c.mode, c.cfg
+	return nil
+}
+
 func printExtract(w io.Writer, res extract.Result) {
 	fmt.Fprintf(w, "extract: read %s\n", describeSource(res.Source))
 	printNewColumns(w, &res)
+	if res.Capture == extract.CaptureLogical {
+		how := "streamed from the replication slot"
+		if res.Full {
+			how = "handed off to the replication slot: this batch reads every row in the slot's snapshot; the next ones stream"
+		}
+		fmt.Fprintf(w, "extract: logical capture, %s, up to WAL position %s\n", how, res.LSN)
+	}
 	switch {
 	case res.Behind:
 		fmt.Fprintf(w, "extract: the source is behind the last extraction, nothing extracted (%s)\n", human.Duration(res.Elapsed))

@@ -27,12 +27,16 @@ never overlaps another run on the same warehouse.`, usesSource|usesWarehouse|use
 	asJSON := b.jsonFlag("the result")
 	strict := strictFlag(b)
 	dels := deletionFlags(b)
+	capture := captureModeFlags(b)
 	parts, err := b.start(ctx, args, 0, usesSource|usesWarehouse)
 	if err != nil {
 		return err
 	}
 	var eopts extract.Options
 	if err := dels.apply(b, &eopts); err != nil {
+		return err
+	}
+	if err := capture.apply(b, &eopts); err != nil {
 		return err
 	}
 	rec, err := pipeline.Begin(ctx, parts, "manual", b.log)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/daemon"
+	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/web"
 )
@@ -38,8 +39,9 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		alerts                alert.Config
 	)
 	strict := strictFlag(b)
+	capture := captureModeFlags(b)
 	verifyEvery := b.fs.Duration("verify-every", 0, "compare the warehouse with the source this often, between runs (e.g. 1h; 0: never)")
-	b.fs.DurationVar(&interval, "interval", 5*time.Minute, "time between the end of a run and the next")
+	b.fs.DurationVar(&interval, "interval", 5*time.Minute, "time between the end of a run and the next (with --capture logical, 1s unless given)")
 	b.envString(&cronExpr, "cron", "TOTE_CRON", "", "run on this cron `schedule` instead, e.g. \"*/5 * * * *\"")
 	b.envString(&addr, "addr", "TOTE_ADDR", "127.0.0.1:8080", "HTTP listen `address`")
 	b.fs.IntVar(&retries, "retries", 3, "times a failed run is retried before it fails and alerts")
@@ -60,6 +62,14 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	defer b.close()
 	if err := web.CheckBind(addr, dashToken); err != nil {
 		return b.usageErr("%v", err)
+	}
+	var eopts extract.Options
+	if err := capture.apply(b, &eopts); err != nil {
+		return err
+	}
+	if eopts.Capture == extract.CaptureLogical && !flagSet(b, "interval") {
+		// Logical capture costs by the change: a batch a second.
+		interval = time.Second
 	}
 	sched, err := schedule(b, interval, cronExpr)
 	if err != nil {
@@ -112,6 +122,7 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		Retries:      retries,
 		LagThreshold: threshold,
 		Strict:       *strict,
+		Extract:      eopts,
 		VerifyEvery:  *verifyEvery,
 		Incidents:    &alert.Incidents{Notifiers: notifiers, Logger: b.log, Timeout: alertTimeout},
 		Logger:       b.log,
@@ -119,6 +130,13 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		Token:        dashToken,
 	})
 	return d.Serve(ctx, ln)
+}
+
+// flagSet reports whether flag name was given on the command line.
+func flagSet(b *base, name string) bool {
+	set := false
+	b.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
 }
 
 // schedule is the daemon's schedule from --interval or --cron.
