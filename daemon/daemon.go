@@ -28,8 +28,10 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/alert"
+	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
+	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/verify"
 )
 
@@ -88,6 +90,15 @@ type Config struct {
 	Token string
 	// ReadyTimeout bounds each part's check in /readyz. Default 5s.
 	ReadyTimeout time.Duration
+	// Slot, if set, is logical capture's replication slot: its health is
+	// read from the source after each run (CheckSlot), shown in the
+	// tote_slot_* metrics, and alerted on once per problem (lagging past
+	// SlotLagThreshold, wal_status unreserved or lost, missing) with one
+	// message when it is healthy again. Nil with capture by xmin.
+	Slot *replication.Config
+	// SlotLagThreshold is the unconfirmed WAL, in bytes, past which the
+	// slot counts as lagging. Zero: no lag alert.
+	SlotLagThreshold int64
 }
 
 // Daemon runs the pipeline on its schedule and serves its HTTP endpoints.
@@ -152,6 +163,9 @@ func New(cfg Config) *Daemon {
 		cfg.ReadyTimeout = 5 * time.Second
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1), metrics: newMetrics()}
+	if cfg.Slot != nil {
+		d.metrics.watchSlot()
+	}
 	cfg.Incidents.Delivered = d.delivered
 	return d
 }
@@ -306,6 +320,11 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (pipeline.Record, 
 		}
 	}
 	d.checkFreshness(actx, log, run.ID)
+	if d.cfg.Slot != nil {
+		if _, err := d.CheckSlot(actx); err != nil {
+			log.Warn("cannot read the replication slot's health", "err", err)
+		}
+	}
 	d.recordDeliveries(actx, log, run.ID)
 	return run, err
 }
@@ -358,6 +377,39 @@ func (d *Daemon) checkFreshness(ctx context.Context, log *slog.Logger, run int64
 			d.lakeSized = time.Now()
 		}
 	}
+}
+
+// CheckSlot reads the health of logical capture's replication slot from
+// the source, sets the tote_slot_* metrics and alerts on a problem (once
+// per problem, once more when it is gone). Lag in time is measured from
+// when the lake's last extraction read the source (its status). A source
+// that does not answer is an error, not a slot problem: the runs alert on
+// it.
+func (d *Daemon) CheckSlot(ctx context.Context) (replication.SlotHealth, error) {
+	if d.cfg.Slot == nil || d.cfg.Parts.Source == nil {
+		return replication.SlotHealth{}, errors.New("no replication slot to check")
+	}
+	var keptAt time.Time
+	if lk := d.cfg.Parts.Lake; lk != nil {
+		var st extract.Status
+		if ok, err := lk.Status(ctx, extract.StatusName, &st); err != nil {
+			d.log.Warn("cannot read the last extraction's status; the slot's lag in time is unknown", "err", err)
+		} else if ok {
+			keptAt = st.ReadAt
+		}
+	}
+	h, err := replication.Health(ctx, d.cfg.Parts.Source, *d.cfg.Slot, keptAt, d.cfg.SlotLagThreshold)
+	if err != nil {
+		return h, err
+	}
+	d.metrics.observeSlot(h)
+	if h.Problem != "" {
+		d.log.Warn("replication slot problem", "slot", h.Slot, "problem", h.Problem, "lag_bytes", h.LagBytes, "wal_status", h.WALStatus)
+	}
+	if aerr := d.cfg.Incidents.Slot(ctx, h.Slot, h.Problem, h.Describe(), d.cfg.Now()); aerr != nil {
+		d.log.Warn("slot alert not fully delivered", "err", aerr)
+	}
+	return h, nil
 }
 
 // backoff is the jittered delay before retry n (from 1): the base doubled

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/terrifictotes/tote/replication"
 )
@@ -189,4 +190,60 @@ again in its snapshot (a full extraction): nothing is lost, nothing doubled.`, u
 		}
 	}
 	return nil
+}
+
+// captureFlags are the flags of logical capture that status and serve
+// take to watch its slot: --capture and the slot's names. (The --capture
+// of extract, run and serve that chooses how changes are found is the
+// same flag, with the same variable.)
+type captureFlags struct {
+	mode string
+	cfg  *replication.Config
+}
+
+func newCaptureFlags(b *base) *captureFlags {
+	c := &captureFlags{}
+	b.envString(&c.mode, "capture", "TOTE_CAPTURE", "xmin", "how changes are captured: `xmin` or logical (a replication slot, whose health is then shown)")
+	c.cfg = slotFlags(b)
+	return c
+}
+
+// slot returns the slot to watch, nil with capture by xmin, or a usage
+// error.
+func (c *captureFlags) slot(b *base) (*replication.Config, error) {
+	switch c.mode {
+	case "xmin":
+		return nil, nil
+	case "logical":
+		if b.sourceURL == "" {
+			return nil, b.usageErr("--capture logical needs the source (--source or TOTE_SOURCE_URL) to read the slot's health")
+		}
+		return c.cfg, nil
+	}
+	return nil, b.usageErr("--capture %q: want xmin or logical", c.mode)
+}
+
+// printSlot prints the slot's health in one line, and its problem.
+func printSlot(w io.Writer, h replication.SlotHealth) {
+	if !h.Exists {
+		fmt.Fprintf(w, "slot %s: MISSING: %s\n", h.Slot, h.Describe())
+		return
+	}
+	state := "idle"
+	if h.Active {
+		state = "streaming"
+	}
+	safe := "unbounded (max_slot_wal_keep_size -1: it may fill the disk)"
+	if h.SafeWALBytes != nil {
+		safe = replication.Bytes(*h.SafeWALBytes)
+	}
+	lag := h.Lag.Round(time.Second).String()
+	if h.LagFrom == replication.LagUnknown {
+		lag = "unknown"
+	}
+	fmt.Fprintf(w, "slot %s: %s, wal_status %s, lag %s (%s, by %s), holds %s of WAL, safe_wal_size %s\n",
+		h.Slot, state, h.WALStatus, replication.Bytes(h.LagBytes), lag, h.LagFrom, replication.Bytes(h.RetainedBytes), safe)
+	if h.Problem != "" {
+		fmt.Fprintf(w, "slot %s: PROBLEM (%s): %s\n", h.Slot, h.Problem, h.Describe())
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/pgcluster"
 	"github.com/terrifictotes/tote/postgres"
@@ -143,5 +144,58 @@ func TestCaptureSetupApplyAndDrop(t *testing.T) {
 	code, _, errOut = runTote(t, env, "capture", "drop")
 	if code != 1 || !strings.Contains(errOut, "slot tote is a physical slot") {
 		t.Errorf("physical slot: exit %d %q", code, errOut)
+	}
+}
+
+func TestStatusShowsTheSlot(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	ctx := context.Background()
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"wal_level": "logical", "max_slot_wal_keep_size": "64MB"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	env := map[string]string{"TOTE_WAREHOUSE_URL": fixture.Warehouse().NewDB(t), "TOTE_LAKE_URL": "file://" + t.TempDir()}
+
+	code, _, errOut := runTote(t, env, "status", "--capture", "logical")
+	if code != 2 || !strings.Contains(errOut, "--capture logical needs the source") {
+		t.Errorf("no source: exit %d %q", code, errOut)
+	}
+	code, _, errOut = runTote(t, env, "status", "--capture", "wal")
+	if code != 2 || !strings.Contains(errOut, `--capture "wal": want xmin or logical`) {
+		t.Errorf("bad mode: exit %d %q", code, errOut)
+	}
+	// By xmin, the source is not even opened: an unreachable one is fine.
+	env["TOTE_SOURCE_URL"] = "postgres://postgres@127.0.0.1:1/nowhere?connect_timeout=1"
+	if code, out, errOut := runTote(t, env, "status"); code != 0 || strings.Contains(out, "slot") {
+		t.Errorf("xmin status: exit %d\n%s%s", code, out, errOut)
+	}
+
+	env["TOTE_SOURCE_URL"] = c.URL()
+	env["TOTE_CAPTURE"] = "logical"
+	code, out, errOut := runTote(t, env, "status")
+	if code != 0 || !strings.Contains(out, "slot tote: MISSING: replication slot tote does not exist") {
+		t.Errorf("no slot: exit %d\n%s%s", code, out, errOut)
+	}
+	execSQL(t, c.URL(), `SELECT pg_create_logical_replication_slot('tote', 'pgoutput')`)
+	code, out, errOut = runTote(t, env, "status")
+	if code != 0 || !strings.Contains(out, "slot tote: idle, wal_status reserved, lag 0 bytes (0s, by last confirmed), holds ") ||
+		!strings.Contains(out, "safe_wal_size ") || strings.Contains(out, "unbounded") || strings.Contains(out, "PROBLEM") {
+		t.Errorf("slot: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runTote(t, env, "status", "--json")
+	var st struct {
+		Slot *struct {
+			Exists       bool   `json:"exists"`
+			WALStatus    string `json:"wal_status"`
+			SafeWALBytes *int64 `json:"safe_wal_bytes"`
+		} `json:"slot"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil || st.Slot == nil || !st.Slot.Exists ||
+		st.Slot.WALStatus != "reserved" || st.Slot.SafeWALBytes == nil {
+		t.Errorf("--json: exit %d %v\n%s", code, err, out)
 	}
 }

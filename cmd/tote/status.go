@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/replication"
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -17,11 +19,24 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 deleted that they carried, where a run failed, the alerts sent), how far the warehouse is behind the source (lag: the
 time since the source was last read in a state the warehouse holds whole), the
 age of the newest source change loaded (by its last_updated stamp), and the
-lake's size.`, usesWarehouse|usesLake)
+lake's size. With --capture logical, also the replication slot's health, read
+from the source: wal_status, safe_wal_size, the WAL unconfirmed (lag, in
+bytes and in time) and the WAL it holds.`, usesSource|usesWarehouse|usesLake)
 	defer b.close()
 	limit := b.fs.Int("limit", 10, "number of runs to show")
 	asJSON := b.jsonFlag("the status")
-	p, err := b.start(ctx, args, 0, usesWarehouse)
+	capture := newCaptureFlags(b)
+	if err := b.parse(args, 0, usesWarehouse); err != nil {
+		return err
+	}
+	slot, err := capture.slot(b)
+	if err != nil {
+		return err
+	}
+	if slot == nil {
+		b.uses &^= usesSource // the source is read only for the slot
+	}
+	p, err := b.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -38,13 +53,26 @@ lake's size.`, usesWarehouse|usesLake)
 	if err != nil {
 		return err
 	}
+	var health *replication.SlotHealth
+	if slot != nil {
+		var st extract.Status // when the lake's last extraction read the source
+		if _, err := p.Lake.Status(ctx, extract.StatusName, &st); err != nil {
+			return err
+		}
+		h, err := replication.Health(ctx, p.Source, *slot, st.ReadAt, 0)
+		if err != nil {
+			return err
+		}
+		health = &h
+	}
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(struct {
-			Runs        []pipeline.Record  `json:"runs"`
-			Freshness   pipeline.Freshness `json:"freshness"`
-			LakeObjects int                `json:"lake_objects"`
-			LakeBytes   int64              `json:"lake_bytes"`
-		}{runs, fresh, objects, bytes})
+			Runs        []pipeline.Record       `json:"runs"`
+			Freshness   pipeline.Freshness      `json:"freshness"`
+			LakeObjects int                     `json:"lake_objects"`
+			LakeBytes   int64                   `json:"lake_bytes"`
+			Slot        *replication.SlotHealth `json:"slot,omitempty"`
+		}{runs, fresh, objects, bytes, health})
 	}
 	w := e.stdout
 	printRuns(w, runs)
@@ -62,6 +90,9 @@ lake's size.`, usesWarehouse|usesLake)
 			fresh.NewestChange.UTC().Format(time.RFC3339), now.Sub(fresh.NewestChange).Round(time.Second))
 	}
 	fmt.Fprintf(w, "lake: %s objects, %s bytes\n", humanInt(int64(objects)), humanInt(bytes))
+	if health != nil {
+		printSlot(w, *health)
+	}
 	return nil
 }
 
