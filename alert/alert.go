@@ -62,7 +62,7 @@ type Alert struct {
 	// it (lag, unreserved, lost, missing), for SlotProblem and
 	// SlotHealthy; Detail says it in words.
 	Slot, Problem, Detail string
-	Time        time.Time
+	Time                  time.Time
 }
 
 // Subject is a one-line summary of the alert.
