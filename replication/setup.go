@@ -149,7 +149,14 @@ SELECT pt.tablename::text,
 FROM pg_publication_tables pt
 WHERE pt.pubname = $1 AND pt.schemaname = current_schema()`
 
-const roleSQL = `SELECT rolcanlogin, rolreplication, rolsuper FROM pg_roles WHERE rolname = $1`
+const roleSQL = `
+SELECT r.rolcanlogin, r.rolreplication, r.rolsuper,
+       EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = 'rds_replication' AND m.member = r.oid)
+FROM pg_roles r WHERE r.rolname = $1`
+
+// rdsSQL says whether the server is Amazon RDS or Aurora, where only the
+// rds_replication role, not the REPLICATION attribute, may be granted.
+const rdsSQL = `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication')`
 
 // grantsSQL says whether role $1 may connect to the database, use the
 // current schema, and which of the tables in $2 it may not SELECT from.
@@ -302,10 +309,24 @@ func (s *Setup) planPublication(ctx context.Context, db DB, pub string, names []
 
 func (s *Setup) planRole(ctx context.Context, db DB, opts SetupOptions, names []string) error {
 	role := pgx.Identifier{opts.Role}.Sanitize()
-	var login, replication, super bool
-	err := db.QueryRow(ctx, roleSQL, opts.Role).Scan(&login, &replication, &super)
+	var rds bool
+	if err := db.QueryRow(ctx, rdsSQL).Scan(&rds); err != nil {
+		return fmt.Errorf("capture setup: look up role rds_replication: %w", err)
+	}
+	var login, replication, super, rdsMember bool
+	err := db.QueryRow(ctx, roleSQL, opts.Role).Scan(&login, &replication, &super, &rdsMember)
 	exists := err == nil
+	// On RDS and Aurora, replication is granted as a role (the master
+	// user may not give the REPLICATION attribute).
+	grantReplication := func() {
+		s.Steps = append(s.Steps, Step{Why: fmt.Sprintf("role %s streams the slot (Amazon RDS: by membership of rds_replication)", opts.Role),
+			SQL: fmt.Sprintf("GRANT rds_replication TO %s;", role)})
+	}
 	switch {
+	case errors.Is(err, pgx.ErrNoRows) && rds:
+		s.Steps = append(s.Steps, Step{Why: fmt.Sprintf("role %s, which tote captures as", opts.Role),
+			SQL: fmt.Sprintf("CREATE ROLE %s LOGIN;", role)})
+		grantReplication()
 	case errors.Is(err, pgx.ErrNoRows):
 		s.Steps = append(s.Steps, Step{Why: fmt.Sprintf("role %s, which tote captures as: it logs in and streams the slot", opts.Role),
 			SQL: fmt.Sprintf("CREATE ROLE %s LOGIN REPLICATION;", role)})
@@ -314,6 +335,15 @@ func (s *Setup) planRole(ctx context.Context, db DB, opts SetupOptions, names []
 	case super:
 		s.Notes = append(s.Notes, fmt.Sprintf("%s is a superuser: it can do anything to the source; "+
 			"give tote a role of its own (LOGIN REPLICATION, SELECT on the totesys tables)", opts.Role))
+	case rds && login && (replication || rdsMember):
+		s.InPlace = append(s.InPlace, fmt.Sprintf("role %s: LOGIN, and replication (rds_replication)", opts.Role))
+	case rds:
+		if !login {
+			s.Steps = append(s.Steps, Step{Why: fmt.Sprintf("role %s must log in", opts.Role), SQL: fmt.Sprintf("ALTER ROLE %s LOGIN;", role)})
+		}
+		if !replication && !rdsMember {
+			grantReplication()
+		}
 	case !login || !replication:
 		s.Steps = append(s.Steps, Step{Why: fmt.Sprintf("role %s must log in and stream the slot", opts.Role),
 			SQL: fmt.Sprintf("ALTER ROLE %s LOGIN REPLICATION;", role)})

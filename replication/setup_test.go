@@ -243,3 +243,30 @@ func TestSetupNeedsWALLevelLogical(t *testing.T) {
 		t.Errorf("apply refused yet made the publication (%d, %v)", pubs, err)
 	}
 }
+
+// On Amazon RDS and Aurora the master user may not give REPLICATION, only
+// membership of rds_replication: setup grants that where the role exists.
+func TestSetupOnRDSGrantsRDSReplication(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, pool := logicalSource(t, pgcluster.Options{})
+	if _, err := pool.Exec(ctx, `CREATE ROLE rds_replication NOLOGIN`); err != nil {
+		t.Fatal(err)
+	}
+	opts := replication.SetupOptions{Role: "tote_rds"}
+	s, err := replication.Plan(ctx, pool, replication.Config{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql := stepSQL(s)
+	if !strings.Contains(sql, "CREATE ROLE \"tote_rds\" LOGIN;\nGRANT rds_replication TO \"tote_rds\";\n") || strings.Contains(sql, "REPLICATION;") {
+		t.Fatalf("plan on RDS:\n%s", sql)
+	}
+	if err := replication.Apply(ctx, pool, s); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := replication.Plan(ctx, pool, replication.Config{}, opts); err != nil || !s.Ready() ||
+		!slices.Contains(s.InPlace, "role tote_rds: LOGIN, and replication (rds_replication)") {
+		t.Fatalf("after apply on RDS: %v\n%s%q", err, stepSQL(s), s.InPlace)
+	}
+}
