@@ -91,7 +91,7 @@ type Config struct {
 	// ReadyTimeout bounds each part's check in /readyz. Default 5s.
 	ReadyTimeout time.Duration
 	// Slot, if set, is logical capture's replication slot: its health is
-	// read from the source after each run (CheckSlot), shown in the
+	// read from the source before and after each run (CheckSlot), shown in the
 	// tote_slot_* metrics, and alerted on once per problem (lagging past
 	// SlotLagThreshold, wal_status unreserved or lost, missing) with one
 	// message when it is healthy again. Nil with capture by xmin.
@@ -113,6 +113,16 @@ type Daemon struct {
 	deliveries []alert.Delivery // of the run in progress, for its record
 
 	lakeSized time.Time // when the lake's size was last counted
+
+	slotHealth *replication.SlotHealth // as CheckSlot last read it; guarded by mu
+}
+
+// LastSlot returns the replication slot's health as CheckSlot last read
+// it, nil if never (or no slot is watched).
+func (d *Daemon) LastSlot() *replication.SlotHealth {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.slotHealth
 }
 
 // lakeSizeEvery is how often the lake's size gauge is refreshed: counting
@@ -268,6 +278,13 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (pipeline.Record, 
 	log := rec.Logger()
 	d.metrics.inProgress.Set(1)
 	defer d.metrics.inProgress.Set(0)
+	if d.cfg.Slot != nil {
+		// Before the pass too: a lost or missing slot is replaced by the
+		// extraction (a full one), and would otherwise go unseen.
+		if _, err := d.CheckSlot(ctx); err != nil {
+			log.Warn("cannot read the replication slot's health", "err", err)
+		}
+	}
 
 	var quarantined []string
 	for attempt := 1; ; attempt++ {
@@ -403,6 +420,9 @@ func (d *Daemon) CheckSlot(ctx context.Context) (replication.SlotHealth, error) 
 		return h, err
 	}
 	d.metrics.observeSlot(h)
+	d.mu.Lock()
+	d.slotHealth = &h
+	d.mu.Unlock()
 	if h.Problem != "" {
 		d.log.Warn("replication slot problem", "slot", h.Slot, "problem", h.Problem, "lag_bytes", h.LagBytes, "wal_status", h.WALStatus)
 	}

@@ -111,8 +111,12 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		return err
 	}
 	var d *daemon.Daemon
-	dash, err := web.New(web.Config{Pool: dashPool, Warehouse: parts.Warehouse, Lake: parts.Lake, Token: dashToken,
-		Logger: b.log, RunNow: func() bool { return d.Trigger(daemon.TriggerHTTP) }, StaleAfter: threshold})
+	webCfg := web.Config{Pool: dashPool, Warehouse: parts.Warehouse, Lake: parts.Lake, Token: dashToken,
+		Logger: b.log, RunNow: func() bool { return d.Trigger(daemon.TriggerHTTP) }, StaleAfter: threshold}
+	if slot != nil {
+		webCfg.Slot = func() *replication.SlotHealth { return d.LastSlot() }
+	}
+	dash, err := web.New(webCfg)
 	if err != nil {
 		return err
 	}
