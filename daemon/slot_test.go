@@ -99,3 +99,52 @@ func TestSlotHealthMetricsAndAlerts(t *testing.T) {
 		t.Errorf("lag bytes: %s", m)
 	}
 }
+
+// A slot the server invalidates (past max_slot_wal_keep_size) is one
+// "lost" alert and gauge; replaced (as the extraction's fallback does),
+// one recovery.
+func TestSlotLostAlertsOnce(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	ctx := context.Background()
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"wal_level": "logical", "max_slot_wal_keep_size": "1MB"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	source := pgtest.Pool(t, c.URL())
+	h, inc := webhookIncidents(t)
+	d := New(Config{Parts: pipeline.Parts{Source: source}, Incidents: inc, Slot: &replication.Config{}})
+	if _, err := source.Exec(ctx, `SELECT pg_create_logical_replication_slot('tote', 'pgoutput');
+		CREATE TABLE filler (g int, pad text)`); err != nil {
+		t.Fatal(err)
+	}
+	var hl replication.SlotHealth
+	for i := 0; i < 20 && hl.WALStatus != "lost"; i++ {
+		if _, err := source.Exec(ctx, `INSERT INTO filler SELECT g, repeat('x', 900) FROM generate_series(1, 10000) g;
+			SELECT pg_switch_wal(); CHECKPOINT`); err != nil {
+			t.Fatal(err)
+		}
+		if hl, err = d.CheckSlot(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.CheckSlot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if hl.Problem != replication.ProblemLost || h.count("replication slot tote: lost") != 1 || h.count("full extraction") != 1 ||
+		!strings.Contains(metricLines(t, d, "tote_slot_wal_status"), `tote_slot_wal_status{status="lost"} 1`) {
+		t.Fatalf("lost slot: %+v\nalerts %q\n%s", hl, h.texts, metricLines(t, d, "tote_slot_"))
+	}
+	if _, err := source.Exec(ctx, `SELECT pg_drop_replication_slot('tote'); SELECT pg_create_logical_replication_slot('tote', 'pgoutput')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CheckSlot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if h.count("replication slot tote is healthy again") != 1 {
+		t.Errorf("after the slot is replaced: %q", h.texts)
+	}
+}
