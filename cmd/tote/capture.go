@@ -69,12 +69,15 @@ wal_level needs a restart.`, usesSource)
 	b.secretString(&opts.Password, "role-password", "TOTE_CAPTURE_ROLE_PASSWORD",
 		"with --apply, set --role's `password` (sent as a SCRAM verifier, never printed); also TOTE_CAPTURE_ROLE_PASSWORD_FILE")
 	asJSON := b.jsonFlag("the setup")
-	p, err := b.start(ctx, args, 0, usesSource)
-	if err != nil {
+	if err := b.parse(args, 0, usesSource); err != nil {
 		return err
 	}
 	if opts.Password != "" && opts.Role == "" {
 		return b.usageErr("--role-password needs --role")
+	}
+	p, err := b.open(ctx)
+	if err != nil {
+		return err
 	}
 	s, err := replication.Plan(ctx, p.Source, *cfg, opts)
 	if err != nil {

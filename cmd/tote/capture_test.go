@@ -199,3 +199,29 @@ func TestStatusShowsTheSlot(t *testing.T) {
 		t.Errorf("--json: exit %d %v\n%s", code, err, out)
 	}
 }
+
+func TestServeSlotFlags(t *testing.T) {
+	t.Parallel()
+	db := "postgres://postgres@127.0.0.1:1/x"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--capture", "wal"}, `--capture "wal": want xmin or logical`},
+		{[]string{"--capture", "logical", "--slot-lag-threshold", "lots"}, `--slot-lag-threshold: size "lots"`},
+	} {
+		args := append([]string{"serve", "--source", db, "--warehouse", db}, c.args...)
+		code, _, errOut := runTote(t, nil, args...)
+		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+			t.Errorf("%v: exit %d %q", c.args, code, errOut)
+		}
+	}
+	for _, args := range [][]string{{"capture"}, {"capture", "frob"}} {
+		if code, _, _ := runTote(t, nil, args...); code != 2 {
+			t.Errorf("%v: exit %d", args, code)
+		}
+	}
+	if code, _, errOut := runTote(t, nil, "capture", "setup", "--source", db, "--role-password", "x"); code != 2 || !strings.Contains(errOut, "--role-password needs --role") {
+		t.Errorf("password without role: exit %d %q", code, errOut)
+	}
+}
