@@ -39,6 +39,12 @@ type Setup struct {
 	Schema        string `json:"schema"`
 	ServerVersion string `json:"server_version"`
 	WALLevel      string `json:"wal_level"`
+	// Standby says the server is a hot standby: setup is applied on its
+	// primary (publications, replica identity and roles replicate), and
+	// logical decoding on a standby needs PostgreSQL 16+.
+	Standby bool `json:"standby,omitempty"`
+	// versionNum is server_version_num.
+	versionNum int
 	// Restart lists the server settings that must change, each as
 	// "name = value", and take effect only when the server restarts;
 	// ALTER SYSTEM sets them (RestartSQL). Empty when none.
@@ -93,16 +99,23 @@ func (s Setup) RestartSQL() []string {
 
 // Ready reports whether the source may be captured as it is: nothing to
 // run, nothing to restart, nothing refused.
-func (s Setup) Ready() bool { return len(s.Steps) == 0 && len(s.Restart) == 0 && len(s.Refused) == 0 }
+func (s Setup) Ready() bool {
+	return len(s.Steps) == 0 && len(s.Restart) == 0 && len(s.Refused) == 0 && (!s.Standby || s.versionNum >= 160000)
+}
 
 // NotReadyError says why setup cannot be applied: settings that need a
 // restart, or tables refused. Nothing was run.
 type NotReadyError struct {
 	Restart []string
 	Refused []Refusal
+	Standby bool
 }
 
 func (e *NotReadyError) Error() string {
+	if e.Standby {
+		return "this server is a hot standby, which takes no changes: run tote capture setup --apply on its primary " +
+			"(the publication, replica identity and role replicate here); nothing was applied"
+	}
 	var parts []string
 	if len(e.Restart) > 0 {
 		parts = append(parts, fmt.Sprintf("the server needs %s, which take effect only at a restart: "+
@@ -118,7 +131,7 @@ func (e *NotReadyError) Error() string {
 const serverSQL = `
 SELECT current_database(), coalesce(current_schema(), ''), current_setting('server_version'),
        current_setting('wal_level'), current_setting('max_replication_slots')::int,
-       current_setting('max_wal_senders')::int, current_setting('server_version_num')::int`
+       current_setting('max_wal_senders')::int, current_setting('server_version_num')::int, pg_is_in_recovery()`
 
 // tablesSQL says, for each name in $1 in order, whether the table exists
 // in the current schema, its replica identity, and whether it has a
@@ -174,10 +187,20 @@ SELECT has_database_privilege($1, current_database(), 'CONNECT'),
 func Plan(ctx context.Context, db DB, cfg Config, opts SetupOptions) (Setup, error) {
 	cfg = cfg.WithDefaults()
 	var s Setup
-	var slots, senders, versionNum int
+	var slots, senders int
 	if err := db.QueryRow(ctx, serverSQL).Scan(&s.Database, &s.Schema, &s.ServerVersion, &s.WALLevel,
-		&slots, &senders, &versionNum); err != nil {
+		&slots, &senders, &s.versionNum, &s.Standby); err != nil {
 		return Setup{}, fmt.Errorf("capture setup: read the server's settings: %w", err)
+	}
+	versionNum := s.versionNum
+	if s.Standby {
+		note := "this server is a hot standby: the statements below are run on its primary (they replicate here)"
+		if versionNum < 160000 {
+			note += fmt.Sprintf("; logical decoding on a standby needs PostgreSQL 16 or later (this is %s): capture from the primary", s.ServerVersion)
+		} else {
+			note += "; decoding here also needs wal_level = logical on the primary and hot_standby_feedback = on here"
+		}
+		s.Notes = append(s.Notes, note)
 	}
 	if s.Schema == "" {
 		return Setup{}, errors.New("capture setup: no current schema (search_path names no schema that exists)")
@@ -409,6 +432,9 @@ func (s *Setup) tableList(names []string) string {
 // nothing, and returns a *NotReadyError, if a setting needs a restart or
 // a table is refused. Check with Plan again afterwards.
 func Apply(ctx context.Context, db DB, s Setup) error {
+	if s.Standby {
+		return &NotReadyError{Standby: true}
+	}
 	if len(s.Restart) > 0 || len(s.Refused) > 0 {
 		return &NotReadyError{Restart: s.Restart, Refused: s.Refused}
 	}

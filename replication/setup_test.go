@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -268,5 +269,48 @@ func TestSetupOnRDSGrantsRDSReplication(t *testing.T) {
 	if s, err := replication.Plan(ctx, pool, replication.Config{}, opts); err != nil || !s.Ready() ||
 		!slices.Contains(s.InPlace, "role tote_rds: LOGIN, and replication (rds_replication)") {
 		t.Fatalf("after apply on RDS: %v\n%s%q", err, stepSQL(s), s.InPlace)
+	}
+}
+
+// A hot standby: setup is the primary's to apply, and PostgreSQL 15
+// cannot decode on a standby at all.
+func TestSetupOnAStandby(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	primary, pool := logicalSource(t, pgcluster.Options{})
+	s, err := replication.Plan(ctx, pool, replication.Config{}, replication.SetupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := replication.Apply(ctx, pool, s); err != nil {
+		t.Fatal(err)
+	}
+	standby, err := primary.StartStandby(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = standby.Stop() })
+	spool := pgtest.Pool(t, standby.DatabaseURL("totesys"))
+	var on *replication.Setup
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		s, err := replication.Plan(ctx, spool, replication.Config{}, replication.SetupOptions{})
+		if err == nil && len(s.Steps) == 0 {
+			on = &s
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby never showed the primary's setup: %v %s", err, stepSQL(s))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !on.Standby || len(on.Notes) != 1 || !strings.Contains(on.Notes[0], "hot standby") {
+		t.Fatalf("standby plan: %+v", on)
+	}
+	if strings.HasPrefix(on.ServerVersion, "15") && (on.Ready() || !strings.Contains(on.Notes[0], "needs PostgreSQL 16 or later")) {
+		t.Errorf("PostgreSQL 15 standby: ready %v, %q", on.Ready(), on.Notes)
+	}
+	err = replication.Apply(ctx, spool, *on)
+	if err == nil || !strings.Contains(err.Error(), "run tote capture setup --apply on its primary") {
+		t.Errorf("apply on a standby: %v", err)
 	}
 }
