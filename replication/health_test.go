@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,10 @@ func TestHealthSeesALostSlot(t *testing.T) {
 	h := health(t, pool, time.Time{}, 0)
 	if h.SafeWALBytes == nil || *h.SafeWALBytes <= 0 || h.WALStatus != "reserved" {
 		t.Fatalf("bounded slot: %+v", h)
+	}
+	if s, err := replication.Plan(ctx, pool, replication.Config{}, replication.SetupOptions{}); err != nil ||
+		!slices.Contains(s.InPlace, "max_slot_wal_keep_size = 1MB: a slot left behind is lost rather than fill the disk") {
+		t.Errorf("setup on a bounded server: %v %q", err, s.InPlace)
 	}
 	seen := []string{h.WALStatus}
 	for i := 0; i < 20 && h.WALStatus != "lost"; i++ {

@@ -131,7 +131,8 @@ func (e *NotReadyError) Error() string {
 const serverSQL = `
 SELECT current_database(), coalesce(current_schema(), ''), current_setting('server_version'),
        current_setting('wal_level'), current_setting('max_replication_slots')::int,
-       current_setting('max_wal_senders')::int, current_setting('server_version_num')::int, pg_is_in_recovery()`
+       current_setting('max_wal_senders')::int, current_setting('server_version_num')::int, pg_is_in_recovery(),
+       current_setting('max_slot_wal_keep_size')`
 
 // tablesSQL says, for each name in $1 in order, whether the table exists
 // in the current schema, its replica identity, and whether it has a
@@ -188,8 +189,9 @@ func Plan(ctx context.Context, db DB, cfg Config, opts SetupOptions) (Setup, err
 	cfg = cfg.WithDefaults()
 	var s Setup
 	var slots, senders int
+	var keep string
 	if err := db.QueryRow(ctx, serverSQL).Scan(&s.Database, &s.Schema, &s.ServerVersion, &s.WALLevel,
-		&slots, &senders, &s.versionNum, &s.Standby); err != nil {
+		&slots, &senders, &s.versionNum, &s.Standby, &keep); err != nil {
 		return Setup{}, fmt.Errorf("capture setup: read the server's settings: %w", err)
 	}
 	versionNum := s.versionNum
@@ -201,6 +203,13 @@ func Plan(ctx context.Context, db DB, cfg Config, opts SetupOptions) (Setup, err
 			note += "; decoding here also needs wal_level = logical on the primary and hot_standby_feedback = on here"
 		}
 		s.Notes = append(s.Notes, note)
+	}
+	if keep == "-1" {
+		s.Notes = append(s.Notes, "max_slot_wal_keep_size is -1: a slot that tote stops reading keeps the source's WAL "+
+			"until its disk is full; bound it (ALTER SYSTEM SET max_slot_wal_keep_size = '10GB'; SELECT pg_reload_conf(), "+
+			"no restart needed; on RDS in the parameter group): past it the slot is lost, tote alerts and reads every table again")
+	} else {
+		s.InPlace = append(s.InPlace, "max_slot_wal_keep_size = "+keep+": a slot left behind is lost rather than fill the disk")
 	}
 	if s.Schema == "" {
 		return Setup{}, errors.New("capture setup: no current schema (search_path names no schema that exists)")
