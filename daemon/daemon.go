@@ -421,10 +421,18 @@ func (d *Daemon) CheckSlot(ctx context.Context) (replication.SlotHealth, error) 
 	}
 	d.metrics.observeSlot(h)
 	d.mu.Lock()
+	was := ""
+	if d.slotHealth != nil {
+		was = d.slotHealth.Problem
+	}
 	d.slotHealth = &h
 	d.mu.Unlock()
-	if h.Problem != "" {
+	// Logged when it changes: with logical capture, runs come every second.
+	switch {
+	case h.Problem != "" && h.Problem != was:
 		d.log.Warn("replication slot problem", "slot", h.Slot, "problem", h.Problem, "lag_bytes", h.LagBytes, "wal_status", h.WALStatus)
+	case h.Problem == "" && was != "":
+		d.log.Info("replication slot healthy again", "slot", h.Slot, "was", was)
 	}
 	if aerr := d.cfg.Incidents.Slot(ctx, h.Slot, h.Problem, h.Describe(), d.cfg.Now()); aerr != nil {
 		d.log.Warn("slot alert not fully delivered", "err", aerr)

@@ -195,25 +195,28 @@ again in its snapshot (a full extraction): nothing is lost, nothing doubled.`, u
 	return nil
 }
 
-// captureFlags are the flags of logical capture that status and serve
-// take to watch its slot: --capture and the slot's names. (The --capture
-// of extract, run and serve that chooses how changes are found is the
-// same flag, with the same variable.)
-type captureFlags struct {
+// captureMode and captureModeFlags are also on branch lcore
+// (cmd/tote/extract.go), which owns them: the same flags, variables and
+// defaults. This copy lets status and serve watch the slot on this
+// branch; at the merge, keep lcore's and delete this one (slot stays).
+type captureMode struct {
 	mode string
-	cfg  *replication.Config
+	cfg  replication.Config
 }
 
-func newCaptureFlags(b *base) *captureFlags {
-	c := &captureFlags{}
-	b.envString(&c.mode, "capture", "TOTE_CAPTURE", "xmin", "how changes are captured: `xmin` or logical (a replication slot, whose health is then shown)")
-	c.cfg = slotFlags(b)
+// captureModeFlags registers --capture, --slot and --publication.
+func captureModeFlags(b *base) *captureMode {
+	c := &captureMode{}
+	b.envString(&c.mode, "capture", "TOTE_CAPTURE", "xmin",
+		"how changes are found: `xmin` (transaction ids, a pass over each table; SELECT is enough) or logical (a replication slot; see tote capture setup)")
+	b.envString(&c.cfg.SlotName, "slot", "TOTE_SLOT", replication.DefaultSlotName, "logical capture's replication `slot`")
+	b.envString(&c.cfg.Publication, "publication", "TOTE_PUBLICATION", replication.DefaultPublication, "logical capture's `publication` of the totesys tables")
 	return c
 }
 
-// slot returns the slot to watch, nil with capture by xmin, or a usage
-// error.
-func (c *captureFlags) slot(b *base) (*replication.Config, error) {
+// slot returns the slot whose health status and serve watch: nil with
+// capture by xmin; a usage error for another mode, or without a source.
+func (c *captureMode) slot(b *base) (*replication.Config, error) {
 	switch c.mode {
 	case "xmin":
 		return nil, nil
@@ -221,7 +224,8 @@ func (c *captureFlags) slot(b *base) (*replication.Config, error) {
 		if b.sourceURL == "" {
 			return nil, b.usageErr("--capture logical needs the source (--source or TOTE_SOURCE_URL) to read the slot's health")
 		}
-		return c.cfg, nil
+		cfg := c.cfg
+		return &cfg, nil
 	}
 	return nil, b.usageErr("--capture %q: want xmin or logical", c.mode)
 }

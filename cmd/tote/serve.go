@@ -37,6 +37,7 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		alerts                alert.Config
 	)
 	strict := strictFlag(b)
+	capture := captureModeFlags(b)
 	verifyEvery := b.fs.Duration("verify-every", 0, "compare the warehouse with the source this often, between runs (e.g. 1h; 0: never)")
 	b.fs.DurationVar(&interval, "interval", 5*time.Minute, "time between the end of a run and the next")
 	b.envString(&cronExpr, "cron", "TOTE_CRON", "", "run on this cron `schedule` instead, e.g. \"*/5 * * * *\"")
@@ -53,7 +54,6 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		"give up delivering an alert through one notifier after this `duration`; the others do not wait for it")
 	b.secretString(&dashToken, "dashboard-token", web.TokenEnv,
 		"`token` the dashboard at / asks for, and run now checks; required when --addr is not a loopback address; also "+web.TokenEnv+"_FILE")
-	capture := newCaptureFlags(b)
 	var slotLag string
 	b.envString(&slotLag, "slot-lag-threshold", "TOTE_SLOT_LAG_THRESHOLD", "1GB",
 		"with --capture logical, alert when the slot holds more unconfirmed WAL than this `size` (e.g. 512MB; 0: never)")

@@ -25,7 +25,7 @@ bytes and in time) and the WAL it holds.`, usesSource|usesWarehouse|usesLake)
 	defer b.close()
 	limit := b.fs.Int("limit", 10, "number of runs to show")
 	asJSON := b.jsonFlag("the status")
-	capture := newCaptureFlags(b)
+	capture := captureModeFlags(b)
 	if err := b.parse(args, 0, usesWarehouse); err != nil {
 		return err
 	}
