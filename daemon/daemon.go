@@ -114,7 +114,8 @@ type Daemon struct {
 
 	lakeSized time.Time // when the lake's size was last counted
 
-	slotHealth *replication.SlotHealth // as CheckSlot last read it; guarded by mu
+	slotHealth     *replication.SlotHealth // as CheckSlot last read it; guarded by mu
+	kept, keptRead time.Time               // the lake's last extraction's time, and when it was read; guarded by mu
 }
 
 // LastSlot returns the replication slot's health as CheckSlot last read
@@ -406,16 +407,7 @@ func (d *Daemon) CheckSlot(ctx context.Context) (replication.SlotHealth, error) 
 	if d.cfg.Slot == nil || d.cfg.Parts.Source == nil {
 		return replication.SlotHealth{}, errors.New("no replication slot to check")
 	}
-	var keptAt time.Time
-	if lk := d.cfg.Parts.Lake; lk != nil {
-		var st extract.Status
-		if ok, err := lk.Status(ctx, extract.StatusName, &st); err != nil {
-			d.log.Warn("cannot read the last extraction's status; the slot's lag in time is unknown", "err", err)
-		} else if ok {
-			keptAt = st.ReadAt
-		}
-	}
-	h, err := replication.Health(ctx, d.cfg.Parts.Source, *d.cfg.Slot, keptAt, d.cfg.SlotLagThreshold)
+	h, err := replication.Health(ctx, d.cfg.Parts.Source, *d.cfg.Slot, d.keptAt(ctx), d.cfg.SlotLagThreshold)
 	if err != nil {
 		return h, err
 	}
@@ -438,6 +430,35 @@ func (d *Daemon) CheckSlot(ctx context.Context) (replication.SlotHealth, error) 
 		d.log.Warn("slot alert not fully delivered", "err", aerr)
 	}
 	return h, nil
+}
+
+// statusEvery is how often CheckSlot reads the last extraction's status
+// from the lake: with logical capture runs come every second, and on S3
+// each read is a request.
+const statusEvery = 10 * time.Second
+
+// keptAt is when the lake's last extraction read the source (zero if
+// unknown), read from the lake at most every statusEvery.
+func (d *Daemon) keptAt(ctx context.Context) time.Time {
+	lk := d.cfg.Parts.Lake
+	if lk == nil {
+		return time.Time{}
+	}
+	d.mu.Lock()
+	at, readAt := d.kept, d.keptRead
+	d.mu.Unlock()
+	if time.Since(readAt) < statusEvery {
+		return at
+	}
+	var st extract.Status
+	if _, err := lk.Status(ctx, extract.StatusName, &st); err != nil {
+		d.log.Warn("cannot read the last extraction's status; the slot's lag in time is unknown", "err", err)
+		return at
+	}
+	d.mu.Lock()
+	d.kept, d.keptRead = st.ReadAt, time.Now()
+	d.mu.Unlock()
+	return st.ReadAt
 }
 
 // backoff is the jittered delay before retry n (from 1): the base doubled

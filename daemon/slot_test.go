@@ -5,7 +5,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pgcluster"
@@ -47,6 +49,11 @@ func TestSlotHealthMetricsAndAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lk.Close()
+	// The lake's last extraction read the source a minute ago: the lag in
+	// time counts from then.
+	if err := lk.PutStatus(ctx, extract.StatusName, extract.Status{ReadAt: time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
 	h, inc := webhookIncidents(t)
 	d := New(Config{Parts: pipeline.Parts{Source: source, Lake: lk}, Incidents: inc,
 		Slot: &replication.Config{SlotName: "tote_d"}, SlotLagThreshold: 1 << 20})
@@ -97,6 +104,9 @@ func TestSlotHealthMetricsAndAlerts(t *testing.T) {
 	}
 	if m := metricLines(t, d, "tote_slot_lag_bytes"); !strings.HasPrefix(m, "tote_slot_lag_bytes 2.") && !strings.HasPrefix(m, "tote_slot_lag_bytes 3.") {
 		t.Errorf("lag bytes: %s", m)
+	}
+	if hl := d.LastSlot(); hl == nil || hl.Lag < time.Minute || hl.LagFrom != replication.LagByLastConfirmed {
+		t.Errorf("lag in time: %+v", hl)
 	}
 }
 
