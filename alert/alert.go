@@ -38,6 +38,12 @@ const (
 	// between the warehouse and the source; Match closes it.
 	Difference Kind = "difference"
 	Match      Kind = "match"
+	// SlotProblem opens an incident when logical capture's replication
+	// slot lags past the threshold, is at risk (wal_status unreserved),
+	// lost or missing; a different problem is a new incident. SlotHealthy
+	// closes it.
+	SlotProblem Kind = "slot"
+	SlotHealthy Kind = "slot_ok"
 )
 
 // Alert is one message about the pipeline.
@@ -58,7 +64,11 @@ type Alert struct {
 	Differences int
 	// Column is the new column, for NewColumn: table.column and its type.
 	Column string
-	Time   time.Time
+	// Slot and Problem name the replication slot and what is wrong with
+	// it (lag, unreserved, lost, missing), for SlotProblem and
+	// SlotHealthy; Detail says it in words.
+	Slot, Problem, Detail string
+	Time                  time.Time
 	// Environment names the deployment the alert comes from, on AWS (dev,
 	// prod: TOTE_ENVIRONMENT), so that environments sharing a mailbox are
 	// told apart; "" for none. Run is 0 there: a Lambda stage is not a run.
@@ -102,6 +112,10 @@ func (a Alert) subject() string {
 			return fmt.Sprintf("tote: quarantined %d rows whose values cannot be transformed", len(a.Rows))
 		}
 		return fmt.Sprintf("tote: run %d quarantined %d rows whose values cannot be transformed", a.Run, len(a.Rows))
+	case SlotProblem:
+		return fmt.Sprintf("tote: replication slot %s: %s", a.Slot, a.Problem)
+	case SlotHealthy:
+		return fmt.Sprintf("tote: replication slot %s is healthy again", a.Slot)
 	}
 	return "tote: " + string(a.Kind)
 }
@@ -126,6 +140,9 @@ func (a Alert) Text() string {
 	}
 	if a.Error != "" {
 		fmt.Fprintf(&b, "\nerror: %s", a.Error)
+	}
+	if a.Detail != "" {
+		fmt.Fprintf(&b, "\n%s", a.Detail)
 	}
 	const shown = 20
 	for i, r := range a.Rows {
@@ -176,6 +193,7 @@ type Incidents struct {
 
 	mu                        sync.Mutex
 	failing, stale, different bool
+	slotProblem               string // the open slot incident's problem; empty if none
 }
 
 // RunFailed reports a failed run; it alerts only if no failure incident is open.
@@ -240,6 +258,24 @@ func (in *Incidents) Verified(ctx context.Context, differences int, summary []st
 		return in.send(ctx, Alert{Kind: Match, Time: now})
 	}
 	return in.send(ctx, Alert{Kind: Difference, Differences: differences, Rows: summary, Time: now})
+}
+
+// Slot reports the replication slot's health: problem is empty when it is
+// healthy, else what is wrong (lag, unreserved, lost, missing), which
+// detail says in words. It alerts when a problem appears or changes, and
+// once when the slot is healthy again.
+func (in *Incidents) Slot(ctx context.Context, slot, problem, detail string, now time.Time) error {
+	in.mu.Lock()
+	was := in.slotProblem
+	in.slotProblem = problem
+	in.mu.Unlock()
+	switch {
+	case problem == was:
+		return nil
+	case problem == "":
+		return in.send(ctx, Alert{Kind: SlotHealthy, Slot: slot, Problem: was, Detail: detail, Time: now})
+	}
+	return in.send(ctx, Alert{Kind: SlotProblem, Slot: slot, Problem: problem, Detail: detail, Time: now})
 }
 
 // transition sets *state to v and reports whether it changed.

@@ -178,3 +178,40 @@ func TestEnvironmentAndNoRun(t *testing.T) {
 		t.Errorf("without an environment: %q", got)
 	}
 }
+
+// texts records each alert's subject and text.
+type texts struct{ got []Alert }
+
+func (r *texts) Notify(_ context.Context, a Alert) error {
+	r.got = append(r.got, a)
+	return nil
+}
+
+func TestSlotIncidents(t *testing.T) {
+	rec := &texts{}
+	in := &Incidents{Notifiers: []Named{{"rec", rec}}}
+	ctx, now := context.Background(), time.Now()
+	for _, p := range []string{"", "lag", "lag", "lag", "", "", "unreserved", "lost", "lost", "missing", "missing", ""} {
+		if err := in.Slot(ctx, "tote", p, "detail of "+p, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, a := range rec.got {
+		got = append(got, a.Subject())
+	}
+	want := []string{
+		"tote: replication slot tote: lag",
+		"tote: replication slot tote is healthy again",
+		"tote: replication slot tote: unreserved",
+		"tote: replication slot tote: lost",
+		"tote: replication slot tote: missing",
+		"tote: replication slot tote is healthy again",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("alerts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(rec.got) > 3 && !strings.Contains(rec.got[3].Text(), "\ndetail of lost\n") {
+		t.Errorf("text: %q", rec.got[3].Text())
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
+	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/verify"
 )
 
@@ -92,6 +93,15 @@ type Config struct {
 	Token string
 	// ReadyTimeout bounds each part's check in /readyz. Default 5s.
 	ReadyTimeout time.Duration
+	// Slot, if set, is logical capture's replication slot: its health is
+	// read from the source before and after each run (CheckSlot), shown in the
+	// tote_slot_* metrics, and alerted on once per problem (lagging past
+	// SlotLagThreshold, wal_status unreserved or lost, missing) with one
+	// message when it is healthy again. Nil with capture by xmin.
+	Slot *replication.Config
+	// SlotLagThreshold is the unconfirmed WAL, in bytes, past which the
+	// slot counts as lagging. Zero: no lag alert.
+	SlotLagThreshold int64
 }
 
 // Daemon runs the pipeline on its schedule and serves its HTTP endpoints.
@@ -106,6 +116,17 @@ type Daemon struct {
 	deliveries []alert.Delivery // of the run in progress, for its record
 
 	lakeSized time.Time // when the lake's size was last counted
+
+	slotHealth     *replication.SlotHealth // as CheckSlot last read it; guarded by mu
+	kept, keptRead time.Time               // the lake's last extraction's time, and when it was read; guarded by mu
+}
+
+// LastSlot returns the replication slot's health as CheckSlot last read
+// it, nil if never (or no slot is watched).
+func (d *Daemon) LastSlot() *replication.SlotHealth {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.slotHealth
 }
 
 // lakeSizeEvery is how often the lake's size gauge is refreshed: counting
@@ -156,6 +177,9 @@ func New(cfg Config) *Daemon {
 		cfg.ReadyTimeout = 5 * time.Second
 	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, trigger: make(chan string, 1), metrics: newMetrics()}
+	if cfg.Slot != nil {
+		d.metrics.watchSlot()
+	}
 	cfg.Incidents.Delivered = d.delivered
 	return d
 }
@@ -258,6 +282,13 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (pipeline.Record, 
 	log := rec.Logger()
 	d.metrics.inProgress.Set(1)
 	defer d.metrics.inProgress.Set(0)
+	if d.cfg.Slot != nil {
+		// Before the pass too: a lost or missing slot is replaced by the
+		// extraction (a full one), and would otherwise go unseen.
+		if _, err := d.CheckSlot(ctx); err != nil {
+			log.Warn("cannot read the replication slot's health", "err", err)
+		}
+	}
 
 	var quarantined, newColumns []string
 	for attempt := 1; ; attempt++ {
@@ -318,6 +349,11 @@ func (d *Daemon) RunOnce(ctx context.Context, trigger string) (pipeline.Record, 
 		log.Warn("new column alert not fully delivered", "err", aerr)
 	}
 	d.checkFreshness(actx, log, run.ID)
+	if d.cfg.Slot != nil {
+		if _, err := d.CheckSlot(actx); err != nil {
+			log.Warn("cannot read the replication slot's health", "err", err)
+		}
+	}
 	d.recordDeliveries(actx, log, run.ID)
 	return run, err
 }
@@ -370,6 +406,70 @@ func (d *Daemon) checkFreshness(ctx context.Context, log *slog.Logger, run int64
 			d.lakeSized = time.Now()
 		}
 	}
+}
+
+// CheckSlot reads the health of logical capture's replication slot from
+// the source, sets the tote_slot_* metrics and alerts on a problem (once
+// per problem, once more when it is gone). Lag in time is measured from
+// when the lake's last extraction read the source (its status). A source
+// that does not answer is an error, not a slot problem: the runs alert on
+// it.
+func (d *Daemon) CheckSlot(ctx context.Context) (replication.SlotHealth, error) {
+	if d.cfg.Slot == nil || d.cfg.Parts.Source == nil {
+		return replication.SlotHealth{}, errors.New("no replication slot to check")
+	}
+	h, err := replication.Health(ctx, d.cfg.Parts.Source, *d.cfg.Slot, d.keptAt(ctx), d.cfg.SlotLagThreshold)
+	if err != nil {
+		return h, err
+	}
+	d.metrics.observeSlot(h)
+	d.mu.Lock()
+	was := ""
+	if d.slotHealth != nil {
+		was = d.slotHealth.Problem
+	}
+	d.slotHealth = &h
+	d.mu.Unlock()
+	// Logged when it changes: with logical capture, runs come every second.
+	switch {
+	case h.Problem != "" && h.Problem != was:
+		d.log.Warn("replication slot problem", "slot", h.Slot, "problem", h.Problem, "lag_bytes", h.LagBytes, "wal_status", h.WALStatus)
+	case h.Problem == "" && was != "":
+		d.log.Info("replication slot healthy again", "slot", h.Slot, "was", was)
+	}
+	if aerr := d.cfg.Incidents.Slot(ctx, h.Slot, h.Problem, h.Describe(), d.cfg.Now()); aerr != nil {
+		d.log.Warn("slot alert not fully delivered", "err", aerr)
+	}
+	return h, nil
+}
+
+// statusEvery is how often CheckSlot reads the last extraction's status
+// from the lake: with logical capture runs come every second, and on S3
+// each read is a request.
+const statusEvery = 10 * time.Second
+
+// keptAt is when the lake's last extraction read the source (zero if
+// unknown), read from the lake at most every statusEvery.
+func (d *Daemon) keptAt(ctx context.Context) time.Time {
+	lk := d.cfg.Parts.Lake
+	if lk == nil {
+		return time.Time{}
+	}
+	d.mu.Lock()
+	at, readAt := d.kept, d.keptRead
+	d.mu.Unlock()
+	if time.Since(readAt) < statusEvery {
+		return at
+	}
+	var st extract.Status
+	if _, err := lk.Status(ctx, extract.StatusName, &st); err != nil {
+		d.log.Warn("cannot read the last extraction's status; the slot's lag in time is unknown", "err", err)
+		return at
+	}
+	d.mu.Lock()
+	d.kept, d.keptRead = st.ReadAt, time.Now()
+	d.mu.Unlock()
+	return st.ReadAt
 }
 
 // backoff is the jittered delay before retry n (from 1): the base doubled

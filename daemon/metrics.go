@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/replication"
 )
 
 type metrics struct {
@@ -28,6 +29,73 @@ type metrics struct {
 	replayPaused      prometheus.Gauge
 	replayDelay       prometheus.Gauge
 	partUp            *prometheus.GaugeVec
+	slot              *slotMetrics // nil unless logical capture's slot is watched
+}
+
+// slotMetrics are the gauges of logical capture's replication slot.
+type slotMetrics struct {
+	lagBytes, lagSeconds, retained, safeWAL, active prometheus.Gauge
+	walStatus                                       *prometheus.GaugeVec
+}
+
+// slotStatuses are tote_slot_wal_status's labels: pg_replication_slots'
+// wal_status values, and missing.
+var slotStatuses = []string{"reserved", "extended", "unreserved", "lost", "missing"}
+
+// watchSlot registers the slot's gauges.
+func (m *metrics) watchSlot() {
+	s := &slotMetrics{
+		lagBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_slot_lag_bytes",
+			Help: "WAL the source has written since the position logical capture's replication slot last confirmed (current - confirmed_flush_lsn)."}),
+		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_slot_lag_seconds",
+			Help: "How long changes the lake lacks have waited in the slot: 0 when none, else the time since tote last kept a position " +
+				"(with track_commit_timestamp on, 0 too when nothing has committed since)."}),
+		retained: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_slot_retained_bytes",
+			Help: "WAL the slot makes the source keep on disk (current - restart_lsn)."}),
+		safeWAL: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_slot_safe_wal_bytes",
+			Help: "WAL the source may still write before the slot is at risk of losing what it needs (safe_wal_size); -1 when unbounded (max_slot_wal_keep_size = -1)."}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tote_slot_active",
+			Help: "1 while a process streams the slot."}),
+		walStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tote_slot_wal_status",
+			Help: "1 for the slot's wal_status (reserved, extended: fine; unreserved: at risk; lost: invalidated; missing: no slot), 0 for the others."}, []string{"status"}),
+	}
+	m.reg.MustRegister(s.lagBytes, s.lagSeconds, s.retained, s.safeWAL, s.active, s.walStatus)
+	for _, st := range slotStatuses {
+		s.walStatus.WithLabelValues(st)
+	}
+	m.slot = s
+}
+
+// observeSlot sets the slot's gauges from its health.
+func (m *metrics) observeSlot(h replication.SlotHealth) {
+	s := m.slot
+	if s == nil {
+		return
+	}
+	s.lagBytes.Set(float64(h.LagBytes))
+	s.lagSeconds.Set(h.Lag.Seconds())
+	s.retained.Set(float64(h.RetainedBytes))
+	safe := -1.0
+	if h.SafeWALBytes != nil {
+		safe = float64(*h.SafeWALBytes)
+	}
+	s.safeWAL.Set(safe)
+	active := 0.0
+	if h.Active {
+		active = 1
+	}
+	s.active.Set(active)
+	status := h.WALStatus
+	if !h.Exists {
+		status = "missing"
+	}
+	for _, st := range slotStatuses {
+		v := 0.0
+		if st == status {
+			v = 1
+		}
+		s.walStatus.WithLabelValues(st).Set(v)
+	}
 }
 
 func newMetrics() *metrics {

@@ -14,6 +14,7 @@ import (
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/transform"
 )
 
@@ -41,14 +42,17 @@ type Alert struct {
 
 // PipelineView is the pipeline view's data.
 type PipelineView struct {
-	Runs      []pipeline.Record  `json:"runs"`
-	Loads     []Load             `json:"loads"`
-	Rejects   []tote.Reject      `json:"rejects"`
-	Alerts    []Alert            `json:"alerts"`
-	Lake      *LakeSize          `json:"lake,omitempty"`
-	Freshness Badge              `json:"freshness"`
-	RunNow    bool               `json:"run_now"`
-	Timings   map[string]float64 `json:"timings_ms"`
+	Runs    []pipeline.Record `json:"runs"`
+	Loads   []Load            `json:"loads"`
+	Rejects []tote.Reject     `json:"rejects"`
+	Alerts  []Alert           `json:"alerts"`
+	Lake    *LakeSize         `json:"lake,omitempty"`
+	// Slot is logical capture's replication slot health, as tote serve
+	// last read it; absent with capture by xmin.
+	Slot      *replication.SlotHealth `json:"slot,omitempty"`
+	Freshness Badge                   `json:"freshness"`
+	RunNow    bool                    `json:"run_now"`
+	Timings   map[string]float64      `json:"timings_ms"`
 }
 
 // LakeSize is how much the lake holds.
@@ -108,6 +112,9 @@ func (s *Server) pipelineView(ctx context.Context) (PipelineView, error) {
 	}
 	if err := g.Wait(); err != nil {
 		return v, err
+	}
+	if s.cfg.Slot != nil {
+		v.Slot = s.cfg.Slot()
 	}
 	if v.Runs == nil {
 		v.Runs = []pipeline.Record{}

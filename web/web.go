@@ -38,6 +38,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/warehouse"
 )
 
@@ -77,6 +78,10 @@ type Config struct {
 	// StaleAfter is the lag past which the badge says the data is stale
 	// (tote serve's --freshness-threshold); zero: never.
 	StaleAfter time.Duration
+	// Slot, if set, returns logical capture's replication slot health as
+	// last read (tote serve's), nil if not yet: the pipeline view shows
+	// it. Nil with capture by xmin.
+	Slot func() *replication.SlotHealth
 }
 
 // Server is the dashboard's HTTP handler.

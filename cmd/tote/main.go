@@ -41,6 +41,7 @@ var commands = []command{
 	{"rejects", "list the rows quarantined because a value could not be transformed", runRejects},
 	{"verify", "compare the warehouse with the source, and repair it", runVerify},
 	{"warehouse", "let a BI tool read the warehouse: grant-reader ROLE", runWarehouse},
+	{"capture", "prepare the source for logical capture (setup), or remove its slot (drop)", runCapture},
 	{"serve", "run the pipeline on a schedule, with health, metrics, run history and alerts", runServe},
 	{"status", "print the recent runs, the data's freshness and the lake's size", runStatus},
 	{"dashboard", "serve the dashboard, read-only, against a warehouse loaded elsewhere", runDashboard},

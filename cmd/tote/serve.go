@@ -15,6 +15,7 @@ import (
 	"github.com/terrifictotes/tote/daemon"
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/postgres"
+	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/web"
 )
 
@@ -56,10 +57,21 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		"give up delivering an alert through one notifier after this `duration`; the others do not wait for it")
 	b.secretString(&dashToken, "dashboard-token", web.TokenEnv,
 		"`token` the dashboard at / asks for, and run now checks; required when --addr is not a loopback address; also "+web.TokenEnv+"_FILE")
+	var slotLag string
+	b.envString(&slotLag, "slot-lag-threshold", "TOTE_SLOT_LAG_THRESHOLD", "1GB",
+		"with --capture logical, alert when the slot holds more unconfirmed WAL than this `size` (e.g. 512MB; 0: never)")
 	if err := b.parse(args, 0, usesSource|usesWarehouse); err != nil {
 		return err
 	}
 	defer b.close()
+	slot, err := capture.slot(b)
+	if err != nil {
+		return err
+	}
+	slotLagBytes, err := replication.ParseBytes(slotLag)
+	if err != nil {
+		return b.usageErr("--slot-lag-threshold: %v", err)
+	}
 	if err := web.CheckBind(addr, dashToken); err != nil {
 		return b.usageErr("%v", err)
 	}
@@ -110,8 +122,12 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		return err
 	}
 	var d *daemon.Daemon
-	dash, err := web.New(web.Config{Pool: dashPool, Warehouse: parts.Warehouse, Lake: parts.Lake, Token: dashToken,
-		Logger: b.log, RunNow: func() bool { return d.Trigger(daemon.TriggerHTTP) }, StaleAfter: threshold})
+	webCfg := web.Config{Pool: dashPool, Warehouse: parts.Warehouse, Lake: parts.Lake, Token: dashToken,
+		Logger: b.log, RunNow: func() bool { return d.Trigger(daemon.TriggerHTTP) }, StaleAfter: threshold}
+	if slot != nil {
+		webCfg.Slot = func() *replication.SlotHealth { return d.LastSlot() }
+	}
+	dash, err := web.New(webCfg)
 	if err != nil {
 		return err
 	}
@@ -128,6 +144,9 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		Logger:       b.log,
 		Dashboard:    dash,
 		Token:        dashToken,
+
+		Slot:             slot,
+		SlotLagThreshold: slotLagBytes,
 	})
 	return d.Serve(ctx, ln)
 }

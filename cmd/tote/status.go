@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/replication"
 )
 
 func runStatus(ctx context.Context, e *env, args []string) error {
@@ -20,11 +22,19 @@ loaded, how far the warehouse is behind the source (lag: the time since the
 source was last read in a state the warehouse holds whole), the age of the
 newest source change loaded (by its last_updated stamp), and the lake's size.
 It reads the warehouse alone when no lake is given and ./data/lake does not
-exist; the lag and the lake's size then need --lake.`, usesWarehouse|usesLake)
+exist; the lag and the lake's size then need --lake. With --capture logical,
+also the replication slot's health, read from the source: wal_status,
+safe_wal_size, the WAL unconfirmed (lag, in bytes and in time) and the WAL it
+holds.`, usesSource|usesWarehouse|usesLake)
 	defer b.close()
 	limit := b.fs.Int("limit", 10, "number of runs to show")
 	asJSON := b.jsonFlag("the status")
+	capture := captureModeFlags(b)
 	if err := b.parse(args, 0, usesWarehouse); err != nil {
+		return err
+	}
+	slot, err := capture.slot(b)
+	if err != nil {
 		return err
 	}
 	wh, err := b.openWarehouse(ctx)
@@ -59,13 +69,32 @@ exist; the lag and the lake's size then need --lake.`, usesWarehouse|usesLake)
 		}
 		size = &lakeSize{lk.Name(), objects, bytes}
 	}
+	var health *replication.SlotHealth
+	if slot != nil {
+		var st extract.Status // when the lake's last extraction read the source
+		if lk != nil {
+			if _, err := lk.Status(ctx, extract.StatusName, &st); err != nil {
+				return err
+			}
+		}
+		source, err := b.openSource(ctx)
+		if err != nil {
+			return err
+		}
+		h, err := replication.Health(ctx, source, *slot, st.ReadAt, 0)
+		if err != nil {
+			return err
+		}
+		health = &h
+	}
 	if *asJSON {
 		return json.NewEncoder(e.stdout).Encode(struct {
-			Runs      []pipeline.Record  `json:"runs"`
-			Loaded    int                `json:"batches_loaded"`
-			Freshness pipeline.Freshness `json:"freshness"`
-			Lake      *lakeSize          `json:"lake,omitempty"`
-		}{runs, len(ledger), fresh, size})
+			Runs      []pipeline.Record       `json:"runs"`
+			Loaded    int                     `json:"batches_loaded"`
+			Freshness pipeline.Freshness      `json:"freshness"`
+			Lake      *lakeSize               `json:"lake,omitempty"`
+			Slot      *replication.SlotHealth `json:"slot,omitempty"`
+		}{runs, len(ledger), fresh, size, health})
 	}
 	w := e.stdout
 	printRuns(w, runs, now)
@@ -94,6 +123,9 @@ exist; the lag and the lake's size then need --lake.`, usesWarehouse|usesLake)
 	}
 	if size != nil {
 		fmt.Fprintf(w, "lake: %s, %s bytes (%s)\n", human.Count(size.Objects, "object"), human.Int(size.Bytes), size.URL)
+	}
+	if health != nil {
+		printSlot(w, *health)
 	}
 	return nil
 }

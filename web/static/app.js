@@ -757,6 +757,12 @@ function renderPipeline(v) {
     card('Deleted, last 24 h', fmtInt(day.reduce((a, r) => a + deletedIn(r), 0)), 'source rows deleted, carried as deletions'),
     card('Lake', v.lake ? `${(v.lake.bytes / 1048576).toFixed(1)} MiB` : '—', v.lake ? `${fmtInt(v.lake.objects)} objects` : 'no lake given'),
   );
+  if (v.slot) { // logical capture: the replication slot, as tote serve last read it
+    const s = v.slot;
+    const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
+    box.append(card(`Slot ${s.slot}`, s.problem ? s.problem.toUpperCase() : (s.wal_status || 'missing'),
+      s.exists ? `lag ${mib(s.lag_bytes)} · holds ${mib(s.retained_bytes)} of WAL` + (s.safe_wal_bytes == null ? ' · unbounded' : ` · safe ${mib(s.safe_wal_bytes)}`) : 'no slot'));
+  }
 }
 $('#run-now')?.addEventListener('click', async () => {
   const s = $('#run-status');
