@@ -1,0 +1,394 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/star"
+)
+
+// publishLock is the advisory lock key that serializes publishers of one
+// warehouse (the warehouse's own keys are in package warehouse).
+const publishLock int64 = 0x746f74652d696365 // "tote-ice"
+
+// Batch is a loaded batch of the ledger.
+type Batch struct {
+	ID  string
+	Seq uint64
+}
+
+// TableResult is what a Publish did to one table.
+type TableResult struct {
+	Table string `json:"table"`
+	// Operation is "append" or "overwrite"; empty when the table was
+	// already up to date (Healed says if that was found after a crash).
+	Operation string `json:"operation,omitempty"`
+	Snapshot  int64  `json:"snapshot,omitempty"`
+	Rows      int64  `json:"rows"`
+	Healed    bool   `json:"healed,omitempty"`
+}
+
+// Result says what a Publish did.
+type Result struct {
+	// Batches are the batches published, in order.
+	Batches []string      `json:"batches,omitempty"`
+	Tables  []TableResult `json:"tables,omitempty"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// Rows is the number of rows written in all tables.
+func (r Result) Rows() int64 {
+	var n int64
+	for _, t := range r.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+// Publish brings every table up to the warehouse's newest loaded batch:
+// the ledger's batches not yet published, in order, as one snapshot per
+// table that changed, carrying the newest of them in its summary (one
+// batch in the usual run; the whole history on the first publish of an
+// existing warehouse). Tables missing from the catalog are created first.
+func (p *Publisher) Publish(ctx context.Context) (res Result, err error) {
+	start := time.Now()
+	defer func() { res.Elapsed = time.Since(start) }()
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return res, fmt.Errorf("publish to iceberg: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, publishLock); err != nil {
+		return res, fmt.Errorf("publish to iceberg: lock: %w", err)
+	}
+	defer func() {
+		if _, uerr := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, publishLock); uerr != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) // the session's lock goes with it
+		}
+	}()
+	pending, err := p.pending(ctx)
+	if err != nil || len(pending) == 0 {
+		return res, err
+	}
+	tables, err := p.ensureTables(ctx)
+	if err != nil {
+		return res, err
+	}
+	corrective := false
+	for _, b := range pending {
+		m, err := p.lake.Batch(ctx, lake.Processed, b.ID)
+		if err != nil {
+			return res, fmt.Errorf("publish batch %s to iceberg: %w", b.ID, err)
+		}
+		corrective = corrective || m.Corrective
+	}
+	fingerprints, err := p.fingerprints(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, t := range star.Tables {
+		tr, err := p.publishTable(ctx, t, tables[t.Name], pending, corrective, fingerprints[t.Name])
+		if err != nil {
+			return res, fmt.Errorf("publish %s to iceberg, batches %s to %s: %w", t.Name, pending[0].ID, pending[len(pending)-1].ID, err)
+		}
+		res.Tables = append(res.Tables, tr)
+	}
+	batch := &pgx.Batch{}
+	for _, b := range pending {
+		batch.Queue(`INSERT INTO tote.iceberg_batches (batch_id, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING`, b.ID, int64(b.Seq))
+		res.Batches = append(res.Batches, b.ID)
+	}
+	if err := p.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return res, fmt.Errorf("publish to iceberg: record batches: %w", err)
+	}
+	p.log.Info("published to iceberg", "batches", len(pending), "last", pending[len(pending)-1].ID, "rows", res.Rows())
+	return res, nil
+}
+
+// pending returns the ledger's batches not yet published, in order.
+func (p *Publisher) pending(ctx context.Context) ([]Batch, error) {
+	rows, err := p.pool.Query(ctx, `SELECT l.batch_id, l.seq FROM tote.load_ledger l
+WHERE NOT EXISTS (SELECT FROM tote.iceberg_batches b WHERE b.batch_id = l.batch_id) ORDER BY l.seq`)
+	if err != nil {
+		return nil, fmt.Errorf("publish to iceberg: read the load ledger: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Batch, error) {
+		var b Batch
+		var seq int64
+		err := r.Scan(&b.ID, &seq)
+		b.Seq = uint64(seq)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publish to iceberg: read the load ledger: %w", err)
+	}
+	return out, nil
+}
+
+// ensureTables loads every star table's Iceberg table, creating the
+// namespace and the tables that are missing.
+func (p *Publisher) ensureTables(ctx context.Context) (map[string]*table.Table, error) {
+	ns := table.Identifier{p.namespace}
+	if ok, err := p.cat.CheckNamespaceExists(ctx, ns); err != nil {
+		return nil, fmt.Errorf("iceberg namespace %s: %w", p.namespace, err)
+	} else if !ok {
+		err := p.cat.CreateNamespace(ctx, ns, iceberg.Properties{"comment": "tote's star schema"})
+		if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+			return nil, fmt.Errorf("create iceberg namespace %s: %w", p.namespace, err)
+		}
+	}
+	out := make(map[string]*table.Table, len(star.Tables))
+	for _, t := range star.Tables {
+		tbl, err := p.Table(ctx, t.Name)
+		if errors.Is(err, catalog.ErrNoSuchTable) {
+			tbl, err = p.create(ctx, t)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
+		}
+		out[t.Name] = tbl
+	}
+	return out, nil
+}
+
+// create creates t's Iceberg table (format version 2) under the lake's
+// iceberg/ prefix.
+func (p *Publisher) create(ctx context.Context, t star.Table) (*table.Table, error) {
+	sc, err := Schema(t)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := partitionSpec(t, sc)
+	if err != nil {
+		return nil, err
+	}
+	props := iceberg.Properties{
+		table.PropertyFormatVersion:       "2",
+		"comment":                         t.Comment,
+		"write.parquet.compression-codec": "zstd",
+	}
+	tbl, err := p.cat.CreateTable(ctx, table.Identifier{p.namespace, t.Name}, sc,
+		catalog.WithLocation(p.location+"/"+p.namespace+"/"+t.Name),
+		catalog.WithPartitionSpec(spec), catalog.WithProperties(props))
+	if errors.Is(err, catalog.ErrTableAlreadyExists) {
+		return p.Table(ctx, t.Name)
+	}
+	if err == nil {
+		p.log.Info("created iceberg table", "table", p.namespace+"."+t.Name, "location", tbl.Location())
+	}
+	return tbl, err
+}
+
+// state is what a table's newest tote snapshot says it holds.
+type state struct {
+	seq         uint64 // the newest batch it holds; 0 if none
+	maxKey      int64  // a fact's largest surrogate key
+	fingerprint string // a dimension's fingerprint
+}
+
+// stateOf reads the table's current snapshot's summary (every snapshot
+// tote commits carries the keys, maintenance ones included).
+func stateOf(tbl *table.Table) state {
+	snap := tbl.CurrentSnapshot()
+	if snap == nil || snap.Summary == nil {
+		return state{}
+	}
+	props := snap.Summary.Properties
+	return state{
+		seq:         props.GetUInt64(SummarySeq, 0),
+		maxKey:      props.GetInt64(SummaryMaxKey, 0),
+		fingerprint: props.Get(SummaryFingerprint, ""),
+	}
+}
+
+// snapshotHolding returns the table's oldest snapshot that holds batch seq
+// (the first whose tote.seq is at least seq), or the current snapshot if
+// expiry removed it. The table has a current snapshot.
+func snapshotHolding(tbl *table.Table, seq uint64) table.Snapshot {
+	snaps := slices.Clone(tbl.Metadata().Snapshots())
+	slices.SortFunc(snaps, func(a, b table.Snapshot) int { return int(a.SequenceNumber - b.SequenceNumber) })
+	for _, s := range snaps {
+		if s.Summary != nil && s.Summary.Properties.Get(SummaryBatch, "") != "" &&
+			s.Summary.Properties.GetUInt64(SummarySeq, 0) >= seq {
+			return s
+		}
+	}
+	return *tbl.CurrentSnapshot()
+}
+
+// publishTable brings one table up to the last of pending.
+func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.Table, pending []Batch, corrective bool, fp fingerprint) (TableResult, error) {
+	tr := TableResult{Table: t.Name}
+	st := stateOf(tbl)
+	// Batches the table already holds: a publish that crashed after its
+	// Iceberg commit. Record them; never write them again.
+	var rest []Batch
+	for _, b := range pending {
+		if b.Seq <= st.seq {
+			snap := snapshotHolding(tbl, b.Seq)
+			if err := p.record(ctx, b, t.Name, snap.SnapshotID, string(snap.Summary.Operation), snap.Summary.Properties.GetInt64("added-records", 0)); err != nil {
+				return tr, err
+			}
+			tr.Healed = true
+			continue
+		}
+		rest = append(rest, b)
+	}
+	if len(rest) == 0 {
+		return tr, nil
+	}
+	last := rest[len(rest)-1]
+	props := iceberg.Properties{SummaryBatch: last.ID, SummarySeq: strconv.FormatUint(last.Seq, 10)}
+	if len(rest) > 1 {
+		props["tote.batches-from"] = rest[0].ID
+	}
+
+	var query string
+	var args []any
+	overwrite := t.Kind == star.Dimension || corrective
+	switch {
+	case t.Kind == star.Dimension:
+		if fp.hash == st.fingerprint || (fp.rows == 0 && tbl.CurrentSnapshot() == nil) {
+			return tr, nil // unchanged
+		}
+		props[SummaryFingerprint] = fp.hash
+		query = `SELECT ` + selectList(t) + ` FROM ` + pgx.Identifier{t.Name}.Sanitize() + ` ORDER BY ` + orderBy(t)
+	case corrective:
+		query = `SELECT ` + selectList(t) + ` FROM ` + pgx.Identifier{t.Name}.Sanitize() + ` ORDER BY ` + orderBy(t)
+	default:
+		ids := make([]string, len(rest))
+		for i, b := range rest {
+			ids[i] = b.ID
+		}
+		query = `SELECT ` + selectList(t) + ` FROM ` + pgx.Identifier{t.Name}.Sanitize() +
+			` WHERE ` + pgx.Identifier{t.Surrogate}.Sanitize() + ` > $1 AND ` + pgx.Identifier{star.BatchID}.Sanitize() + ` = ANY($2)` +
+			` ORDER BY ` + orderBy(t)
+		args = []any{st.maxKey, ids}
+	}
+	sc := tbl.Schema()
+	rows, err := p.pool.Query(ctx, query, args...)
+	if err != nil {
+		return tr, fmt.Errorf("read the warehouse table: %w", err)
+	}
+	as, recs, n, maxKey, err := readRecords(rows, t, sc)
+	if err != nil {
+		return tr, err
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	if n == 0 && !overwrite {
+		return tr, nil // no new versions in these batches
+	}
+	if t.Kind == star.Fact {
+		if maxKey < st.maxKey && !corrective {
+			maxKey = st.maxKey
+		}
+		props[SummaryMaxKey] = strconv.FormatInt(maxKey, 10)
+	}
+	rdr, err := array.NewRecordReader(as, recs)
+	if err != nil {
+		return tr, err
+	}
+	defer rdr.Release()
+	txn := tbl.NewTransaction()
+	if overwrite {
+		tr.Operation = "overwrite"
+		err = txn.Overwrite(ctx, rdr, props)
+	} else {
+		tr.Operation = "append"
+		err = txn.Append(ctx, rdr, props)
+	}
+	if err != nil {
+		return tr, fmt.Errorf("%s: %w", tr.Operation, err)
+	}
+	committed, err := txn.Commit(ctx)
+	if err != nil {
+		return tr, fmt.Errorf("commit %s: %w", tr.Operation, err)
+	}
+	*tbl = *committed
+	tr.Rows = n
+	tr.Snapshot = committed.CurrentSnapshot().SnapshotID
+	if p.BeforeRecord != nil {
+		if err := p.BeforeRecord(last.ID, t.Name); err != nil {
+			return tr, err
+		}
+	}
+	for _, b := range rest {
+		if err := p.record(ctx, b, t.Name, tr.Snapshot, tr.Operation, n); err != nil {
+			return tr, err
+		}
+	}
+	return tr, nil
+}
+
+// record says that snapshot holds batch b of table.
+func (p *Publisher) record(ctx context.Context, b Batch, table string, snapshot int64, op string, rows int64) error {
+	_, err := p.pool.Exec(ctx, `INSERT INTO tote.iceberg_snapshots (batch_id, table_name, snapshot_id, operation, rows)
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, b.ID, table, snapshot, op, rows)
+	if err != nil {
+		return fmt.Errorf("record snapshot %d of batch %s: %w", snapshot, b.ID, err)
+	}
+	return nil
+}
+
+// fingerprint is a dimension's content as the warehouse holds it.
+type fingerprint struct {
+	hash string
+	rows int64
+}
+
+// fingerprints reads every dimension's fingerprint: an MD5 of its rows in
+// key order, with the row count. Dimensions are small; this is one query.
+func (p *Publisher) fingerprints(ctx context.Context) (map[string]fingerprint, error) {
+	return fingerprintsOf(ctx, p.pool)
+}
+
+func fingerprintsOf(ctx context.Context, pool *pgxpool.Pool) (map[string]fingerprint, error) {
+	var dims []star.Table
+	q := ""
+	for _, t := range star.Tables {
+		if t.Kind != star.Dimension {
+			continue
+		}
+		if q != "" {
+			q += "\nUNION ALL "
+		}
+		id := pgx.Identifier{t.Name}.Sanitize()
+		q += fmt.Sprintf(`SELECT %d, coalesce(md5(string_agg(x::text, E'\n' ORDER BY %s)), ''), count(*) FROM %s x`,
+			len(dims), orderBy(t), id)
+		dims = append(dims, t)
+	}
+	rows, err := pool.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("publish to iceberg: fingerprint the dimensions: %w", err)
+	}
+	out := make(map[string]fingerprint, len(dims))
+	for rows.Next() {
+		var i int
+		var f fingerprint
+		if err := rows.Scan(&i, &f.hash, &f.rows); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("publish to iceberg: fingerprint the dimensions: %w", err)
+		}
+		out[dims[i].Name] = f
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("publish to iceberg: fingerprint the dimensions: %w", err)
+	}
+	return out, nil
+}
