@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/iceberg"
 	"github.com/terrifictotes/tote/internal/stall"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/postgres"
@@ -41,6 +42,7 @@ type parts struct {
 	opening string
 
 	lake      *lake.Lake
+	ice       *iceberg.Publisher // the publish stage's, over lake and the warehouse pool
 	source    database
 	warehouse database
 	wh        *warehouse.Warehouse
@@ -157,6 +159,10 @@ func (p *parts) drop() {
 		d.pool, d.url = nil, ""
 	}
 	p.wh = nil
+	if p.ice != nil {
+		_ = p.ice.Close()
+		p.ice = nil
+	}
 	if p.lake != nil {
 		_ = p.lake.Close()
 		p.lake = nil

@@ -53,6 +53,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
@@ -125,30 +126,38 @@ func ParseCatalog(s string) (kind, database string, err error) {
 // Publisher keeps the star's Iceberg tables equal to one warehouse. It is
 // safe for concurrent use; Publish calls take turns (an advisory lock).
 type Publisher struct {
-	pool      *pgxpool.Pool
-	lake      *lake.Lake
-	cat       catalog.Catalog
-	db        *sql.DB // the SQL catalog's connections; nil for Glue
+	pool     *pgxpool.Pool
+	lake     *lake.Lake
+	kind     string
+	database string // Glue's
+	location string // the lake's iceberg/ prefix as a URL, no trailing slash
+	props    iceberg.Properties
+	log      *slog.Logger
+
+	mu        sync.Mutex
+	cat       catalog.Catalog // nil until first used
+	db        *sql.DB         // the SQL catalog's connections; nil for Glue
 	namespace string
-	location  string // the lake's iceberg/ prefix as a URL, no trailing slash
-	log       *slog.Logger
 
 	// BeforeRecord, if set, is called with a batch and table right after
-	// the table's Iceberg commit for the batch and before tote records it.
-	// Tests set it to crash a publish there. Nil does nothing.
+	// the table's Iceberg commit for the batch and before tote records it;
+	// an error it returns stops the publish there. Tests set it to crash a
+	// publish there. Nil does nothing.
 	BeforeRecord func(batch, table string) error
 }
 
 // Open returns a Publisher of the warehouse in pool's database whose data
 // files go under lk's iceberg/ prefix, or nil and no error if opts.Catalog
-// is "off". The lake must be a file:// or s3:// lake. Close releases it;
-// the pool stays the caller's.
+// is "off" or the lake is in memory (mem://, which tests use: its Iceberg
+// tables would vanish with it). It connects to the catalog on first use,
+// so a part that is down does not stop a daemon starting. Close releases
+// it; the pool stays the caller's.
 func Open(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) (*Publisher, error) {
 	kind, database, err := ParseCatalog(opts.Catalog)
 	if err != nil {
 		return nil, err
 	}
-	if kind == Off {
+	if kind == Off || strings.HasPrefix(lk.URL(), "mem:") {
 		return nil, nil
 	}
 	log := opts.Logger
@@ -159,25 +168,42 @@ func Open(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("iceberg: %w", err)
 	}
-	p := &Publisher{pool: pool, lake: lk, location: location, log: log.With("catalog", kind)}
-	switch kind {
+	p := &Publisher{pool: pool, lake: lk, kind: kind, database: database, location: location, props: props,
+		log: log.With("catalog", kind)}
+	p.namespace = Namespace
+	if kind == Glue {
+		p.namespace = database
+	}
+	return p, nil
+}
+
+// catalog returns the catalog, connecting on first use.
+func (p *Publisher) catalog(ctx context.Context) (catalog.Catalog, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cat != nil {
+		return p.cat, nil
+	}
+	props := iceberg.Properties{}
+	for k, v := range p.props {
+		props[k] = v
+	}
+	switch p.kind {
 	case SQL:
-		p.namespace = Namespace
-		if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+CatalogSchema); err != nil {
+		if _, err := p.pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+CatalogSchema); err != nil {
 			return nil, fmt.Errorf("iceberg: create schema %s for the SQL catalog: %w", CatalogSchema, err)
 		}
-		cfg := pool.Config().ConnConfig.Copy()
+		cfg := p.pool.Config().ConnConfig.Copy()
 		cfg.RuntimeParams["search_path"] = CatalogSchema
-		p.db = stdlib.OpenDB(*cfg)
+		db := stdlib.OpenDB(*cfg)
 		props[sqlcat.DialectKey] = string(sqlcat.Postgres)
-		cat, err := sqlcat.NewCatalog(CatalogName, p.db, sqlcat.Postgres, props)
+		cat, err := sqlcat.NewCatalog(CatalogName, db, sqlcat.Postgres, props)
 		if err != nil {
-			_ = p.db.Close()
+			_ = db.Close()
 			return nil, fmt.Errorf("iceberg: open the SQL catalog in schema %s: %w", CatalogSchema, err)
 		}
-		p.cat = cat
+		p.cat, p.db = cat, db
 	case Glue:
-		p.namespace = database
 		cfg, err := awsconfig.LoadDefaultConfig(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("iceberg: glue catalog: AWS configuration: %w", err)
@@ -192,7 +218,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options) 
 		}
 		p.cat = cat
 	}
-	return p, nil
+	return p.cat, nil
 }
 
 // Close releases the catalog's connections.
@@ -200,6 +226,8 @@ func (p *Publisher) Close() error {
 	if p == nil {
 		return nil
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var err error
 	if c, ok := p.cat.(catalog.Closer); ok {
 		err = c.Close()
@@ -216,12 +244,16 @@ func (p *Publisher) Namespace() string { return p.namespace }
 // Location is where the tables' files are: the lake's iceberg/ prefix.
 func (p *Publisher) Location() string { return p.location }
 
-// Catalog is the catalog the tables are registered in, for readers.
-func (p *Publisher) Catalog() catalog.Catalog { return p.cat }
+// Catalog returns the catalog the tables are registered in, for readers.
+func (p *Publisher) Catalog(ctx context.Context) (catalog.Catalog, error) { return p.catalog(ctx) }
 
 // Table loads the named star table's Iceberg table.
 func (p *Publisher) Table(ctx context.Context, name string) (*table.Table, error) {
-	return p.cat.LoadTable(ctx, table.Identifier{p.namespace, name})
+	cat, err := p.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return cat.LoadTable(ctx, table.Identifier{p.namespace, name})
 }
 
 // lakeLocation returns the URL under which the Iceberg tables of the lake
@@ -279,5 +311,5 @@ func lakeLocation(rawURL string) (string, iceberg.Properties, error) {
 		}
 		return loc + "/iceberg", props, nil
 	}
-	return "", nil, fmt.Errorf("Iceberg tables need a file:// or s3:// lake, not %s:// (turn publishing off with --iceberg-catalog off)", u.Scheme)
+	return "", nil, fmt.Errorf("iceberg tables need a file:// or s3:// lake, not %s:// (turn publishing off with --iceberg-catalog off)", u.Scheme)
 }

@@ -2,10 +2,12 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/apache/iceberg-go/table/compaction"
 
@@ -84,6 +86,9 @@ func (p *Publisher) Maintain(ctx context.Context, opts MaintainOptions) (Maintai
 
 	for _, t := range star.Tables {
 		tbl, err := p.Table(ctx, t.Name)
+		if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
+			continue // nothing published yet
+		}
 		if err != nil {
 			return res, fmt.Errorf("maintain iceberg table %s: %w", t.Name, err)
 		}

@@ -140,11 +140,15 @@ WHERE NOT EXISTS (SELECT FROM tote.iceberg_batches b WHERE b.batch_id = l.batch_
 // ensureTables loads every star table's Iceberg table, creating the
 // namespace and the tables that are missing.
 func (p *Publisher) ensureTables(ctx context.Context) (map[string]*table.Table, error) {
+	cat, err := p.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ns := table.Identifier{p.namespace}
-	if ok, err := p.cat.CheckNamespaceExists(ctx, ns); err != nil {
+	if ok, err := cat.CheckNamespaceExists(ctx, ns); err != nil {
 		return nil, fmt.Errorf("iceberg namespace %s: %w", p.namespace, err)
 	} else if !ok {
-		err := p.cat.CreateNamespace(ctx, ns, iceberg.Properties{"comment": "tote's star schema"})
+		err := cat.CreateNamespace(ctx, ns, iceberg.Properties{"comment": "tote's star schema"})
 		if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 			return nil, fmt.Errorf("create iceberg namespace %s: %w", p.namespace, err)
 		}
@@ -179,7 +183,11 @@ func (p *Publisher) create(ctx context.Context, t star.Table) (*table.Table, err
 		"comment":                         t.Comment,
 		"write.parquet.compression-codec": "zstd",
 	}
-	tbl, err := p.cat.CreateTable(ctx, table.Identifier{p.namespace, t.Name}, sc,
+	cat, err := p.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tbl, err := cat.CreateTable(ctx, table.Identifier{p.namespace, t.Name}, sc,
 		catalog.WithLocation(p.location+"/"+p.namespace+"/"+t.Name),
 		catalog.WithPartitionSpec(spec), catalog.WithProperties(props))
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {

@@ -25,6 +25,7 @@ never overlaps another run on the same warehouse.`, usesSource|usesWarehouse|use
 	asJSON := b.jsonFlag("the result")
 	strict := strictFlag(b)
 	dels := deletionFlags(b)
+	b.icebergFlags()
 	parts, err := b.start(ctx, args, 0, usesSource|usesWarehouse)
 	if err != nil {
 		return err
@@ -123,6 +124,7 @@ recognised and not doubled.`, usesWarehouse|usesLake)
 	defer b.close()
 	adopt := b.fs.Bool("adopt-lake", false, "follow this lake from now on, although the warehouse was loaded from another")
 	asJSON := b.jsonFlag("the result")
+	b.icebergFlags()
 	p, err := b.start(ctx, args, 0, usesWarehouse)
 	if err != nil {
 		return err
@@ -133,7 +135,17 @@ recognised and not doubled.`, usesWarehouse|usesLake)
 		}
 	}
 	res, err := p.Warehouse.Load(ctx, p.Lake)
-	return printLoad(e.stdout, "load", res, err, *asJSON)
+	if err := printLoad(e.stdout, "load", res, err, *asJSON); err != nil || p.Iceberg == nil {
+		return err
+	}
+	pr, err := p.Iceberg.Publish(ctx)
+	if err != nil {
+		return tote.At(err, tote.Where{Stage: tote.Publish})
+	}
+	if !*asJSON {
+		fmt.Fprintf(e.stdout, "publish: %d batches to the Iceberg tables, %s rows in %.2fs\n", len(pr.Batches), humanInt(pr.Rows()), pr.Elapsed.Seconds())
+	}
+	return nil
 }
 
 func runRebuild(ctx context.Context, e *env, args []string) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/daemon"
+	"github.com/terrifictotes/tote/iceberg"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/web"
 )
@@ -36,6 +37,9 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 		alerts                alert.Config
 	)
 	strict := strictFlag(b)
+	b.icebergFlags()
+	maintainEvery := b.fs.Duration("iceberg-maintain-every", time.Hour, "compact the Iceberg tables and expire their old snapshots this often, between runs (0: never)")
+	retain := retainFlag(b)
 	verifyEvery := b.fs.Duration("verify-every", 0, "compare the warehouse with the source this often, between runs (e.g. 1h; 0: never)")
 	b.fs.DurationVar(&interval, "interval", 5*time.Minute, "time between the end of a run and the next")
 	b.envString(&cronExpr, "cron", "TOTE_CRON", "", "run on this cron `schedule` instead, e.g. \"*/5 * * * *\"")
@@ -105,16 +109,18 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	}
 	go dash.Run(ctx)
 	d = daemon.New(daemon.Config{
-		Parts:        parts,
-		Schedule:     sched,
-		Retries:      retries,
-		LagThreshold: threshold,
-		Strict:       *strict,
-		VerifyEvery:  *verifyEvery,
-		Incidents:    &alert.Incidents{Notifiers: notifiers, Logger: b.log, Timeout: alertTimeout},
-		Logger:       b.log,
-		Dashboard:    dash,
-		Token:        dashToken,
+		Parts:         parts,
+		Schedule:      sched,
+		Retries:       retries,
+		LagThreshold:  threshold,
+		Strict:        *strict,
+		VerifyEvery:   *verifyEvery,
+		MaintainEvery: *maintainEvery,
+		Maintain:      iceberg.MaintainOptions{Retain: *retain},
+		Incidents:     &alert.Incidents{Notifiers: notifiers, Logger: b.log, Timeout: alertTimeout},
+		Logger:        b.log,
+		Dashboard:     dash,
+		Token:         dashToken,
 	})
 	return d.Serve(ctx, ln)
 }
