@@ -23,18 +23,18 @@
 // versions after the largest, so these are exactly the batch's), or, for a
 // corrective batch (lake.Manifest.Corrective, which may change versions
 // already there), an overwrite with the whole table. A dimension is
-// rewritten whole (a copy-on-write overwrite) when its content differs from
-// what its newest snapshot holds (a fingerprint of its rows in the
-// summary): dimensions are small, their rows change in place, and a full
-// rewrite needs no delete files that engines must merge on read. A
+// rewritten whole (a copy-on-write overwrite) when the batches changed it
+// (the ledger's tables and deletions, the placeholders): dimensions are
+// small, their rows change in place, and a full rewrite needs no delete
+// files that engines must merge on read. A
 // dimension is published with the last batch of a Publish call: it holds
 // the warehouse's current state, which is that batch's.
 //
 // # Exactly once
 //
 // Every snapshot tote commits carries the batch in its summary
-// (tote.batch, tote.seq), a fact's the largest surrogate key it holds
-// (tote.max-key), a dimension's the fingerprint (tote.fingerprint). The
+// (tote.batch, tote.seq), a fact's also the largest surrogate key it
+// holds (tote.max-key). The
 // Iceberg commit is the commit point: what a table holds is decided by its
 // own newest snapshot, read before each publish, so a crash between the
 // Iceberg commit and tote's records (tote.iceberg_snapshots and
@@ -91,7 +91,6 @@ const (
 	SummaryBatch       = "tote.batch"
 	SummarySeq         = "tote.seq"
 	SummaryMaxKey      = "tote.max-key"
-	SummaryFingerprint = "tote.fingerprint"
 	SummaryMaintenance = "tote.maintenance"
 )
 

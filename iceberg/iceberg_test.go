@@ -11,6 +11,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -302,6 +304,12 @@ func testPublish(t *testing.T, url string) {
 	if n := one(t, b.wh, `SELECT count(*) FROM dim_design WHERE is_deleted`); n == 0 {
 		t.Fatal("no flagged dim_design row: the test proves nothing")
 	}
+	// The current view, written out on the Iceberg table as the README's
+	// Athena and Spark query does (the newest version of each id by
+	// surrogate key, deleted ids left out), is the warehouse's view.
+	sameRows(t, "fact_sales_order_current", currentOf(t, b.pub, "fact_sales_order"),
+		texts(t, b.wh, `SELECT sales_record_id::text FROM fact_sales_order_current`))
+
 	// Each table's snapshot says which batch it holds, and tote says the same.
 	tbl, err := b.pub.Table(ctx, "fact_payment")
 	if err != nil {
@@ -392,6 +400,45 @@ func testPublish(t *testing.T, url string) {
 	}
 }
 
+// currentOf returns the surrogate keys of the current versions of the
+// Iceberg fact table: per source id the largest key, unless that version
+// is a deletion.
+func currentOf(t *testing.T, p *Publisher, name string) []string {
+	t.Helper()
+	st, err := star.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := map[string][2]string{} // id → (key, is_deleted)
+	for _, row := range icebergRows(t, p, st, 0) {
+		f := strings.Split(row, "|")
+		key, id, deleted := f[0], f[1], f[len(f)-1]
+		if cur, ok := newest[id]; !ok || len(key) > len(cur[0]) || (len(key) == len(cur[0]) && key > cur[0]) {
+			newest[id] = [2]string{key, deleted}
+		}
+	}
+	var out []string
+	for _, v := range newest {
+		if v[1] == "false" {
+			out = append(out, v[0])
+		}
+	}
+	return out
+}
+
+func texts(t *testing.T, pool *pgxpool.Pool, sql string) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func snapshotsOf(t *testing.T, p *Publisher, name string) int {
 	t.Helper()
 	tbl, err := p.Table(context.Background(), name)
@@ -413,4 +460,36 @@ func dataFiles(t *testing.T, p *Publisher, name string) int {
 		t.Fatal(err)
 	}
 	return len(tasks)
+}
+
+// A table in the catalog that is not the model's (made by something else)
+// is refused, naming the table and every difference, and nothing is
+// published or recorded.
+func TestPublishRefusesAnotherSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, "file://"+t.TempDir())
+	cat, err := b.pub.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.CreateNamespace(ctx, table.Identifier{Namespace}, nil); err != nil {
+		t.Fatal(err)
+	}
+	other := iceberg.NewSchema(0,
+		iceberg.NestedField{ID: 1, Name: "payment_id", Type: iceberg.PrimitiveTypes.String, Required: true},
+		iceberg.NestedField{ID: 2, Name: "colour", Type: iceberg.PrimitiveTypes.String})
+	if _, err := cat.CreateTable(ctx, table.Identifier{Namespace, "fact_payment"}, other, catalog.WithLocation(b.pub.Location()+"/other")); err != nil {
+		t.Fatal(err)
+	}
+	b.load(t)
+	_, err = b.pub.Publish(ctx)
+	for _, want := range []string{"tote.fact_payment", "column payment_id is string, want int", "column colour is not in the model", "column payment_record_id is missing"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("publish: %v; want it to say %q", err, want)
+		}
+	}
+	if n := one(t, b.wh, `SELECT count(*) FROM tote.iceberg_snapshots`) + one(t, b.wh, `SELECT count(*) FROM tote.iceberg_batches`); n != 0 {
+		t.Errorf("a refused publish recorded %d rows", n)
+	}
 }

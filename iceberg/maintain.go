@@ -125,7 +125,7 @@ func (p *Publisher) compact(ctx context.Context, tbl *table.Table, cfg compactio
 	// The summary keys publishing reads carry on.
 	props := iceberg.Properties{SummaryMaintenance: "compact"}
 	cur := tbl.CurrentSnapshot().Summary.Properties
-	for _, k := range []string{SummarySeq, SummaryMaxKey, SummaryFingerprint} {
+	for _, k := range []string{SummarySeq, SummaryMaxKey} {
 		if v, ok := cur[k]; ok {
 			props[k] = v
 		}

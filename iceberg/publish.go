@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -13,7 +14,6 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
@@ -38,6 +38,8 @@ type TableResult struct {
 	Snapshot  int64  `json:"snapshot,omitempty"`
 	Rows      int64  `json:"rows"`
 	Healed    bool   `json:"healed,omitempty"`
+	// Elapsed is the time the table took.
+	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
 // Result says what a Publish did.
@@ -94,12 +96,12 @@ func (p *Publisher) Publish(ctx context.Context) (res Result, err error) {
 		}
 		corrective = corrective || m.Corrective
 	}
-	fingerprints, err := p.fingerprints(ctx)
+	touched, err := p.touched(ctx, pending)
 	if err != nil {
 		return res, err
 	}
 	for _, t := range star.Tables {
-		tr, err := p.publishTable(ctx, t, tables[t.Name], pending, corrective, fingerprints[t.Name])
+		tr, err := p.publishTable(ctx, t, tables[t.Name], pending, corrective, touched[t.Name])
 		if err != nil {
 			return res, fmt.Errorf("publish %s to iceberg, batches %s to %s: %w", t.Name, pending[0].ID, pending[len(pending)-1].ID, err)
 		}
@@ -162,9 +164,45 @@ func (p *Publisher) ensureTables(ctx context.Context) (map[string]*table.Table, 
 		if err != nil {
 			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
 		}
+		if err := checkSchema(t, tbl); err != nil {
+			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
+		}
 		out[t.Name] = tbl
 	}
 	return out, nil
+}
+
+// checkSchema refuses a table whose columns are not the model's (a table
+// made by something else, or by a tote with another model), naming every
+// difference: appending to it would fail, or write what readers do not
+// expect.
+func checkSchema(t star.Table, tbl *table.Table) error {
+	want, err := Schema(t)
+	if err != nil {
+		return err
+	}
+	var diffs []string
+	got := tbl.Schema()
+	for _, w := range want.Fields() {
+		g, ok := got.FindFieldByName(w.Name)
+		switch {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("column %s is missing", w.Name))
+		case !g.Type.Equals(w.Type):
+			diffs = append(diffs, fmt.Sprintf("column %s is %s, want %s", w.Name, g.Type, w.Type))
+		case g.Required != w.Required:
+			diffs = append(diffs, fmt.Sprintf("column %s is required=%v, want %v", w.Name, g.Required, w.Required))
+		}
+	}
+	for _, g := range got.Fields() {
+		if _, ok := want.FindFieldByName(g.Name); !ok {
+			diffs = append(diffs, fmt.Sprintf("column %s is not in the model", g.Name))
+		}
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("refused: its schema is not the star model's: %s (drop the table to have tote create it again)", strings.Join(diffs, "; "))
+	}
+	return nil
 }
 
 // create creates t's Iceberg table (format version 2) under the lake's
@@ -201,9 +239,8 @@ func (p *Publisher) create(ctx context.Context, t star.Table) (*table.Table, err
 
 // state is what a table's newest tote snapshot says it holds.
 type state struct {
-	seq         uint64 // the newest batch it holds; 0 if none
-	maxKey      int64  // a fact's largest surrogate key
-	fingerprint string // a dimension's fingerprint
+	seq    uint64 // the newest batch it holds; 0 if none
+	maxKey int64  // a fact's largest surrogate key
 }
 
 // stateOf reads the table's current snapshot's summary (every snapshot
@@ -215,9 +252,8 @@ func stateOf(tbl *table.Table) state {
 	}
 	props := snap.Summary.Properties
 	return state{
-		seq:         props.GetUInt64(SummarySeq, 0),
-		maxKey:      props.GetInt64(SummaryMaxKey, 0),
-		fingerprint: props.Get(SummaryFingerprint, ""),
+		seq:    props.GetUInt64(SummarySeq, 0),
+		maxKey: props.GetInt64(SummaryMaxKey, 0),
 	}
 }
 
@@ -237,8 +273,10 @@ func snapshotHolding(tbl *table.Table, seq uint64) table.Snapshot {
 }
 
 // publishTable brings one table up to the last of pending.
-func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.Table, pending []Batch, corrective bool, fp fingerprint) (TableResult, error) {
-	tr := TableResult{Table: t.Name}
+func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.Table, pending []Batch, corrective, touched bool) (tr TableResult, err error) {
+	start := time.Now()
+	tr.Table = t.Name
+	defer func() { tr.Elapsed = time.Since(start) }()
 	st := stateOf(tbl)
 	// Batches the table already holds: a publish that crashed after its
 	// Iceberg commit. Record them; never write them again.
@@ -268,10 +306,9 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 	overwrite := t.Kind == star.Dimension || corrective
 	switch {
 	case t.Kind == star.Dimension:
-		if fp.hash == st.fingerprint || (fp.rows == 0 && tbl.CurrentSnapshot() == nil) {
+		if !touched {
 			return tr, nil // unchanged
 		}
-		props[SummaryFingerprint] = fp.hash
 		query = `SELECT ` + selectList(t) + ` FROM ` + pgx.Identifier{t.Name}.Sanitize() + ` ORDER BY ` + orderBy(t)
 	case corrective:
 		query = `SELECT ` + selectList(t) + ` FROM ` + pgx.Identifier{t.Name}.Sanitize() + ` ORDER BY ` + orderBy(t)
@@ -354,49 +391,33 @@ VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, b.ID, table, snapshot, op, 
 	return nil
 }
 
-// fingerprint is a dimension's content as the warehouse holds it.
-type fingerprint struct {
-	hash string
-	rows int64
-}
-
-// fingerprints reads every dimension's fingerprint: an MD5 of its rows in
-// key order, with the row count. Dimensions are small; this is one query.
-func (p *Publisher) fingerprints(ctx context.Context) (map[string]fingerprint, error) {
-	return fingerprintsOf(ctx, p.pool)
-}
-
-func fingerprintsOf(ctx context.Context, pool *pgxpool.Pool) (map[string]fingerprint, error) {
-	var dims []star.Table
-	q := ""
-	for _, t := range star.Tables {
-		if t.Kind != star.Dimension {
-			continue
-		}
-		if q != "" {
-			q += "\nUNION ALL "
-		}
-		id := pgx.Identifier{t.Name}.Sanitize()
-		q += fmt.Sprintf(`SELECT %d, coalesce(md5(string_agg(x::text, E'\n' ORDER BY %s)), ''), count(*) FROM %s x`,
-			len(dims), orderBy(t), id)
-		dims = append(dims, t)
+// touched returns the star tables the given batches changed, as far as the
+// ledger and the placeholders say: those with rows in their files or
+// deletions, and the dimensions that got or lost a placeholder row; the
+// calendar (whose placeholder days are not recorded) whenever a fact did.
+func (p *Publisher) touched(ctx context.Context, batches []Batch) (map[string]bool, error) {
+	ids := make([]string, len(batches))
+	for i, b := range batches {
+		ids[i] = b.ID
 	}
-	rows, err := pool.Query(ctx, q)
+	rows, err := p.pool.Query(ctx, `SELECT DISTINCT t FROM (
+    SELECT jsonb_object_keys(tables) AS t FROM tote.load_ledger WHERE batch_id = ANY($1)
+    UNION ALL SELECT jsonb_object_keys(deleted) FROM tote.load_ledger WHERE batch_id = ANY($1)
+    UNION ALL SELECT dim_table FROM tote.placeholders WHERE batch_id = ANY($1) OR resolved_batch = ANY($1)
+) x`, ids)
 	if err != nil {
-		return nil, fmt.Errorf("publish to iceberg: fingerprint the dimensions: %w", err)
+		return nil, fmt.Errorf("publish to iceberg: read what the batches changed: %w", err)
 	}
-	out := make(map[string]fingerprint, len(dims))
-	for rows.Next() {
-		var i int
-		var f fingerprint
-		if err := rows.Scan(&i, &f.hash, &f.rows); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("publish to iceberg: fingerprint the dimensions: %w", err)
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("publish to iceberg: read what the batches changed: %w", err)
+	}
+	out := map[string]bool{}
+	for _, n := range names {
+		out[n] = true
+		if t, err := star.Lookup(n); err == nil && t.Kind == star.Fact {
+			out["dim_date"] = true
 		}
-		out[dims[i].Name] = f
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("publish to iceberg: fingerprint the dimensions: %w", err)
 	}
 	return out, nil
 }
