@@ -14,6 +14,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
@@ -22,6 +23,9 @@ import (
 // publishLock is the advisory lock key that serializes publishers of one
 // warehouse (the warehouse's own keys are in package warehouse).
 const publishLock int64 = 0x746f74652d696365 // "tote-ice"
+
+// publishConcurrency is how many tables are published at once.
+const publishConcurrency = 4
 
 // Batch is a loaded batch of the ledger.
 type Batch struct {
@@ -100,12 +104,24 @@ func (p *Publisher) Publish(ctx context.Context) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	for _, t := range star.Tables {
-		tr, err := p.publishTable(ctx, t, tables[t.Name], pending, corrective, touched[t.Name])
-		if err != nil {
-			return res, fmt.Errorf("publish %s to iceberg, batches %s to %s: %w", t.Name, pending[0].ID, pending[len(pending)-1].ID, err)
-		}
-		res.Tables = append(res.Tables, tr)
+	// The tables are independent (each its own commit and summary), so
+	// they are published at once: most of a table's time is waiting on
+	// the warehouse, the catalog and the lake.
+	res.Tables = make([]TableResult, len(star.Tables))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(publishConcurrency)
+	for i, t := range star.Tables {
+		g.Go(func() error {
+			tr, err := p.publishTable(gctx, t, tables[t.Name], pending, corrective, touched[t.Name])
+			res.Tables[i] = tr
+			if err != nil {
+				return fmt.Errorf("publish %s to iceberg, batches %s to %s: %w", t.Name, pending[0].ID, pending[len(pending)-1].ID, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return res, err
 	}
 	batch := &pgx.Batch{}
 	for _, b := range pending {
@@ -273,7 +289,7 @@ func snapshotHolding(tbl *table.Table, seq uint64) table.Snapshot {
 }
 
 // publishTable brings one table up to the last of pending.
-func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.Table, pending []Batch, corrective, touched bool) (tr TableResult, err error) {
+func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.Table, pending []Batch, corrective bool, touched uint64) (tr TableResult, err error) {
 	start := time.Now()
 	tr.Table = t.Name
 	defer func() { tr.Elapsed = time.Since(start) }()
@@ -306,8 +322,8 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 	overwrite := t.Kind == star.Dimension || corrective
 	switch {
 	case t.Kind == star.Dimension:
-		if !touched {
-			return tr, nil // unchanged
+		if touched <= st.seq {
+			return tr, nil // no batch it does not hold changed it
 		}
 		query = `SELECT ` + selectList(t) + ` FROM ` + pgx.Identifier{t.Name}.Sanitize() + ` ORDER BY ` + orderBy(t)
 	case corrective:
@@ -391,33 +407,41 @@ VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, b.ID, table, snapshot, op, 
 	return nil
 }
 
-// touched returns the star tables the given batches changed, as far as the
-// ledger and the placeholders say: those with rows in their files or
-// deletions, and the dimensions that got or lost a placeholder row; the
-// calendar (whose placeholder days are not recorded) whenever a fact did.
-func (p *Publisher) touched(ctx context.Context, batches []Batch) (map[string]bool, error) {
+// touched returns, for each star table the given batches changed as far
+// as the ledger and the placeholders say, the newest of those batches'
+// sequence numbers: those with rows in their files or deletions, and the
+// dimensions that got or lost a placeholder row; the calendar (whose
+// placeholder days are not recorded) whenever a fact did.
+func (p *Publisher) touched(ctx context.Context, batches []Batch) (map[string]uint64, error) {
 	ids := make([]string, len(batches))
 	for i, b := range batches {
 		ids[i] = b.ID
 	}
-	rows, err := p.pool.Query(ctx, `SELECT DISTINCT t FROM (
-    SELECT jsonb_object_keys(tables) AS t FROM tote.load_ledger WHERE batch_id = ANY($1)
-    UNION ALL SELECT jsonb_object_keys(deleted) FROM tote.load_ledger WHERE batch_id = ANY($1)
-    UNION ALL SELECT dim_table FROM tote.placeholders WHERE batch_id = ANY($1) OR resolved_batch = ANY($1)
-) x`, ids)
+	rows, err := p.pool.Query(ctx, `SELECT t, max(seq) FROM (
+    SELECT jsonb_object_keys(tables) AS t, seq FROM tote.load_ledger WHERE batch_id = ANY($1)
+    UNION ALL SELECT jsonb_object_keys(deleted), seq FROM tote.load_ledger WHERE batch_id = ANY($1)
+    UNION ALL SELECT p.dim_table, l.seq FROM tote.placeholders p
+        JOIN tote.load_ledger l ON l.batch_id IN (p.batch_id, p.resolved_batch)
+        WHERE l.batch_id = ANY($1)
+) x GROUP BY t`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("publish to iceberg: read what the batches changed: %w", err)
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("publish to iceberg: read what the batches changed: %w", err)
-	}
-	out := map[string]bool{}
-	for _, n := range names {
-		out[n] = true
-		if t, err := star.Lookup(n); err == nil && t.Kind == star.Fact {
-			out["dim_date"] = true
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var name string
+		var seq int64
+		if err := rows.Scan(&name, &seq); err != nil {
+			return nil, fmt.Errorf("publish to iceberg: read what the batches changed: %w", err)
 		}
+		out[name] = max(out[name], uint64(seq))
+		if t, err := star.Lookup(name); err == nil && t.Kind == star.Fact {
+			out["dim_date"] = max(out["dim_date"], uint64(seq))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("publish to iceberg: read what the batches changed: %w", err)
 	}
 	return out, nil
 }
