@@ -24,6 +24,9 @@ const (
 	Extract   Stage = "extract"
 	Transform Stage = "transform"
 	Load      Stage = "load"
+	// Publish brings the star's Iceberg tables up to the loaded batches
+	// (package iceberg); a pass runs it after Load when publishing is on.
+	Publish Stage = "publish"
 )
 
 // version is set at build time with -ldflags "-X github.com/terrifictotes/tote.version=v1.2.3".

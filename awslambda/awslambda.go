@@ -84,6 +84,8 @@ type Handler struct {
 	// lastDone is when the previous invocation ended: connections idle
 	// for long in a frozen sandbox are not trusted (see parts.thaw).
 	lastDone time.Time
+	// trigger is the current invocation's event trigger.
+	trigger string
 }
 
 // New returns the handler for the function whose environment env gives.
@@ -136,6 +138,7 @@ func (h *Handler) Invoke(ctx context.Context, event json.RawMessage) (Output, er
 
 	stageCtx, cancel, margin := h.stageContext(ctx)
 	defer cancel()
+	h.trigger = trigger
 	out, err := h.run(stageCtx, h.log, start)
 	out.Stage, out.Trigger, out.Version = h.cfg.Stage, trigger, tote.Version()
 	out.Seconds = seconds(h.env.Now().Sub(start))
@@ -160,6 +163,8 @@ func (h *Handler) run(ctx context.Context, log *slog.Logger, start time.Time) (O
 		return h.load(ctx, log)
 	case Verify:
 		return h.verify(ctx, log)
+	case tote.Publish:
+		return h.publish(ctx, log)
 	case Clean:
 		return h.clean(ctx, log)
 	}

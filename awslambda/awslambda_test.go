@@ -81,7 +81,9 @@ func TestConfig(t *testing.T) {
 		want []string
 	}{
 		{map[string]string{"TOTE_LAKE_URL": "mem://"}, []string{"configuration: TOTE_STAGE is not set"}},
-		{map[string]string{"TOTE_STAGE": "publish", "TOTE_LAKE_URL": "mem://"}, []string{`TOTE_STAGE="publish": want extract, transform, load, verify or clean`}},
+		{map[string]string{"TOTE_STAGE": "deploy", "TOTE_LAKE_URL": "mem://"}, []string{`TOTE_STAGE="deploy": want extract, transform, load, verify, publish or clean`}},
+		{map[string]string{"TOTE_STAGE": "publish", "TOTE_LAKE_URL": "mem://", "TOTE_ICEBERG_CATALOG": "hive://x", "TOTE_ICEBERG_RETAIN": "weekly"},
+			[]string{"publish: configuration: TOTE_WAREHOUSE_URL is not set", `TOTE_ICEBERG_CATALOG="hive://x"`, `TOTE_ICEBERG_RETAIN="weekly"`}},
 		{map[string]string{"TOTE_STAGE": "extract", "TOTE_LAKE_URL": "mem://"}, []string{"extract: configuration: TOTE_SOURCE_URL is not set"}},
 		{map[string]string{"TOTE_STAGE": "load", "TOTE_LAKE_URL": "mem://"}, []string{"load: configuration: TOTE_WAREHOUSE_URL is not set"}},
 		{map[string]string{"TOTE_STAGE": "verify", "TOTE_LAKE_URL": "mem://", "TOTE_WAREHOUSE_URL": "postgres://wh"},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/iceberg"
 	"github.com/terrifictotes/tote/replication"
 )
 
@@ -77,6 +78,14 @@ type Config struct {
 	// LogLevel TOTE_LOG_LEVEL, debug, info (the default), warn or error.
 	LogFormat string
 	LogLevel  slog.Level
+	// IcebergCatalog is TOTE_ICEBERG_CATALOG, where the publish stage
+	// registers the star's Iceberg tables: glue://DATABASE on AWS, sql (the
+	// default: in the warehouse database) or off. IcebergRetain is
+	// TOTE_ICEBERG_RETAIN, a Go duration: how long maintenance (the
+	// publish function invoked with {"trigger": "maintain"}) keeps a
+	// replaced snapshot. Default 7 days (168h).
+	IcebergCatalog string
+	IcebergRetain  time.Duration
 }
 
 // DefaultLagThreshold is the freshness promise: data in the warehouse
@@ -95,6 +104,10 @@ const Clean tote.Stage = "clean"
 // watches.
 const Verify tote.Stage = "verify"
 
+// MaintainTrigger is the event trigger on which the publish function
+// also compacts the Iceberg tables and expires their old snapshots.
+const MaintainTrigger = "maintain"
+
 // DefaultCleanGrace is how old a file must be for the clean function to
 // delete it, by default: longer than any invocation.
 const DefaultCleanGrace = time.Hour
@@ -104,25 +117,27 @@ const DefaultCleanGrace = time.Hour
 // logging works even then.
 func ReadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		Stage:        tote.Stage(strings.TrimSpace(getenv("TOTE_STAGE"))),
-		SourceURL:    getenv("TOTE_SOURCE_URL"),
-		WarehouseURL: getenv("TOTE_WAREHOUSE_URL"),
-		LakeURL:      getenv("TOTE_LAKE_URL"),
-		Environment:  strings.TrimSpace(getenv("TOTE_ENVIRONMENT")),
-		AlertTopic:   strings.TrimSpace(getenv("TOTE_ALERT_SNS_TOPIC")),
-		LagThreshold: DefaultLagThreshold,
-		CleanGrace:   DefaultCleanGrace,
-		LogFormat:    "json",
+		Stage:          tote.Stage(strings.TrimSpace(getenv("TOTE_STAGE"))),
+		SourceURL:      getenv("TOTE_SOURCE_URL"),
+		WarehouseURL:   getenv("TOTE_WAREHOUSE_URL"),
+		LakeURL:        getenv("TOTE_LAKE_URL"),
+		Environment:    strings.TrimSpace(getenv("TOTE_ENVIRONMENT")),
+		AlertTopic:     strings.TrimSpace(getenv("TOTE_ALERT_SNS_TOPIC")),
+		LagThreshold:   DefaultLagThreshold,
+		CleanGrace:     DefaultCleanGrace,
+		LogFormat:      "json",
+		IcebergCatalog: getenv("TOTE_ICEBERG_CATALOG"),
+		IcebergRetain:  iceberg.DefaultRetain,
 	}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
 	switch c.Stage {
-	case tote.Extract, tote.Transform, tote.Load, Verify, Clean:
+	case tote.Extract, tote.Transform, tote.Load, Verify, tote.Publish, Clean:
 	case "":
-		bad("TOTE_STAGE is not set: want extract, transform, load, verify or clean")
+		bad("TOTE_STAGE is not set: want extract, transform, load, verify, publish or clean")
 	default:
-		bad("TOTE_STAGE=%q: want extract, transform, load, verify or clean", c.Stage)
+		bad("TOTE_STAGE=%q: want extract, transform, load, verify, publish or clean", c.Stage)
 	}
 	if c.LakeURL == "" {
 		bad("TOTE_LAKE_URL is not set: want s3://BUCKET/PREFIX")
@@ -135,11 +150,24 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 	switch c.Stage {
 	case tote.Extract:
 		secret("TOTE_SOURCE_URL", c.SourceURL, "the source database")
-	case tote.Load:
+	case tote.Load, tote.Publish:
 		secret("TOTE_WAREHOUSE_URL", c.WarehouseURL, "the warehouse")
 	case Verify:
 		secret("TOTE_SOURCE_URL", c.SourceURL, "the source database")
 		secret("TOTE_WAREHOUSE_URL", c.WarehouseURL, "the warehouse")
+	}
+	if kind, _, err := iceberg.ParseCatalog(c.IcebergCatalog); err != nil {
+		bad("TOTE_ICEBERG_CATALOG=%q: want glue://DATABASE, sql or off", c.IcebergCatalog)
+	} else if c.Stage == tote.Publish && kind == iceberg.Off {
+		bad("TOTE_ICEBERG_CATALOG=off: the publish function has nothing to do")
+	}
+	if v := getenv("TOTE_ICEBERG_RETAIN"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d == 0 {
+			bad("TOTE_ICEBERG_RETAIN=%q: want a duration such as 168h (negative: keep every snapshot)", v)
+		} else {
+			c.IcebergRetain = d
+		}
 	}
 	boolean := func(env string, p *bool) {
 		if v := getenv(env); v != "" {
@@ -217,7 +245,7 @@ func ReadConfig(getenv func(string) string) (Config, error) {
 		return c, nil
 	}
 	prefix := "configuration"
-	if c.Stage == tote.Extract || c.Stage == tote.Transform || c.Stage == tote.Load || c.Stage == Verify || c.Stage == Clean {
+	if c.Stage == tote.Extract || c.Stage == tote.Transform || c.Stage == tote.Load || c.Stage == Verify || c.Stage == tote.Publish || c.Stage == Clean {
 		prefix = string(c.Stage) + ": configuration"
 	}
 	return c, errors.New(prefix + ": " + strings.Join(problems, "; "))

@@ -90,6 +90,25 @@ func testPipeline(t *testing.T, b *bundle) {
 	got := pgtest.Pool(t, s.warehouseURL)
 	sameWarehouse(t, got, s.reference(t))
 
+	// The publish function brings the star's Iceberg tables (SQL catalog in
+	// the warehouse, files in the S3 lake) up to the load, once.
+	pub := s.start(t, "publish", time.Minute, nil)
+	r, p1 := mustInvoke(t, pub, string(r.Payload))
+	timed("publish", r)
+	if !p1.New || len(p1.Batches) != 1 || p1.Batches[0] != l1.Batches[0] || p1.RowsTotal != starRows(t, got) {
+		t.Errorf("publish: %s; want batch %s and the warehouse's %d rows", r.Payload, l1.Batches[0], starRows(t, got))
+	}
+	checkLogs(t, r)
+	r, p2 := mustInvoke(t, pub, `{"trigger":"maintain"}`)
+	timed("publish again, and maintain", r)
+	if p2.New || len(p2.Batches) != 0 || p2.RowsTotal != 0 || !strings.Contains(r.Logs, "maintained iceberg table") {
+		t.Errorf("second publish, trigger maintain: %s; want nothing published, and the tables maintained", r.Payload)
+	}
+	var snapshots int
+	if err := got.QueryRow(t.Context(), `SELECT count(*) FROM tote.iceberg_snapshots WHERE batch_id = $1`, l1.Batches[0]).Scan(&snapshots); err != nil || snapshots != 11 {
+		t.Errorf("%d Iceberg snapshots recorded for batch %s (%v), want one per star table", snapshots, l1.Batches[0], err)
+	}
+
 	// Everything is loaded now: extract says there is nothing new, and
 	// publishes the lag itself, since the state machine stops after it.
 	r, e3 := mustInvoke(t, ext, `{}`)

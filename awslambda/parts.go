@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/iceberg"
 	"github.com/terrifictotes/tote/internal/stall"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/postgres"
@@ -45,6 +46,7 @@ type parts struct {
 	opening string
 
 	lake      *lake.Lake
+	ice       *iceberg.Publisher // the publish stage's, over lake and the warehouse pool
 	source    database
 	warehouse database
 	wh        *warehouse.Warehouse
@@ -175,6 +177,10 @@ func (p *parts) drop() {
 		d.pool, d.url = nil, ""
 	}
 	p.wh = nil
+	if p.ice != nil {
+		_ = p.ice.Close()
+		p.ice = nil
+	}
 	if p.lake != nil {
 		_ = p.lake.Close()
 		p.lake = nil

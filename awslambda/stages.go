@@ -10,6 +10,7 @@ import (
 
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/iceberg"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/transform"
@@ -307,6 +308,50 @@ func (h *Handler) verify(ctx context.Context, log *slog.Logger) (Output, error) 
 			"differences", n, "tables", out.Different)
 	} else {
 		log.Info("the warehouse matches the source", "rows", out.RowsTotal)
+	}
+	return out, nil
+}
+
+// publish brings the star's Iceberg tables up to the loaded batches (see
+// package iceberg); invoked with the trigger "maintain", it then compacts
+// them and expires the snapshots older than Config.IcebergRetain.
+func (h *Handler) publish(ctx context.Context, log *slog.Logger) (Output, error) {
+	lk, err := h.parts.openLake(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	wh, err := h.parts.openWarehouse(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	if h.parts.ice == nil {
+		if h.parts.ice, err = iceberg.Open(ctx, wh.Pool(), lk, iceberg.Options{Catalog: h.cfg.IcebergCatalog, Logger: log}); err != nil {
+			return Output{}, err
+		}
+		if h.parts.ice == nil {
+			return Output{}, fmt.Errorf("publish: the lake %s is in memory: the Iceberg tables need an s3:// or file:// lake", lk.Name())
+		}
+	}
+	res, err := h.parts.ice.Publish(ctx)
+	if err != nil {
+		return Output{}, err
+	}
+	out := Output{Rows: map[string]int64{}, New: len(res.Batches) > 0, Batches: res.Batches}
+	for _, t := range res.Tables {
+		if t.Rows > 0 {
+			out.Rows[t.Table] += t.Rows
+			out.RowsTotal += t.Rows
+		}
+	}
+	if h.trigger == MaintainTrigger {
+		mr, err := h.parts.ice.Maintain(ctx, iceberg.MaintainOptions{Retain: h.cfg.IcebergRetain})
+		if err != nil {
+			return Output{}, err
+		}
+		for _, t := range mr.Tables {
+			log.Info("maintained iceberg table", "table", t.Table, "files_rewritten", t.FilesRewritten,
+				"files_written", t.FilesWritten, "snapshots_expired", t.SnapshotsExpired)
+		}
 	}
 	return out, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/iceberg"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/replication"
@@ -75,6 +76,11 @@ type Config struct {
 	// VerifyEvery, if set, is how often the warehouse is compared with the
 	// source (see package verify), between runs.
 	VerifyEvery time.Duration
+	// MaintainEvery, if set and Parts.Iceberg is not nil, is how often the
+	// Iceberg tables are compacted and their old snapshots expired (see
+	// iceberg.Publisher.Maintain, with Maintain's options), between runs.
+	MaintainEvery time.Duration
+	Maintain      iceberg.MaintainOptions
 	// Strict fails a run on a value that cannot be transformed instead of
 	// quarantining its row (see transform.Options).
 	Strict bool
@@ -236,6 +242,12 @@ func (d *Daemon) loop(ctx context.Context) {
 		defer tick.Stop()
 		verifyAt = tick.C
 	}
+	var maintainAt <-chan time.Time
+	if d.cfg.MaintainEvery > 0 && d.cfg.Parts.Iceberg != nil {
+		tick := time.NewTicker(d.cfg.MaintainEvery)
+		defer tick.Stop()
+		maintainAt = tick.C
+	}
 	for {
 		if _, err := d.RunOnce(ctx, trigger); err != nil && ctx.Err() == nil {
 			d.ready(ctx) // which part failed, for the metrics
@@ -254,6 +266,9 @@ func (d *Daemon) loop(ctx context.Context) {
 			t.Stop()
 		case <-verifyAt:
 			_, _ = d.VerifyOnce(ctx)
+			goto wait
+		case <-maintainAt:
+			_, _ = d.MaintainOnce(ctx)
 			goto wait
 		}
 	}
@@ -492,6 +507,22 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// MaintainOnce compacts the Iceberg tables and expires their old
+// snapshots now, between runs. A failure is logged; the tables stay as
+// they were and the next schedule tries again.
+func (d *Daemon) MaintainOnce(ctx context.Context) (iceberg.MaintainResult, error) {
+	d.running.Lock()
+	defer d.running.Unlock()
+	start := time.Now()
+	res, err := d.cfg.Parts.Iceberg.Maintain(ctx, d.cfg.Maintain)
+	if err != nil {
+		d.log.Warn("iceberg maintenance failed", "err", err)
+		return res, err
+	}
+	d.log.Info("iceberg maintenance done", "seconds", time.Since(start).Seconds())
+	return res, nil
 }
 
 // VerifyOnce compares the warehouse with the source now, between runs:

@@ -24,6 +24,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/iceberg"
 	"github.com/terrifictotes/tote/internal/human"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/transform"
@@ -35,6 +36,9 @@ type Parts struct {
 	Source    *pgxpool.Pool
 	Warehouse *warehouse.Warehouse
 	Lake      *lake.Lake
+	// Iceberg, if not nil, publishes the loaded batches to the star's
+	// Iceberg tables after the load.
+	Iceberg *iceberg.Publisher
 }
 
 // Options controls a pass.
@@ -65,6 +69,7 @@ type Result struct {
 	Extract   *extract.Result   `json:"extract,omitempty"`
 	Transform *transform.Result `json:"transform,omitempty"`
 	Load      *warehouse.Result `json:"load,omitempty"`
+	Publish   *iceberg.Result   `json:"publish,omitempty"`
 	Elapsed   time.Duration     `json:"elapsed_ns"`
 }
 
@@ -122,6 +127,16 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 		sr.Batches = append(sr.Batches, b.Batch)
 	}
 	res.Stages = append(res.Stages, sr)
+
+	if p.Iceberg != nil {
+		t0 = time.Now()
+		pr, err := p.Iceberg.Publish(ctx)
+		res.Publish = &pr
+		if err != nil {
+			return fail(tote.Publish, err)
+		}
+		res.Stages = append(res.Stages, StageResult{Stage: tote.Publish, Rows: pr.Rows(), Batches: pr.Batches, Elapsed: time.Since(t0)})
+	}
 	res.Elapsed = time.Since(start)
 	log.Info("pass complete", "seconds", res.Elapsed.Seconds(),
 		"extracted", er.Rows(), "transformed", tr.Rows(), "loaded", lr.Rows(), "deleted", lr.Deleted())
@@ -182,6 +197,13 @@ func Correct(ctx context.Context, p Parts, c extract.Corrections, opts Options) 
 		return fail(tote.Load, err)
 	}
 	res.Load = &lr
+	if p.Iceberg != nil {
+		pr, err := p.Iceberg.Publish(ctx)
+		res.Publish = &pr
+		if err != nil {
+			return fail(tote.Publish, err)
+		}
+	}
 	res.Elapsed = time.Since(start)
 	return res, nil
 }

@@ -166,6 +166,13 @@ func (a *accumulator) add(res Result) {
 			}
 		}
 	}
+	if res.Publish != nil {
+		for _, t := range res.Publish.Tables {
+			if t.Rows > 0 {
+				a.stage(tote.Publish).Tables[t.Table] += t.Rows
+			}
+		}
+	}
 }
 
 // addDeleted adds n deletions of table to what stage s carried.
@@ -190,7 +197,7 @@ func (a *accumulator) fail(err error) {
 // stages returns the stages in pipeline order.
 func (a *accumulator) stages() []StageRecord {
 	out := []StageRecord{}
-	for _, name := range []tote.Stage{tote.Extract, tote.Transform, tote.Load} {
+	for _, name := range []tote.Stage{tote.Extract, tote.Transform, tote.Load, tote.Publish} {
 		if s, ok := a.byStage[name]; ok {
 			out = append(out, *s)
 		}

@@ -108,6 +108,10 @@ type Report struct {
 	Targets       []Target `json:"targets"`
 	ToteBuild     string   `json:"tote_version"`
 
+	// LoadAverage is /proc/loadavg's one-minute figure after the
+	// incremental run: how busy the machine was.
+	LoadAverage string `json:"load_average,omitempty"`
+
 	// Deletions is the share of the changes that delete.
 	Deletions float64 `json:"deletions"`
 
@@ -429,6 +433,9 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 		return Report{}, err
 	}
 	fmt.Printf("  %.2fs\n", rep.Incr.Seconds)
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rep.LoadAverage = strings.Fields(string(b))[0]
+	}
 	fmt.Println("the dashboard's summaries caught up after the incremental run")
 	if rep.RefreshIncr, err = toteRefresh(ctx, bin, refreshArgs); err != nil {
 		return Report{}, err
@@ -468,6 +475,8 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 		{"full load / floor", fmt.Sprintf("≤ %.1f× (at scales 20, 100 and 200)", targetRatio), fmt.Sprintf("%.2f×", rep.Ratio), rep.Ratio <= targetRatio},
 		{"peak RSS", fmt.Sprintf("< %d MiB at every scale", targetRSSMiB), fmt.Sprintf("%.0f MiB", peak), peak < targetRSSMiB},
 		{fmt.Sprintf("incremental (%d changes)", o.changes), fmt.Sprintf("< %s (at scale 100)", targetIncremental), fmt.Sprintf("%.2fs", rep.Incr.Seconds), rep.Incr.Seconds < targetIncremental.Seconds()},
+		{"Iceberg publish, full run", "≤ 10% of the run without it", fmt.Sprintf("%.1f%%", 100*publishShare(rep.Full)), publishShare(rep.Full) <= 0.10},
+		{"Iceberg publish, incremental run", "≤ 50 ms", fmt.Sprintf("%.0f ms", 1000*rep.Incr.Stages[string(tote.Publish)]), rep.Incr.Stages[string(tote.Publish)] <= 0.050},
 		{"no-change run", fmt.Sprintf("< %s", targetNoChange), fmt.Sprintf("%.2fs", rep.NoChange.Seconds), rep.NoChange.Seconds < targetNoChange.Seconds()},
 		{"idle daemon", "no measurable CPU", fmt.Sprintf("%.0f ms in %s", rep.IdleCPUMillis, idleWindow), rep.IdleCPUMillis < 50},
 	}
@@ -842,6 +851,16 @@ func toteRun(ctx context.Context, bin string, args, env []string) (Run, error) {
 	return r, nil
 }
 
+// publishShare is what publishing to the Iceberg tables added to a run:
+// its publish stage over the rest of the run (the run without it).
+func publishShare(r Run) float64 {
+	p := r.Stages[string(tote.Publish)]
+	if r.Seconds-p <= 0 {
+		return 0
+	}
+	return p / (r.Seconds - p)
+}
+
 func printReport(w io.Writer, r Report) {
 	fmt.Fprintf(w, "\ntote bench: scale %d (%d source rows), seed %d, %d CPUs, PostgreSQL %s\n\n",
 		r.Scale, r.Rows, r.Seed, r.Machine.CPUs, r.Machine.Postgres)
@@ -873,6 +892,9 @@ func printReport(w io.Writer, r Report) {
 		r.Incr.Deleted, r.Full.IDSetBytes, r.Incr.IDSetBytes, r.Incr.DeletedBytes)
 	fmt.Fprintf(w, "dashboard summaries caught up (tote dashboard refresh): after the full run %.2fs, after the incremental run %.2fs\n",
 		r.RefreshFull.Seconds, r.RefreshIncr.Seconds)
+	fmt.Fprintf(w, "Iceberg publish (SQL catalog, lake directory): full run %.2fs = %.1f%% of the run without it; incremental %.0f ms = %.1f%%; no change %.0f ms (load average %s)\n",
+		r.Full.Stages[string(tote.Publish)], 100*publishShare(r.Full), 1000*r.Incr.Stages[string(tote.Publish)], 100*publishShare(r.Incr),
+		1000*r.NoChange.Stages[string(tote.Publish)], r.LoadAverage)
 	fmt.Fprintf(w, "idle daemon: %.0f ms of CPU in %.0fs\n", r.IdleCPUMillis, r.IdleSeconds)
 	if l := r.Logical; l != nil {
 		fmt.Fprintf(w, "logical capture: handoff %.2fs; incremental %.2fs (extract %.2fs) against xmin's %.2fs (extract %.2fs) = %.2f×; "+

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/iceberg"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/postgres"
@@ -43,6 +44,7 @@ type base struct {
 	uses                          uses
 	sourceURL, warehouseURL, lake string
 	s3PathStyle                   bool
+	iceberg                       *icebergSettings // nil: the command does not publish
 	bounds                        bounds
 	// createsLake lets the command create a file:// lake that does not
 	// exist (the commands that extract); every other command only reads
@@ -103,6 +105,11 @@ func (b *base) parse(args []string, want int, required uses) error {
 				return b.usageErr("TOTE_S3_PATH_STYLE=%q: want true or false", v)
 			}
 			b.s3PathStyle = on
+		}
+	}
+	if b.iceberg != nil {
+		if _, _, err := iceberg.ParseCatalog(b.iceberg.catalog); err != nil {
+			return b.usageErr("--iceberg-catalog: %v", err)
 		}
 	}
 	log, err := b.logs.logger(b.e.stderr)
@@ -221,7 +228,29 @@ func (b *base) open(ctx context.Context) (pipeline.Parts, error) {
 			return p, err
 		}
 	}
+	if b.iceberg != nil && p.Lake != nil && p.Warehouse != nil {
+		if p.Iceberg, err = iceberg.Open(ctx, p.Warehouse.Pool(), p.Lake, iceberg.Options{Catalog: b.iceberg.catalog, Logger: b.log}); err != nil {
+			return p, err
+		}
+		pub := p.Iceberg
+		b.closers = append(b.closers, func() { _ = pub.Close() })
+	}
 	return p, nil
+}
+
+// icebergSettings are the flags of a command that publishes the star's
+// Iceberg tables.
+type icebergSettings struct {
+	catalog string
+}
+
+// icebergFlags registers --iceberg-catalog: the command publishes to the
+// Iceberg tables after it loads (see package iceberg).
+func (b *base) icebergFlags() *icebergSettings {
+	b.iceberg = &icebergSettings{}
+	b.envString(&b.iceberg.catalog, "iceberg-catalog", "TOTE_ICEBERG_CATALOG", iceberg.SQL,
+		"publish the star as Iceberg tables in this catalog after each load: sql (in the warehouse database, schema "+iceberg.CatalogSchema+"), glue://DATABASE, or off")
+	return b.iceberg
 }
 
 // secretString registers a flag holding a secret setting: its value may

@@ -38,6 +38,7 @@ var commands = []command{
 	{"load", "load new processed batches into the warehouse, exactly once", runLoad},
 	{"rebuild", "build a fresh warehouse from the lake alone", runRebuild},
 	{"lake", "inspect the lake: ls, show BATCH, clean", runLake},
+	{"iceberg", "the star as Iceberg tables: tables, publish, maintain", runIceberg},
 	{"rejects", "list the rows quarantined because a value could not be transformed", runRejects},
 	{"verify", "compare the warehouse with the source, and repair it", runVerify},
 	{"warehouse", "let a BI tool read the warehouse: grant-reader ROLE", runWarehouse},

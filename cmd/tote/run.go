@@ -28,6 +28,7 @@ never overlaps another run on the same warehouse.`, usesSource|usesWarehouse|use
 	strict := strictFlag(b)
 	dels := deletionFlags(b)
 	capture := captureModeFlags(b)
+	b.icebergFlags()
 	parts, err := b.start(ctx, args, 0, usesSource|usesWarehouse)
 	if err != nil {
 		return err
@@ -131,6 +132,7 @@ recognised and not doubled.`, usesWarehouse|usesLake)
 	defer b.close()
 	adopt := b.fs.Bool("adopt-lake", false, "follow this lake from now on, although the warehouse was loaded from another")
 	asJSON := b.jsonFlag("the result")
+	b.icebergFlags()
 	p, err := b.start(ctx, args, 0, usesWarehouse)
 	if err != nil {
 		return err
@@ -141,7 +143,17 @@ recognised and not doubled.`, usesWarehouse|usesLake)
 		}
 	}
 	res, err := p.Warehouse.Load(ctx, p.Lake)
-	return printLoad(e.stdout, "load", res, err, *asJSON)
+	if err := printLoad(e.stdout, "load", res, err, *asJSON); err != nil || p.Iceberg == nil {
+		return err
+	}
+	pr, err := p.Iceberg.Publish(ctx)
+	if err != nil {
+		return tote.At(err, tote.Where{Stage: tote.Publish})
+	}
+	if !*asJSON {
+		fmt.Fprintf(e.stdout, "publish: %s to the Iceberg tables, %s in %s\n", human.Count(len(pr.Batches), "batch"), human.Count(pr.Rows(), "row"), human.Duration(pr.Elapsed))
+	}
+	return nil
 }
 
 func runRebuild(ctx context.Context, e *env, args []string) error {

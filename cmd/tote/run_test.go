@@ -10,6 +10,7 @@ import (
 
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/pipeline"
+	"github.com/terrifictotes/tote/star"
 )
 
 func execSQL(t *testing.T, url, sql string) {
@@ -24,6 +25,25 @@ func execSQL(t *testing.T, url, sql string) {
 	}
 }
 
+// starRows counts the rows of every star table in the warehouse at url.
+func starRows(t *testing.T, url string) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var total int64
+	for _, st := range star.Tables {
+		var n int64
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+st.Name).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	return total
+}
+
 func TestRunLoadRebuild(t *testing.T) {
 	t.Parallel()
 	source, wh := seededSource(t), pgtest.NewDB(t)
@@ -35,8 +55,19 @@ func TestRunLoadRebuild(t *testing.T) {
 		t.Fatalf("run: exit %d: %s", code, errOut)
 	}
 	var res pipeline.Result
-	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Stages) != 3 || res.Load == nil || res.Load.Rows() < 50_000 {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Stages) != 4 || res.Load == nil || res.Load.Rows() < 50_000 {
 		t.Fatalf("run --json: %v\n%s", err, out)
+	}
+	// The run published the star to its Iceberg tables (on by default).
+	if res.Publish == nil || len(res.Publish.Batches) != 1 || res.Publish.Rows() != starRows(t, wh) {
+		t.Errorf("run --json: publish %+v, want every row of the warehouse, %d", res.Publish, starRows(t, wh))
+	}
+	code, out, errOut = runTote(t, env, "iceberg", "tables")
+	if code != 0 || !strings.Contains(out, "tote.fact_sales_order") || !strings.Contains(out, res.Load.Batches[0].Batch) {
+		t.Errorf("iceberg tables: exit %d: %s %s", code, out, errOut)
+	}
+	if code, _, errOut = runTote(t, env, "run", "--iceberg-catalog", "hive://x"); code != 2 || !strings.Contains(errOut, "--iceberg-catalog") {
+		t.Errorf("run --iceberg-catalog hive://x: exit %d: %s", code, errOut)
 	}
 	execSQL(t, source, `UPDATE payment SET paid = true, last_updated = now() WHERE payment_id = 1`)
 	code, out, _ = runTote(t, env, "run")
@@ -48,6 +79,10 @@ func TestRunLoadRebuild(t *testing.T) {
 		if code != 0 || !strings.Contains(out, cmd+": 0 ") {
 			t.Errorf("%s with nothing new: exit %d: %q %s", cmd, code, out, errOut)
 		}
+	}
+	code, out, errOut = runTote(t, env, "iceberg", "maintain")
+	if code != 0 || !strings.Contains(out, "fact_payment") {
+		t.Errorf("iceberg maintain: exit %d: %s %s", code, out, errOut)
 	}
 	fresh := pgtest.NewDB(t)
 	code, out, errOut = runTote(t, env, "rebuild", "--warehouse", fresh)

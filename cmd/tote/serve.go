@@ -14,6 +14,7 @@ import (
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/daemon"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/iceberg"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/web"
@@ -41,6 +42,9 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	)
 	strict := strictFlag(b)
 	capture := captureModeFlags(b)
+	b.icebergFlags()
+	maintainEvery := b.fs.Duration("iceberg-maintain-every", time.Hour, "compact the Iceberg tables and expire their old snapshots this often, between runs (0: never)")
+	retain := retainFlag(b)
 	verifyEvery := b.fs.Duration("verify-every", 0, "compare the warehouse with the source this often, between runs (e.g. 1h; 0: never)")
 	b.fs.DurationVar(&interval, "interval", 5*time.Minute, "time between the end of a run and the next (with --capture logical, 1s unless given)")
 	b.envString(&cronExpr, "cron", "TOTE_CRON", "", "run on this cron `schedule` instead, e.g. \"*/5 * * * *\"")
@@ -133,17 +137,19 @@ AWS Secrets Manager.`, usesSource|usesWarehouse|usesLake)
 	}
 	go dash.Run(ctx)
 	d = daemon.New(daemon.Config{
-		Parts:        parts,
-		Schedule:     sched,
-		Retries:      retries,
-		LagThreshold: threshold,
-		Strict:       *strict,
-		Extract:      eopts,
-		VerifyEvery:  *verifyEvery,
-		Incidents:    &alert.Incidents{Notifiers: notifiers, Logger: b.log, Timeout: alertTimeout},
-		Logger:       b.log,
-		Dashboard:    dash,
-		Token:        dashToken,
+		Parts:         parts,
+		Schedule:      sched,
+		Retries:       retries,
+		LagThreshold:  threshold,
+		Strict:        *strict,
+		Extract:       eopts,
+		VerifyEvery:   *verifyEvery,
+		MaintainEvery: *maintainEvery,
+		Maintain:      iceberg.MaintainOptions{Retain: *retain},
+		Incidents:     &alert.Incidents{Notifiers: notifiers, Logger: b.log, Timeout: alertTimeout},
+		Logger:        b.log,
+		Dashboard:     dash,
+		Token:         dashToken,
 
 		Slot:             slot,
 		SlotLagThreshold: slotLagBytes,
