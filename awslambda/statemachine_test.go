@@ -3,7 +3,6 @@ package awslambda_test
 import (
 	"encoding/json"
 	"net/url"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,7 @@ import (
 )
 
 // testStateMachine runs the deployed state machine definition locally, its
-// Lambda tasks routed to the three real functions: a run, a run with
+// Lambda tasks routed to the four real functions: a run, a run with
 // nothing new, a run whose source refuses connections for a moment, and a
 // run that meets a drifted source.
 func testStateMachine(t *testing.T, b *bundle) {
@@ -26,16 +25,10 @@ func testStateMachine(t *testing.T, b *bundle) {
 	s.env["TOTE_SOURCE_URL"] = viaProxy(t, s.sourceURL, proxy)
 	funcs := map[string]*lambdatest.Function{}
 	routes := map[string]string{}
-	for _, state := range []string{"Extract", "Transform", "Load"} {
+	for _, state := range []string{"Extract", "Transform", "Load", "Publish"} {
 		f := s.start(t, strings.ToLower(state), time.Minute, nil)
 		funcs[state], routes[state] = f, f.URL()
 	}
-	// Publish is the Iceberg stage's (branch ice); until it is in this
-	// tree, lambdatest's fixture function plays it, answering as a
-	// successful publish, so that the states after Load run as deployed.
-	publish := lambdatest.Start(t, lambdatest.BuildBootstrap(t, "../internal/lambdatest/testdata/fixture", runtime.GOARCH),
-		map[string]string{"AWS_LAMBDA_FUNCTION_NAME": "tote-dev-publish", "TOTE_STAGE": "publish", "FIXTURE": `{"stage":"publish"}`}, time.Minute)
-	funcs["Publish"], routes["Publish"] = publish, publish.URL()
 	run := func(t *testing.T) lambdatest.Execution {
 		t.Helper()
 		e := lambdatest.RunStateMachine(t, lambdatest.StateMachineOptions{Routes: routes, Input: map[string]string{"trigger": "schedule"},
