@@ -44,9 +44,12 @@ MODULE        := github.com/terrifictotes/tote
 # Left out of the figure: the benchmark drivers (make bench, make
 # bench-dashboard run them; they measure, nothing ships them).
 COVER_EXCLUDE ?= cmd/bench cmd/dashbench
+# The tests run; narrow them to see what one package's tests cover:
+#   make cover COVER_PKGS=./alert COVER_FLOOR=0
+COVER_PKGS    ?= $(SLOWEST) ./...
 cover: vet fmt-check tools
 	@mkdir -p $(dir $(COVER_OUT))
-	$(GO) test -race -count=1 -ldflags=-w -timeout=$(COVER_TIMEOUT) -coverpkg=./... -coverprofile=$(COVER_OUT) $(SLOWEST) ./...
+	$(GO) test -race -count=1 -ldflags=-w -timeout=$(COVER_TIMEOUT) -coverpkg=./... -coverprofile=$(COVER_OUT) $(COVER_PKGS)
 	$(TOOLS)/coverfloor -profile $(COVER_OUT) -module $(MODULE) -floor $(COVER_FLOOR) -target $(COVER_TARGET) $(COVER_EXCLUDE:%=-exclude %)
 
 test-short:
