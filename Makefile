@@ -7,7 +7,7 @@ LDFLAGS   := -X github.com/terrifictotes/tote.version=$(VERSION)
 BIN       := bin/tote
 TOOLS     := bin/tools
 
-.PHONY: all build demo test test-short tools lint fmt vet staticcheck clean bench deploy-check validate-asl lambda e2e-aws bench-dashboard
+.PHONY: all build demo test test-short cover tools lint fmt fmt-check vet staticcheck security gosec tfsec vulncheck clean bench deploy-check validate-asl lambda e2e-aws bench-dashboard
 
 all: build
 
@@ -25,9 +25,32 @@ demo: build
 # The test binaries are linked without DWARF (-w), a third of each link:
 # stack traces and race reports read the symbol table, which stays.
 SLOWEST := ./awslambda ./web ./pipeline ./cmd/tote ./extract ./warehouse ./daemon ./deploy ./transform
-test: vet
-	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+test: vet fmt-check
 	$(GO) test -race -count=1 -ldflags=-w $(SLOWEST) ./...
+
+# The same run as make test (CI runs this instead: the suite runs once), with
+# the statement coverage of the whole tree: a package's statements count as
+# covered when any package's tests run them (-coverpkg=./...). Prints a table
+# per package and fails when the total is under COVER_FLOOR percent
+# (docs/decisions/0020-ci-health.md). The profile stays in COVER_OUT:
+#   go tool cover -html=bin/coverage.out
+COVER_FLOOR   ?= 85
+COVER_TARGET  ?= 90
+COVER_OUT     ?= bin/coverage.out
+# Counting every package's statements in every test binary slows the tests:
+# more than go test's default 10m per package.
+COVER_TIMEOUT ?= 30m
+MODULE        := github.com/terrifictotes/tote
+# Left out of the figure: the benchmark drivers (make bench, make
+# bench-dashboard run them; they measure, nothing ships them).
+COVER_EXCLUDE ?= cmd/bench cmd/dashbench
+# The tests run; narrow them to see what one package's tests cover:
+#   make cover COVER_PKGS=./alert COVER_FLOOR=0
+COVER_PKGS    ?= $(SLOWEST) ./...
+cover: vet fmt-check tools
+	@mkdir -p $(dir $(COVER_OUT))
+	$(GO) test -race -count=1 -ldflags=-w -timeout=$(COVER_TIMEOUT) -coverpkg=./... -coverprofile=$(COVER_OUT) $(COVER_PKGS)
+	$(TOOLS)/coverfloor -profile $(COVER_OUT) -module $(MODULE) -floor $(COVER_FLOOR) -target $(COVER_TARGET) $(COVER_EXCLUDE:%=-exclude %)
 
 test-short:
 	$(GO) test -short ./...
@@ -37,18 +60,34 @@ vet:
 
 # The tools the tests and lint run, at the versions pinned in tools/go.mod (a
 # module of its own, so that their dependencies stay out of tote's), built into
-# bin/tools: actionlint, the Lambda Runtime Interface Emulator, staticcheck.
-# Rebuilt when tools/go.mod changes.
+# bin/tools: actionlint, the Lambda Runtime Interface Emulator, staticcheck,
+# gosec, tfsec, govulncheck, and coverfloor (tools/coverfloor: make cover's
+# table and floor). Rebuilt when tools/go.mod or coverfloor changes.
 tools: $(TOOLS)/.built
-$(TOOLS)/.built: tools/go.mod tools/go.sum
-	cd tools && CGO_ENABLED=0 $(GO) build -o ../$(TOOLS)/ tool
+$(TOOLS)/.built: tools/go.mod tools/go.sum $(wildcard tools/coverfloor/*.go)
+	cd tools && CGO_ENABLED=0 $(GO) build -o ../$(TOOLS)/ tool ./coverfloor
 	@touch $@
 
 staticcheck: tools
 	$(TOOLS)/staticcheck ./...
 
-lint: vet staticcheck
-	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+lint: vet staticcheck fmt-check
+	cd tools && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+fmt-check:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+
+# Security scans (docs/decisions/0020-ci-health.md); each exclusion is in its
+# config file with its reason. govulncheck needs its database (vuln.go.dev):
+# the hosted workflow runs it; .ci/run cannot.
+security: gosec tfsec
+gosec: tools
+	$(TOOLS)/gosec -quiet -conf .ci/gosec.json ./...
+tfsec: tools
+	$(TOOLS)/tfsec deploy/terraform --no-color --concise-output --config-file .ci/tfsec.yml
+vulncheck:
+	cd tools && $(GO) build -o ../$(TOOLS)/ golang.org/x/vuln/cmd/govulncheck
+	$(TOOLS)/govulncheck ./...
 
 fmt:
 	gofmt -w .
