@@ -39,7 +39,7 @@ func TestRejectsRefreshVerify(t *testing.T) {
 		Table      string  `json:"table"`
 		SourceID   int64   `json:"source_id"`
 		Value      *string `json:"value"`
-		ResolvedBy string  `json:"resolved_by"`
+		ResolvedBy string  `json:"resolved_batch"`
 	}
 	if err := json.Unmarshal([]byte(out), &listed); code != 0 || err != nil || len(listed) != 1 ||
 		listed[0].SourceID != 7 || listed[0].Value == nil || *listed[0].Value != "soon" || listed[0].ResolvedBy != "" {
