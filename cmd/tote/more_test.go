@@ -145,3 +145,62 @@ func TestProfiles(t *testing.T) {
 		t.Errorf("unwritable profiles: stderr %q", s)
 	}
 }
+
+// A run with the Iceberg tables off leaves them uncreated; tote iceberg
+// publish then brings them up to the loaded batch, once, and tables lists
+// the snapshot; the subcommand's own mistakes exit 2.
+func TestIcebergPublishLater(t *testing.T) {
+	t.Parallel()
+	source, wh := seededSource(t), pgtest.NewDB(t)
+	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
+		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "error"}
+	if code, out, errOut := runTote(t, env, "run", "--iceberg-catalog", "off"); code != 0 {
+		t.Fatalf("run --iceberg-catalog off: exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := runTote(t, env, "iceberg", "tables")
+	if code != 0 || !strings.Contains(out, "tote.fact_sales_order") || !strings.Contains(out, "(not created yet)") {
+		t.Errorf("iceberg tables before publishing: exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runTote(t, env, "iceberg", "publish")
+	if code != 0 || !strings.Contains(out, "publish: 1 batch to the Iceberg tables, ") {
+		t.Errorf("iceberg publish: exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runTote(t, env, "iceberg", "publish", "--json")
+	var res struct {
+		Batches []json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || len(res.Batches) != 0 {
+		t.Errorf("iceberg publish --json with nothing new: exit %d (%v):\n%s%s", code, err, out, errOut)
+	}
+	code, out, errOut = runTote(t, env, "iceberg", "tables")
+	if code != 0 || strings.Contains(out, "(not created yet)") || !strings.Contains(out, "current") {
+		t.Errorf("iceberg tables after publishing: exit %d:\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = runTote(t, env, "iceberg", "tables", "--json")
+	var tables []json.RawMessage
+	if err := json.Unmarshal([]byte(out), &tables); code != 0 || err != nil || len(tables) == 0 {
+		t.Errorf("iceberg tables --json: exit %d (%v):\n%s%s", code, err, out, errOut)
+	}
+	code, out, errOut = runTote(t, env, "iceberg", "maintain", "--json")
+	if code != 0 || !json.Valid([]byte(out)) || !strings.Contains(out, "fact_sales_order") {
+		t.Errorf("iceberg maintain --json: exit %d:\n%s%s", code, out, errOut)
+	}
+
+	for _, c := range []struct {
+		args []string
+		code int
+		want string // in stdout or stderr
+	}{
+		{[]string{"iceberg"}, 2, "Usage: tote iceberg tables|publish|maintain"},
+		{[]string{"iceberg", "--help"}, 0, "tables     list the star's Iceberg tables"},
+		{[]string{"iceberg", "bogus"}, 2, `unknown subcommand "bogus"`},
+		{[]string{"iceberg", "publish", "--iceberg-catalog", "off"}, 2, "the Iceberg tables are off"},
+		{[]string{"iceberg", "tables", "--iceberg-catalog", "off"}, 2, "the Iceberg tables are off"},
+		{[]string{"iceberg", "maintain", "--iceberg-catalog", "off"}, 2, "the Iceberg tables are off"},
+	} {
+		code, out, errOut := runTote(t, env, c.args...)
+		if code != c.code || !strings.Contains(out+errOut, c.want) {
+			t.Errorf("%q: exit %d, want %d with %q:\n%s%s", c.args, code, c.code, c.want, out, errOut)
+		}
+	}
+}
