@@ -83,6 +83,10 @@ func TestRejectsRefreshVerify(t *testing.T) {
 		!strings.Contains(out, "1 row differs") || !strings.Contains(errOut, "tote verify: 1 row differs between the warehouse and the source") {
 		t.Errorf("verify after a tampered design: exit %d, want 1:\n%s%s", code, out, errOut)
 	}
+	code, out, errOut = runTote(t, env, "verify", "--json")
+	if code != 1 || !json.Valid([]byte(out)) || !strings.Contains(out, "dim_design") || !strings.Contains(errOut, "1 row differs") {
+		t.Errorf("verify --json after a tampered design: exit %d, want 1:\n%s%s", code, out, errOut)
+	}
 	code, out, errOut = runTote(t, env, "verify", "--repair")
 	if code != 0 || !strings.Contains(out, "repair: sent 1 row again and 0 tombstones in corrective batch") || !strings.Contains(out, ": 0 rows differ") {
 		t.Errorf("verify --repair: exit %d:\n%s%s", code, out, errOut)
