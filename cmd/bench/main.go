@@ -24,6 +24,9 @@
 //     -dashboard=false; a dashboard that cannot be measured (an older
 //     binary's warehouse) is reported and skipped.
 //
+// With -latency it measures only commit-to-warehouse latency under `tote
+// serve` against a writer at 200 transactions a second (latency.go).
+//
 // Each tote run is the built binary in a child process of its own, so its
 // peak RSS (wait4's ru_maxrss) is tote's alone, not the seeding's. Results
 // are printed as a table per scale, then a line per scale to compare them,
@@ -219,6 +222,7 @@ func run(ctx context.Context) error {
 		logLevel  = flag.String("log-level", "warn", "log level")
 		debugLogs = flag.Bool("v", false, "log progress")
 		dashboard = flag.Bool("dashboard", true, "measure the dashboard on each loaded warehouse (cmd/dashbench)")
+		latency   = flag.Bool("latency", false, "measure only commit-to-warehouse latency under tote serve, a writer at 200 transactions/s (with -capture logical, in both modes)")
 		capture   = flag.String("capture", "xmin", "xmin, or logical: also switch each lake to logical capture and measure its incremental and no-change runs (the throwaway source server gets wal_level=logical)")
 	)
 	flag.Parse()
@@ -279,6 +283,21 @@ func run(ctx context.Context) error {
 	}
 	o := options{bin: bin, seed: *seedN, changes: *changes, deletions: *deletions, logLevel: *logLevel, cpuprof: *cpuprof,
 		memprof: *memprof, keepLake: *keepLake, dashboard: *dashboard, log: log, logical: *capture == "logical"}
+	if *latency {
+		for _, n := range list {
+			rep, err := measureLatency(ctx, admin, whAdmin, n, o)
+			if err != nil {
+				return fmt.Errorf("scale %d: %w", n, err)
+			}
+			printLatency(os.Stdout, rep)
+			path, err := saveJSON(*outDir, fmt.Sprintf("latency-scale%d-%s.json", rep.Scale, rep.When.Format("20060102T150405Z")), rep)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("results: %s\n", path)
+		}
+		return nil
+	}
 	var reps []Report
 	for _, n := range list {
 		rep, err := measure(ctx, admin, whAdmin, n, o)
@@ -572,11 +591,16 @@ func toteRefresh(ctx context.Context, bin string, args []string) (Refresh, error
 
 // save writes rep as JSON under dir and returns the file's path.
 func save(dir string, rep Report) (string, error) {
+	return saveJSON(dir, fmt.Sprintf("scale%d-%s.json", rep.Scale, rep.When.Format("20060102T150405Z")), rep)
+}
+
+// saveJSON writes v as JSON to dir/name and returns the file's path.
+func saveJSON(dir, name string, v any) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, fmt.Sprintf("scale%d-%s.json", rep.Scale, rep.When.Format("20060102T150405Z")))
-	b, err := json.MarshalIndent(rep, "", "  ")
+	path := filepath.Join(dir, name)
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return "", err
 	}
