@@ -101,6 +101,7 @@ func TestSeededWarehouse(t *testing.T) {
 		"EveryQueryRuns":            testEveryQueryRuns,
 		"RunNowGuards":              testRunNowGuards,
 		"DesignRankingMatchesFacts": testDesignRankingMatchesFacts,
+		"DrillCSVAndOptions":        testDrillCSVAndOptions,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
