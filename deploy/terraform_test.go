@@ -40,7 +40,7 @@ func TestTerraform(t *testing.T) {
 		t.Errorf("terraform fmt -check: %v (run terraform fmt -recursive deploy/terraform)\n%s", err, out)
 	}
 
-	for _, module := range []string{"tote", "github-deploy-role"} {
+	for _, module := range []string{"tote", "environment", "github-deploy-role"} {
 		t.Run("module "+module, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(tf.copy, "modules", module)

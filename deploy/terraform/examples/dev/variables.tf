@@ -5,25 +5,13 @@ variable "region" {
 }
 
 variable "lambda_zip" {
-  description = "The zip from `make lambda ARCH=arm64`, relative to this folder."
+  description = "The zip from `make lambda ARCH=arm64`; null for the repository's bin/tote-lambda-arm64.zip."
   type        = string
-  default     = "../../../../bin/tote-lambda-arm64.zip"
+  default     = null
 }
 
 variable "alert_email" {
   description = "Where alerts go; AWS mails a confirmation link first. Empty for none."
   type        = string
   default     = ""
-}
-
-variable "subnet_ids" {
-  description = "Private subnets for the functions when the databases are in a VPC; empty for none."
-  type        = list(string)
-  default     = []
-}
-
-variable "security_group_ids" {
-  description = "Security groups for the functions when subnet_ids is set."
-  type        = list(string)
-  default     = []
 }

@@ -167,6 +167,7 @@ variable "reserved_concurrency" {
   description = "Reserved concurrency of each function: 1 keeps two runs of a stage from overlapping. -1 reserves none (for accounts whose Lambda concurrency quota is still the new-account 10, where reserving fails); the lake's create-if-absent manifests and the warehouse's advisory lock still keep overlapping runs correct."
   type        = number
   default     = 1
+  nullable    = false
 
   validation {
     condition     = var.reserved_concurrency == -1 || var.reserved_concurrency >= 1
@@ -184,6 +185,7 @@ variable "lag_threshold_seconds" {
   description = "The freshness promise: data older than this in the warehouse is late. Passed to the functions as TOTE_LAG_THRESHOLD and used as the lag alarm's threshold."
   type        = number
   default     = 1800
+  nullable    = false
 
   validation {
     condition     = var.lag_threshold_seconds >= 60 && floor(var.lag_threshold_seconds) == var.lag_threshold_seconds
@@ -195,12 +197,14 @@ variable "subnet_ids" {
   description = "Subnets to run the functions in, for a database in a private subnet. Empty (the default) runs them outside any VPC. In a VPC the functions need a route to S3 (a gateway endpoint), Secrets Manager (an interface endpoint or a NAT gateway) and CloudWatch Logs (Lambda's own path, no route needed)."
   type        = list(string)
   default     = []
+  nullable    = false
 }
 
 variable "security_group_ids" {
   description = "Security groups of the functions' network interfaces; required when subnet_ids is set."
   type        = list(string)
   default     = []
+  nullable    = false
 }
 
 # Lake
@@ -248,6 +252,7 @@ variable "object_lock_days" {
   description = "If above 0, creates the bucket with S3 Object Lock and a GOVERNANCE default retention of this many days (WORM lake). 0 (the default) is off. Object Lock can only be enabled when the bucket is created: changing this from 0 replaces the bucket."
   type        = number
   default     = 0
+  nullable    = false
 
   validation {
     condition     = var.object_lock_days >= 0 && floor(var.object_lock_days) == var.object_lock_days
@@ -259,6 +264,7 @@ variable "force_destroy" {
   description = "Let `terraform destroy` delete the bucket with everything in it (every version). Off by default: the lake is the durable record."
   type        = bool
   default     = false
+  nullable    = false
 }
 
 # Iceberg
@@ -339,6 +345,7 @@ variable "schedule" {
   description = "EventBridge Scheduler expression that starts a pipeline run; the default keeps the warehouse well inside the 30-minute freshness promise."
   type        = string
   default     = "rate(5 minutes)"
+  nullable    = false
 
   validation {
     condition     = can(regex("^(rate|cron|at)\\(.+\\)$", var.schedule))
@@ -361,6 +368,7 @@ variable "verify_schedule" {
   description = "EventBridge Scheduler expression that runs the verify function, which compares the warehouse with the source (tote verify). At least daily: the verify-missing alarm fires when two whole days pass without a verify."
   type        = string
   default     = "rate(1 day)"
+  nullable    = false
 
   validation {
     condition     = can(regex("^(rate|cron|at)\\(.+\\)$", var.verify_schedule))
@@ -402,6 +410,7 @@ variable "log_retention_days" {
   description = "Days CloudWatch keeps the functions' and the state machine's logs."
   type        = number
   default     = 30
+  nullable    = false
 
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)

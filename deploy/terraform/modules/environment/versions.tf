@@ -1,5 +1,6 @@
 terraform {
-  # 1.10 for the S3 backend's own state locking (use_lockfile) in backend.tf.
+  # 1.10 for the S3 backend's own state locking (use_lockfile) in the
+  # environments' backend.tf.
   required_version = ">= 1.10"
 
   required_providers {
