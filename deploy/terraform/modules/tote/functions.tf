@@ -44,6 +44,24 @@ locals {
     delete = ["s3:DeleteObject"]
   }
 
+  # Statements the state machine's policy has too: publishing to the alert
+  # topic, and writing to a log group of its own (by its owner: a stage, or
+  # the state machine).
+  publish_alerts_statement = {
+    Sid      = "PublishAlerts"
+    Effect   = "Allow"
+    Action   = ["sns:Publish"]
+    Resource = [aws_sns_topic.alerts.arn]
+  }
+  write_own_logs_statements = {
+    for owner, group in merge(aws_cloudwatch_log_group.function, { state_machine = aws_cloudwatch_log_group.state_machine }) : owner => {
+      Sid      = "WriteOwnLogs"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource = ["${group.arn}:*"]
+    }
+  }
+
   # Policies are jsonencode()d objects rather than aws_iam_policy_document data
   # sources so that the tests can decode and check them.
   function_policies = {
@@ -93,18 +111,8 @@ locals {
           Action   = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
           Resource = local.glue_arns
         }] : [],
-        fn.alerts ? [{
-          Sid      = "PublishAlerts"
-          Effect   = "Allow"
-          Action   = ["sns:Publish"]
-          Resource = [aws_sns_topic.alerts.arn]
-        }] : [],
-        [{
-          Sid      = "WriteOwnLogs"
-          Effect   = "Allow"
-          Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-          Resource = ["${aws_cloudwatch_log_group.function[stage].arn}:*"]
-        }],
+        fn.alerts ? [local.publish_alerts_statement] : [],
+        [local.write_own_logs_statements[stage]],
         # The one exception to "no * resource": Lambda manages the functions'
         # network interfaces with these actions, and AWS documents that they
         # only work when allowed on all resources.

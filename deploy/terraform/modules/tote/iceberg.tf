@@ -62,33 +62,3 @@ resource "aws_athena_named_query" "current_view" {
   database    = aws_glue_catalog_database.iceberg[0].name
   query       = each.value
 }
-
-# Maintenance: each run's publish adds small files and a snapshot per
-# table; once a day the publish function, invoked with the trigger
-# maintain, compacts them and expires the snapshots older than
-# iceberg_retain_hours (and their files under iceberg/).
-resource "aws_scheduler_schedule" "iceberg_maintain" {
-  count = var.iceberg_enabled ? 1 : 0
-
-  name        = "${local.prefix}-iceberg-maintain"
-  description = "Compacts the ${local.prefix} Iceberg tables and expires their old snapshots."
-
-  schedule_expression = var.iceberg_maintain_schedule
-  state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
-
-  flexible_time_window {
-    mode                      = "FLEXIBLE"
-    maximum_window_in_minutes = 60
-  }
-
-  target {
-    arn      = aws_lambda_function.stage["publish"].arn
-    role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({ trigger = "maintain" })
-
-    retry_policy {
-      maximum_event_age_in_seconds = 3600
-      maximum_retry_attempts       = 2
-    }
-  }
-}

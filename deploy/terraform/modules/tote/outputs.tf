@@ -54,17 +54,17 @@ output "log_group_names" {
 
 output "schedule_name" {
   description = "The EventBridge Scheduler schedule (in the default group)."
-  value       = aws_scheduler_schedule.pipeline.name
+  value       = aws_scheduler_schedule.schedule["pipeline"].name
 }
 
 output "clean_schedule_name" {
   description = "The EventBridge Scheduler schedule of the clean function (in the default group)."
-  value       = aws_scheduler_schedule.clean.name
+  value       = aws_scheduler_schedule.schedule["clean"].name
 }
 
 output "verify_schedule_name" {
   description = "The EventBridge Scheduler schedule of the verify function (in the default group)."
-  value       = aws_scheduler_schedule.verify.name
+  value       = aws_scheduler_schedule.schedule["verify"].name
 }
 
 output "glue_database" {

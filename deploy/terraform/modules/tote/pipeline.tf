@@ -1,5 +1,6 @@
-# The state machine that runs extract, transform and load in order and alerts
-# on failure, and the schedule that starts it.
+# The state machine that runs extract, transform, load and publish in order
+# and alerts on failure, and the schedules that start it and the functions
+# that run on schedules of their own (clean, verify, Iceberg maintenance).
 
 resource "aws_cloudwatch_log_group" "state_machine" {
   # /aws/vendedlogs/ keeps CloudWatch's resource policy for log delivery short.
@@ -9,15 +10,22 @@ resource "aws_cloudwatch_log_group" "state_machine" {
   tags = local.tags
 }
 
-resource "aws_iam_role" "state_machine" {
-  name                 = "${local.prefix}-state-machine"
-  description          = "The ${local.prefix} pipeline state machine."
+# The roles that Step Functions and EventBridge Scheduler assume, by the
+# last part of their names; their policies follow below.
+resource "aws_iam_role" "service" {
+  for_each = {
+    state-machine = { service = "states.amazonaws.com", description = "The ${local.prefix} pipeline state machine." }
+    scheduler     = { service = "scheduler.amazonaws.com", description = "Starts the ${local.prefix} pipeline on its schedule." }
+  }
+
+  name                 = "${local.prefix}-${each.key}"
+  description          = each.value.description
   permissions_boundary = var.permissions_boundary_arn
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
-      Principal = { Service = "states.amazonaws.com" }
+      Principal = { Service = each.value.service }
       Action    = "sts:AssumeRole"
       Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
     }]
@@ -37,20 +45,10 @@ locals {
         # Qualified ARNs (versions, aliases) too, should the definition use them.
         Resource = flatten([for stage in local.stages : [aws_lambda_function.stage[stage].arn, "${aws_lambda_function.stage[stage].arn}:*"]])
       },
-      {
-        Sid      = "PublishAlerts"
-        Effect   = "Allow"
-        Action   = ["sns:Publish"]
-        Resource = [aws_sns_topic.alerts.arn]
-      },
-      {
-        # In AWS's documented policy for Step Functions logging; scoped here
-        # to the state machine's own log group.
-        Sid      = "WriteOwnLogs"
-        Effect   = "Allow"
-        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        Resource = ["${aws_cloudwatch_log_group.state_machine.arn}:*"]
-      },
+      local.publish_alerts_statement,
+      # In AWS's documented policy for Step Functions logging; scoped here
+      # to the state machine's own log group.
+      local.write_own_logs_statements["state_machine"],
       {
         # The second exception to "no * resource": Step Functions delivers its
         # logs through CloudWatch Logs' vended-log API, whose actions AWS only
@@ -75,14 +73,14 @@ locals {
 
 resource "aws_iam_role_policy" "state_machine" {
   name   = "${local.prefix}-state-machine-access"
-  role   = aws_iam_role.state_machine.id
+  role   = aws_iam_role.service["state-machine"].id
   policy = jsonencode(local.state_machine_policy)
 }
 
 resource "aws_sfn_state_machine" "pipeline" {
   name     = "${local.prefix}-pipeline"
   type     = "STANDARD"
-  role_arn = aws_iam_role.state_machine.arn
+  role_arn = aws_iam_role.service["state-machine"].arn
 
   # The definition is written by hand as ASL JSON; these are all it is given.
   definition = templatefile("${path.module}/statemachine.asl.json", {
@@ -103,23 +101,6 @@ resource "aws_sfn_state_machine" "pipeline" {
 
   # Step Functions checks at creation that the role may deliver logs.
   depends_on = [aws_iam_role_policy.state_machine]
-
-  tags = local.tags
-}
-
-resource "aws_iam_role" "scheduler" {
-  name                 = "${local.prefix}-scheduler"
-  description          = "Starts the ${local.prefix} pipeline on its schedule."
-  permissions_boundary = var.permissions_boundary_arn
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "scheduler.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
 
   tags = local.tags
 }
@@ -146,89 +127,93 @@ locals {
 
 resource "aws_iam_role_policy" "scheduler" {
   name   = "${local.prefix}-scheduler-access"
-  role   = aws_iam_role.scheduler.id
+  role   = aws_iam_role.service["scheduler"].id
   policy = jsonencode(local.scheduler_policy)
 }
 
-resource "aws_scheduler_schedule" "pipeline" {
-  name        = "${local.prefix}-pipeline"
-  description = "Starts a ${local.prefix} pipeline run."
-
-  schedule_expression = var.schedule
-  state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
-
-  flexible_time_window {
-    mode = "OFF"
-  }
-
-  target {
-    arn      = aws_sfn_state_machine.pipeline.arn
-    role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({ trigger = "schedule" })
-
-    # A start that fails is not worth retrying for long: the next tick does
-    # the same work, and late starts would only pile up behind it.
-    retry_policy {
-      maximum_event_age_in_seconds = 60
-      maximum_retry_attempts       = 2
-    }
-  }
+# The schedules, by the last part of their names: the pipeline's, and the
+# functions that run on schedules of their own, each with the scheduler's
+# role and the input it is invoked with.
+locals {
+  schedules = merge(
+    {
+      # A start that fails is not worth retrying for long: the next tick
+      # does the same work, and late starts would only pile up behind it.
+      pipeline = {
+        description       = "Starts a ${local.prefix} pipeline run."
+        expression        = var.schedule
+        window_minutes    = null # exactly on time
+        target_arn        = aws_sfn_state_machine.pipeline.arn
+        trigger           = "schedule"
+        event_age_seconds = 60
+      }
+      # The lake's upkeep: the clean function deletes the files of batches
+      # that failed invocations left uncommitted (a function stopped at its
+      # timeout, a lost commit race), which nothing else would, once older
+      # than its grace period (TOTE_CLEAN_GRACE, 1h: longer than any
+      # invocation). S3 writes no temporary files; the lifecycle rule in
+      # lake.tf aborts incomplete uploads.
+      clean = {
+        description       = "Deletes the ${local.prefix} lake's uncommitted files."
+        expression        = var.clean_schedule
+        window_minutes    = 60 # any time in the hour will do
+        target_arn        = aws_lambda_function.stage["clean"].arn
+        trigger           = "schedule"
+        event_age_seconds = 3600
+      }
+      # The warehouse compared with the source (tote verify), as tote
+      # serve's --verify-every: the verify function publishes Differences,
+      # which the verify alarms in alarms.tf watch. It takes the warehouse's
+      # run lock, so it never runs across a load; if a load holds it, the
+      # invocation fails as RunInProgress and Lambda retries the
+      # asynchronous invocation (twice, minutes apart).
+      verify = {
+        description       = "Compares the ${local.prefix} warehouse with the source."
+        expression        = var.verify_schedule
+        window_minutes    = 15
+        target_arn        = aws_lambda_function.stage["verify"].arn
+        trigger           = "schedule"
+        event_age_seconds = 3600
+      }
+    },
+    # Iceberg maintenance: each run's publish adds small files and a
+    # snapshot per table; once a day the publish function, invoked with the
+    # trigger maintain, compacts them and expires the snapshots older than
+    # iceberg_retain_hours (and their files under iceberg/).
+    var.iceberg_enabled ? {
+      iceberg-maintain = {
+        description       = "Compacts the ${local.prefix} Iceberg tables and expires their old snapshots."
+        expression        = var.iceberg_maintain_schedule
+        window_minutes    = 60
+        target_arn        = aws_lambda_function.stage["publish"].arn
+        trigger           = "maintain"
+        event_age_seconds = 3600
+      }
+    } : {},
+  )
 }
 
-# The lake's upkeep: the clean function deletes the files of batches that
-# failed invocations left uncommitted (a function stopped at its timeout, a
-# lost commit race), which nothing else would, once older than its grace
-# period (TOTE_CLEAN_GRACE, 1h: longer than any invocation). S3 writes no
-# temporary files; the lifecycle rule in lake.tf aborts incomplete uploads.
-resource "aws_scheduler_schedule" "clean" {
-  name        = "${local.prefix}-clean"
-  description = "Deletes the ${local.prefix} lake's uncommitted files."
+resource "aws_scheduler_schedule" "schedule" {
+  for_each = local.schedules
 
-  schedule_expression = var.clean_schedule
+  name        = "${local.prefix}-${each.key}"
+  description = each.value.description
+
+  schedule_expression = each.value.expression
   state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
 
   flexible_time_window {
-    mode                      = "FLEXIBLE"
-    maximum_window_in_minutes = 60 # any time in the hour will do
+    mode                      = each.value.window_minutes == null ? "OFF" : "FLEXIBLE"
+    maximum_window_in_minutes = each.value.window_minutes
   }
 
   target {
-    arn      = aws_lambda_function.stage["clean"].arn
-    role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({ trigger = "schedule" })
+    arn      = each.value.target_arn
+    role_arn = aws_iam_role.service["scheduler"].arn
+    input    = jsonencode({ trigger = each.value.trigger })
 
     retry_policy {
-      maximum_event_age_in_seconds = 3600
-      maximum_retry_attempts       = 2
-    }
-  }
-}
-
-# The warehouse compared with the source (tote verify) on a schedule of its
-# own, as tote serve's --verify-every: the verify function publishes
-# Differences, which the verify alarms in alarms.tf watch. It takes the
-# warehouse's run lock, so it never runs across a load; if a load holds it,
-# the invocation fails as RunInProgress and Lambda retries the asynchronous
-# invocation (twice, minutes apart).
-resource "aws_scheduler_schedule" "verify" {
-  name        = "${local.prefix}-verify"
-  description = "Compares the ${local.prefix} warehouse with the source."
-
-  schedule_expression = var.verify_schedule
-  state               = var.schedule_enabled ? "ENABLED" : "DISABLED"
-
-  flexible_time_window {
-    mode                      = "FLEXIBLE"
-    maximum_window_in_minutes = 15
-  }
-
-  target {
-    arn      = aws_lambda_function.stage["verify"].arn
-    role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({ trigger = "schedule" })
-
-    retry_policy {
-      maximum_event_age_in_seconds = 3600
+      maximum_event_age_in_seconds = each.value.event_age_seconds
       maximum_retry_attempts       = 2
     }
   }

@@ -230,32 +230,56 @@ run "defaults" {
 
   # The schedule.
   assert {
-    condition     = aws_scheduler_schedule.pipeline.schedule_expression == "rate(5 minutes)" && aws_scheduler_schedule.pipeline.state == "ENABLED"
+    condition     = aws_scheduler_schedule.schedule["pipeline"].schedule_expression == "rate(5 minutes)" && aws_scheduler_schedule.schedule["pipeline"].state == "ENABLED"
     error_message = "the default schedule must be an enabled rate(5 minutes), well inside the 30-minute promise"
   }
 
   assert {
     condition = (
-      aws_scheduler_schedule.pipeline.target[0].arn == aws_sfn_state_machine.pipeline.arn &&
-      aws_scheduler_schedule.pipeline.target[0].role_arn == aws_iam_role.scheduler.arn
+      aws_scheduler_schedule.schedule["pipeline"].target[0].arn == aws_sfn_state_machine.pipeline.arn &&
+      aws_scheduler_schedule.schedule["pipeline"].target[0].role_arn == aws_iam_role.service["scheduler"].arn
     )
     error_message = "the schedule must start the state machine with its own role"
   }
 
   assert {
     condition = (
-      aws_scheduler_schedule.clean.schedule_expression == "rate(1 day)" && aws_scheduler_schedule.clean.state == "ENABLED" &&
-      aws_scheduler_schedule.clean.target[0].arn == aws_lambda_function.stage["clean"].arn &&
-      aws_scheduler_schedule.clean.target[0].role_arn == aws_iam_role.scheduler.arn &&
+      aws_scheduler_schedule.schedule["clean"].schedule_expression == "rate(1 day)" && aws_scheduler_schedule.schedule["clean"].state == "ENABLED" &&
+      aws_scheduler_schedule.schedule["clean"].target[0].arn == aws_lambda_function.stage["clean"].arn &&
+      aws_scheduler_schedule.schedule["clean"].target[0].role_arn == aws_iam_role.service["scheduler"].arn &&
       output.clean_schedule_name == "tote-dev-clean"
     )
     error_message = "the clean function must run daily, on a schedule of its own, with the scheduler's role"
   }
 
-  # Alarms and alerts.
   assert {
     condition = {
-      for k, a in aws_cloudwatch_metric_alarm.executions : a.metric_name => [a.namespace, a.dimensions["StateMachineArn"], a.statistic, a.comparison_operator, a.threshold]
+      for k, s in aws_scheduler_schedule.schedule : k => [
+        s.flexible_time_window[0].mode, coalesce(s.flexible_time_window[0].maximum_window_in_minutes, 0),
+        s.target[0].retry_policy[0].maximum_event_age_in_seconds, s.target[0].retry_policy[0].maximum_retry_attempts,
+      ]
+      } == {
+      pipeline           = ["OFF", 0, 60, 2]
+      clean              = ["FLEXIBLE", 60, 3600, 2]
+      verify             = ["FLEXIBLE", 15, 3600, 2]
+      "iceberg-maintain" = ["FLEXIBLE", 60, 3600, 2]
+    }
+    error_message = "the pipeline's schedule starts on time and retries a minute at most; the others within their windows, for an hour"
+  }
+
+  # Alarms and alerts.
+  assert {
+    condition = sort([for a in aws_cloudwatch_metric_alarm.alarm : a.alarm_name]) == sort(concat(
+      [for kind in ["failed", "timed-out", "aborted"] : "tote-dev-executions-${kind}"],
+      [for stage in ["extract", "transform", "load", "publish", "clean", "verify"] : "tote-dev-${stage}-errors"],
+      ["tote-dev-lag", "tote-dev-verify-differences", "tote-dev-verify-missing"],
+    ))
+    error_message = "want these twelve alarms, no more: ${jsonencode(keys(aws_cloudwatch_metric_alarm.alarm))}"
+  }
+
+  assert {
+    condition = {
+      for k, a in aws_cloudwatch_metric_alarm.alarm : a.metric_name => [a.namespace, a.dimensions["StateMachineArn"], a.statistic, a.comparison_operator, a.threshold] if startswith(k, "executions-")
       } == {
       for m in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] : m => ["AWS/States", aws_sfn_state_machine.pipeline.arn, "Sum", "GreaterThanThreshold", 0]
     }
@@ -264,7 +288,7 @@ run "defaults" {
 
   assert {
     condition = {
-      for stage, a in aws_cloudwatch_metric_alarm.function_errors : stage => [a.namespace, a.metric_name, a.dimensions["FunctionName"], a.threshold]
+      for k, a in aws_cloudwatch_metric_alarm.alarm : trimsuffix(k, "-errors") => [a.namespace, a.metric_name, a.dimensions["FunctionName"], a.threshold] if endswith(k, "-errors")
       } == {
       for stage in ["extract", "transform", "load", "publish", "clean", "verify"] : stage => ["AWS/Lambda", "Errors", "tote-dev-${stage}", 0]
     }
@@ -273,18 +297,18 @@ run "defaults" {
 
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.lag.namespace == "Tote" &&
-      aws_cloudwatch_metric_alarm.lag.metric_name == "LagSeconds" &&
-      aws_cloudwatch_metric_alarm.lag.dimensions == tomap({ Stage = "load", Environment = "dev" }) &&
-      aws_cloudwatch_metric_alarm.lag.statistic == "Maximum" &&
-      aws_cloudwatch_metric_alarm.lag.comparison_operator == "GreaterThanThreshold" &&
-      aws_cloudwatch_metric_alarm.lag.threshold == 1800
+      aws_cloudwatch_metric_alarm.alarm["lag"].namespace == "Tote" &&
+      aws_cloudwatch_metric_alarm.alarm["lag"].metric_name == "LagSeconds" &&
+      aws_cloudwatch_metric_alarm.alarm["lag"].dimensions == tomap({ Stage = "load", Environment = "dev" }) &&
+      aws_cloudwatch_metric_alarm.alarm["lag"].statistic == "Maximum" &&
+      aws_cloudwatch_metric_alarm.alarm["lag"].comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.alarm["lag"].threshold == 1800
     )
     error_message = "the lag alarm must watch Tote/LagSeconds{Stage=load,Environment=dev}, Maximum > 1800"
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.lag.treat_missing_data == "breaching"
+    condition     = aws_cloudwatch_metric_alarm.alarm["lag"].treat_missing_data == "breaching"
     error_message = "no lag data means loads stopped: the lag alarm must treat missing data as breaching"
   }
 
@@ -292,9 +316,9 @@ run "defaults" {
   # silence.
   assert {
     condition = (
-      aws_scheduler_schedule.verify.schedule_expression == "rate(1 day)" && aws_scheduler_schedule.verify.state == "ENABLED" &&
-      aws_scheduler_schedule.verify.target[0].arn == aws_lambda_function.stage["verify"].arn &&
-      aws_scheduler_schedule.verify.target[0].role_arn == aws_iam_role.scheduler.arn &&
+      aws_scheduler_schedule.schedule["verify"].schedule_expression == "rate(1 day)" && aws_scheduler_schedule.schedule["verify"].state == "ENABLED" &&
+      aws_scheduler_schedule.schedule["verify"].target[0].arn == aws_lambda_function.stage["verify"].arn &&
+      aws_scheduler_schedule.schedule["verify"].target[0].role_arn == aws_iam_role.service["scheduler"].arn &&
       output.verify_schedule_name == "tote-dev-verify"
     )
     error_message = "the verify function must run daily, on a schedule of its own, with the scheduler's role"
@@ -302,32 +326,32 @@ run "defaults" {
 
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.verify_differences.namespace == "Tote" &&
-      aws_cloudwatch_metric_alarm.verify_differences.metric_name == "Differences" &&
-      aws_cloudwatch_metric_alarm.verify_differences.dimensions == tomap({ Stage = "verify", Environment = "dev" }) &&
-      aws_cloudwatch_metric_alarm.verify_differences.statistic == "Maximum" &&
-      aws_cloudwatch_metric_alarm.verify_differences.comparison_operator == "GreaterThanThreshold" &&
-      aws_cloudwatch_metric_alarm.verify_differences.threshold == 0 &&
-      aws_cloudwatch_metric_alarm.verify_differences.treat_missing_data == "ignore"
+      aws_cloudwatch_metric_alarm.alarm["verify-differences"].namespace == "Tote" &&
+      aws_cloudwatch_metric_alarm.alarm["verify-differences"].metric_name == "Differences" &&
+      aws_cloudwatch_metric_alarm.alarm["verify-differences"].dimensions == tomap({ Stage = "verify", Environment = "dev" }) &&
+      aws_cloudwatch_metric_alarm.alarm["verify-differences"].statistic == "Maximum" &&
+      aws_cloudwatch_metric_alarm.alarm["verify-differences"].comparison_operator == "GreaterThanThreshold" &&
+      aws_cloudwatch_metric_alarm.alarm["verify-differences"].threshold == 0 &&
+      aws_cloudwatch_metric_alarm.alarm["verify-differences"].treat_missing_data == "ignore"
     )
     error_message = "the verify alarm must fire on Tote/Differences{Stage=verify,Environment=dev} > 0 and keep its state between comparisons"
   }
 
   assert {
     condition = (
-      aws_cloudwatch_metric_alarm.verify_missing.metric_name == "Differences" &&
-      aws_cloudwatch_metric_alarm.verify_missing.dimensions == tomap({ Stage = "verify", Environment = "dev" }) &&
-      aws_cloudwatch_metric_alarm.verify_missing.statistic == "SampleCount" &&
-      aws_cloudwatch_metric_alarm.verify_missing.period == 86400 &&
-      aws_cloudwatch_metric_alarm.verify_missing.evaluation_periods == 2 &&
-      aws_cloudwatch_metric_alarm.verify_missing.comparison_operator == "LessThanThreshold" &&
-      aws_cloudwatch_metric_alarm.verify_missing.treat_missing_data == "breaching"
+      aws_cloudwatch_metric_alarm.alarm["verify-missing"].metric_name == "Differences" &&
+      aws_cloudwatch_metric_alarm.alarm["verify-missing"].dimensions == tomap({ Stage = "verify", Environment = "dev" }) &&
+      aws_cloudwatch_metric_alarm.alarm["verify-missing"].statistic == "SampleCount" &&
+      aws_cloudwatch_metric_alarm.alarm["verify-missing"].period == 86400 &&
+      aws_cloudwatch_metric_alarm.alarm["verify-missing"].evaluation_periods == 2 &&
+      aws_cloudwatch_metric_alarm.alarm["verify-missing"].comparison_operator == "LessThanThreshold" &&
+      aws_cloudwatch_metric_alarm.alarm["verify-missing"].treat_missing_data == "breaching"
     )
     error_message = "an alarm must fire when two days pass without a verify"
   }
 
   assert {
-    condition = alltrue([for a in concat(values(aws_cloudwatch_metric_alarm.executions), values(aws_cloudwatch_metric_alarm.function_errors), [aws_cloudwatch_metric_alarm.lag, aws_cloudwatch_metric_alarm.verify_differences, aws_cloudwatch_metric_alarm.verify_missing]) :
+    condition = alltrue([for a in aws_cloudwatch_metric_alarm.alarm :
       a.alarm_actions == toset([aws_sns_topic.alerts.arn]) && a.ok_actions == toset([aws_sns_topic.alerts.arn])
     ])
     error_message = "every alarm must notify the alert topic, on alarm and on recovery"

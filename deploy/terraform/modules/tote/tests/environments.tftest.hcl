@@ -22,13 +22,11 @@ run "dev" {
       [for f in aws_lambda_function.stage : f.tags],
       [for r in aws_iam_role.function : r.tags],
       [for g in aws_cloudwatch_log_group.function : g.tags],
-      [for a in aws_cloudwatch_metric_alarm.function_errors : a.tags],
-      [for a in aws_cloudwatch_metric_alarm.executions : a.tags],
+      [for a in aws_cloudwatch_metric_alarm.alarm : a.tags],
       [
         aws_s3_bucket.lake.tags, aws_sns_topic.alerts.tags, aws_sfn_state_machine.pipeline.tags,
-        aws_cloudwatch_log_group.state_machine.tags, aws_iam_role.state_machine.tags, aws_iam_role.scheduler.tags,
-        aws_secretsmanager_secret.source.tags, aws_secretsmanager_secret.warehouse.tags, aws_cloudwatch_metric_alarm.lag.tags,
-        aws_cloudwatch_metric_alarm.verify_differences.tags, aws_cloudwatch_metric_alarm.verify_missing.tags,
+        aws_cloudwatch_log_group.state_machine.tags, aws_iam_role.service["state-machine"].tags, aws_iam_role.service["scheduler"].tags,
+        aws_secretsmanager_secret.source.tags, aws_secretsmanager_secret.warehouse.tags,
         aws_glue_catalog_database.iceberg[0].tags, aws_athena_workgroup.lake[0].tags,
       ],
     ) : t["environment"] == "dev" && t["tote"] == "tote"])
@@ -41,8 +39,8 @@ run "dev" {
   }
 
   assert {
-    condition = alltrue([for a in [aws_cloudwatch_metric_alarm.lag, aws_cloudwatch_metric_alarm.verify_differences, aws_cloudwatch_metric_alarm.verify_missing] :
-      a.namespace != "Tote" || a.dimensions["Environment"] == "dev"
+    condition = alltrue([for a in aws_cloudwatch_metric_alarm.alarm :
+      a.namespace != "Tote" || lookup(a.dimensions, "Environment", "") == "dev"
     ])
     error_message = "every alarm on tote's own metrics must select the environment's"
   }
@@ -81,8 +79,8 @@ run "prod" {
       output.bucket_name == "tote-prod-lake-123456789012-eu-west-2" &&
       output.secret_names["warehouse"] == "tote/prod/warehouse-url" &&
       aws_sns_topic.alerts.name == "tote-prod-alerts" &&
-      aws_cloudwatch_metric_alarm.lag.alarm_name == "tote-prod-lag" &&
-      aws_iam_role.state_machine.name == "tote-prod-state-machine"
+      aws_cloudwatch_metric_alarm.alarm["lag"].alarm_name == "tote-prod-lag" &&
+      aws_iam_role.service["state-machine"].name == "tote-prod-state-machine"
     )
     error_message = "names must be <name>-<environment>-...: ${output.function_names["load"]}, ${output.bucket_name}"
   }
@@ -93,7 +91,7 @@ run "prod" {
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.lag.dimensions == tomap({ Stage = "load", Environment = "prod" })
+    condition     = aws_cloudwatch_metric_alarm.alarm["lag"].dimensions == tomap({ Stage = "load", Environment = "prod" })
     error_message = "prod's lag alarm must watch prod's metric"
   }
 }

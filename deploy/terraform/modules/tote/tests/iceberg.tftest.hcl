@@ -32,9 +32,9 @@ run "iceberg" {
 
   assert {
     condition = (
-      aws_scheduler_schedule.iceberg_maintain[0].schedule_expression == "rate(1 day)" &&
-      aws_scheduler_schedule.iceberg_maintain[0].target[0].arn == aws_lambda_function.stage["publish"].arn &&
-      jsondecode(aws_scheduler_schedule.iceberg_maintain[0].target[0].input) == { trigger = "maintain" } &&
+      aws_scheduler_schedule.schedule["iceberg-maintain"].schedule_expression == "rate(1 day)" &&
+      aws_scheduler_schedule.schedule["iceberg-maintain"].target[0].arn == aws_lambda_function.stage["publish"].arn &&
+      jsondecode(aws_scheduler_schedule.schedule["iceberg-maintain"].target[0].input) == { trigger = "maintain" } &&
       contains(one([for s in jsondecode(aws_iam_role_policy.scheduler.policy).Statement : s.Resource if s.Sid == "InvokeOnSchedules"]), aws_lambda_function.stage["publish"].arn)
     )
     error_message = "maintenance must invoke publish daily with the trigger maintain, with the scheduler's role"
@@ -109,7 +109,7 @@ run "iceberg_off" {
   assert {
     condition = (
       jsondecode(aws_sfn_state_machine.pipeline.definition).States.IcebergEnabled.Choices[0].And[2].StringEquals == "off" &&
-      length(aws_scheduler_schedule.iceberg_maintain) == 0 &&
+      !contains(keys(aws_scheduler_schedule.schedule), "iceberg-maintain") &&
       aws_lambda_function.stage["publish"].environment[0].variables["TOTE_ICEBERG_CATALOG"] == "off" &&
       !strcontains(aws_iam_role_policy.function["publish"].policy, "glue:")
     )

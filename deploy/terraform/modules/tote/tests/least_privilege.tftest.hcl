@@ -267,7 +267,7 @@ run "policies" {
 
   assert {
     condition = {
-      for name, role in merge({ for stage, r in aws_iam_role.function : stage => r }, { state_machine = aws_iam_role.state_machine, scheduler = aws_iam_role.scheduler }) :
+      for name, role in merge({ for stage, r in aws_iam_role.function : stage => r }, { state_machine = aws_iam_role.service["state-machine"], scheduler = aws_iam_role.service["scheduler"] }) :
       name => one(jsondecode(role.assume_role_policy).Statement).Principal.Service
       } == {
       extract       = "lambda.amazonaws.com"

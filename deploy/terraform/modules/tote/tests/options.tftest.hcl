@@ -27,7 +27,7 @@ run "options" {
   }
 
   assert {
-    condition     = aws_scheduler_schedule.pipeline.schedule_expression == "cron(0/10 6-22 ? * MON-FRI *)" && aws_scheduler_schedule.pipeline.state == "DISABLED"
+    condition     = aws_scheduler_schedule.schedule["pipeline"].schedule_expression == "cron(0/10 6-22 ? * MON-FRI *)" && aws_scheduler_schedule.schedule["pipeline"].state == "DISABLED"
     error_message = "the schedule must follow var.schedule and var.schedule_enabled"
   }
 
@@ -54,7 +54,7 @@ run "options" {
   }
 
   assert {
-    condition     = aws_cloudwatch_metric_alarm.lag.threshold == 3600
+    condition     = aws_cloudwatch_metric_alarm.alarm["lag"].threshold == 3600
     error_message = "the lag alarm must follow lag_threshold_seconds"
   }
 
