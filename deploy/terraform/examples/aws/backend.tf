@@ -30,3 +30,9 @@
 #     use_lockfile = true
 #   }
 # }
+
+# 1.10 for the S3 backend's own state locking (use_lockfile) above; the AWS
+# provider's version is the tote module's (modules/tote/versions.tf).
+terraform {
+  required_version = ">= 1.10"
+}

@@ -1,7 +1,8 @@
 # The roles CI deploys tote with, once per account, applied by an
 # administrator with local state (or a backend of your choosing): GitHub's
 # OIDC provider, a deploy role and a permissions boundary per environment.
-# docs/aws.md, "Setting up CI's deploys".
+# docs/aws.md, "Setting up CI's deploys". The Terraform and AWS provider
+# versions are the module's (modules/github-deploy-role/versions.tf).
 
 provider "aws" {
   region = var.region

@@ -28,6 +28,13 @@ locals {
     threshold           = 0
     missing_data        = "notBreaching" # no runs ending badly: nothing to say
   }
+  # On the metrics tote's functions publish (namespace Tote), Differences
+  # unless said otherwise.
+  tote_alarm_defaults = merge(local.alarm_defaults, {
+    namespace = "Tote"
+    metric    = "Differences"
+    statistic = "Maximum"
+  })
 
   alarms = merge(
     # A run that ended badly.
@@ -57,12 +64,10 @@ locals {
       # stopped, which breaks the promise as surely as a high value. Two
       # periods of three: a run that lands in the next period does not page
       # anyone, two missing or late ones do (10 minutes by default).
-      lag = merge(local.alarm_defaults, {
+      lag = merge(local.tote_alarm_defaults, {
         description         = "The ${local.prefix} warehouse is more than ${local.lag_threshold} behind the source, or loads stopped reporting."
-        namespace           = "Tote"
         metric              = "LagSeconds"
         dimensions          = tomap({ Stage = "load", Environment = var.environment })
-        statistic           = "Maximum"
         evaluation_periods  = 3
         datapoints_to_alarm = 2
         threshold           = var.lag_threshold_seconds
@@ -74,21 +79,16 @@ locals {
       # comparison that finds a difference and recovers on the first that
       # finds none; in between, with no comparison, it keeps its state
       # (missing data ignored).
-      verify-differences = merge(local.alarm_defaults, {
+      verify-differences = merge(local.tote_alarm_defaults, {
         description  = "tote verify found rows that differ between the ${local.prefix} warehouse and the source. The verify function's log (${aws_cloudwatch_log_group.function["verify"].name}) names the tables and ids; tote verify --repair sends the rows again."
-        namespace    = "Tote"
-        metric       = "Differences"
         dimensions   = tomap({ Stage = "verify", Environment = var.environment })
-        statistic    = "Maximum"
         missing_data = "ignore"
       })
       # A verify that never runs says nothing: this one fires when two whole
       # days pass without a comparison (a failed one publishes no
       # Differences; the function's Errors alarm says why).
-      verify-missing = merge(local.alarm_defaults, {
+      verify-missing = merge(local.tote_alarm_defaults, {
         description         = "No tote verify of the ${local.prefix} warehouse completed for two days. Is the ${aws_scheduler_schedule.schedule["verify"].name} schedule enabled? Does the verify function fail (its errors alarm, its log)?"
-        namespace           = "Tote"
-        metric              = "Differences"
         dimensions          = tomap({ Stage = "verify", Environment = var.environment })
         statistic           = "SampleCount"
         period              = 86400

@@ -133,62 +133,62 @@ resource "aws_iam_role_policy" "scheduler" {
 
 # The schedules, by the last part of their names: the pipeline's, and the
 # functions that run on schedules of their own, each with the scheduler's
-# role and the input it is invoked with.
+# role. By default a function is invoked with the trigger schedule, any time
+# in the hour, and retried for an hour.
 locals {
+  schedule_defaults = {
+    window_minutes    = 60
+    trigger           = "schedule"
+    event_age_seconds = 3600
+  }
+
   schedules = merge(
     {
-      # A start that fails is not worth retrying for long: the next tick
-      # does the same work, and late starts would only pile up behind it.
-      pipeline = {
+      # Exactly on time. A start that fails is not worth retrying for long:
+      # the next tick does the same work, and late starts would only pile
+      # up behind it.
+      pipeline = merge(local.schedule_defaults, {
         description       = "Starts a ${local.prefix} pipeline run."
         expression        = var.schedule
-        window_minutes    = null # exactly on time
         target_arn        = aws_sfn_state_machine.pipeline.arn
-        trigger           = "schedule"
+        window_minutes    = null
         event_age_seconds = 60
-      }
+      })
       # The lake's upkeep: the clean function deletes the files of batches
       # that failed invocations left uncommitted (a function stopped at its
       # timeout, a lost commit race), which nothing else would, once older
       # than its grace period (TOTE_CLEAN_GRACE, 1h: longer than any
       # invocation). S3 writes no temporary files; the lifecycle rule in
       # lake.tf aborts incomplete uploads.
-      clean = {
-        description       = "Deletes the ${local.prefix} lake's uncommitted files."
-        expression        = var.clean_schedule
-        window_minutes    = 60 # any time in the hour will do
-        target_arn        = aws_lambda_function.stage["clean"].arn
-        trigger           = "schedule"
-        event_age_seconds = 3600
-      }
+      clean = merge(local.schedule_defaults, {
+        description = "Deletes the ${local.prefix} lake's uncommitted files."
+        expression  = var.clean_schedule
+        target_arn  = aws_lambda_function.stage["clean"].arn
+      })
       # The warehouse compared with the source (tote verify), as tote
       # serve's --verify-every: the verify function publishes Differences,
       # which the verify alarms in alarms.tf watch. It takes the warehouse's
       # run lock, so it never runs across a load; if a load holds it, the
       # invocation fails as RunInProgress and Lambda retries the
       # asynchronous invocation (twice, minutes apart).
-      verify = {
-        description       = "Compares the ${local.prefix} warehouse with the source."
-        expression        = var.verify_schedule
-        window_minutes    = 15
-        target_arn        = aws_lambda_function.stage["verify"].arn
-        trigger           = "schedule"
-        event_age_seconds = 3600
-      }
+      verify = merge(local.schedule_defaults, {
+        description    = "Compares the ${local.prefix} warehouse with the source."
+        expression     = var.verify_schedule
+        target_arn     = aws_lambda_function.stage["verify"].arn
+        window_minutes = 15
+      })
     },
     # Iceberg maintenance: each run's publish adds small files and a
     # snapshot per table; once a day the publish function, invoked with the
     # trigger maintain, compacts them and expires the snapshots older than
     # iceberg_retain_hours (and their files under iceberg/).
     var.iceberg_enabled ? {
-      iceberg-maintain = {
-        description       = "Compacts the ${local.prefix} Iceberg tables and expires their old snapshots."
-        expression        = var.iceberg_maintain_schedule
-        window_minutes    = 60
-        target_arn        = aws_lambda_function.stage["publish"].arn
-        trigger           = "maintain"
-        event_age_seconds = 3600
-      }
+      iceberg-maintain = merge(local.schedule_defaults, {
+        description = "Compacts the ${local.prefix} Iceberg tables and expires their old snapshots."
+        expression  = var.iceberg_maintain_schedule
+        target_arn  = aws_lambda_function.stage["publish"].arn
+        trigger     = "maintain"
+      })
     } : {},
   )
 }
