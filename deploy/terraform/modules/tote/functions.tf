@@ -155,8 +155,8 @@ resource "aws_lambda_function" "stage" {
   handler          = "bootstrap"
   architectures    = [local.lambda_architecture]
 
-  memory_size                    = each.value.memory_mb
-  timeout                        = each.value.timeout_seconds
+  memory_size                    = local.function_sizes[each.key].memory_mb
+  timeout                        = local.function_sizes[each.key].timeout_seconds
   reserved_concurrent_executions = var.reserved_concurrency
 
   environment {

@@ -84,49 +84,55 @@ locals {
 
   functions = {
     extract = {
-      memory_mb       = var.extract_memory_mb
-      timeout_seconds = var.extract_timeout_seconds
-      secrets         = local.source_secret
-      alerts          = false
+      secrets = local.source_secret
+      alerts  = false
     }
     # The transform publishes one alert per invocation that quarantines
     # rows, as tote serve does per run (TOTE_ALERT_SNS_TOPIC).
     transform = {
-      memory_mb       = var.transform_memory_mb
-      timeout_seconds = var.transform_timeout_seconds
-      secrets         = local.no_secret
-      alerts          = true
+      secrets = local.no_secret
+      alerts  = true
     }
     load = {
-      memory_mb       = var.load_memory_mb
-      timeout_seconds = var.load_timeout_seconds
-      secrets         = local.warehouse_secret
-      alerts          = false
+      secrets = local.warehouse_secret
+      alerts  = false
     }
     # Lists and reads manifests and deletes: little memory, a few minutes
     # for a lake of years.
     clean = {
-      memory_mb       = 256
-      timeout_seconds = 300
-      secrets         = local.no_secret
-      alerts          = false
+      secrets = local.no_secret
+      alerts  = false
     }
     # Publishes every loaded batch to the Iceberg tables in Glue, from the
     # warehouse (so it reads the warehouse secret), after Load.
     publish = {
-      memory_mb       = var.publish_memory_mb
-      timeout_seconds = var.publish_timeout_seconds
-      secrets         = local.warehouse_secret
-      alerts          = false
+      secrets = local.warehouse_secret
+      alerts  = false
     }
     # tote verify on a schedule of its own: compares both databases by
     # checksums over id ranges, so it is bound by the databases, not by
     # memory.
     verify = {
-      memory_mb       = var.verify_memory_mb
-      timeout_seconds = var.verify_timeout_seconds
-      secrets         = merge(local.source_secret, local.warehouse_secret)
-      alerts          = false
+      secrets = merge(local.source_secret, local.warehouse_secret)
+      alerts  = false
+    }
+  }
+  # Memory (MB) and timeout (s) by function: var.function_settings over
+  # these. Clean lists, reads manifests and deletes: little memory, a few
+  # minutes for a lake of years; verify is bound by the databases, not by
+  # memory.
+  function_defaults = {
+    extract   = { memory_mb = 512, timeout_seconds = 300 }
+    transform = { memory_mb = 1024, timeout_seconds = 900 }
+    load      = { memory_mb = 1024, timeout_seconds = 900 }
+    clean     = { memory_mb = 256, timeout_seconds = 300 }
+    publish   = { memory_mb = 1024, timeout_seconds = 900 }
+    verify    = { memory_mb = 512, timeout_seconds = 900 }
+  }
+  function_sizes = {
+    for f, d in local.function_defaults : f => {
+      memory_mb       = coalesce(try(var.function_settings[f].memory_mb, null), d.memory_mb)
+      timeout_seconds = coalesce(try(var.function_settings[f].timeout_seconds, null), d.timeout_seconds)
     }
   }
   # The functions the state machine runs, in order; clean and verify run on

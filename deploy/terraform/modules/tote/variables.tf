@@ -53,112 +53,27 @@ variable "architecture" {
 
 # Functions
 
-variable "extract_memory_mb" {
-  description = "Memory of the extract function, in MB (Lambda gives CPU in proportion)."
-  type        = number
-  default     = 512
+variable "function_settings" {
+  description = "Memory (MB; Lambda gives CPU in proportion) and timeout (seconds) by function, each over its default: extract 512 MB and 300 s; transform, load and publish (which writes the Iceberg tables' Parquet files) 1024 MB and 900 s; verify 512 MB and 900 s. For example { transform = { memory_mb = 2048 } }. Clean's are fixed (256 MB, 300 s)."
+  type = map(object({
+    memory_mb       = optional(number)
+    timeout_seconds = optional(number)
+  }))
+  default  = {}
+  nullable = false
 
   validation {
-    condition     = var.extract_memory_mb >= 128 && var.extract_memory_mb <= 10240
+    condition     = alltrue([for f in keys(var.function_settings) : contains(["extract", "transform", "load", "publish", "verify"], f)])
+    error_message = "function_settings takes extract, transform, load, publish and verify."
+  }
+
+  validation {
+    condition     = alltrue([for f in values(var.function_settings) : coalesce(f.memory_mb, 128) >= 128 && coalesce(f.memory_mb, 128) <= 10240])
     error_message = "Lambda memory must be between 128 and 10240 MB."
   }
-}
-
-variable "extract_timeout_seconds" {
-  description = "Timeout of the extract function, in seconds."
-  type        = number
-  default     = 300
 
   validation {
-    condition     = var.extract_timeout_seconds >= 1 && var.extract_timeout_seconds <= 900
-    error_message = "Lambda timeouts must be between 1 and 900 seconds."
-  }
-}
-
-variable "transform_memory_mb" {
-  description = "Memory of the transform function, in MB."
-  type        = number
-  default     = 1024
-
-  validation {
-    condition     = var.transform_memory_mb >= 128 && var.transform_memory_mb <= 10240
-    error_message = "Lambda memory must be between 128 and 10240 MB."
-  }
-}
-
-variable "transform_timeout_seconds" {
-  description = "Timeout of the transform function, in seconds."
-  type        = number
-  default     = 900
-
-  validation {
-    condition     = var.transform_timeout_seconds >= 1 && var.transform_timeout_seconds <= 900
-    error_message = "Lambda timeouts must be between 1 and 900 seconds."
-  }
-}
-
-variable "load_memory_mb" {
-  description = "Memory of the load function, in MB."
-  type        = number
-  default     = 1024
-
-  validation {
-    condition     = var.load_memory_mb >= 128 && var.load_memory_mb <= 10240
-    error_message = "Lambda memory must be between 128 and 10240 MB."
-  }
-}
-
-variable "load_timeout_seconds" {
-  description = "Timeout of the load function, in seconds."
-  type        = number
-  default     = 900
-
-  validation {
-    condition     = var.load_timeout_seconds >= 1 && var.load_timeout_seconds <= 900
-    error_message = "Lambda timeouts must be between 1 and 900 seconds."
-  }
-}
-
-variable "publish_memory_mb" {
-  description = "Memory of the publish function, which writes the Iceberg tables' Parquet files, in MB."
-  type        = number
-  default     = 1024
-
-  validation {
-    condition     = var.publish_memory_mb >= 128 && var.publish_memory_mb <= 10240
-    error_message = "Lambda memory must be between 128 and 10240 MB."
-  }
-}
-
-variable "publish_timeout_seconds" {
-  description = "Timeout of the publish function, in seconds."
-  type        = number
-  default     = 900
-
-  validation {
-    condition     = var.publish_timeout_seconds >= 1 && var.publish_timeout_seconds <= 900
-    error_message = "Lambda timeouts must be between 1 and 900 seconds."
-  }
-}
-
-variable "verify_memory_mb" {
-  description = "Memory of the verify function, in MB."
-  type        = number
-  default     = 512
-
-  validation {
-    condition     = var.verify_memory_mb >= 128 && var.verify_memory_mb <= 10240
-    error_message = "Lambda memory must be between 128 and 10240 MB."
-  }
-}
-
-variable "verify_timeout_seconds" {
-  description = "Timeout of the verify function, in seconds."
-  type        = number
-  default     = 900
-
-  validation {
-    condition     = var.verify_timeout_seconds >= 1 && var.verify_timeout_seconds <= 900
+    condition     = alltrue([for f in values(var.function_settings) : coalesce(f.timeout_seconds, 1) >= 1 && coalesce(f.timeout_seconds, 1) <= 900])
     error_message = "Lambda timeouts must be between 1 and 900 seconds."
   }
 }

@@ -84,6 +84,36 @@ run "bad_schedule" {
   expect_failures = [var.schedule]
 }
 
+run "bad_function_settings_unknown" {
+  command = plan
+
+  variables {
+    function_settings = { clean = { memory_mb = 512 } } # clean's are fixed
+  }
+
+  expect_failures = [var.function_settings]
+}
+
+run "bad_function_settings_memory" {
+  command = plan
+
+  variables {
+    function_settings = { load = { memory_mb = 64 } } # below 128 MB
+  }
+
+  expect_failures = [var.function_settings]
+}
+
+run "bad_function_settings_timeout" {
+  command = plan
+
+  variables {
+    function_settings = { load = { timeout_seconds = 901 } } # above 900 s
+  }
+
+  expect_failures = [var.function_settings]
+}
+
 run "other_settings" {
   command = apply
 
@@ -92,7 +122,7 @@ run "other_settings" {
     bucket_name           = "staging-lake"
     lake_prefix           = "v1/lake"
     source_secret_name    = "staging/totesys"
-    transform_memory_mb   = 2048
+    function_settings     = { transform = { memory_mb = 2048 }, verify = { timeout_seconds = 600 } }
     log_retention_days    = 90
     reserved_concurrency  = -1
     lag_threshold_seconds = 90
@@ -116,8 +146,12 @@ run "other_settings" {
   }
 
   assert {
-    condition     = aws_lambda_function.stage["transform"].memory_size == 2048 && aws_lambda_function.stage["extract"].memory_size == 512
-    error_message = "memory must be set per function"
+    condition = (
+      aws_lambda_function.stage["transform"].memory_size == 2048 && aws_lambda_function.stage["transform"].timeout == 900 &&
+      aws_lambda_function.stage["verify"].timeout == 600 && aws_lambda_function.stage["verify"].memory_size == 512 &&
+      aws_lambda_function.stage["extract"].memory_size == 512 && aws_lambda_function.stage["extract"].timeout == 300
+    )
+    error_message = "memory and timeout must be set per function, each over its default"
   }
 
   assert {
