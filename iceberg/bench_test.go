@@ -2,10 +2,16 @@ package iceberg
 
 import (
 	"context"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go/table"
 )
 
 // benchScale is the source scale the publish benchmarks load
@@ -26,11 +32,28 @@ func benchScale(b *testing.B) int {
 // tables, as the first run does: every fact's rows appended, every
 // dimension written.
 func BenchmarkPublishFull(b *testing.B) {
+	for _, codec := range []struct{ name, codec, level string }{
+		{"zstd", "zstd", ""}, {"zstd-1", "zstd", "1"}, {"snappy", "snappy", ""},
+	} {
+		b.Run(codec.name, func(b *testing.B) {
+			saved := maps.Clone(writeProperties)
+			defer func() { writeProperties = saved }()
+			writeProperties[table.ParquetCompressionKey] = codec.codec
+			if codec.level != "" {
+				writeProperties[table.ParquetCompressionLevelKey] = codec.level
+			}
+			benchmarkPublishFull(b)
+		})
+	}
+}
+
+func benchmarkPublishFull(b *testing.B) {
 	dir := b.TempDir()
 	bn := setupScale(b, "file://"+dir, benchScale(b))
 	bn.load(b)
 	ctx := context.Background()
-	var rows int64
+	var rows, bytes int64
+	var cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		bn.exec(b, bn.wh, `DROP SCHEMA IF EXISTS `+CatalogSchema+` CASCADE`,
@@ -43,18 +66,51 @@ func BenchmarkPublishFull(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+		before := cpuTime(b)
 		res, err := p.Publish(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
+		cpu += cpuTime(b) - before
 		b.StopTimer()
 		rows = res.Rows()
+		bytes = dataBytes(b, filepath.Join(dir, "iceberg"))
 		if err := p.Close(); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(rows), "rows/op")
+	b.ReportMetric(float64(bytes)/(1<<20), "data-MiB")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+}
+
+// cpuTime is the CPU time this process has used (user and system): the
+// publisher's own work, without the warehouse's, and less disturbed than
+// the elapsed time by a busy machine.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// dataBytes is the size of the Parquet data files under dir.
+func dataBytes(b *testing.B, dir string) int64 {
+	var n int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".parquet" {
+			return err
+		}
+		fi, err := d.Info()
+		n += fi.Size()
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
 
 // BenchmarkPublishIncremental publishes one small batch (200 simulated
@@ -65,6 +121,7 @@ func BenchmarkPublishIncremental(b *testing.B) {
 	bn.load(b)
 	bn.publish(b)
 	var rows int64
+	var cpu time.Duration
 	i := uint64(0)
 	for b.Loop() {
 		b.StopTimer()
@@ -72,8 +129,11 @@ func BenchmarkPublishIncremental(b *testing.B) {
 		bn.simulate(b, 100+i, 0.1)
 		bn.load(b)
 		b.StartTimer()
+		before := cpuTime(b)
 		res := bn.publish(b)
+		cpu += cpuTime(b) - before
 		rows += res.Rows()
 	}
 	b.ReportMetric(float64(rows)/float64(max(i, 1)), "rows/op")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(max(i, 1)), "cpu-ms/op")
 }

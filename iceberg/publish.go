@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,6 +183,9 @@ func (p *Publisher) ensureTables(ctx context.Context) (map[string]*table.Table, 
 		if err := checkSchema(t, tbl); err != nil {
 			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
 		}
+		if tbl, err = p.setWriteProperties(ctx, tbl); err != nil {
+			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
+		}
 		out[t.Name] = tbl
 	}
 	return out, nil
@@ -220,6 +224,38 @@ func checkSchema(t star.Table, tbl *table.Table) error {
 	return nil
 }
 
+// writeProperties are the table properties that say how tote's tables
+// are written (decision 0017 says why each).
+var writeProperties = iceberg.Properties{
+	table.ParquetCompressionKey:      "zstd",
+	table.ParquetCompressionLevelKey: "1",
+}
+
+// setWriteProperties gives a table made by an older tote the
+// writeProperties it lacks (a metadata commit, no snapshot), once.
+func (p *Publisher) setWriteProperties(ctx context.Context, tbl *table.Table) (*table.Table, error) {
+	props := tbl.Properties()
+	missing := iceberg.Properties{}
+	for k, v := range writeProperties {
+		if props.Get(k, "") != v {
+			missing[k] = v
+		}
+	}
+	if len(missing) == 0 {
+		return tbl, nil
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.SetProperties(missing); err != nil {
+		return nil, fmt.Errorf("set its write properties: %w", err)
+	}
+	committed, err := txn.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("set its write properties: %w", err)
+	}
+	p.log.Info("set iceberg table write properties", "table", p.namespace+"."+tbl.Identifier()[len(tbl.Identifier())-1], "properties", missing)
+	return committed, nil
+}
+
 // create creates t's Iceberg table (format version 2) under the lake's
 // iceberg/ prefix.
 func (p *Publisher) create(ctx context.Context, t star.Table) (*table.Table, error) {
@@ -232,10 +268,10 @@ func (p *Publisher) create(ctx context.Context, t star.Table) (*table.Table, err
 		return nil, err
 	}
 	props := iceberg.Properties{
-		table.PropertyFormatVersion:       "2",
-		"comment":                         t.Comment,
-		"write.parquet.compression-codec": "zstd",
+		table.PropertyFormatVersion: "2",
+		"comment":                   t.Comment,
 	}
+	maps.Copy(props, writeProperties)
 	cat, err := p.catalog(ctx)
 	if err != nil {
 		return nil, err

@@ -143,3 +143,66 @@ func TestRowReaderRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishRefusesABadValue checks that a warehouse value Iceberg cannot
+// hold (an infinite date) fails the publish naming the table, the batch
+// and the value, and commits and records nothing of that table.
+func TestPublishRefusesABadValue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, "file://"+t.TempDir())
+	b.load(t)
+	b.exec(t, b.wh, `CREATE TEMP TABLE bad AS SELECT * FROM dim_date ORDER BY date_id LIMIT 1`,
+		`UPDATE bad SET date_id = 'infinity'`, `INSERT INTO dim_date SELECT * FROM bad`)
+	batch := texts(t, b.wh, `SELECT batch_id FROM tote.load_ledger`)[0]
+	_, err := b.pub.Publish(ctx)
+	for _, want := range []string{"publish dim_date to iceberg, batches " + batch, "column date_id: an infinite date", "7fffffff"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("publish: %v; want it to say %q", err, want)
+		}
+	}
+	tbl, err := b.pub.Table(ctx, "dim_date")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := tbl.CurrentSnapshot(); s != nil {
+		t.Errorf("dim_date has snapshot %d after a refused publish", s.SnapshotID)
+	}
+	if n := one(t, b.wh, `SELECT count(*) FROM tote.iceberg_snapshots WHERE table_name = 'dim_date'`) + one(t, b.wh, `SELECT count(*) FROM tote.iceberg_batches`); n != 0 {
+		t.Errorf("a refused publish recorded %d rows", n)
+	}
+}
+
+// TestPublishSetsWriteProperties checks that a table without tote's
+// write properties (made by an older tote) gets them on the next publish.
+func TestPublishSetsWriteProperties(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, "file://"+t.TempDir())
+	b.load(t)
+	b.publish(t)
+	tbl, err := b.pub.Table(ctx, "fact_payment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tbl.Properties()[table.ParquetCompressionLevelKey]; got != "1" {
+		t.Fatalf("a new table's compression level is %q, want 1", got)
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.RemoveProperties([]string{table.ParquetCompressionLevelKey}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.simulate(t, 61, 0.1)
+	b.load(t)
+	b.publish(t)
+	if tbl, err = b.pub.Table(ctx, "fact_payment"); err != nil {
+		t.Fatal(err)
+	}
+	if got := tbl.Properties()[table.ParquetCompressionLevelKey]; got != "1" {
+		t.Errorf("after a publish, the compression level is %q, want 1", got)
+	}
+	same(t, b, "after the write properties were set")
+}
