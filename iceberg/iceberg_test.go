@@ -38,10 +38,13 @@ type bundle struct {
 	pub     *Publisher
 }
 
-func setup(t *testing.T, lakeURL string) *bundle {
+func setup(t testing.TB, lakeURL string) *bundle { return setupScale(t, lakeURL, 1) }
+
+// setupScale is setup with a source seeded at scale.
+func setupScale(t testing.TB, lakeURL string, scale int) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	b := &bundle{src: pgtest.Pool(t, fixture.Source(1, 23).NewDB(t)), wh: pgtest.Pool(t, fixture.Warehouse().NewDB(t))}
+	b := &bundle{src: pgtest.Pool(t, fixture.Source(scale, 23).NewDB(t)), wh: pgtest.Pool(t, fixture.Warehouse().NewDB(t))}
 	lk, err := lake.Open(ctx, lakeURL, lake.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +57,7 @@ func setup(t *testing.T, lakeURL string) *bundle {
 
 // open opens another publisher of the bundle's warehouse and lake, as a
 // new process would.
-func (b *bundle) open(t *testing.T) *Publisher {
+func (b *bundle) open(t testing.TB) *Publisher {
 	t.Helper()
 	p, err := Open(context.Background(), b.wh, b.lake, Options{})
 	if err != nil {
@@ -65,7 +68,7 @@ func (b *bundle) open(t *testing.T) *Publisher {
 }
 
 // load runs extract, transform and load once, without publishing.
-func (b *bundle) load(t *testing.T) {
+func (b *bundle) load(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := extract.Run(ctx, b.src, b.lake, extract.Options{}); err != nil {
@@ -79,7 +82,7 @@ func (b *bundle) load(t *testing.T) {
 	}
 }
 
-func (b *bundle) publish(t *testing.T) Result {
+func (b *bundle) publish(t testing.TB) Result {
 	t.Helper()
 	res, err := b.pub.Publish(context.Background())
 	if err != nil {
@@ -88,7 +91,7 @@ func (b *bundle) publish(t *testing.T) Result {
 	return res
 }
 
-func (b *bundle) exec(t *testing.T, pool *pgxpool.Pool, sqls ...string) {
+func (b *bundle) exec(t testing.TB, pool *pgxpool.Pool, sqls ...string) {
 	t.Helper()
 	for _, s := range sqls {
 		if _, err := pool.Exec(context.Background(), s); err != nil {
@@ -97,7 +100,7 @@ func (b *bundle) exec(t *testing.T, pool *pgxpool.Pool, sqls ...string) {
 	}
 }
 
-func (b *bundle) simulate(t *testing.T, seed uint64, deletions float64) {
+func (b *bundle) simulate(t testing.TB, seed uint64, deletions float64) {
 	t.Helper()
 	if _, err := simulate.Run(context.Background(), b.src, simulate.Options{Rate: 100_000, Events: 200, Seed: seed, Deletions: deletions}); err != nil {
 		t.Fatal(err)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
@@ -183,6 +183,9 @@ func (p *Publisher) ensureTables(ctx context.Context) (map[string]*table.Table, 
 		if err := checkSchema(t, tbl); err != nil {
 			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
 		}
+		if tbl, err = p.setWriteProperties(ctx, tbl); err != nil {
+			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
+		}
 		out[t.Name] = tbl
 	}
 	return out, nil
@@ -221,6 +224,38 @@ func checkSchema(t star.Table, tbl *table.Table) error {
 	return nil
 }
 
+// writeProperties are the table properties that say how tote's tables
+// are written (decision 0017 says why each).
+var writeProperties = iceberg.Properties{
+	table.ParquetCompressionKey:      "zstd",
+	table.ParquetCompressionLevelKey: "1",
+}
+
+// setWriteProperties gives a table made by an older tote the
+// writeProperties it lacks (a metadata commit, no snapshot), once.
+func (p *Publisher) setWriteProperties(ctx context.Context, tbl *table.Table) (*table.Table, error) {
+	props := tbl.Properties()
+	missing := iceberg.Properties{}
+	for k, v := range writeProperties {
+		if props.Get(k, "") != v {
+			missing[k] = v
+		}
+	}
+	if len(missing) == 0 {
+		return tbl, nil
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.SetProperties(missing); err != nil {
+		return nil, fmt.Errorf("set its write properties: %w", err)
+	}
+	committed, err := txn.Commit(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("set its write properties: %w", err)
+	}
+	p.log.Info("set iceberg table write properties", "table", p.namespace+"."+tbl.Identifier()[len(tbl.Identifier())-1], "properties", missing)
+	return committed, nil
+}
+
 // create creates t's Iceberg table (format version 2) under the lake's
 // iceberg/ prefix.
 func (p *Publisher) create(ctx context.Context, t star.Table) (*table.Table, error) {
@@ -233,10 +268,10 @@ func (p *Publisher) create(ctx context.Context, t star.Table) (*table.Table, err
 		return nil, err
 	}
 	props := iceberg.Properties{
-		table.PropertyFormatVersion:       "2",
-		"comment":                         t.Comment,
-		"write.parquet.compression-codec": "zstd",
+		table.PropertyFormatVersion: "2",
+		"comment":                   t.Comment,
 	}
+	maps.Copy(props, writeProperties)
 	cat, err := p.catalog(ctx)
 	if err != nil {
 		return nil, err
@@ -317,7 +352,9 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 		props["tote.batches-from"] = rest[0].ID
 	}
 
-	var query string
+	from := ` FROM ` + pgx.Identifier{t.Name}.Sanitize()
+	key := pgx.Identifier{t.Surrogate}.Sanitize()
+	var where string
 	var args []any
 	overwrite := t.Kind == star.Dimension || corrective
 	switch {
@@ -325,46 +362,45 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 		if touched <= st.seq {
 			return tr, nil // no batch it does not hold changed it
 		}
-		query = `SELECT ` + selectList(t) + ` FROM ` + pgx.Identifier{t.Name}.Sanitize() + ` ORDER BY ` + orderBy(t)
 	case corrective:
-		query = `SELECT ` + selectList(t) + ` FROM ` + pgx.Identifier{t.Name}.Sanitize() + ` ORDER BY ` + orderBy(t)
 	default:
 		ids := make([]string, len(rest))
 		for i, b := range rest {
 			ids[i] = b.ID
 		}
-		query = `SELECT ` + selectList(t) + ` FROM ` + pgx.Identifier{t.Name}.Sanitize() +
-			` WHERE ` + pgx.Identifier{t.Surrogate}.Sanitize() + ` > $1 AND ` + pgx.Identifier{star.BatchID}.Sanitize() + ` = ANY($2)` +
-			` ORDER BY ` + orderBy(t)
+		where = ` WHERE ` + key + ` > $1 AND ` + pgx.Identifier{star.BatchID}.Sanitize() + ` = ANY($2)`
 		args = []any{st.maxKey, ids}
 	}
-	sc := tbl.Schema()
-	rows, err := p.pool.Query(ctx, query, args...)
+	if t.Kind == star.Fact {
+		// The summary's largest key is known before the rows are read
+		// (they stream into the writer): the primary key's index, read
+		// backwards, finds it at once.
+		var maxKey *int64
+		if err := p.pool.QueryRow(ctx, `SELECT max(`+key+`)::bigint`+from+where, args...).Scan(&maxKey); err != nil {
+			return tr, fmt.Errorf("read the warehouse table's largest %s: %w", t.Surrogate, err)
+		}
+		if maxKey == nil && !overwrite {
+			return tr, nil // no new versions in these batches
+		}
+		var mk int64 // a corrective overwrite holds the table as it is
+		if !corrective {
+			mk = st.maxKey
+		}
+		if maxKey != nil && (*maxKey > mk || corrective) {
+			mk = *maxKey
+		}
+		props[SummaryMaxKey] = strconv.FormatInt(mk, 10)
+	}
+	as, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
+	if err != nil {
+		return tr, fmt.Errorf("arrow schema: %w", err)
+	}
+	rows, err := p.pool.Query(ctx, `SELECT `+selectList(t)+from+where+` ORDER BY `+orderBy(t),
+		append([]any{resultFormats(t)}, args...)...)
 	if err != nil {
 		return tr, fmt.Errorf("read the warehouse table: %w", err)
 	}
-	as, recs, n, maxKey, err := readRecords(rows, t, sc)
-	if err != nil {
-		return tr, err
-	}
-	defer func() {
-		for _, r := range recs {
-			r.Release()
-		}
-	}()
-	if n == 0 && !overwrite {
-		return tr, nil // no new versions in these batches
-	}
-	if t.Kind == star.Fact {
-		if maxKey < st.maxKey && !corrective {
-			maxKey = st.maxKey
-		}
-		props[SummaryMaxKey] = strconv.FormatInt(maxKey, 10)
-	}
-	rdr, err := array.NewRecordReader(as, recs)
-	if err != nil {
-		return tr, err
-	}
+	rdr := newRowReader(rows, t, as)
 	defer rdr.Release()
 	txn := tbl.NewTransaction()
 	if overwrite {
@@ -382,7 +418,7 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 		return tr, fmt.Errorf("commit %s: %w", tr.Operation, err)
 	}
 	*tbl = *committed
-	tr.Rows = n
+	tr.Rows = rdr.Rows()
 	tr.Snapshot = committed.CurrentSnapshot().SnapshotID
 	if p.BeforeRecord != nil {
 		if err := p.BeforeRecord(last.ID, t.Name); err != nil {
@@ -390,7 +426,7 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 		}
 	}
 	for _, b := range rest {
-		if err := p.record(ctx, b, t.Name, tr.Snapshot, tr.Operation, n); err != nil {
+		if err := p.record(ctx, b, t.Name, tr.Snapshot, tr.Operation, tr.Rows); err != nil {
 			return tr, err
 		}
 	}
