@@ -170,6 +170,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/internal/sum"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/totesys"
@@ -305,38 +306,22 @@ type Result struct {
 
 // Rows is the number of row versions extracted.
 func (r Result) Rows() int64 {
-	var n int64
-	for _, t := range r.Tables {
-		n += t.Rows
-	}
-	return n
+	return sum.Of(r.Tables, func(t TableResult) int64 { return t.Rows })
 }
 
 // Deleted is the number of rows found deleted (tombstones written).
 func (r Result) Deleted() int64 {
-	var n int64
-	for _, t := range r.Tables {
-		n += t.Deleted
-	}
-	return n
+	return sum.Of(r.Tables, func(t TableResult) int64 { return t.Deleted })
 }
 
 // Bytes is the size of the batch's files.
 func (r Result) Bytes() int64 {
-	n := r.IDSetBytes + r.DeletedBytes
-	for _, t := range r.Tables {
-		n += t.Bytes
-	}
-	return n
+	return r.IDSetBytes + r.DeletedBytes + sum.Of(r.Tables, func(t TableResult) int64 { return t.Bytes })
 }
 
 // SourceBytes is the size of the values read from the source.
 func (r Result) SourceBytes() int64 {
-	var n int64
-	for _, t := range r.Tables {
-		n += t.SourceBytes
-	}
-	return n
+	return sum.Of(r.Tables, func(t TableResult) int64 { return t.SourceBytes })
 }
 
 // Run extracts the row versions new since the last committed raw batch,
