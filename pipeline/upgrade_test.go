@@ -176,9 +176,7 @@ func TestUpgradeInPlace(t *testing.T) {
 	t.Cleanup(func() { lk.Close() })
 	made := pgtest.Pool(t, pgtest.NewDB(t))
 	parts := pipeline.Parts{Source: src, Warehouse: warehouse.New(made, nil), Lake: lk}
-	versions := map[string]map[string]bool{}
-	capture(t, src, versions)
-	pass(t, parts)
+	versions := firstPass(t, src, parts)
 	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 100_000, Events: 200, Seed: 61}); err != nil {
 		t.Fatal(err)
 	}
