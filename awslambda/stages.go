@@ -31,15 +31,19 @@ type LoadStatus struct {
 	At  time.Time `json:"at"`
 }
 
-// lockRun takes the warehouse's run lock (pipeline.LockRun) for a stage;
-// when another holds it, the error says what the stage did not do and who
-// may hold the lock.
-func lockRun(ctx context.Context, wh *warehouse.Warehouse, notDone, holders string) (func(), error) {
+// lockedWarehouse opens the warehouse and takes its run lock
+// (pipeline.LockRun) for a stage; when another holds the lock, the error
+// says what the stage did not do and who may hold it.
+func (h *Handler) lockedWarehouse(ctx context.Context, notDone, holders string) (*warehouse.Warehouse, func(), error) {
+	wh, err := h.parts.openWarehouse(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	release, err := pipeline.LockRun(ctx, wh)
 	if errors.Is(err, pipeline.ErrRunInProgress) {
-		return nil, fmt.Errorf("%s: %w (%s)", notDone, err, holders)
+		return nil, nil, fmt.Errorf("%s: %w (%s)", notDone, err, holders)
 	}
-	return release, err
+	return wh, release, err
 }
 
 // extract runs the extract stage.
@@ -124,14 +128,10 @@ func (h *Handler) load(ctx context.Context, log *slog.Logger) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	wh, err := h.parts.openWarehouse(ctx)
-	if err != nil {
-		return Output{}, err
-	}
 	// The lock tote run and tote serve take: an overlapping execution, or
 	// a run from a terminal, is reported (RunInProgress) rather than
 	// queued behind the load's own per-batch lock.
-	release, err := lockRun(ctx, wh, "nothing loaded", "another execution, tote run or tote serve")
+	wh, release, err := h.lockedWarehouse(ctx, "nothing loaded", "another execution, tote run or tote serve")
 	if err != nil {
 		return Output{}, err
 	}
@@ -273,11 +273,7 @@ func (h *Handler) verify(ctx context.Context, log *slog.Logger) (Output, error) 
 	if err != nil {
 		return Output{}, err
 	}
-	wh, err := h.parts.openWarehouse(ctx)
-	if err != nil {
-		return Output{}, err
-	}
-	release, err := lockRun(ctx, wh, "nothing verified", "a load, tote run or tote serve")
+	wh, release, err := h.lockedWarehouse(ctx, "nothing verified", "a load, tote run or tote serve")
 	if err != nil {
 		return Output{}, err
 	}
