@@ -620,12 +620,9 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		ts.IDs = seq
 		next.Tables[table] = ts
 	}
-	m, err := batch.Commit(ctx, tote.Version(), next)
+	m, err := commit(ctx, batch, seq, next)
 	if err != nil {
-		if errors.Is(err, lake.ErrConflict) {
-			return Result{}, conflict(seq, err)
-		}
-		return Result{}, tote.At(fmt.Errorf("commit: %w", err), tote.Where{Batch: batch.ID()})
+		return Result{}, err
 	}
 	committed = true
 	res.Batch, res.Committed = m.ID, true
@@ -666,6 +663,20 @@ func (j job) plan(prev *State, snap snapshot) (*plan, State, error) {
 	}
 	p, err := newPlan(prev, snap)
 	return p, next, err
+}
+
+// commit commits raw batch seq with the extraction state next; the
+// error names the batch, or says that another extraction committed seq
+// first.
+func commit(ctx context.Context, batch *lake.BatchWriter, seq uint64, next State) (lake.Manifest, error) {
+	m, err := batch.Commit(ctx, tote.Version(), next)
+	if errors.Is(err, lake.ErrConflict) {
+		return m, conflict(seq, err)
+	}
+	if err != nil {
+		return m, tote.At(fmt.Errorf("commit: %w", err), tote.Where{Batch: batch.ID()})
+	}
+	return m, nil
 }
 
 // conflict reports a lost race with another extraction.
