@@ -24,6 +24,15 @@ func (c *captured) Notify(_ context.Context, a Alert) error {
 	return nil
 }
 
+// subjects are the subjects of the alerts received, in order.
+func (c *captured) subjects() []string {
+	var out []string
+	for _, a := range c.got {
+		out = append(out, a.Subject())
+	}
+	return out
+}
+
 // Notifiers builds what the configuration asks for, in a fixed order, and
 // fails at startup, naming what to fix, when a notifier cannot work.
 func TestConfigNotifiers(t *testing.T) {
@@ -150,10 +159,7 @@ func TestVerifiedIncident(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got []string
-	for _, a := range rec.got {
-		got = append(got, a.Subject())
-	}
+	got := rec.subjects()
 	want := []string{
 		"tote: verify found 3 rows that differ between the warehouse and the source",
 		"tote: the warehouse matches the source again",

@@ -180,15 +180,8 @@ func TestEnvironmentAndNoRun(t *testing.T) {
 }
 
 // texts records each alert's subject and text.
-type texts struct{ got []Alert }
-
-func (r *texts) Notify(_ context.Context, a Alert) error {
-	r.got = append(r.got, a)
-	return nil
-}
-
 func TestSlotIncidents(t *testing.T) {
-	rec := &texts{}
+	rec := &captured{}
 	in := &Incidents{Notifiers: []Named{{"rec", rec}}}
 	ctx, now := context.Background(), time.Now()
 	for _, p := range []string{"", "lag", "lag", "lag", "", "", "unreserved", "lost", "lost", "missing", "missing", ""} {
@@ -196,10 +189,7 @@ func TestSlotIncidents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var got []string
-	for _, a := range rec.got {
-		got = append(got, a.Subject())
-	}
+	got := rec.subjects()
 	want := []string{
 		"tote: replication slot tote: lag",
 		"tote: replication slot tote is healthy again",

@@ -73,6 +73,16 @@ const (
 	maxEntry       = 500 // bytes of one quarantined entry
 )
 
+// add counts a stage's rows and deletions of table (Rows is made by the
+// stage; Deleted only when there are some).
+func (o *Output) add(table string, rows, deleted int64) {
+	if rows > 0 {
+		o.Rows[table] += rows
+		o.RowsTotal += rows
+	}
+	o.deleted(table, deleted)
+}
+
 // deleted adds n deletions of table.
 func (o *Output) deleted(table string, n int64) {
 	if n == 0 {

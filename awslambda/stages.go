@@ -15,6 +15,7 @@ import (
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/transform"
 	"github.com/terrifictotes/tote/verify"
+	"github.com/terrifictotes/tote/warehouse"
 )
 
 // LoadStatusName is the lake status object (see lake.PutStatus) in which
@@ -28,6 +29,21 @@ const LoadStatusName = "load"
 type LoadStatus struct {
 	Seq uint64    `json:"seq"`
 	At  time.Time `json:"at"`
+}
+
+// lockedWarehouse opens the warehouse and takes its run lock
+// (pipeline.LockRun) for a stage; when another holds the lock, the error
+// says what the stage did not do and who may hold it.
+func (h *Handler) lockedWarehouse(ctx context.Context, notDone, holders string) (*warehouse.Warehouse, func(), error) {
+	wh, err := h.parts.openWarehouse(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	release, err := pipeline.LockRun(ctx, wh)
+	if errors.Is(err, pipeline.ErrRunInProgress) {
+		return nil, nil, fmt.Errorf("%s: %w (%s)", notDone, err, holders)
+	}
+	return wh, release, err
 }
 
 // extract runs the extract stage.
@@ -46,11 +62,7 @@ func (h *Handler) extract(ctx context.Context, log *slog.Logger, start time.Time
 	}
 	out := Output{Rows: map[string]int64{}}
 	for _, t := range res.Tables {
-		if t.Rows > 0 {
-			out.Rows[t.Table] = t.Rows
-			out.RowsTotal += t.Rows
-		}
-		out.deleted(t.Table, t.Deleted)
+		out.add(t.Table, t.Rows, t.Deleted)
 	}
 	if res.Committed {
 		out.Batches, out.New = []string{res.Batch}, true
@@ -97,11 +109,7 @@ func (h *Handler) transform(ctx context.Context, log *slog.Logger) (Output, erro
 	for _, b := range res.Batches {
 		out.Batches = append(out.Batches, b.Processed)
 		for _, t := range b.Tables {
-			if t.Rows > 0 {
-				out.Rows[t.Table] += t.Rows
-				out.RowsTotal += t.Rows
-			}
-			out.deleted(t.Table, t.Deleted)
+			out.add(t.Table, t.Rows, t.Deleted)
 		}
 	}
 	out.New = len(res.Batches) > 0
@@ -120,17 +128,10 @@ func (h *Handler) load(ctx context.Context, log *slog.Logger) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	wh, err := h.parts.openWarehouse(ctx)
-	if err != nil {
-		return Output{}, err
-	}
 	// The lock tote run and tote serve take: an overlapping execution, or
 	// a run from a terminal, is reported (RunInProgress) rather than
 	// queued behind the load's own per-batch lock.
-	release, err := pipeline.LockRun(ctx, wh)
-	if errors.Is(err, pipeline.ErrRunInProgress) {
-		return Output{}, fmt.Errorf("nothing loaded: %w (another execution, tote run or tote serve)", err)
-	}
+	wh, release, err := h.lockedWarehouse(ctx, "nothing loaded", "another execution, tote run or tote serve")
 	if err != nil {
 		return Output{}, err
 	}
@@ -143,11 +144,7 @@ func (h *Handler) load(ctx context.Context, log *slog.Logger) (Output, error) {
 	for _, b := range res.Batches {
 		out.Batches = append(out.Batches, b.Batch)
 		for _, t := range b.Tables {
-			if t.Rows > 0 {
-				out.Rows[t.Table] += t.Rows
-				out.RowsTotal += t.Rows
-			}
-			out.deleted(t.Table, t.Deleted)
+			out.add(t.Table, t.Rows, t.Deleted)
 		}
 	}
 
@@ -276,14 +273,7 @@ func (h *Handler) verify(ctx context.Context, log *slog.Logger) (Output, error) 
 	if err != nil {
 		return Output{}, err
 	}
-	wh, err := h.parts.openWarehouse(ctx)
-	if err != nil {
-		return Output{}, err
-	}
-	release, err := pipeline.LockRun(ctx, wh)
-	if errors.Is(err, pipeline.ErrRunInProgress) {
-		return Output{}, fmt.Errorf("nothing verified: %w (a load, tote run or tote serve)", err)
-	}
+	wh, release, err := h.lockedWarehouse(ctx, "nothing verified", "a load, tote run or tote serve")
 	if err != nil {
 		return Output{}, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/internal/fixture"
+	"github.com/terrifictotes/tote/internal/hooktest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/internal/smtptest"
 	"github.com/terrifictotes/tote/lake"
@@ -98,35 +99,6 @@ func (p *proxy) via(t *testing.T, dbURL string) string {
 	return u.String()
 }
 
-// hook is a webhook receiver keeping the texts it got.
-type hook struct {
-	mu    sync.Mutex
-	texts []string
-}
-
-func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body struct{ Text string }
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		http.Error(w, err.Error(), 400)
-		return
-	}
-	h.mu.Lock()
-	h.texts = append(h.texts, body.Text)
-	h.mu.Unlock()
-}
-
-func (h *hook) count(sub string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, s := range h.texts {
-		if strings.Contains(s, sub) {
-			n++
-		}
-	}
-	return n
-}
-
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
@@ -196,11 +168,9 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 	p := parts(t, px.via(t, source), fixture.Warehouse().NewDB(t))
 
 	mail := smtptest.Start(t)
-	h := &hook{}
-	hs := httptest.NewServer(h)
-	defer hs.Close()
+	h := hooktest.Start(t)
 	inc := &alert.Incidents{Notifiers: []alert.Named{
-		{Name: "webhook", Notifier: alert.Webhook{URL: hs.URL}},
+		{Name: "webhook", Notifier: alert.Webhook{URL: h.URL}},
 		{Name: "email", Notifier: alert.SMTP{Addr: mail.Addr, User: smtptest.User, Password: smtptest.Password,
 			From: "tote@example.com", To: []string{"ops@example.com"}, TLS: mail.ClientTLS}},
 		{Name: "broken", Notifier: alert.Webhook{URL: "http://127.0.0.1:1/"}},
@@ -228,7 +198,7 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 	// The source goes away: one alert per notifier, however many runs fail.
 	px.set(true)
 	eventually(t, "failure alerts", func() bool {
-		return h.count("failed in extract") == 1 && len(mail.Messages()) == 1
+		return h.Count("failed in extract") == 1 && len(mail.Messages()) == 1
 	})
 	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "source") {
 		t.Errorf("/readyz with the source down: %d %s", code, body)
@@ -242,7 +212,7 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 		}
 		return n >= 3
 	})
-	if n := h.count("failed"); n != 1 {
+	if n := h.Count("failed"); n != 1 {
 		t.Errorf("%d failure alerts for one incident", n)
 	}
 	msg := mail.Messages()[0]
@@ -254,7 +224,7 @@ func TestDaemonAlertsOnceAndRecovers(t *testing.T) {
 	px.set(false)
 	eventually(t, "recovery", func() bool {
 		ms := mail.Messages()
-		return h.count("recovered") == 1 && len(ms) == 2 && strings.Contains(ms[1].Data, "recovered")
+		return h.Count("recovered") == 1 && len(ms) == 2 && strings.Contains(ms[1].Data, "recovered")
 	})
 
 	// A deletion in the source, then a run now over HTTP.

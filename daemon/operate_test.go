@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,17 +10,25 @@ import (
 	"github.com/terrifictotes/tote/alert"
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/fixture"
+	"github.com/terrifictotes/tote/internal/hooktest"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/verify"
 )
 
 // webhookIncidents is alerting to one webhook, whose messages h keeps.
-func webhookIncidents(t *testing.T) (*hook, *alert.Incidents) {
+func webhookIncidents(t *testing.T) (*hooktest.Hook, *alert.Incidents) {
 	t.Helper()
-	h := &hook{}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return h, &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: srv.URL}}}}
+	h := hooktest.Start(t)
+	return h, &alert.Incidents{Notifiers: []alert.Named{{Name: "webhook", Notifier: alert.Webhook{URL: h.URL}}}}
+}
+
+// alertingDaemon is a daemon configured as cfg over a seeded source, a new
+// warehouse and a lake, alerting to one webhook whose messages h keeps.
+func alertingDaemon(t *testing.T, cfg Config) (d *Daemon, p pipeline.Parts, h *hooktest.Hook) {
+	t.Helper()
+	h, cfg.Incidents = webhookIncidents(t)
+	cfg.Parts = parts(t, seededSource(t), fixture.Warehouse().NewDB(t))
+	return New(cfg), cfg.Parts, h
 }
 
 // A run that quarantines rows succeeds and sends one alert naming them;
@@ -29,10 +36,7 @@ func webhookIncidents(t *testing.T) (*hook, *alert.Incidents) {
 func TestQuarantineAlertNamesTheRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
-	h, inc := webhookIncidents(t)
-	p := parts(t, source, wh)
-	d := New(Config{Parts: p, Incidents: inc})
+	d, p, h := alertingDaemon(t, Config{})
 	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +52,12 @@ func TestQuarantineAlertNamesTheRows(t *testing.T) {
 	if err != nil || run.Outcome != pipeline.Success {
 		t.Fatalf("the run with bad values: %v, %+v", err, run)
 	}
-	if n := h.count("quarantined 2 rows"); n != 1 {
-		t.Fatalf("%d quarantine alerts, want 1: %q", n, h.texts)
+	if n := h.Count("quarantined 2 rows"); n != 1 {
+		t.Fatalf("%d quarantine alerts, want 1: %q", n, h.Texts())
 	}
 	for _, want := range []string{`sales_order 7: agreed_delivery_date "soon" is not a date`, `currency 4: currency_code "XYZ" is not an ISO 4217 currency code`} {
-		if h.count(want) != 1 {
-			t.Errorf("the alert does not name %q: %q", want, h.texts)
+		if h.Count(want) != 1 {
+			t.Errorf("the alert does not name %q: %q", want, h.Texts())
 		}
 	}
 	recs, err := pipeline.Runs(ctx, p.Warehouse, 1)
@@ -65,7 +69,7 @@ func TestQuarantineAlertNamesTheRows(t *testing.T) {
 	if _, err := d.RunOnce(ctx, TriggerSchedule); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.count("quarantined"); n != 1 {
+	if n := h.Count("quarantined"); n != 1 {
 		t.Errorf("%d quarantine alerts after a quiet run, want 1", n)
 	}
 }
@@ -76,10 +80,7 @@ func TestQuarantineAlertNamesTheRows(t *testing.T) {
 func TestNewColumnAlertsOnceAndTheRunGoesOn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
-	h, inc := webhookIncidents(t)
-	p := parts(t, source, wh)
-	d := New(Config{Parts: p, Incidents: inc})
+	d, p, h := alertingDaemon(t, Config{})
 	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
 		t.Fatal(err)
 	}
@@ -103,12 +104,12 @@ func TestNewColumnAlertsOnceAndTheRunGoesOn(t *testing.T) {
 		t.Errorf("the warehouse has units_sold %d (%v) for the order changed with the new column, want 4242", units, err)
 	}
 	for _, want := range []string{"new column, design.colour text NULL:", "new column, sales_order.discount numeric(5,2) NULL:"} {
-		if n := h.count(want); n != 1 {
-			t.Errorf("%d alerts naming %q, want 1: %q", n, want, h.texts)
+		if n := h.Count(want); n != 1 {
+			t.Errorf("%d alerts naming %q, want 1: %q", n, want, h.Texts())
 		}
 	}
-	if n := h.count("new column"); n != 2 {
-		t.Errorf("%d new column alerts, want 2: %q", n, h.texts)
+	if n := h.Count("new column"); n != 2 {
+		t.Errorf("%d new column alerts, want 2: %q", n, h.Texts())
 	}
 }
 
@@ -132,8 +133,8 @@ func TestLagIsNotAge(t *testing.T) {
 	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
 		t.Fatal(err)
 	}
-	if len(h.texts) != 0 {
-		t.Fatalf("alerts after a first run on an old seed: %q", h.texts)
+	if len(h.Texts()) != 0 {
+		t.Fatalf("alerts after a first run on an old seed: %q", h.Texts())
 	}
 	px.set(true) // the source goes away: extraction fails
 	ahead.Store(int64(2 * time.Minute))
@@ -142,16 +143,16 @@ func TestLagIsNotAge(t *testing.T) {
 			t.Fatal("a run succeeded without its source")
 		}
 	}
-	if h.count("behind the source") != 1 || h.count("run 2 failed") != 1 {
-		t.Fatalf("want one stale and one failure alert: %q", h.texts)
+	if h.Count("behind the source") != 1 || h.Count("run 2 failed") != 1 {
+		t.Fatalf("want one stale and one failure alert: %q", h.Texts())
 	}
 	px.set(false)
 	ahead.Store(0)
 	if _, err := d.RunOnce(ctx, TriggerSchedule); err != nil {
 		t.Fatal(err)
 	}
-	if h.count("caught up with the source") != 1 || h.count("recovered") != 1 {
-		t.Errorf("want one catch-up and one recovery: %q", h.texts)
+	if h.Count("caught up with the source") != 1 || h.Count("recovered") != 1 {
+		t.Errorf("want one catch-up and one recovery: %q", h.Texts())
 	}
 }
 
@@ -160,10 +161,7 @@ func TestLagIsNotAge(t *testing.T) {
 func TestVerifyAlertsOnADifference(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
-	h, inc := webhookIncidents(t)
-	p := parts(t, source, wh)
-	d := New(Config{Parts: p, Incidents: inc})
+	d, p, h := alertingDaemon(t, Config{})
 	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +178,8 @@ func TestVerifyAlertsOnADifference(t *testing.T) {
 			t.Fatalf("verify after a deletion: %d differences (%v)", res.Differences(), err)
 		}
 	}
-	if h.count("verify found 1 rows that differ") != 1 || h.count("dim_staff: 1 missing") != 1 {
-		t.Fatalf("want one difference alert naming dim_staff: %q", h.texts)
+	if h.Count("verify found 1 rows that differ") != 1 || h.Count("dim_staff: 1 missing") != 1 {
+		t.Fatalf("want one difference alert naming dim_staff: %q", h.Texts())
 	}
 	res, _ := d.VerifyOnce(ctx)
 	if _, err := verify.Repair(ctx, p, res, nil); err != nil {
@@ -190,8 +188,8 @@ func TestVerifyAlertsOnADifference(t *testing.T) {
 	if res, err := d.VerifyOnce(ctx); err != nil || res.Differences() != 0 {
 		t.Fatalf("verify after the repair: %d differences (%v)", res.Differences(), err)
 	}
-	if h.count("matches the source again") != 1 {
-		t.Errorf("want one match alert: %q", h.texts)
+	if h.Count("matches the source again") != 1 {
+		t.Errorf("want one match alert: %q", h.Texts())
 	}
 }
 
@@ -201,10 +199,7 @@ func TestVerifyAlertsOnADifference(t *testing.T) {
 func TestDriftIsNotRetried(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	source, wh := seededSource(t), fixture.Warehouse().NewDB(t)
-	h, inc := webhookIncidents(t)
-	p := parts(t, source, wh)
-	d := New(Config{Parts: p, Incidents: inc, Retries: 3, Backoff: 10 * time.Millisecond})
+	d, p, h := alertingDaemon(t, Config{Retries: 3, Backoff: 10 * time.Millisecond})
 	if _, err := p.Source.Exec(ctx, `ALTER TABLE staff RENAME COLUMN email_address TO email`); err != nil {
 		t.Fatal(err)
 	}
@@ -215,10 +210,10 @@ func TestDriftIsNotRetried(t *testing.T) {
 			t.Fatalf("%s run: %v, outcome %q after %d attempts; want the drift, a failure, 1 attempt", trigger, err, run.Outcome, run.Attempts)
 		}
 	}
-	if n := h.count("failed in extract"); n != 1 {
-		t.Errorf("%d failure alerts for one drift, want 1: %q", n, h.texts)
+	if n := h.Count("failed in extract"); n != 1 {
+		t.Errorf("%d failure alerts for one drift, want 1: %q", n, h.Texts())
 	}
-	if n := h.count("staff.email_address: column dropped"); n != 1 {
-		t.Errorf("the alert does not name the dropped column: %q", h.texts)
+	if n := h.Count("staff.email_address: column dropped"); n != 1 {
+		t.Errorf("the alert does not name the dropped column: %q", h.Texts())
 	}
 }

@@ -34,15 +34,8 @@ func metricLines(t *testing.T, d *Daemon, prefix string) string {
 // with one message when it is healthy again.
 func TestSlotHealthMetricsAndAlerts(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server")
-	}
 	ctx := context.Background()
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"wal_level": "logical"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
+	c := pgtest.Cluster(t, pgcluster.Options{Settings: map[string]string{"wal_level": "logical"}})
 	source := pgtest.Pool(t, c.URL())
 	lk, err := lake.Open(ctx, "file://"+t.TempDir(), lake.Options{})
 	if err != nil {
@@ -74,7 +67,7 @@ func TestSlotHealthMetricsAndAlerts(t *testing.T) {
 	}
 	check(replication.ProblemMissing)
 	check(replication.ProblemMissing)
-	if n := h.count("replication slot tote_d: missing"); n != 1 || !strings.Contains(metricLines(t, d, "tote_slot_wal_status"), `tote_slot_wal_status{status="missing"} 1`) {
+	if n := h.Count("replication slot tote_d: missing"); n != 1 || !strings.Contains(metricLines(t, d, "tote_slot_wal_status"), `tote_slot_wal_status{status="missing"} 1`) {
 		t.Fatalf("%d missing alerts; metrics %s", n, metricLines(t, d, "tote_slot_"))
 	}
 
@@ -82,8 +75,8 @@ func TestSlotHealthMetricsAndAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("")
-	if h.count("replication slot tote_d is healthy again") != 1 {
-		t.Fatalf("no recovery: %q", h.texts)
+	if h.Count("replication slot tote_d is healthy again") != 1 {
+		t.Fatalf("no recovery: %q", h.Texts())
 	}
 	m := metricLines(t, d, "tote_slot_")
 	for _, want := range []string{`tote_slot_wal_status{status="reserved"} 1`, `tote_slot_wal_status{status="missing"} 0`,
@@ -99,8 +92,8 @@ func TestSlotHealthMetricsAndAlerts(t *testing.T) {
 	}
 	check(replication.ProblemLag)
 	check(replication.ProblemLag)
-	if n := h.count("replication slot tote_d: lag"); n != 1 || h.count("of WAL unconfirmed") != 1 {
-		t.Errorf("%d lag alerts: %q", n, h.texts)
+	if n := h.Count("replication slot tote_d: lag"); n != 1 || h.Count("of WAL unconfirmed") != 1 {
+		t.Errorf("%d lag alerts: %q", n, h.Texts())
 	}
 	if m := metricLines(t, d, "tote_slot_lag_bytes"); !strings.HasPrefix(m, "tote_slot_lag_bytes 2.") && !strings.HasPrefix(m, "tote_slot_lag_bytes 3.") {
 		t.Errorf("lag bytes: %s", m)
@@ -115,15 +108,8 @@ func TestSlotHealthMetricsAndAlerts(t *testing.T) {
 // one recovery.
 func TestSlotLostAlertsOnce(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server")
-	}
 	ctx := context.Background()
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"wal_level": "logical", "max_slot_wal_keep_size": "1MB"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
+	c := pgtest.Cluster(t, pgcluster.Options{Settings: map[string]string{"wal_level": "logical", "max_slot_wal_keep_size": "1MB"}})
 	source := pgtest.Pool(t, c.URL())
 	h, inc := webhookIncidents(t)
 	d := New(Config{Parts: pipeline.Parts{Source: source}, Incidents: inc, Slot: &replication.Config{}})
@@ -132,6 +118,7 @@ func TestSlotLostAlertsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var hl replication.SlotHealth
+	var err error
 	for i := 0; i < 20 && hl.WALStatus != "lost"; i++ {
 		if _, err := source.Exec(ctx, `INSERT INTO filler SELECT g, repeat('x', 900) FROM generate_series(1, 10000) g;
 			SELECT pg_switch_wal(); CHECKPOINT`); err != nil {
@@ -144,9 +131,9 @@ func TestSlotLostAlertsOnce(t *testing.T) {
 	if _, err := d.CheckSlot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if hl.Problem != replication.ProblemLost || h.count("replication slot tote: lost") != 1 || h.count("full extraction") != 1 ||
+	if hl.Problem != replication.ProblemLost || h.Count("replication slot tote: lost") != 1 || h.Count("full extraction") != 1 ||
 		!strings.Contains(metricLines(t, d, "tote_slot_wal_status"), `tote_slot_wal_status{status="lost"} 1`) {
-		t.Fatalf("lost slot: %+v\nalerts %q\n%s", hl, h.texts, metricLines(t, d, "tote_slot_"))
+		t.Fatalf("lost slot: %+v\nalerts %q\n%s", hl, h.Texts(), metricLines(t, d, "tote_slot_"))
 	}
 	if _, err := source.Exec(ctx, `SELECT pg_drop_replication_slot('tote'); SELECT pg_create_logical_replication_slot('tote', 'pgoutput')`); err != nil {
 		t.Fatal(err)
@@ -154,7 +141,7 @@ func TestSlotLostAlertsOnce(t *testing.T) {
 	if _, err := d.CheckSlot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if h.count("replication slot tote is healthy again") != 1 {
-		t.Errorf("after the slot is replaced: %q", h.texts)
+	if h.Count("replication slot tote is healthy again") != 1 {
+		t.Errorf("after the slot is replaced: %q", h.Texts())
 	}
 }

@@ -28,15 +28,8 @@ import (
 // database on it, and returns the server and a pool on the database.
 func privateCluster(t *testing.T, opts pgcluster.Options) (*pgcluster.Cluster, *pgxpool.Pool) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts PostgreSQL servers")
-	}
 	ctx := context.Background()
-	c, err := pgcluster.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
+	c := pgtest.Cluster(t, opts)
 	url, err := postgres.CreateDatabase(ctx, c.URL(), "totesys")
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +39,21 @@ func privateCluster(t *testing.T, opts pgcluster.Options) (*pgcluster.Cluster, *
 		t.Fatal(err)
 	}
 	return c, pool
+}
+
+// withStandby is a private seeded primary (see privateCluster) and a hot
+// standby of it that has caught up.
+func withStandby(t *testing.T) (*pgcluster.Cluster, *pgxpool.Pool, *pgxpool.Pool) {
+	t.Helper()
+	primaryCluster, primary := privateCluster(t, pgcluster.Options{})
+	standbyCluster, err := primaryCluster.StartStandby(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = standbyCluster.Stop() })
+	standby := pgtest.Pool(t, standbyCluster.DatabaseURL("totesys"))
+	caughtUp(t, primary, standby)
+	return primaryCluster, primary, standby
 }
 
 // caughtUp waits until the standby has replayed everything the primary
@@ -104,14 +112,7 @@ func extractFrom(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, role string) e
 func TestHotStandby(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	primaryCluster, primary := privateCluster(t, pgcluster.Options{})
-	standbyCluster, err := primaryCluster.StartStandby(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = standbyCluster.Stop() })
-	standby := pgtest.Pool(t, standbyCluster.DatabaseURL("totesys"))
-	caughtUp(t, primary, standby)
+	_, primary, standby := withStandby(t)
 	lk := laketest.Mem(t)
 	extractFrom(t, standby, lk, extract.Standby)
 
@@ -334,14 +335,7 @@ func TestCarriesOnFromTheLastUpdatedFormat(t *testing.T) {
 func TestFullAfterAFailoverThatLostTransactions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	primaryCluster, primary := privateCluster(t, pgcluster.Options{})
-	standbyCluster, err := primaryCluster.StartStandby(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = standbyCluster.Stop() })
-	standby := pgtest.Pool(t, standbyCluster.DatabaseURL("totesys"))
-	caughtUp(t, primary, standby)
+	primaryCluster, primary, standby := withStandby(t)
 	lk := laketest.Mem(t)
 	extractFrom(t, primary, lk, extract.Primary)
 
@@ -366,7 +360,7 @@ func TestFullAfterAFailoverThatLostTransactions(t *testing.T) {
 		}
 	}
 	var sale, txn, pay int64
-	err = pgx.BeginFunc(ctx, primary, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, primary, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
 			agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id, last_updated)
 			VALUES (1, 1, 1, 5, 3.25, 1, '2026-12-01', '2026-12-02', 1, now()) RETURNING sales_order_id`).Scan(&sale); err != nil {

@@ -2,7 +2,6 @@ package extract_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,6 +33,31 @@ func execSQL(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 	if _, err := pool.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// backUp copies the source database at url, whose pool is given, and
+// returns a pool to it again, and restore: it puts the copy back in
+// place (the same server and database name), closing the pool given, and
+// returns a pool to the restored database.
+func backUp(t *testing.T, url string, pool *pgxpool.Pool) (*pgxpool.Pool, func(*pgxpool.Pool) *pgxpool.Pool) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, backup := cfg.Database, cfg.Database+"_backup"
+	pool.Close()
+	admin := pgtest.Pool(t, pgtest.AdminURL(t))
+	execSQL(t, admin, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, backup, name))
+	t.Cleanup(func() { admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+backup) })
+	restore := func(pool *pgxpool.Pool) *pgxpool.Pool {
+		t.Helper()
+		pool.Close()
+		execSQL(t, admin, fmt.Sprintf(`DROP DATABASE %s WITH (FORCE)`, name))
+		execSQL(t, admin, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, backup))
+		return pgtest.Pool(t, url)
+	}
+	return pgtest.Pool(t, url), restore
 }
 
 // queryInt returns the one integer sql selects.
@@ -405,15 +429,7 @@ func TestDeletionUnderConcurrentWriter(t *testing.T) {
 	ctx := context.Background()
 	run(t, pool, lk)
 
-	long, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer long.Close(ctx)
-	tx, err := long.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := begin(t, url)
 	if _, err := tx.Exec(ctx, `DELETE FROM payment WHERE payment_id = 21`); err != nil {
 		t.Fatal(err)
 	}
@@ -488,38 +504,7 @@ func TestUpgradeBuildsTheSets(t *testing.T) {
 
 	// Make the two batches what the release before this one wrote: no
 	// IDsTable file, no "ids" in the state.
-	for _, m := range []string{"000000000001.json", "000000000002.json"} {
-		path := filepath.Join(dir, "manifests", "raw", m)
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var manifest map[string]any
-		if err := json.Unmarshal(raw, &manifest); err != nil {
-			t.Fatal(err)
-		}
-		var kept []any
-		for _, f := range manifest["files"].([]any) {
-			f := f.(map[string]any)
-			if f["table"] == extract.IDsTable {
-				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(f["path"].(string)))); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			kept = append(kept, f)
-		}
-		manifest["files"] = kept
-		for _, ts := range manifest["state"].(map[string]any)["tables"].(map[string]any) {
-			delete(ts.(map[string]any), "ids")
-		}
-		if raw, err = json.Marshal(manifest); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stripIDSets(t, dir, "000000000001.json", "000000000002.json")
 	if strings.Contains(string(must(os.ReadFile(filepath.Join(dir, "manifests", "raw", "000000000002.json")))), `"ids"`) {
 		t.Fatal("the old manifest still names sets of ids")
 	}
@@ -661,17 +646,7 @@ func TestRestoredSourceAndFull(t *testing.T) {
 	execSQL(t, pool, `INSERT INTO design (design_id, design_name, file_location, file_name, last_updated)
 		VALUES (5000000, 'Far', '/tmp', 'far.json', now())`)
 	// The backup, taken before the lake's first extraction.
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name, backup := cfg.Database, cfg.Database+"_backup"
-	pool.Close()
-	admin := pgtest.Pool(t, pgtest.AdminURL(t))
-	execSQL(t, admin, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, backup, name))
-	t.Cleanup(func() { admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+backup) })
-
-	pool = pgtest.Pool(t, url)
+	pool, restore := backUp(t, url, pool)
 	lk := laketest.Mem(t)
 	run(t, pool, lk)
 	execSQL(t, pool, `DELETE FROM design WHERE design_id = 5000000`)
@@ -681,10 +656,7 @@ func TestRestoredSourceAndFull(t *testing.T) {
 	}
 
 	// Restored in place: the same server and database name.
-	pool.Close()
-	execSQL(t, admin, fmt.Sprintf(`DROP DATABASE %s WITH (FORCE)`, name))
-	execSQL(t, admin, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, backup))
-	pool = pgtest.Pool(t, url)
+	pool = restore(pool)
 	res := run(t, pool, lk)
 	// Each row back is counted as reappeared; or, if a transaction open
 	// elsewhere on the server held the last horizon below the one that
@@ -701,7 +673,7 @@ func TestRestoredSourceAndFull(t *testing.T) {
 	}
 	liveMatchesSource(t, pool, lk)
 
-	res, err = extract.Run(ctx, pool, lk, extract.Options{Full: true})
+	res, err := extract.Run(ctx, pool, lk, extract.Options{Full: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -787,17 +759,7 @@ func TestOneRowShort(t *testing.T) {
 	if _, err := seed.Generate(ctx, pool, seed.Options{Scale: 1, Seed: 13}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name, backup := cfg.Database, cfg.Database+"_backup"
-	pool.Close()
-	admin := pgtest.Pool(t, pgtest.AdminURL(t))
-	execSQL(t, admin, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, backup, name))
-	t.Cleanup(func() { admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+backup) })
-
-	pool = pgtest.Pool(t, url)
+	pool, restore := backUp(t, url, pool)
 	lk := laketest.Mem(t)
 	run(t, pool, lk)
 	execSQL(t, pool, `UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id % 50 = 0`)
@@ -812,10 +774,7 @@ func TestOneRowShort(t *testing.T) {
 
 	// Restored in place, then two rows deleted: 10 + 11 - 9 = 12, which
 	// the source holds.
-	pool.Close()
-	execSQL(t, admin, fmt.Sprintf(`DROP DATABASE %s WITH (FORCE)`, name))
-	execSQL(t, admin, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, backup))
-	pool = pgtest.Pool(t, url)
+	pool = restore(pool)
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id IN (10, 11)`)
 	run(t, pool, lk)
 	m = latest(t, lk)

@@ -170,6 +170,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/internal/sum"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/replication"
 	"github.com/terrifictotes/tote/totesys"
@@ -305,38 +306,22 @@ type Result struct {
 
 // Rows is the number of row versions extracted.
 func (r Result) Rows() int64 {
-	var n int64
-	for _, t := range r.Tables {
-		n += t.Rows
-	}
-	return n
+	return sum.Of(r.Tables, func(t TableResult) int64 { return t.Rows })
 }
 
 // Deleted is the number of rows found deleted (tombstones written).
 func (r Result) Deleted() int64 {
-	var n int64
-	for _, t := range r.Tables {
-		n += t.Deleted
-	}
-	return n
+	return sum.Of(r.Tables, func(t TableResult) int64 { return t.Deleted })
 }
 
 // Bytes is the size of the batch's files.
 func (r Result) Bytes() int64 {
-	n := r.IDSetBytes + r.DeletedBytes
-	for _, t := range r.Tables {
-		n += t.Bytes
-	}
-	return n
+	return r.IDSetBytes + r.DeletedBytes + sum.Of(r.Tables, func(t TableResult) int64 { return t.Bytes })
 }
 
 // SourceBytes is the size of the values read from the source.
 func (r Result) SourceBytes() int64 {
-	var n int64
-	for _, t := range r.Tables {
-		n += t.SourceBytes
-	}
-	return n
+	return sum.Of(r.Tables, func(t TableResult) int64 { return t.SourceBytes })
 }
 
 // Run extracts the row versions new since the last committed raw batch,
@@ -635,12 +620,9 @@ func run(ctx context.Context, pool *pgxpool.Pool, lk *lake.Lake, opts Options, j
 		ts.IDs = seq
 		next.Tables[table] = ts
 	}
-	m, err := batch.Commit(ctx, tote.Version(), next)
+	m, err := commit(ctx, batch, seq, next)
 	if err != nil {
-		if errors.Is(err, lake.ErrConflict) {
-			return Result{}, conflict(seq, err)
-		}
-		return Result{}, tote.At(fmt.Errorf("commit: %w", err), tote.Where{Batch: batch.ID()})
+		return Result{}, err
 	}
 	committed = true
 	res.Batch, res.Committed = m.ID, true
@@ -681,6 +663,20 @@ func (j job) plan(prev *State, snap snapshot) (*plan, State, error) {
 	}
 	p, err := newPlan(prev, snap)
 	return p, next, err
+}
+
+// commit commits raw batch seq with the extraction state next; the
+// error names the batch, or says that another extraction committed seq
+// first.
+func commit(ctx context.Context, batch *lake.BatchWriter, seq uint64, next State) (lake.Manifest, error) {
+	m, err := batch.Commit(ctx, tote.Version(), next)
+	if errors.Is(err, lake.ErrConflict) {
+		return m, conflict(seq, err)
+	}
+	if err != nil {
+		return m, tote.At(fmt.Errorf("commit: %w", err), tote.Where{Batch: batch.ID()})
+	}
+	return m, nil
 }
 
 // conflict reports a lost race with another extraction.

@@ -108,6 +108,24 @@ func run(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake) extract.Result {
 	return res
 }
 
+// begin opens a transaction on a connection of its own to the source at
+// url, to hold open across extractions; the connection closes when the
+// test ends.
+func begin(t *testing.T, url string) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // sourceVersions returns every row version the source holds now.
 func sourceVersions(t *testing.T, pool *pgxpool.Pool) map[version]bool {
 	t.Helper()
@@ -338,15 +356,7 @@ func TestOpenTransactionAcrossExtraction(t *testing.T) {
 	ctx := context.Background()
 	run(t, pool, lk)
 
-	long, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer long.Close(ctx)
-	tx, err := long.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := begin(t, url)
 	var lateSale, latePayment int64
 	var stamp time.Time
 	var openXid uint64

@@ -377,12 +377,9 @@ func (s *streamer) commit(ctx context.Context, txs []*replication.Tx, readAt, st
 	if s.opts.beforeCommit != nil {
 		s.opts.beforeCommit()
 	}
-	m, err := batch.Commit(ctx, tote.Version(), next)
+	m, err := commit(ctx, batch, seq, next)
 	if err != nil {
-		if errors.Is(err, lake.ErrConflict) {
-			return Result{}, conflict(seq, err)
-		}
-		return Result{}, tote.At(fmt.Errorf("commit: %w", err), tote.Where{Batch: batch.ID()})
+		return Result{}, err
 	}
 	committed = true
 	if s.opts.afterCommit != nil {

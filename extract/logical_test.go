@@ -56,15 +56,8 @@ func logicalSource(t *testing.T, c *pgcluster.Cluster, template string) (*pgxpoo
 // template database, "seeded".
 func logicalCluster(t *testing.T, settings map[string]string) *pgcluster.Cluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts PostgreSQL servers")
-	}
 	ctx := context.Background()
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: settings})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
+	c := pgtest.Cluster(t, pgcluster.Options{Settings: settings})
 	url, err := postgres.CreateDatabase(ctx, c.URL(), "seeded")
 	if err != nil {
 		t.Fatal(err)
@@ -182,8 +175,8 @@ func writer(t *testing.T, pool *pgxpool.Pool, seed uint64) (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
-// stripIDSets makes raw batches what the release before deletions wrote:
-// no IDsTable file, no "ids" in the state.
+// stripIDSets makes raw batches of the file lake in dir what the release
+// before deletions wrote: no IDsTable file, no "ids" in the state.
 func stripIDSets(t *testing.T, dir string, manifests ...string) {
 	t.Helper()
 	for _, m := range manifests {
@@ -198,9 +191,14 @@ func stripIDSets(t *testing.T, dir string, manifests ...string) {
 		}
 		var kept []any
 		for _, f := range manifest["files"].([]any) {
-			if f.(map[string]any)["table"] != extract.IDsTable {
-				kept = append(kept, f)
+			f := f.(map[string]any)
+			if f["table"] == extract.IDsTable {
+				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(f["path"].(string)))); err != nil {
+					t.Fatal(err)
+				}
+				continue
 			}
+			kept = append(kept, f)
 		}
 		manifest["files"] = kept
 		for _, ts := range manifest["state"].(map[string]any)["tables"].(map[string]any) {

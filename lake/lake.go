@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/internal/sum"
 )
 
 // Zone is one area of the lake.
@@ -119,18 +120,10 @@ type File struct {
 
 // Rows is the number of rows in all of the batch's files.
 func (m Manifest) Rows() int64 {
-	var n int64
-	for _, f := range m.Files {
-		n += f.Rows
-	}
-	return n
+	return sum.Of(m.Files, func(f File) int64 { return f.Rows })
 }
 
 // Bytes is the size of all of the batch's files.
 func (m Manifest) Bytes() int64 {
-	var n int64
-	for _, f := range m.Files {
-		n += f.Bytes
-	}
-	return n
+	return sum.Of(m.Files, func(f File) int64 { return f.Bytes })
 }

@@ -54,15 +54,7 @@ func (o Options) connect() time.Duration {
 	return DefaultConnectTimeout
 }
 
-func (o Options) stall() time.Duration {
-	switch {
-	case o.StallTimeout < 0:
-		return 0
-	case o.StallTimeout == 0:
-		return DefaultStallTimeout
-	}
-	return o.StallTimeout
-}
+func (o Options) stall() time.Duration { return stall.Limit(o.StallTimeout, DefaultStallTimeout) }
 
 // Lake is a data lake in one object store location. It is safe for
 // concurrent use.

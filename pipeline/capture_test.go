@@ -38,6 +38,16 @@ func setupWith(t *testing.T, srcURL string) (src, wh *pgxpool.Pool, parts pipeli
 	return src, wh, pipeline.Parts{Source: src, Warehouse: warehouse.New(wh, nil), Lake: lk}
 }
 
+// firstPass captures the source's fact versions (see capture) and runs a
+// pass; it returns the versions captured, for compare.
+func firstPass(t *testing.T, src *pgxpool.Pool, parts pipeline.Parts) map[string]map[string]bool {
+	t.Helper()
+	versions := map[string]map[string]bool{}
+	capture(t, src, versions)
+	pass(t, parts)
+	return versions
+}
+
 func pass(t *testing.T, parts pipeline.Parts) pipeline.Result {
 	t.Helper()
 	res, err := pipeline.Run(context.Background(), parts, pipeline.Options{})
@@ -53,9 +63,7 @@ func TestWriterInAnotherTimeZone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	src, wh, parts := setup(t)
-	versions := map[string]map[string]bool{}
-	capture(t, src, versions)
-	pass(t, parts)
+	versions := firstPass(t, src, parts)
 
 	conn, err := src.Acquire(ctx)
 	if err != nil {
@@ -102,9 +110,7 @@ func TestWritersWithSlowClocks(t *testing.T) {
 	}
 	ctx := context.Background()
 	src, wh, parts := setup(t)
-	versions := map[string]map[string]bool{}
-	capture(t, src, versions)
-	pass(t, parts)
+	versions := firstPass(t, src, parts)
 
 	// Each writer updates seeded payments of its own (each once) and
 	// inserts orders (never updated), stamping them 3 s in the past: so the
@@ -178,9 +184,7 @@ func TestRewriteWithoutALaterStamp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	src, wh, parts := setup(t)
-	versions := map[string]map[string]bool{}
-	capture(t, src, versions)
-	pass(t, parts)
+	versions := firstPass(t, src, parts)
 	for _, sql := range []string{
 		`UPDATE sales_order SET units_sold = units_sold + 1000 WHERE sales_order_id = 5`,
 		`UPDATE sales_order SET unit_price = 1.00, last_updated = last_updated - interval '1 day' WHERE sales_order_id = 6`,

@@ -19,9 +19,7 @@ func TestQuarantineThenFix(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	src, wh, parts := setup(t)
-	versions := map[string]map[string]bool{}
-	capture(t, src, versions)
-	pass(t, parts)
+	versions := firstPass(t, src, parts)
 
 	for _, sql := range []string{
 		`UPDATE sales_order SET agreed_delivery_date = 'soon', last_updated = now() WHERE sales_order_id = 7`,

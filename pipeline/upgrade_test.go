@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
@@ -38,31 +37,7 @@ const lastBeforeDeletions = 11
 func oldWarehouse(t *testing.T, from *pgxpool.Pool) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	to := pgtest.Pool(t, pgtest.NewDB(t))
-	if _, err := to.Exec(ctx, `CREATE SCHEMA tote; CREATE TABLE tote.schema_migrations (
-    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	files, err := filepath.Glob(filepath.Join("..", "warehouse", "migrations", "*.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(files)
-	for _, f := range files {
-		name := filepath.Base(f)
-		if v, _ := strconv.Atoi(name[:4]); v <= lastBeforeDeletions {
-			sql, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := to.Exec(ctx, string(sql)); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			if _, err := to.Exec(ctx, `INSERT INTO tote.schema_migrations (version, name) VALUES ($1, $2)`, v, name); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	to := fixture.OldWarehouse(t, lastBeforeDeletions)
 	tables := []string{"tote.load_ledger"}
 	for _, tb := range star.Tables {
 		tables = append(tables, tb.Name)
@@ -176,9 +151,7 @@ func TestUpgradeInPlace(t *testing.T) {
 	t.Cleanup(func() { lk.Close() })
 	made := pgtest.Pool(t, pgtest.NewDB(t))
 	parts := pipeline.Parts{Source: src, Warehouse: warehouse.New(made, nil), Lake: lk}
-	versions := map[string]map[string]bool{}
-	capture(t, src, versions)
-	pass(t, parts)
+	versions := firstPass(t, src, parts)
 	if _, err := simulate.Run(ctx, src, simulate.Options{Rate: 100_000, Events: 200, Seed: 61}); err != nil {
 		t.Fatal(err)
 	}

@@ -42,9 +42,7 @@ func TestVerifyFindsAndRepairs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	src, wh, parts := setup(t)
-	versions := map[string]map[string]bool{}
-	capture(t, src, versions)
-	pass(t, parts)
+	versions := firstPass(t, src, parts)
 	if d := diffs(verifyOK(t, parts)); len(d) != 0 {
 		t.Fatalf("differences right after a pass: %v", d)
 	}
@@ -155,9 +153,7 @@ func TestRepairUnderAHeldBackHorizon(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, wh, parts := setupWith(t, srcURL)
-	versions := map[string]map[string]bool{}
-	capture(t, src, versions)
-	pass(t, parts)
+	versions := firstPass(t, src, parts)
 	if err := hold.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}

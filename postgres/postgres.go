@@ -68,15 +68,7 @@ func (o Options) connect() time.Duration {
 	return DefaultConnectTimeout
 }
 
-func (o Options) stall() time.Duration {
-	switch {
-	case o.StallTimeout < 0:
-		return 0
-	case o.StallTimeout == 0:
-		return DefaultStallTimeout
-	}
-	return o.StallTimeout
-}
+func (o Options) stall() time.Duration { return stall.Limit(o.StallTimeout, DefaultStallTimeout) }
 
 // Open connects to the database at rawURL, with the default Options, and
 // checks that it answers. role names the database in messages ("source",

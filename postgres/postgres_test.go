@@ -43,14 +43,7 @@ func TestOpenUnreachable(t *testing.T) {
 
 func TestOpenWrongPassword(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server")
-	}
-	c, err := pgcluster.Start(context.Background(), pgcluster.Options{Password: "right-horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
+	c := pgtest.Cluster(t, pgcluster.Options{Password: "right-horse"})
 	pool, err := postgres.Open(context.Background(), "warehouse", c.URL())
 	if err != nil {
 		t.Fatalf("right password: %v", err)

@@ -25,19 +25,12 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // settings) and a database "totesys" holding the totesys schema, empty.
 func logicalSource(t *testing.T, opts pgcluster.Options) (*pgcluster.Cluster, *pgxpool.Pool) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server")
-	}
 	ctx := context.Background()
 	if opts.Settings == nil {
 		opts.Settings = map[string]string{}
 	}
 	opts.Settings["wal_level"] = "logical"
-	c, err := pgcluster.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
+	c := pgtest.Cluster(t, opts)
 	u, err := postgres.CreateDatabase(ctx, c.URL(), "totesys")
 	if err != nil {
 		t.Fatal(err)

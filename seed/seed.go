@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/terrifictotes/tote/internal/sum"
 	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/totesys"
 )
@@ -80,11 +81,7 @@ type Result struct {
 
 // Rows is the total number of rows seeded.
 func (r Result) Rows() int64 {
-	var n int64
-	for _, t := range r.Tables {
-		n += t.Rows
-	}
-	return n
+	return sum.Of(r.Tables, func(t TableCount) int64 { return t.Rows })
 }
 
 // CheckScale says why n is not a scale Generate accepts, or returns nil.

@@ -74,6 +74,7 @@ import (
 	"time"
 
 	"github.com/terrifictotes/tote"
+	"github.com/terrifictotes/tote/internal/sum"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
 )
@@ -96,11 +97,7 @@ type Result struct {
 
 // Rows is the number of rows written to all processed batches.
 func (r Result) Rows() int64 {
-	var n int64
-	for _, b := range r.Batches {
-		n += b.Rows()
-	}
-	return n
+	return sum.Of(r.Batches, BatchResult.Rows)
 }
 
 // BatchResult says what transforming one raw batch did.
@@ -118,30 +115,18 @@ type BatchResult struct {
 
 // Rows is the number of rows in the batch's star tables' files.
 func (b BatchResult) Rows() int64 {
-	var n int64
-	for _, t := range b.Tables {
-		n += t.Rows
-	}
-	return n
+	return sum.Of(b.Tables, func(t TableResult) int64 { return t.Rows })
 }
 
 // Deleted is the number of rows of the batch's deletions file.
 func (b BatchResult) Deleted() int64 {
-	var n int64
-	for _, t := range b.Tables {
-		n += t.Deleted
-	}
-	return n
+	return sum.Of(b.Tables, func(t TableResult) int64 { return t.Deleted })
 }
 
 // Deleted is the number of rows of the deletions files of all processed
 // batches.
 func (r Result) Deleted() int64 {
-	var n int64
-	for _, b := range r.Batches {
-		n += b.Deleted()
-	}
-	return n
+	return sum.Of(r.Batches, BatchResult.Deleted)
 }
 
 // TableResult says what one star table got in a processed batch.

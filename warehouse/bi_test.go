@@ -44,18 +44,10 @@ var (
 // dimension.
 func foreignKeys(t *testing.T, db *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := db.Query(context.Background(), `
+	return rowsOf(t, db, `
 		SELECT c.conrelid::regclass::text || '.' || a.attname || ' -> ' || c.confrelid::regclass::text
 		FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
 		WHERE c.contype = 'f' AND c.convalidated ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // modelForeignKeys are the foreign keys the model says: one per column
@@ -75,17 +67,9 @@ func modelForeignKeys() []string {
 // the batch that resolved it or "open".
 func placeholders(t *testing.T, db *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := db.Query(context.Background(), `
+	return rowsOf(t, db, `
 		SELECT concat_ws(' ', dim_table, id, fact_table, batch_id, coalesce(resolved_batch, 'open'))
 		FROM tote.placeholders ORDER BY dim_table, id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // A fact that refers to dimension rows the warehouse does not have is
@@ -94,10 +78,7 @@ func placeholders(t *testing.T, db *pgxpool.Pool) []string {
 func TestPlaceholdersKeepTheForeignKeys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := newWarehouse(t)
-	lk := memLake(t)
-	commit(t, lk, 1, batch1())
-	loadOK(t, db, lk)
+	db, lk := loadedBatch1(t)
 	if got, want := foreignKeys(t, db), modelForeignKeys(); !slices.Equal(got, want) {
 		t.Fatalf("foreign keys:\n got %v\nwant %v", got, want)
 	}
@@ -364,16 +345,8 @@ func ensureView(name, query string) string {
 // currentViews lists the facts' _current views the warehouse has.
 func currentViews(t *testing.T, db *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := db.Query(context.Background(), `SELECT relname::text FROM pg_class
+	return rowsOf(t, db, `SELECT relname::text FROM pg_class
 		WHERE relnamespace = 'public'::regnamespace AND relkind = 'v' AND relname LIKE 'fact\_%\_current' ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // newRole creates a role of a unique name (roles are cluster-wide; tests
@@ -574,10 +547,7 @@ func TestGrantReaderRefuses(t *testing.T) {
 func TestUncheckedForeignKeysCheckedByTheNextMigration(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, _ := newWarehouse(t)
-	lk := memLake(t)
-	commit(t, lk, 1, batch1())
-	loadOK(t, db, lk)
+	db, _ := loadedBatch1(t)
 	// As such a stop leaves them: unchecked, over a fact of staff and
 	// design that no dimension has.
 	rows, err := db.Query(ctx, `SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint

@@ -8,27 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/warehouse"
 )
-
-// rowsOf returns the one text column sql selects.
-func rowsOf(t *testing.T, db *pgxpool.Pool, sql string) []string {
-	t.Helper()
-	rows, err := db.Query(context.Background(), sql)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // tombstone is a row of a processed batch's deletions file.
 func tombstone(table string, id int, seen string) row {
@@ -43,14 +26,7 @@ func tombstone(table string, id int, seen string) row {
 // seq.
 func commitWithDeletions(t *testing.T, lk *lake.Lake, seq uint64, b batch, deletions ...row) lake.Manifest {
 	t.Helper()
-	w := lk.NewBatch(lake.Processed, seq, time.Now())
-	for name, rows := range b {
-		table, err := star.Lookup(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, w, name, table.Schema(), rows)
-	}
+	w := writeBatch(t, lk, seq, b, false)
 	writeFile(t, w, star.Deletions.Name, star.Deletions.Schema(), deletions)
 	return commitWriter(t, w)
 }
@@ -154,10 +130,7 @@ func TestFilesWithoutIsDeleted(t *testing.T) {
 // file and what is wrong, and loads nothing of the batch.
 func TestBadDeletionsFile(t *testing.T) {
 	t.Parallel()
-	db, _ := newWarehouse(t)
-	lk := memLake(t)
-	commit(t, lk, 1, batch1())
-	loadOK(t, db, lk)
+	db, lk := loadedBatch1(t)
 	before := dumpAll(t, db)
 	w := lk.NewBatch(lake.Processed, 2, time.Now())
 	bad := star.Deletions

@@ -118,6 +118,17 @@ type row map[string]any
 // batch is a processed batch's rows, by star table.
 type batch map[string][]row
 
+// loadedBatch1 is a new warehouse that has loaded batch1 from a new
+// memory lake.
+func loadedBatch1(t *testing.T) (*pgxpool.Pool, *lake.Lake) {
+	t.Helper()
+	db, _ := newWarehouse(t)
+	lk := memLake(t)
+	commit(t, lk, 1, batch1())
+	loadOK(t, db, lk)
+	return db, lk
+}
+
 // commit writes b to lk as processed batch seq, with each table's Parquet
 // file as star.Table.Schema says.
 func commit(t *testing.T, lk *lake.Lake, seq uint64, b batch) lake.Manifest {
@@ -129,6 +140,13 @@ func commit(t *testing.T, lk *lake.Lake, seq uint64, b batch) lake.Manifest {
 // its rows are in key order (lake.File.KeyOrdered) if ordered, true or not.
 func commitClaiming(t *testing.T, lk *lake.Lake, seq uint64, b batch, ordered bool) lake.Manifest {
 	t.Helper()
+	return commitWriter(t, writeBatch(t, lk, seq, b, ordered))
+}
+
+// writeBatch starts processed batch seq in lk and writes b's files to it
+// (see commitClaiming for ordered), for the caller to add to and commit.
+func writeBatch(t *testing.T, lk *lake.Lake, seq uint64, b batch, ordered bool) *lake.BatchWriter {
+	t.Helper()
 	w := lk.NewBatch(lake.Processed, seq, time.Now())
 	for name, rows := range b {
 		table, err := star.Lookup(name)
@@ -137,7 +155,7 @@ func commitClaiming(t *testing.T, lk *lake.Lake, seq uint64, b batch, ordered bo
 		}
 		writeFileClaiming(t, w, name, table.Schema(), rows, ordered)
 	}
-	return commitWriter(t, w)
+	return w
 }
 
 func commitWriter(t *testing.T, w *lake.BatchWriter) lake.Manifest {
@@ -396,4 +414,18 @@ func mustSchema(t *testing.T, table string) *parquet.Schema {
 		t.Fatal(err)
 	}
 	return tbl.Schema()
+}
+
+// rowsOf returns the one text column sql selects.
+func rowsOf(t *testing.T, db *pgxpool.Pool, sql string) []string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

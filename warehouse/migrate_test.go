@@ -135,20 +135,12 @@ func TestMigrateMatchesModel(t *testing.T) {
 // public and tote schemas and the recorded migrations.
 func schemaState(t *testing.T, db *pgxpool.Pool) []string {
 	t.Helper()
-	rows, err := db.Query(context.Background(), `
+	return rowsOf(t, db, `
 		SELECT n.nspname || '.' || c.relname || ' ' || c.oid::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname IN ('public', 'tote')
 		UNION ALL
 		SELECT 'migration ' || version || ' ' || name || ' ' || applied_at::text FROM tote.schema_migrations
 		ORDER BY 1`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestMigrateTwiceChangesNothing(t *testing.T) {

@@ -86,6 +86,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/internal/sum"
 	"github.com/terrifictotes/tote/postgres"
 )
 
@@ -200,61 +201,37 @@ type TableResult struct {
 
 // Rows is the number of rows in the processed files of the loaded batches.
 func (r Result) Rows() int64 {
-	var n int64
-	for _, b := range r.Batches {
-		n += b.Rows()
-	}
-	return n
+	return sum.Of(r.Batches, BatchResult.Rows)
 }
 
 // Inserted is the number of rows the loaded batches added to the warehouse.
 func (r Result) Inserted() int64 {
-	var n int64
-	for _, b := range r.Batches {
-		for _, t := range b.Tables {
-			n += t.Inserted
-		}
-	}
-	return n
+	return sum.Of(r.Batches, func(b BatchResult) int64 {
+		return sum.Of(b.Tables, func(t TableResult) int64 { return t.Inserted })
+	})
 }
 
 // Updated is the number of dimension rows the loaded batches changed.
 func (r Result) Updated() int64 {
-	var n int64
-	for _, b := range r.Batches {
-		for _, t := range b.Tables {
-			n += t.Updated
-		}
-	}
-	return n
+	return sum.Of(r.Batches, func(b BatchResult) int64 {
+		return sum.Of(b.Tables, func(t TableResult) int64 { return t.Updated })
+	})
 }
 
 // Deleted is the number of deletions the loaded batches made (see
 // TableResult.Deleted).
 func (r Result) Deleted() int64 {
-	var n int64
-	for _, b := range r.Batches {
-		n += b.Deleted()
-	}
-	return n
+	return sum.Of(r.Batches, BatchResult.Deleted)
 }
 
 // Deleted is the number of deletions the batch made.
 func (b BatchResult) Deleted() int64 {
-	var n int64
-	for _, t := range b.Tables {
-		n += t.Deleted
-	}
-	return n
+	return sum.Of(b.Tables, func(t TableResult) int64 { return t.Deleted })
 }
 
 // Rows is the number of rows in the batch's processed files.
 func (b BatchResult) Rows() int64 {
-	var n int64
-	for _, t := range b.Tables {
-		n += t.Rows
-	}
-	return n
+	return sum.Of(b.Tables, func(t TableResult) int64 { return t.Rows })
 }
 
 // LedgerEntry is one processed batch recorded as loaded.

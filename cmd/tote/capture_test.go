@@ -72,15 +72,8 @@ func TestCaptureSetupWithoutLogicalWAL(t *testing.T) {
 
 func TestCaptureSetupApplyAndDrop(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server")
-	}
 	ctx := context.Background()
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"wal_level": "logical"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := pgtest.Cluster(t, pgcluster.Options{Settings: map[string]string{"wal_level": "logical"}})
 	source, err := postgres.CreateDatabase(ctx, c.URL(), "totesys")
 	if err != nil {
 		t.Fatal(err)
@@ -149,15 +142,7 @@ func TestCaptureSetupApplyAndDrop(t *testing.T) {
 
 func TestStatusShowsTheSlot(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server")
-	}
-	ctx := context.Background()
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"wal_level": "logical", "max_slot_wal_keep_size": "64MB"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := pgtest.Cluster(t, pgcluster.Options{Settings: map[string]string{"wal_level": "logical", "max_slot_wal_keep_size": "64MB"}})
 	env := map[string]string{"TOTE_WAREHOUSE_URL": fixture.Warehouse().NewDB(t), "TOTE_LAKE_URL": "file://" + t.TempDir()}
 
 	code, _, errOut := runTote(t, env, "status", "--capture", "logical")

@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/terrifictotes/tote/internal/hangtest"
+	"github.com/terrifictotes/tote/internal/hooktest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 )
 
@@ -88,34 +87,6 @@ func hold(t *testing.T, db, sql string) {
 	}
 }
 
-// hookServer is a webhook that keeps the alerts it receives.
-type hookServer struct {
-	mu    sync.Mutex
-	texts []string
-}
-
-func (h *hookServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var msg struct{ Text string }
-	body, _ := io.ReadAll(r.Body)
-	_ = json.Unmarshal(body, &msg)
-	h.mu.Lock()
-	h.texts = append(h.texts, msg.Text)
-	h.mu.Unlock()
-}
-
-// count returns how many alerts say s.
-func (h *hookServer) count(s string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	n := 0
-	for _, t := range h.texts {
-		if strings.Contains(t, s) {
-			n++
-		}
-	}
-	return n
-}
-
 // tote serve starts while its source or its warehouse accepts connections
 // and never answers: /healthz says it is alive, /readyz what is not ready
 // and why; the runs fail on their schedule with one alert, and when the
@@ -134,13 +105,11 @@ func TestServeStaysUpWhileADatabaseHangs(t *testing.T) {
 			proxy.Hang()
 			u.Host = proxy.Addr()
 			dbs[part] = u.String()
-			hook := &hookServer{}
-			hookSrv := httptest.NewServer(hook)
-			defer hookSrv.Close()
+			hook := hooktest.Start(t)
 
 			addr := freeAddr(t)
 			environ := map[string]string{"TOTE_SOURCE_URL": dbs["source"], "TOTE_WAREHOUSE_URL": dbs["warehouse"],
-				"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_ALERT_WEBHOOK": hookSrv.URL}
+				"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_ALERT_WEBHOOK": hook.URL}
 			var stdout, stderr syncBuf
 			e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return environ[k] }}
 			ctx, cancel := context.WithCancel(context.Background())
@@ -170,7 +139,7 @@ func TestServeStaysUpWhileADatabaseHangs(t *testing.T) {
 				deadline := time.Now().Add(60 * time.Second)
 				for !ok() {
 					if time.Now().After(deadline) {
-						t.Fatalf("%s: not after 60s; alerts %q\n%s", what, hook.texts, stderr.String())
+						t.Fatalf("%s: not after 60s; alerts %q\n%s", what, hook.Texts(), stderr.String())
 					}
 					time.Sleep(50 * time.Millisecond)
 				}
@@ -187,8 +156,8 @@ func TestServeStaysUpWhileADatabaseHangs(t *testing.T) {
 			waitFor("three failed runs", func() bool {
 				return strings.Count(stderr.String(), `"msg":"run failed"`)+strings.Count(stderr.String(), `"msg":"cannot start run"`) >= 3
 			})
-			if n := hook.count("failed"); n != 1 {
-				t.Errorf("%d failure alerts, want 1: %q", n, hook.texts)
+			if n := hook.Count("failed"); n != 1 {
+				t.Errorf("%d failure alerts, want 1: %q", n, hook.Texts())
 			}
 			_, metrics := get("/metrics")
 			if !strings.Contains(metrics, `tote_up{part="`+part+`"} 0`) {
@@ -196,7 +165,7 @@ func TestServeStaysUpWhileADatabaseHangs(t *testing.T) {
 			}
 
 			proxy.Resume()
-			waitFor("recovery", func() bool { return hook.count("recovered") == 1 })
+			waitFor("recovery", func() bool { return hook.Count("recovered") == 1 })
 			if code, body := get("/readyz"); code != 200 {
 				t.Errorf("/readyz after the recovery: %d %s", code, body)
 			}
@@ -204,8 +173,8 @@ func TestServeStaysUpWhileADatabaseHangs(t *testing.T) {
 			if !strings.Contains(metrics, `tote_up{part="`+part+`"} 1`) {
 				t.Errorf("/metrics does not say the %s is back:\n%s", part, grep(metrics, "tote_up"))
 			}
-			if n := hook.count("failed"); n != 1 {
-				t.Errorf("%d failure alerts in all, want 1: %q", n, hook.texts)
+			if n := hook.Count("failed"); n != 1 {
+				t.Errorf("%d failure alerts in all, want 1: %q", n, hook.Texts())
 			}
 			if part == "source" {
 				// The warehouse kept the failed runs' history.

@@ -41,15 +41,8 @@ func TestCaptureFlag(t *testing.T) {
 // warehouse.
 func TestRunLogical(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL server")
-	}
 	ctx := context.Background()
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"wal_level": "logical", "synchronous_commit": "on"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Stop() })
+	c := pgtest.Cluster(t, pgcluster.Options{Settings: map[string]string{"wal_level": "logical", "synchronous_commit": "on"}})
 	source, err := postgres.CreateDatabase(ctx, c.URL(), "totesys")
 	if err != nil {
 		t.Fatal(err)

@@ -150,6 +150,23 @@ func Pool(t testing.TB, url string) *pgxpool.Pool {
 	return p
 }
 
+// Cluster starts a private PostgreSQL server of its own for a test that
+// needs server settings (wal_level = logical, a password, a standby) that
+// the shared server does not have, and stops it when the test ends. It
+// skips the test under -short.
+func Cluster(t testing.TB, opts pgcluster.Options) *pgcluster.Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL server")
+	}
+	c, err := pgcluster.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Stop() })
+	return c
+}
+
 // mustServer returns the server, failing the test if there is none.
 func mustServer(t testing.TB) server {
 	t.Helper()

@@ -19,6 +19,18 @@ import (
 	"time"
 )
 
+// Limit is the stall bound a caller's option asks for: its default def
+// when the option is 0, no bound (0) when it is negative, else itself.
+func Limit(option, def time.Duration) time.Duration {
+	switch {
+	case option < 0:
+		return 0
+	case option == 0:
+		return def
+	}
+	return option
+}
+
 // Conn is a net.Conn whose Read and Write fail with the stall error when
 // no byte has moved either way for its limit, counted from the later of
 // the call's start and the last byte moved. Once stalled, a Conn returns

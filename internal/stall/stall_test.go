@@ -222,3 +222,16 @@ func TestDefaultError(t *testing.T) {
 		t.Error("Unwrap")
 	}
 }
+
+func TestLimit(t *testing.T) {
+	for _, c := range []struct{ option, want time.Duration }{
+		{0, 30 * time.Second},
+		{-1, 0},
+		{-time.Hour, 0},
+		{time.Millisecond, time.Millisecond},
+	} {
+		if got := stall.Limit(c.option, 30*time.Second); got != c.want {
+			t.Errorf("Limit(%v, 30s) = %v, want %v", c.option, got, c.want)
+		}
+	}
+}
