@@ -48,15 +48,22 @@ func (c Carried) String() string { return c.Table + "." + c.Column + " " + c.Typ
 func checkDrift(ctx context.Context, tx pgx.Tx) (map[string][]Carried, error) {
 	var changes []string
 	carried := map[string][]Carried{}
+	all, err := totesys.InspectAll(ctx, tx, totesys.TableNames())
+	if err != nil {
+		return nil, err
+	}
 	for _, table := range totesys.Tables {
-		cols, err := totesys.Inspect(ctx, tx, table.Name)
-		if err != nil {
-			exists, existsErr := tableExists(ctx, tx, table.Name)
-			if existsErr == nil && !exists {
+		cols := all[table.Name]
+		if len(cols) == 0 {
+			exists, err := tableExists(ctx, tx, table.Name)
+			switch {
+			case err != nil:
+				return nil, fmt.Errorf("inspect %s: %w", table.Name, err)
+			case !exists:
 				changes = append(changes, fmt.Sprintf("%s: table is missing", table.Name))
 				continue
 			}
-			return nil, err
+			// There, without a column: every model column is dropped.
 		}
 		ch, extra := diff(table, cols)
 		changes = append(changes, ch...)

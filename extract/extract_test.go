@@ -473,6 +473,7 @@ func TestDriftStopsTheBatch(t *testing.T) {
 		{"changed type", `ALTER TABLE payment ALTER COLUMN payment_amount TYPE numeric(12,4)`,
 			"payment.payment_amount: type changed from numeric(10,2) NOT NULL to numeric(12,4) NOT NULL"},
 		{"missing table", `DROP TABLE design`, "design: table is missing"},
+		{"table without columns", `DROP TABLE design; CREATE TABLE design ()`, "design.design_id: column dropped (was integer NOT NULL)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

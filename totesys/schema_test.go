@@ -33,6 +33,13 @@ func TestCreateMatchesModel(t *testing.T) {
 	if err := totesys.Create(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
+	all, err := totesys.InspectAll(ctx, conn, append(totesys.TableNames(), "no_such_table"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(totesys.Tables) {
+		t.Errorf("InspectAll found %d tables, want %d (not no_such_table)", len(all), len(totesys.Tables))
+	}
 	for _, table := range totesys.Tables {
 		got, err := totesys.Inspect(ctx, conn, table.Name)
 		if err != nil {
@@ -40,6 +47,9 @@ func TestCreateMatchesModel(t *testing.T) {
 		}
 		if !slices.Equal(got, table.Columns) {
 			t.Errorf("%s: database has\n%v\nmodel has\n%v", table.Name, got, table.Columns)
+		}
+		if !slices.Equal(all[table.Name], got) {
+			t.Errorf("%s: InspectAll has\n%v\nInspect has\n%v", table.Name, all[table.Name], got)
 		}
 	}
 

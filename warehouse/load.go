@@ -19,9 +19,9 @@ import (
 	"github.com/terrifictotes/tote/star"
 )
 
-// Load migrates the warehouse, then loads every committed processed batch
-// that its ledger does not list, in sequence order, each in one
-// transaction. It stops at the first batch that fails: nothing of that
+// Load migrates the warehouse (unless w is Premigrated), then loads every
+// committed processed batch that its ledger does not list, in sequence
+// order, each in one transaction. It stops at the first batch that fails: nothing of that
 // batch is loaded, and the batches loaded before it, listed in the Result,
 // stay loaded.
 func (w *Warehouse) Load(ctx context.Context, lk *lake.Lake) (_ Result, err error) {
@@ -29,8 +29,10 @@ func (w *Warehouse) Load(ctx context.Context, lk *lake.Lake) (_ Result, err erro
 	start := time.Now()
 	log := w.log
 	res := Result{Batches: []BatchResult{}}
-	if err := w.Migrate(ctx); err != nil {
-		return res, err
+	if !w.premigrated {
+		if err := w.Migrate(ctx); err != nil {
+			return res, err
+		}
 	}
 	todo, newest, err := w.toLoad(ctx, lk)
 	if err != nil {
@@ -171,7 +173,9 @@ func (w *Warehouse) Rebuild(ctx context.Context, lk *lake.Lake, replace bool) (R
 			return Result{}, fmt.Errorf("rebuild warehouse: %w", err)
 		}
 	}
-	return w.Load(ctx, lk)
+	c := *w // the tables just dropped: migrate whatever w is
+	c.premigrated = false
+	return c.Load(ctx, lk)
 }
 
 // drop removes the star tables named and tote's schema, in one transaction.

@@ -594,3 +594,35 @@ func TestLoadNotifies(t *testing.T) {
 		t.Fatalf("notification %+v (%v), want batch %s", n, err, m.ID)
 	}
 }
+
+// A Premigrated warehouse's Load skips the migration its caller has just
+// made: on a database nobody migrated it fails, creating nothing, where
+// Load migrates first. Its Rebuild, which drops what it finds, migrates
+// all the same.
+func TestPremigratedLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lk := memLake(t)
+	commit(t, lk, 1, batch1())
+
+	db, _ := newWarehouse(t)
+	_, err := warehouse.New(db, nil).Premigrated().Load(ctx, lk)
+	if err == nil || !strings.Contains(err.Error(), "load ledger") {
+		t.Errorf("Premigrated Load of an unmigrated warehouse: %v", err)
+	}
+	if got := starTablesPresent(t, db); len(got) != 0 {
+		t.Errorf("tables after the Premigrated Load: %v", got)
+	}
+	if ok, err := warehouse.New(db, nil).Migrated(ctx); ok || err != nil {
+		t.Errorf("Migrated after the Premigrated Load: %v, %v", ok, err)
+	}
+
+	res, err := warehouse.New(db, nil).Premigrated().Rebuild(ctx, lk, false)
+	if err != nil || len(res.Batches) != 1 {
+		t.Fatalf("Premigrated Rebuild: %+v, %v", res, err)
+	}
+	migrated, _ := migratedWarehouse(t)
+	if res, err := warehouse.New(migrated, nil).Premigrated().Load(ctx, lk); err != nil || len(res.Batches) != 1 {
+		t.Errorf("Premigrated Load of a migrated warehouse: %+v, %v", res, err)
+	}
+}

@@ -103,6 +103,9 @@ type Warehouse struct {
 	log   *slog.Logger
 	owned bool // Close closes the pool
 
+	// premigrated: Load does not migrate first (Premigrated).
+	premigrated bool
+
 	// BeforeCommit, if set, is called with a batch's id right before the
 	// transaction that loads it commits. Tests set it to crash a load
 	// there. Nil does nothing.
@@ -139,6 +142,16 @@ func (w *Warehouse) WithLogger(log *slog.Logger) *Warehouse {
 	}
 	c := *w
 	c.log, c.owned = log, false
+	return &c
+}
+
+// Premigrated returns a copy of w whose Load does not migrate first, for a
+// caller that has just migrated it (pipeline.Begin, before a run's first
+// pass): checking the schema again moments later costs a dozen round trips
+// and finds what the first check found.
+func (w *Warehouse) Premigrated() *Warehouse {
+	c := *w
+	c.premigrated, c.owned = true, false
 	return &c
 }
 
