@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -298,14 +299,61 @@ func renderSummaries() (string, []factSummary, error) {
 	return b.String(), facts, nil
 }
 
-// summaries is summaries.sql rendered.
-var summaries = func() string {
-	sql, _, err := renderSummaries()
+// summaries is summaries.sql rendered, over the descriptors summarized.
+var summaries, summarized = func() (string, []factSummary) {
+	sql, facts, err := renderSummaries()
 	if err != nil {
 		panic(err)
 	}
-	return sql
+	return sql, facts
 }()
+
+// factIndex is an index on a fact that the dashboard's reads of the facts
+// use: by day (drill-downs, the periods no summary answers) and by each
+// dimension and day.
+type factIndex struct{ Name, Fact, Columns string }
+
+// indexes are the indexes on fact f that the dashboard reads it by.
+func (f factSummary) indexes() []factIndex {
+	ix := []factIndex{{f.Fact + "_dash_day_idx", f.Fact, f.Day + ", " + f.ID}}
+	for _, d := range append(slices.Clone(f.Dims), f.Ranked...) {
+		if d.Column != "" {
+			ix = append(ix, factIndex{f.Fact + "_dash_" + d.Name + "_idx", f.Fact, d.Column + ", " + f.Day})
+		}
+	}
+	return ix
+}
+
+// makeIndexes makes the facts' indexes that are missing (or left invalid
+// by a build that was cut short) on conn, outside any transaction, and
+// CONCURRENTLY: a plain CREATE INDEX (even IF NOT EXISTS, even when the
+// index is there) holds a SHARE lock on the fact until its transaction
+// ends, which a load's INSERT waits for. A concurrent build waits for the
+// loads in progress instead, and a load never waits for it (decision
+// 0011: the dashboard is off the load's path). Looking first costs a
+// catalog read and takes no lock on the fact.
+func makeIndexes(ctx context.Context, conn *pgx.Conn, facts []factSummary) error {
+	for _, f := range facts {
+		for _, ix := range f.indexes() {
+			var valid bool
+			err := conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, ix.Name).Scan(&valid)
+			switch {
+			case err == nil && valid:
+				continue
+			case err == nil:
+				if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+ix.Name); err != nil {
+					return fmt.Errorf("index %s, invalid: drop: %w", ix.Name, err)
+				}
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("index %s: %w", ix.Name, err)
+			}
+			if _, err := conn.Exec(ctx, `CREATE INDEX CONCURRENTLY IF NOT EXISTS `+ix.Name+` ON `+ix.Fact+` (`+ix.Columns+`)`); err != nil {
+				return fmt.Errorf("index %s: %w", ix.Name, err)
+			}
+		}
+	}
+	return nil
+}
 
 // Summaries is the warehouse migration group of the dashboard's summaries.
 // It is derived: when its text changes (the model or the template did), the
@@ -342,7 +390,9 @@ func (w Watermark) CatchingUp() bool { return w.Newest > w.Seq }
 // race: one waits for the other, then finds little or nothing to do), sums
 // what was loaded, corrected or deleted since it last ran, in one
 // transaction that reads the facts and the ledger in one state. Readers see
-// the previous figures until it commits.
+// the previous figures until it commits. Before that transaction it makes
+// the indexes the dashboard reads the facts by, if missing (makeIndexes):
+// nothing it holds is a lock a load waits for.
 func Refresh(ctx context.Context, wh *warehouse.Warehouse) (Watermark, error) {
 	if err := wh.MigrateGroup(ctx, Summaries); err != nil {
 		return Watermark{}, fmt.Errorf("dashboard summaries: %w", err)
@@ -371,18 +421,32 @@ func refreshLocked(ctx context.Context, wh *warehouse.Warehouse) error {
 			conn.Conn().Close(context.WithoutCancel(ctx)) // closing the session lets the lock go
 		}
 	}()
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	tx, err := beginRefresh(ctx, conn.Conn())
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, `SELECT tote_dash.refresh()`); err != nil {
-		return fmt.Errorf("refresh: %w", err)
-	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// beginRefresh makes the facts' indexes, then runs tote_dash.refresh() in a
+// transaction on conn, which it returns open: its caller commits it.
+func beginRefresh(ctx context.Context, conn *pgx.Conn) (pgx.Tx, error) {
+	if err := makeIndexes(ctx, conn, summarized); err != nil {
+		return nil, err
+	}
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `SELECT tote_dash.refresh()`); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	return tx, nil
 }
 
 // watermarkSQL is the batch the summaries reflect, and the ledger's newest.

@@ -274,9 +274,11 @@ $$;
 -- each ranked dimension. Readers see the old figures until it commits; but
 -- a build into empty summaries (the first) drops their keys and adds them
 -- after its inserts, much faster than growing them row by row, and
--- readers wait for it. It also builds, once, the indexes on the fact that
--- the dashboard's reads of the facts use: by day (drill-downs, the periods
--- no summary answers) and by each dimension and day.
+-- readers wait for it. The indexes on the fact that the dashboard's reads
+-- of the facts use are not made here: CREATE INDEX, even IF NOT EXISTS,
+-- holds a SHARE lock on the fact until this transaction commits, which a
+-- load's INSERT waits for. Refresh makes them before, concurrently
+-- (summaries.go's factIndex).
 CREATE FUNCTION tote_dash.{{.Name}}_rebuild() RETURNS void LANGUAGE plpgsql
 SET work_mem = '256MB' SET maintenance_work_mem = '256MB' SET jit = off SET enable_hashagg = on AS $$
 DECLARE
@@ -305,15 +307,6 @@ BEGIN
 
     SELECT count(*), count(DISTINCT id), min(seq), max(seq), max(rec)
     INTO n, ids, first, last, top FROM tote_dash.{{.Name}}_versions;
-    IF n > 0 THEN
-        CREATE INDEX IF NOT EXISTS {{.Fact}}_dash_day_idx ON {{.Fact}} ({{.Day}}, {{.ID}});
-{{- range .Dims}}{{if .Column}}
-        CREATE INDEX IF NOT EXISTS {{$f.Fact}}_dash_{{.Name}}_idx ON {{$f.Fact}} ({{.Column}}, {{$f.Day}});
-{{- end}}{{end}}
-{{- range .Ranked}}
-        CREATE INDEX IF NOT EXISTS {{$f.Fact}}_dash_{{.Name}}_idx ON {{$f.Fact}} ({{.Column}}, {{$f.Day}});
-{{- end}}
-    END IF;
 
     IF ids < n THEN
         -- Some ids have several versions: when each was superseded.

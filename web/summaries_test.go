@@ -14,6 +14,7 @@ import (
 
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
+	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/verify"
 	"github.com/terrifictotes/tote/warehouse"
@@ -421,4 +422,74 @@ func TestCatchingUp(t *testing.T) {
 		t.Errorf("caught up, KPIs\n got %q\nwant %q", kpiRows(after), want)
 	}
 	testDrillCountsAgree(t, b)
+}
+
+// A load commits while a refresh that builds the summaries afresh (the
+// first after a full run) holds its transaction open: nothing the refresh
+// holds is a lock the load waits for (decision 0011). Whether the load
+// waits is read from pg_blocking_pids while it runs, not from a clock.
+func TestLoadNotBlockedByRefresh(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	ctx := context.Background()
+	// Forget the summaries' state, and the indexes the first refresh
+	// makes: the next refresh is a first one.
+	for _, q := range []string{`DELETE FROM tote_dash.state`, `DROP INDEX fact_sales_order_dash_day_idx, fact_sales_order_dash_design_idx`} {
+		if _, err := b.wh.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := b.wh.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var pid int32
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := beginRefresh(ctx, conn.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var rebuilt bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 'tote_dash.sales_by'::regclass AND mode = 'RowExclusiveLock')`).Scan(&rebuilt); err != nil || !rebuilt {
+		t.Fatalf("the refresh did not write the summaries (%v): the test proves nothing", err)
+	}
+	before := rowsOf(t, b.wh, `SELECT count(*)::text FROM tote.load_ledger`)
+
+	if _, err := simulate.Run(ctx, b.src, simulate.Options{Rate: 100_000, Events: 300, Seed: 6}); err != nil {
+		t.Fatal(err)
+	}
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := pipeline.Run(ctx, b.parts, pipeline.Options{})
+		loaded <- err
+	}()
+	for done := false; !done; {
+		select {
+		case err := <-loaded:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		default:
+			blocked := rowsOf(t, b.wh, `
+				SELECT a.pid || ' waits for ' || l.mode || ' on ' || coalesce(l.relation::regclass::text, l.locktype) || ': ' || a.query
+				FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted
+				WHERE $1::integer = ANY(pg_blocking_pids(a.pid))`, pid)
+			if len(blocked) > 0 {
+				t.Fatalf("the load waits for the refresh:\n%s", strings.Join(blocked, "\n"))
+			}
+		}
+	}
+	if after := rowsOf(t, b.wh, `SELECT count(*)::text FROM tote.load_ledger`); slices.Equal(after, before) {
+		t.Fatalf("the load committed no batch (%v batches before and after)", before)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refresh(t, b.wh)
+	checkSummaries(t, b.wh, "after a load during the first refresh, and the next")
 }
