@@ -110,20 +110,9 @@ func TestServeStaysUpWhileADatabaseHangs(t *testing.T) {
 			addr := freeAddr(t)
 			environ := map[string]string{"TOTE_SOURCE_URL": dbs["source"], "TOTE_WAREHOUSE_URL": dbs["warehouse"],
 				"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_ALERT_WEBHOOK": hook.URL}
-			var stdout, stderr syncBuf
-			e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return environ[k] }}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan int, 1)
-			go func() {
-				done <- run(ctx, []string{"serve", "--addr", addr, "--interval", "1s", "--retries", "0",
-					"--connect-timeout", "1s", "--log-format", "json"}, e)
-			}()
-			defer func() {
-				cancel()
-				if code := <-done; code != 0 {
-					t.Errorf("serve exit %d after cancel:\n%s", code, stderr.String())
-				}
-			}()
+			stderr, stop := startServe(environ, "--addr", addr, "--interval", "1s", "--retries", "0",
+				"--connect-timeout", "1s", "--log-format", "json")
+			defer stop(t)
 			get := func(path string) (int, string) {
 				t.Helper()
 				resp, err := http.Get("http://" + addr + path)
@@ -223,14 +212,8 @@ func TestServeWithAWebhookThatNeverAnswers(t *testing.T) {
 	addr := freeAddr(t)
 	environ := map[string]string{"TOTE_SOURCE_URL": u.String(), "TOTE_WAREHOUSE_URL": wh,
 		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_ALERT_WEBHOOK": "http://" + hangtest.BlackHole(t) + "/hook"}
-	var stdout, stderr syncBuf
-	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return environ[k] }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--interval", "1s", "--retries", "0",
-			"--connect-timeout", "1s", "--alert-timeout", "1s", "--log-format", "json"}, e)
-	}()
+	stderr, stop := startServe(environ, "--addr", addr, "--interval", "1s", "--retries", "0",
+		"--connect-timeout", "1s", "--alert-timeout", "1s", "--log-format", "json")
 	deadline := time.Now().Add(60 * time.Second)
 	for strings.Count(stderr.String(), `"msg":"run failed"`) < 3 {
 		if time.Now().After(deadline) {
@@ -243,10 +226,7 @@ func TestServeWithAWebhookThatNeverAnswers(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("serve exit %d after cancel:\n%s", code, stderr.String())
-	}
+	stop(t)
 	if !strings.Contains(stderr.String(), `"msg":"alert not delivered","notifier":"webhook","alert":"failure","run":1,"err":"no answer within 1s, the alert timeout"`) {
 		t.Errorf("the log does not say the alert went unanswered:\n%s", stderr.String())
 	}

@@ -61,6 +61,23 @@ func TestServeBadInput(t *testing.T) {
 	}
 }
 
+// startServe runs tote serve with environ and args in the background;
+// stderr is its log, and stop cancels it and checks that it exits 0.
+func startServe(environ map[string]string, args ...string) (stderr *syncBuf, stop func(*testing.T)) {
+	stderr = &syncBuf{}
+	e := &env{stdout: &syncBuf{}, stderr: stderr, getenv: func(k string) string { return environ[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), e) }()
+	return stderr, func(t *testing.T) {
+		t.Helper()
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exit %d after cancel:\n%s", code, stderr.String())
+		}
+	}
+}
+
 type syncBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -79,13 +96,7 @@ func TestServeThenStatus(t *testing.T) {
 	addr := freeAddr(t)
 	lakeURL := "file://" + t.TempDir()
 	environ := map[string]string{"TOTE_SOURCE_URL_FILE": file, "TOTE_WAREHOUSE_URL": wh, "TOTE_LAKE_URL": lakeURL}
-	var stdout, stderr syncBuf
-	e := &env{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return environ[k] }}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--interval", "1h", "--log-format", "json"}, e)
-	}()
+	stderr, stop := startServe(environ, "--addr", addr, "--interval", "1h", "--log-format", "json")
 	// A bound on a hang, not on speed: the first run (extract, transform,
 	// load, publish) under -race and coverage on a busy machine takes
 	// tens of seconds.
@@ -101,10 +112,7 @@ func TestServeThenStatus(t *testing.T) {
 		t.Fatalf("/healthz: %v", err)
 	}
 	resp.Body.Close()
-	cancel()
-	if code := <-done; code != 0 {
-		t.Errorf("serve exit %d after cancel:\n%s", code, stderr.String())
-	}
+	stop(t)
 	logs := stderr.String()
 	if strings.Contains(logs, "hunter2secret") {
 		t.Errorf("the source password was logged")
