@@ -185,29 +185,32 @@ var designValue = designOver("value_cents")
 // subplan, where NOT EXISTS became a nested loop over changed for every
 // design the index scans in order (seconds as of an early batch).
 
-// designTop is, for currency c, the @n-th largest revenue over the period
-// among the 100 designs that sold the most of all time (of those no batch
-// after the as-of one changed: see salesByDesign): a value the true @n-th
-// largest reaches, since no design sells more in a period than in all
-// time. NULL if fewer than @n of them sold in the period.
-var designTop = `(SELECT s.v FROM (
-    SELECT ` + designValue + ` AS v
-    FROM tote_dash.sales_design d, ` + designPeriod + `
-    WHERE d.currency_id = c.currency_id AND w.b > w.a
-      AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed)
-    ORDER BY d.value_cents[array_upper(d.value_cents, 1)] DESC LIMIT 100) s
-  ORDER BY s.v DESC OFFSET @n::integer - 1 LIMIT 1)`
+// designSample is, for currency c, some designs that can rank over the
+// period, to bound the rankings with: the 100 that sold the most of all
+// time, the 100 that sold the least, and those of the period's first 300
+// sales orders (period_orders: the facts by day, only a hint; each
+// design's figures are the summary's). A few hundred index entries
+// whatever the period: a bound sought among the designs that sold in the
+// period, in all-time order, read every design's row when few sold.
+var designSample = `(SELECT d.key FROM tote_dash.sales_design d WHERE d.currency_id = c.currency_id
+   ORDER BY d.value_cents[array_upper(d.value_cents, 1)] DESC LIMIT 100)
+  UNION
+  (SELECT d.key FROM tote_dash.sales_design d WHERE d.currency_id = c.currency_id
+   ORDER BY d.value_cents[array_upper(d.value_cents, 1)] LIMIT 100)
+  UNION
+  SELECT p.design_id FROM period_orders p WHERE p.currency_id = c.currency_id`
 
-// designBottom is the same from the other end: the @n-th smallest
-// revenue over the period among the 100 designs that sold the least of
-// all time, which the true @n-th smallest stays under.
-var designBottom = `(SELECT s.v FROM (
-    SELECT ` + designValue + ` AS v
-    FROM tote_dash.sales_design d, ` + designPeriod + `
-    WHERE d.currency_id = c.currency_id AND w.b > w.a
-      AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed)
-    ORDER BY d.value_cents[array_upper(d.value_cents, 1)] LIMIT 100) s
-  ORDER BY s.v OFFSET @n::integer - 1 LIMIT 1)`
+// designBounds is, for currency c, the @n-th largest revenue over the
+// period (top) and the @n-th smallest (bottom) among the sample's designs
+// that sold in it (of those no batch after the as-of one changed: see
+// salesByDesign); NULL if fewer than @n of them did. The true @n-th
+// largest reaches top and the true @n-th smallest stays under bottom: a
+// design between the two ranks at neither end.
+var designBounds = `(SELECT (array_agg(s.v ORDER BY s.v DESC))[@n::integer] AS top, (array_agg(s.v ORDER BY s.v))[@n::integer] AS bottom
+  FROM (` + designSample + `) k(key)
+  JOIN tote_dash.sales_design d ON d.currency_id = c.currency_id AND d.key = k.key,
+  ` + designPeriod + `, LATERAL (SELECT ` + designValue + ` AS v) s
+  WHERE w.b > w.a AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed))`
 
 // salesByDesign is the @n designs with the most and the @n with the least
 // revenue, per currency: rank 'top' or 'bottom', then the design's id and
@@ -231,9 +234,14 @@ var salesByDesign = `WITH changed AS MATERIALIZED (
   WHERE @route::text = 'design' AND @mode::text = 'after' AND d.seq > @as_of::bigint
     AND (@cur::integer[] IS NULL OR d.currency_id = ANY(@cur::integer[]))
   GROUP BY 1, 2
+), period_orders AS MATERIALIZED (
+  SELECT f.currency_id, f.design_id FROM fact_sales_order f
+  WHERE @route::text = 'design' AND @mode::text IN ('current', 'after')
+    AND f.created_date BETWEEN @from::date AND @to::date
+  ORDER BY f.created_date LIMIT 300
 ), bounds AS MATERIALIZED (
-  SELECT array_agg(c.currency_id) AS currency, array_agg(` + designTop + `) AS top, array_agg(` + designBottom + `) AS bottom
-  FROM dim_currency c
+  SELECT array_agg(c.currency_id) AS currency, array_agg(b.top) AS top, array_agg(b.bottom) AS bottom
+  FROM dim_currency c, LATERAL ` + designBounds + ` b
   WHERE @route::text = 'design' AND @mode::text IN ('current', 'after')
 ), g AS (
   SELECT d.currency_id, d.key AS design_id, ` + designOver("orders") + ` AS orders, ` + designOver("units") + ` AS units,

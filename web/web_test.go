@@ -507,6 +507,9 @@ func testDesignRankingMatchesFacts(t *testing.T, b *bundle) {
 	}{
 		{"default", "", nil},
 		{"all time", "preset=all", nil},
+		// Recent days: the bounds come from the period's orders more than
+		// from the all-time best and worst sellers.
+		{"the last 90 days", "preset=90d", nil},
 		{"a country", "preset=all&country=" + url.QueryEscape(country), []string{country}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
