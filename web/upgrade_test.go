@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/terrifictotes/tote/internal/pgtest"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/star"
@@ -32,33 +30,7 @@ const lastOldMigration = 10
 func oldWarehouse(t *testing.T, from *pgxpool.Pool) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	to := pgtest.Pool(t, pgtest.NewDB(t))
-	if _, err := to.Exec(ctx, `CREATE SCHEMA tote; CREATE TABLE tote.schema_migrations (
-    version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	files, err := filepath.Glob(filepath.Join("..", "warehouse", "migrations", "*.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(files)
-	for _, f := range files {
-		name := filepath.Base(f)
-		v, _ := strconv.Atoi(name[:4])
-		if v > lastOldMigration {
-			continue
-		}
-		sql, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := to.Exec(ctx, string(sql)); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if _, err := to.Exec(ctx, `INSERT INTO tote.schema_migrations (version, name) VALUES ($1, $2)`, v, name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	to := fixture.OldWarehouse(t, lastOldMigration)
 	for _, d := range star.Tables {
 		if d.Kind == star.Dimension {
 			copyRows(t, from, to, d.Name, "")

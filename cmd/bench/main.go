@@ -219,6 +219,7 @@ func run(ctx context.Context) error {
 		cpuprof   = flag.String("cpuprofile", "", "pass to the full run: write its CPU profile to `FILE`")
 		memprof   = flag.String("memprofile", "", "pass to the full run: write its heap profile to `FILE`")
 		keepLake  = flag.Bool("keep-lake", false, "keep the lake directory")
+		loadFloor = flag.Bool("load-floor", true, "measure the load's floor (COPY of the star rows into a warehouse with its keys and triggers: minutes at scale 100)")
 		logLevel  = flag.String("log-level", "warn", "log level")
 		debugLogs = flag.Bool("v", false, "log progress")
 		dashboard = flag.Bool("dashboard", true, "measure the dashboard on each loaded warehouse (cmd/dashbench)")
@@ -282,7 +283,7 @@ func run(ctx context.Context) error {
 		*u = cluster.URL()
 	}
 	o := options{bin: bin, seed: *seedN, changes: *changes, deletions: *deletions, logLevel: *logLevel, cpuprof: *cpuprof,
-		memprof: *memprof, keepLake: *keepLake, dashboard: *dashboard, log: log, logical: *capture == "logical"}
+		memprof: *memprof, keepLake: *keepLake, loadFloor: *loadFloor, dashboard: *dashboard, log: log, logical: *capture == "logical"}
 	if *latency {
 		for _, n := range list {
 			rep, err := measureLatency(ctx, admin, whAdmin, n, o)
@@ -327,6 +328,7 @@ type options struct {
 	logLevel         string
 	cpuprof, memprof string
 	keepLake         bool
+	loadFloor        bool
 	dashboard        bool
 	logical          bool
 	log              *slog.Logger
@@ -424,11 +426,13 @@ func measure(ctx context.Context, admin, whAdmin string, scale int, o options) (
 	}
 	fmt.Printf("  %.2fs\n", rep.Full.Seconds)
 
-	fmt.Println("load's floor: COPY FROM STDIN of the star rows into an empty warehouse")
-	if rep.StageFloors[string(tote.Load)], err = copyInFloor(ctx, dbs["wh"], dbs["whfloor"]); err != nil {
-		return Report{}, err
+	if o.loadFloor {
+		fmt.Println("load's floor: COPY FROM STDIN of the star rows into an empty warehouse")
+		if rep.StageFloors[string(tote.Load)], err = copyInFloor(ctx, dbs["wh"], dbs["whfloor"]); err != nil {
+			return Report{}, err
+		}
+		fmt.Printf("  %.2fs\n", rep.StageFloors[string(tote.Load)])
 	}
-	fmt.Printf("  %.2fs\n", rep.StageFloors[string(tote.Load)])
 
 	fmt.Println("scan floor: a pass over every source table's rows, as finding new versions by xmin takes")
 	if rep.ScanFloor, err = scanFloor(ctx, dbs["src"]); err != nil {
