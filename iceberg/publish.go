@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
@@ -395,7 +396,11 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 	if err != nil {
 		return tr, fmt.Errorf("arrow schema: %w", err)
 	}
-	rows, err := p.pool.Query(ctx, `SELECT `+selectList(t)+from+where+` ORDER BY `+orderBy(t),
+	order := orderBy(t)
+	if !overwrite {
+		order = appendOrder(t)
+	}
+	rows, err := p.pool.Query(ctx, `SELECT `+selectList(t)+from+where+` ORDER BY `+order,
 		append([]any{resultFormats(t)}, args...)...)
 	if err != nil {
 		return tr, fmt.Errorf("read the warehouse table: %w", err)
@@ -408,7 +413,7 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 		err = txn.Overwrite(ctx, rdr, props)
 	} else {
 		tr.Operation = "append"
-		err = txn.Append(ctx, rdr, props)
+		err = appendRows(ctx, tbl, txn, rdr, props)
 	}
 	if err != nil {
 		return tr, fmt.Errorf("%s: %w", tr.Operation, err)
@@ -480,4 +485,46 @@ func (p *Publisher) touched(ctx context.Context, batches []Batch) (map[string]ui
 		return nil, fmt.Errorf("publish to iceberg: read what the batches changed: %w", err)
 	}
 	return out, nil
+}
+
+// appendBuffer is how many records the Parquet writer of an append may
+// have queued: one being written, one waiting (iceberg-go's default, 64
+// records of batchRows rows, is most of a table).
+const appendBuffer = 2
+
+// appendRows writes rdr's rows (in appendOrder: by partition) as new data
+// files of tbl and adds them to txn. iceberg-go's Transaction.Append keeps
+// a Parquet writer open for every partition it has seen, each holding its
+// row group, until the last row: the clustered write keeps one open at a
+// time, closing a partition's files when the next partition starts, so an
+// append holds about one row group and a few records, whatever the
+// number of months.
+func appendRows(ctx context.Context, tbl *table.Table, txn *table.Transaction, rdr *rowReader, props iceberg.Properties) error {
+	records := func(yield func(arrow.RecordBatch, error) bool) {
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			rec.Retain() // WriteRecords releases what it takes; rdr releases its own on Next
+			if !yield(rec, nil) {
+				return
+			}
+		}
+		if err := rdr.Err(); err != nil {
+			yield(nil, err)
+		}
+	}
+	opts := []table.WriteRecordOption{table.WithRecordBatchBufferSize(appendBuffer)}
+	if !tbl.Spec().IsUnpartitioned() {
+		opts = append(opts, table.WithClusteredWrite())
+	}
+	var files []iceberg.DataFile
+	for df, err := range table.WriteRecords(ctx, tbl, rdr.Schema(), records, opts...) {
+		if err != nil {
+			return err
+		}
+		files = append(files, df)
+	}
+	// The files are new (their names are this write's): no need to read
+	// every manifest to check they are not in the table already. Append
+	// sets no name mapping; neither does this.
+	return txn.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck(), table.WithoutAutoNameMapping())
 }

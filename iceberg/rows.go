@@ -58,6 +58,17 @@ func orderBy(t star.Table) string {
 	return strings.Join(keys, ", ")
 }
 
+// appendOrder is the order tote appends a table's rows in: a fact's by
+// the month of PartitionColumn (its partition), then as orderBy, so that
+// the rows of one partition come together and one Parquet writer is open
+// at a time (appendRows); a dimension's as orderBy.
+func appendOrder(t star.Table) string {
+	if t.Kind != star.Fact {
+		return orderBy(t)
+	}
+	return `date_trunc('month', ` + pgx.Identifier{PartitionColumn}.Sanitize() + `::timestamp), ` + orderBy(t)
+}
+
 // batchRows is how many rows go into one Arrow record: the most a
 // publish holds in memory per table, besides what the Parquet writer
 // buffers.
