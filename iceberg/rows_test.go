@@ -146,30 +146,46 @@ func TestRowReaderRefuses(t *testing.T) {
 
 // TestPublishRefusesABadValue checks that a warehouse value Iceberg cannot
 // hold (an infinite date) fails the publish naming the table, the batch
-// and the value, and commits and records nothing of that table.
+// and the value, and commits and records nothing of that table: in a
+// dimension (which is overwritten) and in a fact (which is appended,
+// month by month).
 func TestPublishRefusesABadValue(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	b := setup(t, "file://"+t.TempDir())
-	b.load(t)
-	b.exec(t, b.wh, `CREATE TEMP TABLE bad AS SELECT * FROM dim_date ORDER BY date_id LIMIT 1`,
-		`UPDATE bad SET date_id = 'infinity'`, `INSERT INTO dim_date SELECT * FROM bad`)
-	batch := texts(t, b.wh, `SELECT batch_id FROM tote.load_ledger`)[0]
-	_, err := b.pub.Publish(ctx)
-	for _, want := range []string{"publish dim_date to iceberg, batches " + batch, "column date_id: an infinite date", "7fffffff"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("publish: %v; want it to say %q", err, want)
-		}
-	}
-	tbl, err := b.pub.Table(ctx, "dim_date")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := tbl.CurrentSnapshot(); s != nil {
-		t.Errorf("dim_date has snapshot %d after a refused publish", s.SnapshotID)
-	}
-	if n := one(t, b.wh, `SELECT count(*) FROM tote.iceberg_snapshots WHERE table_name = 'dim_date'`) + one(t, b.wh, `SELECT count(*) FROM tote.iceberg_batches`); n != 0 {
-		t.Errorf("a refused publish recorded %d rows", n)
+	for _, tc := range []struct {
+		table, column string
+		bad           []string
+	}{
+		{"dim_date", "date_id", []string{`CREATE TEMP TABLE bad AS SELECT * FROM dim_date ORDER BY date_id LIMIT 1`,
+			`UPDATE bad SET date_id = 'infinity'`, `INSERT INTO dim_date SELECT * FROM bad`}},
+		// The row with the largest key, so that the rows before it are
+		// written (and their months' files closed) when it is read.
+		{"fact_payment", "created_date", []string{`ALTER TABLE fact_payment DISABLE TRIGGER ALL`,
+			`UPDATE fact_payment SET created_date = 'infinity' WHERE payment_record_id = (SELECT max(payment_record_id) FROM fact_payment)`}},
+	} {
+		t.Run(tc.table, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setup(t, "file://"+t.TempDir())
+			b.load(t)
+			b.exec(t, b.wh, tc.bad...)
+			batch := texts(t, b.wh, `SELECT batch_id FROM tote.load_ledger`)[0]
+			_, err := b.pub.Publish(ctx)
+			for _, want := range []string{"publish " + tc.table + " to iceberg, batches " + batch, "column " + tc.column + ": an infinite date", "7fffffff"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("publish: %v; want it to say %q", err, want)
+				}
+			}
+			tbl, err := b.pub.Table(ctx, tc.table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := tbl.CurrentSnapshot(); s != nil {
+				t.Errorf("%s has snapshot %d after a refused publish", tc.table, s.SnapshotID)
+			}
+			if n := one(t, b.wh, `SELECT count(*) FROM tote.iceberg_snapshots WHERE table_name = '`+tc.table+`'`) + one(t, b.wh, `SELECT count(*) FROM tote.iceberg_batches`); n != 0 {
+				t.Errorf("a refused publish recorded %d rows", n)
+			}
+		})
 	}
 }
 
