@@ -950,13 +950,13 @@ func printScales(w io.Writer, reps []Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scale\tsource rows\tfloor s\ttote run s\t× floor\textract ×\tload ×\tpeak RSS MiB\tincremental s\tno change s\trefresh full s\trefresh incr s\t")
 	for _, r := range reps {
-		ratio := func(st tote.Stage) float64 {
+		ratio := func(st tote.Stage) string { // "-" where the floor was not measured (-load-floor=false)
 			if f := r.StageFloors[string(st)]; f > 0 {
-				return r.Full.Stages[string(st)] / f
+				return fmt.Sprintf("%.2f", r.Full.Stages[string(st)]/f)
 			}
-			return 0
+			return "-"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.Scale, r.Rows, r.Floor.Seconds,
+		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.2f\t%.2f\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", r.Scale, r.Rows, r.Floor.Seconds,
 			r.Full.Seconds, r.Ratio, ratio(tote.Extract), ratio(tote.Load),
 			max(r.Full.PeakRSSMiB, r.Incr.PeakRSSMiB, r.NoChange.PeakRSSMiB), r.Incr.Seconds, r.NoChange.Seconds,
 			r.RefreshFull.Seconds, r.RefreshIncr.Seconds)
