@@ -137,15 +137,9 @@ func ResetSequences(ctx context.Context, db DB) error {
 	return nil
 }
 
+// inspectSQL reads the columns of the tables named $1, table by table, in
+// order.
 const inspectSQL = `
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
-FROM pg_attribute a
-JOIN pg_class c ON c.oid = a.attrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relname = $1 AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attnum`
-
-const inspectAllSQL = `
 SELECT c.relname::text, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
@@ -153,21 +147,28 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public' AND c.relname = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY c.relname, a.attnum`
 
-// InspectAll reads the columns of the named tables as the database has
-// them, in one query (Inspect's, table by table, is a round trip each): a
-// table that does not exist, or has no columns, is not in the map.
-func InspectAll(ctx context.Context, db DB, names []string) (map[string][]Column, error) {
-	rows, err := db.Query(ctx, inspectAllSQL, names)
+// inspect runs inspectSQL over names.
+func inspect(ctx context.Context, db DB, names []string) (map[string][]Column, error) {
+	rows, err := db.Query(ctx, inspectSQL, names)
 	if err != nil {
-		return nil, fmt.Errorf("inspect the source tables: %w", err)
+		return nil, err
 	}
 	found := map[string][]Column{}
 	var table string
 	var c Column
-	if _, err := pgx.ForEachRow(rows, []any{&table, &c.Name, &c.Type, &c.Nullable}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&table, &c.Name, &c.Type, &c.Nullable}, func() error {
 		found[table] = append(found[table], c)
 		return nil
-	}); err != nil {
+	})
+	return found, err
+}
+
+// InspectAll reads the columns of the named tables as the database has
+// them, in one query (Inspect's, table by table, is a round trip each): a
+// table that does not exist, or has no columns, is not in the map.
+func InspectAll(ctx context.Context, db DB, names []string) (map[string][]Column, error) {
+	found, err := inspect(ctx, db, names)
+	if err != nil {
 		return nil, fmt.Errorf("inspect the source tables: %w", err)
 	}
 	return found, nil
@@ -176,18 +177,11 @@ func InspectAll(ctx context.Context, db DB, names []string) (map[string][]Column
 // Inspect reads the columns of the named table as the database has them.
 // It returns an error if the table does not exist.
 func Inspect(ctx context.Context, db DB, name string) ([]Column, error) {
-	rows, err := db.Query(ctx, inspectSQL, name)
+	found, err := inspect(ctx, db, []string{name})
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", name, err)
 	}
-	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Column, error) {
-		var c Column
-		err := r.Scan(&c.Name, &c.Type, &c.Nullable)
-		return c, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("inspect %s: %w", name, err)
-	}
+	cols := found[name]
 	if len(cols) == 0 {
 		return nil, fmt.Errorf("inspect %s: table %q does not exist in the source", name, name)
 	}
