@@ -17,6 +17,7 @@ import (
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/lakefile"
+	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/totesys"
 )
 
@@ -39,9 +40,6 @@ func columns(t totesys.Table, schema *parquet.Schema) []column {
 	}
 	return cols
 }
-
-// Unix microseconds of PostgreSQL's epoch, 2000-01-01.
-const pgEpochMicros = 946_684_800_000_000
 
 // lateSample is how many late ids a table's warning names.
 const lateSample = 10
@@ -567,7 +565,7 @@ func timestampMicros(b []byte) (int64, error) {
 	if v == math.MaxInt64 || v == math.MinInt64 {
 		return 0, fmt.Errorf("infinite timestamp")
 	}
-	return v + pgEpochMicros, nil
+	return v + postgres.EpochMicros, nil
 }
 
 // numericCents decodes a binary numeric to hundredths, exactly. A value with

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/terrifictotes/tote/postgres"
 	"github.com/terrifictotes/tote/star"
 )
 
@@ -73,12 +74,6 @@ func appendOrder(t star.Table) string {
 // publish holds in memory per table, besides what the Parquet writer
 // buffers.
 const batchRows = 16 * 1024
-
-// PostgreSQL's binary dates and timestamps count from 2000-01-01.
-const (
-	pgEpochDays   = 10957                     // days from 1970-01-01 to 2000-01-01
-	pgEpochMicros = pgEpochDays * 86400000000 // the same in microseconds
-)
 
 // rowReader is an array.RecordReader over a warehouse query's rows (a
 // SELECT of selectList(t) with resultFormats(t)): each Next reads the
@@ -202,7 +197,7 @@ func (r *rowReader) append(vals [][]byte) error {
 			if d == math.MaxInt32 || d == math.MinInt32 {
 				return bad("an infinite date, which Iceberg cannot hold")
 			}
-			fb.(*array.Date32Builder).Append(arrow.Date32(d + pgEpochDays))
+			fb.(*array.Date32Builder).Append(arrow.Date32(d + postgres.EpochDays))
 		case star.BigInt, star.Money, star.Time, star.Timestamp:
 			if len(v) != 8 {
 				return bad("not an 8-byte value")
@@ -219,7 +214,7 @@ func (r *rowReader) append(vals [][]byte) error {
 				if x == math.MaxInt64 || x == math.MinInt64 {
 					return bad("an infinite timestamp, which Iceberg cannot hold")
 				}
-				fb.(*array.TimestampBuilder).Append(arrow.Timestamp(x + pgEpochMicros))
+				fb.(*array.TimestampBuilder).Append(arrow.Timestamp(x + postgres.EpochMicros))
 			}
 		case star.Text:
 			fb.(*array.StringBuilder).BinaryBuilder.Append(v)

@@ -19,10 +19,12 @@ type BinaryRowWriter struct {
 	start  bool
 }
 
-// The binary format's epoch is 2000-01-01, 10,957 days after Unix's.
+// The binary format's epoch is 2000-01-01, 10,957 days after Unix's:
+// EpochDays and EpochMicros are it in Unix days and microseconds, for
+// every reader and writer of binary dates and timestamps.
 const (
-	pgEpochDays   = 10_957
-	pgEpochMicros = pgEpochDays * 86_400_000_000
+	EpochDays   = 10_957
+	EpochMicros = EpochDays * 86_400_000_000
 )
 
 // field starts a value of n bytes (-1: NULL), and the row if it is its
@@ -100,7 +102,7 @@ func (w *BinaryRowWriter) Cents(v int64) {
 // Date writes a date given as days since 1970-01-01.
 func (w *BinaryRowWriter) Date(days int32) {
 	w.field(4)
-	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(days-pgEpochDays))
+	w.buf = binary.BigEndian.AppendUint32(w.buf, uint32(days-EpochDays))
 }
 
 // TimeOfDay writes a time without time zone given as microseconds since
@@ -114,7 +116,7 @@ func (w *BinaryRowWriter) TimeOfDay(micros int64) {
 // since 1970-01-01 00:00.
 func (w *BinaryRowWriter) Timestamp(micros int64) {
 	w.field(8)
-	w.buf = binary.BigEndian.AppendUint64(w.buf, uint64(micros-pgEpochMicros))
+	w.buf = binary.BigEndian.AppendUint64(w.buf, uint64(micros-EpochMicros))
 }
 
 // Text writes a string as it is (the server still checks its encoding).
