@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -330,26 +329,39 @@ func (f factSummary) indexes() []factIndex {
 // index is there) holds a SHARE lock on the fact until its transaction
 // ends, which a load's INSERT waits for. A concurrent build waits for the
 // loads in progress instead, and a load never waits for it (decision
-// 0011: the dashboard is off the load's path). Looking first costs a
-// catalog read and takes no lock on the fact.
+// 0011: the dashboard is off the load's path). Looking first costs one
+// catalog read for all of them (every refresh looks) and takes no lock on
+// the facts.
 func makeIndexes(ctx context.Context, conn *pgx.Conn, facts []factSummary) error {
+	var all []factIndex
+	names := []string{}
 	for _, f := range facts {
 		for _, ix := range f.indexes() {
-			var valid bool
-			err := conn.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, ix.Name).Scan(&valid)
-			switch {
-			case err == nil && valid:
-				continue
-			case err == nil:
-				if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+ix.Name); err != nil {
-					return fmt.Errorf("index %s, invalid: drop: %w", ix.Name, err)
-				}
-			case !errors.Is(err, pgx.ErrNoRows):
-				return fmt.Errorf("index %s: %w", ix.Name, err)
+			all = append(all, ix)
+			names = append(names, ix.Name)
+		}
+	}
+	// Each index's validity: NULL where there is none.
+	rows, err := conn.Query(ctx, `SELECT i.indisvalid FROM unnest($1::text[]) WITH ORDINALITY AS x(name, n)
+LEFT JOIN pg_index i ON i.indexrelid = to_regclass(x.name) ORDER BY x.n`, names)
+	if err != nil {
+		return fmt.Errorf("the dashboard's indexes: %w", err)
+	}
+	valid, err := pgx.CollectRows(rows, pgx.RowTo[*bool])
+	if err != nil {
+		return fmt.Errorf("the dashboard's indexes: %w", err)
+	}
+	for i, ix := range all {
+		switch {
+		case valid[i] != nil && *valid[i]:
+			continue
+		case valid[i] != nil:
+			if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+ix.Name); err != nil {
+				return fmt.Errorf("index %s, invalid: drop: %w", ix.Name, err)
 			}
-			if _, err := conn.Exec(ctx, `CREATE INDEX CONCURRENTLY IF NOT EXISTS `+ix.Name+` ON `+ix.Fact+` (`+ix.Columns+`)`); err != nil {
-				return fmt.Errorf("index %s: %w", ix.Name, err)
-			}
+		}
+		if _, err := conn.Exec(ctx, `CREATE INDEX CONCURRENTLY IF NOT EXISTS `+ix.Name+` ON `+ix.Fact+` (`+ix.Columns+`)`); err != nil {
+			return fmt.Errorf("index %s: %w", ix.Name, err)
 		}
 	}
 	return nil
