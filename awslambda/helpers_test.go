@@ -173,7 +173,7 @@ func sameWarehouse(t *testing.T, got, want *pgxpool.Pool) {
 	t.Helper()
 	for _, tb := range star.Tables {
 		q := `SELECT (to_jsonb(t) - 'batch_id')::text FROM ` + pgx.Identifier{tb.Name}.Sanitize() + ` t ORDER BY 1`
-		g, w := column(t, got, q), column(t, want, q)
+		g, w := pgtest.Texts(t, got, q), pgtest.Texts(t, want, q)
 		if len(g) != len(w) {
 			t.Errorf("%s: %d rows, want %d", tb.Name, len(g), len(w))
 			continue
@@ -206,19 +206,6 @@ func starRows(t *testing.T, p *pgxpool.Pool) int64 {
 		n += c
 	}
 	return n
-}
-
-func column(t *testing.T, p *pgxpool.Pool, q string, args ...any) []string {
-	t.Helper()
-	rows, err := p.Query(t.Context(), q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return out
 }
 
 func withPassword(t *testing.T, raw string) string {

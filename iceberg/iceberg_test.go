@@ -311,7 +311,7 @@ func testPublish(t *testing.T, url string) {
 	// Athena and Spark query does (the newest version of each id by
 	// surrogate key, deleted ids left out), is the warehouse's view.
 	sameRows(t, "fact_sales_order_current", currentOf(t, b.pub, "fact_sales_order"),
-		texts(t, b.wh, `SELECT sales_record_id::text FROM fact_sales_order_current`))
+		pgtest.Texts(t, b.wh, `SELECT sales_record_id::text FROM fact_sales_order_current`))
 
 	// Each table's snapshot says which batch it holds, and tote says the same.
 	tbl, err := b.pub.Table(ctx, "fact_payment")
@@ -425,19 +425,6 @@ func currentOf(t *testing.T, p *Publisher, name string) []string {
 		if v[1] == "false" {
 			out = append(out, v[0])
 		}
-	}
-	return out
-}
-
-func texts(t *testing.T, pool *pgxpool.Pool, sql string) []string {
-	t.Helper()
-	rows, err := pool.Query(context.Background(), sql)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

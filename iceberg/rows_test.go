@@ -168,7 +168,7 @@ func TestPublishRefusesABadValue(t *testing.T) {
 			b := setup(t, "file://"+t.TempDir())
 			b.load(t)
 			b.exec(t, b.wh, tc.bad...)
-			batch := texts(t, b.wh, `SELECT batch_id FROM tote.load_ledger`)[0]
+			batch := pgtest.Texts(t, b.wh, `SELECT batch_id FROM tote.load_ledger`)[0]
 			_, err := b.pub.Publish(ctx)
 			for _, want := range []string{"publish " + tc.table + " to iceberg, batches " + batch, "column " + tc.column + ": an infinite date", "7fffffff"} {
 				if err == nil || !strings.Contains(err.Error(), want) {

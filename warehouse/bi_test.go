@@ -44,7 +44,7 @@ var (
 // dimension.
 func foreignKeys(t *testing.T, db *pgxpool.Pool) []string {
 	t.Helper()
-	return rowsOf(t, db, `
+	return pgtest.Texts(t, db, `
 		SELECT c.conrelid::regclass::text || '.' || a.attname || ' -> ' || c.confrelid::regclass::text
 		FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
 		WHERE c.contype = 'f' AND c.convalidated ORDER BY 1`)
@@ -67,7 +67,7 @@ func modelForeignKeys() []string {
 // the batch that resolved it or "open".
 func placeholders(t *testing.T, db *pgxpool.Pool) []string {
 	t.Helper()
-	return rowsOf(t, db, `
+	return pgtest.Texts(t, db, `
 		SELECT concat_ws(' ', dim_table, id, fact_table, batch_id, coalesce(resolved_batch, 'open'))
 		FROM tote.placeholders ORDER BY dim_table, id`)
 }
@@ -345,7 +345,7 @@ func ensureView(name, query string) string {
 // currentViews lists the facts' _current views the warehouse has.
 func currentViews(t *testing.T, db *pgxpool.Pool) []string {
 	t.Helper()
-	return rowsOf(t, db, `SELECT relname::text FROM pg_class
+	return pgtest.Texts(t, db, `SELECT relname::text FROM pg_class
 		WHERE relnamespace = 'public'::regnamespace AND relkind = 'v' AND relname LIKE 'fact\_%\_current' ORDER BY 1`)
 }
 

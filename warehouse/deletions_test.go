@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/warehouse"
@@ -81,7 +82,7 @@ func TestLoadDeletions(t *testing.T) {
 	after3["fact_sales_order"] = append(after3["fact_sales_order"], render("fact_sales_order", 5, gone(order1Edited)))
 	after3["fact_payment"] = append(after3["fact_payment"], render("fact_payment", 4, gone(payment2)))
 	sameTables(t, "after the deletions", dumpAll(t, db), after3)
-	if got := rowsOf(t, db, `SELECT payment_id::text FROM fact_payment_current ORDER BY 1`); !slices.Equal(got, []string{"1"}) {
+	if got := pgtest.Texts(t, db, `SELECT payment_id::text FROM fact_payment_current ORDER BY 1`); !slices.Equal(got, []string{"1"}) {
 		t.Errorf("fact_payment_current holds payments %v, want 1", got)
 	}
 

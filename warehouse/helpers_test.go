@@ -415,17 +415,3 @@ func mustSchema(t *testing.T, table string) *parquet.Schema {
 	}
 	return tbl.Schema()
 }
-
-// rowsOf returns the one text column sql selects.
-func rowsOf(t *testing.T, db *pgxpool.Pool, sql string) []string {
-	t.Helper()
-	rows, err := db.Query(context.Background(), sql)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/star"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -135,7 +136,7 @@ func TestMigrateMatchesModel(t *testing.T) {
 // public and tote schemas and the recorded migrations.
 func schemaState(t *testing.T, db *pgxpool.Pool) []string {
 	t.Helper()
-	return rowsOf(t, db, `
+	return pgtest.Texts(t, db, `
 		SELECT n.nspname || '.' || c.relname || ' ' || c.oid::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname IN ('public', 'tote')
 		UNION ALL

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/terrifictotes/tote/internal/pgtest"
 )
 
 // chromium is Debian's headless browser, which the end-to-end tests drive
@@ -83,7 +84,7 @@ func TestBrowser(t *testing.T) {
 	var biz Business
 	decode(t, get(t, b.srv, "/api/business"), &biz)
 	expect := map[string]map[string]string{}
-	for _, row := range rowsOf(t, b.wh, `
+	for _, row := range pgtest.Texts(t, b.wh, `
 		WITH cur AS (SELECT DISTINCT ON (sales_order_id) f.* FROM fact_sales_order f
 		             ORDER BY sales_order_id, batch_id DESC, sales_record_id DESC)
 		SELECT json_build_object('currency', c.currency_code, 'orders', count(*)::text,

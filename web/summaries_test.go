@@ -129,20 +129,20 @@ SELECT f || ' ' || rec || ' ' || nxt FROM (
 func checkSummaries(t *testing.T, wh *pgxpool.Pool, what string) {
 	t.Helper()
 	from, to := "2023-02-11", "2024-06-30"
-	if got, want := rowsOf(t, wh, nextSQL, false), rowsOf(t, wh, nextSQL, true); !slices.Equal(got, want) {
+	if got, want := pgtest.Texts(t, wh, nextSQL, false), pgtest.Texts(t, wh, nextSQL, true); !slices.Equal(got, want) {
 		t.Errorf("%s: tote_dash.*_next differs from the facts' version chains:\n got %v\nwant %v", what, got, want)
 	}
 	const now = int64(1<<63 - 1)
-	if got, want := rowsOf(t, wh, summarySQL, now, from, to, modeCurrent), rowsOf(t, wh, truthSQL, now, from, to); !slices.Equal(got, want) {
+	if got, want := pgtest.Texts(t, wh, summarySQL, now, from, to, modeCurrent), pgtest.Texts(t, wh, truthSQL, now, from, to); !slices.Equal(got, want) {
 		t.Errorf("%s: the current summaries differ from the facts:\n%s", what, diff(got, want))
 	}
-	seqs := rowsOf(t, wh, `SELECT seq::text FROM tote.load_ledger UNION SELECT '0' ORDER BY 1`)
+	seqs := pgtest.Texts(t, wh, `SELECT seq::text FROM tote.load_ledger UNION SELECT '0' ORDER BY 1`)
 	for _, seq := range seqs {
 		var n int64
 		fmt.Sscan(seq, &n)
-		want := rowsOf(t, wh, truthSQL, n, from, to)
+		want := pgtest.Texts(t, wh, truthSQL, n, from, to)
 		for _, mode := range []string{modeUpTo, modeAfter} {
-			if got := rowsOf(t, wh, summarySQL, n, from, to, mode); !slices.Equal(got, want) {
+			if got := pgtest.Texts(t, wh, summarySQL, n, from, to, mode); !slices.Equal(got, want) {
 				t.Errorf("%s: as of batch %d, read %s, the summaries differ from the facts:\n%s", what, n, mode, diff(got, want))
 			}
 		}
@@ -209,7 +209,7 @@ func TestSummariesStayCurrent(t *testing.T) {
 	refresh(t, rebuilt)
 	for _, table := range summaryTables {
 		q := summaryRowsSQL(table)
-		loaded, again := rowsOf(t, b.wh, q), rowsOf(t, rebuilt, q)
+		loaded, again := pgtest.Texts(t, b.wh, q), pgtest.Texts(t, rebuilt, q)
 		if !slices.Equal(loaded, again) {
 			t.Errorf("tote.%s: the rebuilt warehouse has %d rows, the loaded one %d, or they differ", table, len(again), len(loaded))
 		}
@@ -225,7 +225,7 @@ func TestSummariesStayCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := rowsOf(t, b.wh, `
+	want := pgtest.Texts(t, b.wh, `
 		WITH cur AS (SELECT DISTINCT ON (sales_order_id) f.* FROM fact_sales_order f
 		             WHERE f.batch_id <= (SELECT batch_id FROM tote.load_ledger ORDER BY seq LIMIT 1)
 		             ORDER BY sales_order_id, batch_id DESC, sales_record_id DESC)
@@ -332,7 +332,7 @@ func TestLateBatch(t *testing.T) {
 	// rows have after batch 4's.)
 	for _, table := range []string{"sales_by", "purchases_by", "payments_by"} {
 		q := `SELECT t::text FROM tote_dash.` + table + ` t ORDER BY 1`
-		if inOrder, lateOne := rowsOf(t, b.wh, q), rowsOf(t, late, q); !slices.Equal(inOrder, lateOne) {
+		if inOrder, lateOne := pgtest.Texts(t, b.wh, q), pgtest.Texts(t, late, q); !slices.Equal(inOrder, lateOne) {
 			t.Errorf("tote.%s: loading batch 3 late gives %d rows, in order %d, or they differ", table, len(lateOne), len(inOrder))
 		}
 	}
@@ -418,7 +418,7 @@ func TestCatchingUp(t *testing.T) {
 	if w.CatchingUp() || after.Period.Seq != w.Seq || after.Period.Seq <= before.Period.Seq {
 		t.Errorf("caught up: the figures reflect batch %d, the summaries %d of %d", after.Period.Seq, w.Seq, w.Newest)
 	}
-	if want := rowsOf(t, b.wh, currentSales, after.Period.From, after.Period.To, nil, nil, nil); !slices.Equal(kpiRows(after), want) {
+	if want := pgtest.Texts(t, b.wh, currentSales, after.Period.From, after.Period.To, nil, nil, nil); !slices.Equal(kpiRows(after), want) {
 		t.Errorf("caught up, KPIs\n got %q\nwant %q", kpiRows(after), want)
 	}
 	testDrillCountsAgree(t, b)
@@ -462,14 +462,14 @@ func TestLoadNotBlockedByRefresh(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
-	if got := rowsOf(t, b.wh, `SELECT indexrelid::regclass::text FROM pg_index WHERE indexrelid::regclass::text LIKE 'fact%dash%' AND indisvalid ORDER BY indexrelid::regclass::text COLLATE "C"`); !slices.Equal(got, want) {
+	if got := pgtest.Texts(t, b.wh, `SELECT indexrelid::regclass::text FROM pg_index WHERE indexrelid::regclass::text LIKE 'fact%dash%' AND indisvalid ORDER BY indexrelid::regclass::text COLLATE "C"`); !slices.Equal(got, want) {
 		t.Errorf("the valid indexes on the facts after the refresh:\n got %q\nwant %q", got, want)
 	}
 	var rebuilt bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 'tote_dash.sales_by'::regclass AND mode = 'RowExclusiveLock')`).Scan(&rebuilt); err != nil || !rebuilt {
 		t.Fatalf("the refresh did not write the summaries (%v): the test proves nothing", err)
 	}
-	before := rowsOf(t, b.wh, `SELECT count(*)::text FROM tote.load_ledger`)
+	before := pgtest.Texts(t, b.wh, `SELECT count(*)::text FROM tote.load_ledger`)
 
 	if _, err := simulate.Run(ctx, b.src, simulate.Options{Rate: 100_000, Events: 300, Seed: 6}); err != nil {
 		t.Fatal(err)
@@ -487,7 +487,7 @@ func TestLoadNotBlockedByRefresh(t *testing.T) {
 			}
 			done = true
 		default:
-			blocked := rowsOf(t, b.wh, `
+			blocked := pgtest.Texts(t, b.wh, `
 				SELECT a.pid || ' waits for ' || l.mode || ' on ' || coalesce(l.relation::regclass::text, l.locktype) || ': ' || a.query
 				FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted
 				WHERE $1::integer = ANY(pg_blocking_pids(a.pid))`, pid)
@@ -496,7 +496,7 @@ func TestLoadNotBlockedByRefresh(t *testing.T) {
 			}
 		}
 	}
-	if after := rowsOf(t, b.wh, `SELECT count(*)::text FROM tote.load_ledger`); slices.Equal(after, before) {
+	if after := pgtest.Texts(t, b.wh, `SELECT count(*)::text FROM tote.load_ledger`); slices.Equal(after, before) {
 		t.Fatalf("the load committed no batch (%v batches before and after)", before)
 	}
 	if err := tx.Commit(ctx); err != nil {

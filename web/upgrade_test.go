@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/internal/fixture"
+	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/star"
@@ -36,7 +37,7 @@ func oldWarehouse(t *testing.T, from *pgxpool.Pool) *pgxpool.Pool {
 			copyRows(t, from, to, d.Name, "")
 		}
 	}
-	batches := rowsOf(t, from, `SELECT batch_id FROM tote.load_ledger ORDER BY seq`)
+	batches := pgtest.Texts(t, from, `SELECT batch_id FROM tote.load_ledger ORDER BY seq`)
 	for _, batch := range batches {
 		tx, err := to.Begin(ctx)
 		if err != nil {
@@ -160,11 +161,11 @@ func TestUpgradeInPlace(t *testing.T) {
 
 	// The new summaries: made once, then kept.
 	w := refresh(t, old)
-	if want := rowsOf(t, old, `SELECT max(seq)::text FROM tote.load_ledger`)[0]; strconv.FormatInt(w.Seq, 10) != want || w.CatchingUp() {
+	if want := pgtest.Texts(t, old, `SELECT max(seq)::text FROM tote.load_ledger`)[0]; strconv.FormatInt(w.Seq, 10) != want || w.CatchingUp() {
 		t.Errorf("the summaries reflect batch %d of %d, want %s", w.Seq, w.Newest, want)
 	}
 	refresh(t, old)
-	if got := rowsOf(t, old, `SELECT grp || ' ' || version || ' ' || name FROM tote.group_migrations WHERE grp = 'dashboard'`); !slices.Equal(got, []string{"dashboard 1 0001_summaries"}) {
+	if got := pgtest.Texts(t, old, `SELECT grp || ' ' || version || ' ' || name FROM tote.group_migrations WHERE grp = 'dashboard'`); !slices.Equal(got, []string{"dashboard 1 0001_summaries"}) {
 		t.Errorf("the dashboard's migrations: %q, want it applied once", got)
 	}
 	checkSummaries(t, old, "after the upgrade")
@@ -176,7 +177,7 @@ func TestUpgradeInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := rowsOf(t, old, currentSales, got.Period.From, got.Period.To, nil, nil, nil); !slices.Equal(kpiRows(got), want) {
+	if want := pgtest.Texts(t, old, currentSales, got.Period.From, got.Period.To, nil, nil, nil); !slices.Equal(kpiRows(got), want) {
 		t.Errorf("KPIs after the upgrade\n got %q\nwant %q", kpiRows(got), want)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/internal/fixture"
@@ -110,19 +109,6 @@ func TestSeededWarehouse(t *testing.T) {
 	}
 }
 
-func rowsOf(t *testing.T, p *pgxpool.Pool, sql string, args ...any) []string {
-	t.Helper()
-	rows, err := p.Query(context.Background(), sql, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return out
-}
-
 func get(t *testing.T, h http.Handler, target string, header ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest("GET", target, nil)
@@ -181,9 +167,9 @@ func businessAt(t *testing.T, b *bundle, q string) (State, Business) {
 // summary answers it.
 func testKPIsMatchFacts(t *testing.T, b *bundle) {
 	ctx := context.Background()
-	country := rowsOf(t, b.wh, `SELECT country FROM dim_location ORDER BY location_id LIMIT 1`)[0]
-	dept := rowsOf(t, b.wh, `SELECT department_name FROM dim_staff ORDER BY staff_id LIMIT 1`)[0]
-	designs := rowsOf(t, b.wh, `SELECT design_id::text FROM fact_sales_order GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 3`)
+	country := pgtest.Texts(t, b.wh, `SELECT country FROM dim_location ORDER BY location_id LIMIT 1`)[0]
+	dept := pgtest.Texts(t, b.wh, `SELECT department_name FROM dim_staff ORDER BY staff_id LIMIT 1`)[0]
+	designs := pgtest.Texts(t, b.wh, `SELECT design_id::text FROM fact_sales_order GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 3`)
 	for _, tc := range []struct {
 		name    string
 		q       string
@@ -220,7 +206,7 @@ func testKPIsMatchFacts(t *testing.T, b *bundle) {
 			if tc.dept != nil {
 				depts = tc.dept
 			}
-			want := rowsOf(t, b.wh, currentSales, got.Period.From, got.Period.To, countries, design, depts)
+			want := pgtest.Texts(t, b.wh, currentSales, got.Period.From, got.Period.To, countries, design, depts)
 			if len(want) == 0 {
 				t.Fatal("the test's filter matches no sales")
 			}
@@ -238,7 +224,7 @@ func testKPIsMatchFacts(t *testing.T, b *bundle) {
 func testSummariesAgreeWithFacts(t *testing.T, b *bundle) {
 	ctx := context.Background()
 	d := b.srv.db()
-	seqs := rowsOf(t, b.wh, `SELECT seq::text FROM tote.load_ledger ORDER BY seq`)
+	seqs := pgtest.Texts(t, b.wh, `SELECT seq::text FROM tote.load_ledger ORDER BY seq`)
 	for _, preset := range []string{"all", "custom"} {
 		st, _ := ParseState(url.Values{"preset": {preset}, "from": {"2023-02-11"}, "to": {"2024-06-30"}})
 		cur, err := st.resolve(ctx, d, time.Now())
@@ -342,8 +328,8 @@ func testEveryQueryRuns(t *testing.T, b *bundle) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	order := rowsOf(t, b.wh, `SELECT sales_order_id::text FROM fact_sales_order GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`)[0]
-	design := rowsOf(t, b.wh, `SELECT design_id::text FROM dim_design LIMIT 1`)[0]
+	order := pgtest.Texts(t, b.wh, `SELECT sales_order_id::text FROM fact_sales_order GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`)[0]
+	design := pgtest.Texts(t, b.wh, `SELECT design_id::text FROM dim_design LIMIT 1`)[0]
 	for _, target := range []string{
 		"/?preset=all&design=" + design,
 		"/api/business", "/api/business?preset=all&asof=2030-01-01T00:00",
@@ -500,7 +486,7 @@ ORDER BY c.currency_code, rank`
 // The designs chart ranks what the facts rank, whether it reads the
 // design summary or the facts (a country filter).
 func testDesignRankingMatchesFacts(t *testing.T, b *bundle) {
-	country := rowsOf(t, b.wh, `SELECT country FROM dim_location ORDER BY location_id LIMIT 1`)[0]
+	country := pgtest.Texts(t, b.wh, `SELECT country FROM dim_location ORDER BY location_id LIMIT 1`)[0]
 	for _, tc := range []struct {
 		name, q string
 		country []string
@@ -518,7 +504,7 @@ func testDesignRankingMatchesFacts(t *testing.T, b *bundle) {
 			if tc.country != nil {
 				countries = tc.country
 			}
-			want := rowsOf(t, b.wh, designRanking, got.Period.From, got.Period.To, countries, 10)
+			want := pgtest.Texts(t, b.wh, designRanking, got.Period.From, got.Period.To, countries, 10)
 			if len(want) < 20 {
 				t.Fatalf("the test's period ranks only %d designs", len(want))
 			}

@@ -39,6 +39,7 @@ import (
 	"github.com/terrifictotes/tote/pgcluster"
 	"github.com/terrifictotes/tote/postgres"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -148,6 +149,20 @@ func Pool(t testing.TB, url string) *pgxpool.Pool {
 	}
 	t.Cleanup(p.Close)
 	return p
+}
+
+// Texts returns the one column of text that sql selects, row by row.
+func Texts(t testing.TB, db *pgxpool.Pool, sql string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), sql, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return out
 }
 
 // Cluster starts a private PostgreSQL server of its own for a test that
