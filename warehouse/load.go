@@ -21,9 +21,9 @@ import (
 
 // Load migrates the warehouse (unless w is Premigrated), then loads every
 // committed processed batch that its ledger does not list, in sequence
-// order, each in one transaction. It stops at the first batch that fails: nothing of that
-// batch is loaded, and the batches loaded before it, listed in the Result,
-// stay loaded.
+// order, each in one transaction. It stops at the first batch that fails:
+// nothing of that batch is loaded, and the batches loaded before it,
+// listed in the Result, stay loaded.
 func (w *Warehouse) Load(ctx context.Context, lk *lake.Lake) (_ Result, err error) {
 	defer func() { err = tote.At(err, tote.Where{Stage: tote.Load}) }()
 	start := time.Now()
