@@ -2,9 +2,7 @@ package extract_test
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -264,12 +262,7 @@ func TestCarriesOnFromTheLastUpdatedFormat(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, _ := seeded(t, 1)
-	dir := t.TempDir()
-	lk, err := lake.Open(ctx, "file://"+dir, lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	lk, dir := laketest.File(t)
 	run(t, pool, lk)
 
 	// Rewrite batch 1's state as the old design would have written it: a
@@ -295,22 +288,9 @@ func TestCarriesOnFromTheLastUpdatedFormat(t *testing.T) {
 		}
 	}
 	old["tables"] = tables
-	path := filepath.Join(dir, "manifests", "raw", "000000000001.json")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var manifest map[string]any
-	if err := json.Unmarshal(raw, &manifest); err != nil {
-		t.Fatal(err)
-	}
-	manifest["state"] = old
-	if raw, err = json.Marshal(manifest); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, raw, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	laketest.EditManifest(t, filepath.Join(dir, "manifests", "raw", "000000000001.json"), func(manifest map[string]any) {
+		manifest["state"] = old
+	})
 
 	for i := range 2 {
 		if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 200, Seed: uint64(20 + i)}); err != nil {

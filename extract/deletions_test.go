@@ -322,13 +322,8 @@ func TestDeleteAndInsertAgain(t *testing.T) {
 func TestTruncateHeldBackThenAccepted(t *testing.T) {
 	t.Parallel()
 	pool, _ := seeded(t, 1)
-	dir := t.TempDir()
 	ctx := context.Background()
-	lk, err := lake.Open(ctx, "file://"+dir, lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	lk, dir := laketest.File(t)
 	run(t, pool, lk)
 	payments := sourceIDs(t, pool, "payment")
 	execSQL(t, pool, `TRUNCATE payment`)
@@ -349,7 +344,7 @@ func TestTruncateHeldBackThenAccepted(t *testing.T) {
 	filesBefore := lakeFiles()
 
 	for range 2 { // the same every time: nothing is applied
-		_, err = extract.Run(ctx, pool, lk, extract.Options{})
+		_, err := extract.Run(ctx, pool, lk, extract.Options{})
 		var held *extract.MassDeletionError
 		if !errors.As(err, &held) {
 			t.Fatalf("err = %v, want a MassDeletionError", err)
@@ -490,12 +485,7 @@ func TestUpgradeBuildsTheSets(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, _ := seeded(t, 1)
-	dir := t.TempDir()
-	lk, err := lake.Open(ctx, "file://"+dir, lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	lk, dir := laketest.File(t)
 	run(t, pool, lk)
 	if _, err := simulate.Run(ctx, pool, simulate.Options{Rate: 100_000, Events: 200, Seed: 31}); err != nil {
 		t.Fatal(err)
@@ -504,7 +494,7 @@ func TestUpgradeBuildsTheSets(t *testing.T) {
 
 	// Make the two batches what the release before this one wrote: no
 	// IDsTable file, no "ids" in the state.
-	stripIDSets(t, dir, "000000000001.json", "000000000002.json")
+	fixture.LakeBeforeDeletions(t, dir)
 	if strings.Contains(string(must(os.ReadFile(filepath.Join(dir, "manifests", "raw", "000000000002.json")))), `"ids"`) {
 		t.Fatal("the old manifest still names sets of ids")
 	}

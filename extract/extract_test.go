@@ -559,18 +559,13 @@ func TestNewColumnIsCarried(t *testing.T) {
 func TestCorruptManifestStopsExtraction(t *testing.T) {
 	t.Parallel()
 	pool, _ := seeded(t, 1)
-	dir := t.TempDir()
-	lk, err := lake.Open(context.Background(), "file://"+dir, lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	lk, dir := laketest.File(t)
 	run(t, pool, lk)
 	path := dir + "/manifests/raw/000000000001.json"
 	if err := os.WriteFile(path, []byte(`{"format": 1, "zone": "raw", "seq": 1, "id": "0000`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = extract.Run(context.Background(), pool, lk, extract.Options{})
+	_, err := extract.Run(context.Background(), pool, lk, extract.Options{})
 	if !errors.Is(err, lake.ErrCorrupt) || !strings.Contains(err.Error(), "manifests/raw/000000000001.json") {
 		t.Fatalf("err = %v, want ErrCorrupt naming the manifest", err)
 	}

@@ -2,13 +2,11 @@ package extract_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/terrifictotes/tote"
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
@@ -175,44 +174,6 @@ func writer(t *testing.T, pool *pgxpool.Pool, seed uint64) (stop func()) {
 	return func() { cancel(); wg.Wait() }
 }
 
-// stripIDSets makes raw batches of the file lake in dir what the release
-// before deletions wrote: no IDsTable file, no "ids" in the state.
-func stripIDSets(t *testing.T, dir string, manifests ...string) {
-	t.Helper()
-	for _, m := range manifests {
-		path := filepath.Join(dir, "manifests", "raw", m)
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var manifest map[string]any
-		if err := json.Unmarshal(raw, &manifest); err != nil {
-			t.Fatal(err)
-		}
-		var kept []any
-		for _, f := range manifest["files"].([]any) {
-			f := f.(map[string]any)
-			if f["table"] == extract.IDsTable {
-				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(f["path"].(string)))); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			kept = append(kept, f)
-		}
-		manifest["files"] = kept
-		for _, ts := range manifest["state"].(map[string]any)["tables"].(map[string]any) {
-			delete(ts.(map[string]any), "ids")
-		}
-		if raw, err = json.Marshal(manifest); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func slotExists(t *testing.T, pool *pgxpool.Pool, slot string) bool {
 	t.Helper()
 	return queryInt(t, pool, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1`, slot) == 1
@@ -272,17 +233,12 @@ func TestLogicalCapture(t *testing.T) {
 	// too: the handoff's full batch builds the sets.
 	t.Run("a lake of an earlier release", func(t *testing.T) {
 		pool, _ := logicalSource(t, c, "seeded")
-		dir := t.TempDir()
-		lk, err := lake.Open(context.Background(), "file://"+dir, lake.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lk.Close()
+		lk, dir := laketest.File(t)
 		const slot = "tote_old"
 		run(t, pool, lk)
 		execSQL(t, pool, `UPDATE currency SET last_updated = now() WHERE currency_id = 1`)
 		run(t, pool, lk)
-		stripIDSets(t, dir, "000000000001.json", "000000000002.json")
+		fixture.LakeBeforeDeletions(t, dir)
 		if res := logical(t, pool, lk, slot); !res.Full {
 			t.Error("no handoff")
 		}

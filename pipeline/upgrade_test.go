@@ -2,20 +2,16 @@ package pipeline_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/fixture"
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
-	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/simulate"
@@ -84,51 +80,6 @@ func copyColumns(t *testing.T, from, to *pgxpool.Pool, table string) {
 	}
 }
 
-// lakeBeforeDeletions makes the raw batches of the lake in dir what the
-// release before deletions wrote: no sets of live ids (and no tombstones,
-// which it did not make), and states that name none.
-func lakeBeforeDeletions(t *testing.T, dir string) {
-	t.Helper()
-	manifests, err := filepath.Glob(filepath.Join(dir, "manifests", "raw", "*.json"))
-	if err != nil || len(manifests) == 0 {
-		t.Fatalf("raw manifests: %v, %v", manifests, err)
-	}
-	for _, path := range manifests {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var manifest map[string]any
-		if err := json.Unmarshal(raw, &manifest); err != nil {
-			t.Fatal(err)
-		}
-		var kept []any
-		for _, f := range manifest["files"].([]any) {
-			f := f.(map[string]any)
-			switch f["table"] {
-			case extract.IDsTable:
-				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(f["path"].(string)))); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			case extract.DeletedTable:
-				t.Fatalf("%s: the lake to make old holds tombstones", path)
-			}
-			kept = append(kept, f)
-		}
-		manifest["files"] = kept
-		for _, ts := range manifest["state"].(map[string]any)["tables"].(map[string]any) {
-			delete(ts.(map[string]any), "ids")
-		}
-		if raw, err = json.Marshal(manifest); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // A warehouse and a lake the release before deletions wrote carry on in
 // place: the migrations add is_deleted (false everywhere) and the current
 // views, the next run reads only what is new (the extraction builds its
@@ -143,12 +94,7 @@ func TestUpgradeInPlace(t *testing.T) {
 	if _, err := seed.Generate(ctx, src, seed.Options{Scale: 1, Seed: 61}); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	lk, err := lake.Open(ctx, "file://"+dir, lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lk.Close() })
+	lk, dir := laketest.File(t)
 	made := pgtest.Pool(t, pgtest.NewDB(t))
 	parts := pipeline.Parts{Source: src, Warehouse: warehouse.New(made, nil), Lake: lk}
 	versions := firstPass(t, src, parts)
@@ -158,7 +104,7 @@ func TestUpgradeInPlace(t *testing.T) {
 	capture(t, src, versions)
 	pass(t, parts)
 	old := oldWarehouse(t, made)
-	lakeBeforeDeletions(t, dir)
+	fixture.LakeBeforeDeletions(t, dir)
 	parts.Warehouse = warehouse.New(old, nil)
 
 	// Before the upgrade: a deletion the lake cannot tell, and changes.

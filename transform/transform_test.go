@@ -396,12 +396,7 @@ func TestUnknownCurrencyStopsTheBatchInStrictMode(t *testing.T) {
 func TestCorruptRawFile(t *testing.T) {
 	t.Parallel()
 	pool := seeded(t)
-	dir := t.TempDir()
-	lk, err := lake.Open(context.Background(), "file://"+dir, lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	lk, dir := laketest.File(t)
 	extractRun(t, pool, lk)
 	raw := latest(t, lk, lake.Raw)
 	i := slices.IndexFunc(raw.Files, func(f lake.File) bool { return f.Table == "sales_order" })
@@ -410,7 +405,7 @@ func TestCorruptRawFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := raw.Files[i]
-	_, err = transform.Run(context.Background(), lk, transform.Options{})
+	_, err := transform.Run(context.Background(), lk, transform.Options{})
 	// One line, from the stage down to the cause, each thing once: the
 	// batch (in the file's name too), the table, the file and what is wrong.
 	want := fmt.Sprintf("transform raw batch %s: sales_order: lake file://%s: %s: %d bytes, manifest says %d (truncated?)",

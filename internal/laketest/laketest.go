@@ -1,10 +1,12 @@
 // Package laketest holds the test helpers for the lake: an empty lake in
-// memory, and reading a committed file back row by row. Tests of every
+// memory or in a folder, reading a committed file back row by row, and
+// rewriting a file lake's manifest as an earlier release wrote it. Tests of every
 // stage that writes the lake use it; nothing outside tests does.
 package laketest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +28,43 @@ func Mem(t testing.TB) *lake.Lake {
 	}
 	t.Cleanup(func() { lk.Close() })
 	return lk
+}
+
+// File opens an empty file:// lake in a folder of the test's own, closed
+// when the test ends, and returns it with the folder: for the tests that
+// look at or alter the lake's files themselves.
+func File(t testing.TB) (*lake.Lake, string) {
+	t.Helper()
+	dir := t.TempDir()
+	lk, err := lake.Open(context.Background(), "file://"+dir, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lk.Close() })
+	return lk, dir
+}
+
+// EditManifest rewrites the manifest file at path (in a file:// lake)
+// through edit, which changes the decoded JSON in place: how a test makes
+// a batch what an earlier release wrote, whose fields Go's types no longer
+// spell.
+func EditManifest(t testing.TB, path string, edit func(manifest map[string]any)) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest map[string]any
+	if err := json.Unmarshal(raw, &manifest); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	edit(manifest)
+	if raw, err = json.Marshal(manifest); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Record is one row of a lake file: its values by column name.
