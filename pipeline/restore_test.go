@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/terrifictotes/tote/extract"
+	"github.com/terrifictotes/tote/internal/fixture"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
@@ -106,7 +107,7 @@ func TestFullAfterALogicalCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tb := range totesys.Tables {
-		copyColumns(t, src, moved, tb.Name)
+		fixture.CopyRows(t, src, moved, tb.Name, "")
 	}
 	if err := totesys.AddKeys(ctx, moved); err != nil {
 		t.Fatal(err)

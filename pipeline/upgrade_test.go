@@ -3,7 +3,6 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -32,52 +31,16 @@ const lastBeforeDeletions = 11
 // release did not have (no row was a deletion).
 func oldWarehouse(t *testing.T, from *pgxpool.Pool) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
 	to := fixture.OldWarehouse(t, lastBeforeDeletions)
 	tables := []string{"tote.load_ledger"}
 	for _, tb := range star.Tables {
 		tables = append(tables, tb.Name)
 	}
 	for _, table := range tables {
-		copyColumns(t, from, to, table)
+		fixture.CopyRows(t, from, to, table, "")
 	}
-	for _, tb := range star.Tables {
-		if tb.Kind == star.Fact {
-			if _, err := to.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%[1]s', '%[2]s'), max(%[2]s)) FROM %[1]s`,
-				tb.Name, tb.Surrogate)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	fixture.SetFactSequences(t, to)
 	return to
-}
-
-// copyColumns copies the rows of table (schema.name or name) from one
-// database to the other: the columns the other has.
-func copyColumns(t *testing.T, from, to *pgxpool.Pool, table string) {
-	t.Helper()
-	ctx := context.Background()
-	cols := query(t, to, fmt.Sprintf(`SELECT attname FROM pg_attribute WHERE attrelid = '%s'::regclass AND attnum > 0 AND NOT attisdropped
-		ORDER BY attnum`, table))
-	id := pgx.Identifier(strings.Split(table, "."))
-	rows, err := from.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s`, strings.Join(cols, ", "), id.Sanitize()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vals [][]any
-	for rows.Next() {
-		v, err := rows.Values()
-		if err != nil {
-			t.Fatal(err)
-		}
-		vals = append(vals, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := to.CopyFrom(ctx, id, cols, pgx.CopyFromRows(vals)); err != nil {
-		t.Fatalf("copy %s: %v", table, err)
-	}
 }
 
 // A warehouse and a lake the release before deletions wrote carry on in

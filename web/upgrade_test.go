@@ -4,10 +4,8 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/internal/fixture"
@@ -34,7 +32,7 @@ func oldWarehouse(t *testing.T, from *pgxpool.Pool) *pgxpool.Pool {
 	to := fixture.OldWarehouse(t, lastOldMigration)
 	for _, d := range star.Tables {
 		if d.Kind == star.Dimension {
-			copyRows(t, from, to, d.Name, "")
+			fixture.CopyRows(t, from, to, d.Name, "")
 		}
 	}
 	batches := pgtest.Texts(t, from, `SELECT batch_id FROM tote.load_ledger ORDER BY seq`)
@@ -45,10 +43,10 @@ func oldWarehouse(t *testing.T, from *pgxpool.Pool) *pgxpool.Pool {
 		}
 		for _, f := range star.Tables {
 			if f.Kind == star.Fact {
-				copyRows(t, from, tx, f.Name, "batch_id = $1", batch)
+				fixture.CopyRows(t, from, tx, f.Name, "batch_id = $1", batch)
 			}
 		}
-		copyRows(t, from, tx, "tote.load_ledger", "batch_id = $1", batch)
+		fixture.CopyRows(t, from, tx, "tote.load_ledger", "batch_id = $1", batch)
 		if _, err := tx.Exec(ctx, `SELECT tote.after_load($1)`, batch); err != nil {
 			t.Fatalf("the old release's after_load of batch %s: %v", batch, err)
 		}
@@ -56,64 +54,8 @@ func oldWarehouse(t *testing.T, from *pgxpool.Pool) *pgxpool.Pool {
 			t.Fatal(err)
 		}
 	}
-	for _, f := range star.Tables {
-		if f.Kind == star.Fact {
-			if _, err := to.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, $2), max(`+pgx.Identifier{f.Surrogate}.Sanitize()+`)) FROM `+f.Name,
-				f.Name, f.Surrogate); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	fixture.SetFactSequences(t, to)
 	return to
-}
-
-// copier is a pool or a transaction.
-type copier interface {
-	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-// copyRows copies the rows of table (schema.name or name) that match
-// where from one database to the other: the columns the other has (the
-// old release's schema lacks those added since).
-func copyRows(t *testing.T, from *pgxpool.Pool, to copier, table, where string, args ...any) {
-	t.Helper()
-	ctx := context.Background()
-	have, err := to.Query(ctx, `SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
-		ORDER BY attnum`, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(have, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sql := `SELECT ` + strings.Join(names, ", ") + ` FROM ` + table
-	if where != "" {
-		sql += ` WHERE ` + where
-	}
-	rows, err := from.Query(ctx, sql, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cols []string
-	for _, fd := range rows.FieldDescriptions() {
-		cols = append(cols, fd.Name)
-	}
-	var vals [][]any
-	for rows.Next() {
-		v, err := rows.Values()
-		if err != nil {
-			t.Fatal(err)
-		}
-		vals = append(vals, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := to.CopyFrom(ctx, pgx.Identifier(strings.Split(table, ".")), cols, pgx.CopyFromRows(vals)); err != nil {
-		t.Fatalf("copy %s: %v", table, err)
-	}
 }
 
 // A warehouse the release before this one made and loaded, with its
