@@ -44,6 +44,15 @@ FROM (SELECT count(*) AS inserted FROM src s
      serialized by an advisory lock, so the numbers are free; ON CONFLICT
      is a second guard against a repeated version. */}}
 {{define "fact" -}}
+{{template "factInsert" .}}
+ORDER BY {{list "s." .Key}}
+ON CONFLICT ({{list "" .Key}}) DO NOTHING
+{{- end}}
+
+{{/* factInsert: the head of fact and factFull, each staged key's last
+     row not in the table yet, numbered after the largest surrogate; they
+     add their own conditions after its WHERE. */}}
+{{define "factInsert" -}}
 INSERT INTO {{.Table}} ({{.Surrogate}}, {{list "" .Columns}})
 SELECT base.n + row_number() OVER (ORDER BY {{list "s." .Key}}), {{list "s." .Columns}}
 FROM (
@@ -53,8 +62,6 @@ FROM (
 ) s
 CROSS JOIN (SELECT coalesce(max({{.Surrogate}}), 0) AS n FROM {{.Table}}) base
 WHERE NOT EXISTS (SELECT FROM {{.Table}} f WHERE {{same "f" "s" .Key}})
-ORDER BY {{list "s." .Key}}
-ON CONFLICT ({{list "" .Key}}) DO NOTHING
 {{- end}}
 
 {{/* sequence: keep the surrogate's default (nextval) past the ids the
@@ -169,15 +176,7 @@ WHERE t.{{index .Key 0}} = d.id AND NOT t.{{.Deleted}}
      other transaction ids). A row that came back after its deletion
      differs from the deletion version (is_deleted), so it is added. */}}
 {{define "factFull" -}}
-INSERT INTO {{.Table}} ({{.Surrogate}}, {{list "" .Columns}})
-SELECT base.n + row_number() OVER (ORDER BY {{list "s." .Key}}), {{list "s." .Columns}}
-FROM (
-    SELECT DISTINCT ON ({{list "" .Key}}) {{list "" .Columns}}
-    FROM {{.Stage}}
-    ORDER BY {{list "" .Key}}, tote_ordinal DESC
-) s
-CROSS JOIN (SELECT coalesce(max({{.Surrogate}}), 0) AS n FROM {{.Table}}) base
-WHERE NOT EXISTS (SELECT FROM {{.Table}} f WHERE {{same "f" "s" .Key}})
+{{template "factInsert" .}}
   AND NOT EXISTS (
     SELECT FROM (SELECT {{list "" .Compare}} FROM {{.Table}} f WHERE f.{{.ID}} = s.{{.ID}} ORDER BY f.{{.Surrogate}} DESC LIMIT 1) n
     WHERE ({{list "n." .Compare}}) IS NOT DISTINCT FROM ({{list "s." .Compare}}))
