@@ -31,23 +31,37 @@ func alertingDaemon(t *testing.T, cfg Config) (d *Daemon, p pipeline.Parts, h *h
 	return New(cfg), cfg.Parts, h
 }
 
+// startedDaemon is an alertingDaemon of the default configuration after
+// its first run (at startup), which loaded the seeded source.
+func startedDaemon(t *testing.T) (d *Daemon, p pipeline.Parts, h *hooktest.Hook) {
+	t.Helper()
+	d, p, h = alertingDaemon(t, Config{})
+	if _, err := d.RunOnce(context.Background(), TriggerStartup); err != nil {
+		t.Fatal(err)
+	}
+	return d, p, h
+}
+
+// sourceExec runs each statement on the source of p, in order.
+func sourceExec(t *testing.T, p pipeline.Parts, sqls ...string) {
+	t.Helper()
+	for _, sql := range sqls {
+		if _, err := p.Source.Exec(context.Background(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+}
+
 // A run that quarantines rows succeeds and sends one alert naming them;
 // the run's record keeps the alert's deliveries and its attempts.
 func TestQuarantineAlertNamesTheRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d, p, h := alertingDaemon(t, Config{})
-	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
-		t.Fatal(err)
-	}
-	for _, sql := range []string{
+	d, p, h := startedDaemon(t)
+	sourceExec(t, p,
 		`UPDATE sales_order SET agreed_delivery_date = 'soon', last_updated = now() WHERE sales_order_id = 7`,
 		`INSERT INTO currency (currency_code, last_updated) VALUES ('XYZ', now())`,
-	} {
-		if _, err := p.Source.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	run, err := d.RunOnce(ctx, TriggerSchedule)
 	if err != nil || run.Outcome != pipeline.Success {
 		t.Fatalf("the run with bad values: %v, %+v", err, run)
@@ -80,19 +94,12 @@ func TestQuarantineAlertNamesTheRows(t *testing.T) {
 func TestNewColumnAlertsOnceAndTheRunGoesOn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d, p, h := alertingDaemon(t, Config{})
-	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
-		t.Fatal(err)
-	}
-	for _, sql := range []string{
+	d, p, h := startedDaemon(t)
+	sourceExec(t, p,
 		`ALTER TABLE sales_order ADD COLUMN discount numeric(5,2)`,
 		`ALTER TABLE design ADD COLUMN colour text`,
 		`UPDATE sales_order SET discount = 5, units_sold = 4242, last_updated = now() WHERE sales_order_id = 7`,
-	} {
-		if _, err := p.Source.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	for i := range 2 {
 		run, err := d.RunOnce(ctx, TriggerSchedule)
 		if err != nil || run.Outcome != pipeline.Success {
@@ -161,10 +168,7 @@ func TestLagIsNotAge(t *testing.T) {
 func TestVerifyAlertsOnADifference(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d, p, h := alertingDaemon(t, Config{})
-	if _, err := d.RunOnce(ctx, TriggerStartup); err != nil {
-		t.Fatal(err)
-	}
+	d, p, h := startedDaemon(t)
 	if res, err := d.VerifyOnce(ctx); err != nil || res.Differences() != 0 {
 		t.Fatalf("verify after a run: %d differences (%v)", res.Differences(), err)
 	}
