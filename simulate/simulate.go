@@ -370,6 +370,7 @@ func (s *sim) newOrder(ctx context.Context, tx pgx.Tx, sale bool) error {
 	delivery, payDate := s.date(r.IntN(8)), s.date(r.IntN(8))
 	var orderID, txID int
 	var amount string
+	order, txType, paymentType := "sales_order", "SALE", 1
 	if sale {
 		units, cents := 1000+r.IntN(99_000), 200+r.IntN(201)
 		err := tx.QueryRow(ctx, `INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price,
@@ -380,13 +381,8 @@ func (s *sim) newOrder(ctx context.Context, tx pgx.Tx, sale bool) error {
 		if err != nil {
 			return err
 		}
-		s.max["sales_order"] = max(s.max["sales_order"], orderID)
-		err = tx.QueryRow(ctx, `INSERT INTO transaction (transaction_type, sales_order_id, last_updated)
-			VALUES ('SALE', $1, now()) RETURNING transaction_id`, orderID).Scan(&txID)
-		if err != nil {
-			return err
-		}
 	} else {
+		order, txType, paymentType = "purchase_order", "PURCHASE", 3
 		qty, cents := 1+r.IntN(999), 100+r.IntN(99_900)
 		code := make([]byte, 7)
 		for k := range code {
@@ -400,19 +396,15 @@ func (s *sim) newOrder(ctx context.Context, tx pgx.Tx, sale bool) error {
 		if err != nil {
 			return err
 		}
-		s.max["purchase_order"] = max(s.max["purchase_order"], orderID)
-		err = tx.QueryRow(ctx, `INSERT INTO transaction (transaction_type, purchase_order_id, last_updated)
-			VALUES ('PURCHASE', $1, now()) RETURNING transaction_id`, orderID).Scan(&txID)
-		if err != nil {
-			return err
-		}
 	}
-	paymentType := 3
-	if sale {
-		paymentType = 1
+	s.max[order] = max(s.max[order], orderID)
+	err := tx.QueryRow(ctx, `INSERT INTO transaction (transaction_type, `+order+`_id, last_updated)
+		VALUES ($1, $2, now()) RETURNING transaction_id`, txType, orderID).Scan(&txID)
+	if err != nil {
+		return err
 	}
 	var paymentID int
-	err := tx.QueryRow(ctx, `INSERT INTO payment (transaction_id, counterparty_id, payment_amount, currency_id,
+	err = tx.QueryRow(ctx, `INSERT INTO payment (transaction_id, counterparty_id, payment_amount, currency_id,
 		payment_type_id, paid, payment_date, company_ac_number, counterparty_ac_number, last_updated)
 		VALUES ($1, $2, $3::numeric, $4, $5, false, $6, $7, $8, now()) RETURNING payment_id`,
 		txID, counterparty, amount, currency, paymentType, payDate,
