@@ -342,54 +342,47 @@ func TestCatchesUpSeveralRawBatches(t *testing.T) {
 	}
 }
 
-// In strict mode a bad value fails its batch, which stays unconsumed.
-func TestBadDateStopsTheBatchInStrictMode(t *testing.T) {
+// In strict mode a bad value fails its batch, which stays unconsumed,
+// and the files written before the error are removed with the batch.
+func TestBadValueStopsTheBatchInStrictMode(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t)
-	lk := laketest.Mem(t)
-	extractRun(t, pool, lk)
-	transformRun(t, lk)
-	exec(t, pool, `UPDATE sales_order SET agreed_delivery_date = 'not-a-date', last_updated = now() WHERE sales_order_id = 17`)
-	extractRun(t, pool, lk)
-	raw := latest(t, lk, lake.Raw)
-
-	for range 2 { // and again: the raw batch stays unconsumed
-		_, err := transform.Run(context.Background(), lk, transform.Options{Strict: true})
-		want := fmt.Sprintf(`transform raw batch %s: sales_order 17: agreed_delivery_date "not-a-date" is not a date (YYYY-MM-DD)`, raw.ID)
-		if err == nil || err.Error() != want {
-			t.Fatalf("err = %v\nwant %s", err, want)
-		}
-		if n := len(batches(t, lk, lake.Processed)); n != 1 {
-			t.Fatalf("%d processed batches after a bad date, want 1", n)
-		}
-	}
-	// The files written before the error were removed with the batch.
-	removed, err := lk.Clean(context.Background(), lake.Processed, 0)
-	if err != nil || len(removed) != 0 {
-		t.Errorf("the failed batch left files %v (%v)", removed, err)
-	}
-}
-
-func TestUnknownCurrencyStopsTheBatchInStrictMode(t *testing.T) {
-	t.Parallel()
-	pool := seeded(t)
-	lk := laketest.Mem(t)
-	extractRun(t, pool, lk)
-	transformRun(t, lk)
-	var id int32
-	if err := pool.QueryRow(context.Background(),
-		`INSERT INTO currency (currency_code, last_updated) VALUES ('XYZ', now()) RETURNING currency_id`).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	extractRun(t, pool, lk)
-	raw := latest(t, lk, lake.Raw)
-	_, err := transform.Run(context.Background(), lk, transform.Options{Strict: true})
-	want := fmt.Sprintf(`transform raw batch %s: currency %d: currency_code "XYZ" is not an ISO 4217 currency code`, raw.ID, id)
-	if err == nil || err.Error() != want {
-		t.Fatalf("err = %v\nwant %s", err, want)
-	}
-	if n := len(batches(t, lk, lake.Processed)); n != 1 {
-		t.Errorf("%d processed batches after a bad currency, want 1", n)
+	for _, c := range []struct {
+		name string
+		bad  string // makes the bad value, returning the id of its row
+		want string // the error, of the raw batch's id and the row's
+	}{
+		{"date", `UPDATE sales_order SET agreed_delivery_date = 'not-a-date', last_updated = now() WHERE sales_order_id = 17 RETURNING sales_order_id`,
+			`transform raw batch %s: sales_order %d: agreed_delivery_date "not-a-date" is not a date (YYYY-MM-DD)`},
+		{"currency", `INSERT INTO currency (currency_code, last_updated) VALUES ('XYZ', now()) RETURNING currency_id`,
+			`transform raw batch %s: currency %d: currency_code "XYZ" is not an ISO 4217 currency code`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool := seeded(t)
+			lk := laketest.Mem(t)
+			extractRun(t, pool, lk)
+			transformRun(t, lk)
+			var id int32
+			if err := pool.QueryRow(ctx, c.bad).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			extractRun(t, pool, lk)
+			want := fmt.Sprintf(c.want, latest(t, lk, lake.Raw).ID, id)
+			for range 2 { // and again: the raw batch stays unconsumed
+				_, err := transform.Run(ctx, lk, transform.Options{Strict: true})
+				if err == nil || err.Error() != want {
+					t.Fatalf("err = %v\nwant %s", err, want)
+				}
+				if n := len(batches(t, lk, lake.Processed)); n != 1 {
+					t.Fatalf("%d processed batches after a bad %s, want 1", n, c.name)
+				}
+			}
+			removed, err := lk.Clean(ctx, lake.Processed, 0)
+			if err != nil || len(removed) != 0 {
+				t.Errorf("the failed batch left files %v (%v)", removed, err)
+			}
+		})
 	}
 }
 
