@@ -61,9 +61,7 @@ func stateRow(s transform.State, table, key string, id int32) transform.Row {
 func TestDeletionsReachTheProcessedZone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := seeded(t)
-	lk := laketest.Mem(t)
-	extractRun(t, pool, lk)
+	pool, lk := extracted(t)
 	transformRun(t, lk)
 
 	var dept, gone, kept, staffGone int32

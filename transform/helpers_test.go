@@ -29,6 +29,16 @@ func seeded(t *testing.T) *pgxpool.Pool {
 	return pgtest.Pool(t, fixture.Source(1, 21).NewDB(t))
 }
 
+// extracted returns a seeded source (seeded) and a new lake in memory
+// holding its first extraction: where most tests start.
+func extracted(t *testing.T) (*pgxpool.Pool, *lake.Lake) {
+	t.Helper()
+	pool := seeded(t)
+	lk := laketest.Mem(t)
+	extractRun(t, pool, lk)
+	return pool, lk
+}
+
 func extractRun(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake) extract.Result {
 	t.Helper()
 	res, err := extract.Run(context.Background(), pool, lk, extract.Options{})

@@ -81,9 +81,7 @@ func checkAgainstRaw(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake, raw, proce
 
 func TestFirstBatch(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t)
-	lk := laketest.Mem(t)
-	extractRun(t, pool, lk)
+	pool, lk := extracted(t)
 	res := transformRun(t, lk)
 	raw := latest(t, lk, lake.Raw)
 	m := latest(t, lk, lake.Processed)
@@ -320,9 +318,7 @@ func TestIncrementalFollowsJoinedTables(t *testing.T) {
 // batch, in order.
 func TestCatchesUpSeveralRawBatches(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t)
-	lk := laketest.Mem(t)
-	extractRun(t, pool, lk)
+	pool, lk := extracted(t)
 	for i := range 3 {
 		if _, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 100, Seed: uint64(i)}); err != nil {
 			t.Fatal(err)
@@ -359,9 +355,7 @@ func TestBadValueStopsTheBatchInStrictMode(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			pool := seeded(t)
-			lk := laketest.Mem(t)
-			extractRun(t, pool, lk)
+			pool, lk := extracted(t)
 			transformRun(t, lk)
 			var id int32
 			if err := pool.QueryRow(ctx, c.bad).Scan(&id); err != nil {
@@ -426,9 +420,7 @@ func TestCorruptRawFile(t *testing.T) {
 
 func TestConcurrentTransformsCommitEachBatchOnce(t *testing.T) {
 	t.Parallel()
-	pool := seeded(t)
-	lk := laketest.Mem(t)
-	extractRun(t, pool, lk)
+	pool, lk := extracted(t)
 	if _, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 100, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
