@@ -80,6 +80,23 @@ func latest(t *testing.T, lk *lake.Lake) lake.Manifest {
 	return *m
 }
 
+// wantTombstones checks the tombstones of the newest raw batch, ids by
+// table, against want (and that each is stamped with the source clock of
+// the batch's snapshot); what names the step in the error. It returns the
+// batch.
+func wantTombstones(t *testing.T, lk *lake.Lake, what string, want map[string][]int64) lake.Manifest {
+	t.Helper()
+	m := latest(t, lk)
+	state, err := extract.LoadState(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("%s: tombstones %s, want %s", what, brief(got), brief(want))
+	}
+	return m
+}
+
 // tombstones reads a batch's tombstones as ids by table, checking that
 // each is stamped with the source clock of the batch's snapshot, seenAt
 // (unless zero).
@@ -276,17 +293,16 @@ func TestDeleteAndInsertAgain(t *testing.T) {
 	execSQL(t, pool, `CREATE TABLE kept AS SELECT * FROM payment WHERE payment_id = 11`) // not a totesys table
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 11`)
 	res := run(t, pool, lk)
-	m := latest(t, lk)
-	state, _ := extract.LoadState(m)
-	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {11}}, slices.Equal) || res.Rows() != 0 {
-		t.Fatalf("after the delete: tombstones %s, %d rows", brief(got), res.Rows())
+	wantTombstones(t, lk, "after the delete", map[string][]int64{"payment": {11}})
+	if res.Rows() != 0 {
+		t.Fatalf("after the delete: %d rows, want none", res.Rows())
 	}
 
 	// The same id, inserted again.
 	execSQL(t, pool, `UPDATE kept SET last_updated = now()`)
 	execSQL(t, pool, `INSERT INTO payment SELECT * FROM kept`)
 	res = run(t, pool, lk)
-	m = latest(t, lk)
+	m := latest(t, lk)
 	got := batchVersions(t, lk, m)
 	var ids []int64
 	for v := range got {
@@ -442,11 +458,7 @@ func TestDeletionUnderConcurrentWriter(t *testing.T) {
 	}
 
 	res := run(t, pool, lk)
-	m := latest(t, lk)
-	state, _ := extract.LoadState(m)
-	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {22}}, slices.Equal) {
-		t.Errorf("with the writer open: tombstones %s, want payment 22 only", brief(got))
-	}
+	m := wantTombstones(t, lk, "with the writer open", map[string][]int64{"payment": {22}})
 	for v := range batchVersions(t, lk, m) {
 		if v.table == "sales_order" && v.id == sale {
 			t.Error("the open transaction's sale was extracted")
@@ -461,11 +473,7 @@ func TestDeletionUnderConcurrentWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	res = run(t, pool, lk)
-	m = latest(t, lk)
-	state, _ = extract.LoadState(m)
-	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {21}}, slices.Equal) {
-		t.Errorf("after the writer committed: tombstones %s, want payment 21", brief(got))
-	}
+	m = wantTombstones(t, lk, "after the writer committed", map[string][]int64{"payment": {21}})
 	found := false
 	for v := range batchVersions(t, lk, m) {
 		found = found || v.table == "sales_order" && v.id == sale
@@ -530,10 +538,9 @@ func TestUpgradeBuildsTheSets(t *testing.T) {
 
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 4`)
 	res = run(t, pool, lk)
-	m = latest(t, lk)
-	state, _ := extract.LoadState(m)
-	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {4}}, slices.Equal) || res.Deleted() != 1 {
-		t.Errorf("after the upgrade: tombstones %s (%d deleted), want payment 4", brief(got), res.Deleted())
+	wantTombstones(t, lk, "after the upgrade", map[string][]int64{"payment": {4}})
+	if res.Deleted() != 1 {
+		t.Errorf("after the upgrade: %d deleted, want 1", res.Deleted())
 	}
 }
 
@@ -583,11 +590,7 @@ func TestCorrectTombstones(t *testing.T) {
 	}
 	// The deletion since the last extraction is the next one's.
 	run(t, pool, lk)
-	m = latest(t, lk)
-	st, _ := extract.LoadState(m)
-	if got := tombstones(t, lk, m, st.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {32}}, slices.Equal) {
-		t.Errorf("next extraction: tombstones %s, want payment 32", brief(got))
-	}
+	m = wantTombstones(t, lk, "next extraction", map[string][]int64{"payment": {32}})
 	liveMatchesSource(t, pool, lk)
 }
 
@@ -613,11 +616,7 @@ func TestMoveSourceRebuildsTheSets(t *testing.T) {
 	liveMatchesSource(t, moved, lk)
 	execSQL(t, moved, `DELETE FROM payment WHERE payment_id = 6`)
 	run(t, moved, lk)
-	m = latest(t, lk)
-	state, _ := extract.LoadState(m)
-	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {6}}, slices.Equal) {
-		t.Errorf("after the move: tombstones %s, want payment 6", brief(got))
-	}
+	wantTombstones(t, lk, "after the move", map[string][]int64{"payment": {6}})
 }
 
 // A source restored in place from a copy older than the lake: rows the
@@ -689,10 +688,9 @@ func TestBulkUpdateWithADeletion(t *testing.T) {
 	execSQL(t, pool, `UPDATE payment SET paid = true, last_updated = now()`)
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 16000`)
 	res := run(t, pool, lk)
-	m := latest(t, lk)
-	state, _ := extract.LoadState(m)
-	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {16000}}, slices.Equal) || res.Rows() != 16599 {
-		t.Errorf("tombstones %s, %d rows; want payment 16000 and the 16599 others' new versions", brief(got), res.Rows())
+	wantTombstones(t, lk, "the big batch", map[string][]int64{"payment": {16000}})
+	if res.Rows() != 16599 {
+		t.Errorf("%d rows; want the 16599 others' new versions", res.Rows())
 	}
 	liveMatchesSource(t, pool, lk)
 	exactlyOnce(t, pool, lk, allVersions(t, lk))
@@ -755,11 +753,7 @@ func TestOneRowShort(t *testing.T) {
 	execSQL(t, pool, `UPDATE payment SET paid = NOT paid, last_updated = now() WHERE payment_id % 50 = 0`)
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 9`)
 	run(t, pool, lk)
-	m := latest(t, lk)
-	state, _ := extract.LoadState(m)
-	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {9}}, slices.Equal) {
-		t.Errorf("one row deleted: tombstones %s, want payment 9", brief(got))
-	}
+	wantTombstones(t, lk, "one row deleted", map[string][]int64{"payment": {9}})
 	liveMatchesSource(t, pool, lk)
 
 	// Restored in place, then two rows deleted: 10 + 11 - 9 = 12, which
@@ -767,11 +761,7 @@ func TestOneRowShort(t *testing.T) {
 	pool = restore(pool)
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id IN (10, 11)`)
 	run(t, pool, lk)
-	m = latest(t, lk)
-	state, _ = extract.LoadState(m)
-	if got := tombstones(t, lk, m, state.SourceTime); !maps.EqualFunc(got, map[string][]int64{"payment": {10, 11}}, slices.Equal) {
-		t.Errorf("after the restore: tombstones %s, want payment 10 and 11", brief(got))
-	}
+	wantTombstones(t, lk, "after the restore", map[string][]int64{"payment": {10, 11}})
 	liveMatchesSource(t, pool, lk)
 }
 
