@@ -121,12 +121,7 @@ func TestHotStandby(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer long.Rollback(ctx)
-	var lateSale int64
-	if err := long.QueryRow(ctx, `INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
-		agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id, last_updated)
-		VALUES (1, 1, 1, 7, 3.25, 1, '2026-12-01', '2026-12-02', 1, now()) RETURNING sales_order_id`).Scan(&lateSale); err != nil {
-		t.Fatal(err)
-	}
+	lateSale, _ := insertSale(t, long, 7)
 	if _, err := simulate.Run(ctx, primary, simulate.Options{Rate: 100_000, Events: 200, Seed: 8}); err != nil {
 		t.Fatal(err)
 	}

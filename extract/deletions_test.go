@@ -35,6 +35,20 @@ func execSQL(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
 	}
 }
 
+// insertSale inserts a sales order of units through q (a pool, or a
+// transaction a test holds open) and returns its id and stamp.
+func insertSale(t *testing.T, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, units int) (id int64, stamp time.Time) {
+	t.Helper()
+	if err := q.QueryRow(context.Background(), `INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
+		agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id, last_updated)
+		VALUES (1, 1, 1, $1, 3.25, 1, '2026-12-01', '2026-12-02', 1, now()) RETURNING sales_order_id, last_updated`, units).Scan(&id, &stamp); err != nil {
+		t.Fatal(err)
+	}
+	return id, stamp
+}
+
 // backUp copies the source database at url, whose pool is given, and
 // returns a pool to it again, and restore: it puts the copy back in
 // place (the same server and database name), closing the pool given, and
@@ -287,7 +301,6 @@ func TestDeleteAndInsertAgain(t *testing.T) {
 	t.Parallel()
 	pool, _ := seeded(t, 1)
 	lk := laketest.Mem(t)
-	ctx := context.Background()
 	run(t, pool, lk)
 
 	execSQL(t, pool, `CREATE TABLE kept AS SELECT * FROM payment WHERE payment_id = 11`) // not a totesys table
@@ -315,12 +328,7 @@ func TestDeleteAndInsertAgain(t *testing.T) {
 	liveMatchesSource(t, pool, lk)
 
 	// Inserted and deleted between two extractions: nothing.
-	var sale int64
-	if err := pool.QueryRow(ctx, `INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
-		agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id, last_updated)
-		VALUES (1, 1, 1, 5, 3.25, 1, '2026-12-01', '2026-12-02', 1, now()) RETURNING sales_order_id`).Scan(&sale); err != nil {
-		t.Fatal(err)
-	}
+	sale, _ := insertSale(t, pool, 5)
 	execSQL(t, pool, `DELETE FROM sales_order WHERE sales_order_id = $1`, sale)
 	before := latest(t, lk).Seq
 	if res := run(t, pool, lk); res.Committed || res.Rows() != 0 || res.Deleted() != 0 {
@@ -444,12 +452,7 @@ func TestDeletionUnderConcurrentWriter(t *testing.T) {
 	if _, err := tx.Exec(ctx, `DELETE FROM payment WHERE payment_id = 21`); err != nil {
 		t.Fatal(err)
 	}
-	var sale int64
-	if err := tx.QueryRow(ctx, `INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
-		agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id, last_updated)
-		VALUES (1, 1, 1, 5, 3.25, 1, '2026-12-01', '2026-12-02', 1, now()) RETURNING sales_order_id`).Scan(&sale); err != nil {
-		t.Fatal(err)
-	}
+	sale, _ := insertSale(t, tx, 5)
 	// Committed by others while tx stays open: a deletion, and rows in the
 	// same ranges as tx's.
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 22`)

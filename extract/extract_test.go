@@ -357,17 +357,12 @@ func TestOpenTransactionAcrossExtraction(t *testing.T) {
 	run(t, pool, lk)
 
 	tx := begin(t, url)
-	var lateSale, latePayment int64
-	var stamp time.Time
+	var latePayment int64
 	var openXid uint64
 	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&openXid); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.QueryRow(ctx, `INSERT INTO sales_order (design_id, staff_id, counterparty_id, units_sold, unit_price, currency_id,
-		agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id, last_updated)
-		VALUES (1, 1, 1, 5000, 3.25, 1, '2026-12-01', '2026-12-02', 1, now()) RETURNING sales_order_id, last_updated`).Scan(&lateSale, &stamp); err != nil {
-		t.Fatal(err)
-	}
+	lateSale, stamp := insertSale(t, tx, 5000)
 	if err := tx.QueryRow(ctx, `UPDATE payment SET paid = true, last_updated = now()
 		WHERE payment_id = (SELECT min(payment_id) FROM payment WHERE NOT paid) RETURNING payment_id`).Scan(&latePayment); err != nil {
 		t.Fatal(err)
