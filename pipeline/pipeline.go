@@ -73,20 +73,28 @@ type Result struct {
 	Elapsed   time.Duration     `json:"elapsed_ns"`
 }
 
+// logger is the pass's logger: opts.Logger, or one that discards.
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// failed is what a pass that stops at stage returns: the result so far,
+// stamped with the time since start, and err placed at the stage.
+func (r Result) failed(start time.Time, stage tote.Stage, err error) (Result, error) {
+	r.Elapsed = time.Since(start)
+	return r, tote.At(err, tote.Where{Stage: stage})
+}
+
 // Run makes one pass. On failure the result holds the stages that
 // completed, and the error is a *tote.Error whose Stage is the stage that
 // failed.
 func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 	start := time.Now()
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := opts.logger()
 	var res Result
-	fail := func(stage tote.Stage, err error) (Result, error) {
-		res.Elapsed = time.Since(start)
-		return res, tote.At(err, tote.Where{Stage: stage})
-	}
 
 	eopts := opts.Extract
 	if eopts.Logger == nil {
@@ -95,7 +103,7 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 	t0 := time.Now()
 	er, err := extract.Run(ctx, p.Source, p.Lake, eopts)
 	if err != nil {
-		return fail(tote.Extract, err)
+		return res.failed(start, tote.Extract, err)
 	}
 	res.Extract = &er
 	sr := StageResult{Stage: tote.Extract, Rows: er.Rows(), Deleted: er.Deleted(), Elapsed: time.Since(t0)}
@@ -108,7 +116,7 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 	tr, err := transform.Run(ctx, p.Lake, transform.Options{Logger: log.With("stage", tote.Transform), Strict: opts.Strict})
 	res.Transform = &tr // the batches committed before a failure stay committed
 	if err != nil {
-		return fail(tote.Transform, err)
+		return res.failed(start, tote.Transform, err)
 	}
 	sr = StageResult{Stage: tote.Transform, Rows: tr.Rows(), Deleted: tr.Deleted(), Elapsed: time.Since(t0)}
 	for _, b := range tr.Batches {
@@ -119,7 +127,7 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 	t0 = time.Now()
 	lr, err := p.Warehouse.WithLogger(log.With("stage", tote.Load)).Load(ctx, p.Lake)
 	if err != nil {
-		return fail(tote.Load, err)
+		return res.failed(start, tote.Load, err)
 	}
 	res.Load = &lr
 	sr = StageResult{Stage: tote.Load, Rows: lr.Rows(), Deleted: lr.Deleted(), Elapsed: time.Since(t0)}
@@ -133,7 +141,7 @@ func Run(ctx context.Context, p Parts, opts Options) (Result, error) {
 		pr, err := p.Iceberg.Publish(ctx)
 		res.Publish = &pr
 		if err != nil {
-			return fail(tote.Publish, err)
+			return res.failed(start, tote.Publish, err)
 		}
 		res.Stages = append(res.Stages, StageResult{Stage: tote.Publish, Rows: pr.Rows(), Batches: pr.Batches, Elapsed: time.Since(t0)})
 	}
@@ -173,35 +181,28 @@ func (s StageResult) String() string {
 // whatever batches were pending.
 func Correct(ctx context.Context, p Parts, c extract.Corrections, opts Options) (Result, error) {
 	start := time.Now()
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := opts.logger()
 	var res Result
-	fail := func(stage tote.Stage, err error) (Result, error) {
-		res.Elapsed = time.Since(start)
-		return res, tote.At(err, tote.Where{Stage: stage})
-	}
 	er, err := extract.Correct(ctx, p.Source, p.Lake, c, extract.Options{Logger: log.With("stage", tote.Extract)})
 	if err != nil {
-		return fail(tote.Extract, err)
+		return res.failed(start, tote.Extract, err)
 	}
 	res.Extract = &er
 	tr, err := transform.Run(ctx, p.Lake, transform.Options{Logger: log.With("stage", tote.Transform), Strict: opts.Strict})
 	res.Transform = &tr
 	if err != nil {
-		return fail(tote.Transform, err)
+		return res.failed(start, tote.Transform, err)
 	}
 	lr, err := p.Warehouse.WithLogger(log.With("stage", tote.Load)).Load(ctx, p.Lake)
 	if err != nil {
-		return fail(tote.Load, err)
+		return res.failed(start, tote.Load, err)
 	}
 	res.Load = &lr
 	if p.Iceberg != nil {
 		pr, err := p.Iceberg.Publish(ctx)
 		res.Publish = &pr
 		if err != nil {
-			return fail(tote.Publish, err)
+			return res.failed(start, tote.Publish, err)
 		}
 	}
 	res.Elapsed = time.Since(start)
