@@ -406,8 +406,7 @@ func TestDashboardHealthz(t *testing.T) {
 // tote run carries on past a column added to the source, and says so once.
 func TestRunSaysANewColumnIsCarried(t *testing.T) {
 	t.Parallel()
-	source, wh := seededSource(t), pgtest.NewDB(t)
-	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh, "TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "error"}
+	env, source, _ := runEnv(t, "error")
 	if code, _, errOut := runTote(t, env, "run"); code != 0 {
 		t.Fatalf("first run: %s", errOut)
 	}
@@ -426,8 +425,7 @@ func TestRunSaysANewColumnIsCarried(t *testing.T) {
 // standard output, not logged again; seed logs no empty setting.
 func TestSummaryOnce(t *testing.T) {
 	t.Parallel()
-	source, wh := seededSource(t), pgtest.NewDB(t)
-	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh, "TOTE_LAKE_URL": "file://" + t.TempDir()}
+	env, _, _ := runEnv(t, "")
 	code, out, errOut := runTote(t, env, "run")
 	if code != 0 || !strings.Contains(out, "run complete in ") || !strings.Contains(out, " rows ") {
 		t.Fatalf("run: exit %d:\n%s%s", code, out, errOut)

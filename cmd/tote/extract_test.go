@@ -34,6 +34,19 @@ func seededSource(t *testing.T) string {
 	return seeded.NewDB(t)
 }
 
+// runEnv is the environment of a tote run over a seeded source of the
+// test's own, a new warehouse and a new file lake, logging at level (unset
+// when empty), with the source's and the warehouse's URLs.
+func runEnv(t *testing.T, level string) (env map[string]string, source, wh string) {
+	t.Helper()
+	source, wh = seededSource(t), pgtest.NewDB(t)
+	env = map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh, "TOTE_LAKE_URL": "file://" + t.TempDir()}
+	if level != "" {
+		env["TOTE_LOG_LEVEL"] = level
+	}
+	return env, source, wh
+}
+
 func TestExtractAndInspectTheLake(t *testing.T) {
 	t.Parallel()
 	source := seededSource(t)

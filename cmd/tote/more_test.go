@@ -12,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/terrifictotes/tote/internal/pgtest"
 )
 
 // After a run that quarantines a bad value, tote rejects ls lists it,
@@ -22,9 +21,7 @@ import (
 // shown by rejects ls --all with the batch that resolved it.
 func TestRejectsRefreshVerify(t *testing.T) {
 	t.Parallel()
-	source, wh := seededSource(t), pgtest.NewDB(t)
-	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
-		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "error"}
+	env, source, wh := runEnv(t, "error")
 	execSQL(t, source, `UPDATE sales_order SET agreed_delivery_date = 'soon', last_updated = now() WHERE sales_order_id = 7`)
 	if code, out, errOut := runTote(t, env, "run"); code != 0 {
 		t.Fatalf("run with a bad date: exit %d:\n%s%s", code, out, errOut)
@@ -155,9 +152,7 @@ func TestProfiles(t *testing.T) {
 // the snapshot; the subcommand's own mistakes exit 2.
 func TestIcebergPublishLater(t *testing.T) {
 	t.Parallel()
-	source, wh := seededSource(t), pgtest.NewDB(t)
-	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
-		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "error"}
+	env, _, _ := runEnv(t, "error")
 	if code, out, errOut := runTote(t, env, "run", "--iceberg-catalog", "off"); code != 0 {
 		t.Fatalf("run --iceberg-catalog off: exit %d:\n%s%s", code, out, errOut)
 	}

@@ -46,9 +46,7 @@ func starRows(t *testing.T, url string) int64 {
 
 func TestRunLoadRebuild(t *testing.T) {
 	t.Parallel()
-	source, wh := seededSource(t), pgtest.NewDB(t)
-	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
-		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "warn"}
+	env, source, wh := runEnv(t, "warn")
 
 	code, out, errOut := runTote(t, env, "run", "--json")
 	if code != 0 {
@@ -145,9 +143,7 @@ func TestRunBadInput(t *testing.T) {
 // source does not, tote verify --repair tombstones.
 func TestRunCarriesDeletions(t *testing.T) {
 	t.Parallel()
-	source, wh := seededSource(t), pgtest.NewDB(t)
-	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
-		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "warn"}
+	env, source, wh := runEnv(t, "warn")
 	if code, _, errOut := runTote(t, env, "run"); code != 0 {
 		t.Fatalf("run: exit %d: %s", code, errOut)
 	}

@@ -80,9 +80,7 @@ func TestBIQueries(t *testing.T) {
 	}
 
 	role := newRole(t)
-	source, wh := seededSource(t), pgtest.NewDB(t)
-	env := map[string]string{"TOTE_SOURCE_URL": source, "TOTE_WAREHOUSE_URL": wh,
-		"TOTE_LAKE_URL": "file://" + t.TempDir(), "TOTE_LOG_LEVEL": "warn"}
+	env, _, wh := runEnv(t, "warn")
 	if code, _, errOut := runTote(t, env, "run"); code != 0 {
 		t.Fatalf("run: exit %d: %s", code, errOut)
 	}
