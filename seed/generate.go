@@ -252,6 +252,19 @@ func stamps(w *postgres.RowWriter, created, updated time.Time) {
 	w.Timestamp(updated)
 }
 
+// orderTerms writes the columns sales_order and purchase_order both end
+// with, in the same order: quantity, price, currency, agreed dates,
+// delivery location and the stamps.
+func orderTerms(w *postgres.RowWriter, o *order) {
+	w.Int(int64(o.quantity))
+	w.Cents(o.priceCents)
+	w.Int(int64(o.currencyID))
+	w.Text(o.deliveryDate)
+	w.Text(o.paymentDate)
+	w.Int(int64(o.locationID))
+	stamps(w, o.created, o.created)
+}
+
 func (g *generator) salesRow(w *postgres.RowWriter, _ int, o *order, sales, _ int) bool {
 	if !o.sale {
 		return false
@@ -260,13 +273,7 @@ func (g *generator) salesRow(w *postgres.RowWriter, _ int, o *order, sales, _ in
 	w.Int(int64(o.designID))
 	w.Int(int64(o.staffID))
 	w.Int(int64(o.counterpartyID))
-	w.Int(int64(o.quantity))
-	w.Cents(o.priceCents)
-	w.Int(int64(o.currencyID))
-	w.Text(o.deliveryDate)
-	w.Text(o.paymentDate)
-	w.Int(int64(o.locationID))
-	stamps(w, o.created, o.created)
+	orderTerms(w, o)
 	return true
 }
 
@@ -278,13 +285,7 @@ func (g *generator) purchaseRow(w *postgres.RowWriter, _ int, o *order, _, purch
 	w.Int(int64(o.staffID))
 	w.Int(int64(o.counterpartyID))
 	w.Text(o.itemCode)
-	w.Int(int64(o.quantity))
-	w.Cents(o.priceCents)
-	w.Int(int64(o.currencyID))
-	w.Text(o.deliveryDate)
-	w.Text(o.paymentDate)
-	w.Int(int64(o.locationID))
-	stamps(w, o.created, o.created)
+	orderTerms(w, o)
 	return true
 }
 
