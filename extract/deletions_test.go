@@ -299,9 +299,7 @@ func TestDeletionsReachTheRawZone(t *testing.T) {
 // leaves nothing at all.
 func TestDeleteAndInsertAgain(t *testing.T) {
 	t.Parallel()
-	pool, _ := seeded(t, 1)
-	lk := laketest.Mem(t)
-	run(t, pool, lk)
+	pool, _, lk := extracted(t)
 
 	execSQL(t, pool, `CREATE TABLE kept AS SELECT * FROM payment WHERE payment_id = 11`) // not a totesys table
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 11`)
@@ -417,10 +415,8 @@ func toInt64s(s *roaring.Bitmap) []int64 {
 // lets it through; an unknown table to accept is refused.
 func TestMassDeletionThreshold(t *testing.T) {
 	t.Parallel()
-	pool, _ := seeded(t, 1)
-	lk := laketest.Mem(t)
+	pool, _, lk := extracted(t)
 	ctx := context.Background()
-	run(t, pool, lk)
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id % 10 < 6`) // 60%
 	_, err := extract.Run(ctx, pool, lk, extract.Options{})
 	var held *extract.MassDeletionError
@@ -443,10 +439,8 @@ func TestMassDeletionThreshold(t *testing.T) {
 // deletion committed meanwhile is found at once.
 func TestDeletionUnderConcurrentWriter(t *testing.T) {
 	t.Parallel()
-	pool, url := seeded(t, 1)
-	lk := laketest.Mem(t)
+	pool, url, lk := extracted(t)
 	ctx := context.Background()
-	run(t, pool, lk)
 
 	tx := begin(t, url)
 	if _, err := tx.Exec(ctx, `DELETE FROM payment WHERE payment_id = 21`); err != nil {
@@ -560,10 +554,8 @@ func must[T any](v T, err error) T {
 // Where extraction stands does not change.
 func TestCorrectTombstones(t *testing.T) {
 	t.Parallel()
-	pool, _ := seeded(t, 1)
-	lk := laketest.Mem(t)
+	pool, _, lk := extracted(t)
 	ctx := context.Background()
-	run(t, pool, lk)
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 31`)
 	run(t, pool, lk)
 	stateBefore, _ := extract.LoadState(latest(t, lk))
@@ -685,9 +677,7 @@ func TestRestoredSourceAndFull(t *testing.T) {
 // over the table; a deletion among them is found all the same.
 func TestBulkUpdateWithADeletion(t *testing.T) {
 	t.Parallel()
-	pool, _ := seeded(t, 1)
-	lk := laketest.Mem(t)
-	run(t, pool, lk)
+	pool, _, lk := extracted(t)
 	execSQL(t, pool, `UPDATE payment SET paid = true, last_updated = now()`)
 	execSQL(t, pool, `DELETE FROM payment WHERE payment_id = 16000`)
 	res := run(t, pool, lk)

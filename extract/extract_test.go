@@ -99,6 +99,17 @@ func seeded(t *testing.T, scale int) (*pgxpool.Pool, string) {
 	return pgtest.Pool(t, url), url
 }
 
+// extracted returns a source seeded at scale 1 and its URL (seeded), and
+// a new lake in memory holding its first extraction: where most tests
+// start.
+func extracted(t *testing.T) (*pgxpool.Pool, string, *lake.Lake) {
+	t.Helper()
+	pool, url := seeded(t, 1)
+	lk := laketest.Mem(t)
+	run(t, pool, lk)
+	return pool, url, lk
+}
+
 func run(t *testing.T, pool *pgxpool.Pool, lk *lake.Lake) extract.Result {
 	t.Helper()
 	res, err := extract.Run(context.Background(), pool, lk, extract.Options{})
@@ -299,9 +310,7 @@ func render(c totesys.Column, v parquet.Value) string {
 
 func TestIncrementalTakesExactlyTheNewVersions(t *testing.T) {
 	t.Parallel()
-	pool, _ := seeded(t, 1)
-	lk := laketest.Mem(t)
-	run(t, pool, lk)
+	pool, _, lk := extracted(t)
 	before := sourceVersions(t, pool)
 
 	stats, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 600, Seed: 5})
@@ -351,10 +360,8 @@ func TestIncrementalTakesExactlyTheNewVersions(t *testing.T) {
 // committed and extracted, then commits. Its rows must still arrive, once.
 func TestOpenTransactionAcrossExtraction(t *testing.T) {
 	t.Parallel()
-	pool, url := seeded(t, 1)
-	lk := laketest.Mem(t)
+	pool, url, lk := extracted(t)
 	ctx := context.Background()
-	run(t, pool, lk)
 
 	tx := begin(t, url)
 	var latePayment int64
@@ -472,9 +479,7 @@ func TestDriftStopsTheBatch(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			pool, _ := seeded(t, 1)
-			lk := laketest.Mem(t)
-			run(t, pool, lk)
+			pool, _, lk := extracted(t)
 			if _, err := pool.Exec(context.Background(), c.sql); err != nil {
 				t.Fatal(err)
 			}
@@ -500,9 +505,7 @@ func TestDriftStopsTheBatch(t *testing.T) {
 func TestNewColumnIsCarried(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := seeded(t, 1)
-	lk := laketest.Mem(t)
-	run(t, pool, lk)
+	pool, _, lk := extracted(t)
 	for _, sql := range []string{
 		`ALTER TABLE sales_order ADD COLUMN discount numeric(5,2)`,
 		`ALTER TABLE staff ADD COLUMN "Badge No" text NOT NULL DEFAULT 'B-1'`,
@@ -571,9 +574,7 @@ func TestCorruptManifestStopsExtraction(t *testing.T) {
 
 func TestConcurrentExtractionsCommitOnce(t *testing.T) {
 	t.Parallel()
-	pool, _ := seeded(t, 1)
-	lk := laketest.Mem(t)
-	run(t, pool, lk)
+	pool, _, lk := extracted(t)
 	if _, err := simulate.Run(context.Background(), pool, simulate.Options{Rate: 100_000, Events: 200, Seed: 4}); err != nil {
 		t.Fatal(err)
 	}
