@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-
 )
 
 // After a run that quarantines a bad value, tote rejects ls lists it,
