@@ -22,6 +22,7 @@ import (
 	"github.com/terrifictotes/tote/awslambda"
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/hangtest"
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
@@ -126,11 +127,7 @@ func TestClassify(t *testing.T) {
 	add("deadline", err, awslambda.Transient)
 
 	// Two writers commit the same lake batch: the second loses.
-	lk, err := lake.Open(ctx, "mem://", lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	lk := laketest.Mem(t)
 	if _, err := lk.NewBatch(lake.Raw, 1, time.Now()).Commit(ctx, "test", nil); err != nil {
 		t.Fatal(err)
 	}

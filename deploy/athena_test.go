@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/terrifictotes/tote/internal/fixture"
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
-	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/simulate"
 	"github.com/terrifictotes/tote/star"
@@ -111,11 +111,7 @@ func TestAthenaViewsMatchTheWarehouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(wh.Close)
-	lk, err := lake.Open(ctx, "mem://", lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lk.Close() })
+	lk := laketest.Mem(t)
 	parts := pipeline.Parts{Source: source, Warehouse: wh, Lake: lk}
 	if _, err := pipeline.Run(ctx, parts, pipeline.Options{}); err != nil {
 		t.Fatal(err)

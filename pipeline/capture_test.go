@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/internal/fixture"
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
-	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/warehouse"
 )
@@ -28,13 +28,8 @@ func setup(t *testing.T) (src, wh *pgxpool.Pool, parts pipeline.Parts) {
 // setupWith is setup with the source at srcURL.
 func setupWith(t *testing.T, srcURL string) (src, wh *pgxpool.Pool, parts pipeline.Parts) {
 	t.Helper()
-	ctx := context.Background()
 	src, wh = pgtest.Pool(t, srcURL), pgtest.Pool(t, fixture.Warehouse().NewDB(t))
-	lk, err := lake.Open(ctx, "mem://", lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lk.Close() })
+	lk := laketest.Mem(t)
 	return src, wh, pipeline.Parts{Source: src, Warehouse: warehouse.New(wh, nil), Lake: lk}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/terrifictotes/tote/internal/fixture"
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
 	"github.com/terrifictotes/tote/internal/startest"
 	"github.com/terrifictotes/tote/lake"
@@ -204,11 +205,7 @@ func TestEndToEndOnTheRealSnapshot(t *testing.T) {
 	if _, err := seed.LoadSnapshot(ctx, src, dir, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	lk, err := lake.Open(ctx, "mem://", lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lk.Close()
+	lk := laketest.Mem(t)
 	versions := map[string]map[string]bool{}
 	capture(t, src, versions)
 	res, err := pipeline.Run(ctx, pipeline.Parts{Source: src, Warehouse: warehouse.New(wh, nil), Lake: lk}, pipeline.Options{})

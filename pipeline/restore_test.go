@@ -9,8 +9,8 @@ import (
 
 	"github.com/terrifictotes/tote/extract"
 	"github.com/terrifictotes/tote/internal/fixture"
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/internal/pgtest"
-	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/pipeline"
 	"github.com/terrifictotes/tote/seed"
 	"github.com/terrifictotes/tote/totesys"
@@ -54,11 +54,7 @@ func TestRestoredSourceAndFull(t *testing.T) {
 
 	src = pgtest.Pool(t, url)
 	wh := pgtest.Pool(t, pgtest.NewDB(t))
-	lk, err := lake.Open(ctx, "mem://", lake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lk.Close() })
+	lk := laketest.Mem(t)
 	parts := pipeline.Parts{Source: src, Warehouse: warehouse.New(wh, nil), Lake: lk}
 	pass(t, parts)
 	srcExec(t, src, `DELETE FROM payment WHERE payment_id = 9`)

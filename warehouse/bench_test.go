@@ -7,6 +7,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/terrifictotes/tote/internal/laketest"
 	"github.com/terrifictotes/tote/lake"
 	"github.com/terrifictotes/tote/lakefile"
 	"github.com/terrifictotes/tote/postgres"
@@ -83,11 +84,7 @@ func BenchmarkFactParquetEncode(b *testing.B) {
 func BenchmarkFactDecodeToCopy(b *testing.B) {
 	t, rows := factRows(b, benchRows)
 	ctx := b.Context()
-	lk, err := lake.Open(ctx, "mem://", lake.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer lk.Close()
+	lk := laketest.Mem(b)
 	batch := lk.NewBatch(lake.Processed, 1, time.Now())
 	w := lakefile.NewWriter(batch, t.Name, t.Schema())
 	for i := 0; i < len(rows); i += 1024 {
