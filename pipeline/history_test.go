@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -206,6 +207,31 @@ func TestAnAbandonedRunIsARowOfItsOwn(t *testing.T) {
 	}
 }
 
+// A run whose row someone deleted while it ran cannot be recorded: Finish
+// says so, naming the run, rather than recording nothing in silence.
+func TestFinishWithoutItsRow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	wh := warehouse.New(pgtest.Pool(t, fixture.Warehouse().NewDB(t)), nil)
+	rec, err := pipeline.Begin(ctx, pipeline.Parts{Warehouse: wh}, "manual", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wh.Pool().Exec(ctx, `DELETE FROM tote.runs WHERE id = $1`, rec.ID()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rec.Finish(ctx, nil)
+	if want := fmt.Sprintf("record run %d: its row is gone from tote.runs", rec.ID()); err == nil || err.Error() != want {
+		t.Errorf("Finish: %v, want %q", err, want)
+	}
+	// The run lock is released all the same.
+	release, err := pipeline.LockRun(ctx, wh)
+	if err != nil {
+		t.Fatalf("the run lock after: %v", err)
+	}
+	release()
+}
+
 // lastBeforeQuietRuns is the newest warehouse migration of the release
 // before quiet runs were coalesced: its tote.runs has a row per run.
 const lastBeforeQuietRuns = 14
@@ -270,4 +296,41 @@ SELECT trigger, now(), now(), outcome, stages, batches FROM tote.runs WHERE id =
 	if n := len(history(t, wh)); n != 6 {
 		t.Errorf("%d rows, want 6 (3 old, the seed's, the old-looking one, 2 quiet runs in one)", n)
 	}
+}
+
+// BenchmarkQuietRun measures a run that finds nothing new, as tote serve
+// makes every second under logical capture (here by xmin): Begin, one
+// pass, Finish, which records it; and reports the rows of history per run.
+func BenchmarkQuietRun(b *testing.B) {
+	ctx := context.Background()
+	src := pgtest.Pool(b, fixture.Source(1, 31).NewDB(b))
+	wh := warehouse.New(pgtest.Pool(b, fixture.Warehouse().NewDB(b)), nil)
+	lk, err := lake.Open(ctx, "mem://", lake.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lk.Close()
+	p := pipeline.Parts{Source: src, Warehouse: wh, Lake: lk}
+	if _, err := pipeline.Run(ctx, p, pipeline.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	var before int64
+	if err := wh.Pool().QueryRow(ctx, `SELECT count(*) FROM tote.runs`).Scan(&before); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		rec, err := pipeline.Begin(ctx, p, "schedule", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = rec.Pass(ctx, pipeline.Options{})
+		if _, err := rec.Finish(ctx, err); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var after int64
+	if err := wh.Pool().QueryRow(ctx, `SELECT count(*) FROM tote.runs`).Scan(&after); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(after-before)/float64(b.N), "rows/run")
 }
