@@ -89,8 +89,10 @@ func (r *Recorded) Pass(ctx context.Context, opts Options) (Result, error) {
 
 // Finish records how the run ended, given the error of its last pass, and
 // releases the run lock. It records the run even when ctx is cancelled
-// (the run is then abandoned). The returned Run is what was recorded; the
-// error says if recording failed.
+// (the run is then abandoned). A quiet run takes the quiet runs just
+// before it into its row (see QuietSpan); its id stays the same. The
+// returned Record is what was recorded; the error says if recording
+// failed.
 func (r *Recorded) Finish(ctx context.Context, err error) (Record, error) {
 	defer r.release()
 	finished := time.Now()
@@ -113,9 +115,13 @@ func (r *Recorded) Finish(ctx context.Context, err error) (Record, error) {
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if ferr := finishRun(rctx, r.parts.Warehouse, run); ferr != nil {
+	run, ferr := finishRun(rctx, r.parts.Warehouse, run)
+	if ferr != nil {
 		r.log.Error("cannot record run", "err", ferr)
 		return run, ferr
+	}
+	if run.Coalesced > 1 {
+		r.log.Debug("quiet run coalesced", "first", run.FirstID, "runs", run.Coalesced)
 	}
 	return run, nil
 }

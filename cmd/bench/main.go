@@ -770,7 +770,7 @@ func idleCPU(ctx context.Context, bin string, args []string, whURL string) (floa
 	}
 	defer db.Close(ctx)
 	var before int64
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM tote.runs WHERE finished_at IS NOT NULL`).Scan(&before); err != nil {
+	if err := db.QueryRow(ctx, finishedRunsSQL).Scan(&before); err != nil {
 		return 0, err
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -784,7 +784,7 @@ func idleCPU(ctx context.Context, bin string, args []string, whURL string) (floa
 	}()
 	for deadline := time.Now().Add(5 * time.Minute); ; {
 		var n int64
-		if err := db.QueryRow(ctx, `SELECT count(*) FROM tote.runs WHERE finished_at IS NOT NULL`).Scan(&n); err != nil {
+		if err := db.QueryRow(ctx, finishedRunsSQL).Scan(&n); err != nil {
 			return 0, err
 		}
 		if n > before {

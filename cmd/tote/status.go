@@ -17,7 +17,8 @@ import (
 
 func runStatus(ctx context.Context, e *env, args []string) error {
 	b := newBase(e, "status", "", `Prints the recent runs from the warehouse's history (attempts, the source rows
-deleted that they carried, where a run failed, the alerts sent), the batches
+deleted that they carried, where a run failed, the alerts sent; runs in a row
+that found nothing new share one line, which counts them), the batches
 loaded, how far the warehouse is behind the source (lag: the time since the
 source was last read in a state the warehouse holds whole), the age of the
 newest source change loaded (by its last_updated stamp), and the lake's size.
@@ -27,7 +28,7 @@ also the replication slot's health, read from the source: wal_status,
 safe_wal_size, the WAL unconfirmed (lag, in bytes and in time) and the WAL it
 holds.`, usesSource|usesWarehouse|usesLake)
 	defer b.close()
-	limit := b.fs.Int("limit", 10, "number of runs to show")
+	limit := b.fs.Int("limit", 10, "number of runs to show (a line of runs that found nothing new counts as one)")
 	asJSON := b.jsonFlag("the status")
 	capture := captureModeFlags(b)
 	if err := b.parse(args, 0, usesWarehouse); err != nil {
@@ -158,6 +159,13 @@ func printRuns(w io.Writer, runs []pipeline.Record, now time.Time) {
 		}
 		if r.Attempts > 1 {
 			fmt.Fprintf(w, ", %s", human.Count(r.Attempts, "attempt"))
+		}
+		switch { // quiet runs in a row share one line (pipeline.QuietSpan)
+		case r.Quiet && r.Coalesced > 1 && r.FirstStartedAt != nil:
+			fmt.Fprintf(w, ", nothing new in %s since %s (from run %d)", human.Count(r.Coalesced, "run"),
+				r.FirstStartedAt.UTC().Format(time.RFC3339), r.FirstID)
+		case r.Quiet:
+			fmt.Fprintf(w, ", nothing new")
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "\n          failed: %s", r.Error)

@@ -721,6 +721,11 @@ const T = (columns, rows) => ({ columns: columns.map(([key, label, kind]) => ({ 
 // deletedIn is how many source rows deleted run r's load carried into the
 // warehouse (deletion versions and flagged dimension rows).
 const deletedIn = (r) => Object.values(((r.stages || []).find((x) => x.stage === 'load') || {}).deleted || {}).reduce((a, n) => a + n, 0);
+// runsIn counts the runs rows stand for: a row of quiet runs stands for
+// r.coalesced of them.
+const runsIn = (rows) => rows.reduce((a, r) => a + (r.coalesced || 1), 0);
+// quietNote says what a row of runs that found nothing new stands for.
+const quietNote = (r) => (!r.quiet ? '' : r.coalesced > 1 ? `${fmtInt(r.coalesced)} runs since ${stamp(r.first_started_at)} (from #${r.first_id})` : 'yes');
 function renderPipeline(v) {
   const runs = v.runs;
   const stage = (r, s) => (r.stages || []).find((x) => x.stage === s) || {};
@@ -734,8 +739,10 @@ function renderPipeline(v) {
   const tr = [];
   if (moved) for (const s of moved.stages) for (const [name, n] of Object.entries(s.tables || {})) tr.push({ stage: s.stage, table: name, rows: n });
   draw('table_rows', pipelineCharts.table_rows, T([['stage', 'Stage'], ['table', 'Table'], ['rows', 'Rows', 'int']], tr));
-  draw('runs', pipelineCharts.runs, T([['run', 'Run', 'int'], ['trigger', 'Trigger'], ['started', 'Started (UTC)'], ['outcome', 'Outcome'], ['seconds', 'Seconds'], ['attempts', 'Attempts', 'int'], ['batches', 'Batches', 'int'], ['deleted', 'Deleted', 'int'], ['error', 'Error']],
-    runs.map((r) => ({ run: r.id, trigger: r.trigger, started: stamp(r.started_at), outcome: r.outcome || 'running', seconds: dur(r), attempts: r.attempts, batches: (r.batches || []).length, deleted: deletedIn(r), error: r.error || '' }))));
+  // A row of quiet runs (nothing new, coalesced by the history) shows its
+  // newest run, and how many runs it stands for since when.
+  draw('runs', pipelineCharts.runs, T([['run', 'Run', 'int'], ['trigger', 'Trigger'], ['started', 'Started (UTC)'], ['outcome', 'Outcome'], ['seconds', 'Seconds'], ['attempts', 'Attempts', 'int'], ['batches', 'Batches', 'int'], ['deleted', 'Deleted', 'int'], ['quiet', 'Nothing new'], ['error', 'Error']],
+    runs.map((r) => ({ run: r.id, trigger: r.trigger, started: stamp(r.started_at), outcome: r.outcome || 'running', seconds: dur(r), attempts: r.attempts, batches: (r.batches || []).length, deleted: deletedIn(r), quiet: quietNote(r), error: r.error || '' }))));
   const failed = runs.filter((r) => r.error);
   draw('failures', pipelineCharts.failures, T([['run', 'Run', 'int'], ['started', 'Started (UTC)'], ['stage', 'Stage'], ['table', 'Table'], ['batch', 'Batch'], ['error', 'Error']],
     failed.map((r) => ({ run: r.id, started: stamp(r.started_at), stage: (r.where || {}).stage || '', table: (r.where || {}).table || '', batch: (r.where || {}).batch || '', error: r.error }))));
@@ -751,7 +758,8 @@ function renderPipeline(v) {
   const card = (label, value, note) => el('div', { class: 'kpi', role: 'group', 'aria-label': `${label}: ${value}` }, el('div', { class: 'label' }, label), el('div', { class: 'value' }, value), note ? el('div', { class: 'change' }, note) : null);
   box.append(
     card('Last run', lastRun ? `#${lastRun.id} ${lastRun.outcome || 'running'}` : 'none', lastRun ? stamp(lastRun.started_at) + ' UTC' : ''),
-    card('Runs, last 24 h', `${day.filter((r) => r.outcome === 'success').length} ok · ${day.filter((r) => r.outcome === 'failure').length} failed`),
+    card('Runs, last 24 h', `${fmtInt(runsIn(day.filter((r) => r.outcome === 'success')))} ok · ${fmtInt(runsIn(day.filter((r) => r.outcome === 'failure')))} failed`,
+      `${fmtInt(day.filter((r) => (r.batches || []).length > 0).length)} moved data`),
     card('Lag now', v.freshness.as_of ? ago(v.freshness.lag_ns / 1e9) : '—', v.freshness.basis),
     card('Open rejects', fmtInt(open)),
     card('Deleted, last 24 h', fmtInt(day.reduce((a, r) => a + deletedIn(r), 0)), 'source rows deleted, carried as deletions'),
