@@ -101,6 +101,14 @@ type chartSpec struct {
 // designsRanked is how many designs the designs chart ranks at each end.
 const designsRanked = 10
 
+// designsListed is how many of a period's orders the design rankings read
+// from the facts (by day) to name the designs that sold in it: when it has
+// fewer, they rank those designs alone (a few hundred index entries and
+// summary rows, where bounds would read most designs: a bound from a
+// sparse period's few designs keeps nearly every design's all-time
+// revenue above it).
+const designsListed = 1000
+
 var salesCharts = []chartSpec{
 	{"series", "sales_series", "", append([]Column{{"period", "Period", "date"}}, salesCols...)},
 	{"countries", "sales_by_country", "location", append([]Column{{"country", "Country", "text"}}, salesCols...)},
@@ -117,7 +125,7 @@ var salesCharts = []chartSpec{
 // salesParams are chart c's parameters under filter f, through route.
 func (c chartSpec) params(f filter, route string) salesParams {
 	p := f.sales(route, f.From, f.To)
-	p.N = designsRanked
+	p.N, p.Listed = designsRanked, designsListed
 	return p
 }
 
