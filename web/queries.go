@@ -185,32 +185,101 @@ var designValue = designOver("value_cents")
 // subplan, where NOT EXISTS became a nested loop over changed for every
 // design the index scans in order (seconds as of an early batch).
 
+// designValueHere is designValue without designPeriod, for a condition
+// on the row d of an index scan (w is not joined yet there).
+var designValueHere = `coalesce(d.value_cents[width_bucket(@to::date, d.days)], 0) - coalesce(d.value_cents[width_bucket(@from::date - 1, d.days)], 0)`
+
+// designAllTime is d's revenue of all time (its last running total), as
+// the index sales_design_rank has it.
+var designAllTime = `d.value_cents[array_upper(d.value_cents, 1)]`
+
+// orderValue is the revenue of the sales order version f, as the
+// summaries count it and the index fact_sales_order_dash_value_cents_idx
+// (summaries.go's indexes) has it.
+var orderValue = `f.units_sold * (f.unit_price * 100)::bigint`
+
+// designListed says the period's orders (period_orders: the facts by day,
+// the first @listed of them) are all its orders: then they name every
+// design that sold in it.
+var designListed = `(SELECT count(*) FROM period_orders) < @listed::integer`
+
+// designWhole says the period holds every day with a sale: then a
+// design's revenue over it is its revenue of all time.
+var designWhole = `(NOT EXISTS (SELECT FROM tote_dash.sales_by s WHERE s.dim = 'all' AND s.day < @from::date)
+       AND NOT EXISTS (SELECT FROM tote_dash.sales_by s WHERE s.dim = 'all' AND s.day > @to::date))`
+
 // designSample is, for currency c, some designs that can rank over the
 // period, to bound the rankings with: the 100 that sold the most of all
-// time, the 100 that sold the least, and those of the period's first 300
-// sales orders (period_orders: the facts by day, only a hint; each
-// design's figures are the summary's). A few hundred index entries
-// whatever the period: a bound sought among the designs that sold in the
-// period, in all-time order, read every design's row when few sold.
+// time, the 100 that sold the least, those of the period's first orders
+// (period_orders) and, unless the period holds every day, those of its
+// 1,000 smallest orders (the facts' value index, which holds the day). The
+// bottom of a period is designs that sold once in it, and little: among
+// the designs of its 1,000 smallest orders enough sold nothing else in it
+// for a tight bottom (of 100, at scale 100 over 200 days, too few did,
+// and the bound let half the period's orders through). The facts are
+// only a hint: each design's figures are the summary's. The sample is
+// not sought when period_orders lists every order of the period (then
+// the index would be read far past the period's few entries).
 var designSample = `(SELECT d.key FROM tote_dash.sales_design d WHERE d.currency_id = c.currency_id
-   ORDER BY d.value_cents[array_upper(d.value_cents, 1)] DESC LIMIT 100)
+   ORDER BY ` + designAllTime + ` DESC LIMIT 100)
   UNION
   (SELECT d.key FROM tote_dash.sales_design d WHERE d.currency_id = c.currency_id
-   ORDER BY d.value_cents[array_upper(d.value_cents, 1)] LIMIT 100)
+   ORDER BY ` + designAllTime + ` LIMIT 100)
   UNION
-  SELECT p.design_id FROM period_orders p WHERE p.currency_id = c.currency_id`
+  SELECT p.design_id FROM period_orders p WHERE p.currency_id = c.currency_id
+  UNION
+  (SELECT f.design_id FROM fact_sales_order f
+   WHERE f.currency_id = c.currency_id AND f.created_date BETWEEN @from::date AND @to::date AND NOT ` + designWhole + `
+   ORDER BY ` + orderValue + ` LIMIT 1000)`
 
 // designBounds is, for currency c, the @n-th largest revenue over the
 // period (top) and the @n-th smallest (bottom) among the sample's designs
 // that sold in it (of those no batch after the as-of one changed: see
 // salesByDesign); NULL if fewer than @n of them did. The true @n-th
 // largest reaches top and the true @n-th smallest stays under bottom: a
-// design between the two ranks at neither end.
+// design between the two ranks at neither end. Each sampled design is
+// looked up by its key (OFFSET 0 keeps the lookup apart): joined, the
+// plan read the whole currency to hash it as of an early batch.
 var designBounds = `(SELECT (array_agg(s.v ORDER BY s.v DESC))[@n::integer] AS top, (array_agg(s.v ORDER BY s.v))[@n::integer] AS bottom
-  FROM (` + designSample + `) k(key)
-  JOIN tote_dash.sales_design d ON d.currency_id = c.currency_id AND d.key = k.key,
+  FROM (` + designSample + `) k(key),
+  LATERAL (SELECT d.* FROM tote_dash.sales_design d WHERE d.currency_id = c.currency_id AND d.key = k.key OFFSET 0) d,
   ` + designPeriod + `, LATERAL (SELECT ` + designValue + ` AS v) s
   WHERE w.b > w.a AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed))`
+
+// designCandidates is, for currency b (a row of bounds), the rows of
+// tote_dash.sales_design that can rank, each once, found through indexes
+// rather than by reading every design. No order's revenue is negative
+// (b.negative: one is; then every row), so a design's revenue over the
+// period is at most its revenue of all time: one that reaches top has an
+// all-time revenue that does (sales_design_rank). One at or under bottom
+// has an order in the period of at most bottom (the facts' value index,
+// the designs it names looked up by key); or, when the period holds every
+// day (designWhole), an all-time revenue at or under it
+// (sales_design_rank again). Without both bounds, every row.
+var designCandidates = `(
+    SELECT d.* FROM tote_dash.sales_design d
+    WHERE d.currency_id = b.currency_id AND (b.top IS NULL OR b.bottom IS NULL OR b.negative)
+    UNION ALL
+    SELECT d.* FROM tote_dash.sales_design d
+    WHERE d.currency_id = b.currency_id AND b.top IS NOT NULL AND b.bottom IS NOT NULL AND NOT b.negative
+      AND ` + designAllTime + ` >= b.top AND ` + designValueHere + ` >= b.top
+    UNION ALL
+    SELECT d.* FROM (SELECT DISTINCT f.design_id FROM fact_sales_order f
+                     WHERE f.currency_id = b.currency_id AND ` + orderValue + ` <= b.bottom
+                       AND f.created_date BETWEEN @from::date AND @to::date) k,
+    LATERAL (SELECT d.* FROM tote_dash.sales_design d WHERE d.currency_id = b.currency_id AND d.key = k.design_id OFFSET 0) d
+    WHERE b.top IS NOT NULL AND b.bottom IS NOT NULL AND NOT b.negative AND NOT ` + designWhole + `
+      AND ` + designValueHere + ` <= b.bottom AND (` + designAllTime + ` < b.top OR ` + designValueHere + ` < b.top)
+    UNION ALL
+    SELECT d.* FROM tote_dash.sales_design d
+    WHERE d.currency_id = b.currency_id AND b.top IS NOT NULL AND b.bottom IS NOT NULL AND NOT b.negative
+      AND ` + designWhole + ` AND ` + designAllTime + ` <= b.bottom AND ` + designAllTime + ` < b.top
+  )`
+
+// (Each way in keeps only the rows past their bound: g's test again, but
+// before the rows are joined and carried, which cost as much as reading
+// them when a bound is loose. A row is left to the first way that keeps
+// it.)
 
 // salesByDesign is the @n designs with the most and the @n with the least
 // revenue, per currency: rank 'top' or 'bottom', then the design's id and
@@ -223,9 +292,10 @@ var designBounds = `(SELECT (array_agg(s.v ORDER BY s.v DESC))[@n::integer] AS t
 // design (key). Current, or as of N read 'after': the designs the log
 // after N changed (changed; none when current) get their figures as of N,
 // the current ones less those changes; the others have their current
-// figures, and only those that can rank (their revenue at or past their
-// currency's bounds, kept in arrays in the order of bounds.currency) are
-// sorted. As of N read 'upto': the log up to N, added up. Route 'facts'
+// figures, and only those that can rank are read: when the period has
+// fewer than @listed orders (designListed), the designs its orders name;
+// else, per currency, those designCandidates finds from the currency's
+// bounds. As of N read 'upto': the log up to N, added up. Route 'facts'
 // reads the facts.
 var salesByDesign = `WITH changed AS MATERIALIZED (
   SELECT d.currency_id, d.key, sum(` + designOver("orders") + `) AS orders, sum(` + designOver("units") + `) AS units,
@@ -238,21 +308,27 @@ var salesByDesign = `WITH changed AS MATERIALIZED (
   SELECT f.currency_id, f.design_id FROM fact_sales_order f
   WHERE @route::text = 'design' AND @mode::text IN ('current', 'after')
     AND f.created_date BETWEEN @from::date AND @to::date
-  ORDER BY f.created_date LIMIT 300
+  ORDER BY f.created_date LIMIT @listed::integer
 ), bounds AS MATERIALIZED (
-  SELECT array_agg(c.currency_id) AS currency, array_agg(b.top) AS top, array_agg(b.bottom) AS bottom
+  SELECT c.currency_id, b.top, b.bottom,
+         (SELECT min(` + orderValue + `) FROM fact_sales_order f WHERE f.currency_id = c.currency_id) < 0 AS negative
   FROM dim_currency c, LATERAL ` + designBounds + ` b
-  WHERE @route::text = 'design' AND @mode::text IN ('current', 'after')
+  WHERE @route::text = 'design' AND @mode::text IN ('current', 'after') AND NOT ` + designListed + `
+    AND (@cur::integer[] IS NULL OR c.currency_id = ANY(@cur::integer[]))
+), candidates AS (
+  SELECT d.* FROM (SELECT DISTINCT p.currency_id, p.design_id FROM period_orders p) p,
+  LATERAL (SELECT d.* FROM tote_dash.sales_design d WHERE d.currency_id = p.currency_id AND d.key = p.design_id OFFSET 0) d
+  WHERE @route::text = 'design' AND @mode::text IN ('current', 'after') AND ` + designListed + `
+    AND (@cur::integer[] IS NULL OR p.currency_id = ANY(@cur::integer[]))
+  UNION ALL
+  SELECT d.* FROM bounds b, LATERAL ` + designCandidates + ` d
 ), g AS (
   SELECT d.currency_id, d.key AS design_id, ` + designOver("orders") + ` AS orders, ` + designOver("units") + ` AS units,
          v.value
-  FROM tote_dash.sales_design d CROSS JOIN bounds t, ` + designPeriod + `,
-       LATERAL (SELECT array_position(t.currency, d.currency_id) AS i) c,
+  FROM candidates d LEFT JOIN bounds t ON t.currency_id = d.currency_id, ` + designPeriod + `,
        LATERAL (SELECT ` + designValue + ` AS value) v
-  WHERE @route::text = 'design' AND @mode::text IN ('current', 'after') AND w.b > w.a
-    AND (@cur::integer[] IS NULL OR d.currency_id = ANY(@cur::integer[]))
-    AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed)
-    AND (t.top[c.i] IS NULL OR t.bottom[c.i] IS NULL OR v.value >= t.top[c.i] OR v.value <= t.bottom[c.i])
+  WHERE w.b > w.a AND (d.currency_id, d.key) NOT IN (SELECT currency_id, key FROM changed)
+    AND (t.top IS NULL OR t.bottom IS NULL OR v.value >= t.top OR v.value <= t.bottom)
   UNION ALL
   SELECT x.currency_id, x.key, coalesce(now.orders, 0) - x.orders, coalesce(now.units, 0) - x.units, coalesce(now.value, 0) - x.value
   FROM changed x LEFT JOIN LATERAL (

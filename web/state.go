@@ -536,12 +536,15 @@ type salesParams struct {
 	Since                       string  // @since: where the KPIs' period starts (the previous one is @from to the day before)
 	Grain                       string  // @grain
 	N                           int     // @n: designs ranked at each end
+	// Listed is @listed: the design rankings take the designs a period's
+	// orders name when it has fewer orders than this.
+	Listed int
 	page
 }
 
 func (p salesParams) args() pgx.NamedArgs {
 	return p.put(pgx.NamedArgs{"cur": p.Cur, "loc": p.Loc, "staff": p.Staff, "cp": p.CP, "design": p.Design,
-		"lead": p.Lead, "since": p.Since, "grain": p.Grain, "n": p.N, "limit": p.Limit, "offset": p.Offset})
+		"lead": p.Lead, "since": p.Since, "grain": p.Grain, "n": p.N, "listed": p.Listed, "limit": p.Limit, "offset": p.Offset})
 }
 
 // sales are the sales parameters of route over days from..to.

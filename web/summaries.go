@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"text/template"
@@ -308,9 +309,14 @@ var summaries, summarized = func() (string, []factSummary) {
 }()
 
 // factIndex is an index on a fact that the dashboard's reads of the facts
-// use: by day (drill-downs, the periods no summary answers) and by each
-// dimension and day.
+// use: by day (drill-downs, the periods no summary answers), by each
+// dimension and day, and, for a fact with a ranked dimension, by keys, the
+// RankBy measure of the row, and day (the rankings find the bottom of a
+// period's ranking through it).
 type factIndex struct{ Name, Fact, Columns string }
+
+// rowRef is a reference to the fact row f in a measure's expression.
+var rowRef = regexp.MustCompile(`\bf\.`)
 
 // indexes are the indexes on fact f that the dashboard reads it by.
 func (f factSummary) indexes() []factIndex {
@@ -318,6 +324,12 @@ func (f factSummary) indexes() []factIndex {
 	for _, d := range append(slices.Clone(f.Dims), f.Ranked...) {
 		if d.Column != "" {
 			ix = append(ix, factIndex{f.Fact + "_dash_" + d.Name + "_idx", f.Fact, d.Column + ", " + f.Day})
+		}
+	}
+	for _, m := range f.Measures {
+		if m.Name == f.RankBy && len(f.Ranked) > 0 {
+			ix = append(ix, factIndex{f.Fact + "_dash_" + m.Name + "_idx", f.Fact,
+				strings.Join(f.K, ", ") + ", (" + rowRef.ReplaceAllString(m.Expr, "") + "), " + f.Day})
 		}
 	}
 	return ix

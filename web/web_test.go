@@ -518,3 +518,106 @@ func testDesignRankingMatchesFacts(t *testing.T, b *bundle) {
 		})
 	}
 }
+
+// The design rankings' edge cases rank what the facts rank, whichever way
+// the ranking finds its candidates (the designs the period's orders name;
+// bounds and the indexes; every design): ties at both ends (by revenue,
+// then id), a design's two orders tying with another's one, a currency
+// with fewer designs than the chart ranks, and a period with no sales;
+// now and as of each batch.
+func TestDesignRankingEdges(t *testing.T) {
+	t.Parallel()
+	b := newBundle(t)
+	ctx := context.Background()
+	// Orders in a month between the seeded sales and the simulated ones:
+	// 25 designs in GBP at four prices (ties at the top, the bottom and
+	// the boundary between them), design 26 twice at the second price (its
+	// sum ties with the third), three designs in another currency at one
+	// price.
+	const period, empty = "2025-06", "2025-08"
+	if got := pgtest.Texts(t, b.wh, `SELECT count(*)::text FROM fact_sales_order WHERE to_char(created_date, 'YYYY-MM') IN ($1, $2)`, period, empty); got[0] != "0" {
+		t.Fatalf("%s orders in the test's months: it needs them without", got[0])
+	}
+	if _, err := b.wh.Exec(ctx, `
+		WITH o AS (SELECT * FROM fact_sales_order ORDER BY sales_record_id LIMIT 1),
+		n AS (
+		  SELECT i, (SELECT min(currency_id) FROM dim_currency) AS cur, i AS design, 10.00 * (1 + i % 4) AS price FROM generate_series(1, 25) i
+		  UNION ALL SELECT 26, (SELECT min(currency_id) FROM dim_currency), 26, 10.00 * 2 FROM generate_series(1, 2)
+		  UNION ALL SELECT 30 + i, (SELECT max(currency_id) FROM dim_currency), i, 5.00 FROM generate_series(1, 3) i
+		)
+		INSERT INTO fact_sales_order (sales_order_id, created_date, created_time, last_updated_date, last_updated_time, sales_staff_id,
+		  counterparty_id, units_sold, unit_price, currency_id, design_id, agreed_payment_date, agreed_delivery_date,
+		  agreed_delivery_location_id, source_xmin, batch_id)
+		SELECT (SELECT max(sales_order_id) FROM fact_sales_order) + row_number() OVER (), ($1 || '-10')::date, o.created_time,
+		  ($1 || '-10')::date, o.last_updated_time, o.sales_staff_id, o.counterparty_id, 1, n.price, n.cur,
+		  (SELECT design_id FROM dim_design ORDER BY design_id OFFSET n.design - 1 LIMIT 1), ($1 || '-20')::date, ($1 || '-20')::date,
+		  o.agreed_delivery_location_id, o.source_xmin, (SELECT batch_id FROM tote.load_ledger ORDER BY seq DESC LIMIT 1)
+		FROM o, n`, period); err != nil {
+		t.Fatal(err)
+	}
+	refresh(t, b.wh)
+
+	d := b.srv.db()
+	var designs chartSpec
+	for _, c := range salesCharts {
+		if c.group == "design" {
+			designs = c
+		}
+	}
+	seqs := pgtest.Texts(t, b.wh, `SELECT seq::text FROM tote.load_ledger ORDER BY seq`)
+	for _, month := range []string{period, empty} {
+		from, _ := time.Parse("2006-01", month)
+		st, _ := ParseState(url.Values{"preset": {"custom"}, "from": {from.Format(time.DateOnly)}, "to": {from.AddDate(0, 1, -1).Format(time.DateOnly)}})
+		cur, err := st.resolve(ctx, d, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		views := []filter{cur}
+		for _, seq := range seqs {
+			n, _ := strconv.ParseInt(seq, 10, 64)
+			for _, mode := range []string{modeUpTo, modeAfter} {
+				f := cur
+				f.AsOf, f.Mode = n, mode
+				views = append(views, f)
+			}
+		}
+		want := pgtest.Texts(t, b.wh, designRanking, cur.From, cur.To, nil, designsRanked)
+		bottom := 0
+		for _, w := range want {
+			if strings.HasPrefix(w, "bottom ") {
+				bottom++
+			}
+		}
+		if month == period && (len(want) != 23 || bottom != 10) { // 10 top and 10 bottom, and 3 top
+			t.Fatalf("the facts rank %q: the test's orders are not what it means", want)
+		}
+		for _, f := range views {
+			facts, err := tableOf(ctx, d, designs.query, designs.columns, designs.params(f, "facts").args())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.current() {
+				var rows []string
+				for _, r := range facts.Rows {
+					rows = append(rows, fmt.Sprintf("%v %v %v %v %v %v", r["rank"], r["design_id"], r["currency"], r["orders"], r["units"], r["revenue"]))
+				}
+				if !slices.Equal(rows, want) {
+					t.Fatalf("%s: the facts route ranks\n%q\nthe facts\n%q", month, rows, want)
+				}
+			}
+			// 1000: the period's orders name its designs; 1: bounds; 0
+			// also for the empty period.
+			for _, listed := range []int{designsListed, 1, 0} {
+				p := designs.params(f, "design")
+				p.Listed = listed
+				got, err := tableOf(ctx, d, designs.query, designs.columns, p.args())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fmt.Sprint(got.Rows) != fmt.Sprint(facts.Rows) {
+					t.Errorf("%s as of %d (%s), listed %d: the design summary ranks\n%v\nthe facts\n%v", month, f.AsOf, f.Mode, listed, got.Rows, facts.Rows)
+				}
+			}
+		}
+	}
+}
