@@ -143,6 +143,11 @@ type Publisher struct {
 	// an error it returns stops the publish there. Tests set it to crash a
 	// publish there. Nil does nothing.
 	BeforeRecord func(batch, table string) error
+
+	// wholeDimensions makes the dimensions as tote did before they were
+	// split by key range (unpartitioned, rewritten whole by Overwrite):
+	// tests make tables of an earlier release with it.
+	wholeDimensions bool
 }
 
 // Open returns a Publisher of the warehouse in pool's database whose data
