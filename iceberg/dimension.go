@@ -33,9 +33,17 @@ import (
 // A batch's changed keys are mostly new ones (at the top) and a scattered
 // few (deletions, edits), each scattered key costing a rewrite of its
 // range: narrower ranges rewrite fewer rows but make more, smaller files
-// for readers (3,300 files of dim_transaction at scale 200). Decision 0017
-// has the figures.
+// for readers (3,300 files of dim_transaction at scale 200), and a file
+// written costs about as much as 5,000 rows. Decision 0017 has the
+// figures.
 const rangeWidth = 1024
+
+// maxRangedBatches is the most batches whose changed keys a publish reads
+// (a processed file of the dimension, a deletions file, each a fetch from
+// the lake) to rewrite a dimension's changed ranges only: more (a publish
+// missed for a long while, the first publish of a long history) and the
+// dimension is rewritten whole.
+const maxRangedBatches = 16
 
 // rangeField is the name of the partition field of a dimension's key ranges.
 func rangeField(t star.Table) string { return t.Key[0] + "_range" }
@@ -146,8 +154,12 @@ JOIN tote.load_ledger l ON l.batch_id IN (p.batch_id, p.resolved_batch) WHERE l.
 
 // changedRanges returns the first keys of the ranges of dimension t that
 // the batches after seq changed, in order: the keys of the rows in their
-// files of t (the load upserts exactly those), and those of ch.
-func (p *Publisher) changedRanges(ctx context.Context, t star.Table, seq uint64, manifests []lake.Manifest, ch changes) ([]int64, error) {
+// files of t (the load upserts exactly those), and those of changed.
+func (p *Publisher) changedRanges(ctx context.Context, t star.Table, seq uint64, manifests []lake.Manifest, changed func() (changes, error)) ([]int64, error) {
+	ch, err := changed()
+	if err != nil {
+		return nil, err
+	}
 	set := map[int64]struct{}{}
 	for _, m := range manifests {
 		if m.Seq <= seq {
@@ -241,11 +253,10 @@ func liveFiles(ctx context.Context, tbl *table.Table) ([]iceberg.DataFile, bool,
 		if m.ManifestContent() != iceberg.ManifestContentData {
 			continue
 		}
-		entries, err := m.FetchEntries(fs, true)
-		if err != nil {
-			return nil, false, err
-		}
-		for _, e := range entries {
+		for e, err := range m.Entries(fs, true) {
+			if err != nil {
+				return nil, false, err
+			}
 			df := e.DataFile()
 			out = append(out, df)
 			current = current && df.SpecID() == spec

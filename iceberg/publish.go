@@ -110,21 +110,16 @@ func (p *Publisher) Publish(ctx context.Context) (res Result, err error) {
 	// load reads the table's metadata, and an untouched table has nothing
 	// to write, nor to heal (it has no snapshot of these batches).
 	need := map[string]bool{}
-	dims := false
 	for _, t := range star.Tables {
 		need[t.Name] = touched[t.Name] > 0 || (corrective && t.Kind == star.Fact)
-		dims = dims || (need[t.Name] && t.Kind == star.Dimension)
 	}
 	tables, err := p.ensureTables(ctx, need)
 	if err != nil {
 		return res, err
 	}
-	var ch changes
-	if dims {
-		if ch, err = p.dimensionChanges(ctx, pending, manifests); err != nil {
-			return res, err
-		}
-	}
+	// The deletions and placeholders are read once, by the first
+	// dimension that rewrites its changed ranges only.
+	ch := sync.OnceValues(func() (changes, error) { return p.dimensionChanges(ctx, pending, manifests) })
 	// The tables are independent (each its own commit and summary), so
 	// they are published at once: most of a table's time is waiting on
 	// the warehouse, the catalog and the lake.
@@ -386,7 +381,7 @@ func snapshotHolding(tbl *table.Table, seq uint64) table.Snapshot {
 // batches after the table's changed it: the key ranges that hold their
 // keys (dimension.go), or the whole table if it is not split by range or
 // still has files made before it was.
-func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.Table, pending []Batch, corrective bool, touched uint64, manifests []lake.Manifest, ch changes) (tr TableResult, err error) {
+func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.Table, pending []Batch, corrective bool, touched uint64, manifests []lake.Manifest, ch func() (changes, error)) (tr TableResult, err error) {
 	start := time.Now()
 	tr.Table = t.Name
 	defer func() { tr.Elapsed = time.Since(start) }()
@@ -462,7 +457,7 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 			return tr, fmt.Errorf("read its manifests: %w", err)
 		}
 		replaced = files
-		if ranged(t) && !p.wholeDimensions && current && len(files) > 0 {
+		if ranged(t) && !p.wholeDimensions && current && len(files) > 0 && len(rest) <= maxRangedBatches {
 			los, err := p.changedRanges(ctx, t, st.seq, manifests, ch)
 			if err != nil {
 				return tr, err
