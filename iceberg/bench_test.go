@@ -142,9 +142,9 @@ func dataBytes(b *testing.B, dir string) int64 {
 	return n
 }
 
-// BenchmarkPublishIncremental publishes one small batch (200 simulated
-// source changes, some deletions) into tables that hold the rest, as a
-// run of tote serve does.
+// BenchmarkPublishIncremental publishes one small batch (1,000 simulated
+// source changes, 10% of them deletions, as make bench's incremental run)
+// into tables that hold the rest, as a run of tote serve does.
 func BenchmarkPublishIncremental(b *testing.B) {
 	bn := setupScale(b, "file://"+b.TempDir(), benchScale(b))
 	bn.load(b)
@@ -155,7 +155,7 @@ func BenchmarkPublishIncremental(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		i++
-		bn.simulate(b, 100+i, 0.1)
+		bn.simulateN(b, 100+i, 0.1, 1000)
 		bn.load(b)
 		b.StartTimer()
 		before := cpuTime(b)

@@ -22,13 +22,19 @@
 // holds, and whose batch_id is the batch: the load numbers each batch's
 // versions after the largest, so these are exactly the batch's), or, for a
 // corrective batch (lake.Manifest.Corrective, which may change versions
-// already there), an overwrite with the whole table. A dimension is
-// rewritten whole (a copy-on-write overwrite) when the batches changed it
-// (the ledger's tables and deletions, the placeholders): dimensions are
-// small, their rows change in place, and a full rewrite needs no delete
-// files that engines must merge on read. A
-// dimension is published with the last batch of a Publish call: it holds
-// the warehouse's current state, which is that batch's.
+// already there), an overwrite with the whole table. A dimension's rows
+// change in place, so it is rewritten copy on write (no delete files that
+// engines must merge on read), but only where the batches changed it: its
+// files are split by key range (a truncate partition of the key, 1,024
+// keys a file; the calendar, dim_date, is one file rewritten whole), and
+// the files of the ranges that hold a changed key are replaced with the
+// warehouse's rows of those ranges. The changed keys are the rows of the
+// batches' processed files of the dimension (what the load upserts), the
+// ids of their deletions files (the flags) and the placeholders made or
+// resolved in them (dimension.go). A dimension is published with the last
+// batch of a Publish call: it holds the warehouse's current state, which
+// is that batch's. Only the tables the batches changed (the ledger's
+// tables and deletions, the placeholders) are loaded and committed.
 //
 // # Exactly once
 //
@@ -143,6 +149,11 @@ type Publisher struct {
 	// an error it returns stops the publish there. Tests set it to crash a
 	// publish there. Nil does nothing.
 	BeforeRecord func(batch, table string) error
+
+	// wholeDimensions makes the dimensions as tote did before they were
+	// split by key range (unpartitioned, rewritten whole by Overwrite):
+	// tests make tables of an earlier release with it.
+	wholeDimensions bool
 }
 
 // Open returns a Publisher of the warehouse in pool's database whose data

@@ -101,8 +101,12 @@ func (b *bundle) exec(t testing.TB, pool *pgxpool.Pool, sqls ...string) {
 }
 
 func (b *bundle) simulate(t testing.TB, seed uint64, deletions float64) {
+	b.simulateN(t, seed, deletions, 200)
+}
+
+func (b *bundle) simulateN(t testing.TB, seed uint64, deletions float64, events int) {
 	t.Helper()
-	if _, err := simulate.Run(context.Background(), b.src, simulate.Options{Rate: 100_000, Events: 200, Seed: seed, Deletions: deletions}); err != nil {
+	if _, err := simulate.Run(context.Background(), b.src, simulate.Options{Rate: 100_000, Events: events, Seed: seed, Deletions: deletions}); err != nil {
 		t.Fatal(err)
 	}
 }

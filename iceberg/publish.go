@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -50,7 +51,9 @@ type TableResult struct {
 // Result says what a Publish did.
 type Result struct {
 	// Batches are the batches published, in order.
-	Batches []string      `json:"batches,omitempty"`
+	Batches []string `json:"batches,omitempty"`
+	// Tables are the tables the batches changed, in the order of
+	// star.Tables: the others are not loaded.
 	Tables  []TableResult `json:"tables,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
@@ -89,39 +92,58 @@ func (p *Publisher) Publish(ctx context.Context) (res Result, err error) {
 	if err != nil || len(pending) == 0 {
 		return res, err
 	}
-	tables, err := p.ensureTables(ctx)
-	if err != nil {
-		return res, err
-	}
 	corrective := false
-	for _, b := range pending {
+	manifests := make([]lake.Manifest, len(pending))
+	for i, b := range pending {
 		m, err := p.lake.Batch(ctx, lake.Processed, b.ID)
 		if err != nil {
 			return res, fmt.Errorf("publish batch %s to iceberg: %w", b.ID, err)
 		}
+		manifests[i] = m
 		corrective = corrective || m.Corrective
 	}
 	touched, err := p.touched(ctx, pending)
 	if err != nil {
 		return res, err
 	}
+	// Only the tables the batches changed are loaded and published: a
+	// load reads the table's metadata, and an untouched table has nothing
+	// to write, nor to heal (it has no snapshot of these batches).
+	need := map[string]bool{}
+	for _, t := range star.Tables {
+		need[t.Name] = touched[t.Name] > 0 || (corrective && t.Kind == star.Fact)
+	}
+	tables, err := p.ensureTables(ctx, need)
+	if err != nil {
+		return res, err
+	}
+	// The deletions and placeholders are read once, by the first
+	// dimension that rewrites its changed ranges only.
+	ch := sync.OnceValues(func() (changes, error) { return p.dimensionChanges(ctx, pending, manifests) })
 	// The tables are independent (each its own commit and summary), so
 	// they are published at once: most of a table's time is waiting on
 	// the warehouse, the catalog and the lake.
-	res.Tables = make([]TableResult, len(star.Tables))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(publishConcurrency)
-	for i, t := range star.Tables {
+	var mu sync.Mutex
+	for _, t := range star.Tables {
+		if !need[t.Name] {
+			continue
+		}
 		g.Go(func() error {
-			tr, err := p.publishTable(gctx, t, tables[t.Name], pending, corrective, touched[t.Name])
-			res.Tables[i] = tr
+			tr, err := p.publishTable(gctx, t, tables[t.Name], pending, corrective, touched[t.Name], manifests, ch)
+			mu.Lock()
+			res.Tables = append(res.Tables, tr)
+			mu.Unlock()
 			if err != nil {
 				return fmt.Errorf("publish %s to iceberg, batches %s to %s: %w", t.Name, pending[0].ID, pending[len(pending)-1].ID, err)
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	slices.SortFunc(res.Tables, func(a, b TableResult) int { return tableOrder(a.Table) - tableOrder(b.Table) })
+	if err != nil {
 		return res, err
 	}
 	batch := &pgx.Batch{}
@@ -134,6 +156,11 @@ func (p *Publisher) Publish(ctx context.Context) (res Result, err error) {
 	}
 	p.log.Info("published to iceberg", "batches", len(pending), "last", pending[len(pending)-1].ID, "rows", res.Rows())
 	return res, nil
+}
+
+// tableOrder is the place of the named table in star.Tables.
+func tableOrder(name string) int {
+	return slices.IndexFunc(star.Tables, func(t star.Table) bool { return t.Name == name })
 }
 
 // pending returns the ledger's batches not yet published, in order.
@@ -156,9 +183,11 @@ WHERE NOT EXISTS (SELECT FROM tote.iceberg_batches b WHERE b.batch_id = l.batch_
 	return out, nil
 }
 
-// ensureTables loads every star table's Iceberg table, creating the
-// namespace and the tables that are missing.
-func (p *Publisher) ensureTables(ctx context.Context) (map[string]*table.Table, error) {
+// ensureTables loads the Iceberg tables of the star tables in need,
+// creating the namespace and every table that is missing (one listing of
+// the catalog, not a load of each: a load reads the table's metadata
+// file, which grows with its snapshots).
+func (p *Publisher) ensureTables(ctx context.Context, need map[string]bool) (map[string]*table.Table, error) {
 	cat, err := p.catalog(ctx)
 	if err != nil {
 		return nil, err
@@ -172,19 +201,39 @@ func (p *Publisher) ensureTables(ctx context.Context) (map[string]*table.Table, 
 			return nil, fmt.Errorf("create iceberg namespace %s: %w", p.namespace, err)
 		}
 	}
+	existing := map[string]bool{}
+	for id, err := range cat.ListTables(ctx, ns) {
+		if err != nil {
+			return nil, fmt.Errorf("iceberg namespace %s: list its tables: %w", p.namespace, err)
+		}
+		existing[id[len(id)-1]] = true
+	}
 	out := make(map[string]*table.Table, len(star.Tables))
 	for _, t := range star.Tables {
-		tbl, err := p.Table(ctx, t.Name)
-		if errors.Is(err, catalog.ErrNoSuchTable) {
+		if existing[t.Name] && !need[t.Name] {
+			continue
+		}
+		var tbl *table.Table
+		var err error
+		if existing[t.Name] {
+			tbl, err = p.Table(ctx, t.Name)
+		}
+		if !existing[t.Name] || errors.Is(err, catalog.ErrNoSuchTable) {
 			tbl, err = p.create(ctx, t)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
 		}
+		if !need[t.Name] {
+			continue
+		}
 		if err := checkSchema(t, tbl); err != nil {
 			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
 		}
 		if tbl, err = p.setWriteProperties(ctx, tbl); err != nil {
+			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
+		}
+		if tbl, err = p.evolveSpec(ctx, t, tbl); err != nil {
 			return nil, fmt.Errorf("iceberg table %s.%s: %w", p.namespace, t.Name, err)
 		}
 		out[t.Name] = tbl
@@ -268,6 +317,9 @@ func (p *Publisher) create(ctx context.Context, t star.Table) (*table.Table, err
 	if err != nil {
 		return nil, err
 	}
+	if p.wholeDimensions && t.Kind == star.Dimension {
+		spec = iceberg.UnpartitionedSpec
+	}
 	props := iceberg.Properties{
 		table.PropertyFormatVersion: "2",
 		"comment":                   t.Comment,
@@ -325,7 +377,11 @@ func snapshotHolding(tbl *table.Table, seq uint64) table.Snapshot {
 }
 
 // publishTable brings one table up to the last of pending.
-func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.Table, pending []Batch, corrective bool, touched uint64) (tr TableResult, err error) {
+// A dimension's rows are read from the warehouse and written where the
+// batches after the table's changed it: the key ranges that hold their
+// keys (dimension.go), or the whole table if it is not split by range or
+// still has files made before it was.
+func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.Table, pending []Batch, corrective bool, touched uint64, manifests []lake.Manifest, ch func() (changes, error)) (tr TableResult, err error) {
 	start := time.Now()
 	tr.Table = t.Name
 	defer func() { tr.Elapsed = time.Since(start) }()
@@ -392,6 +448,28 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 		}
 		props[SummaryMaxKey] = strconv.FormatInt(mk, 10)
 	}
+	// A dimension's files that the rows replace: all of them, or those of
+	// the ranges the batches changed.
+	var replaced []iceberg.DataFile
+	if t.Kind == star.Dimension {
+		files, current, err := liveFiles(ctx, tbl)
+		if err != nil {
+			return tr, fmt.Errorf("read its manifests: %w", err)
+		}
+		replaced = files
+		if ranged(t) && !p.wholeDimensions && current && len(files) > 0 && len(rest) <= maxRangedBatches {
+			los, err := p.changedRanges(ctx, t, st.seq, manifests, ch)
+			if err != nil {
+				return tr, err
+			}
+			if len(los) == 0 {
+				return tr, nil // the ledger named it, but no key changed
+			}
+			replaced = filesOfRanges(t, tbl, files, los)
+			from += rangesJoin(t)
+			args = []any{los}
+		}
+	}
 	as, err := table.SchemaToArrowSchema(tbl.Schema(), nil, true, false)
 	if err != nil {
 		return tr, fmt.Errorf("arrow schema: %w", err)
@@ -408,10 +486,14 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 	rdr := newRowReader(rows, t, as)
 	defer rdr.Release()
 	txn := tbl.NewTransaction()
-	if overwrite {
+	switch {
+	case t.Kind == star.Dimension && !p.wholeDimensions:
+		tr.Operation = "overwrite"
+		err = replaceRows(ctx, tbl, txn, rdr, replaced, props)
+	case overwrite:
 		tr.Operation = "overwrite"
 		err = txn.Overwrite(ctx, rdr, props)
-	} else {
+	default:
 		tr.Operation = "append"
 		err = appendRows(ctx, tbl, txn, rdr, props)
 	}
@@ -424,6 +506,9 @@ func (p *Publisher) publishTable(ctx context.Context, t star.Table, tbl *table.T
 	}
 	*tbl = *committed
 	tr.Rows = rdr.Rows()
+	if committed.CurrentSnapshot() == nil {
+		return tr, nil // nothing written to a table that had nothing
+	}
 	tr.Snapshot = committed.CurrentSnapshot().SnapshotID
 	if p.BeforeRecord != nil {
 		if err := p.BeforeRecord(last.ID, t.Name); err != nil {

@@ -75,9 +75,18 @@ func Schema(t star.Table) (*iceberg.Schema, error) {
 // other months' files and a row's versions stay together.
 const PartitionColumn = "created_date"
 
-// partitionSpec is a fact's month(created_date) spec, or no partitions for
-// a dimension.
+// partitionSpec is a fact's month(created_date) spec, a dimension's key
+// ranges (truncate[rangeWidth] of its key, see dimension.go), or no
+// partitions for the calendar.
 func partitionSpec(t star.Table, sc *iceberg.Schema) (*iceberg.PartitionSpec, error) {
+	if ranged(t) {
+		spec, err := iceberg.NewPartitionSpecOpts(
+			iceberg.AddPartitionFieldByName(t.Key[0], rangeField(t), iceberg.TruncateTransform{Width: rangeWidth}, sc, nil))
+		if err != nil {
+			return nil, fmt.Errorf("%s: partition spec: %w", t.Name, err)
+		}
+		return &spec, nil
+	}
 	if t.Kind != star.Fact {
 		return iceberg.UnpartitionedSpec, nil
 	}
