@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"testing"
@@ -70,7 +71,9 @@ func benchmarkPublishFull(b *testing.B) {
 		b.StartTimer()
 		before := cpuTime(b)
 		stop := samplePeak(&peak)
+		stopProfile := profile(b)
 		res, err := p.Publish(ctx)
+		stopProfile()
 		stop()
 		if err != nil {
 			b.Fatal(err)
@@ -88,6 +91,30 @@ func benchmarkPublishFull(b *testing.B) {
 	b.ReportMetric(float64(bytes)/(1<<20), "data-MiB")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+}
+
+// profile writes a CPU profile of what runs until stop is called to the
+// file TOTE_BENCH_ICEBERG_CPUPROFILE names, if it is set: the publish
+// alone, without the setup that -cpuprofile would include. Each call
+// overwrites the file, so it holds the last publish.
+func profile(b *testing.B) (stop func()) {
+	path := os.Getenv("TOTE_BENCH_ICEBERG_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // cpuTime is the CPU time this process has used (user and system): the
