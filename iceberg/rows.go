@@ -95,11 +95,15 @@ type rowReader struct {
 	err    error
 	done   bool
 	n      int64 // rows read so far
+	// textBytes is, for each column, how many bytes of text the last
+	// record held (zero for other types): what reserve gives the next.
+	textBytes []int
 }
 
 func newRowReader(rows pgx.Rows, t star.Table, schema *arrow.Schema) *rowReader {
 	r := &rowReader{rows: rows, t: t, cols: columns(t), schema: schema,
 		b: array.NewRecordBuilder(memory.DefaultAllocator, schema)}
+	r.textBytes = make([]int, len(r.cols))
 	r.refs.Store(1)
 	return r
 }
@@ -141,6 +145,9 @@ func (r *rowReader) Next() bool {
 	}
 	var inRecord int
 	for inRecord < batchRows && r.rows.Next() {
+		if inRecord == 0 {
+			r.reserve()
+		}
 		if err := r.append(r.rows.RawValues()); err != nil {
 			r.fail(err)
 			return false
@@ -159,8 +166,26 @@ func (r *rowReader) Next() bool {
 	if inRecord == 0 {
 		return false
 	}
+	for i, c := range r.cols {
+		if c.typ == star.Text {
+			r.textBytes[i] = r.b.Field(i).(*array.StringBuilder).DataLen()
+		}
+	}
 	r.cur = r.b.NewRecordBatch()
 	return true
+}
+
+// reserve sizes the builders, empty after each record, for a record of
+// batchRows rows, and each text column for as many bytes as it had in the
+// last record: grown by doubling from nothing, as appending does, every
+// buffer was allocated, copied and cleared several times per record.
+func (r *rowReader) reserve() {
+	r.b.Reserve(batchRows)
+	for i, n := range r.textBytes {
+		if n > 0 {
+			r.b.Field(i).(*array.StringBuilder).ReserveData(n + n/8)
+		}
+	}
 }
 
 func (r *rowReader) fail(err error) {
