@@ -145,7 +145,7 @@ func (r *rowReader) Next() bool {
 	}
 	var inRecord int
 	for inRecord < batchRows && r.rows.Next() {
-		if inRecord == 0 {
+		if inRecord == 0 && r.n > 0 {
 			r.reserve()
 		}
 		if err := r.append(r.rows.RawValues()); err != nil {
@@ -178,7 +178,10 @@ func (r *rowReader) Next() bool {
 // reserve sizes the builders, empty after each record, for a record of
 // batchRows rows, and each text column for as many bytes as it had in the
 // last record: grown by doubling from nothing, as appending does, every
-// buffer was allocated, copied and cleared several times per record.
+// buffer was allocated, copied and cleared several times per record. Only
+// after a full record: the first grows as it goes, so that a small table
+// (most dimensions, a batch's new versions) is not given buffers for
+// batchRows rows.
 func (r *rowReader) reserve() {
 	r.b.Reserve(batchRows)
 	for i, n := range r.textBytes {
