@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
@@ -585,28 +584,9 @@ const appendBuffer = 2
 // append holds about one row group and a few records, whatever the
 // number of months.
 func appendRows(ctx context.Context, tbl *table.Table, txn *table.Transaction, rdr *rowReader, props iceberg.Properties) error {
-	records := func(yield func(arrow.RecordBatch, error) bool) {
-		for rdr.Next() {
-			rec := rdr.RecordBatch()
-			rec.Retain() // WriteRecords releases what it takes; rdr releases its own on Next
-			if !yield(rec, nil) {
-				return
-			}
-		}
-		if err := rdr.Err(); err != nil {
-			yield(nil, err)
-		}
-	}
-	opts := []table.WriteRecordOption{table.WithRecordBatchBufferSize(appendBuffer)}
-	if !tbl.Spec().IsUnpartitioned() {
-		opts = append(opts, table.WithClusteredWrite())
-	}
-	var files []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, tbl, rdr.Schema(), records, opts...) {
-		if err != nil {
-			return err
-		}
-		files = append(files, df)
+	files, err := writeRows(ctx, tbl, rdr)
+	if err != nil {
+		return err
 	}
 	// The files are new (their names are this write's): no need to read
 	// every manifest to check they are not in the table already. Append
