@@ -217,6 +217,21 @@ func testKPIsMatchFacts(t *testing.T, b *bundle) {
 	}
 }
 
+// asOfViews returns cur and cur as of each of the ledger's seqs, read
+// both ways (up to the batch, and current less what came after it).
+func asOfViews(cur filter, seqs []string) []filter {
+	views := []filter{cur}
+	for _, seq := range seqs {
+		n, _ := strconv.ParseInt(seq, 10, 64)
+		for _, mode := range []string{modeUpTo, modeAfter} {
+			f := cur
+			f.AsOf, f.Mode = n, mode
+			views = append(views, f)
+		}
+	}
+	return views
+}
+
 // The summaries and the facts answer every chart alike: each chart's
 // query through its summary, and through the facts (route 'facts'), in
 // the current state and as of each loaded batch (both ways of reading the
@@ -231,15 +246,7 @@ func testSummariesAgreeWithFacts(t *testing.T, b *bundle) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		views := []filter{cur}
-		for _, seq := range seqs {
-			n, _ := strconv.ParseInt(seq, 10, 64)
-			for _, mode := range []string{modeUpTo, modeAfter} {
-				f := cur
-				f.AsOf, f.Mode = n, mode
-				views = append(views, f)
-			}
-		}
+		views := asOfViews(cur, seqs)
 		for _, f := range views {
 			name := fmt.Sprintf("%s as of %d (%v)", preset, f.AsOf, f.Mode)
 			for _, c := range salesCharts {
@@ -572,15 +579,7 @@ func TestDesignRankingEdges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		views := []filter{cur}
-		for _, seq := range seqs {
-			n, _ := strconv.ParseInt(seq, 10, 64)
-			for _, mode := range []string{modeUpTo, modeAfter} {
-				f := cur
-				f.AsOf, f.Mode = n, mode
-				views = append(views, f)
-			}
-		}
+		views := asOfViews(cur, seqs)
 		want := pgtest.Texts(t, b.wh, designRanking, cur.From, cur.To, nil, designsRanked)
 		bottom := 0
 		for _, w := range want {
